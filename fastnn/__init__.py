@@ -1,0 +1,15 @@
+"""fastnn: a standalone deep-learning framework on NumPy with Numba kernels and a PyTorch-shaped API."""
+# autograd first: tensor.py and autograd.py refer to each other (see the bottom of autograd.py).
+from fastnn import autograd
+from fastnn.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from fastnn.tensor import (Tensor, bool_, float16, float32, float64, int32, int64, uint8)
+from fastnn.random import default_generator, manual_seed
+from fastnn._dispatch import get_num_threads, set_num_threads
+from fastnn.factory import (arange, empty, full, full_like, ones, ones_like, rand, rand_like, randint, randn,
+                            randn_like, tensor, zeros, zeros_like)
+from fastnn.ops import (abs, amax, amin, argmax, argmin, cat, clamp, exp, flatten, log, logsumexp, matmul,
+                        maximum, mean, minimum, permute, reshape, sigmoid, softmax, sqrt, squeeze, stack, std,
+                        sum, tanh, transpose, unsqueeze, var, where)
+from fastnn.ops import max, min, pow, relu  # noqa: F401  (shadow builtins only inside this namespace)
+
+__version__ = "0.1.0"

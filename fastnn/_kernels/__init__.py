@@ -1,0 +1,4 @@
+"""Compute kernels: pure functions on arrays, one backend module per device (cpu.py; cuda.py later).
+
+cpu_*.py hold Numba kernels, ref_*.py their plain-NumPy references. Nothing here imports a Tensor.
+"""

@@ -1,0 +1,65 @@
+"""Matrix products: matmul (NumPy semantics, batched, broadcasting) and the fused affine map of Linear."""
+import numpy as np
+
+from fastnn.autograd import make_result, unbroadcast
+from fastnn.ops._util import as_tensor
+
+
+def matmul(a, b):
+    a, b = as_tensor(a, None), as_tensor(b, None)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both arguments must be at least 1-D, got shapes {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
+                         f"({k_a} != {k_b})")
+    if a.dtype != b.dtype:
+        raise TypeError(f"matmul: expected both operands to have the same dtype, got {a.dtype} and {b.dtype}")
+    out = np.matmul(a.data, b.data)
+
+    def backward(g):
+        # Promote 1-D operands to matrices so one rule covers every case.
+        a2 = a.data[None, :] if a.ndim == 1 else a.data
+        b2 = b.data[:, None] if b.ndim == 1 else b.data
+        g2 = g
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        ga = gb = None
+        if a.requires_grad:
+            ga = unbroadcast(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
+        if b.requires_grad:
+            gb = unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
+        return ga, gb
+    return make_result(out, (a, b), backward, "matmul")
+
+
+def linear(input, weight, bias=None):
+    """y = x W^T + b over the last dimension of x (PyTorch's F.linear)."""
+    if input.ndim < 1 or weight.ndim != 2:
+        raise ValueError(f"linear: expected input (*, in_features) and weight (out_features, in_features), got "
+                         f"{tuple(input.shape)} and {tuple(weight.shape)}")
+    if input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input has {input.shape[-1]} features (shape {tuple(input.shape)}) but weight "
+                         f"expects {weight.shape[1]} (shape {tuple(weight.shape)})")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias shape {tuple(bias.shape)} does not match out_features {weight.shape[0]}")
+    if input.dtype != weight.dtype:
+        raise TypeError(f"linear: input dtype {input.dtype} does not match weight dtype {weight.dtype}")
+    x2 = input.data.reshape(-1, input.shape[-1])
+    out = x2 @ weight.data.T
+    if bias is not None:
+        out += bias.data
+    out = out.reshape(input.shape[:-1] + (weight.shape[0],))
+
+    def backward(g):
+        g2 = g.reshape(-1, weight.shape[0])
+        gx = (g2 @ weight.data).reshape(input.shape) if input.requires_grad else None
+        gw = g2.T @ x2 if weight.requires_grad else None
+        gb = g2.sum(axis=0) if bias is not None and bias.requires_grad else None
+        return (gx, gw, gb) if bias is not None else (gx, gw)
+    inputs = (input, weight, bias) if bias is not None else (input, weight)
+    return make_result(out, inputs, backward, "linear")
