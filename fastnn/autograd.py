@@ -16,20 +16,40 @@ def is_grad_enabled():
     return getattr(_state, "enabled", True)
 
 
-def set_grad_enabled(mode):
-    _state.enabled = bool(mode)
+class set_grad_enabled:
+    """set_grad_enabled(mode) switches grad mode now; used in a `with` block, the previous mode returns at exit."""
+
+    def __init__(self, mode):
+        self._prev = is_grad_enabled()
+        _state.enabled = bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _state.enabled = self._prev
+        return False
 
 
 class _GradMode(contextlib.ContextDecorator):
     _mode = True
 
+    def __new__(cls, func=None):
+        if func is None:
+            return super().__new__(cls)
+        return cls()(func)  # bare `@no_grad` without parentheses, as PyTorch allows
+
+    def _recreate_cm(self):
+        # A fresh instance per decorated call: nested and recursive calls each restore their own previous mode.
+        return type(self)()
+
     def __enter__(self):
         self._prev = is_grad_enabled()
-        set_grad_enabled(self._mode)
+        _state.enabled = self._mode
         return self
 
     def __exit__(self, *exc):
-        set_grad_enabled(self._prev)
+        _state.enabled = self._prev
         return False
 
 
@@ -79,17 +99,21 @@ def unbroadcast(grad, shape):
 
 def _topological_order(root):
     """Non-leaf tensors reachable from root, each after every tensor that consumes it (iterative DFS)."""
-    order, visited = [], {id(root)}
+    order, visited = [], set()
     stack = [(root, False)]
     while stack:
         tensor, expanded = stack.pop()
         if expanded:
             order.append(tensor)
             continue
+        # Mark on expansion, not on push: a tensor pushed early may be reached again through a longer path,
+        # and it must be emitted only after every input below that path.
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
         stack.append((tensor, True))
         for parent in tensor._node.inputs:
             if parent._node is not None and id(parent) not in visited:
-                visited.add(id(parent))
                 stack.append((parent, False))
     order.reverse()
     return order

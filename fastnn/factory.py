@@ -20,16 +20,17 @@ def tensor(data, dtype=None, requires_grad=False, device="cpu"):
     an ndarray keeps its dtype."""
     if isinstance(data, Tensor):
         data = data.data
-    if isinstance(data, np.ndarray):
+    if isinstance(data, (np.ndarray, np.generic)):
         arr = np.array(data, copy=True)
     else:
         arr = np.array(data)
-        if arr.dtype == np.float64:
-            arr = arr.astype(float32)
-        elif arr.dtype.kind in "iu":
-            arr = arr.astype(int64)
-        elif arr.dtype.kind not in "fb":
+        if arr.dtype.kind not in "biuf":
             raise TypeError(f"can't convert {type(data).__name__} of dtype {arr.dtype} to a tensor")
+        if dtype is None:  # an explicit dtype converts straight from the exact values
+            if arr.dtype == np.float64:
+                arr = arr.astype(float32)
+            elif arr.dtype.kind in "iu":
+                arr = arr.astype(int64)
     return _make(arr, dtype, requires_grad, device)
 
 

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastnn.data.dataloader import default_collate
-from fastnn.data.dataset import Dataset
+from fastnn.data.dataset import Dataset, default_collate
 
 logger = logging.getLogger("fastnn.data")
 
@@ -102,6 +101,7 @@ EMBEDDED_NOTE = (f"using the embedded Fashion-MNIST subset ({EMBEDDED_TRAIN_SIZE
 # Reference normalization: statistics of the full training set after scaling to [0, 1].
 FASHION_MNIST_MEAN = 0.2860
 FASHION_MNIST_STD = 0.3530
+_STANDARDIZE_CHUNK = 1024  # images per pass: ~3 MB of float32 stays in cache across the three passes
 
 _SPLIT_FILES = {True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
                 False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
@@ -153,8 +153,9 @@ class FashionMNIST(Dataset):
     else the embedded subset (see EMBEDDED_NOTE). A given root must hold the IDX files (raw or .gz) directly or
     in root/FashionMNIST/raw (torchvision's layout).
 
-    Attributes: data (uint8 N x 28 x 28), targets (int64 N), classes, source ('root', 'debian' or 'embedded'),
-    source_dir, note (one line saying which files were used, for callers to print or log).
+    Attributes: data (uint8 N x 28 x 28), targets (int64 N), classes, source ('root', 'debian' or 'embedded';
+    'embedded' also when root is EMBEDDED_DIR), source_dir, note (one line saying which files were used, for
+    callers to print or log).
     Items are (image, label): the uint8 28x28 array and an int, each passed through its transform if given.
     Batch access (`get_batch`, used by DataLoader) applies fastnn.data.transforms to the whole batch at once,
     images as N x 28 x 28 x 1 (NHWC, which ToTensor turns into N x 1 x 28 x 28).
@@ -173,7 +174,7 @@ class FashionMNIST(Dataset):
             paths = _find_split(directories, stems)
             if paths is None:
                 raise _missing_files_error(root, directories, stems, self.train)
-            self.source = "root"
+            self.source = "embedded" if paths[0].parent.resolve() == EMBEDDED_DIR else "root"
         else:
             paths = _find_split([DEBIAN_DIR], stems)
             self.source = "debian"
@@ -223,12 +224,16 @@ class FashionMNIST(Dataset):
     def standardized(self):
         """(images, labels): float32 N x 1 x 28 x 28 images as (x/255 - 0.2860)/0.3530 and int64 labels.
 
-        Bit-identical to ToTensor() followed by Normalize((0.2860,), (0.3530,)), computed in one pass through a
-        256-entry lookup table.
+        Bit-identical to ToTensor() followed by Normalize((0.2860,), (0.3530,)); computed in cache-sized chunks.
         """
-        levels = np.arange(256, dtype=np.float32) / np.float32(255)
-        table = (levels - np.float32(FASHION_MNIST_MEAN)) / np.float32(FASHION_MNIST_STD)
-        return table[self.data][:, None], self.targets.copy()
+        images = np.empty((len(self.data), 1, 28, 28), dtype=np.float32)
+        mean, std = np.float32(FASHION_MNIST_MEAN), np.float32(FASHION_MNIST_STD)
+        for start in range(0, len(self.data), _STANDARDIZE_CHUNK):
+            chunk = images[start:start + _STANDARDIZE_CHUNK, 0]
+            np.divide(self.data[start:start + _STANDARDIZE_CHUNK], np.float32(255), out=chunk, dtype=np.float32)
+            chunk -= mean
+            chunk /= std
+        return images, self.targets.copy()
 
 
 def fashion_mnist_arrays(root=None, train=True):

@@ -15,6 +15,11 @@ def matmul(a, b):
     if k_a != k_b:
         raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
                          f"({k_a} != {k_b})")
+    try:
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: batch dimensions of shapes {tuple(a.shape)} and {tuple(b.shape)} do not "
+                         "broadcast") from None
     if a.dtype != b.dtype:
         raise TypeError(f"matmul: expected both operands to have the same dtype, got {a.dtype} and {b.dtype}")
     out = np.matmul(a.data, b.data)
@@ -24,10 +29,10 @@ def matmul(a, b):
         a2 = a.data[None, :] if a.ndim == 1 else a.data
         b2 = b.data[:, None] if b.ndim == 1 else b.data
         g2 = g
+        if b.ndim == 1:  # first: when both are 1-D, g is 0-d and only axis -1 exists to expand
+            g2 = np.expand_dims(g2, -1)
         if a.ndim == 1:
             g2 = np.expand_dims(g2, -2)
-        if b.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
         ga = gb = None
         if a.requires_grad:
             ga = unbroadcast(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)

@@ -1,0 +1,123 @@
+"""Timing, peak-memory reading and the result table shared by the benchmark scripts.
+
+Timing method: call each workload once to warm up (Numba compiles or loads its kernels, allocators fill their
+pools), calibrate how many calls make one repetition last at least MIN_REP_SECONDS, then take the best
+repetition. When both frameworks run a workload, their repetitions alternate, so a slow phase of a noisy VM
+hits both rather than one.
+"""
+import gc
+import math
+import os
+import resource
+import time
+
+MIN_REP_SECONDS = 0.02
+
+
+def _calls_per_rep(fn):
+    start = time.perf_counter()
+    fn()
+    single = time.perf_counter() - start
+    return max(1, math.ceil(MIN_REP_SECONDS / max(single, 1e-9)))
+
+
+def best_times(fns, reps):
+    """Best seconds per call of each zero-argument callable in `fns`, their repetitions interleaved."""
+    gc.collect()
+    for fn in fns:
+        fn()
+    calls = [_calls_per_rep(fn) for fn in fns]
+    best = [math.inf] * len(fns)
+    for _ in range(reps):
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            for _ in range(calls[i]):
+                fn()
+            best[i] = min(best[i], (time.perf_counter() - start) / calls[i])
+    return best
+
+
+def peak_memory_mib():
+    """Peak resident set size of this process in MiB: VmHWM from /proc when readable, else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def thread_env(threads):
+    """Environment variables pinning Numba, OpenBLAS/MKL (NumPy's matmul) and OpenMP (PyTorch) to `threads`."""
+    n = str(threads)
+    return {"NUMBA_NUM_THREADS": n, "OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n}
+
+
+def pin_threads(threads):
+    """Set thread_env in this process; effective only for libraries not yet loaded."""
+    os.environ.update(thread_env(threads))
+
+
+class Table:
+    """Rows printed as they are measured, kept for the summary and the JSON file.
+
+    A row has the fastnn and (optional) PyTorch values in one unit, their ratio, and a target: either a
+    maximum ratio fastnn/PyTorch (`max_ratio`) or a maximum fastnn value (`max_value`, in the row's unit).
+    """
+    NAME_WIDTH = 46
+    HEADER = f"{'benchmark':<{NAME_WIDTH}} {'fastnn':>11} {'PyTorch':>11} {'ratio':>7}  {'target':<10} met"
+
+    def __init__(self, with_torch):
+        self.with_torch = with_torch
+        self.rows = []
+
+    def section(self, title):
+        print(f"\n== {title} ==\n{self.HEADER}\n{'-' * len(self.HEADER)}", flush=True)
+
+    def add(self, section, name, unit, fastnn, torch=None, max_ratio=None, max_value=None, note=""):
+        ratio = fastnn / torch if torch else None
+        if max_ratio is not None:
+            target = f"<= {max_ratio:g}x"
+            met = None if ratio is None else ratio <= max_ratio
+        elif max_value is not None:
+            target = f"<= {_format(max_value, unit)}"
+            met = fastnn <= max_value
+        else:
+            target, met = "", None
+        row = {"section": section, "name": name, "unit": unit, "fastnn": fastnn, "torch": torch, "ratio": ratio,
+               "target": target, "met": met, "note": note}
+        self.rows.append(row)
+        print(self._line(row), flush=True)
+        return row
+
+    def _line(self, row):
+        torch_text = _format(row["torch"], row["unit"]) if row["torch"] is not None else "-"
+        ratio_text = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "-"
+        met_text = {True: "yes", False: "NO", None: "n/a" if row["target"] else ""}[row["met"]]
+        line = (f"{row['name']:<{self.NAME_WIDTH}} {_format(row['fastnn'], row['unit']):>11} {torch_text:>11} "
+                f"{ratio_text:>7}  {row['target']:<10} {met_text}")
+        return f"{line}  ({row['note']})" if row["note"] else line
+
+    def print_summary(self):
+        targeted = [r for r in self.rows if r["target"]]
+        missed = [r for r in targeted if r["met"] is False]
+        unknown = [r for r in targeted if r["met"] is None]
+        print(f"\n== targets: {len(targeted) - len(missed) - len(unknown)} met, {len(missed)} missed, "
+              f"{len(unknown)} not checked (no PyTorch) ==")
+        for row in missed:
+            print("MISSED " + self._line(row))
+        return not missed
+
+
+def _format(value, unit):
+    if value is None:
+        return "-"
+    if unit == "s":
+        return f"{value:.2f} s"
+    if unit == "ms":
+        return f"{value:.3g} ms" if value < 10 else f"{value:.1f} ms"
+    if unit == "MiB":
+        return f"{value:.0f} MiB"
+    return f"{value:g} {unit}"
