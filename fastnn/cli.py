@@ -27,12 +27,12 @@ def _train_parser(sub):
 
 def _load_data(args):
     from fastnn.data import FashionMNIST
-    from fastnn.data.datasets import EMBEDDED_DIR, EMBEDDED_NOTE
+    from fastnn.data.datasets import EMBEDDED_DIR
     if args.embedded and args.data_dir:
         raise SystemExit("fastnn train: --embedded and --data-dir are mutually exclusive")
     root = EMBEDDED_DIR if args.embedded else args.data_dir
     train, test = FashionMNIST(root, train=True), FashionMNIST(root, train=False)
-    print(EMBEDDED_NOTE if args.embedded else train.note)
+    print(train.note)
     return train.standardized(), test.standardized()
 
 

@@ -6,6 +6,7 @@ official files, stored as gzipped IDX files (header count rewritten, payload byt
 """
 import gzip
 import logging
+import math
 import os
 import struct
 import zlib
@@ -22,13 +23,14 @@ _IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2")
                0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 _IDX_CODES = {dtype.newbyteorder("="): code for code, dtype in _IDX_DTYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
+_DEFLATE_MAX_RATIO = 1032  # deflate expands at most ~1032:1, bounding what a gzip file can decode to
 
 
 def _open_maybe_gzip(path):
-    """Open for binary reading, decompressing when the file starts with the gzip magic bytes."""
+    """(file, gzipped): open for binary reading, decompressing when the file starts with the gzip magic bytes."""
     with open(path, "rb") as probe:
         gzipped = probe.read(2) == _GZIP_MAGIC
-    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+    return (gzip.open(path, "rb") if gzipped else open(path, "rb")), gzipped
 
 
 def _read_exactly(f, buffer):
@@ -48,8 +50,10 @@ def read_idx(path):
     the header's dimensions declare, or the gzip stream is corrupt.
     """
     path = os.fspath(path)
+    stored_size = os.path.getsize(path)
+    opened, gzipped = _open_maybe_gzip(path)
     try:
-        with _open_maybe_gzip(path) as f:
+        with opened as f:
             magic = f.read(4)
             if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES or magic[3] == 0:
                 raise ValueError(f"{path}: not an IDX file (bad magic number 0x{magic.hex() or 'empty'}; expected "
@@ -60,15 +64,20 @@ def read_idx(path):
                 raise ValueError(f"{path}: truncated IDX header ({ndim} dimensions declared)")
             shape = struct.unpack(f">{ndim}I", header)
             dtype = _IDX_DTYPES[magic[2]]
+            expected = math.prod(shape) * dtype.itemsize
+            mismatch = (f"{path}: size mismatch: the header declares shape {shape} of {dtype.name} "
+                        f"({expected} data bytes) but the file holds")
+            # Check sizes before allocating, so a corrupt header can't request an absurd buffer.
+            if not gzipped and stored_size - 4 - 4 * ndim != expected:
+                raise ValueError(f"{mismatch} {stored_size - 4 - 4 * ndim} data bytes")
+            if gzipped and expected > _DEFLATE_MAX_RATIO * stored_size:
+                raise ValueError(f"{mismatch} less (a {stored_size}-byte gzip file can't expand that far)")
             array = np.empty(shape, dtype=dtype)
-            expected = array.nbytes
             got = _read_exactly(f, memoryview(array).cast("B")) if expected else 0
             if got < expected:
-                raise ValueError(f"{path}: size mismatch: the header declares shape {shape} of {dtype.name} "
-                                 f"({expected} data bytes) but the file holds only {got}")
+                raise ValueError(f"{mismatch} {got} data bytes")
             if f.read(1):
-                raise ValueError(f"{path}: size mismatch: the file holds more data than the header's shape {shape} "
-                                 f"of {dtype.name} ({expected} data bytes)")
+                raise ValueError(f"{mismatch} more")
     except (gzip.BadGzipFile, EOFError, zlib.error) as e:
         raise ValueError(f"{path}: corrupt gzip stream ({e})") from None
     return array.astype(dtype.newbyteorder("="), copy=False)
