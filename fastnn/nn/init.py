@@ -55,22 +55,40 @@ def _gen(generator):
     return generator or _random.default_generator()
 
 
+def _draw_dtype(tensor):
+    """float32 tensors get float32 draws (faster, and no float64 -> float32 conversion); others float64."""
+    return np.float32 if tensor.dtype == np.float32 else np.float64
+
+
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
-    return _fill(tensor, _gen(generator).uniform(a, b, tensor.shape))
+    values = _gen(generator).random(tensor.shape, dtype=_draw_dtype(tensor))
+    values *= b - a
+    values += a
+    return _fill(tensor, values)
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
-    return _fill(tensor, _gen(generator).normal(mean, std, tensor.shape))
+    values = _gen(generator).standard_normal(tensor.shape, dtype=_draw_dtype(tensor))
+    values *= std
+    values += mean
+    return _fill(tensor, values)
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
-    """Normal(mean, std) restricted to [a, b] by resampling values that fall outside."""
-    gen = _gen(generator)
-    values = gen.normal(mean, std, tensor.shape)
-    outside = (values < a) | (values > b)
-    while outside.any():
-        values[outside] = gen.normal(mean, std, int(outside.sum()))
-        outside = (values < a) | (values > b)
+    """Normal(mean, std) restricted to [a, b], sampled by inverting the normal CDF on [cdf(a), cdf(b)] (so a
+    window far in the tail costs no more than one near the mean)."""
+    if not a < b:
+        raise ValueError(f"trunc_normal_ needs a < b, got a={a}, b={b}")
+    if not std > 0:
+        raise ValueError(f"trunc_normal_ needs std > 0, got {std}")
+    from scipy.special import ndtr, ndtri  # imported on use: scipy.special takes a while to load
+    low, high = (a - mean) / std, (b - mean) / std
+    # Sample the window on the lower side of the mean, where the CDF keeps full precision, then mirror back.
+    flip = low > 0
+    if flip:
+        low, high = -high, -low
+    z = ndtri(_gen(generator).uniform(ndtr(low), ndtr(high), tensor.shape))
+    values = np.clip(mean + std * (-z if flip else z), a, b)
     return _fill(tensor, values)
 
 
@@ -148,3 +166,32 @@ def default_layer_init_(weight, bias=None):
         fan_in, _ = _calculate_fan_in_and_fan_out(weight)
         bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
         uniform_(bias, -bound, bound)
+
+
+def zero_init_residual_(model):
+    """Zero-initialise the last layer of every residual branch in `model`, so that each residual block starts
+    as its shortcut (the identity): deep residual nets then train like shallower ones at first (Goyal et al.,
+    2017; torchvision's `zero_init_residual=True`).
+
+    Protocol: a residual block names the last layer of its residual branch in an attribute
+    `residual_branch_last`, a dotted submodule path relative to the block, e.g.
+    `residual_branch_last = "bn2"` for `relu(x + bn2(conv2(relu(bn1(conv1(x))))))`. That layer should be the
+    branch's last normalisation layer (its gamma, `weight`, is zeroed) or, in a branch without normalisation, its
+    last conv or linear layer. Its `weight` and its `bias` when it has one are set to zero, so the branch outputs
+    exactly 0. Returns the model; raises ValueError when no module in it declares a residual branch.
+    """
+    blocks = [m for m in model.modules() if getattr(m, "residual_branch_last", None) is not None]
+    if not blocks:
+        raise ValueError(f"zero_init_residual_: no module in {type(model).__name__} declares a residual branch "
+                         "(set `residual_branch_last` on residual blocks)")
+    for block in blocks:
+        path = block.residual_branch_last
+        layer = block.get_submodule(path)
+        weight = getattr(layer, "weight", None)
+        if weight is None:
+            raise ValueError(f"{type(block).__name__}.residual_branch_last = {path!r} names a "
+                             f"{type(layer).__name__}, which has no weight to zero")
+        zeros_(weight)
+        if getattr(layer, "bias", None) is not None:
+            zeros_(layer.bias)
+    return model

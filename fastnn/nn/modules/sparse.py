@@ -1,0 +1,53 @@
+"""Embedding: a trainable lookup table from integer ids to vectors."""
+import numpy as np
+
+from fastnn.nn import functional as F
+from fastnn.nn import init
+from fastnn.nn.modules.linear import _positive_int
+from fastnn.nn.modules.module import Module
+from fastnn.nn.parameter import Parameter
+from fastnn.ops.embedding import check_padding_idx
+from fastnn.tensor import Tensor, as_dtype
+
+
+class Embedding(Module):
+    """out[..., :] = weight[input[...], :] with weight of shape (num_embeddings, embedding_dim), initialised
+    N(0, 1) as in PyTorch.
+
+    padding_idx (negative counts from the end): that row starts at zero and gets no gradient, so it stays
+    whatever it is set to, e.g. the vector of a padding token. Indices must be integers in
+    [0, num_embeddings); anything else raises an error.
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=None):
+        super().__init__()
+        self.num_embeddings = _positive_int("num_embeddings", num_embeddings)
+        self.embedding_dim = _positive_int("embedding_dim", embedding_dim)
+        self.padding_idx = check_padding_idx(padding_idx, self.num_embeddings)
+        self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), as_dtype(dtype or "float32")))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
+        """An Embedding holding a copy of the 2-D `embeddings`; freeze=True makes the weight non-trainable."""
+        data = np.array(embeddings.data if isinstance(embeddings, Tensor) else embeddings)
+        if data.ndim != 2:
+            raise ValueError(f"embeddings must be 2-D (num_embeddings, embedding_dim), got shape {data.shape}")
+        module = cls(data.shape[0], data.shape[1], padding_idx, dtype=data.dtype)
+        module.weight.data[...] = data
+        module.weight.requires_grad_(not freeze)
+        return module
+
+    def forward(self, input):
+        return F.embedding(input, self.weight, self.padding_idx)
+
+    def extra_repr(self):
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        return s
