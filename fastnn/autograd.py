@@ -146,9 +146,12 @@ def backward(root, gradient=None, retain_graph=False):
         if tensor._retains_grad:
             _accumulate_leaf(tensor, g)
         input_grads = node.backward(g)
+        inputs = node.inputs
         if not retain_graph:
-            node.backward = None
-        for parent, pg in zip(node.inputs, input_grads):
+            # Drop the saved buffers and the references to input tensors: a kept output (e.g. a logged loss)
+            # must not keep every intermediate activation of its graph alive.
+            node.backward, node.inputs = None, ()
+        for parent, pg in zip(inputs, input_grads):
             if pg is None or not parent.requires_grad:
                 continue
             if parent._node is None:
@@ -187,7 +190,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
             return float(np.sum(fn(*inputs).data * projection))
 
     for t in inputs:
-        t.data = np.ascontiguousarray(t.data)  # finite differences perturb t.data through a flat view
+        # Finite differences perturb t.data through a flat view (np.ascontiguousarray would make 0-d arrays 1-D).
+        t.data = np.require(t.data, requirements=["C", "W"])
         t.grad = None
     with enable_grad():
         out = fn(*inputs)

@@ -156,7 +156,7 @@ class Tensor:
 
     def to(self, *args, dtype=None, device=None):
         for a in args:
-            if isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda"):
+            if isinstance(a, str) and a not in _DTYPE_NAMES:
                 device = a
             else:
                 dtype = a

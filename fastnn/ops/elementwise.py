@@ -9,6 +9,11 @@ from fastnn.tensor import Tensor
 def _binary(a, b):
     a = as_tensor(a, b if isinstance(b, Tensor) else None)
     b = as_tensor(b, a)
+    # An integer/bool tensor meeting a float one takes the float dtype, as in PyTorch (NumPy would give float64).
+    if a.dtype.kind in "biu" and b.dtype.kind == "f":
+        a = Tensor(a.data.astype(b.dtype), device=a.device)
+    elif b.dtype.kind in "biu" and a.dtype.kind == "f":
+        b = Tensor(b.data.astype(a.dtype), device=b.device)
     return a, b
 
 

@@ -15,6 +15,11 @@ def _axes(x, dim):
     return dim if dim is None or isinstance(dim, tuple) else (dim,)
 
 
+def _count(x, axes):
+    """How many elements each output of a reduction over `axes` combines."""
+    return x.data.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
+
+
 def _expand_back(g, x, axes, keepdim):
     """Reshape a reduced gradient so it broadcasts against x."""
     if axes is None:
@@ -38,7 +43,7 @@ def mean(x, dim=None, keepdim=False):
         raise TypeError(f"mean expects a floating point tensor, got {x.dtype}")
     axes = _axes(x, dim)
     out = np.mean(x.data, axis=axes, keepdims=keepdim)
-    count = x.data.size // max(out.size, 1) if x.data.size else 0
+    count = _count(x, axes)
 
     def backward(g):
         return (np.broadcast_to(_expand_back(g, x, axes, keepdim) / x.dtype.type(count), x.shape),)
@@ -70,10 +75,11 @@ def _extreme_dim(x, dim, keepdim, arg):
         gx = np.zeros_like(x.data)
         np.put_along_axis(gx, idx, g if keepdim else np.expand_dims(g, axis), axis)
         return (gx,)
-    if not keepdim:
-        values, idx = np.squeeze(values, axis), np.squeeze(idx, axis)
+    indices = idx
+    if not keepdim:  # new names: the backward closure needs the unsqueezed idx
+        values, indices = np.squeeze(values, axis), np.squeeze(idx, axis)
     return MaxMin(make_result(values, (x,), backward, "max" if arg is np.argmax else "min"),
-                  Tensor(idx.astype(np.int64), device=x.device))
+                  Tensor(indices.astype(np.int64), device=x.device))
 
 
 def amax(x, dim=None, keepdim=False):
@@ -120,8 +126,7 @@ def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
     axes = _axes(x, dim)
     ddof = _correction(unbiased, correction)
     centered = x.data - np.mean(x.data, axis=axes, keepdims=True)
-    count = x.data.size // max(np.mean(x.data, axis=axes).size, 1)
-    denom = x.dtype.type(np.maximum(count - ddof, 0))
+    denom = x.dtype.type(np.maximum(_count(x, axes) - ddof, 0))
     out = np.sum(centered * centered, axis=axes, keepdims=keepdim) / denom
 
     def backward(g):

@@ -46,6 +46,9 @@ def expand(x, sizes):
     if len(sizes) < x.ndim:
         raise ValueError(f"expand: the number of sizes ({len(sizes)}) must be >= the tensor's dims ({x.ndim})")
     lead = len(sizes) - x.ndim
+    if -1 in sizes[:lead]:
+        raise ValueError(f"expand: size -1 is not allowed in a new leading dimension (sizes {sizes}, tensor shape "
+                         f"{tuple(x.shape)})")
     target = tuple(s if s != -1 else x.shape[i - lead] for i, s in enumerate(sizes))
     try:
         out = np.broadcast_to(x.data, target)
