@@ -1,0 +1,204 @@
+"""Normalisation ops: batch, instance, group and layer normalisation, local response normalisation.
+
+Batch, instance and group norm share one set of channel kernels by viewing the input as (N, K, S), with
+statistics per K over N and S: batch norm per channel (N, C, S), instance norm per sample and channel
+(1, N*C, S), group norm per sample and group (1, N*G, C/G*S). Group norm's per-channel affine step is the
+same kernel with fixed statistics (mean 0, invstd 1).
+"""
+import math
+import numbers
+
+import numpy as np
+
+from fastnn._dispatch import kernels
+from fastnn.autograd import make_result
+from fastnn.tensor import Tensor
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _check_input(input, op, min_ndim, layout):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op} expects a Tensor input, got {type(input).__name__}")
+    if input.dtype not in _KERNEL_DTYPES:
+        raise TypeError(f"{op} expects a float32 or float64 input, got {input.dtype}")
+    if input.ndim < min_ndim:
+        raise ValueError(f"{op} expects input of shape {layout}, got shape {tuple(input.shape)}")
+
+
+def _param_array(param, name, shape, dtype, fill):
+    """The array a kernel reads for an optional weight or bias: the parameter's data, or `fill` if absent."""
+    if param is None:
+        return np.full(shape, fill, dtype)
+    if not isinstance(param, Tensor):
+        raise TypeError(f"{name} must be a Tensor or None, got {type(param).__name__}")
+    if param.shape != shape:
+        raise ValueError(f"{name} should have shape {shape}, got {tuple(param.shape)}")
+    if param.dtype != dtype:
+        raise TypeError(f"{name} has dtype {param.dtype} but the input has dtype {dtype}")
+    return np.ascontiguousarray(param.data)
+
+
+def _check_running(running_mean, running_var, channels, input_shape):
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("running_mean and running_var must be given together (or both None)")
+    for name, t in (("running_mean", running_mean), ("running_var", running_var)):
+        if t is not None and t.shape != (channels,):
+            raise ValueError(f"{name} should have shape ({channels},) to match the {channels} channels of input of "
+                             f"shape {tuple(input_shape)}, got {tuple(t.shape)}")
+
+
+def _update_running(running_mean, running_var, mean, unbiased_var, momentum):
+    """running = (1 - momentum) * running + momentum * batch, in place (buffers are not part of the graph)."""
+    if not isinstance(momentum, numbers.Real):
+        raise TypeError(f"momentum must be a number, got {momentum!r}")
+    running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * mean
+    running_var.data[...] = (1 - momentum) * running_var.data + momentum * unbiased_var
+
+
+def _running_stats(running_mean, running_var, eps, op):
+    if running_mean is None:
+        raise ValueError(f"{op} needs running_mean and running_var when it does not use the input's statistics")
+    return (running_mean.data.astype(np.float64),
+            1.0 / np.sqrt(running_var.data.astype(np.float64) + eps))
+
+
+def _normalize(input, view, weight, bias, w, b, eps, stats, name):
+    """Normalise `input` viewed as (N, K, S) per K, then scale by w and shift by b.
+
+    w and b hold C entries with C dividing K; kernel channel k uses entry k % C, and the weight and bias
+    gradients are summed over the K // C repeats. `stats` None: the input's own statistics (the gradient flows
+    through them). Otherwise (mean, invstd), float64 (K,), held fixed. Returns (output, mean, var), var being
+    the biased batch variance, or None when `stats` was given.
+    """
+    kern = kernels(input.device)
+    x = np.ascontiguousarray(input.data).reshape(view)
+    repeats = view[1] // w.shape[0]
+    w_k, b_k = np.tile(w, repeats), np.tile(b, repeats)
+    if stats is None:
+        y, mean, var = kern.batch_norm_forward(x, w_k, b_k, float(eps))
+        invstd = 1.0 / np.sqrt(var + eps)
+    else:
+        (mean, invstd), var = stats, None
+        y = kern.batch_norm_apply(x, mean, invstd, w_k, b_k)
+
+    def backward(g):
+        dy = np.ascontiguousarray(g, dtype=x.dtype).reshape(view)
+        dx, dw, db = kern.batch_norm_backward(dy, x, mean, invstd, w_k, stats is None)
+        grads = [dx.reshape(input.shape)]
+        if weight is not None:
+            grads.append(dw.reshape(repeats, -1).sum(axis=0))
+        if bias is not None:
+            grads.append(db.reshape(repeats, -1).sum(axis=0))
+        return tuple(grads)
+    inputs = (input,) + tuple(t for t in (weight, bias) if t is not None)
+    return make_result(y.reshape(input.shape), inputs, backward, name), mean, var
+
+
+def _channel_layout(input, op, weight, bias):
+    """(N, C, S) of an (N, C, *) input and the kernel arrays for its per-channel weight and bias."""
+    _check_input(input, op, 2, "(N, C) or (N, C, *)")
+    n, channels = input.shape[:2]
+    size = math.prod(input.shape[2:])
+    w = _param_array(weight, "weight", (channels,), input.dtype, 1)
+    b = _param_array(bias, "bias", (channels,), input.dtype, 0)
+    return n, channels, size, w, b
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Per-channel normalisation of an (N, C, *) input: batch statistics when training (updating the running
+    ones with the unbiased variance), else running_mean and running_var."""
+    n, channels, size, w, b = _channel_layout(input, "batch_norm", weight, bias)
+    _check_running(running_mean, running_var, channels, input.shape)
+    view = (n, channels, size)
+    if not training:
+        stats = _running_stats(running_mean, running_var, eps, "batch_norm with training=False")
+        return _normalize(input, view, weight, bias, w, b, eps, stats, "batch_norm")[0]
+    count = n * size
+    if count <= 1:
+        raise ValueError(f"Expected more than 1 value per channel when training, got input size "
+                         f"{tuple(input.shape)}")
+    out, mean, var = _normalize(input, view, weight, bias, w, b, eps, None, "batch_norm")
+    if running_mean is not None:
+        _update_running(running_mean, running_var, mean, var * (count / (count - 1)), momentum)
+    return out
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """Normalisation of each sample's channel over its spatial positions; with use_input_stats=False, the
+    running statistics instead. Running statistics average the per-instance ones over the batch."""
+    n, channels, size, w, b = _channel_layout(input, "instance_norm", weight, bias)
+    _check_running(running_mean, running_var, channels, input.shape)
+    if not use_input_stats:
+        stats = _running_stats(running_mean, running_var, eps, "instance_norm with use_input_stats=False")
+        return _normalize(input, (n, channels, size), weight, bias, w, b, eps, stats, "instance_norm")[0]
+    if size <= 1:
+        raise ValueError(f"Expected more than 1 spatial element when training, got input size {tuple(input.shape)}")
+    out, mean, var = _normalize(input, (1, n * channels, size), weight, bias, w, b, eps, None, "instance_norm")
+    if running_mean is not None:
+        _update_running(running_mean, running_var, mean.reshape(n, channels).mean(axis=0),
+                        (var * (size / (size - 1))).reshape(n, channels).mean(axis=0), momentum)
+    return out
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalisation of each sample over groups of num_groups consecutive channels, then a per-channel affine."""
+    n, channels, size, w, b = _channel_layout(input, "group_norm", weight, bias)
+    if isinstance(num_groups, bool) or not isinstance(num_groups, numbers.Integral) or num_groups <= 0 \
+            or channels % num_groups:
+        raise ValueError(f"Expected number of channels in input to be divisible by num_groups, but got input of "
+                         f"shape {tuple(input.shape)} and num_groups={num_groups!r}")
+    unit_w, unit_b = np.ones(1, input.dtype), np.zeros(1, input.dtype)
+    view = (1, n * num_groups, channels // num_groups * size)
+    normalized = _normalize(input, view, None, None, unit_w, unit_b, eps, None, "group_norm")[0]
+    if weight is None and bias is None:
+        return normalized
+    identity = (np.zeros(channels), np.ones(channels))
+    return _normalize(normalized, (n, channels, size), weight, bias, w, b, 0.0, identity, "group_norm_affine")[0]
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalisation over the trailing dimensions `normalized_shape`, with an element-wise affine of that shape."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
+    _check_input(input, "layer_norm", len(shape), f"(*, {', '.join(map(str, shape))})")
+    if input.shape[input.ndim - len(shape):] != shape:
+        raise ValueError(f"layer_norm: normalized_shape {shape} must match the trailing dimensions of input of shape "
+                         f"{tuple(input.shape)}")
+    width = math.prod(shape)
+    w = _param_array(weight, "weight", shape, input.dtype, 1).reshape(width)
+    b = _param_array(bias, "bias", shape, input.dtype, 0).reshape(width)
+    kern = kernels(input.device)
+    x = np.ascontiguousarray(input.data).reshape(input.data.size // max(width, 1), width)
+    y, mean, invstd = kern.layer_norm_forward(x, w, b, float(eps))
+
+    def backward(g):
+        dy = np.ascontiguousarray(g, dtype=x.dtype).reshape(x.shape)
+        dx, dw, db = kern.layer_norm_backward(dy, x, mean, invstd, w)
+        grads = [dx.reshape(input.shape)]
+        if weight is not None:
+            grads.append(dw.reshape(shape))
+        if bias is not None:
+            grads.append(db.reshape(shape))
+        return tuple(grads)
+    inputs = (input,) + tuple(t for t in (weight, bias) if t is not None)
+    return make_result(y.reshape(input.shape), inputs, backward, "layer_norm")
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """x / (k + alpha * mean of x^2 over a window of `size` channels)^beta, the window zero-padded by size//2
+    channels before and (size-1)//2 after, as PyTorch computes it."""
+    _check_input(input, "local_response_norm", 3, "(N, C, *) with at least one dimension after C")
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size <= 0:
+        raise ValueError(f"local_response_norm size must be a positive integer, got {size!r}")
+    n, channels = input.shape[:2]
+    kern = kernels(input.device)
+    x = np.ascontiguousarray(input.data).reshape(n, channels, math.prod(input.shape[2:]))
+    scalar = input.dtype.type
+    y, base = kern.local_response_norm_forward(x, int(size), scalar(alpha), scalar(beta), scalar(k))
+
+    def backward(g):
+        dy = np.ascontiguousarray(g, dtype=x.dtype).reshape(x.shape)
+        dx = kern.local_response_norm_backward(dy, x, y, base, int(size), scalar(alpha), scalar(beta))
+        return (dx.reshape(input.shape),)
+    return make_result(y.reshape(input.shape), (input,), backward, "local_response_norm")
