@@ -1,4 +1,4 @@
-"""Convolution layers: thin Modules over fastnn.ops.conv."""
+"""Convolution layers: thin Modules over fastnn.ops.conv and fastnn.ops.conv_nd."""
 import numpy as np
 
 from fastnn import ops
@@ -7,6 +7,7 @@ from fastnn.nn.modules.linear import _positive_int
 from fastnn.nn.modules.module import Module
 from fastnn.nn.parameter import Parameter
 from fastnn.ops.conv import conv2d
+from fastnn.ops.conv_nd import conv1d, conv3d, conv_transpose1d, conv_transpose2d, int_tuple, padding_pairs
 from fastnn.tensor import as_dtype
 
 
@@ -76,3 +77,124 @@ class Conv2d(Module):
         if self.padding_mode != "zeros":
             s += f", padding_mode={self.padding_mode}"
         return s
+
+
+class _ConvNd(Module):
+    """What Conv1d, Conv3d, ConvTranspose1d and ConvTranspose2d share: PyTorch's constructor arguments, weight
+    shape ((out, in/groups) or, transposed, (in, out/groups), then the kernel) and default initialisation."""
+    _spatial = 0
+    _transposed = False
+    _function = None
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", dtype=None):
+        super().__init__()
+        name, spatial = type(self).__name__, self._spatial
+        self.in_channels = _positive_int("in_channels", in_channels)
+        self.out_channels = _positive_int("out_channels", out_channels)
+        self.groups = _positive_int("groups", groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) must both be divisible "
+                             f"by groups ({groups})")
+        modes = ["zeros"] if self._transposed else sorted(Conv2d._PADDING_MODES)
+        if padding_mode not in modes:
+            raise ValueError(f"{name}: padding_mode must be one of {modes}, got {padding_mode!r}")
+        self.padding_mode = padding_mode
+        self.kernel_size = int_tuple(name, "kernel_size", kernel_size, spatial, 1)
+        self.stride = int_tuple(name, "stride", stride, spatial, 1)
+        self.dilation = int_tuple(name, "dilation", dilation, spatial, 1)
+        if isinstance(padding, str) and not self._transposed:
+            padding_pairs(name, padding, self.kernel_size, self.stride, self.dilation)
+            self.padding = padding
+        else:
+            self.padding = int_tuple(name, "padding", padding, spatial, 0)
+        channels = (self.in_channels, self.out_channels)
+        weight_channels = (channels[0], channels[1] // groups) if self._transposed else (channels[1],
+                                                                                         channels[0] // groups)
+        dtype = as_dtype(dtype or "float32")
+        self.weight = Parameter(np.empty(weight_channels + self.kernel_size, dtype))
+        self.bias = Parameter(np.empty(self.out_channels, dtype)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.default_layer_init_(self.weight, self.bias)
+
+    def forward(self, input):
+        # Non-zero padding modes pad the input here, and the convolution itself then pads nothing.
+        padding = self.padding
+        if self.padding_mode != "zeros":
+            pairs = padding_pairs(type(self).__name__, padding, self.kernel_size, self.stride, self.dilation)
+            widths = [width for pair in reversed(pairs) for width in pair]
+            input, padding = ops.pad(input, widths, mode=Conv2d._PADDING_MODES[self.padding_mode]), 0
+        return self._function(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        defaults = {"padding": (0,) * self._spatial, "output_padding": (0,) * self._spatial,
+                    "dilation": (1,) * self._spatial, "groups": 1}
+        for name, default in defaults.items():
+            if getattr(self, name, default) != default:
+                s += f", {name}={getattr(self, name)}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over (N, C, L); weight (out_channels, in_channels/groups, k)."""
+    _spatial = 1
+    _function = staticmethod(conv1d)
+
+
+class Conv3d(_ConvNd):
+    """3-D convolution over (N, C, D, H, W); weight (out_channels, in_channels/groups, kd, kh, kw)."""
+    _spatial = 3
+    _function = staticmethod(conv3d)
+
+
+class _ConvTransposeNd(_ConvNd):
+    _transposed = True
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, dtype)
+        self.output_padding = int_tuple(type(self).__name__, "output_padding", output_padding, self._spatial, 0)
+
+    def _output_padding(self, input, output_size):
+        """output_padding that makes the output `output_size` (spatial sizes, optionally after N and C)."""
+        if output_size is None:
+            return self.output_padding
+        sizes = tuple(output_size)[-self._spatial:]
+        if len(sizes) != self._spatial:
+            raise ValueError(f"output_size must have {self._spatial} or {self._spatial + 2} elements, got "
+                             f"{output_size!r}")
+        padding = []
+        for n, size, k, s, p, d in zip(input.shape[-self._spatial:], sizes, self.kernel_size, self.stride,
+                                       self.padding, self.dilation):
+            smallest = (n - 1) * s - 2 * p + d * (k - 1) + 1
+            if not smallest <= size < smallest + s:
+                raise ValueError(f"requested output size {tuple(sizes)} is not reachable from input shape "
+                                 f"{tuple(input.shape)}: each size must lie in [smallest, smallest + stride), here "
+                                 f"[{smallest}, {smallest + s})")
+            padding.append(size - smallest)
+        return tuple(padding)
+
+    def forward(self, input, output_size=None):
+        return self._function(input, self.weight, self.bias, self.stride, self.padding,
+                              self._output_padding(input, output_size), self.groups, self.dilation)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """Transposed 1-D convolution over (N, C, L); weight (in_channels, out_channels/groups, k)."""
+    _spatial = 1
+    _function = staticmethod(conv_transpose1d)
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """Transposed 2-D convolution over (N, C, H, W), the adjoint of Conv2d; weight
+    (in_channels, out_channels/groups, kh, kw)."""
+    _spatial = 2
+    _function = staticmethod(conv_transpose2d)

@@ -1,6 +1,10 @@
-"""Pooling layers: thin Modules over fastnn.ops.pool."""
+"""Pooling layers: thin Modules over fastnn.ops.pool and fastnn.ops.pool_nd."""
 from fastnn.nn.modules.module import Module
 from fastnn.ops.pool import avg_pool2d, max_pool2d
+from fastnn.ops.pool_nd import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d, adaptive_max_pool2d,
+                                avg_pool1d, avg_pool3d, fractional_max_pool2d, max_pool1d, max_pool3d)
+from fastnn.ops.shape import flatten
+from fastnn.tensor import Tensor
 
 
 class MaxPool2d(Module):
@@ -32,3 +36,154 @@ class AvgPool2d(Module):
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class _MaxPoolNd(Module):
+    _function = None
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
+        self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
+
+    def forward(self, input):
+        return self._function(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                              self.return_indices)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool1d(_MaxPoolNd):
+    """Max pooling over (N, C, L)."""
+    _function = staticmethod(max_pool1d)
+
+
+class MaxPool3d(_MaxPoolNd):
+    """Max pooling over (N, C, D, H, W)."""
+    _function = staticmethod(max_pool3d)
+
+
+class _AvgPoolNd(Module):
+    def __init__(self, kernel_size, stride, padding, ceil_mode, count_include_pad):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool1d(_AvgPoolNd):
+    """Average pooling over (N, C, L)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
+
+    def forward(self, input):
+        return avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+
+class AvgPool3d(_AvgPoolNd):
+    """Average pooling over (N, C, D, H, W)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
+        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
+        self.divisor_override = divisor_override
+
+    def forward(self, input):
+        return avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                          self.divisor_override)
+
+
+class _AdaptivePoolNd(Module):
+    _function = None
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input):
+        return self._function(input, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool1d(_AdaptivePoolNd):
+    """Average over PyTorch's adaptive regions of (N, C, L) to output_size."""
+    _function = staticmethod(adaptive_avg_pool1d)
+
+
+class AdaptiveAvgPool2d(_AdaptivePoolNd):
+    """Average over PyTorch's adaptive regions of (N, C, H, W) to output_size (int, or pair whose None entries
+    keep the input size); AdaptiveAvgPool2d(1) is global average pooling (a plain mean)."""
+    _function = staticmethod(adaptive_avg_pool2d)
+
+
+class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
+    def __init__(self, output_size, return_indices=False):
+        super().__init__(output_size)
+        self.return_indices = return_indices
+
+    def forward(self, input):
+        return self._function(input, self.output_size, self.return_indices)
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    """Max over PyTorch's adaptive regions of (N, C, L) to output_size."""
+    _function = staticmethod(adaptive_max_pool1d)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    """Max over PyTorch's adaptive regions of (N, C, H, W) to output_size."""
+    _function = staticmethod(adaptive_max_pool2d)
+
+
+class GlobalAvgPool2d(Module):
+    """Mean over H and W: (N, C, H, W) -> (N, C), or (N, C, 1, 1) with flatten=False."""
+
+    def __init__(self, flatten=True):
+        super().__init__()
+        self.flatten = flatten
+
+    def forward(self, input):
+        out = adaptive_avg_pool2d(input, 1)
+        return flatten(out, -3) if self.flatten else out
+
+    def extra_repr(self):
+        return f"flatten={self.flatten}"
+
+
+class FractionalMaxPool2d(Module):
+    """Fractional max pooling (Graham, 2014) over (N, C, H, W): kernel_size windows at pseudo-random starts,
+    drawn per sample and channel from fastnn's global generator on every call, or fixed by _random_samples
+    (N, C, 2). The output is output_size, or int(input size * output_ratio) with output_ratio in (0, 1)."""
+
+    def __init__(self, kernel_size, output_size=None, output_ratio=None, return_indices=False,
+                 _random_samples=None):
+        super().__init__()
+        if output_size is None and output_ratio is None:
+            raise ValueError("FractionalMaxPool2d requires specifying either an output size, or a pooling ratio")
+        if output_size is not None and output_ratio is not None:
+            raise ValueError("only one of output_size and output_ratio may be specified")
+        if output_ratio is not None:
+            ratios = tuple(output_ratio) if isinstance(output_ratio, (tuple, list)) else (output_ratio,) * 2
+            if not all(isinstance(r, (int, float)) and not isinstance(r, bool) and 0 < r < 1 for r in ratios):
+                raise ValueError(f"output_ratio must be between 0 and 1 (got {output_ratio!r})")
+        self.kernel_size, self.output_size, self.output_ratio = kernel_size, output_size, output_ratio
+        self.return_indices = return_indices
+        if _random_samples is not None and not isinstance(_random_samples, Tensor):
+            _random_samples = Tensor(_random_samples)
+        self.register_buffer("_random_samples", _random_samples)
+
+    def forward(self, input):
+        return fractional_max_pool2d(input, self.kernel_size, self.output_size, self.output_ratio,
+                                     self.return_indices, self._random_samples)
+
+    def extra_repr(self):
+        size = (f"output_size={self.output_size}" if self.output_size is not None
+                else f"output_ratio={self.output_ratio}")
+        return f"kernel_size={self.kernel_size}, {size}"
