@@ -3,6 +3,7 @@
 Writes go to a temporary file in the same directory and are renamed into place, so an interrupted save
 never destroys an existing checkpoint.
 """
+import copy
 import os
 import pickle
 import tempfile
@@ -18,7 +19,7 @@ def _encode(obj):
     if isinstance(obj, Tensor):
         return {"__fastnn_tensor__": np.ascontiguousarray(obj.data), "requires_grad": obj.requires_grad}
     if isinstance(obj, dict):
-        return type(obj)((k, _encode(v)) for k, v in obj.items())
+        return _map_dict(obj, _encode)
     if isinstance(obj, (list, tuple)):
         return type(obj)(_encode(v) for v in obj)
     return obj
@@ -28,10 +29,18 @@ def _decode(obj):
     if isinstance(obj, dict):
         if "__fastnn_tensor__" in obj:
             return Tensor(obj["__fastnn_tensor__"], requires_grad=obj["requires_grad"])
-        return type(obj)((k, _decode(v)) for k, v in obj.items())
+        return _map_dict(obj, _decode)
     if isinstance(obj, (list, tuple)):
         return type(obj)(_decode(v) for v in obj)
     return obj
+
+
+def _map_dict(obj, fn):
+    """`obj` with fn applied to every value, keeping the dict's type (Counter, defaultdict's factory, ...)."""
+    mapped = copy.copy(obj)
+    for k, v in obj.items():
+        mapped[k] = fn(v)
+    return mapped
 
 
 def save(obj, path):

@@ -1,4 +1,8 @@
 """The CPU backend: every kernel entry point that ops may call through fastnn._dispatch.kernels('cpu')."""
+from fastnn._kernels.cpu_activation import *  # noqa: F401,F403
 from fastnn._kernels.cpu_conv import *  # noqa: F401,F403
+from fastnn._kernels.cpu_norm import *  # noqa: F401,F403
 from fastnn._kernels.cpu_optim import *  # noqa: F401,F403
+from fastnn._kernels.cpu_optim_adaptive import *  # noqa: F401,F403
 from fastnn._kernels.cpu_pool import *  # noqa: F401,F403
+from fastnn._kernels.cpu_pool_nd import *  # noqa: F401,F403

@@ -1,0 +1,92 @@
+"""Optimizer steps, fastnn vs PyTorch: one step of every optimizer over 10M float32 parameters.
+
+    python bench/bench_optim.py [--threads N] [--no-torch]
+
+`rows(torch, threads)` returns [{"name", "fastnn_ms", "torch_ms"}] (torch_ms None without PyTorch) for the
+benchmark suite. The parameters are split into TENSORS equal tensors, as a model has several layers; both
+frameworks start from the same float32 values and gradients, and PyTorch runs its default CPU path (the
+single-tensor for-loop). Repetitions alternate between the frameworks; the best counts.
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH_DIR), str(BENCH_DIR.parent)]
+from _timing import best_times, pin_threads  # noqa: E402
+
+REPS = 5
+PARAMS = 10_000_000
+TENSORS = 10
+LR = 1e-3
+# (row name, optimizer class name in fastnn.optim and torch.optim, keyword arguments)
+OPTIMIZERS = [("SGD momentum=0.9", "SGD", dict(lr=LR, momentum=0.9)),
+              ("SGD Nesterov momentum=0.9", "SGD", dict(lr=LR, momentum=0.9, nesterov=True)),
+              ("Adagrad", "Adagrad", dict(lr=LR)),
+              ("RMSprop", "RMSprop", dict(lr=LR)),
+              ("Adam", "Adam", dict(lr=LR)),
+              ("AdamW", "AdamW", dict(lr=LR)),
+              ("NAdam", "NAdam", dict(lr=LR))]
+
+
+def _optimizer_step(framework, optim_name, kwargs, values, grads):
+    """The bound `step` of a new optimizer over fresh copies of `values`, each with its gradient set."""
+    if framework.__name__ == "torch":
+        params = [framework.nn.Parameter(framework.from_numpy(v.copy())) for v in values]
+        for p, g in zip(params, grads):
+            p.grad = framework.from_numpy(g.copy())
+    else:
+        params = [framework.nn.Parameter(v.copy()) for v in values]
+        for p, g in zip(params, grads):
+            p.grad = framework.tensor(g.copy())
+    return getattr(framework.optim, optim_name)(params, **kwargs).step
+
+
+def rows(torch=None, threads=None):
+    """Best milliseconds per step of each optimizer, for fastnn and (when given) PyTorch."""
+    import numpy as np
+
+    import fastnn
+    import fastnn.nn
+    import fastnn.optim
+    if threads is not None:
+        fastnn.set_num_threads(threads)
+        if torch is not None:
+            torch.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    size = PARAMS // TENSORS
+    values = [rng.standard_normal(size, dtype=np.float32) for _ in range(TENSORS)]
+    grads = [rng.standard_normal(size, dtype=np.float32) for _ in range(TENSORS)]
+    results = []
+    for name, optim_name, kwargs in OPTIMIZERS:
+        fns = [_optimizer_step(fastnn, optim_name, kwargs, values, grads)]
+        if torch is not None:
+            fns.append(_optimizer_step(torch, optim_name, kwargs, values, grads))
+        times = best_times(fns, REPS)
+        results.append({"name": f"{name} step, {PARAMS / 1e6:g}M params", "fastnn_ms": times[0] * 1e3,
+                        "torch_ms": times[1] * 1e3 if torch is not None else None})
+        del fns
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--no-torch", action="store_true", help="time fastnn only")
+    args = parser.parse_args(argv)
+    pin_threads(args.threads)
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch
+        except ImportError:
+            torch = None
+    for row in rows(torch, args.threads):
+        ratio = f"{row['fastnn_ms'] / row['torch_ms']:.2f}x" if row["torch_ms"] else "-"
+        torch_ms = f"{row['torch_ms']:.3f}" if row["torch_ms"] else "-"
+        print(f"{row['name']:<44} fastnn {row['fastnn_ms']:8.3f} ms  torch {torch_ms:>8} ms  ratio {ratio}")
+
+
+if __name__ == "__main__":
+    main()
