@@ -1,4 +1,5 @@
-"""LeNet-5 on Fashion-MNIST, built identically in fastnn and PyTorch from the same NumPy arrays.
+"""LeNet-5 on Fashion-MNIST: fastnn.models.lenet5 and the same network in PyTorch, both started from the same
+NumPy initial weights and fed the same NumPy batches.
 
 Only NumPy is imported at module level, so a process that benchmarks one framework loads only that one.
 """
@@ -55,10 +56,8 @@ def initial_weights():
 
 
 def fastnn_model():
-    from fastnn import nn
-    model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                          nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+    from fastnn import models
+    model = models.lenet5()
     for param, array in zip(model.parameters(), initial_weights(), strict=True):
         param.data[...] = array
     return model

@@ -2,8 +2,8 @@
 
 Timing method: call each workload once to warm up (Numba compiles or loads its kernels, allocators fill their
 pools), calibrate how many calls make one repetition last at least MIN_REP_SECONDS, then take the best
-repetition. When both frameworks run a workload, their repetitions alternate, so a slow phase of a noisy VM
-hits both rather than one.
+repetition (slow workloads stop early, after BUDGET_SECONDS each). When both frameworks run a workload, their
+repetitions alternate, so a slow phase of a noisy VM hits both rather than one.
 """
 import gc
 import math
@@ -12,28 +12,36 @@ import resource
 import time
 
 MIN_REP_SECONDS = 0.02
+BUDGET_SECONDS = 2.0  # per callable: slow workloads stop repeating once they have used this much
 
 
-def _calls_per_rep(fn):
+def _seconds_per_call(fn, calls):
     start = time.perf_counter()
-    fn()
-    single = time.perf_counter() - start
-    return max(1, math.ceil(MIN_REP_SECONDS / max(single, 1e-9)))
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
 
 
-def best_times(fns, reps):
-    """Best seconds per call of each zero-argument callable in `fns`, their repetitions interleaved."""
+def best_times(fns, reps, budget_seconds=BUDGET_SECONDS):
+    """Best seconds per call of each zero-argument callable in `fns`, their repetitions interleaved.
+
+    At least one repetition each; at most `reps`, fewer once the repetitions took len(fns) * budget_seconds.
+    """
     gc.collect()
     for fn in fns:
         fn()
-    calls = [_calls_per_rep(fn) for fn in fns]
-    best = [math.inf] * len(fns)
-    for _ in range(reps):
+    calls, best = [], []
+    for fn in fns:
+        single = _seconds_per_call(fn, 1)
+        calls.append(max(1, math.ceil(MIN_REP_SECONDS / max(single, 1e-9))))
+        # A call long enough to be a repetition by itself counts as one.
+        best.append(single if calls[-1] == 1 else math.inf)
+    start = time.perf_counter()
+    for rep in range(reps):
+        if rep and time.perf_counter() - start > len(fns) * budget_seconds:
+            break
         for i, fn in enumerate(fns):
-            start = time.perf_counter()
-            for _ in range(calls[i]):
-                fn()
-            best[i] = min(best[i], (time.perf_counter() - start) / calls[i])
+            best[i] = min(best[i], _seconds_per_call(fn, calls[i]))
     return best
 
 
@@ -69,8 +77,7 @@ class Table:
     NAME_WIDTH = 46
     HEADER = f"{'benchmark':<{NAME_WIDTH}} {'fastnn':>11} {'PyTorch':>11} {'ratio':>7}  {'target':<10} met"
 
-    def __init__(self, with_torch):
-        self.with_torch = with_torch
+    def __init__(self):
         self.rows = []
 
     def section(self, title):
@@ -98,14 +105,14 @@ class Table:
         met_text = {True: "yes", False: "NO", None: "n/a" if row["target"] else ""}[row["met"]]
         line = (f"{row['name']:<{self.NAME_WIDTH}} {_format(row['fastnn'], row['unit']):>11} {torch_text:>11} "
                 f"{ratio_text:>7}  {row['target']:<10} {met_text}")
-        return f"{line}  ({row['note']})" if row["note"] else line
+        return f"{line}  ({row['note']})" if row["note"] else line.rstrip()
 
     def print_summary(self):
         targeted = [r for r in self.rows if r["target"]]
         missed = [r for r in targeted if r["met"] is False]
         unknown = [r for r in targeted if r["met"] is None]
         print(f"\n== targets: {len(targeted) - len(missed) - len(unknown)} met, {len(missed)} missed, "
-              f"{len(unknown)} not checked (no PyTorch) ==")
+              f"{len(unknown)} not checked (they need PyTorch) ==")
         for row in missed:
             print("MISSED " + self._line(row))
         return not missed

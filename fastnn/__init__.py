@@ -12,5 +12,7 @@ from fastnn.ops import (abs, amax, amin, argmax, argmin, cat, clamp, exp, flatte
                         maximum, mean, minimum, permute, reshape, sigmoid, softmax, sqrt, squeeze, stack, std,
                         sum, tanh, transpose, unsqueeze, var, where)
 from fastnn.ops import max, min, pow, relu  # noqa: F401  (shadow builtins only inside this namespace)
+from fastnn.summary import summary
+from fastnn import data, models, nn, optim  # noqa: E402  (subpackages build on the names above)
 
 __version__ = "0.1.0"

@@ -5,16 +5,60 @@ The math lives in fastnn.ops; this module is the public face layers and users ca
 from fastnn import ops
 from fastnn.ops import (binary_cross_entropy_with_logits, cross_entropy, l1_loss, linear, mse_loss, nll_loss,
                         pad, sigmoid, tanh)
+from fastnn.ops import activation as _activation
+from fastnn.ops.activation import gelu, maxout, prelu, softplus, swish
 from fastnn.ops.conv import conv2d
+from fastnn.ops.conv_nd import conv1d, conv3d, conv_transpose1d, conv_transpose2d
+from fastnn.ops.dropout import alpha_dropout, drop_path, dropout, dropout2d
+from fastnn.ops.embedding import embedding
+from fastnn.ops.norm import batch_norm, group_norm, instance_norm, layer_norm, local_response_norm
 from fastnn.ops.pool import avg_pool2d, max_pool2d
+from fastnn.ops.pool_nd import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d, adaptive_max_pool2d,
+                                avg_pool1d, avg_pool3d, fractional_max_pool2d, max_pool1d, max_pool3d)
 
 __all__ = ["avg_pool2d", "binary_cross_entropy_with_logits", "conv2d", "cross_entropy", "flatten", "l1_loss",
            "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "pad", "relu", "sigmoid", "softmax",
            "tanh"]
+__all__ += ["alpha_dropout", "drop_path", "dropout", "dropout2d", "embedding"]
+__all__ += ["batch_norm", "group_norm", "instance_norm", "layer_norm", "local_response_norm"]
+__all__ += ["conv1d", "conv3d", "conv_transpose1d", "conv_transpose2d"]
+__all__ += ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d", "avg_pool1d",
+            "avg_pool3d", "fractional_max_pool2d", "max_pool1d", "max_pool3d"]
+__all__ += ["elu", "gelu", "hardtanh", "leaky_relu", "maxout", "mish", "prelu", "relu6", "selu", "silu",
+            "softplus", "swish"]
 
 
 def relu(input, inplace=False):
     return ops.relu(input)
+
+
+# `inplace` is accepted for PyTorch compatibility; the result is always a new tensor.
+def relu6(input, inplace=False):
+    return _activation.relu6(input)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    return _activation.hardtanh(input, min_val, max_val)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return _activation.leaky_relu(input, negative_slope)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return _activation.elu(input, alpha)
+
+
+def selu(input, inplace=False):
+    return _activation.selu(input)
+
+
+def silu(input, inplace=False):
+    return _activation.silu(input)
+
+
+def mish(input, inplace=False):
+    return _activation.mish(input)
 
 
 def softmax(input, dim):

@@ -1,9 +1,17 @@
-from fastnn.nn.modules.activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from fastnn.nn.modules.activation import (ELU, GELU, SELU, Hardtanh, LeakyReLU, LogSoftmax, Maxout, Mish, PReLU,
+                                        ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Swish, Tanh)
 from fastnn.nn.modules.container import ModuleDict, ModuleList, Sequential
-from fastnn.nn.modules.conv import Conv2d
+from fastnn.nn.modules.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
+from fastnn.nn.modules.dropout import (AlphaDropout, DropConnect, DropPath, Dropout, Dropout2d,
+                                        StochasticDepth)
 from fastnn.nn.modules.linear import Flatten, Identity, Linear
 from fastnn.nn.modules.loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from fastnn.nn.modules.module import Module
-from fastnn.nn.modules.pooling import AvgPool2d, MaxPool2d
+from fastnn.nn.modules.normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm,
+                                              LocalResponseNorm)
+from fastnn.nn.modules.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
+                                       AvgPool1d, AvgPool2d, AvgPool3d, FractionalMaxPool2d, GlobalAvgPool2d,
+                                       MaxPool1d, MaxPool2d, MaxPool3d)
+from fastnn.nn.modules.sparse import Embedding
 
 __all__ = [name for name in dir() if name[0].isupper()]

@@ -1,15 +1,165 @@
-"""Activation layers: thin Modules over fastnn.nn.functional."""
-from fastnn.nn import functional as F
+"""Activation layers: thin Modules over fastnn.nn.functional, with PyTorch's names, arguments and defaults.
+
+`inplace=` is accepted for PyTorch compatibility; fastnn always returns a new tensor, which is what autograd
+needs and what `x = act(x)` code expects.
+"""
+import warnings
+
+import numpy as np
+
+from fastnn.nn import functional as F, init
+from fastnn.nn.modules.linear import Linear, _positive_int
 from fastnn.nn.modules.module import Module
+from fastnn.nn.parameter import Parameter
+from fastnn.ops.activation import SELU_ALPHA, SELU_SCALE
+from fastnn.tensor import as_dtype
 
 
-class ReLU(Module):
+class _InplaceActivation(Module):
     def __init__(self, inplace=False):
         super().__init__()
         self.inplace = inplace
 
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class ReLU(_InplaceActivation):
     def forward(self, input):
         return F.relu(input)
+
+
+class Hardtanh(Module):
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
+        super().__init__()
+        if min_val > max_val:
+            raise ValueError(f"min_val ({min_val}) cannot be greater than max_val ({max_val})")
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
+
+    def forward(self, input):
+        return F.hardtanh(input, self.min_val, self.max_val)
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
+
+
+class ReLU6(Hardtanh):
+    def __init__(self, inplace=False):
+        super().__init__(0.0, 6.0, inplace)
+
+    def forward(self, input):
+        return F.relu6(input)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope=0.01, inplace=False):
+        super().__init__()
+        self.negative_slope, self.inplace = negative_slope, inplace
+
+    def forward(self, input):
+        return F.leaky_relu(input, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+
+
+class PReLU(Module):
+    """Leaky ReLU with a learned slope `weight`: one shared, or one per channel (dim 1) when num_parameters=C."""
+
+    def __init__(self, num_parameters=1, init=0.25, dtype=None):
+        super().__init__()
+        self.num_parameters = _positive_int("num_parameters", num_parameters)
+        self.init = init
+        self.weight = Parameter(np.empty(self.num_parameters, as_dtype(dtype or "float32")))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.constant_(self.weight, self.init)
+
+    def forward(self, input):
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+
+class ELU(Module):
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__()
+        self.alpha, self.inplace = alpha, inplace
+
+    def forward(self, input):
+        return F.elu(input, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class SELU(_InplaceActivation):
+    """scale * ELU(x, alpha) with the self-normalising constants (use with init.lecun_normal_ weights)."""
+    alpha = SELU_ALPHA
+    scale = SELU_SCALE
+
+    def forward(self, input):
+        return F.selu(input)
+
+
+class GELU(Module):
+    def __init__(self, approximate="none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, input):
+        return F.gelu(input, self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(_InplaceActivation):
+    def forward(self, input):
+        return F.silu(input)
+
+
+class Swish(Module):
+    """x * sigmoid(beta * x). With `learnable=True`, beta is a one-element Parameter trained with the model."""
+
+    def __init__(self, beta=1.0, learnable=False, dtype=None):
+        super().__init__()
+        self.learnable = bool(learnable)
+        if self.learnable:
+            self.beta = Parameter(np.full(1, beta, as_dtype(dtype or "float32")))
+        else:
+            self.beta = float(beta)
+
+    def forward(self, input):
+        return F.swish(input, self.beta)
+
+    def extra_repr(self):
+        beta = float(self.beta.data[0]) if self.learnable else self.beta
+        return f"beta={beta}, learnable={self.learnable}"
+
+
+class Mish(_InplaceActivation):
+    def forward(self, input):
+        return F.mish(input)
+
+
+class Softplus(Module):
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, input):
+        return F.softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
 
 
 class Sigmoid(Module):
@@ -22,13 +172,39 @@ class Tanh(Module):
         return F.tanh(input)
 
 
+class Maxout(Module):
+    """Linear(in_features, out_features * pieces), then the max over each run of `pieces` outputs."""
+
+    def __init__(self, in_features, out_features, pieces, bias=True, dtype=None):
+        super().__init__()
+        self.in_features = _positive_int("in_features", in_features)
+        self.out_features = _positive_int("out_features", out_features)
+        self.pieces = _positive_int("pieces", pieces)
+        self.linear = Linear(self.in_features, self.out_features * self.pieces, bias=bias, dtype=dtype)
+
+    def forward(self, input):
+        return F.maxout(self.linear(input), self.pieces, dim=-1)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, pieces={self.pieces}"
+
+
+def _implicit_softmax_dim(name, ndim):
+    """PyTorch's legacy choice when dim=None (0 for 0-, 1- and 3-D input, else 1), with its warning."""
+    dim = 0 if ndim in (0, 1, 3) else 1
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include "
+                  f"dim=X as an argument.", UserWarning, stacklevel=3)
+    return dim
+
+
 class Softmax(Module):
     def __init__(self, dim=None):
         super().__init__()
         self.dim = dim
 
     def forward(self, input):
-        return F.softmax(input, self.dim if self.dim is not None else -1)
+        dim = self.dim if self.dim is not None else _implicit_softmax_dim("softmax", input.ndim)
+        return F.softmax(input, dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"
@@ -40,7 +216,8 @@ class LogSoftmax(Module):
         self.dim = dim
 
     def forward(self, input):
-        return F.log_softmax(input, self.dim if self.dim is not None else -1)
+        dim = self.dim if self.dim is not None else _implicit_softmax_dim("log_softmax", input.ndim)
+        return F.log_softmax(input, dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"

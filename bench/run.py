@@ -1,0 +1,313 @@
+"""Benchmark fastnn against PyTorch (when importable) on the same workloads, in the same run, same thread count.
+
+    python bench/run.py [--quick] [--only conv|pool|optim|lenet|startup ...] [--threads N] [--json PATH]
+                        [--no-torch]
+
+Sections: conv2d forward and forward+backward (direct, im2col and the auto choice), 2x2 pooling, Adam and
+SGD-momentum steps over 1M and 10M float32 parameters, one LeNet-5 epoch on Fashion-MNIST (time and peak
+memory, each framework in its own process) and the cold start of a fresh process. See bench/README.md.
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+sys.path[:0] = [str(BENCH_DIR), str(REPO_DIR)]  # the benchmark helpers and this source tree's fastnn
+from _timing import Table, best_times, pin_threads, thread_env  # noqa: E402
+
+SECTIONS = ("conv", "pool", "optim", "lenet", "startup")
+# (N, Cin, H, W, Cout, k, stride, padding)
+CONV_SHAPES = [(64, 1, 28, 28, 32, 5, 1, 2), (64, 32, 14, 14, 64, 3, 1, 1), (128, 64, 16, 16, 64, 3, 1, 1),
+               (128, 128, 8, 8, 128, 3, 1, 1), (32, 3, 32, 32, 64, 3, 1, 1)]
+CONV_ALGORITHMS = ("direct", "im2col", "auto")
+POOL_SHAPE = (64, 32, 28, 28)
+OPTIM_SIZES = (1_000_000, 10_000_000)
+OPTIM_TENSORS = 10  # the parameters are split into this many equal tensors, as a model has several layers
+LR = 1e-3
+FULL_IMAGES, QUICK_IMAGES = 60_000, 10_000
+TARGET_CONV_RATIO = 1.5
+TARGET_ADAM_RATIO = 1.0
+TARGET_LENET_RATIO = 1.5
+TARGET_MEMORY_RATIO = 1.5
+TARGET_COLD_START_S = 3.0
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help=f"fewer repetitions and a LeNet-5 epoch on {QUICK_IMAGES:,} images (smoke test)")
+    parser.add_argument("--only", choices=SECTIONS, action="append",
+                        help="run only this section (repeatable); default: all")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="threads for both frameworks (default: os.cpu_count())")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--no-torch", action="store_true", help="time fastnn only, even if PyTorch is installed")
+    args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    return args
+
+
+class Context:
+    """What every section needs: the frameworks, the repetition count, the table."""
+
+    def __init__(self, args, np, fastnn, torch):
+        self.args, self.np, self.fastnn, self.torch = args, np, fastnn, torch
+        self.reps = 2 if args.quick else 5
+        self.table = Table()
+        self.rng = np.random.default_rng(0)
+
+    def randn(self, *shape):
+        return self.rng.standard_normal(shape, dtype=self.np.float32)
+
+    def time(self, fastnn_fns, torch_fn=None):
+        """Best seconds of each fastnn callable, and of torch_fn (None without PyTorch), interleaved."""
+        fns = list(fastnn_fns) + ([torch_fn] if self.torch is not None and torch_fn is not None else [])
+        times = best_times(fns, self.reps)
+        return times[:len(fastnn_fns)], (times[len(fastnn_fns)] if len(times) > len(fastnn_fns) else None)
+
+
+def _ms(seconds):
+    return None if seconds is None else seconds * 1e3
+
+
+def _conv_workloads(ctx, shape):
+    """fastnn forward and forward+backward callables per algorithm, the PyTorch pair, and an output check."""
+    np, fastnn, torch = ctx.np, ctx.fastnn, ctx.torch
+    F = fastnn.nn.functional
+    n, cin, h, w, cout, k, stride, pad = shape
+    x, weight, bias = ctx.randn(n, cin, h, w), ctx.randn(cout, cin, k, k) * 0.1, ctx.randn(cout)
+    out_hw = (h + 2 * pad - k) // stride + 1
+    grad_out = ctx.randn(n, cout, out_hw, out_hw)
+
+    inputs = [fastnn.tensor(a) for a in (x, weight, bias)]
+    leaves = [fastnn.tensor(a, requires_grad=True) for a in (x, weight, bias)]
+    fastnn_grad_out = fastnn.tensor(grad_out)
+
+    def fastnn_pair(algorithm):
+        def forward():
+            with fastnn.no_grad():
+                return F.conv2d(*inputs, stride, pad, algorithm=algorithm)
+
+        def forward_backward():
+            for leaf in leaves:
+                leaf.grad = None
+            F.conv2d(*leaves, stride, pad, algorithm=algorithm).backward(fastnn_grad_out)
+        return forward, forward_backward
+    pairs = {algorithm: fastnn_pair(algorithm) for algorithm in CONV_ALGORITHMS}
+
+    if torch is None:
+        return pairs, (None, None), None
+    t_inputs = [torch.from_numpy(a) for a in (x, weight, bias)]
+    t_leaves = [torch.from_numpy(a.copy()).requires_grad_() for a in (x, weight, bias)]
+    t_grad_out = torch.from_numpy(grad_out)
+
+    def torch_forward():
+        with torch.no_grad():
+            return torch.nn.functional.conv2d(*t_inputs, stride, pad)
+
+    def torch_forward_backward():
+        for leaf in t_leaves:
+            leaf.grad = None
+        torch.nn.functional.conv2d(*t_leaves, stride, pad).backward(t_grad_out)
+
+    def mismatch(algorithm):
+        expected = torch_forward().numpy()
+        got = pairs[algorithm][0]().data
+        return not np.allclose(got, expected, rtol=1e-3, atol=1e-3 * float(np.abs(expected).max()))
+    return pairs, (torch_forward, torch_forward_backward), mismatch
+
+
+def bench_conv(ctx):
+    ctx.table.section(f"conv2d, float32, best of up to {ctx.reps} (fwd: no grad; fwd+bwd: grads of input, weight "
+                      f"and bias)")
+    for shape in CONV_SHAPES:
+        n, cin, h, w, cout, k, stride, pad = shape
+        label = f"conv {n}x{cin}x{h}x{w}->{cout} k{k}s{stride}p{pad}"
+        pairs, torch_pair, mismatch = _conv_workloads(ctx, shape)
+        auto_choice = ctx.fastnn.ops.conv.choose_algorithm((n, cin, h, w), (cout, cin, k, k), 1)
+        for mode, index in (("fwd", 0), ("fwd+bwd", 1)):
+            fastnn_times, torch_time = ctx.time([pairs[a][index] for a in CONV_ALGORITHMS], torch_pair[index])
+            for algorithm, seconds in zip(CONV_ALGORITHMS, fastnn_times):
+                notes = [f"chose {auto_choice}"] if algorithm == "auto" else []
+                if mode == "fwd" and mismatch is not None and mismatch(algorithm):
+                    notes.append("OUTPUT DIFFERS FROM PYTORCH")
+                target = TARGET_CONV_RATIO if (mode, algorithm) == ("fwd+bwd", "auto") else None
+                ctx.table.add("conv", f"{label} {mode} {algorithm}", "ms", _ms(seconds), _ms(torch_time),
+                              max_ratio=target, note="; ".join(notes))
+
+
+def bench_pool(ctx):
+    fastnn, torch = ctx.fastnn, ctx.torch
+    F = fastnn.nn.functional
+    n, c, h, w = POOL_SHAPE
+    ctx.table.section(f"2x2/2 pooling of {n}x{c}x{h}x{w} float32, best of up to {ctx.reps}")
+    x = ctx.randn(n, c, h, w)
+    grad_out = ctx.randn(n, c, h // 2, w // 2)
+    for name, fastnn_pool in (("max_pool2d", F.max_pool2d), ("avg_pool2d", F.avg_pool2d)):
+        torch_pool = getattr(torch.nn.functional, name) if torch is not None else None
+        fastnn_x, fastnn_leaf, fastnn_grad_out = (fastnn.tensor(x), fastnn.tensor(x, requires_grad=True),
+                                                  fastnn.tensor(grad_out))
+
+        def forward():
+            with fastnn.no_grad():
+                fastnn_pool(fastnn_x, 2, 2)
+
+        def forward_backward():
+            fastnn_leaf.grad = None
+            fastnn_pool(fastnn_leaf, 2, 2).backward(fastnn_grad_out)
+        torch_forward = torch_forward_backward = None
+        if torch is not None:
+            torch_x, torch_leaf = torch.from_numpy(x), torch.from_numpy(x.copy()).requires_grad_()
+            torch_grad_out = torch.from_numpy(grad_out)
+
+            def torch_forward():
+                with torch.no_grad():
+                    torch_pool(torch_x, 2, 2)
+
+            def torch_forward_backward():
+                torch_leaf.grad = None
+                torch_pool(torch_leaf, 2, 2).backward(torch_grad_out)
+        for mode, fastnn_fn, torch_fn in (("fwd", forward, torch_forward),
+                                          ("fwd+bwd", forward_backward, torch_forward_backward)):
+            (seconds,), torch_seconds = ctx.time([fastnn_fn], torch_fn)
+            ctx.table.add("pool", f"{name} k2s2 {mode}", "ms", _ms(seconds), _ms(torch_seconds))
+
+
+def bench_optim(ctx):
+    fastnn, torch = ctx.fastnn, ctx.torch
+    ctx.table.section(f"optimizer step over float32 parameters in {OPTIM_TENSORS} tensors, best of up to "
+                      f"{ctx.reps}")
+    for size in OPTIM_SIZES:
+        values = [ctx.randn(size // OPTIM_TENSORS) for _ in range(OPTIM_TENSORS)]
+        grads = [ctx.randn(size // OPTIM_TENSORS) for _ in range(OPTIM_TENSORS)]
+        for name, make_fastnn, make_torch in (
+                ("Adam", lambda p: fastnn.optim.Adam(p, lr=LR), lambda p: torch.optim.Adam(p, lr=LR)),
+                ("SGD momentum=0.9", lambda p: fastnn.optim.SGD(p, lr=LR, momentum=0.9),
+                 lambda p: torch.optim.SGD(p, lr=LR, momentum=0.9))):
+            params = [fastnn.nn.Parameter(v.copy()) for v in values]
+            for p, g in zip(params, grads):
+                p.grad = fastnn.tensor(g)
+            fastnn_step = make_fastnn(params).step
+            torch_step = None
+            if torch is not None:
+                torch_params = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in values]
+                for p, g in zip(torch_params, grads):
+                    p.grad = torch.from_numpy(g.copy())
+                torch_step = make_torch(torch_params).step
+            (seconds,), torch_seconds = ctx.time([fastnn_step], torch_step)
+            target = TARGET_ADAM_RATIO if (name, size) == ("Adam", max(OPTIM_SIZES)) else None
+            ctx.table.add("optim", f"{name} step, {size / 1e6:g}M params", "ms", _ms(seconds), _ms(torch_seconds),
+                          max_ratio=target)
+            del params, fastnn_step, torch_step
+
+
+def _child_env(threads):
+    env = dict(os.environ, **thread_env(threads))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_DIR), env.get("PYTHONPATH")]))
+    return env
+
+
+def _run_child(script, framework, args, extra=()):
+    """Run a bench script in a fresh interpreter; returns (its JSON result, wall seconds launch to exit)."""
+    command = [sys.executable, str(BENCH_DIR / script), "--framework", framework, "--threads", str(args.threads),
+               *extra]
+    start = time.perf_counter()
+    done = subprocess.run(command, env=_child_env(args.threads), capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed with exit status {done.returncode}:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1]), wall
+
+
+def bench_lenet(ctx):
+    args = ctx.args
+    images = QUICK_IMAGES if args.quick else FULL_IMAGES
+    frameworks = ["fastnn"] + (["torch"] if ctx.torch is not None else [])
+    ctx.table.section(f"LeNet-5 epoch, {images:,} Fashion-MNIST images, batch 64, SGD lr 0.05 momentum 0.9; "
+                      f"each framework in its own process")
+    for framework in frameworks:  # load/compile kernels and page in libraries before anything is measured
+        _run_child("lenet_epoch.py", framework, args, ["--limit", "640", "--max-steps", "3"])
+    results = {framework: _run_child("lenet_epoch.py", framework, args, ["--limit", str(images)])[0]
+               for framework in frameworks}
+    torch_result = results.get("torch", {})
+    losses = " vs ".join(f"{results[f]['mean_loss']:.4f}" for f in frameworks)
+    ctx.table.add("lenet", "LeNet-5 training epoch", "s", results["fastnn"]["epoch_s"], torch_result.get("epoch_s"),
+                  max_ratio=TARGET_LENET_RATIO, note=f"mean loss {losses}")
+    ctx.table.add("lenet", "LeNet-5 epoch peak resident memory (VmHWM)", "MiB", results["fastnn"]["peak_mib"],
+                  torch_result.get("peak_mib"), max_ratio=TARGET_MEMORY_RATIO,
+                  note="whole process: interpreter, import, data, training")
+
+
+def bench_startup(ctx):
+    args = ctx.args
+    runs = 1 if args.quick else 3
+    frameworks = ["fastnn"] + (["torch"] if ctx.torch is not None else [])
+    ctx.table.section(f"cold start: fresh process, import + LeNet-5 + first training step (batch 64), kernel "
+                      f"cache warm, best of {runs}")
+    walls = {}
+    for framework in frameworks:
+        _run_child("first_step.py", framework, args)
+        walls[framework] = min(_run_child("first_step.py", framework, args)[1] for _ in range(runs))
+    ctx.table.add("startup", "process launch to exit", "s", walls["fastnn"], walls.get("torch"),
+                  max_value=TARGET_COLD_START_S)
+
+
+SECTION_FUNCTIONS = {"conv": bench_conv, "pool": bench_pool, "optim": bench_optim, "lenet": bench_lenet,
+                     "startup": bench_startup}
+
+
+def _import_torch(args):
+    if args.no_torch:
+        return None, "PyTorch not used (--no-torch)"
+    try:
+        import torch
+    except ImportError as e:
+        return None, f"PyTorch not importable ({e}): fastnn columns only"
+    torch.set_num_threads(args.threads)
+    return torch, f"PyTorch {torch.__version__}"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    pin_threads(args.threads)  # before NumPy, Numba or PyTorch load their thread pools
+    import numpy as np
+
+    import fastnn
+    import fastnn.nn
+    import fastnn.ops.conv
+    import fastnn.optim
+    fastnn.set_num_threads(args.threads)
+    torch, torch_note = _import_torch(args)
+    sections = [s for s in SECTIONS if args.only is None or s in args.only]
+    load = os.getloadavg()[0]
+    print(f"fastnn {fastnn.__version__} | {torch_note} | NumPy {np.__version__} | Python {platform.python_version()}"
+          f" | {args.threads} threads | {os.cpu_count()} CPUs | load average {load:.1f} | "
+          f"{'quick' if args.quick else 'full'} run")
+    if load > 0.5 * os.cpu_count():
+        print("warning: other processes are using the CPUs; timings and ratios will be noisy")
+    ctx = Context(args, np, fastnn, torch)
+    start = time.perf_counter()
+    for section in sections:
+        SECTION_FUNCTIONS[section](ctx)
+    all_met = ctx.table.print_summary()
+    elapsed = time.perf_counter() - start
+    print(f"total {elapsed:.0f} s")
+    if args.json:
+        meta = {"fastnn": fastnn.__version__, "torch": torch.__version__ if torch is not None else None,
+                "numpy": np.__version__, "python": platform.python_version(), "threads": args.threads,
+                "cpus": os.cpu_count(), "load_average": load, "quick": args.quick, "sections": sections,
+                "seconds": elapsed, "all_targets_met": all_met}
+        args.json.write_text(json.dumps({"meta": meta, "rows": ctx.table.rows}, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

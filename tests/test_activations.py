@@ -1,0 +1,314 @@
+"""Activations: Numba kernels against the NumPy references, gradients against finite differences, saturation
+without overflow or warnings, SELU self-normalisation, PyTorch defaults and the error cases."""
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import fastnn
+import fastnn.nn.functional as F
+from fastnn import nn
+from fastnn._kernels import cpu_activation, ref_activation
+from fastnn.autograd import gradcheck
+
+seeds = st.integers(0, 2 ** 32 - 1)
+small_shapes = st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple)
+
+
+def randn(shape, seed, dtype=np.float64, scale=1.0):
+    return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
+
+
+def leaf(array):
+    return fastnn.tensor(array, requires_grad=True)
+
+
+# (kernel name, scalar arguments) for the element-wise kernels that backpropagate from their input.
+INPUT_KERNELS = [
+    ("hardtanh", (-1.0, 1.0)), ("hardtanh", (0.0, math.inf)), ("hardtanh", (0.0, 6.0)),
+    ("leaky_relu", (0.01,)), ("leaky_relu", (-0.3,)),
+    ("elu", (1.0, 1.0)), ("elu", (0.5, 1.0)), ("elu", (1.6732632423543772, 1.0507009873554805)),
+    ("gelu", (False,)), ("gelu", (True,)), ("swish", (1.0,)), ("swish", (-0.7,)),
+    ("softplus", (1.0, 20.0)), ("softplus", (2.0, 3.0)), ("softplus", (-1.5, 20.0)), ("mish", ()),
+]
+
+
+def cast_scalars(args, dtype):
+    return tuple(a if isinstance(a, bool) else dtype(a) for a in args)
+
+
+def tolerance(dtype):
+    return {"rtol": 1e-5, "atol": 2e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-13}
+
+
+def kernel_inputs(dtype):
+    """Normal values spread over the interesting range, plus exact zeros, kinks and tiny values."""
+    special = [0.0, -0.0, 1.0, -1.0, 6.0, 1e-30, -1e-30, 1e-8, -1e-8, 0.3, -0.3, 0.35, -0.35, 10.0, -10.0]
+    return np.concatenate([randn(5000, 1, dtype, 4.0), np.array(special, dtype)])
+
+
+# ---- kernels against the NumPy references ---------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,scalars", INPUT_KERNELS)
+def test_kernel_matches_reference(name, scalars, dtype):
+    x = kernel_inputs(dtype)
+    g = randn(x.size, 2, dtype)
+    args = cast_scalars(scalars, dtype)
+    out = getattr(cpu_activation, name + "_forward")(x, *args)
+    grad = getattr(cpu_activation, name + "_backward")(g, x, *args)
+    assert out.dtype == dtype and grad.dtype == dtype
+    np.testing.assert_allclose(out, getattr(ref_activation, name + "_forward")(x, *args), **tolerance(dtype))
+    np.testing.assert_allclose(grad, getattr(ref_activation, name + "_backward")(g, x, *args), **tolerance(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_output_saving_kernel_matches_reference(name, dtype):
+    x = kernel_inputs(dtype)
+    g = randn(x.size, 2, dtype)
+    out = getattr(cpu_activation, name + "_forward")(x)
+    expected = getattr(ref_activation, name + "_forward")(x)
+    np.testing.assert_allclose(out, expected, **tolerance(dtype))
+    # Backward reads the saved output; give both the same one, 1 - t*t amplifies a 1-ulp difference near 1.
+    np.testing.assert_allclose(getattr(cpu_activation, name + "_backward")(g, expected),
+                               getattr(ref_activation, name + "_backward")(g, expected), **tolerance(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_swish_beta_gradient_kernel(dtype):
+    x = kernel_inputs(dtype)
+    x = np.concatenate([x] * 8)  # several reduction blocks
+    g = randn(x.size, 3, dtype)
+    beta = dtype(1.3)
+    grad_in, partials = cpu_activation.swish_backward_with_beta(g, x, beta)
+    expected_in, expected_beta = ref_activation.swish_backward_with_beta(g, x, beta)
+    np.testing.assert_allclose(grad_in, expected_in, **tolerance(dtype))
+    np.testing.assert_allclose(partials.sum(), expected_beta.sum(), rtol=1e-4 if dtype == np.float32 else 1e-10)
+    assert np.array_equal(cpu_activation.swish_backward_with_beta(g, x, beta)[1], partials)  # deterministic
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(outer=st.integers(1, 4), channels=st.integers(1, 5), inner=st.integers(1, 9), seed=seeds)
+@settings(max_examples=10, deadline=None)
+def test_prelu_kernels_match_reference(outer, channels, inner, seed, dtype):
+    x = randn((outer, channels, inner), seed, dtype)
+    g = randn(x.shape, seed + 1, dtype)
+    w = randn(channels, seed + 2, dtype)
+    np.testing.assert_allclose(cpu_activation.prelu_forward(x, w), ref_activation.prelu_forward(x, w),
+                               **tolerance(dtype))
+    for actual, expected in zip(cpu_activation.prelu_backward(g, x, w), ref_activation.prelu_backward(g, x, w)):
+        np.testing.assert_allclose(actual, expected, **tolerance(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(outer=st.integers(1, 4), groups=st.integers(1, 4), pieces=st.integers(1, 4), inner=st.integers(1, 6),
+       seed=seeds)
+@settings(max_examples=10, deadline=None)
+def test_maxout_kernels_match_reference(outer, groups, pieces, inner, seed, dtype):
+    x = randn((outer, groups * pieces, inner), seed, dtype)
+    g = randn((outer, groups, inner), seed + 1, dtype)
+    np.testing.assert_array_equal(cpu_activation.maxout_forward(x, pieces), ref_activation.maxout_forward(x, pieces))
+    np.testing.assert_array_equal(cpu_activation.maxout_backward(g, x, pieces),
+                                  ref_activation.maxout_backward(g, x, pieces))
+
+
+# ---- gradients against finite differences ---------------------------------------------------------------
+SMOOTH_OR_KINKED = {
+    "relu": F.relu, "relu6": lambda x: F.relu6(x * 4), "hardtanh": lambda x: F.hardtanh(x, -0.5, 0.8),
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.2), "elu": lambda x: F.elu(x, 0.7), "selu": F.selu,
+    "gelu": F.gelu, "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"), "silu": F.silu,
+    "swish": lambda x: F.swish(x, 1.8), "softplus": F.softplus,
+    "softplus_threshold": lambda x: F.softplus(x * 3, beta=2.0, threshold=4.0), "mish": F.mish,
+    "sigmoid": F.sigmoid, "tanh": F.tanh, "softmax": lambda x: F.softmax(x, -1),
+    "log_softmax": lambda x: F.log_softmax(x, 0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SMOOTH_OR_KINKED))
+@given(shape=small_shapes, seed=seeds)
+@settings(max_examples=6, deadline=None)
+def test_activation_gradcheck(name, shape, seed):
+    # Normal inputs land within eps of a kink (0, clamp bounds, softplus threshold) with negligible probability.
+    assert gradcheck(SMOOTH_OR_KINKED[name], [leaf(randn(shape, seed, scale=2.0))])
+
+
+@given(batch=st.integers(1, 3), channels=st.integers(1, 4), spatial=st.lists(st.integers(1, 3), max_size=2),
+       per_channel=st.booleans(), seed=seeds)
+@settings(max_examples=10, deadline=None)
+def test_prelu_gradcheck_input_and_weight(batch, channels, spatial, per_channel, seed):
+    x = leaf(randn((batch, channels, *spatial), seed))
+    weight = leaf(randn(channels if per_channel else 1, seed + 1) * 0.5)
+    assert gradcheck(F.prelu, [x, weight])
+
+
+@given(shape=small_shapes, beta=st.floats(-2.0, 2.0), seed=seeds)
+@settings(max_examples=10, deadline=None)
+def test_swish_gradcheck_input_and_beta(shape, beta, seed):
+    assert gradcheck(F.swish, [leaf(randn(shape, seed)), leaf(np.array([beta]))])
+
+
+@given(groups=st.integers(1, 3), pieces=st.integers(1, 3), dim=st.integers(0, 2), seed=seeds)
+@settings(max_examples=10, deadline=None)
+def test_maxout_gradcheck(groups, pieces, dim, seed):
+    shape = [2, 3, 2]
+    shape[dim] = groups * pieces
+    assert gradcheck(lambda x: F.maxout(x, pieces, dim=dim), [leaf(randn(tuple(shape), seed))])
+
+
+def test_maxout_layer_gradcheck_parameters():
+    layer = nn.Maxout(3, 2, pieces=3).double()
+    x = leaf(randn((4, 3), 0))
+    assert gradcheck(lambda x, w, b: F.maxout(F.linear(x, w, b), 3, dim=-1),
+                     [x, layer.linear.weight, layer.linear.bias])
+    assert layer(x).shape == (4, 2)
+
+
+def test_learnable_swish_and_prelu_parameters_get_gradients():
+    x = fastnn.tensor(randn((2, 3, 4), 0, np.float32))
+    swish, prelu = nn.Swish(beta=1.2, learnable=True), nn.PReLU(num_parameters=3)
+    (swish(x).sum() + prelu(x).sum()).backward()
+    assert [name for name, _ in swish.named_parameters()] == ["beta"]
+    assert swish.beta.grad.shape == (1,) and prelu.weight.grad.shape == (3,)
+    expected_prelu = np.where(x.data > 0, 0, x.data).sum(axis=(0, 2))
+    np.testing.assert_allclose(prelu.weight.grad.data, expected_prelu, rtol=1e-5)
+    assert list(nn.Swish().parameters()) == []
+
+
+# ---- saturation: exact limits, no overflow, no warnings -------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_saturation_is_exact_and_silent(dtype):
+    x = leaf(np.array([-1000.0, 1000.0], dtype))
+    cases = {
+        F.sigmoid: [0.0, 1.0], F.tanh: [-1.0, 1.0], F.silu: [0.0, 1000.0], lambda t: F.swish(t, 2.0): [0.0, 1000.0],
+        F.gelu: [0.0, 1000.0], lambda t: F.gelu(t, approximate="tanh"): [0.0, 1000.0], F.mish: [0.0, 1000.0],
+        F.elu: [-1.0, 1000.0], F.selu: [-nn.SELU.alpha * nn.SELU.scale, 1000.0 * nn.SELU.scale],
+        F.softplus: [0.0, 1000.0], lambda t: F.softplus(t, beta=0.5, threshold=1e4): [0.0, 1000.0],
+    }
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        for fn, expected in cases.items():
+            x.grad = None
+            y = fn(x)
+            np.testing.assert_allclose(y.data, np.array(expected, dtype), rtol=1e-6, atol=1e-30)
+            y.sum().backward()
+            assert np.all(np.isfinite(x.grad.data))
+        assert F.softplus(fastnn.tensor(np.array([1e4], dtype))).item() == 1e4
+        assert F.sigmoid(fastnn.tensor(np.array([-1000.0, 1000.0], dtype))).tolist() == [0.0, 1.0]
+        huge = np.array([-np.finfo(dtype).max, np.finfo(dtype).max], dtype)
+        for fn in (F.sigmoid, F.tanh, F.gelu, lambda t: F.gelu(t, approximate="tanh"), F.elu, F.softplus):
+            y = fn(leaf(huge))
+            y.sum().backward()
+            assert not np.any(np.isnan(y.data))
+
+
+
+def test_nan_propagates():
+    x = fastnn.tensor(np.array([np.nan, 1.0], np.float32))
+    for fn in (F.relu, F.sigmoid, F.tanh, F.elu, F.gelu, F.silu, F.softplus, F.mish, F.leaky_relu):
+        assert np.isnan(fn(x).data[0]) and not np.isnan(fn(x).data[1])
+
+
+# ---- SELU self-normalisation ----------------------------------------------------------------------------
+def test_selu_mlp_keeps_activations_normalised():
+    layers = []
+    for _ in range(50):
+        linear = nn.Linear(256, 256)
+        nn.init.lecun_normal_(linear.weight)
+        nn.init.zeros_(linear.bias)
+        layers += [linear, nn.SELU()]
+    model = nn.Sequential(*layers)
+    with fastnn.no_grad():
+        out = model(fastnn.randn(256, 256)).data
+    assert abs(out.mean()) < 0.2
+    assert 0.7 < out.std() < 1.3
+
+
+# ---- PyTorch defaults and closed forms ------------------------------------------------------------------
+def test_pytorch_defaults():
+    assert nn.LeakyReLU().negative_slope == 0.01
+    prelu = nn.PReLU()
+    assert prelu.weight.shape == (1,) and prelu.weight.data[0] == np.float32(0.25)
+    assert nn.PReLU(4, init=0.1).weight.data.tolist() == [np.float32(0.1)] * 4
+    assert nn.ELU().alpha == 1.0 and nn.GELU().approximate == "none"
+    assert (nn.Softplus().beta, nn.Softplus().threshold) == (1.0, 20.0)
+    assert nn.SELU.alpha == pytest.approx(1.6732632423543772) and nn.SELU.scale == pytest.approx(1.0507009873554805)
+    assert (nn.Hardtanh().min_val, nn.Hardtanh().max_val) == (-1.0, 1.0)
+    assert repr(nn.GELU(approximate="tanh")) == "GELU(approximate='tanh')"
+    assert repr(nn.LeakyReLU(0.2)) == "LeakyReLU(negative_slope=0.2)"
+
+
+def test_gelu_tanh_approximation_is_close_to_exact():
+    x = fastnn.tensor(np.linspace(-10, 10, 20001))
+    assert np.max(np.abs(F.gelu(x).data - F.gelu(x, approximate="tanh").data)) < 1e-3
+
+
+def test_closed_form_values():
+    x = fastnn.tensor(np.array([-2.0, -0.5, 0.0, 0.5, 3.0, 7.0]))
+    v = x.data
+    cases = {
+        F.relu: np.maximum(v, 0), F.relu6: np.clip(v, 0, 6), F.hardtanh: np.clip(v, -1, 1),
+        F.leaky_relu: np.where(v > 0, v, 0.01 * v), F.elu: np.where(v > 0, v, np.exp(v) - 1),
+        F.selu: nn.SELU.scale * np.where(v > 0, v, nn.SELU.alpha * (np.exp(v) - 1)),
+        F.gelu: v * 0.5 * (1 + np.array([math.erf(a / math.sqrt(2)) for a in v])),
+        F.silu: v / (1 + np.exp(-v)), F.softplus: np.log1p(np.exp(v)), F.mish: v * np.tanh(np.log1p(np.exp(v))),
+        F.sigmoid: 1 / (1 + np.exp(-v)), F.tanh: np.tanh(v),
+    }
+    for fn, expected in cases.items():
+        np.testing.assert_allclose(fn(x).data, expected, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(F.maxout(fastnn.tensor(v), 2, dim=0).data, [-0.5, 0.5, 7.0])
+
+
+# ---- layouts, dtypes, errors ----------------------------------------------------------------------------
+def test_non_contiguous_and_float16_inputs():
+    base = randn((5, 7), 0, np.float32)
+    x = fastnn.tensor(base).transpose(0, 1)
+    np.testing.assert_array_equal(F.gelu(x).data, F.gelu(fastnn.tensor(np.ascontiguousarray(base.T))).data)
+    half = leaf(base.astype(np.float16))
+    y = F.silu(half)
+    y.sum().backward()
+    assert y.dtype == np.float16 and half.grad.dtype == np.float16
+    np.testing.assert_allclose(y.data, F.silu(fastnn.tensor(base)).data, rtol=2e-3, atol=1e-3)
+
+
+def test_channel_maxout_on_nchw():
+    x = fastnn.tensor(randn((2, 6, 3, 3), 0, np.float32))
+    y = F.maxout(x, 3)
+    assert y.shape == (2, 2, 3, 3)
+    np.testing.assert_array_equal(y.data, x.data.reshape(2, 2, 3, 3, 3).max(axis=2))
+
+
+def test_softmax_layer_implicit_dim_matches_pytorch():
+    x = fastnn.tensor(randn((2, 3, 4, 5), 0, np.float32))
+    with pytest.warns(UserWarning, match="Implicit dimension"):
+        y = nn.Softmax()(x)
+    np.testing.assert_allclose(y.data.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_errors_are_clear():
+    x = fastnn.randn(2, 4)
+    with pytest.raises(TypeError, match="floating point"):
+        F.relu(fastnn.tensor(np.arange(3)))
+    with pytest.raises(ValueError, match="approximate"):
+        F.gelu(x, approximate="fast")
+    with pytest.raises(ValueError, match="approximate"):
+        nn.GELU("fast")
+    with pytest.raises(ValueError, match="not divisible"):
+        F.maxout(x, 3)
+    with pytest.raises(ValueError, match="pieces"):
+        F.maxout(x, 0)
+    with pytest.raises(ValueError, match="one per input channel"):
+        F.prelu(x, fastnn.ones(3))
+    with pytest.raises(TypeError, match="dtype"):
+        F.prelu(x, fastnn.ones(4, dtype="float64"))
+    with pytest.raises(ValueError, match="greater than max_val"):
+        F.hardtanh(x, 1.0, -1.0)
+    with pytest.raises(ValueError, match="non-zero"):
+        F.softplus(x, beta=0)
+    with pytest.raises(TypeError, match="real number"):
+        F.leaky_relu(x, "0.1")
+    with pytest.raises(ValueError, match="one element"):
+        F.swish(x, fastnn.ones(2))
+    with pytest.raises(ValueError, match="num_parameters"):
+        nn.PReLU(0)

@@ -1,0 +1,269 @@
+"""conv2d: the direct and im2col kernels against the NumPy reference, the op's gradients, determinism, errors."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastnn
+from fastnn._kernels import cpu_conv, ref_conv
+from fastnn.autograd import gradcheck
+from fastnn.ops.conv import choose_algorithm, conv2d, conv2d_output_shape
+
+ALGORITHMS = ["direct", "im2col"]
+
+
+def _assert_close(actual, expected, dtype):
+    assert actual.dtype == dtype and actual.shape == expected.shape
+    if dtype == np.float64:
+        np.testing.assert_allclose(actual, expected, rtol=1e-10, atol=1e-10)
+    else:
+        np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4 * (1 + np.abs(expected).max()))
+
+
+@st.composite
+def conv_cases(draw):
+    """Random geometry with a non-empty output: (x, w, b, stride, padding, dilation, groups), float32 or 64."""
+    groups = draw(st.integers(1, 3))
+    cin_g, cout_g = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    spatial = []
+    for k, p, d in zip(kernel, padding, dilation):
+        smallest = max(1, d * (k - 1) + 1 - 2 * p)
+        spatial.append(draw(st.integers(smallest, smallest + 7)))
+    n = draw(st.integers(1, 3))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    x = rng.standard_normal((n, cin_g * groups, *spatial)).astype(dtype)
+    w = rng.standard_normal((cout_g * groups, cin_g, *kernel)).astype(dtype)
+    b = rng.standard_normal(cout_g * groups).astype(dtype) if draw(st.booleans()) else None
+    return x, w, b, stride, padding, dilation, groups
+
+
+@settings(max_examples=60, deadline=None)
+@given(conv_cases())
+def test_forward_kernels_match_reference(case):
+    x, w, b, stride, padding, dilation, groups = case
+    expected = ref_conv.conv2d_forward(x, w, b, stride, padding, dilation, groups)
+    for algorithm in ALGORITHMS:
+        forward = getattr(cpu_conv, f"conv2d_forward_{algorithm}")
+        _assert_close(forward(x, w, b, stride, padding, dilation, groups), expected, x.dtype)
+
+
+@settings(max_examples=60, deadline=None)
+@given(conv_cases(), st.integers(0, 2 ** 32 - 1))
+def test_backward_kernels_match_reference(case, seed):
+    x, w, _, stride, padding, dilation, groups = case
+    out_shape = ref_conv.conv2d_forward(x, w, None, stride, padding, dilation, groups).shape
+    grad_out = np.random.default_rng(seed).standard_normal(out_shape).astype(x.dtype)
+    expected = ref_conv.conv2d_backward(grad_out, x, w, stride, padding, dilation, groups)
+    for algorithm in ALGORITHMS:
+        backward = getattr(cpu_conv, f"conv2d_backward_{algorithm}")
+        grads = backward(grad_out, x, w, stride, padding, dilation, groups, True, True, True)
+        for got, want in zip(grads, expected):
+            _assert_close(got, want, x.dtype)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_backward_computes_only_requested_gradients(algorithm):
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((2, 4, 6, 6)), rng.standard_normal((6, 2, 3, 3))
+    grad_out = rng.standard_normal((2, 6, 4, 4))
+    expected = ref_conv.conv2d_backward(grad_out, x, w, (1, 1), (0, 0), (1, 1), 2)
+    backward = getattr(cpu_conv, f"conv2d_backward_{algorithm}")
+    for flags in [(True, False, False), (False, True, False), (False, False, True), (False, False, False)]:
+        grads = backward(grad_out, x, w, (1, 1), (0, 0), (1, 1), 2, *flags)
+        for wanted, got, want in zip(flags, grads, expected):
+            if wanted:
+                _assert_close(got, want, np.float64)
+            else:
+                assert got is None
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("multiplier", [1, 2])
+def test_depthwise_matches_reference(algorithm, multiplier):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 8, 9, 10)).astype(np.float32)
+    w = rng.standard_normal((8 * multiplier, 1, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(8 * multiplier).astype(np.float32)
+    args = ((2, 1), (1, 1), (1, 1), 8)
+    out = getattr(cpu_conv, f"conv2d_forward_{algorithm}")(x, w, b, *args)
+    _assert_close(out, ref_conv.conv2d_forward(x, w, b, *args), np.float32)
+    grad_out = rng.standard_normal(out.shape).astype(np.float32)
+    grads = getattr(cpu_conv, f"conv2d_backward_{algorithm}")(grad_out, x, w, *args, True, True, True)
+    for got, want in zip(grads, ref_conv.conv2d_backward(grad_out, x, w, *args)):
+        _assert_close(got, want, np.float32)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_kernels_accept_non_contiguous_arrays(algorithm):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 6, 3, 2)).transpose(3, 2, 1, 0)
+    w = rng.standard_normal((3, 3, 4, 2))[..., ::2].transpose(0, 1, 3, 2)
+    grad_out = rng.standard_normal((2, 3, 8, 4))[..., ::2]
+    args = ((1, 1), (1, 0), (1, 1), 1)
+    out = getattr(cpu_conv, f"conv2d_forward_{algorithm}")(x, w, None, *args)
+    _assert_close(out, ref_conv.conv2d_forward(x, w, None, *args), np.float64)
+    grads = getattr(cpu_conv, f"conv2d_backward_{algorithm}")(grad_out, x, w, *args, True, True, True)
+    for got, want in zip(grads, ref_conv.conv2d_backward(grad_out, x, w, *args)):
+        _assert_close(got, want, np.float64)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("shape, args", [
+    (((16, 3, 20, 20), (24, 3, 5, 5)), ((1, 1), (2, 2), (1, 1), 1)),
+    (((8, 12, 13, 11), (12, 4, 3, 3)), ((2, 1), (1, 1), (2, 1), 3)),
+])
+def test_kernels_are_deterministic(algorithm, shape, args):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(shape[0]).astype(np.float32)
+    w = rng.standard_normal(shape[1]).astype(np.float32)
+    b = rng.standard_normal(shape[1][0]).astype(np.float32)
+    forward = getattr(cpu_conv, f"conv2d_forward_{algorithm}")
+    backward = getattr(cpu_conv, f"conv2d_backward_{algorithm}")
+    out = forward(x, w, b, *args)
+    grad_out = rng.standard_normal(out.shape).astype(np.float32)
+    first = backward(grad_out, x, w, *args, True, True, True)
+    for _ in range(3):
+        assert np.array_equal(forward(x, w, b, *args), out)
+        for again, before in zip(backward(grad_out, x, w, *args, True, True, True), first):
+            assert np.array_equal(again, before)
+
+
+# ---- the op -------------------------------------------------------------------------------------------------
+
+
+def _leaf(shape, rng, requires_grad=True):
+    return fastnn.tensor(rng.standard_normal(shape), requires_grad=requires_grad)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("x_shape, w_shape, with_bias, kwargs", [
+    ((2, 2, 4, 5), (3, 2, 3, 2), True, dict(stride=1, padding=1)),
+    ((1, 4, 6, 5), (4, 2, 2, 3), False, dict(stride=(2, 1), padding=(0, 1), dilation=(1, 2), groups=2)),
+    ((1, 3, 5, 5), (3, 1, 3, 3), True, dict(padding=2, dilation=2, groups=3)),
+    ((1, 2, 5, 4), (2, 2, 2, 3), False, dict(padding="same")),
+    ((2, 4, 3), (3, 2, 3, 2), True, dict(padding="valid")),
+])
+def test_op_gradcheck(algorithm, x_shape, w_shape, with_bias, kwargs):
+    rng = np.random.default_rng(5)
+    x, w = _leaf(x_shape, rng), _leaf(w_shape, rng)
+    inputs = (x, w, _leaf(w_shape[:1], rng)) if with_bias else (x, w)
+    assert gradcheck(lambda *t: conv2d(*t, algorithm=algorithm, **kwargs), inputs)
+
+
+@pytest.mark.parametrize("algorithm", ["auto"] + ALGORITHMS)
+def test_op_forward_matches_reference(algorithm):
+    rng = np.random.default_rng(6)
+    x, w, b = rng.standard_normal((2, 4, 7, 8)), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal(6)
+    out = conv2d(fastnn.tensor(x), fastnn.tensor(w), fastnn.tensor(b), stride=(2, 1), padding=1, dilation=(1, 2),
+                 groups=2, algorithm=algorithm)
+    expected = ref_conv.conv2d_forward(x, w, b, (2, 1), (1, 1), (1, 2), 2)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel, dilation", [(3, 1), (4, 1), (2, 3), (5, 2)])
+def test_same_padding_keeps_size_and_pads_like_pytorch(kernel, dilation):
+    """PyTorch splits an odd total padding d*(k-1) with the extra row/column at the bottom/right."""
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((1, 2, 6, 7)), rng.standard_normal((3, 2, kernel, kernel))
+    out = conv2d(fastnn.tensor(x), fastnn.tensor(w), padding="same", dilation=dilation)
+    total = dilation * (kernel - 1)
+    padded = np.pad(x, ((0, 0), (0, 0), (total // 2, total - total // 2), (total // 2, total - total // 2)))
+    expected = ref_conv.conv2d_forward(padded, w, None, (1, 1), (0, 0), (dilation, dilation), 1)
+    assert out.shape == (1, 3, 6, 7) == conv2d_output_shape(x.shape, w.shape, 1, "same", dilation)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_input_without_grad_gets_none_and_weight_grad_is_right():
+    rng = np.random.default_rng(8)
+    x, w = _leaf((2, 1, 6, 6), rng, requires_grad=False), _leaf((3, 1, 3, 3), rng)
+    out = conv2d(x, w, padding=1)
+    grad_out = rng.standard_normal(out.shape)
+    out.backward(grad_out)
+    assert x.grad is None
+    expected = ref_conv.conv2d_backward(grad_out, x.numpy(), w.detach().numpy(), (1, 1), (1, 1), (1, 1), 1)[1]
+    np.testing.assert_allclose(w.grad.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_output_shape_helper():
+    assert conv2d_output_shape((8, 3, 32, 30), (16, 3, 5, 3), stride=2, padding=(2, 1)) == (8, 16, 16, 15)
+    assert conv2d_output_shape((1, 1, 9, 9), (1, 1, 3, 3), dilation=3) == (1, 1, 3, 3)
+
+
+def test_auto_picks_direct_for_thin_and_im2col_for_wide_layers():
+    assert choose_algorithm((64, 1, 28, 28), (32, 1, 5, 5), 1) == "direct"
+    assert choose_algorithm((32, 3, 32, 32), (64, 3, 3, 3), 1) == "direct"
+    assert choose_algorithm((32, 64, 8, 8), (64, 1, 3, 3), 64) == "direct"
+    assert choose_algorithm((128, 64, 16, 16), (64, 64, 3, 3), 1) == "im2col"
+
+
+# ---- errors -------------------------------------------------------------------------------------------------
+
+
+def _t(shape, dtype=np.float32):
+    return fastnn.tensor(np.zeros(shape, dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.bool_])
+def test_non_float_input_is_a_type_error(dtype):
+    with pytest.raises(TypeError, match=np.dtype(dtype).name):
+        conv2d(_t((1, 1, 4, 4), dtype), _t((1, 1, 3, 3)))
+
+
+@pytest.mark.parametrize("make_args, error, fragment", [
+    (lambda: (_t((1, 1, 4, 4)), _t((1, 1, 3, 3), np.float64)), TypeError, "does not match input dtype"),
+    (lambda: (_t((1, 1, 4, 4)), _t((1, 1, 3, 3)), _t((1,), np.float64)), TypeError, "bias dtype"),
+    (lambda: (_t((4, 4)), _t((1, 1, 3, 3))), ValueError, r"\(4, 4\)"),
+    (lambda: (_t((1, 1, 4, 4)), _t((1, 3, 3))), ValueError, r"weight.*\(1, 3, 3\)"),
+    (lambda: (_t((1, 3, 4, 4)), _t((2, 2, 3, 3))), ValueError, r"\(1, 3, 4, 4\) has 3 channels"),
+    (lambda: (_t((1, 2, 4, 4)), _t((1, 2, 5, 5))), ValueError, "output size"),
+    (lambda: (_t((1, 2, 4, 4)), _t((3, 2, 3, 3)), _t((2,))), ValueError, r"bias shape \(2,\)"),
+])
+def test_bad_shapes_and_dtypes(make_args, error, fragment):
+    with pytest.raises(error, match=fragment):
+        conv2d(*make_args())
+
+
+@pytest.mark.parametrize("kwargs, error, fragment", [
+    (dict(groups=2), ValueError, "divisible by groups"),
+    (dict(groups=0), ValueError, "groups must be a positive int"),
+    (dict(stride=0), ValueError, "stride must be >= 1"),
+    (dict(padding=-1), ValueError, "padding must be >= 0"),
+    (dict(dilation=(1, 0)), ValueError, "dilation must be >= 1"),
+    (dict(stride=(1, 2, 3)), TypeError, "stride must be an int or a pair"),
+    (dict(padding="full"), ValueError, "'valid' or 'same'"),
+    (dict(padding="same", stride=2), ValueError, "not supported for strided"),
+    (dict(algorithm="winograd"), ValueError, "algorithm must be one of"),
+])
+def test_bad_arguments(kwargs, error, fragment):
+    with pytest.raises(error, match=fragment):
+        conv2d(_t((1, 3, 6, 6)), _t((3, 3, 3, 3)), **kwargs)
+
+
+def test_im2col_in_image_chunks_matches_reference(monkeypatch):
+    """A batch whose column matrix exceeds the cap is unfolded in chunks; grad weight sums over them."""
+    monkeypatch.setattr(cpu_conv, "_MAX_COLUMN_ELEMENTS", 500)
+    rng = np.random.default_rng(9)
+    x, w, b = rng.standard_normal((7, 4, 6, 5)), rng.standard_normal((4, 2, 3, 2)), rng.standard_normal(4)
+    args = ((1, 2), (1, 1), (1, 1), 2)
+    out = cpu_conv.conv2d_forward_im2col(x, w, b, *args)
+    _assert_close(out, ref_conv.conv2d_forward(x, w, b, *args), np.float64)
+    grad_out = rng.standard_normal(out.shape)
+    grads = cpu_conv.conv2d_backward_im2col(grad_out, x, w, *args, True, True, True)
+    for got, want in zip(grads, ref_conv.conv2d_backward(grad_out, x, w, *args)):
+        _assert_close(got, want, np.float64)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_inf_in_input_reaches_only_the_outputs_that_see_it(algorithm):
+    x = np.zeros((2, 3, 7, 6), np.float32)
+    x[1, 2, 6, 5] = np.inf
+    w = np.ones((5, 3, 3, 2), np.float32)
+    out = getattr(cpu_conv, f"conv2d_forward_{algorithm}")(x, w, None, (1, 1), (1, 0), (1, 1), 1)
+    expected = ref_conv.conv2d_forward(x, w, None, (1, 1), (1, 0), (1, 1), 1)
+    assert np.isinf(expected).sum() == 5 * 2
+    np.testing.assert_array_equal(out, expected)
