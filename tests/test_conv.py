@@ -133,6 +133,31 @@ def test_kernels_are_deterministic(algorithm, shape, args):
             assert np.array_equal(again, before)
 
 
+def test_im2col_in_image_chunks_matches_reference(monkeypatch):
+    """A batch whose column matrix exceeds the cap is unfolded in chunks; grad weight sums over them."""
+    monkeypatch.setattr(cpu_conv, "_MAX_COLUMN_ELEMENTS", 500)
+    rng = np.random.default_rng(9)
+    x, w, b = rng.standard_normal((7, 4, 6, 5)), rng.standard_normal((4, 2, 3, 2)), rng.standard_normal(4)
+    args = ((1, 2), (1, 1), (1, 1), 2)
+    out = cpu_conv.conv2d_forward_im2col(x, w, b, *args)
+    _assert_close(out, ref_conv.conv2d_forward(x, w, b, *args), np.float64)
+    grad_out = rng.standard_normal(out.shape)
+    grads = cpu_conv.conv2d_backward_im2col(grad_out, x, w, *args, True, True, True)
+    for got, want in zip(grads, ref_conv.conv2d_backward(grad_out, x, w, *args)):
+        _assert_close(got, want, np.float64)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_inf_in_input_reaches_only_the_outputs_that_see_it(algorithm):
+    x = np.zeros((2, 3, 7, 6), np.float32)
+    x[1, 2, 6, 5] = np.inf
+    w = np.ones((5, 3, 3, 2), np.float32)
+    out = getattr(cpu_conv, f"conv2d_forward_{algorithm}")(x, w, None, (1, 1), (1, 0), (1, 1), 1)
+    expected = ref_conv.conv2d_forward(x, w, None, (1, 1), (1, 0), (1, 1), 1)
+    assert np.isinf(expected).sum() == 5 * 2
+    np.testing.assert_array_equal(out, expected)
+
+
 # ---- the op -------------------------------------------------------------------------------------------------
 
 
@@ -189,6 +214,18 @@ def test_input_without_grad_gets_none_and_weight_grad_is_right():
     np.testing.assert_allclose(w.grad.numpy(), expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_empty_batch(algorithm):
+    x = fastnn.tensor(np.zeros((0, 3, 5, 5), np.float32), requires_grad=True)
+    w = fastnn.tensor(np.ones((6, 1, 3, 3), np.float32), requires_grad=True)
+    b = fastnn.tensor(np.ones(6, np.float32), requires_grad=True)
+    out = conv2d(x, w, b, padding=1, groups=3, algorithm=algorithm)
+    assert out.shape == (0, 6, 5, 5)
+    out.sum().backward()
+    assert x.grad.shape == (0, 3, 5, 5)
+    assert not w.grad.numpy().any() and not b.grad.numpy().any()
+
+
 def test_output_shape_helper():
     assert conv2d_output_shape((8, 3, 32, 30), (16, 3, 5, 3), stride=2, padding=(2, 1)) == (8, 16, 16, 15)
     assert conv2d_output_shape((1, 1, 9, 9), (1, 1, 3, 3), dilation=3) == (1, 1, 3, 3)
@@ -243,27 +280,3 @@ def test_bad_arguments(kwargs, error, fragment):
     with pytest.raises(error, match=fragment):
         conv2d(_t((1, 3, 6, 6)), _t((3, 3, 3, 3)), **kwargs)
 
-
-def test_im2col_in_image_chunks_matches_reference(monkeypatch):
-    """A batch whose column matrix exceeds the cap is unfolded in chunks; grad weight sums over them."""
-    monkeypatch.setattr(cpu_conv, "_MAX_COLUMN_ELEMENTS", 500)
-    rng = np.random.default_rng(9)
-    x, w, b = rng.standard_normal((7, 4, 6, 5)), rng.standard_normal((4, 2, 3, 2)), rng.standard_normal(4)
-    args = ((1, 2), (1, 1), (1, 1), 2)
-    out = cpu_conv.conv2d_forward_im2col(x, w, b, *args)
-    _assert_close(out, ref_conv.conv2d_forward(x, w, b, *args), np.float64)
-    grad_out = rng.standard_normal(out.shape)
-    grads = cpu_conv.conv2d_backward_im2col(grad_out, x, w, *args, True, True, True)
-    for got, want in zip(grads, ref_conv.conv2d_backward(grad_out, x, w, *args)):
-        _assert_close(got, want, np.float64)
-
-
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_inf_in_input_reaches_only_the_outputs_that_see_it(algorithm):
-    x = np.zeros((2, 3, 7, 6), np.float32)
-    x[1, 2, 6, 5] = np.inf
-    w = np.ones((5, 3, 3, 2), np.float32)
-    out = getattr(cpu_conv, f"conv2d_forward_{algorithm}")(x, w, None, (1, 1), (1, 0), (1, 1), 1)
-    expected = ref_conv.conv2d_forward(x, w, None, (1, 1), (1, 0), (1, 1), 1)
-    assert np.isinf(expected).sum() == 5 * 2
-    np.testing.assert_array_equal(out, expected)

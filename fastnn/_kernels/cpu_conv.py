@@ -71,22 +71,23 @@ def _tap_sum(src, offsets, weights, init, pitch, out):
         for r in range(size):
             acc[r, :] = init[q + r]
         a = acc[0]
-        b = acc[size - 1]
+        b = acc[size - 1]  # the second row of a pair (unused for a single row)
         for k in range(0, n_taps, 4):
             x0 = x[offsets[g, k]:offsets[g, k] + span]
             x1 = x[offsets[g, k + 1]:offsets[g, k + 1] + span]
             x2 = x[offsets[g, k + 2]:offsets[g, k + 2] + span]
             x3 = x[offsets[g, k + 3]:offsets[g, k + 3] + span]
-            a0, a1, a2, a3 = weights[q, k], weights[q, k + 1], weights[q, k + 2], weights[q, k + 3]
+            wa0, wa1, wa2, wa3 = weights[q, k], weights[q, k + 1], weights[q, k + 2], weights[q, k + 3]
             if size == 2:
-                b0, b1, b2, b3 = weights[q + 1, k], weights[q + 1, k + 1], weights[q + 1, k + 2], weights[q + 1, k + 3]
+                wb0, wb1 = weights[q + 1, k], weights[q + 1, k + 1]
+                wb2, wb3 = weights[q + 1, k + 2], weights[q + 1, k + 3]
                 for t in range(span):
                     v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
-                    a[t] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
-                    b[t] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
+                    a[t] += wa0 * v0 + wa1 * v1 + wa2 * v2 + wa3 * v3
+                    b[t] += wb0 * v0 + wb1 * v1 + wb2 * v2 + wb3 * v3
             else:
                 for t in range(span):
-                    a[t] += a0 * x0[t] + a1 * x1[t] + a2 * x2[t] + a3 * x3[t]
+                    a[t] += wa0 * x0[t] + wa1 * x1[t] + wa2 * x2[t] + wa3 * x3[t]
         for r in range(size):
             for y in range(out_h):
                 out[n, q + r, y, :] = acc[r, y * pitch:y * pitch + out_w]
@@ -115,6 +116,7 @@ def _tap_dot(src, grad_wide, span, offsets, n_chunks, out):
         n0 = chunk * n_img // n_chunks
         n1 = (chunk + 1) * n_img // n_chunks
         for k in range(0, n_taps, 4):
+            # Sums for taps k..k+3 of row q (a*) and, in a pair, of row q + 1 (b*).
             a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
             for n in range(n0, n1):
                 x = src[n]
@@ -162,14 +164,11 @@ def _tap_dot(src, grad_wide, span, offsets, n_chunks, out):
     return out
 
 
-def _padded_taps(offsets, weights, zeros_at):
-    """Tap lists padded to a multiple of _TAPS_PER_PASS with taps of weight 0 reading a run of zeros at
-    `zeros_at` (so they add exactly nothing, even next to an inf in the data)."""
-    extra = -offsets.shape[1] % _TAPS_PER_PASS
-    if extra:
-        offsets = np.pad(offsets, ((0, 0), (0, extra)), constant_values=zeros_at)
-        weights = np.pad(weights, ((0, 0), (0, extra)))
-    return np.ascontiguousarray(offsets), np.ascontiguousarray(weights)
+def _pad_taps(taps, fill):
+    """A (rows, T) tap table padded with `fill` to a multiple of _TAPS_PER_PASS columns, contiguous.
+    Padding taps get weight 0 and read a run of zeros, so they add exactly nothing (even next to an inf)."""
+    extra = -taps.shape[1] % _TAPS_PER_PASS
+    return np.ascontiguousarray(np.pad(taps, ((0, 0), (0, extra)), constant_values=fill))
 
 
 class _DirectLayout:
@@ -181,8 +180,8 @@ class _DirectLayout:
     """
 
     def __init__(self, x_shape, w_shape, stride, padding, dilation, groups):
-        n_img, cin, height, width = x_shape
-        cout, cin_g, kh, kw = w_shape
+        cin, height, width = x_shape[1:]
+        cin_g, kh, kw = w_shape[1:]
         sh, sw = stride
         dh, dw = dilation
         self.out_h, self.out_w = _output_hw(height, width, kh, kw, stride, padding, dilation)
@@ -196,7 +195,8 @@ class _DirectLayout:
         tap = phase * plane + (row_tap // sh * self.wq)[:, None] + col_tap // sw
         channel = (np.arange(groups) * cin_g)[:, None] + np.arange(cin_g)
         # offsets[g, (c, i, j)]: start of tap (i, j) of group g's input channel c in the flat image.
-        self.offsets = (channel[:, :, None, None] * (sh * sw * plane) + tap).reshape(groups, -1)
+        self.offsets = _pad_taps((channel[:, :, None, None] * (sh * sw * plane) + tap).reshape(groups, -1),
+                                 self.zeros_at)
 
     def split(self, x, stride, padding):
         """x (N, C, H, W) as flat images of zero-padded stride phases, (N, zeros_at + span): a run of
@@ -221,10 +221,10 @@ def conv2d_forward_direct(x, w, b, stride, padding, dilation, groups):
     x = np.ascontiguousarray(x)
     n_img, cout = x.shape[0], w.shape[0]
     layout = _DirectLayout(x.shape, w.shape, stride, padding, dilation, groups)
-    offsets, weights = _padded_taps(layout.offsets, np.asarray(w).reshape(cout, -1), layout.zeros_at)
+    weights = _pad_taps(np.asarray(w).reshape(cout, -1), 0)
     init = np.zeros(cout, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
     out = np.empty((n_img, cout, layout.out_h, layout.out_w), x.dtype)
-    return _tap_sum(layout.split(x, stride, padding), offsets, weights, init, layout.wq, out)
+    return _tap_sum(layout.split(x, stride, padding), layout.offsets, weights, init, layout.wq, out)
 
 
 def _weight_grad_chunks(n_img, cout):
@@ -234,8 +234,8 @@ def _weight_grad_chunks(n_img, cout):
 
 
 def _bias_grad(grad_out):
-    """Sum of grad_out (N, C, P) over batch and positions: rows first (contiguous), then the batch."""
-    return grad_out.sum(axis=2).sum(axis=0)
+    """Sum of grad_out (N, C, Ho, Wo) over batch and positions: planes first (contiguous), then the batch."""
+    return grad_out.sum(axis=(2, 3)).sum(axis=0)
 
 
 def _direct_grad_input(grad_out, w, x_shape, stride, padding, dilation, groups):
@@ -256,11 +256,9 @@ def _direct_grad_input(grad_out, w, x_shape, stride, padding, dilation, groups):
     grid[:, :, 0:out_h * stride[0]:stride[0], 0:out_w * stride[1]:stride[1]] = grad_out
     origin = padding[0] * wp + padding[1]
     channel = (np.arange(groups) * cout_g)[:, None] + np.arange(cout_g)
-    offsets = (channel[:, :, None] * length + (front + origin) - tap).reshape(groups, -1)
-    weights = w.reshape(groups, cout_g, cin_g, kh * kw).transpose(0, 2, 1, 3).reshape(cin, -1)
-    offsets, weights = _padded_taps(offsets, weights, zeros_at)
-    return _tap_sum(spread, offsets, weights, np.zeros(cin, grad_out.dtype), wp,
-                    np.empty(x_shape, grad_out.dtype))
+    offsets = _pad_taps((channel[:, :, None] * length + (front + origin) - tap).reshape(groups, -1), zeros_at)
+    weights = _pad_taps(w.reshape(groups, cout_g, cin_g, kh * kw).transpose(0, 2, 1, 3).reshape(cin, -1), 0)
+    return _tap_sum(spread, offsets, weights, np.zeros(cin, grad_out.dtype), wp, np.empty(x_shape, grad_out.dtype))
 
 
 def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
@@ -277,14 +275,12 @@ def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
         out_h, out_w = layout.out_h, layout.out_w
         grad_wide = np.zeros((n_img, cout, out_h, layout.wq), x.dtype)
         grad_wide[:, :, :, :out_w] = grad_out
-        offsets, _ = _padded_taps(layout.offsets, np.empty((0, layout.offsets.shape[1]), x.dtype),
-                                  layout.zeros_at)
-        sums = _tap_dot(layout.split(np.ascontiguousarray(x), stride, padding), grad_wide.reshape(n_img, cout, -1),
-                        layout.span, offsets, _weight_grad_chunks(n_img, cout),
-                        np.empty((cout, offsets.shape[1]), x.dtype))
+        sums = _tap_dot(layout.split(np.ascontiguousarray(x), stride, padding),
+                        grad_wide.reshape(n_img, cout, out_h * layout.wq), layout.span, layout.offsets,
+                        _weight_grad_chunks(n_img, cout), np.empty((cout, layout.offsets.shape[1]), x.dtype))
         grad_w = np.ascontiguousarray(sums[:, :w[0].size]).reshape(w.shape)
     if need_bias:
-        grad_b = _bias_grad(grad_out.reshape(n_img, cout, -1))
+        grad_b = _bias_grad(grad_out)
     return grad_x, grad_w, grad_b
 
 
@@ -399,6 +395,22 @@ _MAX_COLUMN_ELEMENTS = 1 << 24
 _REDUCTION_BLOCK = 384
 
 
+_blas_warmed_dtypes = set()
+
+
+def _warm_blas(dtype):
+    """Run one small GEMM per process and dtype before the first im2col GEMM.
+
+    Measured with NumPy's OpenBLAS 0.3.31 on the 2-core Zen host: a fresh process runs the im2col forward
+    GEMM (many rows, a few hundred columns of reduction, Cout outputs) at half speed, 16 instead of
+    32 GF/s per core, and keeps doing so until it has run one GEMM with a short, wide right operand like
+    this one; from then on it runs at full speed. Costs about a millisecond, once.
+    """
+    if dtype not in _blas_warmed_dtypes:
+        np.matmul(np.ones((64, 384), dtype), np.ones((384, 512), dtype))
+        _blas_warmed_dtypes.add(dtype)
+
+
 def _workspace_rows(n_rows, n_cols, dtype):
     """An (n_rows, n_cols) scratch array on a per-thread buffer reused across calls: the column matrix is
     the one large temporary, and a fresh allocation of it would pay page faults on every call."""
@@ -413,6 +425,8 @@ def _workspace_rows(n_rows, n_cols, dtype):
 def _image_chunks(n_img, rows_per_image, n_cols):
     """Balanced [start, stop) image ranges whose column matrices fit _MAX_COLUMN_ELEMENTS (at least one
     image each). They depend only on shapes, so chunked sums always add in the same order."""
+    if n_img == 0:
+        return [(0, 0)]
     per_chunk = max(1, _MAX_COLUMN_ELEMENTS // max(1, rows_per_image * n_cols))
     n_chunks = -(-n_img // per_chunk)
     size = -(-n_img // n_chunks)
@@ -421,7 +435,7 @@ def _image_chunks(n_img, rows_per_image, n_cols):
 
 def _group_blocks(matrix, groups):
     """(M, groups*K) -> (groups, M, K) view of each group's column block."""
-    return matrix.reshape(matrix.shape[0], groups, -1).transpose(1, 0, 2)
+    return matrix.reshape(matrix.shape[0], groups, matrix.shape[1] // groups).transpose(1, 0, 2)
 
 
 def _matmul_groups(a, b, out, groups):
@@ -432,18 +446,13 @@ def _matmul_groups(a, b, out, groups):
         np.matmul(_group_blocks(a, groups), b, out=_group_blocks(out, groups))
 
 
-def _weight_grad_columns(cols, grad_rows, groups, total):
+def _add_weight_grad_columns(cols, grad_rows, groups, total):
     """total (groups, kh*kw*cin_g, Cout/groups) += per group cols_gᵀ @ grad_rows_g, summed over row
-    blocks in order (see _REDUCTION_BLOCK); total None starts the sum."""
+    blocks in order (see _REDUCTION_BLOCK)."""
     for start in range(0, cols.shape[0], _REDUCTION_BLOCK):
         block = slice(start, start + _REDUCTION_BLOCK)
-        part = np.matmul(_group_blocks(cols[block], groups).transpose(0, 2, 1),
-                         _group_blocks(grad_rows[block], groups))
-        if total is None:
-            total = part
-        else:
-            total += part
-    return total
+        total += np.matmul(_group_blocks(cols[block], groups).transpose(0, 2, 1),
+                           _group_blocks(grad_rows[block], groups))
 
 
 def _weight_rows(w, groups):
@@ -455,16 +464,18 @@ def _weight_rows(w, groups):
 def _channels_last(a):
     """(N, C, H, W) -> contiguous channels-last (N, H, W*C)."""
     n_img, chans, height, width = a.shape
-    flat = _swap_last_axes(np.ascontiguousarray(a).reshape(n_img, chans, -1), np.zeros(height * width, a.dtype))
+    positions = height * width
+    flat = _swap_last_axes(np.ascontiguousarray(a).reshape(n_img, chans, positions), np.zeros(positions, a.dtype))
     return flat.reshape(n_img, height, width * chans)
 
 
 def _unfold(xt, w_shape, stride, padding, dilation, groups, out_h, out_w):
     """The column matrix of channels-last images xt, on the workspace buffer."""
     n_img = xt.shape[0]
-    cout, cin_g, kh, kw = w_shape
-    cols = _workspace_rows(n_img * out_h * out_w, groups * cin_g * kh * kw, xt.dtype)
-    return _im2row(xt, groups * cin_g, cols, kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
+    cin_g, kh, kw = w_shape[1:]
+    cin = groups * cin_g
+    cols = _workspace_rows(n_img * out_h * out_w, cin * kh * kw, xt.dtype)
+    return _im2row(xt, cin, cols, kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
                    groups, out_h, out_w)
 
 
@@ -474,6 +485,7 @@ def conv2d_forward_im2col(x, w, b, stride, padding, dilation, groups):
     cout, _, kh, kw = w.shape
     out_h, out_w = _output_hw(height, width, kh, kw, stride, padding, dilation)
     size = out_h * out_w
+    _warm_blas(x.dtype)
     xt = _channels_last(x)
     w_t = _weight_rows(w, groups).transpose(0, 2, 1)
     rows = np.empty((n_img * size, cout), x.dtype)
@@ -488,25 +500,26 @@ def conv2d_backward_im2col(grad_out, x, w, stride, padding, dilation, groups,
                            need_input, need_weight, need_bias):
     """Gradients via GEMMs on the column matrix: (grad_x or None, grad_w or None, grad_b or None)."""
     grad_out = np.ascontiguousarray(grad_out, x.dtype)
-    n_img, cin, height, width = x.shape
+    n_img, cin = x.shape[:2]
     cout, cin_g, kh, kw = w.shape
     out_h, out_w = grad_out.shape[2:]
     size = out_h * out_w
     grad_x = grad_w = grad_b = None
     if need_bias:
-        grad_b = _bias_grad(grad_out.reshape(n_img, cout, -1))
+        grad_b = _bias_grad(grad_out)
     if not (need_input or need_weight):
         return grad_x, grad_w, grad_b
+    _warm_blas(x.dtype)
     grad_rows = _channels_last(grad_out).reshape(-1, cout)
     w_rows = _weight_rows(w, groups)
     xt = _channels_last(x) if need_weight else None
     grad_x = np.empty(x.shape, x.dtype) if need_input else None
-    grad_w_columns = None
+    grad_w_columns = np.zeros((groups, kh * kw * cin_g, cout // groups), x.dtype) if need_weight else None
     for n0, n1 in _image_chunks(n_img, size, cin * kh * kw):
         grad_chunk = grad_rows[n0 * size:n1 * size]
         if need_weight:
             cols = _unfold(xt[n0:n1], w.shape, stride, padding, dilation, groups, out_h, out_w)
-            grad_w_columns = _weight_grad_columns(cols, grad_chunk, groups, grad_w_columns)
+            _add_weight_grad_columns(cols, grad_chunk, groups, grad_w_columns)
         if need_input:
             cols = _workspace_rows(grad_chunk.shape[0], cin * kh * kw, x.dtype)
             _matmul_groups(grad_chunk, w_rows, cols, groups)

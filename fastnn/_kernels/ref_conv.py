@@ -18,7 +18,7 @@ def _tap_window(xp, i, j, out_h, out_w, stride, dilation):
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):
-    n, cin, h, wd = x.shape
+    n, _, h, wd = x.shape
     cout, cin_g, kh, kw = w.shape
     cout_g = cout // groups
     out_h = conv2d_output_size(h, kh, stride[0], padding[0], dilation[0])
@@ -40,7 +40,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
 
 def conv2d_backward(grad_out, x, w, stride, padding, dilation, groups):
     """(grad_input, grad_weight, grad_bias) of conv2d_forward for the output gradient `grad_out`."""
-    n, cin, h, wd = x.shape
+    h, wd = x.shape[2:]
     cout, cin_g, kh, kw = w.shape
     cout_g = cout // groups
     out_h, out_w = grad_out.shape[2:]

@@ -48,10 +48,13 @@ def conv2d_output_shape(input_shape, weight_shape, stride=1, padding=0, dilation
     return n, weight_shape[0], out_h, out_w
 
 
-# im2col wins once a group's GEMM is big enough in both reduction (Cin/groups*kh*kw) and width (Cout/groups)
-# to amortise building the column matrix; measured on 2 AVX2 cores against the direct kernel.
+# When a group's GEMM is big enough to amortise building the column matrix, im2col wins: measured on the
+# 2-core AVX2 host (single thread, fwd+bwd) im2col/direct time is 0.57-0.99 for Cin/groups*kh*kw >= 144
+# with Cout/groups >= 32, 0.77 for 576 with 16, but 1.03-2.05 for shorter reductions or narrower
+# outputs (e.g. 1.35 at 144 with 16), and direct needs fewer thread hand-offs per call.
 _IM2COL_MIN_REDUCTION = 128
 _IM2COL_MIN_OUT_CHANNELS = 32
+_IM2COL_ALWAYS_REDUCTION = 512
 
 
 def choose_algorithm(input_shape, weight_shape, groups):
@@ -60,11 +63,14 @@ def choose_algorithm(input_shape, weight_shape, groups):
     The direct kernel does one multiply-add per tap with no data reshuffling, at a fixed fraction of the
     core's peak, so it wins when a group's GEMM would be thin: first layers with 1 or 3 input channels,
     small LeNet-style layers, depthwise and narrow grouped convolutions. Wide layers go to im2col, where
-    one large BLAS GEMM per group runs near peak and the unfolding costs little by comparison.
+    one large BLAS GEMM per group runs near peak and the unfolding costs little by comparison. The choice
+    depends only on that per-group GEMM shape (weight and groups); input_shape completes the problem
+    description callers pass.
     """
     cout, cin_g, kh, kw = weight_shape
-    wide = cin_g * kh * kw >= _IM2COL_MIN_REDUCTION and cout // groups >= _IM2COL_MIN_OUT_CHANNELS
-    return "im2col" if wide else "direct"
+    reduction = cin_g * kh * kw
+    wide = reduction >= _IM2COL_MIN_REDUCTION and cout // groups >= _IM2COL_MIN_OUT_CHANNELS
+    return "im2col" if wide or reduction >= _IM2COL_ALWAYS_REDUCTION else "direct"
 
 
 def _check_args(input, weight, bias, groups, algorithm):
