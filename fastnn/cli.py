@@ -106,19 +106,20 @@ def info(args):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        # Everything after `bench` belongs to bench/run.py, options included (argparse.REMAINDER drops a leading
+        # --option).
+        from fastnn import bench as bench_module
+        return bench_module.main(argv[1:])
     parser = argparse.ArgumentParser(prog="fastnn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
-    bench = sub.add_parser("bench", help="time kernels and training against PyTorch (see bench/)",
-                           add_help=False)
-    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    sub.add_parser("bench", help="time kernels and training against PyTorch (see bench/README.md)")
     sub.add_parser("info", help="versions, threads and kernel cache location")
     args = parser.parse_args(argv)
     if args.command == "train":
         return train(args)
-    if args.command == "bench":
-        from fastnn import bench as bench_module
-        return bench_module.main(args.bench_args)
     return info(args)
 
 

@@ -22,6 +22,8 @@ import threading
 import numpy as np
 from numba import njit, prange
 
+from fastnn._kernels.blas_threads import parallel_blas
+
 __all__ = ["conv2d_forward_direct", "conv2d_forward_im2col", "conv2d_backward_direct",
            "conv2d_backward_im2col"]
 
@@ -481,6 +483,11 @@ def _unfold(xt, w_shape, stride, padding, dilation, groups, out_h, out_w):
 
 def conv2d_forward_im2col(x, w, b, stride, padding, dilation, groups):
     """im2col + one GEMM per group; same contract as conv2d_forward_direct."""
+    with parallel_blas():
+        return _forward_im2col(x, w, b, stride, padding, dilation, groups)
+
+
+def _forward_im2col(x, w, b, stride, padding, dilation, groups):
     n_img, cin, height, width = x.shape
     cout, _, kh, kw = w.shape
     out_h, out_w = _output_hw(height, width, kh, kw, stride, padding, dilation)
@@ -499,6 +506,12 @@ def conv2d_forward_im2col(x, w, b, stride, padding, dilation, groups):
 def conv2d_backward_im2col(grad_out, x, w, stride, padding, dilation, groups,
                            need_input, need_weight, need_bias):
     """Gradients via GEMMs on the column matrix: (grad_x or None, grad_w or None, grad_b or None)."""
+    with parallel_blas():
+        return _backward_im2col(grad_out, x, w, stride, padding, dilation, groups, need_input, need_weight,
+                                need_bias)
+
+
+def _backward_im2col(grad_out, x, w, stride, padding, dilation, groups, need_input, need_weight, need_bias):
     grad_out = np.ascontiguousarray(grad_out, x.dtype)
     n_img, cin = x.shape[:2]
     cout, cin_g, kh, kw = w.shape
