@@ -57,15 +57,20 @@ def peak_memory_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def thread_env(threads):
-    """Environment variables pinning Numba, OpenBLAS/MKL (NumPy's matmul) and OpenMP (PyTorch) to `threads`."""
-    n = str(threads)
-    return {"NUMBA_NUM_THREADS": n, "OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n}
+# Variables that change how the libraries thread; run.py prints those set.
+THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "OMP_NUM_THREADS", "OMP_WAIT_POLICY",
+                    "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def pin_threads(threads):
-    """Set thread_env in this process; effective only for libraries not yet loaded."""
-    os.environ.update(thread_env(threads))
+    """Size Numba's thread pool to `threads` (NUMBA_NUM_THREADS, unless the user set it), before Numba loads.
+
+    The frameworks are then pinned through their public calls, fastnn.set_num_threads(n) and
+    torch.set_num_threads(n). NumPy's BLAS threads are left to fastnn and the user's environment: fastnn's
+    threading policy is part of what is measured. Returns the THREAD_VARIABLES in force.
+    """
+    os.environ.setdefault("NUMBA_NUM_THREADS", str(threads))
+    return {name: os.environ[name] for name in THREAD_VARIABLES if name in os.environ}
 
 
 class Table:

@@ -19,7 +19,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 sys.path[:0] = [str(BENCH_DIR), str(REPO_DIR)]  # the benchmark helpers and this source tree's fastnn
-from _timing import Table, best_times, pin_threads, thread_env  # noqa: E402
+from _timing import Table, best_times, pin_threads  # noqa: E402
 
 SECTIONS = ("conv", "pool", "optim", "lenet", "startup")
 # (N, Cin, H, W, Cout, k, stride, padding)
@@ -208,8 +208,8 @@ def bench_optim(ctx):
             del params, fastnn_step, torch_step
 
 
-def _child_env(threads):
-    env = dict(os.environ, **thread_env(threads))
+def _child_env():
+    env = dict(os.environ)  # carries NUMBA_NUM_THREADS as pin_threads set it
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_DIR), env.get("PYTHONPATH")]))
     return env
 
@@ -219,7 +219,7 @@ def _run_child(script, framework, args, extra=()):
     command = [sys.executable, str(BENCH_DIR / script), "--framework", framework, "--threads", str(args.threads),
                *extra]
     start = time.perf_counter()
-    done = subprocess.run(command, env=_child_env(args.threads), capture_output=True, text=True)
+    done = subprocess.run(command, env=_child_env(), capture_output=True, text=True)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed with exit status {done.returncode}:\n{done.stderr}")
@@ -276,7 +276,7 @@ def _import_torch(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    pin_threads(args.threads)  # before NumPy, Numba or PyTorch load their thread pools
+    thread_variables = pin_threads(args.threads)  # before Numba loads
     import numpy as np
 
     import fastnn
@@ -290,6 +290,7 @@ def main(argv=None):
     print(f"fastnn {fastnn.__version__} | {torch_note} | NumPy {np.__version__} | Python {platform.python_version()}"
           f" | {args.threads} threads | {os.cpu_count()} CPUs | load average {load:.1f} | "
           f"{'quick' if args.quick else 'full'} run")
+    print("thread variables: " + " ".join(f"{name}={value}" for name, value in thread_variables.items()))
     if load > 0.5 * os.cpu_count():
         print("warning: other processes are using the CPUs; timings and ratios will be noisy")
     ctx = Context(args, np, fastnn, torch)
@@ -302,8 +303,8 @@ def main(argv=None):
     if args.json:
         meta = {"fastnn": fastnn.__version__, "torch": torch.__version__ if torch is not None else None,
                 "numpy": np.__version__, "python": platform.python_version(), "threads": args.threads,
-                "cpus": os.cpu_count(), "load_average": load, "quick": args.quick, "sections": sections,
-                "seconds": elapsed, "all_targets_met": all_met}
+                "cpus": os.cpu_count(), "thread_variables": thread_variables, "load_average": load,
+                "quick": args.quick, "sections": sections, "seconds": elapsed, "all_targets_met": all_met}
         args.json.write_text(json.dumps({"meta": meta, "rows": ctx.table.rows}, indent=1) + "\n")
         print(f"wrote {args.json}")
     return 0
