@@ -139,11 +139,11 @@ def swish(x, beta=1.0):
     """x * sigmoid(beta * x); beta is a number or a one-element Tensor (a learnable Parameter gets a grad)."""
     if not isinstance(beta, Tensor):
         return _elementwise(x, "swish", _real("swish", "beta", beta))
+    data = _compute_array(x, "swish")
     if beta.data.size != 1:
         raise ValueError(f"swish(): beta must hold one element, got shape {beta.shape}")
     if beta.dtype != x.dtype:
         raise TypeError(f"swish(): beta dtype {beta.dtype} does not match input dtype {x.dtype}")
-    data = _compute_array(x, "swish")
     backend = _dispatch.kernels(x.device)
     beta_value = data.dtype.type(beta.data.reshape(()))
     flat = data.reshape(-1)
