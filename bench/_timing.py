@@ -133,3 +133,23 @@ def _format(value, unit):
     if unit == "MiB":
         return f"{value:.0f} MiB"
     return f"{value:g} {unit}"
+
+
+def rows_main(rows, description, argv=None):
+    """Command line of a bench_*.py script: time its `rows(torch, threads)` and print one line per row."""
+    import argparse
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--no-torch", action="store_true", help="time fastnn only")
+    args = parser.parse_args(argv)
+    pin_threads(args.threads)
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch
+        except ImportError:
+            torch = None
+    for row in rows(torch, args.threads):
+        ratio = f"{row['fastnn_ms'] / row['torch_ms']:.2f}x" if row["torch_ms"] else "-"
+        torch_ms = f"{row['torch_ms']:.3f}" if row["torch_ms"] else "-"
+        print(f"{row['name']:<48} fastnn {row['fastnn_ms']:8.3f} ms  torch {torch_ms:>8} ms  ratio {ratio}")

@@ -7,14 +7,12 @@ benchmark suite. The parameters are split into TENSORS equal tensors, as a model
 frameworks start from the same float32 values and gradients, and PyTorch runs its default CPU path (the
 single-tensor for-loop). Repetitions alternate between the frameworks; the best counts.
 """
-import argparse
-import os
 import sys
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH_DIR), str(BENCH_DIR.parent)]
-from _timing import best_times, pin_threads  # noqa: E402
+from _timing import best_times, rows_main  # noqa: E402
 
 REPS = 5
 PARAMS = 10_000_000
@@ -70,23 +68,5 @@ def rows(torch=None, threads=None):
     return results
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--no-torch", action="store_true", help="time fastnn only")
-    args = parser.parse_args(argv)
-    pin_threads(args.threads)
-    torch = None
-    if not args.no_torch:
-        try:
-            import torch
-        except ImportError:
-            torch = None
-    for row in rows(torch, args.threads):
-        ratio = f"{row['fastnn_ms'] / row['torch_ms']:.2f}x" if row["torch_ms"] else "-"
-        torch_ms = f"{row['torch_ms']:.3f}" if row["torch_ms"] else "-"
-        print(f"{row['name']:<44} fastnn {row['fastnn_ms']:8.3f} ms  torch {torch_ms:>8} ms  ratio {ratio}")
-
-
 if __name__ == "__main__":
-    main()
+    rows_main(rows, __doc__)
