@@ -95,18 +95,24 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return result
 
 
+def divisor_code(op, divisor_override):
+    """divisor_override as the avg-pool kernels take it: a non-zero int, or 0 for "no override"."""
+    if divisor_override is None:
+        return 0
+    if not isinstance(divisor_override, numbers.Integral) or isinstance(divisor_override, bool):
+        raise TypeError(f"{op}: divisor_override must be an int or None, got {divisor_override!r}")
+    if divisor_override == 0:
+        raise ValueError(f"{op}: divisor must be not zero (divisor_override must be a non-zero int)")
+    return int(divisor_override)
+
+
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Mean over kernel_size windows; the divisor is the window's size including padding
     (count_include_pad=True), excluding it, or divisor_override when given."""
-    if divisor_override is not None:
-        if not isinstance(divisor_override, numbers.Integral) or isinstance(divisor_override, bool):
-            raise TypeError(f"avg_pool2d: divisor_override must be an int or None, got {divisor_override!r}")
-        if divisor_override == 0:
-            raise ValueError("avg_pool2d: divisor must be not zero")
     planes, kernel, stride, padding, _, (oh, ow) = _geometry(
         "avg_pool2d", input, kernel_size, stride, padding, 1, ceil_mode)
-    divisor = 0 if divisor_override is None else int(divisor_override)
+    divisor = divisor_code("avg_pool2d", divisor_override)
     count_include_pad = bool(count_include_pad)
     backend = kernels(input.device)
     out = backend.avg_pool2d_forward(planes, *kernel, *stride, *padding, oh, ow, count_include_pad, divisor)

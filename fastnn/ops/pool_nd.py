@@ -12,7 +12,7 @@ import numpy as np
 from fastnn._dispatch import kernels
 from fastnn.autograd import make_result
 from fastnn.ops.conv_nd import int_tuple
-from fastnn.ops.pool import _output_size, avg_pool2d, max_pool2d
+from fastnn.ops.pool import _output_size, avg_pool2d, divisor_code, max_pool2d
 from fastnn.ops.reduce import mean
 from fastnn.ops.shape import squeeze, unsqueeze
 from fastnn.random import default_generator
@@ -114,14 +114,9 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                divisor_override=None):
     """Mean over windows of an (N, C, D, H, W) input; the divisor is the window size including padding
     (count_include_pad=True), excluding it, or divisor_override when given."""
-    if divisor_override is not None:
-        if not isinstance(divisor_override, numbers.Integral) or isinstance(divisor_override, bool):
-            raise TypeError(f"avg_pool3d: divisor_override must be an int or None, got {divisor_override!r}")
-        if divisor_override == 0:
-            raise ValueError("avg_pool3d: divisor_override must be non-zero")
     kernel, stride, padding, _, out_size = _window("avg_pool3d", input, 3, kernel_size, stride, padding, 1,
                                                    ceil_mode)
-    divisor = 0 if divisor_override is None else int(divisor_override)
+    divisor = divisor_code("avg_pool3d", divisor_override)
     count_include_pad = bool(count_include_pad)
     backend = kernels(input.device)
     out = backend.avg_pool3d_forward(_planes(input, 3), *kernel, *stride, *padding, *out_size, count_include_pad,
