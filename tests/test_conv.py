@@ -133,9 +133,10 @@ def test_kernels_are_deterministic(algorithm, shape, args):
             assert np.array_equal(again, before)
 
 
-def test_im2col_in_image_chunks_matches_reference(monkeypatch):
-    """A batch whose column matrix exceeds the cap is unfolded in chunks; grad weight sums over them."""
-    monkeypatch.setattr(cpu_conv, "_MAX_COLUMN_ELEMENTS", 500)
+def test_im2col_weight_gradient_summed_in_batch_chunks_matches_reference(monkeypatch):
+    """The weight gradient adds per-chunk partial sums; with 3 chunks of a 7-image batch it is still exact."""
+    monkeypatch.setattr(cpu_conv, "_MAX_WEIGHT_CHUNKS", 3)
+    assert cpu_conv._weight_chunks(7, 32) == 3
     rng = np.random.default_rng(9)
     x, w, b = rng.standard_normal((7, 4, 6, 5)), rng.standard_normal((4, 2, 3, 2)), rng.standard_normal(4)
     args = ((1, 2), (1, 1), (1, 1), 2)

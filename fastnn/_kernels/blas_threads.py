@@ -1,13 +1,11 @@
-"""Who gets the cores: Numba's parallel kernels or OpenBLAS's threads.
+"""Who gets the cores: Numba's parallel kernels, not OpenBLAS's threads.
 
 Both keep worker threads that busy-wait after a parallel region. On a 2-core machine a training step that
 alternates small GEMMs with Numba kernels then spends most of its time with the two pools fighting over the
-cores (measured: a LeNet-5 step took 130-400 ms instead of 13 ms). So the CPU backend runs BLAS on one thread
-and gives it all of Numba's threads only around the large im2col GEMMs, where BLAS does the bulk of the work.
+cores (measured: a LeNet-5 step took 130-400 ms instead of 13 ms). So the CPU backend runs BLAS on one thread;
+the convolution kernels call it from inside their Numba loops, one GEMM per image on each thread.
 """
-import contextlib
-
-import numba
+import scipy.linalg.cython_blas  # noqa: F401  (loads SciPy's OpenBLAS, which Numba's np.dot calls, so it is limited too)
 from threadpoolctl import ThreadpoolController
 
 _blas_libraries = ThreadpoolController().select(user_api="blas").lib_controllers
@@ -16,13 +14,3 @@ _blas_libraries = ThreadpoolController().select(user_api="blas").lib_controllers
 def set_blas_threads(n):
     for library in _blas_libraries:
         library.set_num_threads(n)
-
-
-@contextlib.contextmanager
-def parallel_blas():
-    """BLAS on as many threads as the Numba kernels use, for the duration of the block."""
-    set_blas_threads(numba.get_num_threads())
-    try:
-        yield
-    finally:
-        set_blas_threads(1)

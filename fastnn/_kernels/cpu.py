@@ -8,5 +8,5 @@ from fastnn._kernels.cpu_pool import *  # noqa: F401,F403
 from fastnn._kernels.cpu_pool_nd import *  # noqa: F401,F403
 from fastnn._kernels.blas_threads import set_blas_threads
 
-# The Numba kernels own the cores; BLAS joins them only inside large GEMMs (see blas_threads.py).
+# The Numba kernels own the cores; BLAS runs single-threaded, inside them (see blas_threads.py).
 set_blas_threads(1)

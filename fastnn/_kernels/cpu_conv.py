@@ -9,20 +9,17 @@ Two algorithms with the same results up to float rounding:
   Strided convolutions read a space-to-depth copy of the input (one plane per stride phase), where every
   tap is again a contiguous run. Four taps and two output channels share each pass over the accumulators.
   Best when Cin/groups * kh * kw is small (first layers, depthwise), where a GEMM would be thin.
-* im2col: the input is unfolded into a row matrix (N*Hout*Wout, groups*kh*kw*Cin/groups), built from a
-  channels-last copy so every copy is a contiguous channel run, and each group is one BLAS GEMM with the
-  whole batch folded in. Backward reuses it: grad weight is a GEMM contracting over the batch, grad input
-  a GEMM followed by the scatter-add that folds rows back into images (col2im).
+* im2col: each image is unfolded into a column matrix (Cin*kh*kw, Hout*Wout) on its own thread, and
+  each group's weight rows multiply their block of it in one single-threaded BLAS GEMM (called from Numba)
+  that writes the NCHW output planes directly. Backward reuses it: grad weight is a GEMM per image summed
+  in fixed batch chunks, grad input a GEMM followed by the scatter-add that folds the columns back into
+  the image (col2im). One thread pool (Numba's) runs it all, so BLAS threads never compete with it.
 
 Every parallel loop writes only its own slice (an image, an (image, channel block) plane, or a per-chunk
 partial that is then summed in a fixed order), so results are race-free and bit-identical run to run.
 """
-import threading
-
 import numpy as np
 from numba import njit, prange
-
-from fastnn._kernels.blas_threads import parallel_blas
 
 __all__ = ["conv2d_forward_direct", "conv2d_forward_im2col", "conv2d_backward_direct",
            "conv2d_backward_im2col"]
@@ -289,257 +286,156 @@ def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
 # ---------------------------------------------------------------------------------------------- im2col
 
 
+@njit(cache=True)
+def _inside_columns(col_shift, sw, width, out_w):
+    """Output columns [lo, hi) whose input column x*sw + col_shift lies inside [0, width)."""
+    lo = min(out_w, max(0, (sw - 1 - col_shift) // sw))
+    hi = max(lo, min(out_w, (width - 1 - col_shift) // sw + 1))
+    return lo, hi
+
+
+@njit(cache=True)
+def _im2col_image(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
+    """cols (Cin*kh*kw, Ho*Wo): row (c, i, j), column (y, x) holds x[c, y*sh + i*dh - ph, x*sw + j*dw - pw]
+    of one image x (Cin, H, W), zero outside it."""
+    cin, height, width = x.shape
+    zero = x.dtype.type(0)
+    for c in range(cin):
+        for i in range(kh):
+            for j in range(kw):
+                dst = cols[(c * kh + i) * kw + j]
+                col_shift = j * dw - pw
+                lo, hi = _inside_columns(col_shift, sw, width, out_w)
+                start = lo * sw + col_shift  # >= 0: reads never wrap around
+                for y in range(out_h):
+                    base = y * out_w
+                    src_y = y * sh + i * dh - ph
+                    if src_y < 0 or src_y >= height:
+                        for t in range(out_w):
+                            dst[base + t] = zero
+                        continue
+                    src = x[c, src_y]
+                    for t in range(lo):
+                        dst[base + t] = zero
+                    for t in range(hi - lo):
+                        dst[base + lo + t] = src[start + t * sw]
+                    for t in range(hi, out_w):
+                        dst[base + t] = zero
+
+
+@njit(cache=True)
+def _col2im_image(cols, grad_x, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
+    """grad_x (Cin, H, W) = every entry of cols added back at the pixel _im2col_image copied it from, taps in
+    a fixed order."""
+    cin, height, width = grad_x.shape
+    grad_x[:] = 0
+    for c in range(cin):
+        for i in range(kh):
+            for j in range(kw):
+                src = cols[(c * kh + i) * kw + j]
+                col_shift = j * dw - pw
+                lo, hi = _inside_columns(col_shift, sw, width, out_w)
+                start = lo * sw + col_shift
+                for y in range(out_h):
+                    dst_y = y * sh + i * dh - ph
+                    if dst_y < 0 or dst_y >= height:
+                        continue
+                    dst = grad_x[c, dst_y]
+                    base = y * out_w + lo
+                    for t in range(hi - lo):
+                        dst[start + t * sw] += src[base + t]
+
+
 @njit(parallel=True, cache=True)
-def _swap_last_axes(src, bias):
-    """src (N, A, B) -> contiguous (N, B, A), adding bias[b] (length B) on the way."""
-    n_img, size_a, size_b = src.shape
-    out = np.empty((n_img, size_b, size_a), src.dtype)
+def _im2col_forward(x, w_groups, bias, out, kh, kw, sh, sw, ph, pw, dh, dw):
+    """out (N, Cout, Ho, Wo): per image, unfold it and multiply each group's (Cout/g, K/g) weight rows by its
+    block of the column matrix, then add the bias. Images are independent: one per iteration."""
+    n_img = x.shape[0]
+    groups, cout_g, k_g = w_groups.shape
+    out_h, out_w = out.shape[2], out.shape[3]
+    size = out_h * out_w
     for n in prange(n_img):
-        for b in range(size_b):
-            bb = bias[b]
-            dst = out[n, b]
-            for a in range(size_a):
-                dst[a] = src[n, a, b] + bb
+        cols = np.empty((groups * k_g, size), x.dtype)
+        _im2col_image(x[n], cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+        planes = out[n].reshape(groups * cout_g, size)
+        for g in range(groups):
+            product = np.dot(w_groups[g], cols[g * k_g:(g + 1) * k_g])
+            for q in range(cout_g):
+                o = g * cout_g + q
+                planes[o] = product[q] + bias[o]
     return out
 
 
 @njit(parallel=True, cache=True)
-def _im2row(xt, cin, cols, kh, kw, sh, sw, ph, pw, dh, dw, groups, out_h, out_w):
-    """cols (N*Ho*Wo, groups*kh*kw*cin_g): row (n, y, x) holds, for each group g and tap (i, j), that
-    group's channels at pixel (y*sh + i*dh - ph, x*sw + j*dw - pw) of channels-last images xt
-    (N, H, W*cin), zero outside.
+def _im2col_backward(grad_out, x, w_groups_t, grad_x, grad_w_partial, kh, kw, sh, sw, ph, pw, dh, dw,
+                     need_input, need_weight):
+    """Per image: grad_x[n] = col2im(Wᵀ @ grad_out[n]) and grad_w_partial[chunk] += grad_out[n] @ cols(x[n])ᵀ.
 
-    With one group and unit column dilation, a kernel row's taps are kw adjacent pixels: one contiguous
-    run of kw*cin values in both xt and cols, copied at once when it lies inside the image.
-    """
-    n_img, height = xt.shape[0], xt.shape[1]
-    width = xt.shape[2] // cin
-    cin_g = cin // groups
-    k_g = kh * kw * cin_g
-    run = kw * cin
-    whole_rows = groups == 1 and dw == 1
-    zero = xt.dtype.type(0)
-    for task in prange(n_img * out_h):
-        n = task // out_h
-        y = task - n * out_h
-        for x in range(out_w):
-            dst = cols[task * out_w + x]
-            x0 = x * sw - pw
-            for i in range(kh):
-                src_y = y * sh + i * dh - ph
-                row_inside = 0 <= src_y < height
-                if whole_rows and row_inside and x0 >= 0 and x0 + kw <= width:
-                    dst[i * run:(i + 1) * run] = xt[n, src_y, x0 * cin:x0 * cin + run]
-                    continue
-                for j in range(kw):
-                    src_x = x0 + j * dw
-                    inside = row_inside and 0 <= src_x < width
-                    for g in range(groups):
-                        base = g * k_g + (i * kw + j) * cin_g
-                        if inside:
-                            at = src_x * cin + g * cin_g
-                            dst[base:base + cin_g] = xt[n, src_y, at:at + cin_g]
-                        else:
-                            dst[base:base + cin_g] = zero
-    return cols
-
-
-@njit(parallel=True, cache=True)
-def _row2im(cols, grad_x, kh, kw, sh, sw, ph, pw, dh, dw, groups, out_h, out_w):
-    """grad_x (N, C, H, W) = every cols row added back at the input pixels _im2row copied it from.
-
-    One image per iteration, accumulated channels-last in a fixed order (race-free, deterministic), then
-    written out channels-first. Whole kernel rows go at once where _im2row copied them at once.
-    """
-    n_img, cin, height, width = grad_x.shape
-    cin_g = cin // groups
-    k_g = kh * kw * cin_g
-    run = kw * cin
-    whole_rows = groups == 1 and dw == 1
-    for n in prange(n_img):
-        acc = np.zeros((height, width * cin), grad_x.dtype)
-        for y in range(out_h):
-            for x in range(out_w):
-                src = cols[(n * out_h + y) * out_w + x]
-                x0 = x * sw - pw
-                for i in range(kh):
-                    dst_y = y * sh + i * dh - ph
-                    if dst_y < 0 or dst_y >= height:
-                        continue
-                    dst = acc[dst_y]
-                    if whole_rows and x0 >= 0 and x0 + kw <= width:
-                        acc_run = dst[x0 * cin:x0 * cin + run]
-                        src_run = src[i * run:(i + 1) * run]
-                        for t in range(run):
-                            acc_run[t] += src_run[t]
-                        continue
-                    for j in range(kw):
-                        dst_x = x0 + j * dw
-                        if dst_x < 0 or dst_x >= width:
-                            continue
-                        for g in range(groups):
-                            base = g * k_g + (i * kw + j) * cin_g
-                            at = dst_x * cin + g * cin_g
-                            for c in range(cin_g):
-                                dst[at + c] += src[base + c]
-        for c in range(cin):
-            for y in range(height):
-                for x in range(width):
-                    grad_x[n, c, y, x] = acc[y, x * cin + c]
+    Iterations are fixed batch chunks (one per slot of grad_w_partial), each summing its own images in
+    order; the caller adds the chunks in order, so the result never depends on scheduling."""
+    n_img = x.shape[0]
+    groups, k_g, cout_g = w_groups_t.shape
+    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
+    size = out_h * out_w
+    n_chunks = grad_w_partial.shape[0]
+    for chunk in prange(n_chunks):
+        cols = np.empty((groups * k_g, size), x.dtype)
+        acc = grad_w_partial[chunk]
+        acc[:] = 0
+        for n in range(chunk * n_img // n_chunks, (chunk + 1) * n_img // n_chunks):
+            grad_planes = grad_out[n].reshape(groups * cout_g, size)
+            if need_weight:
+                _im2col_image(x[n], cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+                for g in range(groups):
+                    acc[g] += np.dot(grad_planes[g * cout_g:(g + 1) * cout_g], cols[g * k_g:(g + 1) * k_g].T)
+            if need_input:
+                for g in range(groups):
+                    cols[g * k_g:(g + 1) * k_g] = np.dot(w_groups_t[g], grad_planes[g * cout_g:(g + 1) * cout_g])
+                _col2im_image(cols, grad_x[n], kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
     return grad_x
 
 
-_workspace = threading.local()
-# Cap on the column matrix's elements: bigger batches are unfolded and multiplied in chunks of images.
-_MAX_COLUMN_ELEMENTS = 1 << 24
-# OpenBLAS runs a GEMM whose reduction is long (the weight gradient sums over every output position of
-# the batch) at about a third of its usual speed; in blocks of this many rows it runs at full speed.
-_REDUCTION_BLOCK = 384
+# The weight gradient is summed in up to this many batch chunks (parallel iterations), fewer when their
+# partial sums would exceed _MAX_PARTIAL_ELEMENTS; both depend only on shapes.
+_MAX_WEIGHT_CHUNKS = 16
+_MAX_PARTIAL_ELEMENTS = 1 << 23
 
 
-_blas_warmed_dtypes = set()
-
-
-def _warm_blas(dtype):
-    """Run one small GEMM per process and dtype before the first im2col GEMM.
-
-    Measured with NumPy's OpenBLAS 0.3.31 on the 2-core Zen host: a fresh process runs the im2col forward
-    GEMM (many rows, a few hundred columns of reduction, Cout outputs) at half speed, 16 instead of
-    32 GF/s per core, and keeps doing so until it has run one GEMM with a short, wide right operand like
-    this one; from then on it runs at full speed. Costs about a millisecond, once.
-    """
-    if dtype not in _blas_warmed_dtypes:
-        np.matmul(np.ones((64, 384), dtype), np.ones((384, 512), dtype))
-        _blas_warmed_dtypes.add(dtype)
-
-
-def _workspace_rows(n_rows, n_cols, dtype):
-    """An (n_rows, n_cols) scratch array on a per-thread buffer reused across calls: the column matrix is
-    the one large temporary, and a fresh allocation of it would pay page faults on every call."""
-    size = n_rows * n_cols
-    buffer = getattr(_workspace, dtype.name, None)
-    if buffer is None or buffer.size < size:
-        buffer = np.empty(size, dtype)
-        setattr(_workspace, dtype.name, buffer)
-    return buffer[:size].reshape(n_rows, n_cols)
-
-
-def _image_chunks(n_img, rows_per_image, n_cols):
-    """Balanced [start, stop) image ranges whose column matrices fit _MAX_COLUMN_ELEMENTS (at least one
-    image each). They depend only on shapes, so chunked sums always add in the same order."""
-    if n_img == 0:
-        return [(0, 0)]
-    per_chunk = max(1, _MAX_COLUMN_ELEMENTS // max(1, rows_per_image * n_cols))
-    n_chunks = -(-n_img // per_chunk)
-    size = -(-n_img // n_chunks)
-    return [(start, min(start + size, n_img)) for start in range(0, n_img, size)]
-
-
-def _group_blocks(matrix, groups):
-    """(M, groups*K) -> (groups, M, K) view of each group's column block."""
-    return matrix.reshape(matrix.shape[0], groups, matrix.shape[1] // groups).transpose(1, 0, 2)
-
-
-def _matmul_groups(a, b, out, groups):
-    """Per group g: out's column block g = a's column block g @ b[g]."""
-    if groups == 1:
-        np.matmul(a, b[0], out=out)
-    else:
-        np.matmul(_group_blocks(a, groups), b, out=_group_blocks(out, groups))
-
-
-def _add_weight_grad_columns(cols, grad_rows, groups, total):
-    """total (groups, kh*kw*cin_g, Cout/groups) += per group cols_gᵀ @ grad_rows_g, summed over row
-    blocks in order (see _REDUCTION_BLOCK)."""
-    for start in range(0, cols.shape[0], _REDUCTION_BLOCK):
-        block = slice(start, start + _REDUCTION_BLOCK)
-        total += np.matmul(_group_blocks(cols[block], groups).transpose(0, 2, 1),
-                           _group_blocks(grad_rows[block], groups))
-
-
-def _weight_rows(w, groups):
-    """w (Cout, cin_g, kh, kw) -> (groups, Cout/groups, kh*kw*cin_g), columns in _im2row's (i, j, c) order."""
-    cout = w.shape[0]
-    return np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(groups, cout // groups, -1)
-
-
-def _channels_last(a):
-    """(N, C, H, W) -> contiguous channels-last (N, H, W*C)."""
-    n_img, chans, height, width = a.shape
-    positions = height * width
-    flat = _swap_last_axes(np.ascontiguousarray(a).reshape(n_img, chans, positions), np.zeros(positions, a.dtype))
-    return flat.reshape(n_img, height, width * chans)
-
-
-def _unfold(xt, w_shape, stride, padding, dilation, groups, out_h, out_w):
-    """The column matrix of channels-last images xt, on the workspace buffer."""
-    n_img = xt.shape[0]
-    cin_g, kh, kw = w_shape[1:]
-    cin = groups * cin_g
-    cols = _workspace_rows(n_img * out_h * out_w, cin * kh * kw, xt.dtype)
-    return _im2row(xt, cin, cols, kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
-                   groups, out_h, out_w)
+def _weight_chunks(n_img, weight_size):
+    return max(1, min(n_img, _MAX_WEIGHT_CHUNKS, max(2, _MAX_PARTIAL_ELEMENTS // weight_size)))
 
 
 def conv2d_forward_im2col(x, w, b, stride, padding, dilation, groups):
-    """im2col + one GEMM per group; same contract as conv2d_forward_direct."""
-    with parallel_blas():
-        return _forward_im2col(x, w, b, stride, padding, dilation, groups)
-
-
-def _forward_im2col(x, w, b, stride, padding, dilation, groups):
-    n_img, cin, height, width = x.shape
-    cout, _, kh, kw = w.shape
-    out_h, out_w = _output_hw(height, width, kh, kw, stride, padding, dilation)
-    size = out_h * out_w
-    _warm_blas(x.dtype)
-    xt = _channels_last(x)
-    w_t = _weight_rows(w, groups).transpose(0, 2, 1)
-    rows = np.empty((n_img * size, cout), x.dtype)
-    for n0, n1 in _image_chunks(n_img, size, cin * kh * kw):
-        cols = _unfold(xt[n0:n1], w.shape, stride, padding, dilation, groups, out_h, out_w)
-        _matmul_groups(cols, w_t, rows[n0 * size:n1 * size], groups)
+    """im2col + one GEMM per image and group; same contract as conv2d_forward_direct."""
+    x = np.ascontiguousarray(x)
+    cout, cin_g, kh, kw = w.shape
+    out_h, out_w = _output_hw(x.shape[2], x.shape[3], kh, kw, stride, padding, dilation)
+    w_groups = np.ascontiguousarray(w, x.dtype).reshape(groups, cout // groups, cin_g * kh * kw)
     bias = np.zeros(cout, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
-    return _swap_last_axes(rows.reshape(n_img, size, cout), bias).reshape(n_img, cout, out_h, out_w)
+    out = np.empty((x.shape[0], cout, out_h, out_w), x.dtype)
+    return _im2col_forward(x, w_groups, bias, out, kh, kw, *stride, *padding, *dilation)
 
 
 def conv2d_backward_im2col(grad_out, x, w, stride, padding, dilation, groups,
                            need_input, need_weight, need_bias):
-    """Gradients via GEMMs on the column matrix: (grad_x or None, grad_w or None, grad_b or None)."""
-    with parallel_blas():
-        return _backward_im2col(grad_out, x, w, stride, padding, dilation, groups, need_input, need_weight,
-                                need_bias)
-
-
-def _backward_im2col(grad_out, x, w, stride, padding, dilation, groups, need_input, need_weight, need_bias):
+    """Gradients of conv2d_forward_im2col: (grad_x or None, grad_w or None, grad_b or None)."""
+    x = np.ascontiguousarray(x)
     grad_out = np.ascontiguousarray(grad_out, x.dtype)
-    n_img, cin = x.shape[:2]
     cout, cin_g, kh, kw = w.shape
-    out_h, out_w = grad_out.shape[2:]
-    size = out_h * out_w
-    grad_x = grad_w = grad_b = None
-    if need_bias:
-        grad_b = _bias_grad(grad_out)
+    grad_b = _bias_grad(grad_out) if need_bias else None
     if not (need_input or need_weight):
-        return grad_x, grad_w, grad_b
-    _warm_blas(x.dtype)
-    grad_rows = _channels_last(grad_out).reshape(-1, cout)
-    w_rows = _weight_rows(w, groups)
-    xt = _channels_last(x) if need_weight else None
-    grad_x = np.empty(x.shape, x.dtype) if need_input else None
-    grad_w_columns = np.zeros((groups, kh * kw * cin_g, cout // groups), x.dtype) if need_weight else None
-    for n0, n1 in _image_chunks(n_img, size, cin * kh * kw):
-        grad_chunk = grad_rows[n0 * size:n1 * size]
-        if need_weight:
-            cols = _unfold(xt[n0:n1], w.shape, stride, padding, dilation, groups, out_h, out_w)
-            _add_weight_grad_columns(cols, grad_chunk, groups, grad_w_columns)
-        if need_input:
-            cols = _workspace_rows(grad_chunk.shape[0], cin * kh * kw, x.dtype)
-            _matmul_groups(grad_chunk, w_rows, cols, groups)
-            _row2im(cols, grad_x[n0:n1], kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0],
-                    dilation[1], groups, out_h, out_w)
+        return None, None, grad_b
+    w_groups_t = np.ascontiguousarray(
+        np.asarray(w, x.dtype).reshape(groups, cout // groups, cin_g * kh * kw).transpose(0, 2, 1))
+    grad_x = np.empty(x.shape if need_input else (0,) + x.shape[1:], x.dtype)
+    n_chunks = _weight_chunks(x.shape[0], w.size) if need_weight else 1
+    partial = np.empty((n_chunks, groups, cout // groups, cin_g * kh * kw), x.dtype)
+    _im2col_backward(grad_out, x, w_groups_t, grad_x, partial, kh, kw, *stride, *padding, *dilation,
+                     need_input, need_weight)
+    grad_w = None
     if need_weight:
-        # (groups, (i, j, c), o) -> (Cout, cin_g, kh, kw)
-        grad_w = np.ascontiguousarray(
-            grad_w_columns.reshape(groups, kh, kw, cin_g, cout // groups).transpose(0, 4, 3, 1, 2)).reshape(w.shape)
-    return grad_x, grad_w, grad_b
+        grad_w = partial[0]
+        for chunk in range(1, n_chunks):
+            grad_w += partial[chunk]
+        grad_w = grad_w.reshape(w.shape)
+    return (grad_x if need_input else None), grad_w, grad_b
