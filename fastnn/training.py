@@ -4,10 +4,12 @@ import numpy as np
 from fastnn.autograd import no_grad
 
 
-def train_one_epoch(model, loader, optimizer, loss_fn, progress=None):
+def train_one_epoch(model, loader, optimizer, loss_fn, progress=None, scheduler=None):
     """One pass over `loader`; returns (mean loss, accuracy) over the samples seen.
 
-    `progress`, if given, is called after every batch with (batches done, running mean loss).
+    `progress`, if given, is called after every batch with (batches done, running mean loss). `scheduler`, if
+    given, is stepped after every optimizer step (a per-batch learning-rate schedule, its steps counted in
+    batches); epoch-wise schedulers are stepped by the caller instead.
     """
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
@@ -17,6 +19,8 @@ def train_one_epoch(model, loader, optimizer, loss_fn, progress=None):
         loss = loss_fn(logits, targets)
         loss.backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         n = len(targets)
         total_loss += loss.item() * n
         correct += int((logits.data.argmax(axis=1) == targets.data).sum())
