@@ -1,11 +1,13 @@
 """Benchmark fastnn against PyTorch (when importable) on the same workloads, in the same run, same thread count.
 
-    python bench/run.py [--quick] [--only conv|pool|optim|lenet|startup ...] [--threads N] [--json PATH]
-                        [--no-torch]
+    python bench/run.py [--quick] [--only conv|pool|optim|toolkit|models|lenet|startup ...] [--threads N]
+                        [--json PATH] [--no-torch]
 
 Sections: conv2d forward and forward+backward (direct, im2col and the auto choice), 2x2 pooling, Adam and
-SGD-momentum steps over 1M and 10M float32 parameters, one LeNet-5 epoch on Fashion-MNIST (time and peak
-memory, each framework in its own process) and the cold start of a fresh process. See bench/README.md.
+SGD-momentum steps over 1M and 10M float32 parameters, the training-toolkit layers and optimizers
+(normalization, activations, every optimizer's step), whole models from fastnn.models (inference and
+training steps of ResNets, VGG and ResNeXt), one LeNet-5 epoch on Fashion-MNIST (time and peak memory,
+each framework in its own process) and the cold start of a fresh process. See bench/README.md.
 """
 import argparse
 import json
@@ -21,7 +23,7 @@ REPO_DIR = BENCH_DIR.parent
 sys.path[:0] = [str(BENCH_DIR), str(REPO_DIR)]  # the benchmark helpers and this source tree's fastnn
 from _timing import Table, best_times, pin_threads  # noqa: E402
 
-SECTIONS = ("conv", "pool", "optim", "lenet", "startup")
+SECTIONS = ("conv", "pool", "optim", "toolkit", "models", "lenet", "startup")
 # (N, Cin, H, W, Cout, k, stride, padding)
 CONV_SHAPES = [(64, 1, 28, 28, 32, 5, 1, 2), (64, 32, 14, 14, 64, 3, 1, 1), (128, 64, 16, 16, 64, 3, 1, 1),
                (128, 128, 8, 8, 128, 3, 1, 1), (32, 3, 32, 32, 64, 3, 1, 1)]
@@ -36,6 +38,20 @@ TARGET_ADAM_RATIO = 1.0
 TARGET_LENET_RATIO = 1.5
 TARGET_MEMORY_RATIO = 1.5
 TARGET_COLD_START_S = 3.0
+TARGET_RESNET20_STEP_RATIO = 1.5
+TARGET_RESNET18_INFERENCE_RATIO = 1.5
+TARGET_RESNEXT50_FORWARD_RATIO = 2.0
+# (model, batch, input size, mode, target ratio); quick runs use QUICK_BATCH_CAP images at most per batch.
+MODEL_WORKLOADS = [
+    ("resnet18", 1, 224, "inference", None),
+    ("resnet18", 64, 224, "inference", TARGET_RESNET18_INFERENCE_RATIO),
+    ("resnet20", 1, 32, "inference", None),
+    ("resnet20", 64, 32, "inference", None),
+    ("resnet20", 128, 32, "train step", TARGET_RESNET20_STEP_RATIO),
+    ("vgg11_bn_cifar", 128, 32, "train step", None),
+    ("resnext50_32x4d", 8, 224, "inference", TARGET_RESNEXT50_FORWARD_RATIO),
+]
+QUICK_BATCH_CAP = 4
 
 
 def parse_args(argv):
@@ -208,6 +224,78 @@ def bench_optim(ctx):
             del params, fastnn_step, torch_step
 
 
+def _model_workload(ctx, name, batch, size, mode):
+    """(fastnn callable, PyTorch callable or None) running `name` on a batch of 3 x size x size images: a forward
+    pass in eval mode without grad ("inference"), or forward + cross-entropy + backward + SGD step with
+    momentum and weight decay ("train step"). The PyTorch twin comes from bench/_torch_models.py."""
+    from _torch_models import BUILDERS
+
+    from fastnn import models
+    fastnn, torch = ctx.fastnn, ctx.torch
+    x, y = ctx.randn(batch, 3, size, size), ctx.rng.integers(0, 10, batch)
+    model = getattr(models, name)(num_classes=10)
+    inputs, targets = fastnn.tensor(x), fastnn.tensor(y)
+    if mode == "inference":
+        model.eval()
+
+        def fastnn_fn():
+            with fastnn.no_grad():
+                model(inputs)
+    else:
+        optimizer = fastnn.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+        def fastnn_fn():
+            optimizer.zero_grad()
+            fastnn.nn.functional.cross_entropy(model(inputs), targets).backward()
+            optimizer.step()
+    if torch is None:
+        return fastnn_fn, None
+    twin = BUILDERS[name](torch, num_classes=10)
+    torch_inputs, torch_targets = torch.from_numpy(x), torch.from_numpy(y)
+    if mode == "inference":
+        twin.eval()
+
+        def torch_fn():
+            with torch.no_grad():
+                twin(torch_inputs)
+    else:
+        torch_optimizer = torch.optim.SGD(twin.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+        def torch_fn():
+            torch_optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(twin(torch_inputs), torch_targets).backward()
+            torch_optimizer.step()
+    return fastnn_fn, torch_fn
+
+
+def bench_models(ctx):
+    reps = min(ctx.reps, 3)
+    ctx.table.section(f"models from fastnn.models, float32, 10 classes, 3-channel input, best of up to {reps} "
+                      f"(inference: eval mode, no grad; train step: fwd + cross-entropy + bwd + SGD momentum)")
+    for name, batch, size, mode, target in MODEL_WORKLOADS:
+        if ctx.args.quick:
+            batch = min(batch, QUICK_BATCH_CAP)
+        fastnn_fn, torch_fn = _model_workload(ctx, name, batch, size, mode)
+        fns = [fastnn_fn] + ([torch_fn] if torch_fn is not None else [])
+        times = best_times(fns, reps)
+        torch_seconds = times[1] if torch_fn is not None else None
+        rates = " vs ".join(f"{batch / t:.1f}" for t in times)
+        ctx.table.add("models", f"{name} b{batch} {size}x{size} {mode}", "ms", _ms(times[0]), _ms(torch_seconds),
+                      max_ratio=target, note=f"images/s {rates}")
+
+
+def bench_toolkit(ctx):
+    """The rows of bench_norm.py, bench_activations.py and bench_optim.py in this table."""
+    import bench_activations
+    import bench_norm
+    import bench_optim
+    for title, module in (("normalization layers", bench_norm), ("activations", bench_activations),
+                          ("every optimizer's step", bench_optim)):
+        ctx.table.section(f"toolkit: {title} ({module.__name__}.py)")
+        for row in module.rows(ctx.torch, ctx.args.threads):
+            ctx.table.add("toolkit", row["name"], "ms", row["fastnn_ms"], row["torch_ms"])
+
+
 def _child_env():
     env = dict(os.environ)  # carries NUMBA_NUM_THREADS as pin_threads set it
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_DIR), env.get("PYTHONPATH")]))
@@ -259,8 +347,8 @@ def bench_startup(ctx):
                   max_value=TARGET_COLD_START_S)
 
 
-SECTION_FUNCTIONS = {"conv": bench_conv, "pool": bench_pool, "optim": bench_optim, "lenet": bench_lenet,
-                     "startup": bench_startup}
+SECTION_FUNCTIONS = {"conv": bench_conv, "pool": bench_pool, "optim": bench_optim, "toolkit": bench_toolkit,
+                     "models": bench_models, "lenet": bench_lenet, "startup": bench_startup}
 
 
 def _import_torch(args):

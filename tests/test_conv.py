@@ -272,7 +272,7 @@ def test_bad_shapes_and_dtypes(make_args, error, fragment):
     (dict(stride=0), ValueError, "stride must be >= 1"),
     (dict(padding=-1), ValueError, "padding must be >= 0"),
     (dict(dilation=(1, 0)), ValueError, "dilation must be >= 1"),
-    (dict(stride=(1, 2, 3)), TypeError, "stride must be an int or a pair"),
+    (dict(stride=(1, 2, 3)), TypeError, "stride must be an int or a tuple of 2 ints"),
     (dict(padding="full"), ValueError, "'valid' or 'same'"),
     (dict(padding="same", stride=2), ValueError, "not supported for strided"),
     (dict(algorithm="winograd"), ValueError, "algorithm must be one of"),

@@ -8,44 +8,96 @@ from fastnn.autograd import make_result
 from fastnn.tensor import Tensor
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
 _ALGORITHMS = ("auto", "direct", "im2col")
 
 
-def _pair(value, name, minimum):
-    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(pair) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in pair):
-        raise TypeError(f"conv2d: {name} must be an int or a pair of ints, got {value!r}")
-    if any(v < minimum for v in pair):
-        raise ValueError(f"conv2d: {name} must be >= {minimum}, got {value!r}")
-    return int(pair[0]), int(pair[1])
+def int_tuple(op, name, value, n, minimum):
+    """`value` (an int, or a tuple/list of n ints) as an n-tuple of ints >= minimum; errors name op and name."""
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+    if len(values) != n or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
+        raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+    if any(v < minimum for v in values):
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+    return tuple(int(v) for v in values)
 
 
-def _padding(padding, stride, dilation, kernel_hw):
-    """Symmetric (h, w) padding plus the (h, w) extra zeros after the end that odd 'same' padding needs."""
+def check_conv_args(op, input, weight, bias, groups, spatial, transposed):
+    """Validate tensors and channel counts of a convolution with `spatial` spatial dims; return out_channels.
+
+    The weight is (out_channels, in_channels/groups, *kernel), or for a transposed convolution
+    (in_channels, out_channels/groups, *kernel), as in PyTorch.
+    """
+    for name, value in (("input", input), ("weight", weight)):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
+    if bias is not None and not isinstance(bias, Tensor):
+        raise TypeError(f"{op}: bias must be a Tensor or None, got {type(bias).__name__}")
+    if input.dtype not in _KERNEL_DTYPES:
+        raise TypeError(f"{op}: input must be a float32 or float64 tensor, got dtype {input.dtype}")
+    if weight.dtype != input.dtype:
+        raise TypeError(f"{op}: weight dtype {weight.dtype} does not match input dtype {input.dtype}")
+    if bias is not None and bias.dtype != input.dtype:
+        raise TypeError(f"{op}: bias dtype {bias.dtype} does not match input dtype {input.dtype}")
+    dims = _SPATIAL_NAMES[spatial]
+    if input.ndim not in (spatial + 1, spatial + 2):
+        raise ValueError(f"{op}: expected a {spatial + 2}-D input (N, C, {dims}) or a {spatial + 1}-D unbatched one "
+                         f"(C, {dims}), got shape {tuple(input.shape)}")
+    layout = "in_channels, out_channels/groups" if transposed else "out_channels, in_channels/groups"
+    if weight.ndim != spatial + 2:
+        raise ValueError(f"{op}: expected a {spatial + 2}-D weight ({layout}, kernel {dims}), got shape "
+                         f"{tuple(weight.shape)}")
+    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    if min(input.shape[-spatial - 1:]) < 1 or min(weight.shape) < 1:  # an empty batch is fine
+        raise ValueError(f"{op}: empty input shape {tuple(input.shape)} or weight shape {tuple(weight.shape)}")
+    cin = input.shape[-spatial - 1]
+    expected_cin = weight.shape[0] if transposed else weight.shape[1] * groups
+    cout = weight.shape[1] * groups if transposed else weight.shape[0]
+    if cin % groups or cout % groups:
+        raise ValueError(f"{op}: in_channels ({cin}) and out_channels ({cout}) must both be divisible by groups "
+                         f"({groups})")
+    if cin != expected_cin:
+        raise ValueError(f"{op}: input shape {tuple(input.shape)} has {cin} channels but weight shape "
+                         f"{tuple(weight.shape)} ({layout}, ...) with groups={groups} expects {expected_cin}")
+    if bias is not None and bias.shape != (cout,):
+        raise ValueError(f"{op}: bias shape {tuple(bias.shape)} does not match out_channels: expected ({cout},)")
+    return cout
+
+
+def padding_pairs(op, padding, kernel, stride, dilation):
+    """Zero padding as (before, after) per spatial dim, from an int/tuple or 'valid'/'same'; 'same' splits the
+    total padding as PyTorch does, the odd one out after."""
     if isinstance(padding, str):
         if padding == "valid":
-            return (0, 0), (0, 0)
+            return ((0, 0),) * len(kernel)
         if padding == "same":
-            if stride != (1, 1):
-                raise ValueError(f"conv2d: padding='same' is not supported for strided convolutions "
-                                 f"(stride={stride})")
-            # As in PyTorch: half the total padding on each side, the odd one out at the bottom/right.
-            total = [d * (k - 1) for d, k in zip(dilation, kernel_hw)]
-            return (total[0] // 2, total[1] // 2), (total[0] % 2, total[1] % 2)
-        raise ValueError(f"conv2d: padding string must be 'valid' or 'same', got {padding!r}")
-    return _pair(padding, "padding", 0), (0, 0)
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride={stride})")
+            totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
+            return tuple((t // 2, t - t // 2) for t in totals)
+        raise ValueError(f"{op}: padding string must be 'valid' or 'same', got {padding!r}")
+    return tuple((p, p) for p in int_tuple(op, "padding", padding, len(kernel), 0))
+
+
+def output_sizes(op, input_shape, weight_shape, pads, stride, dilation):
+    """Spatial output sizes of a convolution; a ValueError naming the shapes when one would be empty."""
+    spatial = len(stride)
+    sizes = tuple((n + lo + hi - d * (k - 1) - 1) // s + 1 for n, (lo, hi), k, s, d
+                  in zip(input_shape[-spatial:], pads, weight_shape[2:], stride, dilation))
+    if min(sizes) < 1:
+        raise ValueError(f"{op}: output size {sizes} is empty for input shape {tuple(input_shape)}, weight shape "
+                         f"{tuple(weight_shape)}, stride {stride}, padding {pads}, dilation {dilation}")
+    return sizes
 
 
 def conv2d_output_shape(input_shape, weight_shape, stride=1, padding=0, dilation=1):
     """(N, Cout, Hout, Wout) of conv2d for an (N, Cin, H, W) input and a (Cout, Cin/groups, kh, kw) weight."""
-    stride = _pair(stride, "stride", 1)
-    dilation = _pair(dilation, "dilation", 1)
-    kernel_hw = tuple(weight_shape[2:])
-    pad, extra = _padding(padding, stride, dilation, kernel_hw)
-    n, _, h, w = input_shape
-    out_h = (h + extra[0] + 2 * pad[0] - dilation[0] * (kernel_hw[0] - 1) - 1) // stride[0] + 1
-    out_w = (w + extra[1] + 2 * pad[1] - dilation[1] * (kernel_hw[1] - 1) - 1) // stride[1] + 1
-    return n, weight_shape[0], out_h, out_w
+    stride = int_tuple("conv2d", "stride", stride, 2, 1)
+    dilation = int_tuple("conv2d", "dilation", dilation, 2, 1)
+    pads = padding_pairs("conv2d", padding, weight_shape[2:], stride, dilation)
+    return (input_shape[0], weight_shape[0]) + output_sizes("conv2d", input_shape, weight_shape, pads, stride,
+                                                            dilation)
 
 
 # When a group's GEMM is big enough to amortise building the column matrix, im2col wins: measured on the
@@ -73,61 +125,26 @@ def choose_algorithm(input_shape, weight_shape, groups):
     return "im2col" if wide or reduction >= _IM2COL_ALWAYS_REDUCTION else "direct"
 
 
-def _check_args(input, weight, bias, groups, algorithm):
-    if not isinstance(input, Tensor):
-        raise TypeError(f"conv2d: input must be a Tensor, got {type(input).__name__}")
-    if not isinstance(weight, Tensor):
-        raise TypeError(f"conv2d: weight must be a Tensor, got {type(weight).__name__}")
-    if bias is not None and not isinstance(bias, Tensor):
-        raise TypeError(f"conv2d: bias must be a Tensor or None, got {type(bias).__name__}")
-    if input.dtype not in _KERNEL_DTYPES:
-        raise TypeError(f"conv2d: input must be a float32 or float64 tensor, got dtype {input.dtype}")
-    if weight.dtype != input.dtype:
-        raise TypeError(f"conv2d: weight dtype {weight.dtype} does not match input dtype {input.dtype}")
-    if bias is not None and bias.dtype != input.dtype:
-        raise TypeError(f"conv2d: bias dtype {bias.dtype} does not match input dtype {input.dtype}")
-    if input.ndim not in (3, 4):
-        raise ValueError(f"conv2d: expected a 4-D input (N, C, H, W) or a 3-D unbatched one (C, H, W), got shape "
-                         f"{tuple(input.shape)}")
-    if weight.ndim != 4:
-        raise ValueError(f"conv2d: expected a 4-D weight (out_channels, in_channels/groups, kh, kw), got shape "
-                         f"{tuple(weight.shape)}")
-    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
-    if algorithm not in _ALGORITHMS:
-        raise ValueError(f"conv2d: algorithm must be one of {_ALGORITHMS}, got {algorithm!r}")
-    cin = input.shape[-3]
-    cout = weight.shape[0]
-    if cin % groups or cout % groups:
-        raise ValueError(f"conv2d: in_channels ({cin}, input shape {tuple(input.shape)}) and out_channels ({cout}, "
-                         f"weight shape {tuple(weight.shape)}) must both be divisible by groups ({groups})")
-    if cin != weight.shape[1] * groups:
-        raise ValueError(f"conv2d: input shape {tuple(input.shape)} has {cin} channels but weight shape "
-                         f"{tuple(weight.shape)} with groups={groups} expects {weight.shape[1] * groups}")
-    if min(weight.shape) < 1:
-        raise ValueError(f"conv2d: weight shape {tuple(weight.shape)} has an empty dimension")
-    if bias is not None and bias.shape != (cout,):
-        raise ValueError(f"conv2d: bias shape {tuple(bias.shape)} does not match out_channels: expected ({cout},)")
-
-
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"):
     """Cross-correlation of input (N, Cin, H, W) with weight (Cout, Cin/groups, kh, kw), plus bias (Cout,).
 
     Arguments as in PyTorch's F.conv2d (stride/padding/dilation: int or (h, w); padding also 'valid' or
     'same'); `algorithm` picks the kernel: 'direct', 'im2col', or 'auto' (see choose_algorithm).
     """
-    _check_args(input, weight, bias, groups, algorithm)
-    stride = _pair(stride, "stride", 1)
-    dilation = _pair(dilation, "dilation", 1)
-    pad, extra = _padding(padding, stride, dilation, weight.shape[2:])
+    check_conv_args("conv2d", input, weight, bias, groups, 2, transposed=False)
+    if algorithm not in _ALGORITHMS:
+        raise ValueError(f"conv2d: algorithm must be one of {_ALGORITHMS}, got {algorithm!r}")
+    stride = int_tuple("conv2d", "stride", stride, 2, 1)
+    dilation = int_tuple("conv2d", "dilation", dilation, 2, 1)
+    pads = padding_pairs("conv2d", padding, weight.shape[2:], stride, dilation)
+    output_sizes("conv2d", input.shape, weight.shape, pads, stride, dilation)
+    # The kernels pad symmetrically; the odd one out of 'same' padding is an extra zero row/column at the end.
+    pad = (pads[0][0], pads[1][0])
+    extra = (pads[0][1] - pads[0][0], pads[1][1] - pads[1][0])
     unbatched = input.ndim == 3
     x = input.data[None] if unbatched else input.data
     if extra != (0, 0):
         x = np.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
-    out_shape = conv2d_output_shape(x.shape, weight.shape, stride, pad, dilation)
-    if min(out_shape[2:]) < 1:
-        raise ValueError(f"conv2d: output size {out_shape[2:]} is empty for input shape {tuple(input.shape)}, "
-                         f"weight shape {tuple(weight.shape)}, stride {stride}, padding {pad}, dilation {dilation}")
     if algorithm == "auto":
         algorithm = choose_algorithm(x.shape, weight.shape, groups)
     backend = kernels(input.device)

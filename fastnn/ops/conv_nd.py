@@ -10,107 +10,25 @@ All of them run on the conv2d kernels, so each gets conv2d's tuned algorithms:
 * conv_transpose2d is the adjoint of conv2d: its forward is conv2d's input gradient, and its backward is
   conv2d's forward (input gradient) and conv2d's weight gradient. conv_transpose1d is it at unit height.
 """
-import numbers
 
 import numpy as np
 
 from fastnn._dispatch import kernels
 from fastnn.autograd import make_result
-from fastnn.ops.conv import choose_algorithm, conv2d
+from fastnn.ops.conv import check_conv_args, choose_algorithm, conv2d, int_tuple, output_sizes, padding_pairs
 from fastnn.ops.shape import permute, reshape, squeeze, unsqueeze
-from fastnn.tensor import Tensor
 
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
 _ALGORITHMS = ("auto", "direct", "im2col")
-
-
-def int_tuple(op, name, value, n, minimum):
-    """`value` (an int, or a tuple/list of n ints) as an n-tuple of ints >= minimum; errors name op and name."""
-    values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
-    if len(values) != n or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
-        raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
-    if any(v < minimum for v in values):
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
-    return tuple(int(v) for v in values)
-
-
-def _check_args(op, input, weight, bias, groups, spatial, transposed):
-    """Validate tensors and channel counts of a convolution with `spatial` spatial dims; return out_channels.
-
-    The weight is (out_channels, in_channels/groups, *kernel), or for a transposed convolution
-    (in_channels, out_channels/groups, *kernel), as in PyTorch.
-    """
-    for name, value in (("input", input), ("weight", weight)):
-        if not isinstance(value, Tensor):
-            raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
-    if bias is not None and not isinstance(bias, Tensor):
-        raise TypeError(f"{op}: bias must be a Tensor or None, got {type(bias).__name__}")
-    if input.dtype not in _KERNEL_DTYPES:
-        raise TypeError(f"{op}: input must be a float32 or float64 tensor, got dtype {input.dtype}")
-    if weight.dtype != input.dtype:
-        raise TypeError(f"{op}: weight dtype {weight.dtype} does not match input dtype {input.dtype}")
-    if bias is not None and bias.dtype != input.dtype:
-        raise TypeError(f"{op}: bias dtype {bias.dtype} does not match input dtype {input.dtype}")
-    dims = _SPATIAL_NAMES[spatial]
-    if input.ndim not in (spatial + 1, spatial + 2):
-        raise ValueError(f"{op}: expected a {spatial + 2}-D input (N, C, {dims}) or a {spatial + 1}-D unbatched one "
-                         f"(C, {dims}), got shape {tuple(input.shape)}")
-    layout = "in_channels, out_channels/groups" if transposed else "out_channels, in_channels/groups"
-    if weight.ndim != spatial + 2:
-        raise ValueError(f"{op}: expected a {spatial + 2}-D weight ({layout}, kernel {dims}), got shape "
-                         f"{tuple(weight.shape)}")
-    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
-    if min(input.shape) < 1 or min(weight.shape) < 1:
-        raise ValueError(f"{op}: empty input shape {tuple(input.shape)} or weight shape {tuple(weight.shape)}")
-    cin = input.shape[-spatial - 1]
-    expected_cin = weight.shape[0] if transposed else weight.shape[1] * groups
-    cout = weight.shape[1] * groups if transposed else weight.shape[0]
-    if cin != expected_cin:
-        raise ValueError(f"{op}: input shape {tuple(input.shape)} has {cin} channels but weight shape "
-                         f"{tuple(weight.shape)} ({layout}, ...) with groups={groups} expects {expected_cin}")
-    if cin % groups or cout % groups:
-        raise ValueError(f"{op}: in_channels ({cin}) and out_channels ({cout}) must both be divisible by groups "
-                         f"({groups})")
-    if bias is not None and bias.shape != (cout,):
-        raise ValueError(f"{op}: bias shape {tuple(bias.shape)} does not match out_channels: expected ({cout},)")
-    return cout
-
-
-def padding_pairs(op, padding, kernel, stride, dilation):
-    """Zero padding as (before, after) per spatial dim, from an int/tuple or 'valid'/'same'; 'same' splits the
-    total padding as PyTorch does, the odd one out after."""
-    if isinstance(padding, str):
-        if padding == "valid":
-            return ((0, 0),) * len(kernel)
-        if padding == "same":
-            if any(s != 1 for s in stride):
-                raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride={stride})")
-            totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
-            return tuple((t // 2, t - t // 2) for t in totals)
-        raise ValueError(f"{op}: padding string must be 'valid' or 'same', got {padding!r}")
-    return tuple((p, p) for p in int_tuple(op, "padding", padding, len(kernel), 0))
-
-
-def _output_sizes(op, input, weight, pads, stride, dilation):
-    spatial = len(stride)
-    sizes = tuple((n + lo + hi - d * (k - 1) - 1) // s + 1 for n, (lo, hi), k, s, d
-                  in zip(input.shape[-spatial:], pads, weight.shape[2:], stride, dilation))
-    if min(sizes) < 1:
-        raise ValueError(f"{op}: output size {sizes} is empty for input shape {tuple(input.shape)}, weight shape "
-                         f"{tuple(weight.shape)}, stride {stride}, padding {pads}, dilation {dilation}")
-    return sizes
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Cross-correlation of input (N, Cin, L) with weight (Cout, Cin/groups, k), plus bias (Cout,); arguments
     as in PyTorch's F.conv1d (padding: int, 'valid' or 'same')."""
-    _check_args("conv1d", input, weight, bias, groups, 1, transposed=False)
+    check_conv_args("conv1d", input, weight, bias, groups, 1, transposed=False)
     stride = int_tuple("conv1d", "stride", stride, 1, 1)
     dilation = int_tuple("conv1d", "dilation", dilation, 1, 1)
     pads = padding_pairs("conv1d", padding, weight.shape[2:], stride, dilation)
-    _output_sizes("conv1d", input, weight, pads, stride, dilation)
+    output_sizes("conv1d", input.shape, weight.shape, pads, stride, dilation)
     # A padding string means the same at unit height (a height-1 kernel needs no padding there).
     padding_2d = padding if isinstance(padding, str) else (0, pads[0][0])
     out = conv2d(unsqueeze(input, -2), unsqueeze(weight, -2), bias, (1,) + stride, padding_2d, (1,) + dilation,
@@ -143,11 +61,11 @@ def _depth_taps(x, kernel, stride, pad, dilation, out_depth):
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Cross-correlation of input (N, Cin, D, H, W) with weight (Cout, Cin/groups, kd, kh, kw), plus bias
     (Cout,); arguments as in PyTorch's F.conv3d (padding: int, triple, 'valid' or 'same')."""
-    _check_args("conv3d", input, weight, bias, groups, 3, transposed=False)
+    check_conv_args("conv3d", input, weight, bias, groups, 3, transposed=False)
     stride = int_tuple("conv3d", "stride", stride, 3, 1)
     dilation = int_tuple("conv3d", "dilation", dilation, 3, 1)
     pads = padding_pairs("conv3d", padding, weight.shape[2:], stride, dilation)
-    out_depth = _output_sizes("conv3d", input, weight, pads, stride, dilation)[0]
+    out_depth = output_sizes("conv3d", input.shape, weight.shape, pads, stride, dilation)[0]
     unbatched = input.ndim == 4
     x = unsqueeze(input, 0) if unbatched else input
     cout, cin_g, kd, kh, kw = weight.shape
@@ -173,7 +91,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     output_padding + 1. `algorithm` picks the conv2d kernels ('direct', 'im2col' or 'auto').
     """
     op = "conv_transpose2d"
-    cout = _check_args(op, input, weight, bias, groups, 2, transposed=True)
+    cout = check_conv_args(op, input, weight, bias, groups, 2, transposed=True)
     if algorithm not in _ALGORITHMS:
         raise ValueError(f"{op}: algorithm must be one of {_ALGORITHMS}, got {algorithm!r}")
     stride = int_tuple(op, "stride", stride, 2, 1)
@@ -234,7 +152,7 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     """Transposed convolution of input (N, Cin, L) with weight (Cin, Cout/groups, k), plus bias (Cout,);
     arguments as in PyTorch's F.conv_transpose1d. Runs as conv_transpose2d at unit height."""
     op = "conv_transpose1d"
-    _check_args(op, input, weight, bias, groups, 1, transposed=True)
+    check_conv_args(op, input, weight, bias, groups, 1, transposed=True)
     args = [int_tuple(op, name, value, 1, minimum) for name, value, minimum in
             (("stride", stride, 1), ("padding", padding, 0), ("output_padding", output_padding, 0),
              ("dilation", dilation, 1))]

@@ -6,8 +6,8 @@ from fastnn.nn import init
 from fastnn.nn.modules.linear import _positive_int
 from fastnn.nn.modules.module import Module
 from fastnn.nn.parameter import Parameter
-from fastnn.ops.conv import conv2d
-from fastnn.ops.conv_nd import conv1d, conv3d, conv_transpose1d, conv_transpose2d, int_tuple, padding_pairs
+from fastnn.ops.conv import conv2d, int_tuple, padding_pairs
+from fastnn.ops.conv_nd import conv1d, conv3d, conv_transpose1d, conv_transpose2d
 from fastnn.tensor import as_dtype
 
 
