@@ -52,3 +52,22 @@ def test_best_times_returns_one_positive_time_per_callable():
     times = best_times([lambda: calls.append("a"), lambda: calls.append("b")], reps=3)
     assert len(times) == 2 and all(t > 0 for t in times)
     assert calls.count("a") >= 5 and calls.count("b") >= 5  # warm-up, calibration and three repetitions
+
+
+@pytest.mark.skipif(not bench.RUN_SCRIPT.is_file(), reason="bench/ is not in this checkout")
+def test_quick_models_run_times_every_model_workload(tmp_path, capfd):
+    results = tmp_path / "results.json"
+    status = bench.main(["--quick", "--only", "models", "--no-torch", "--json", str(results)])
+    out = capfd.readouterr().out
+    assert status == 0
+    rows = json.loads(results.read_text())["rows"]
+    names = [row["name"] for row in rows]
+    assert names == ["resnet18 b1 224x224 inference", "resnet18 b4 224x224 inference", "resnet20 b1 32x32 inference",
+                     "resnet20 b4 32x32 inference", "resnet20 b4 32x32 train step", "vgg11_bn_cifar b4 32x32 train step",
+                     "resnext50_32x4d b4 224x224 inference"]
+    assert all(row["fastnn"] > 0 and row["torch"] is None for row in rows)
+    # images/s in the note (one decimal) is the batch over the measured time
+    for row in rows:
+        batch = int(row["name"].split()[1][1:])
+        assert float(row["note"].split()[-1]) == pytest.approx(batch / (row["fastnn"] / 1e3), abs=0.051)
+    assert "resnext50_32x4d b4 224x224 inference" in out
