@@ -147,7 +147,8 @@ def bench_conv(ctx):
         n, cin, h, w, cout, k, stride, pad = shape
         label = f"conv {n}x{cin}x{h}x{w}->{cout} k{k}s{stride}p{pad}"
         pairs, torch_pair, mismatch = _conv_workloads(ctx, shape)
-        auto_choice = ctx.fastnn.ops.conv.choose_algorithm((n, cin, h, w), (cout, cin, k, k), 1)
+        out_hw = ((h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1)
+        auto_choice = ctx.fastnn.ops.conv.choose_algorithm((cout, cin, k, k), 1, (stride, stride), out_hw)
         for mode, index in (("fwd", 0), ("fwd+bwd", 1)):
             fastnn_times, torch_time = ctx.time([pairs[a][index] for a in CONV_ALGORITHMS], torch_pair[index])
             for algorithm, seconds in zip(CONV_ALGORITHMS, fastnn_times):

@@ -232,11 +232,15 @@ def test_output_shape_helper():
     assert conv2d_output_shape((1, 1, 9, 9), (1, 1, 3, 3), dilation=3) == (1, 1, 3, 3)
 
 
-def test_auto_picks_direct_for_thin_and_im2col_for_wide_layers():
-    assert choose_algorithm((64, 1, 28, 28), (32, 1, 5, 5), 1) == "direct"
-    assert choose_algorithm((32, 3, 32, 32), (64, 3, 3, 3), 1) == "direct"
-    assert choose_algorithm((32, 64, 8, 8), (64, 1, 3, 3), 64) == "direct"
-    assert choose_algorithm((128, 64, 16, 16), (64, 64, 3, 3), 1) == "im2col"
+def test_auto_picks_direct_for_thin_or_large_plane_and_im2col_for_wide_layers():
+    assert choose_algorithm((32, 1, 5, 5), 1, (1, 1), (24, 24)) == "direct"
+    assert choose_algorithm((64, 3, 3, 3), 1, (1, 1), (32, 32)) == "direct"
+    assert choose_algorithm((64, 1, 3, 3), 64, (1, 1), (8, 8)) == "direct"
+    assert choose_algorithm((64, 64, 3, 3), 1, (1, 1), (16, 16)) == "im2col"
+    assert choose_algorithm((64, 64, 3, 3), 1, (1, 1), (56, 56)) == "direct"
+    assert choose_algorithm((32, 32, 3, 3), 1, (1, 1), (16, 16)) == "direct"
+    assert choose_algorithm((32, 32, 3, 3), 1, (2, 2), (16, 16)) == "im2col"
+    assert choose_algorithm((256, 64, 1, 1), 1, (1, 1), (56, 56)) == "im2col"
 
 
 # ---- errors -------------------------------------------------------------------------------------------------

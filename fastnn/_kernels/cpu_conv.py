@@ -18,6 +18,8 @@ Two algorithms with the same results up to float rounding:
 Every parallel loop writes only its own slice (an image, an (image, channel block) plane, or a per-chunk
 partial that is then summed in a fixed order), so results are race-free and bit-identical run to run.
 """
+import functools
+
 import numpy as np
 from numba import njit, prange
 
@@ -166,8 +168,38 @@ def _tap_dot(src, grad_wide, span, offsets, n_chunks, out):
 def _pad_taps(taps, fill):
     """A (rows, T) tap table padded with `fill` to a multiple of _TAPS_PER_PASS columns, contiguous.
     Padding taps get weight 0 and read a run of zeros, so they add exactly nothing (even next to an inf)."""
-    extra = -taps.shape[1] % _TAPS_PER_PASS
-    return np.ascontiguousarray(np.pad(taps, ((0, 0), (0, extra)), constant_values=fill))
+    padded = np.full((taps.shape[0], taps.shape[1] + -taps.shape[1] % _TAPS_PER_PASS), fill, taps.dtype)
+    padded[:, :taps.shape[1]] = taps
+    return padded
+
+
+@njit(parallel=True, cache=True)
+def _embed(src, dst, start, pitch, row_step, col_step):
+    """dst[n, c] (a flat region) = zeros, except dst[n, c, start + y*row_step*pitch + x*col_step] =
+    src[n, c, y, x]: the planes padded, spread out or re-pitched into the layouts the direct kernels read.
+    One (image, channel) region per iteration; the region is small enough that zeroing it first costs
+    little next to the copy."""
+    n_img, chans, height, width = src.shape
+    zero = dst.dtype.type(0)
+    for task in prange(n_img * chans):
+        n = task // chans
+        c = task % chans
+        region = dst[n, c]
+        region[:] = zero
+        for y in range(height):
+            row = src[n, c, y]
+            base = start + y * row_step * pitch
+            if col_step == 1:
+                region[base:base + width] = row
+            else:
+                for t in range(width):
+                    region[base + t * col_step] = row[t]
+
+
+@functools.lru_cache(maxsize=256)
+def _direct_layout(x_shape, w_shape, stride, padding, dilation, groups):
+    """The _DirectLayout of a problem, built once per shape (its tap tables are read-only)."""
+    return _DirectLayout(x_shape, w_shape, stride, padding, dilation, groups)
 
 
 class _DirectLayout:
@@ -202,15 +234,15 @@ class _DirectLayout:
         zeros follows the phases for padding taps to read."""
         n_img, cin, height, width = x.shape
         sh, sw = stride
-        flat = np.zeros((n_img, self.zeros_at + self.span), x.dtype)
-        if sh * sw == 1:
-            grid = flat[:, :self.zeros_at].reshape(n_img, cin, self.hq, self.wq)
-            grid[:, :, padding[0]:padding[0] + height, padding[1]:padding[1] + width] = x
-            return flat
-        grid = np.zeros((n_img, cin, self.hq * sh, self.wq * sw), x.dtype)
-        grid[:, :, padding[0]:padding[0] + height, padding[1]:padding[1] + width] = x
-        phases = grid.reshape(n_img, cin, self.hq, sh, self.wq, sw).transpose(0, 1, 3, 5, 2, 4)
-        flat[:, :self.zeros_at].reshape(n_img, cin, sh, sw, self.hq, self.wq)[...] = phases
+        flat = np.empty((n_img, self.zeros_at + self.span), x.dtype)
+        flat[:, self.zeros_at:] = 0
+        phases = flat[:, :self.zeros_at].reshape(n_img, cin, sh * sw, self.hq * self.wq)
+        for a in range(sh):
+            for b in range(sw):
+                # Rows r of x with (r + padding) % stride == a land in phase row (r + padding) // stride.
+                r0, c0 = (a - padding[0]) % sh, (b - padding[1]) % sw
+                start = (r0 + padding[0]) // sh * self.wq + (c0 + padding[1]) // sw
+                _embed(x[:, :, r0::sh, c0::sw], phases[:, :, a * sw + b], start, self.wq, 1, 1)
         return flat
 
 
@@ -219,7 +251,7 @@ def conv2d_forward_direct(x, w, b, stride, padding, dilation, groups):
     stride, padding, dilation are (h, w) pairs. Returns (N, Cout, Ho, Wo)."""
     x = np.ascontiguousarray(x)
     n_img, cout = x.shape[0], w.shape[0]
-    layout = _DirectLayout(x.shape, w.shape, stride, padding, dilation, groups)
+    layout = _direct_layout(x.shape, w.shape, tuple(stride), tuple(padding), tuple(dilation), groups)
     weights = _pad_taps(np.asarray(w).reshape(cout, -1), 0)
     init = np.zeros(cout, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
     out = np.empty((n_img, cout, layout.out_h, layout.out_w), x.dtype)
@@ -237,26 +269,38 @@ def _bias_grad(grad_out):
     return grad_out.sum(axis=(2, 3)).sum(axis=0)
 
 
+@functools.lru_cache(maxsize=256)
+def _spread_layout(x_shape, w_shape, stride, padding, dilation, groups):
+    """(front, length, zeros_at, offsets) of _direct_grad_input for one problem shape: the output gradient of
+    channel o is spread at o*length + front onto a padded-input grid, and offsets[g, (o, i, j)] is where tap
+    (i, j) of group g's output channel o starts reading it (zeros_at: a run of zeros for padding taps)."""
+    cin, height, width = x_shape[1:]
+    cout, cin_g, kh, kw = w_shape
+    cout_g = cout // groups
+    hp, wp = height + 2 * padding[0], width + 2 * padding[1]
+    tap = ((np.arange(kh) * dilation[0] * wp)[:, None] + np.arange(kw) * dilation[1]).ravel()
+    front = int(tap[-1])
+    length = front + hp * wp
+    zeros_at = cout * length
+    origin = padding[0] * wp + padding[1]
+    channel = (np.arange(groups) * cout_g)[:, None] + np.arange(cout_g)
+    offsets = _pad_taps((channel[:, :, None] * length + (front + origin) - tap).reshape(groups, -1), zeros_at)
+    return front, length, zeros_at, offsets
+
+
 def _direct_grad_input(grad_out, w, x_shape, stride, padding, dilation, groups):
     """Transposed convolution as a gather: each padded-input position sums weight * output gradient over
     the taps that reach it. The gradient is spread onto the padded grid (zeros between strided outputs)
     after `front` zeros, so that every tap reads it at a fixed non-negative offset: a _tap_sum."""
     n_img, cin, height, width = x_shape
     cout, cin_g, kh, kw = w.shape
-    cout_g = cout // groups
-    out_h, out_w = grad_out.shape[2:]
-    hp, wp = height + 2 * padding[0], width + 2 * padding[1]
-    tap = ((np.arange(kh) * dilation[0] * wp)[:, None] + np.arange(kw) * dilation[1]).ravel()
-    front = int(tap[-1])
-    length = front + hp * wp
-    zeros_at = cout * length
-    spread = np.zeros((n_img, zeros_at + (height - 1) * wp + width), grad_out.dtype)
-    grid = spread[:, :zeros_at].reshape(n_img, cout, length)[:, :, front:].reshape(n_img, cout, hp, wp)
-    grid[:, :, 0:out_h * stride[0]:stride[0], 0:out_w * stride[1]:stride[1]] = grad_out
-    origin = padding[0] * wp + padding[1]
-    channel = (np.arange(groups) * cout_g)[:, None] + np.arange(cout_g)
-    offsets = _pad_taps((channel[:, :, None] * length + (front + origin) - tap).reshape(groups, -1), zeros_at)
-    weights = _pad_taps(w.reshape(groups, cout_g, cin_g, kh * kw).transpose(0, 2, 1, 3).reshape(cin, -1), 0)
+    wp = width + 2 * padding[1]
+    front, length, zeros_at, offsets = _spread_layout(tuple(x_shape), w.shape, tuple(stride), tuple(padding),
+                                                      tuple(dilation), groups)
+    spread = np.empty((n_img, zeros_at + (height - 1) * wp + width), grad_out.dtype)
+    spread[:, zeros_at:] = 0
+    _embed(grad_out, spread[:, :zeros_at].reshape(n_img, cout, length), front, wp, *stride)
+    weights = _pad_taps(w.reshape(groups, cout // groups, cin_g, kh * kw).transpose(0, 2, 1, 3).reshape(cin, -1), 0)
     return _tap_sum(spread, offsets, weights, np.zeros(cin, grad_out.dtype), wp, np.empty(x_shape, grad_out.dtype))
 
 
@@ -270,13 +314,11 @@ def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
     if need_input:
         grad_x = _direct_grad_input(grad_out, w, x.shape, stride, padding, dilation, groups)
     if need_weight:
-        layout = _DirectLayout(x.shape, w.shape, stride, padding, dilation, groups)
-        out_h, out_w = layout.out_h, layout.out_w
-        grad_wide = np.zeros((n_img, cout, out_h, layout.wq), x.dtype)
-        grad_wide[:, :, :, :out_w] = grad_out
-        sums = _tap_dot(layout.split(np.ascontiguousarray(x), stride, padding),
-                        grad_wide.reshape(n_img, cout, out_h * layout.wq), layout.span, layout.offsets,
-                        _weight_grad_chunks(n_img, cout), np.empty((cout, layout.offsets.shape[1]), x.dtype))
+        layout = _direct_layout(x.shape, w.shape, tuple(stride), tuple(padding), tuple(dilation), groups)
+        grad_wide = np.empty((n_img, cout, layout.out_h * layout.wq), x.dtype)
+        _embed(grad_out, grad_wide, 0, layout.wq, 1, 1)
+        sums = _tap_dot(layout.split(np.ascontiguousarray(x), stride, padding), grad_wide, layout.span,
+                        layout.offsets, _weight_grad_chunks(n_img, cout), np.empty((cout, layout.offsets.shape[1]), x.dtype))
         grad_w = np.ascontiguousarray(sums[:, :w[0].size]).reshape(w.shape)
     if need_bias:
         grad_b = _bias_grad(grad_out)
@@ -346,30 +388,47 @@ def _col2im_image(cols, grad_x, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
                         dst[start + t * sw] += src[base + t]
 
 
+@njit(cache=True)
+def _unfold_batch(x, n0, n1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
+    """Images n0..n1-1 of x unfolded side by side: (Cin*kh*kw, (n1-n0)*Ho*Wo)."""
+    size = out_h * out_w
+    cols = np.empty((x.shape[1] * kh * kw, (n1 - n0) * size), x.dtype)
+    for n in range(n0, n1):
+        block = cols[:, (n - n0) * size:(n - n0 + 1) * size]
+        _im2col_image(x[n], block, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+    return cols
+
+
 @njit(parallel=True, cache=True)
-def _im2col_forward(x, w_groups, bias, out, kh, kw, sh, sw, ph, pw, dh, dw):
-    """out (N, Cout, Ho, Wo): per image, unfold it and multiply each group's (Cout/g, K/g) weight rows by its
-    block of the column matrix, then add the bias. Images are independent: one per iteration."""
+def _im2col_forward(x, w_groups, bias, out, batch, kh, kw, sh, sw, ph, pw, dh, dw):
+    """out (N, Cout, Ho, Wo): per batch of `batch` images, unfold them side by side and multiply each group's
+    (Cout/g, K/g) weight rows by its block of the column matrix, then add the bias. Batches are independent:
+    one per iteration."""
     n_img = x.shape[0]
     groups, cout_g, k_g = w_groups.shape
     out_h, out_w = out.shape[2], out.shape[3]
     size = out_h * out_w
-    for n in prange(n_img):
-        cols = np.empty((groups * k_g, size), x.dtype)
-        _im2col_image(x[n], cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
-        planes = out[n].reshape(groups * cout_g, size)
+    for first in prange(-(-n_img // batch)):
+        n0 = first * batch
+        n1 = min(n_img, n0 + batch)
+        cols = _unfold_batch(x, n0, n1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
         for g in range(groups):
             product = np.dot(w_groups[g], cols[g * k_g:(g + 1) * k_g])
-            for q in range(cout_g):
-                o = g * cout_g + q
-                planes[o] = product[q] + bias[o]
+            for n in range(n0, n1):
+                planes = out[n].reshape(groups * cout_g, size)
+                for q in range(cout_g):
+                    o = g * cout_g + q
+                    row = product[q, (n - n0) * size:(n - n0 + 1) * size]
+                    for t in range(size):
+                        planes[o, t] = row[t] + bias[o]
     return out
 
 
 @njit(parallel=True, cache=True)
-def _im2col_backward(grad_out, x, w_groups_t, grad_x, grad_w_partial, kh, kw, sh, sw, ph, pw, dh, dw,
+def _im2col_backward(grad_out, x, w_groups_t, grad_x, grad_w_partial, batch, kh, kw, sh, sw, ph, pw, dh, dw,
                      need_input, need_weight):
-    """Per image: grad_x[n] = col2im(Wᵀ @ grad_out[n]) and grad_w_partial[chunk] += grad_out[n] @ cols(x[n])ᵀ.
+    """Per batch of images: grad_x = col2im(Wᵀ @ G) and grad_w_partial[chunk] += G @ cols(x)ᵀ, where G holds the
+    batch's output gradients side by side.
 
     Iterations are fixed batch chunks (one per slot of grad_w_partial), each summing its own images in
     order; the caller adds the chunks in order, so the result never depends on scheduling."""
@@ -379,19 +438,25 @@ def _im2col_backward(grad_out, x, w_groups_t, grad_x, grad_w_partial, kh, kw, sh
     size = out_h * out_w
     n_chunks = grad_w_partial.shape[0]
     for chunk in prange(n_chunks):
-        cols = np.empty((groups * k_g, size), x.dtype)
         acc = grad_w_partial[chunk]
         acc[:] = 0
-        for n in range(chunk * n_img // n_chunks, (chunk + 1) * n_img // n_chunks):
-            grad_planes = grad_out[n].reshape(groups * cout_g, size)
+        last = (chunk + 1) * n_img // n_chunks
+        for n0 in range(chunk * n_img // n_chunks, last, batch):
+            n1 = min(last, n0 + batch)
+            grads = np.empty((groups * cout_g, (n1 - n0) * size), x.dtype)
+            for n in range(n0, n1):
+                grads[:, (n - n0) * size:(n - n0 + 1) * size] = grad_out[n].reshape(groups * cout_g, size)
             if need_weight:
-                _im2col_image(x[n], cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+                cols = _unfold_batch(x, n0, n1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
                 for g in range(groups):
-                    acc[g] += np.dot(grad_planes[g * cout_g:(g + 1) * cout_g], cols[g * k_g:(g + 1) * k_g].T)
+                    acc[g] += np.dot(grads[g * cout_g:(g + 1) * cout_g], cols[g * k_g:(g + 1) * k_g].T)
             if need_input:
+                cols = np.empty((groups * k_g, (n1 - n0) * size), x.dtype)
                 for g in range(groups):
-                    cols[g * k_g:(g + 1) * k_g] = np.dot(w_groups_t[g], grad_planes[g * cout_g:(g + 1) * cout_g])
-                _col2im_image(cols, grad_x[n], kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+                    cols[g * k_g:(g + 1) * k_g] = np.dot(w_groups_t[g], grads[g * cout_g:(g + 1) * cout_g])
+                for n in range(n0, n1):
+                    _col2im_image(cols[:, (n - n0) * size:(n - n0 + 1) * size], grad_x[n],
+                                  kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
     return grad_x
 
 
@@ -399,10 +464,19 @@ def _im2col_backward(grad_out, x, w_groups_t, grad_x, grad_w_partial, kh, kw, sh
 # partial sums would exceed _MAX_PARTIAL_ELEMENTS; both depend only on shapes.
 _MAX_WEIGHT_CHUNKS = 16
 _MAX_PARTIAL_ELEMENTS = 1 << 23
+# Small output planes are unfolded several images side by side, so that each GEMM has at least this many
+# columns (measured, 2 threads: a 64x576 weight runs at ~35 GFLOP/s on one 8x8 plane, ~55-60 on 512
+# columns), while keeping at least _MIN_BATCHES batches to share out among the threads.
+_MIN_GEMM_COLUMNS = 512
+_MIN_BATCHES = 8
 
 
 def _weight_chunks(n_img, weight_size):
     return max(1, min(n_img, _MAX_WEIGHT_CHUNKS, max(2, _MAX_PARTIAL_ELEMENTS // weight_size)))
+
+
+def _images_per_gemm(n_img, plane_size):
+    return max(1, min(-(-_MIN_GEMM_COLUMNS // plane_size), n_img // _MIN_BATCHES))
 
 
 def conv2d_forward_im2col(x, w, b, stride, padding, dilation, groups):
@@ -413,7 +487,8 @@ def conv2d_forward_im2col(x, w, b, stride, padding, dilation, groups):
     w_groups = np.ascontiguousarray(w, x.dtype).reshape(groups, cout // groups, cin_g * kh * kw)
     bias = np.zeros(cout, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
     out = np.empty((x.shape[0], cout, out_h, out_w), x.dtype)
-    return _im2col_forward(x, w_groups, bias, out, kh, kw, *stride, *padding, *dilation)
+    batch = _images_per_gemm(x.shape[0], out_h * out_w)
+    return _im2col_forward(x, w_groups, bias, out, batch, kh, kw, *stride, *padding, *dilation)
 
 
 def conv2d_backward_im2col(grad_out, x, w, stride, padding, dilation, groups,
@@ -430,7 +505,8 @@ def conv2d_backward_im2col(grad_out, x, w, stride, padding, dilation, groups,
     grad_x = np.empty(x.shape if need_input else (0,) + x.shape[1:], x.dtype)
     n_chunks = _weight_chunks(x.shape[0], w.size) if need_weight else 1
     partial = np.empty((n_chunks, groups, cout // groups, cin_g * kh * kw), x.dtype)
-    _im2col_backward(grad_out, x, w_groups_t, grad_x, partial, kh, kw, *stride, *padding, *dilation,
+    batch = _images_per_gemm(x.shape[0], grad_out.shape[2] * grad_out.shape[3])
+    _im2col_backward(grad_out, x, w_groups_t, grad_x, partial, batch, kh, kw, *stride, *padding, *dilation,
                      need_input, need_weight)
     grad_w = None
     if need_weight:

@@ -119,8 +119,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     # kh, kw); the backward runs conv2d with the weight as it is.
     forward_algorithm = backward_algorithm = algorithm
     if algorithm == "auto":
-        forward_algorithm = choose_algorithm(out_shape, (cout, weight.shape[0] // groups) + kernel, groups)
-        backward_algorithm = choose_algorithm(out_shape, weight.shape, groups)
+        forward_algorithm = choose_algorithm((cout, weight.shape[0] // groups) + kernel, groups, stride, conv_hw)
+        backward_algorithm = choose_algorithm(weight.shape, groups, stride, conv_hw)
     backend = kernels(input.device)
     w = weight.data
     grad_input_kernel = getattr(backend, f"conv2d_backward_{forward_algorithm}")
