@@ -503,8 +503,10 @@ def conv2d_backward_im2col(grad_out, x, w, stride, padding, dilation, groups,
     w_groups_t = np.ascontiguousarray(
         np.asarray(w, x.dtype).reshape(groups, cout // groups, cin_g * kh * kw).transpose(0, 2, 1))
     grad_x = np.empty(x.shape if need_input else (0,) + x.shape[1:], x.dtype)
-    n_chunks = _weight_chunks(x.shape[0], w.size) if need_weight else 1
-    partial = np.empty((n_chunks, groups, cout // groups, cin_g * kh * kw), x.dtype)
+    # The batch chunks are also the parallel iterations, so there are as many without a weight gradient;
+    # their partial sums are then empty.
+    n_chunks = _weight_chunks(x.shape[0], w.size)
+    partial = np.empty((n_chunks, groups, cout // groups if need_weight else 0, cin_g * kh * kw), x.dtype)
     batch = _images_per_gemm(x.shape[0], grad_out.shape[2] * grad_out.shape[3])
     _im2col_backward(grad_out, x, w_groups_t, grad_x, partial, batch, kh, kw, *stride, *padding, *dilation,
                      need_input, need_weight)
