@@ -8,12 +8,14 @@ Two algorithms with the same results up to float rounding:
   multiply-add that vectorizes (the few columns past the true output width are computed and dropped).
   Strided convolutions read a space-to-depth copy of the input (one plane per stride phase), where every
   tap is again a contiguous run. Four taps and two output channels share each pass over the accumulators.
-  Best when Cin/groups * kh * kw is small (first layers, depthwise), where a GEMM would be thin.
-* im2col: each image is unfolded into a column matrix (Cin*kh*kw, Hout*Wout) on its own thread, and
+  Best when Cin/groups * kh * kw is small (first layers, depthwise), where a GEMM would be thin, and for
+  stride-1 layers with large output planes.
+* im2col: a batch of images is unfolded side by side into a column matrix (Cin*kh*kw, batch*Hout*Wout) on
+  one thread (a single image for large planes, several for small ones so that the GEMM is wide enough), and
   each group's weight rows multiply their block of it in one single-threaded BLAS GEMM (called from Numba)
-  that writes the NCHW output planes directly. Backward reuses it: grad weight is a GEMM per image summed
-  in fixed batch chunks, grad input a GEMM followed by the scatter-add that folds the columns back into
-  the image (col2im). One thread pool (Numba's) runs it all, so BLAS threads never compete with it.
+  whose columns are then written to the NCHW output planes. Backward reuses it: grad weight is a GEMM per
+  batch summed in fixed batch chunks, grad input a GEMM followed by the scatter-add that folds the columns
+  back into each image (col2im). One thread pool (Numba's) runs it all, so BLAS threads never compete.
 
 Every parallel loop writes only its own slice (an image, an (image, channel block) plane, or a per-chunk
 partial that is then summed in a fixed order), so results are race-free and bit-identical run to run.
@@ -96,10 +98,10 @@ def _tap_sum(src, offsets, weights, init, pitch, out):
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _tap_dot(src, grad_wide, span, offsets, n_chunks, out):
-    """out[q, k] = sum over n, t < span of grad_wide[n, q, t] * src[n, offsets[g, k] + t].
+def _tap_dot(src, grads, start, pitch, span, offsets, n_chunks, out):
+    """out[q, k] = sum over n, t < span of grads[n, start + q*pitch + t] * src[n, offsets[g, k] + t].
 
-    The weight gradient of _tap_sum (grad_wide: the output gradient as wide planes, zero in the dropped
+    The weight gradient of _tap_sum (grads: the output gradient as wide planes, zero in the dropped
     columns). Iterations are (batch chunk, row block); each writes its own partial sums, which are then
     added over chunks in chunk order, so the result does not depend on scheduling.
     """
@@ -125,9 +127,9 @@ def _tap_dot(src, grad_wide, span, offsets, n_chunks, out):
                 x1 = x[offsets[g, k + 1]:offsets[g, k + 1] + span]
                 x2 = x[offsets[g, k + 2]:offsets[g, k + 2] + span]
                 x3 = x[offsets[g, k + 3]:offsets[g, k + 3] + span]
-                ga = grad_wide[n, q, :span]
+                ga = grads[n, start + q * pitch:start + q * pitch + span]
                 if size == 2:
-                    gb = grad_wide[n, q + 1, :span]
+                    gb = grads[n, start + (q + 1) * pitch:start + (q + 1) * pitch + span]
                     for t in range(span):
                         v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
                         ha = ga[t]
@@ -288,20 +290,28 @@ def _spread_layout(x_shape, w_shape, stride, padding, dilation, groups):
     return front, length, zeros_at, offsets
 
 
-def _direct_grad_input(grad_out, w, x_shape, stride, padding, dilation, groups):
-    """Transposed convolution as a gather: each padded-input position sums weight * output gradient over
-    the taps that reach it. The gradient is spread onto the padded grid (zeros between strided outputs)
-    after `front` zeros, so that every tap reads it at a fixed non-negative offset: a _tap_sum."""
-    n_img, cin, height, width = x_shape
-    cout, cin_g, kh, kw = w.shape
+def _spread_grad(grad_out, x_shape, w_shape, stride, padding, dilation, groups):
+    """(spread, front, length, offsets): grad_out spread onto zero-padded input grids as _spread_layout
+    describes, plus that layout."""
+    n_img, _, height, width = x_shape
     wp = width + 2 * padding[1]
-    front, length, zeros_at, offsets = _spread_layout(tuple(x_shape), w.shape, tuple(stride), tuple(padding),
-                                                      tuple(dilation), groups)
+    front, length, zeros_at, offsets = _spread_layout(tuple(x_shape), tuple(w_shape), tuple(stride),
+                                                      tuple(padding), tuple(dilation), groups)
     spread = np.empty((n_img, zeros_at + (height - 1) * wp + width), grad_out.dtype)
     spread[:, zeros_at:] = 0
-    _embed(grad_out, spread[:, :zeros_at].reshape(n_img, cout, length), front, wp, *stride)
+    _embed(grad_out, spread[:, :zeros_at].reshape(n_img, w_shape[0], length), front, wp, *stride)
+    return spread, front, length, offsets
+
+
+def _direct_grad_input(spread, offsets, w, x_shape, padding, groups):
+    """Transposed convolution as a gather: each padded-input position sums weight * output gradient over
+    the taps that reach it. Reading the spread gradient (zeros between strided outputs, after `front`
+    zeros), every tap starts at a fixed non-negative offset: a _tap_sum."""
+    cout, cin_g, kh, kw = w.shape
+    cin = x_shape[1]
     weights = _pad_taps(w.reshape(groups, cout // groups, cin_g, kh * kw).transpose(0, 2, 1, 3).reshape(cin, -1), 0)
-    return _tap_sum(spread, offsets, weights, np.zeros(cin, grad_out.dtype), wp, np.empty(x_shape, grad_out.dtype))
+    return _tap_sum(spread, offsets, weights, np.zeros(cin, spread.dtype), x_shape[3] + 2 * padding[1],
+                    np.empty(x_shape, spread.dtype))
 
 
 def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
@@ -312,13 +322,20 @@ def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
     n_img, cout = x.shape[0], w.shape[0]
     grad_x = grad_w = grad_b = None
     if need_input:
-        grad_x = _direct_grad_input(grad_out, w, x.shape, stride, padding, dilation, groups)
+        spread, front, length, offsets = _spread_grad(grad_out, x.shape, w.shape, stride, padding, dilation, groups)
+        grad_x = _direct_grad_input(spread, offsets, w, x.shape, padding, groups)
     if need_weight:
         layout = _direct_layout(x.shape, w.shape, tuple(stride), tuple(padding), tuple(dilation), groups)
-        grad_wide = np.empty((n_img, cout, layout.out_h * layout.wq), x.dtype)
-        _embed(grad_out, grad_wide, 0, layout.wq, 1, 1)
-        sums = _tap_dot(layout.split(np.ascontiguousarray(x), stride, padding), grad_wide, layout.span,
-                        layout.offsets, _weight_grad_chunks(n_img, cout), np.empty((cout, layout.offsets.shape[1]), x.dtype))
+        if need_input and tuple(stride) == (1, 1):
+            # With stride 1 the spread gradient already has the padded row pitch: it is the wide planes.
+            grads, start, pitch = spread, front, length
+        else:
+            start, pitch = 0, layout.out_h * layout.wq
+            grads = np.empty((n_img, cout * pitch), x.dtype)
+            _embed(grad_out, grads.reshape(n_img, cout, pitch), 0, layout.wq, 1, 1)
+        sums = _tap_dot(layout.split(np.ascontiguousarray(x), stride, padding), grads, start, pitch, layout.span,
+                        layout.offsets, _weight_grad_chunks(n_img, cout),
+                        np.empty((cout, layout.offsets.shape[1]), x.dtype))
         grad_w = np.ascontiguousarray(sums[:, :w[0].size]).reshape(w.shape)
     if need_bias:
         grad_b = _bias_grad(grad_out)
