@@ -98,6 +98,27 @@ def test_depthwise_matches_reference(algorithm, multiplier):
         _assert_close(got, want, np.float32)
 
 
+@pytest.mark.parametrize("stride, n_img", [((1, 1), 200), ((2, 1), 37)])
+def test_im2col_batches_of_images_match_reference(stride, n_img):
+    # Small planes are unfolded several images per GEMM (8 here), and the backward's batch chunks (16) then
+    # hold a full batch plus a ragged one; every gradient subset must still match the reference.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((n_img, 4, 8 * stride[0], 8)).astype(np.float64)
+    w = rng.standard_normal((6, 2, 3, 3))
+    b = rng.standard_normal(6)
+    args = (stride, (1, 1), (1, 1), 2)
+    out = cpu_conv.conv2d_forward_im2col(x, w, b, *args)
+    assert cpu_conv._images_per_gemm(n_img, out.shape[2] * out.shape[3]) > 1
+    _assert_close(out, ref_conv.conv2d_forward(x, w, b, *args), np.float64)
+    grad_out = rng.standard_normal(out.shape)
+    expected = ref_conv.conv2d_backward(grad_out, x, w, *args)
+    for flags in [(True, True, True), (True, False, False), (False, True, False)]:
+        grads = cpu_conv.conv2d_backward_im2col(grad_out, x, w, *args, *flags)
+        for wanted, got, want in zip(flags, grads, expected):
+            if wanted:
+                _assert_close(got, want, np.float64)
+
+
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_kernels_accept_non_contiguous_arrays(algorithm):
     rng = np.random.default_rng(3)
