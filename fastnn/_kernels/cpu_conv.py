@@ -497,7 +497,7 @@ def _images_per_gemm(n_img, plane_size):
 
 
 def conv2d_forward_im2col(x, w, b, stride, padding, dilation, groups):
-    """im2col + one GEMM per image and group; same contract as conv2d_forward_direct."""
+    """im2col + one GEMM per batch of images and group; same contract as conv2d_forward_direct."""
     x = np.ascontiguousarray(x)
     cout, cin_g, kh, kw = w.shape
     out_h, out_w = _output_hw(x.shape[2], x.shape[3], kh, kw, stride, padding, dilation)

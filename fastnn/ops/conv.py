@@ -108,11 +108,11 @@ _IM2COL_MIN_REDUCTION = 128
 _IM2COL_MIN_OUT_CHANNELS = 32
 _IM2COL_ALWAYS_REDUCTION = 512
 # Except on large output planes: a stride-1 k x k (k > 1) conv with at least this many output pixels per input
-# channel runs faster direct, whose taps are long contiguous runs, than as one smallish GEMM per image
-# (measured with the per-image im2col, 2 threads, fwd+bwd, direct/im2col: 0.61 for 32 channels at 16x16,
-# 0.83 at 64x64 on 32x32, 0.84 for 64 on 56x56; 1.05 for 64 on 16x16 and 1.09 for 128 on 28x28, below it).
-# Strided convs favoured im2col, and 1x1 convs, plain GEMMs per image, did at every width measured (8 to 1024
-# input channels: direct/im2col 1.0-2.7).
+# channel runs faster direct, whose taps are long contiguous runs, than as smallish GEMMs (measured with one
+# image per GEMM, 2 threads, fwd+bwd, direct/im2col: 0.61 for 32 channels at 16x16, 0.83 for 64 at 32x32, 0.84
+# for 64 at 56x56; 1.05 for 64 at 16x16 and 1.09 for 128 at 28x28, below it; with several images per GEMM,
+# 32 channels at 16x16 still ran 0.87 direct). Strided convs favoured im2col, and 1x1 convs, plain GEMMs, did
+# at every width measured (8 to 1024 input channels: direct/im2col 1.0-2.7).
 _DIRECT_MIN_PIXELS_PER_CHANNEL = 7
 
 
@@ -124,7 +124,7 @@ def choose_algorithm(weight_shape, groups, stride, output_hw):
     core's peak, so it wins when a group's GEMM would be thin: first layers with 1 or 3 input channels,
     small LeNet-style layers, depthwise and narrow grouped convolutions, and stride-1 layers whose output
     planes are large next to their channel count. Wide layers and 1x1 convolutions go to im2col, where one
-    BLAS GEMM per image and group runs near peak and the unfolding costs little by comparison.
+    BLAS GEMM per batch of images and group runs near peak and the unfolding costs little by comparison.
     """
     cout, cin_g, kh, kw = weight_shape
     if kh * kw == 1:
