@@ -148,7 +148,7 @@ def bench_conv(ctx):
         label = f"conv {n}x{cin}x{h}x{w}->{cout} k{k}s{stride}p{pad}"
         pairs, torch_pair, mismatch = _conv_workloads(ctx, shape)
         out_hw = ((h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1)
-        auto_choice = ctx.fastnn.ops.conv.choose_algorithm((cout, cin, k, k), 1, (stride, stride), out_hw)
+        auto_choice = ctx.fastnn._kernels.cpu_conv.choose_algorithm((cout, cin, k, k), 1, (stride, stride), out_hw)
         for mode, index in (("fwd", 0), ("fwd+bwd", 1)):
             fastnn_times, torch_time = ctx.time([pairs[a][index] for a in CONV_ALGORITHMS], torch_pair[index])
             for algorithm, seconds in zip(CONV_ALGORITHMS, fastnn_times):

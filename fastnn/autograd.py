@@ -3,11 +3,13 @@
 Each op builds its output with `make_result(data, inputs, backward)`, where `backward(grad_out)` returns one
 gradient array (or None) per input. The closure keeps what the backward pass needs; it is dropped after
 `backward()` so intermediate buffers are freed unless `retain_graph=True`.
+
+Every tensor carries a version counter that in-place edits bump. A node records the versions of the tensors its
+backward reads (`saved`: by default all inputs, plus the output when `saves_output`), and backward raises
+PyTorch's error if one has changed since, instead of computing a wrong gradient.
 """
 import contextlib
 import threading
-
-import numpy as np
 
 _state = threading.local()
 
@@ -64,25 +66,45 @@ class enable_grad(_GradMode):
 
 
 class Node:
-    """One recorded op: the inputs it read and the closure that maps grad_out to input grads."""
-    __slots__ = ("inputs", "backward", "name")
+    """One recorded op: the inputs it read, the closure that maps grad_out to input grads, and the
+    (version counter, version) of each tensor the closure reads."""
+    __slots__ = ("inputs", "backward", "name", "saved")
 
-    def __init__(self, inputs, backward, name):
+    def __init__(self, inputs, backward, name, saved):
         self.inputs = inputs
         self.backward = backward
         self.name = name
+        self.saved = saved
 
 
-def make_result(data, inputs, backward, name=None):
-    """Wrap `data` in a Tensor; record a node when grad mode is on and an input requires grad."""
-    device = inputs[0].device if inputs else "cpu"
+def make_result(data, inputs, backward, name=None, saved=None, saves_output=False, shares_storage=None):
+    """Wrap `data` (an array of the inputs' backend) in a Tensor; record a node when grad mode is on and an input
+    requires grad. `saved`: the inputs whose values `backward` reads (default: all); `saves_output`: it reads the
+    output too; `shares_storage`: the input whose storage the output views (it then shares its version counter)."""
+    backend = inputs[0]._backend
     for t in inputs:
-        if t.device != device:
-            raise RuntimeError(f"expected all tensors on the same device, got {device} and {t.device}")
+        if t._backend is not backend:
+            raise RuntimeError(f"expected all tensors on the same device, got {backend.device} and {t.device}")
+    counter = None if shares_storage is None else shares_storage._version_counter
     if is_grad_enabled() and any(t.requires_grad for t in inputs):
-        node = Node(inputs, backward, name or getattr(backward, "__qualname__", "op").split(".")[0])
-        return Tensor(data, requires_grad=True, device=device, _node=node)
-    return Tensor(data, device=device)
+        kept = inputs if saved is None else saved
+        node = Node(inputs, backward, name or getattr(backward, "__qualname__", "op").split(".")[0],
+                    [(t._version_counter, t._version_counter[0]) for t in kept])
+        out = Tensor._wrap(data, backend, node, counter)
+        if saves_output:
+            node.saved.append((out._version_counter, out._version_counter[0]))
+        return out
+    return Tensor._wrap(data, backend, None, counter)
+
+
+def _check_versions(node):
+    for counter, version in node.saved:
+        if counter[0] != version:
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an inplace operation: "
+                f"the {node.name} node's saved tensor is at version {counter[0]}; expected version {version} "
+                f"instead. Hint: an in-place edit (+=, [...] =, an optimizer step) happened between forward and "
+                f"backward")
 
 
 def unbroadcast(grad, shape):
@@ -122,12 +144,17 @@ def _topological_order(root):
 def backward(root, gradient=None, retain_graph=False):
     if not root.requires_grad:
         raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+    backend = root._backend
     if gradient is None:
         if root.data.size != 1:
             raise RuntimeError(f"grad can be implicitly created only for scalar outputs, got shape {root.shape}")
-        grad = np.ones_like(root.data)
+        grad = backend.xp.ones_like(root.data)
     else:
-        grad = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient, dtype=root.dtype)
+        if isinstance(gradient, Tensor):
+            if gradient._backend is not backend:
+                raise RuntimeError(f"gradient is on {gradient.device} but the tensor is on {root.device}")
+            gradient = gradient.data
+        grad = backend.asarray(gradient, dtype=root.dtype)
         if grad.shape != root.shape:
             raise ValueError(f"gradient shape {grad.shape} does not match tensor shape {root.shape}")
     if root._node is None:
@@ -143,6 +170,7 @@ def backward(root, gradient=None, retain_graph=False):
             raise RuntimeError(
                 f"trying to backward through the graph a second time (through {node.name}): its saved buffers "
                 "were freed after the first backward; pass retain_graph=True to the first backward() call")
+        _check_versions(node)
         if tensor._retains_grad:
             _accumulate_leaf(tensor, g)
         input_grads = node.backward(g)
@@ -166,58 +194,11 @@ def _accumulate_leaf(tensor, g):
         raise RuntimeError(f"internal error: gradient shape {g.shape} != tensor shape {tensor.shape}")
     if tensor.grad is None:
         # Own a fresh array: `g` may be shared with other branches of the graph.
-        tensor.grad = Tensor(np.array(g, dtype=tensor.dtype, copy=True), device=tensor.device)
+        tensor.grad = Tensor._wrap(g.astype(tensor.dtype, copy=True), tensor._backend)
     else:
         tensor.grad.data += g
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
-    """Compare autograd gradients of `fn(*inputs)` with central finite differences (float64).
-
-    A random projection of the output makes it a scalar, so one backward pass checks every output element.
-    Returns True; raises AssertionError naming the input and the worst element on mismatch.
-    """
-    inputs = tuple(inputs)
-    for i, t in enumerate(inputs):
-        if t.dtype != np.float64:
-            raise TypeError(f"gradcheck needs float64 inputs; input {i} is {t.dtype}")
-    with no_grad():
-        out = fn(*inputs)
-    projection = np.random.default_rng(0).standard_normal(out.shape)
-
-    def scalar():
-        with no_grad():
-            return float(np.sum(fn(*inputs).data * projection))
-
-    for t in inputs:
-        # Finite differences perturb t.data through a flat view (np.ascontiguousarray would make 0-d arrays 1-D).
-        t.data = np.require(t.data, requirements=["C", "W"])
-        t.grad = None
-    with enable_grad():
-        out = fn(*inputs)
-        backward(out, projection)
-    for i, t in enumerate(inputs):
-        if not t.requires_grad:
-            continue
-        analytic = np.zeros(t.shape) if t.grad is None else t.grad.data
-        numeric = np.zeros(t.shape)
-        flat = t.data.reshape(-1)
-        for j in range(flat.size):
-            orig = flat[j]
-            flat[j] = orig + eps
-            plus = scalar()
-            flat[j] = orig - eps
-            minus = scalar()
-            flat[j] = orig
-            numeric.reshape(-1)[j] = (plus - minus) / (2 * eps)
-        bad = ~np.isclose(analytic, numeric, atol=atol, rtol=rtol)
-        if bad.any():
-            k = np.unravel_index(np.argmax(np.abs(analytic - numeric)), t.shape)
-            raise AssertionError(
-                f"gradcheck failed for input {i} (shape {t.shape}): {int(bad.sum())} mismatches; worst at "
-                f"{tuple(int(v) for v in k)}: analytic {analytic[k]!r} vs numeric {numeric[k]!r}")
-    return True
-
-
-# Bottom import: fastnn/__init__.py imports this module first, so tensor.py finds it initialised.
+# Bottom imports: fastnn/__init__.py imports this module first, so tensor.py finds it initialised.
 from fastnn.tensor import Tensor  # noqa: E402
+from fastnn.gradcheck import gradcheck  # noqa: E402,F401  (autograd.gradcheck, as in PyTorch)

@@ -27,27 +27,75 @@ def as_dtype(dtype):
         raise TypeError(f"unknown dtype {dtype!r}") from None
 
 
-def _check_device(device):
-    device = str(device)
-    from fastnn import _dispatch
-    _dispatch.validate_device(device)
-    return device
+_SUPPORTED_KINDS = "biuf"  # bool, signed/unsigned int, float: what kernels and ops are written for
+
+
+def _backend_for(data, device):
+    """The backend a new tensor lives on: `device`'s, else the one whose array type `data` has, else the CPU's."""
+    if device is not None:
+        return _dispatch.backend(device)
+    if isinstance(data, (np.ndarray, np.generic, int, float, bool, list, tuple)):
+        return _dispatch.backend("cpu")
+    for candidate in list(_dispatch._instances.values()):
+        if isinstance(data, candidate.array_types):
+            return candidate
+    return _dispatch.backend("cpu")
 
 
 class Tensor:
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operators
 
-    def __init__(self, data, requires_grad=False, device="cpu", _node=None):
-        if not isinstance(data, np.ndarray):
-            data = np.asarray(data.data if isinstance(data, Tensor) else data)
+    def __init__(self, data, requires_grad=False, device=None, _node=None):
+        if isinstance(data, Tensor):
+            source = data
+            data = source.data
+            backend = source._backend if device is None else _dispatch.backend(device)
+            if backend is not source._backend:
+                data = backend.from_host(source._backend.to_host(data))
+        else:
+            backend = _backend_for(data, device)
+            if not isinstance(data, backend.array_types):
+                data = backend.asarray(data)
+        if data.dtype.kind not in _SUPPORTED_KINDS:
+            raise TypeError(f"fastnn tensors hold bool, integer or floating point data; got dtype {data.dtype}")
         self.data = data
+        self._backend = backend
         self.grad = None
         self._node = _node
         self._retains_grad = False
-        self.device = device
+        self._version_counter = [0]
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, data, backend, node=None, version_counter=None):
+        """A tensor around an array already of `backend`'s type and a supported dtype (the ops' fast path)."""
+        t = cls.__new__(cls)
+        t.data = data
+        t._backend = backend
+        t.grad = None
+        t._node = node
+        t._retains_grad = False
+        t._version_counter = [0] if version_counter is None else version_counter
+        t.requires_grad = node is not None
+        return t
+
+    @property
+    def device(self):
+        return self._backend.device
+
+    @property
+    def is_cuda(self):
+        return self._backend.device.type == "cuda"
+
+    @property
+    def _version(self):
+        """How many in-place modifications this tensor's storage has seen (checked by backward, as in PyTorch)."""
+        return self._version_counter[0]
+
+    def _bump_version(self):
+        self._version_counter[0] += 1
 
     # ---- properties -------------------------------------------------------------------------------------
     @property
@@ -90,9 +138,10 @@ class Tensor:
 
     # ---- conversion -------------------------------------------------------------------------------------
     def numpy(self):
+        """The values as a host ndarray: shares memory on the CPU (like torch's .numpy()), a copy elsewhere."""
         if self.requires_grad:
             raise RuntimeError("can't call numpy() on a Tensor that requires grad; use tensor.detach().numpy()")
-        return self.data
+        return self._backend.to_host(self.data)
 
     def item(self):
         if self.data.size != 1:
@@ -101,7 +150,7 @@ class Tensor:
         return self.data.reshape(()).item()
 
     def tolist(self):
-        return self.data.tolist()
+        return self._backend.to_host(self.data).tolist()
 
     def __float__(self):
         return float(self.item())
@@ -113,10 +162,12 @@ class Tensor:
         return bool(self.item())
 
     def __array__(self, dtype=None, copy=None):
-        return self.data if dtype is None else self.data.astype(dtype)
+        host = self._backend.to_host(self.data)
+        return host if dtype is None else host.astype(dtype)
 
     def detach(self):
-        return Tensor(self.data, device=self.device)
+        # Shares storage, hence the version counter too: an in-place edit through either is seen by backward.
+        return Tensor._wrap(self.data, self._backend, version_counter=self._version_counter)
 
     def clone(self):
         return _ops.clone(self)
@@ -141,29 +192,53 @@ class Tensor:
     def backward(self, gradient=None, retain_graph=False):
         autograd.backward(self, gradient, retain_graph)
 
+    def _check_inplace(self, op):
+        if self.requires_grad and autograd.is_grad_enabled():
+            raise RuntimeError(f"{op}: in-place operation on a tensor that requires grad; wrap it in "
+                               f"fastnn.no_grad()")
+
+    def _operand(self, value):
+        """`value` as something this tensor's array accepts in an in-place op: a same-device array or a scalar."""
+        if isinstance(value, Tensor):
+            if value._backend is not self._backend:
+                raise RuntimeError(f"expected all tensors on the same device, got {self.device} and {value.device}")
+            return value.data
+        if isinstance(value, (bool, int, float)):
+            return value
+        return self._backend.asarray(value)
+
     def zero_(self):
+        self._check_inplace("zero_")
         self.data[...] = 0
+        self._bump_version()
         return self
 
     def fill_(self, value):
-        self.data[...] = value
+        self._check_inplace("fill_")
+        self.data[...] = self._operand(value)
+        self._bump_version()
         return self
 
     def copy_(self, src):
-        src = src.data if isinstance(src, Tensor) else np.asarray(src)
-        self.data[...] = src
+        self._check_inplace("copy_")
+        if isinstance(src, Tensor) and src._backend is not self._backend:
+            src = self._backend.from_host(src._backend.to_host(src.data))
+        self.data[...] = self._operand(src)
+        self._bump_version()
         return self
 
     def to(self, *args, dtype=None, device=None):
         for a in args:
-            if isinstance(a, str) and a not in _DTYPE_NAMES:
+            if isinstance(a, Tensor):  # .to(other): other's dtype and device
+                dtype, device = a.dtype, a.device
+            elif isinstance(a, _dispatch.device) or (isinstance(a, str) and a not in _DTYPE_NAMES):
                 device = a
             else:
                 dtype = a
         out = self
         if dtype is not None and as_dtype(dtype) != self.dtype:
             out = _ops.astype(out, as_dtype(dtype))
-        if device is not None and _check_device(device) != self.device:
+        if device is not None and _dispatch.backend(device) is not self._backend:
             out = _ops.to_device(out, device)
         return out
 
@@ -189,7 +264,7 @@ class Tensor:
         return self.to(dtype=bool_)
 
     def __repr__(self):
-        body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
+        body = np.array2string(self._backend.to_host(self.data), precision=4, separator=", ", prefix="tensor(")
         extras = []
         if self.dtype not in (float32, int64, bool_):
             extras.append(f"dtype={self.dtype}")
@@ -229,19 +304,19 @@ class Tensor:
     def __ge__(self, other): return _ops.ge(self, other)
 
     def __setitem__(self, index, value):
-        if self.requires_grad and autograd.is_grad_enabled():
-            raise RuntimeError("in-place assignment to a tensor that requires grad; wrap it in fastnn.no_grad()")
-        self.data[_ops.to_index(index)] = value.data if isinstance(value, Tensor) else value
+        self._check_inplace("item assignment")
+        self.data[_ops.to_index(index)] = self._operand(value)
+        self._bump_version()
 
-    def __iadd__(self, other): return self._inplace(np.add, other)
-    def __isub__(self, other): return self._inplace(np.subtract, other)
-    def __imul__(self, other): return self._inplace(np.multiply, other)
-    def __itruediv__(self, other): return self._inplace(np.true_divide, other)
+    def __iadd__(self, other): return self._inplace("add", other)
+    def __isub__(self, other): return self._inplace("subtract", other)
+    def __imul__(self, other): return self._inplace("multiply", other)
+    def __itruediv__(self, other): return self._inplace("true_divide", other)
 
     def _inplace(self, ufunc, other):
-        if self.requires_grad and autograd.is_grad_enabled():
-            raise RuntimeError("in-place operation on a tensor that requires grad; wrap it in fastnn.no_grad()")
-        ufunc(self.data, other.data if isinstance(other, Tensor) else other, out=self.data, casting="same_kind")
+        self._check_inplace(ufunc)
+        getattr(self._backend.xp, ufunc)(self.data, self._operand(other), out=self.data, casting="same_kind")
+        self._bump_version()
         return self
 
     # ---- method forms of ops ----------------------------------------------------------------------------
@@ -298,4 +373,5 @@ class Tensor:
     def ge(self, other): return _ops.ge(self, other)
 
 
+from fastnn import _dispatch  # noqa: E402
 from fastnn import ops as _ops  # noqa: E402  (ops import Tensor; method bodies resolve _ops at call time)

@@ -3,13 +3,11 @@ import numbers
 
 import numpy as np
 
-from fastnn._dispatch import kernels
 from fastnn.autograd import make_result
 from fastnn.tensor import Tensor
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
-_ALGORITHMS = ("auto", "direct", "im2col")
 
 
 def int_tuple(op, name, value, n, minimum):
@@ -100,51 +98,18 @@ def conv2d_output_shape(input_shape, weight_shape, stride=1, padding=0, dilation
                                                             dilation)
 
 
-# When a group's GEMM is big enough to amortise building the column matrix, im2col wins: measured on the
-# 2-core AVX2 host (single thread, fwd+bwd) im2col/direct time is 0.57-0.99 for Cin/groups*kh*kw >= 144
-# with Cout/groups >= 32, 0.77 for 576 with 16, but 1.03-2.05 for shorter reductions or narrower
-# outputs (e.g. 1.35 at 144 with 16), and direct needs fewer thread hand-offs per call.
-_IM2COL_MIN_REDUCTION = 128
-_IM2COL_MIN_OUT_CHANNELS = 32
-_IM2COL_ALWAYS_REDUCTION = 512
-# Except on large output planes: a stride-1 k x k (k > 1) conv with at least this many output pixels per input
-# channel runs faster direct, whose taps are long contiguous runs, than as smallish GEMMs (measured with one
-# image per GEMM, 2 threads, fwd+bwd, direct/im2col: 0.61 for 32 channels at 16x16, 0.83 for 64 at 32x32, 0.84
-# for 64 at 56x56; 1.05 for 64 at 16x16 and 1.09 for 128 at 28x28, below it; with several images per GEMM,
-# 32 channels at 16x16 still ran 0.87 direct). Strided convs favoured im2col, and 1x1 convs, plain GEMMs, did
-# at every width measured (8 to 1024 input channels: direct/im2col 1.0-2.7).
-_DIRECT_MIN_PIXELS_PER_CHANNEL = 7
-
-
-def choose_algorithm(weight_shape, groups, stride, output_hw):
-    """'direct' or 'im2col' for a conv2d with weight (Cout, Cin/groups, kh, kw), `groups`, stride (sh, sw) and
-    output plane output_hw (Ho, Wo).
-
-    The direct kernel does one multiply-add per tap with no data reshuffling, at a fixed fraction of the
-    core's peak, so it wins when a group's GEMM would be thin: first layers with 1 or 3 input channels,
-    small LeNet-style layers, depthwise and narrow grouped convolutions, and stride-1 layers whose output
-    planes are large next to their channel count. Wide layers and 1x1 convolutions go to im2col, where one
-    BLAS GEMM per batch of images and group runs near peak and the unfolding costs little by comparison.
-    """
-    cout, cin_g, kh, kw = weight_shape
-    if kh * kw == 1:
-        return "im2col"
-    if tuple(stride) == (1, 1) and output_hw[0] * output_hw[1] >= _DIRECT_MIN_PIXELS_PER_CHANNEL * cin_g:
-        return "direct"
-    reduction = cin_g * kh * kw
-    wide = reduction >= _IM2COL_MIN_REDUCTION and cout // groups >= _IM2COL_MIN_OUT_CHANNELS
-    return "im2col" if wide or reduction >= _IM2COL_ALWAYS_REDUCTION else "direct"
-
-
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"):
     """Cross-correlation of input (N, Cin, H, W) with weight (Cout, Cin/groups, kh, kw), plus bias (Cout,).
 
     Arguments as in PyTorch's F.conv2d (stride/padding/dilation: int or (h, w); padding also 'valid' or
-    'same'); `algorithm` picks the kernel: 'direct', 'im2col', or 'auto' (see choose_algorithm).
+    'same'); `algorithm` picks the kernel: one of the device's algorithms (CPU: 'direct', 'im2col'),
+    or 'auto' (the backend's measured choice, fastnn/_kernels/cpu_conv.choose_algorithm).
     """
     check_conv_args("conv2d", input, weight, bias, groups, 2, transposed=False)
-    if algorithm not in _ALGORITHMS:
-        raise ValueError(f"conv2d: algorithm must be one of {_ALGORITHMS}, got {algorithm!r}")
+    backend = input._backend
+    if algorithm != "auto" and algorithm not in backend.conv_algorithms:
+        raise ValueError(f"conv2d: algorithm must be one of {('auto',) + backend.conv_algorithms} on device "
+                         f"{input.device}, got {algorithm!r}")
     stride = int_tuple("conv2d", "stride", stride, 2, 1)
     dilation = int_tuple("conv2d", "dilation", dilation, 2, 1)
     pads = padding_pairs("conv2d", padding, weight.shape[2:], stride, dilation)
@@ -155,20 +120,19 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     unbatched = input.ndim == 3
     x = input.data[None] if unbatched else input.data
     if extra != (0, 0):
-        x = np.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
+        x = backend.xp.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
     if algorithm == "auto":
-        algorithm = choose_algorithm(weight.shape, groups, stride, output_hw)
-    backend = kernels(input.device)
-    forward = getattr(backend, f"conv2d_forward_{algorithm}")
-    backward_kernel = getattr(backend, f"conv2d_backward_{algorithm}")
+        algorithm = backend.conv_algorithm(weight.shape, groups, stride, output_hw)
+    kernels = backend.kernels
     b = None if bias is None else bias.data
-    out = forward(x, weight.data, b, stride, pad, dilation, groups)
+    out = kernels.conv2d_forward(x, weight.data, b, stride, pad, dilation, groups, algorithm)
 
     def backward(g):
         if unbatched:
             g = g[None]
-        gx, gw, gb = backward_kernel(g, x, weight.data, stride, pad, dilation, groups, input.requires_grad,
-                                     weight.requires_grad, bias is not None and bias.requires_grad)
+        gx, gw, gb = kernels.conv2d_backward(g, x, weight.data, stride, pad, dilation, groups, input.requires_grad,
+                                             weight.requires_grad, bias is not None and bias.requires_grad,
+                                             algorithm)
         if gx is not None:
             gx = gx[:, :, :gx.shape[2] - extra[0], :gx.shape[3] - extra[1]]
             gx = gx[0] if unbatched else gx

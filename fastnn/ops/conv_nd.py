@@ -13,12 +13,10 @@ All of them run on the conv2d kernels, so each gets conv2d's tuned algorithms:
 
 import numpy as np
 
-from fastnn._dispatch import kernels
 from fastnn.autograd import make_result
-from fastnn.ops.conv import check_conv_args, choose_algorithm, conv2d, int_tuple, output_sizes, padding_pairs
+from fastnn.ops.conv import check_conv_args, conv2d, int_tuple, output_sizes, padding_pairs
 from fastnn.ops.shape import permute, reshape, squeeze, unsqueeze
 
-_ALGORITHMS = ("auto", "direct", "im2col")
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -92,8 +90,11 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     """
     op = "conv_transpose2d"
     cout = check_conv_args(op, input, weight, bias, groups, 2, transposed=True)
-    if algorithm not in _ALGORITHMS:
-        raise ValueError(f"{op}: algorithm must be one of {_ALGORITHMS}, got {algorithm!r}")
+    backend = input._backend
+    xp = backend.xp
+    if algorithm != "auto" and algorithm not in backend.conv_algorithms:
+        raise ValueError(f"{op}: algorithm must be one of {('auto',) + backend.conv_algorithms} on device "
+                         f"{input.device}, got {algorithm!r}")
     stride = int_tuple(op, "stride", stride, 2, 1)
     padding = int_tuple(op, "padding", padding, 2, 0)
     output_padding = int_tuple(op, "output_padding", output_padding, 2, 0)
@@ -119,13 +120,13 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     # kh, kw); the backward runs conv2d with the weight as it is.
     forward_algorithm = backward_algorithm = algorithm
     if algorithm == "auto":
-        forward_algorithm = choose_algorithm((cout, weight.shape[0] // groups) + kernel, groups, stride, conv_hw)
-        backward_algorithm = choose_algorithm(weight.shape, groups, stride, conv_hw)
-    backend = kernels(input.device)
+        forward_algorithm = backend.conv_algorithm((cout, weight.shape[0] // groups) + kernel, groups, stride,
+                                                   conv_hw)
+        backward_algorithm = backend.conv_algorithm(weight.shape, groups, stride, conv_hw)
+    kernels = backend.kernels
     w = weight.data
-    grad_input_kernel = getattr(backend, f"conv2d_backward_{forward_algorithm}")
-    out, _, _ = grad_input_kernel(_zero_extend(x, conv_hw), np.zeros(out_shape, x.dtype), w, stride, padding,
-                                  dilation, groups, True, False, False)
+    out, _, _ = kernels.conv2d_backward(_zero_extend(x, conv_hw), xp.zeros(out_shape, x.dtype), w, stride, padding,
+                                        dilation, groups, True, False, False, forward_algorithm)
     if bias is not None:
         out += bias.data[:, None, None]
 
@@ -133,13 +134,12 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         g = np.ascontiguousarray(g[None] if unbatched else g)
         gx = gw = gb = None
         if input.requires_grad:
-            conv_forward = getattr(backend, f"conv2d_forward_{backward_algorithm}")
-            gx = conv_forward(g, w, None, stride, padding, dilation, groups)[:, :, :in_hw[0], :in_hw[1]]
+            gx = kernels.conv2d_forward(g, w, None, stride, padding, dilation, groups,
+                                        backward_algorithm)[:, :, :in_hw[0], :in_hw[1]]
             gx = gx[0] if unbatched else gx
         if weight.requires_grad:
-            conv_backward = getattr(backend, f"conv2d_backward_{backward_algorithm}")
-            _, gw, _ = conv_backward(_zero_extend(x, conv_hw), g, w, stride, padding, dilation, groups,
-                                     False, True, False)
+            _, gw, _ = kernels.conv2d_backward(_zero_extend(x, conv_hw), g, w, stride, padding, dilation, groups,
+                                               False, True, False, backward_algorithm)
         if bias is not None and bias.requires_grad:
             gb = g.sum(axis=(0, 2, 3))
         return (gx, gw) if bias is None else (gx, gw, gb)

@@ -9,9 +9,7 @@ import numbers
 
 import numpy as np
 
-from fastnn import _dispatch
 from fastnn.autograd import make_result
-from fastnn.random import default_generator
 from fastnn.tensor import Tensor
 
 # SELU's negative saturation value is -scale * alpha; alpha dropout sets dropped units to it (PyTorch's constant).
@@ -41,8 +39,7 @@ def _check_input(input, name):
 
 def _keep_mask(input, shape, keep):
     """Bernoulli(keep) booleans of `shape` (broadcastable to input) on input's device."""
-    draws = default_generator().random(shape, dtype=np.float32)
-    return _dispatch.to_device(draws < np.float32(keep), input.device)
+    return input._backend.draw("random", shape, np.float32) < np.float32(keep)
 
 
 def _masked_scale(input, p, mask_shape, name):

@@ -1,7 +1,7 @@
 """Element-wise differentiable ops with NumPy broadcasting; gradients are summed back over broadcast axes."""
 import numpy as np
 
-from fastnn.autograd import make_result, unbroadcast
+from fastnn.autograd import Node, is_grad_enabled, make_result, unbroadcast
 from fastnn.ops._util import as_tensor
 from fastnn.tensor import Tensor
 
@@ -166,8 +166,15 @@ def clone(x):
 
 
 def to_device(x, device):
+    """x on `device`, through the host; the gradient goes back the same way."""
     from fastnn import _dispatch
-    return make_result(_dispatch.to_device(x.data, device), (x,), lambda g: (g,), "to_device")
+    source, target = x._backend, _dispatch.backend(device)
+    out = Tensor._wrap(target.from_host(source.to_host(x.data)), target)
+    if not (x.requires_grad and is_grad_enabled()):
+        return out
+    out.requires_grad = True
+    out._node = Node((x,), lambda g: (source.from_host(target.to_host(g)),), "to_device", [])
+    return out
 
 
 def _compare(ufunc):

@@ -3,6 +3,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
+from fastnn import _dispatch
 from fastnn.nn.parameter import Parameter
 from fastnn.tensor import Tensor, as_dtype
 
@@ -214,8 +215,10 @@ class Module:
         return self
 
     def to(self, *args, dtype=None, device=None):
+        """Move (device) and/or cast (floating point dtype) every parameter and buffer in place, as PyTorch does;
+        a device is a fastnn.device or a device string ('cpu', 'cuda:0', any registered device)."""
         for a in args:
-            if isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda"):
+            if isinstance(a, _dispatch.device) or (isinstance(a, str) and _dispatch.is_device_name(a)):
                 device = a
             else:
                 dtype = a
@@ -223,7 +226,7 @@ class Module:
         def convert(t):
             new = t.to(dtype=dtype if t.dtype.kind == "f" else None, device=device)
             if new is not t:
-                t.data, t.device = new.data, new.device
+                t.data, t._backend = new.data, new._backend
                 if t.grad is not None:
                     t.grad = t.grad.to(dtype=t.dtype, device=t.device)
         return self._apply_to_tensors(convert)
