@@ -21,3 +21,22 @@ def _isolate_global_state():
     fastnn.set_grad_enabled(True)
     yield
     fastnn.set_grad_enabled(True)
+
+
+# The twin backend (fastnn/_kernels/twin.py) stands in for a GPU: CuPy-like arrays that refuse NumPy, with the
+# NumPy reference kernels. Tests that take the `device` fixture run on every registered device.
+from fastnn import _dispatch  # noqa: E402
+from fastnn._kernels.twin import TwinBackend  # noqa: E402
+
+_dispatch.register("twin", TwinBackend)
+DEVICES = _dispatch.registered()
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    return request.param
+
+
+def host(t):
+    """A tensor's (or array's) values as a host ndarray, whatever its device."""
+    return t.detach().numpy() if isinstance(t, fastnn.Tensor) else t
