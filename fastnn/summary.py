@@ -123,7 +123,7 @@ def _window(module, input_hw):
     """(kernel, stride, dilation) pairs of a layer with a spatial window, or None."""
     # fastnn.nn is imported on use: `import fastnn` (which exports summary) does not load the layers.
     from fastnn import nn
-    from fastnn.ops.conv import int_tuple
+    from fastnn._validation import int_tuple
     if isinstance(module, nn.Conv2d):
         return module.kernel_size, module.stride, module.dilation
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):

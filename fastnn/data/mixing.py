@@ -18,7 +18,7 @@ import numbers
 import numpy as np
 
 from fastnn.data.transforms import _check_image_dims, _unwrap
-from fastnn.nn.modules.linear import _positive_int
+from fastnn._validation import positive_int
 from fastnn.random import default_generator
 from fastnn.tensor import Tensor
 
@@ -63,7 +63,7 @@ class _PairMixing:
         if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < float("inf"):
             raise ValueError(f"{type(self).__name__} alpha must be a positive number, got {alpha!r}")
         self.alpha = float(alpha)
-        self.num_classes = None if num_classes is None else _positive_int("num_classes", num_classes)
+        self.num_classes = None if num_classes is None else positive_int("num_classes", num_classes)
         self.generator = generator
 
     def mix(self, images, labels):
@@ -137,8 +137,8 @@ class Cutout:
     batched = True
 
     def __init__(self, length, n_holes=1, generator=None):
-        self.length = _positive_int("Cutout length", length)
-        self.n_holes = _positive_int("Cutout n_holes", n_holes)
+        self.length = positive_int("Cutout length", length)
+        self.n_holes = positive_int("Cutout n_holes", n_holes)
         self.generator = generator
 
     def __call__(self, image):

@@ -14,7 +14,8 @@ All of them run on the conv2d kernels, so each gets conv2d's tuned algorithms:
 import numpy as np
 
 from fastnn.autograd import make_result
-from fastnn.ops.conv import check_conv_args, conv2d, int_tuple, output_sizes, padding_pairs
+from fastnn._validation import check_conv_args, int_tuple, output_sizes, padding_pairs
+from fastnn.ops.conv import conv2d
 from fastnn.ops.shape import permute, reshape, squeeze, unsqueeze
 
 

@@ -1,16 +1,11 @@
 """Loss functions with PyTorch's signatures and reductions."""
 import numpy as np
 
+from fastnn._validation import check_reduction
 from fastnn.autograd import make_result
 from fastnn.ops.activation import _log_softmax_array
 from fastnn.tensor import Tensor
 
-_REDUCTIONS = ("none", "mean", "sum")
-
-
-def _check_reduction(reduction):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
 def _target_coefficients(input, target, weight, ignore_index, label_smoothing):
@@ -61,7 +56,7 @@ def _weighted_nll(input, logp, target, weight, ignore_index, reduction, label_sm
         target = Tensor(np.asarray(target))
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
-    _check_reduction(reduction)
+    check_reduction(reduction)
     coef, denom = _target_coefficients(input, target, weight, ignore_index, label_smoothing)
     losses = -np.sum(coef * logp, axis=1)
     if reduction == "none":
@@ -99,7 +94,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 
 
 def _elementwise_loss(name, input, target, reduction, value, grad):
-    _check_reduction(reduction)
+    check_reduction(reduction)
     target = target if isinstance(target, Tensor) else Tensor(np.asarray(target, dtype=input.dtype))
     if input.shape != target.shape:
         raise ValueError(f"{name}: input shape {tuple(input.shape)} and target shape {tuple(target.shape)} differ")
@@ -125,7 +120,7 @@ def l1_loss(input, target, reduction="mean"):
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
     """Sigmoid + binary cross-entropy in one stable expression: max(x,0) - x*y + log(1 + exp(-|x|))."""
-    _check_reduction(reduction)
+    check_reduction(reduction)
     target = target if isinstance(target, Tensor) else Tensor(np.asarray(target, dtype=input.dtype))
     if input.shape != target.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: target shape {tuple(target.shape)} differs from "

@@ -11,7 +11,7 @@ import numpy as np
 
 from fastnn._dispatch import kernels
 from fastnn.autograd import make_result
-from fastnn.ops.conv import int_tuple
+from fastnn._validation import int_tuple
 from fastnn.ops.pool import _output_size, avg_pool2d, divisor_code, max_pool2d
 from fastnn.ops.reduce import mean
 from fastnn.ops.shape import squeeze, unsqueeze

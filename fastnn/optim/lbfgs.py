@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from fastnn.autograd import enable_grad, no_grad
-from fastnn.nn.modules.linear import _positive_int
+from fastnn._validation import positive_int
 from fastnn.optim.optimizer import Optimizer, check_number
 from fastnn.tensor import Tensor
 
@@ -139,7 +139,7 @@ class LBFGS(Optimizer):
     def _check_options(self, options):
         check_number(options, "lr", message="Invalid learning rate")
         for name in ("max_iter", "max_eval", "history_size"):
-            _positive_int(name, options[name])
+            positive_int(name, options[name])
         check_number(options, "tolerance_grad")
         check_number(options, "tolerance_change")
         if options["line_search_fn"] not in (None, "strong_wolfe"):

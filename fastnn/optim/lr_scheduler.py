@@ -19,7 +19,7 @@ import types
 from bisect import bisect_right
 from collections import Counter
 
-from fastnn.nn.modules.linear import _positive_int
+from fastnn._validation import positive_int
 from fastnn.optim.optimizer import Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ExponentialLR", "LinearLR",
@@ -167,7 +167,7 @@ class StepLR(LRScheduler):
     """lr = base_lr * gamma ** (epoch // step_size)."""
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
-        self.step_size = _positive_int("step_size", step_size)
+        self.step_size = positive_int("step_size", step_size)
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
@@ -225,7 +225,7 @@ class LinearLR(LRScheduler):
             raise ValueError("Ending multiplicative factor expected to be between 0 and 1.")
         self.start_factor = start_factor
         self.end_factor = end_factor
-        self.total_iters = _positive_int("total_iters", total_iters)
+        self.total_iters = positive_int("total_iters", total_iters)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -250,7 +250,7 @@ class CosineAnnealingLR(LRScheduler):
     PyTorch, so it composes with other schedulers; the closed form gives the same values on its own."""
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
-        self.T_max = _positive_int("T_max", T_max)
+        self.T_max = positive_int("T_max", T_max)
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
 
@@ -327,7 +327,7 @@ class InverseSqrtLR(LRScheduler):
     base_lr at s = warmup_steps."""
 
     def __init__(self, optimizer, warmup_steps, last_epoch=-1):
-        self.warmup_steps = _positive_int("warmup_steps", warmup_steps)
+        self.warmup_steps = positive_int("warmup_steps", warmup_steps)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -534,7 +534,7 @@ class WarmupLR(_SchedulerContainer):
             raise ValueError(f"start_factor must be a number in [0, 1], got {start_factor!r}")
         self._schedulers = [scheduler]
         self.optimizer = scheduler.optimizer
-        self.warmup_steps = _positive_int("warmup_steps", warmup_steps)
+        self.warmup_steps = positive_int("warmup_steps", warmup_steps)
         self.start_factor = start_factor
         self.last_epoch = 0
         self._apply_warmup()

@@ -5,7 +5,7 @@ training, start from the reference lr and raise it linearly to k times that over
 """
 import numbers
 
-from fastnn.nn.modules.linear import _positive_int
+from fastnn._validation import positive_int
 from fastnn.optim.lr_scheduler import LinearLR, SequentialLR
 
 __all__ = ["linear_scaling_lr", "linear_scaling_warmup"]
@@ -16,7 +16,7 @@ def linear_scaling_lr(base_lr, batch_size, base_batch_size=256):
     `base_batch_size` (e.g. 0.1 for 256 images in ResNet-50's recipe gives 0.4 for 1024)."""
     if isinstance(base_lr, bool) or not isinstance(base_lr, numbers.Real) or base_lr < 0:
         raise ValueError(f"base_lr must be a non-negative number, got {base_lr!r}")
-    return base_lr * _positive_int("batch_size", batch_size) / _positive_int("base_batch_size", base_batch_size)
+    return base_lr * positive_int("batch_size", batch_size) / positive_int("base_batch_size", base_batch_size)
 
 
 def linear_scaling_warmup(optimizer, batch_size, warmup_steps, base_batch_size=256, after=None):
@@ -35,7 +35,7 @@ def linear_scaling_warmup(optimizer, batch_size, warmup_steps, base_batch_size=2
         if "initial_lr" in group:
             raise ValueError(f"param_groups[{i}] already has an initial_lr: apply the linear scaling rule before "
                              f"creating any scheduler on the optimizer")
-    warmup_steps = _positive_int("warmup_steps", warmup_steps)
+    warmup_steps = positive_int("warmup_steps", warmup_steps)
     for group in optimizer.param_groups:
         group["lr"] = linear_scaling_lr(group["lr"], batch_size, base_batch_size)
     warmup = LinearLR(optimizer, start_factor=min(1.0, base_batch_size / batch_size), total_iters=warmup_steps)

@@ -8,7 +8,8 @@ import warnings
 import numpy as np
 
 from fastnn.nn import functional as F, init
-from fastnn.nn.modules.linear import Linear, _positive_int
+from fastnn._validation import positive_int
+from fastnn.nn.modules.linear import Linear
 from fastnn.nn.modules.module import Module
 from fastnn.nn.parameter import Parameter
 from fastnn.ops.activation import SELU_ALPHA, SELU_SCALE
@@ -71,7 +72,7 @@ class PReLU(Module):
 
     def __init__(self, num_parameters=1, init=0.25, dtype=None):
         super().__init__()
-        self.num_parameters = _positive_int("num_parameters", num_parameters)
+        self.num_parameters = positive_int("num_parameters", num_parameters)
         self.init = init
         self.weight = Parameter(np.empty(self.num_parameters, as_dtype(dtype or "float32")))
         self.reset_parameters()
@@ -177,9 +178,9 @@ class Maxout(Module):
 
     def __init__(self, in_features, out_features, pieces, bias=True, dtype=None):
         super().__init__()
-        self.in_features = _positive_int("in_features", in_features)
-        self.out_features = _positive_int("out_features", out_features)
-        self.pieces = _positive_int("pieces", pieces)
+        self.in_features = positive_int("in_features", in_features)
+        self.out_features = positive_int("out_features", out_features)
+        self.pieces = positive_int("pieces", pieces)
         self.linear = Linear(self.in_features, self.out_features * self.pieces, bias=bias, dtype=dtype)
 
     def forward(self, input):

@@ -3,10 +3,11 @@ import numpy as np
 
 from fastnn import ops
 from fastnn.nn import init
-from fastnn.nn.modules.linear import _positive_int
+from fastnn._validation import positive_int
 from fastnn.nn.modules.module import Module
 from fastnn.nn.parameter import Parameter
-from fastnn.ops.conv import conv2d, int_tuple, padding_pairs
+from fastnn._validation import int_tuple, padding_pairs
+from fastnn.ops.conv import conv2d
 from fastnn.ops.conv_nd import conv1d, conv3d, conv_transpose1d, conv_transpose2d
 from fastnn.tensor import as_dtype
 
@@ -26,9 +27,9 @@ class _ConvNd(Module):
                  bias=True, padding_mode="zeros", dtype=None):
         super().__init__()
         name, spatial = type(self).__name__, self._spatial
-        self.in_channels = _positive_int("in_channels", in_channels)
-        self.out_channels = _positive_int("out_channels", out_channels)
-        self.groups = _positive_int("groups", groups)
+        self.in_channels = positive_int("in_channels", in_channels)
+        self.out_channels = positive_int("out_channels", out_channels)
+        self.groups = positive_int("groups", groups)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) must both be divisible "
                              f"by groups ({groups})")

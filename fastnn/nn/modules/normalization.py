@@ -9,7 +9,7 @@ import numpy as np
 
 from fastnn.nn import functional as F
 from fastnn.nn import init
-from fastnn.nn.modules.linear import _positive_int
+from fastnn._validation import positive_int
 from fastnn.nn.modules.module import Module
 from fastnn.nn.parameter import Parameter
 from fastnn.tensor import Tensor, as_dtype
@@ -37,7 +37,7 @@ class _NormBase(Module):
 
     def __init__(self, num_features, eps, momentum, affine, track_running_stats, dtype):
         super().__init__()
-        self.num_features = _positive_int("num_features", num_features)
+        self.num_features = positive_int("num_features", num_features)
         self.eps = eps
         self.momentum = momentum
         self.affine = affine
@@ -138,7 +138,7 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, dtype=None):
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
-        self.normalized_shape = tuple(_positive_int("normalized_shape entries", n) for n in shape)
+        self.normalized_shape = tuple(positive_int("normalized_shape entries", n) for n in shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         _affine_parameters(self, self.normalized_shape, as_dtype(dtype or "float32"), elementwise_affine,
@@ -159,8 +159,8 @@ class GroupNorm(Module):
 
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=None):
         super().__init__()
-        self.num_groups = _positive_int("num_groups", num_groups)
-        self.num_channels = _positive_int("num_channels", num_channels)
+        self.num_groups = positive_int("num_groups", num_groups)
+        self.num_channels = positive_int("num_channels", num_channels)
         if num_channels % num_groups:
             raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
         self.eps = eps
@@ -182,7 +182,7 @@ class LocalResponseNorm(Module):
 
     def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
         super().__init__()
-        self.size = _positive_int("size", size)
+        self.size = positive_int("size", size)
         self.alpha = alpha
         self.beta = beta
         self.k = k

@@ -3,7 +3,7 @@ import numpy as np
 
 from fastnn.nn import functional as F
 from fastnn.nn import init
-from fastnn.nn.modules.linear import _positive_int
+from fastnn._validation import positive_int
 from fastnn.nn.modules.module import Module
 from fastnn.nn.parameter import Parameter
 from fastnn.ops.embedding import check_padding_idx
@@ -21,8 +21,8 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=None):
         super().__init__()
-        self.num_embeddings = _positive_int("num_embeddings", num_embeddings)
-        self.embedding_dim = _positive_int("embedding_dim", embedding_dim)
+        self.num_embeddings = positive_int("num_embeddings", num_embeddings)
+        self.embedding_dim = positive_int("embedding_dim", embedding_dim)
         self.padding_idx = check_padding_idx(padding_idx, self.num_embeddings)
         self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), as_dtype(dtype or "float32")))
         self.reset_parameters()
