@@ -264,7 +264,8 @@ class Tensor:
         return self.to(dtype=bool_)
 
     def __repr__(self):
-        body = np.array2string(self._backend.to_host(self.data), precision=4, separator=", ", prefix="tensor(")
+        host = self._backend.to_host(self.data)
+        body = np.array2string(host, precision=4, separator=", ", prefix="tensor(")  # host: formatting a copy
         extras = []
         if self.dtype not in (float32, int64, bool_):
             extras.append(f"dtype={self.dtype}")

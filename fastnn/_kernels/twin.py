@@ -112,6 +112,8 @@ class TwinArray:
         return TwinArray(self._a.T)
 
     def __getattr__(self, name):
+        if name.startswith("__"):  # no __array_interface__ & co: NumPy must not see the host buffer
+            raise AttributeError(name)
         attr = getattr(self._a, name)
         if not callable(attr):
             return _wrap(attr)
