@@ -60,7 +60,7 @@ class Tensor:
             raise TypeError(f"fastnn tensors hold bool, integer or floating point data; got dtype {data.dtype}")
         self.data = data
         self._backend = backend
-        self.grad = None
+        self._grad = None
         self._node = _node
         self._retains_grad = False
         self._version_counter = [0]
@@ -74,12 +74,33 @@ class Tensor:
         t = cls.__new__(cls)
         t.data = data
         t._backend = backend
-        t.grad = None
+        t._grad = None
         t._node = node
         t._retains_grad = False
         t._version_counter = [0] if version_counter is None else version_counter
         t.requires_grad = node is not None
         return t
+
+    @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        # Checked on assignment, as PyTorch does, so that no optimizer kernel ever sees a mismatched gradient.
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
+                                f"{type(value).__name__}")
+            if value._backend is not self._backend:
+                raise RuntimeError(f"assigned grad has data located on {value.device}, the tensor on {self.device}")
+            if value.dtype != self.dtype:
+                raise RuntimeError(f"assigned grad has data of a different type: {value.dtype}, the tensor is "
+                                   f"{self.dtype}")
+            if value.shape != self.shape:
+                raise RuntimeError(f"assigned grad has data of a different size: {tuple(value.shape)}, the tensor "
+                                   f"has shape {tuple(self.shape)}")
+        self._grad = value
 
     @property
     def device(self):

@@ -1,5 +1,7 @@
 """Parameter initialisation (PyTorch's fastnn.nn.init names and defaults). All draw from fastnn.random
-unless a `generator` is passed, and work in place on a Tensor's data under no_grad semantics."""
+unless a `generator` is passed, on the tensor's device (its backend's `draw`), and work in place on a Tensor's
+data under no_grad semantics. trunc_normal_ and orthogonal_ compute their few values on the host (SciPy's normal
+quantile, NumPy's QR) and copy them over."""
 import math
 
 import numpy as np
@@ -35,7 +37,7 @@ def _calculate_fan_in_and_fan_out(tensor):
     if tensor.ndim < 2:
         raise ValueError(f"fan in and fan out can not be computed for a tensor with fewer than 2 dimensions "
                          f"(shape {tuple(tensor.shape)})")
-    receptive = int(np.prod(tensor.shape[2:])) if tensor.ndim > 2 else 1
+    receptive = math.prod(tensor.shape[2:])
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
 
@@ -47,7 +49,11 @@ def _fan(tensor, mode):
 
 
 def _fill(tensor, values):
+    """Write `values` (a scalar, a host array or an array of the tensor's device) into tensor, in place."""
+    if not isinstance(values, (int, float)):
+        values = tensor._backend.asarray(values)
     tensor.data[...] = values
+    tensor._bump_version()
     return tensor
 
 
@@ -55,20 +61,22 @@ def _gen(generator):
     return generator or _random.default_generator()
 
 
-def _draw_dtype(tensor):
-    """float32 tensors get float32 draws (faster, and no float64 -> float32 conversion); others float64."""
-    return np.float32 if tensor.dtype == np.float32 else np.float64
+def _draw(tensor, method, generator):
+    """Draws of tensor's shape on its device; float32 tensors get float32 draws (faster, and no float64 ->
+    float32 conversion), others float64."""
+    dtype = np.float32 if tensor.dtype == np.float32 else np.float64
+    return tensor._backend.draw(method, tensor.shape, dtype, generator)
 
 
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
-    values = _gen(generator).random(tensor.shape, dtype=_draw_dtype(tensor))
+    values = _draw(tensor, "random", generator)
     values *= b - a
     values += a
     return _fill(tensor, values)
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
-    values = _gen(generator).standard_normal(tensor.shape, dtype=_draw_dtype(tensor))
+    values = _draw(tensor, "standard_normal", generator)
     values *= std
     values += mean
     return _fill(tensor, values)
@@ -88,7 +96,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     if flip:
         low, high = -high, -low
     z = ndtri(_gen(generator).uniform(ndtr(low), ndtr(high), tensor.shape))
-    values = np.clip(mean + std * (-z if flip else z), a, b)
+    values = np.clip(mean + std * (-z if flip else z), a, b)  # host: new values, drawn on the host
     return _fill(tensor, values)
 
 
@@ -107,7 +115,7 @@ def ones_(tensor):
 def eye_(tensor):
     if tensor.ndim != 2:
         raise ValueError(f"eye_ needs a 2-D tensor, got shape {tuple(tensor.shape)}")
-    return _fill(tensor, np.eye(*tensor.shape))
+    return _fill(tensor, tensor._backend.xp.eye(*tensor.shape, dtype=tensor.dtype))
 
 
 def xavier_uniform_(tensor, gain=1.0, generator=None):
@@ -151,8 +159,8 @@ def orthogonal_(tensor, gain=1.0, generator=None):
     flat = _gen(generator).standard_normal((rows, cols))
     if rows < cols:
         flat = flat.T
-    q, r = np.linalg.qr(flat)
-    q *= np.sign(np.diag(r))
+    q, r = np.linalg.qr(flat)  # host: a new random matrix, not tensor data
+    q *= np.sign(np.diag(r))  # host: its sign correction
     if rows < cols:
         q = q.T
     return _fill(tensor, gain * q.reshape(tensor.shape))

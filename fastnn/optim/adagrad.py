@@ -19,11 +19,11 @@ class Adagrad(Optimizer):
         check_number(options, "initial_accumulator_value")
         check_number(options, "eps", message="Invalid epsilon value")
 
-    def _update(self, p, param, grad, state, group, backend):
+    def _update(self, p, param, grad, state, group, kernels):
         if not state:
             state["step"] = 0
             state["sum"] = self.zeros_like_param(p)
             state["sum"][...] = group["initial_accumulator_value"]
         state["step"] += 1
-        backend.adagrad_step(param, grad, state["sum"].reshape(-1), state["step"], group["lr"], group["lr_decay"],
+        kernels.adagrad_step(param, grad, state["sum"].reshape(-1), state["step"], group["lr"], group["lr_decay"],
                              group["weight_decay"], group["eps"], group["maximize"])

@@ -23,7 +23,7 @@ class Adam(Optimizer):
             check_number({"beta": betas[i]}, "beta", high=1.0, message=f"Invalid beta parameter at index {i}")
         check_number(options, "weight_decay")
 
-    def _update(self, p, param, grad, state, group, backend):
+    def _update(self, p, param, grad, state, group, kernels):
         if not state:
             state["step"] = 0
             state["exp_avg"] = self.zeros_like_param(p)
@@ -35,7 +35,7 @@ class Adam(Optimizer):
         max_exp_avg_sq = state["max_exp_avg_sq"].reshape(-1) if amsgrad else param[:0]
         state["step"] += 1
         beta1, beta2 = group["betas"]
-        backend.adam_step(param, grad, state["exp_avg"].reshape(-1), state["exp_avg_sq"].reshape(-1),
+        kernels.adam_step(param, grad, state["exp_avg"].reshape(-1), state["exp_avg_sq"].reshape(-1),
                           max_exp_avg_sq, state["step"], group["lr"], beta1, beta2, group["eps"],
                           group["weight_decay"], amsgrad, group["decoupled_weight_decay"], group["maximize"])
 

@@ -8,7 +8,6 @@ the parameters' dtype. The math is a few dot products and axpys per iteration, d
 import math
 import numbers
 
-import numpy as np
 
 from fastnn.autograd import enable_grad, no_grad
 from fastnn._validation import positive_int
@@ -38,7 +37,7 @@ def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
 def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9, max_ls=25):
     """Step length along `d` satisfying the strong Wolfe conditions (sufficient decrease c1, curvature c2):
     bracketing, then zoom by cubic interpolation. Returns (f_new, g_new, t, function evaluations)."""
-    d_norm = float(np.abs(d).max())
+    d_norm = float(abs(d).max())
     g = g.copy()
     f_new, g_new = obj_func(x, t, d)
     ls_func_evals = 1
@@ -153,8 +152,13 @@ class LBFGS(Optimizer):
     def _numel(self):
         return sum(p.data.size for p in self._params)
 
+    @property
+    def _backend(self):
+        return self._params[0]._backend
+
     def _gather_flat_grad(self):
-        return np.concatenate([np.zeros(p.data.size, p.dtype) if p.grad is None else p.grad.data.reshape(-1)
+        xp = self._backend.xp
+        return xp.concatenate([xp.zeros(p.data.size, p.dtype) if p.grad is None else p.grad.data.reshape(-1)
                                for p in self._params])
 
     def _add_grad(self, step_size, update):
@@ -162,6 +166,7 @@ class LBFGS(Optimizer):
         for p in self._params:
             numel = p.data.size
             p.data += step_size * update[offset:offset + numel].reshape(p.shape)
+            p._bump_version()
             offset += numel
 
     def _directional_evaluate(self, closure, x, t, d):
@@ -171,6 +176,7 @@ class LBFGS(Optimizer):
         flat_grad = self._gather_flat_grad()
         for p, saved in zip(self._params, x):
             p.data[...] = saved
+            p._bump_version()
         return loss, flat_grad
 
     @staticmethod
@@ -201,7 +207,7 @@ class LBFGS(Optimizer):
         current_evals = 1
         state["func_evals"] += 1
         flat_grad = self._gather_flat_grad()
-        if np.abs(flat_grad).max() <= tolerance_grad:
+        if float(abs(flat_grad).max()) <= tolerance_grad:
             return orig_loss
 
         d, t = state.get("d"), state.get("t")
@@ -252,7 +258,7 @@ class LBFGS(Optimizer):
             prev_loss = loss
 
             # Step length.
-            t = min(1.0, 1.0 / float(np.abs(flat_grad).sum())) * lr if state["n_iter"] == 1 else lr
+            t = min(1.0, 1.0 / float(abs(flat_grad).sum())) * lr if state["n_iter"] == 1 else lr
             gtd = float(flat_grad.dot(d))
             if gtd > -tolerance_change:
                 break  # not a descent direction any more (to within tolerance)
@@ -266,7 +272,7 @@ class LBFGS(Optimizer):
                 loss, flat_grad, t, ls_func_evals = _strong_wolfe(obj_func, x_init, t, d, loss, flat_grad, gtd,
                                                                   max_ls=max_eval - current_evals)
                 self._add_grad(t, d)
-                opt_cond = np.abs(flat_grad).max() <= tolerance_grad
+                opt_cond = float(abs(flat_grad).max()) <= tolerance_grad
             else:
                 self._add_grad(t, d)
                 ls_func_evals = 0
@@ -274,14 +280,14 @@ class LBFGS(Optimizer):
                     # Re-evaluate except after the last iteration (PyTorch: no use in a stochastic setting).
                     loss = float(self._evaluate(closure))
                     flat_grad = self._gather_flat_grad()
-                    opt_cond = np.abs(flat_grad).max() <= tolerance_grad
+                    opt_cond = float(abs(flat_grad).max()) <= tolerance_grad
                     ls_func_evals = 1
             current_evals += ls_func_evals
             state["func_evals"] += ls_func_evals
 
             if n_iter == max_iter or current_evals >= max_eval or opt_cond:
                 break
-            if np.abs(d * t).max() <= tolerance_change or abs(loss - prev_loss) < tolerance_change:
+            if float(abs(d * t).max()) <= tolerance_change or abs(loss - prev_loss) < tolerance_change:
                 break  # lack of progress
 
         state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
@@ -294,7 +300,7 @@ class LBFGS(Optimizer):
         for saved in packed["state"].values():
             for name, value in saved.items():
                 if isinstance(value, list):
-                    saved[name] = [v.copy() if isinstance(v, np.ndarray) else v for v in value]
+                    saved[name] = [v.copy() if isinstance(v, self._backend.array_types) else v for v in value]
         return packed
 
     def _restore_value(self, p, index, name, value):
@@ -304,11 +310,14 @@ class LBFGS(Optimizer):
         return self._restore_flat(name, value)
 
     def _restore_flat(self, name, value):
+        backend = self._backend
         if isinstance(value, Tensor):
-            value = value.data
-        if not isinstance(value, np.ndarray):
-            return value
+            value = backend.from_host(value._backend.to_host(value.data))
+        elif not isinstance(value, backend.array_types):
+            if not hasattr(value, "__array_interface__") or getattr(value, "ndim", 0) == 0:
+                return value
+            value = backend.asarray(value)
         if value.shape != (self._numel(),):
             raise ValueError(f"loaded LBFGS state has {name!r} of shape {tuple(value.shape)}; the parameters have "
                              f"{self._numel()} elements in all")
-        return np.array(value, dtype=self._params[0].dtype, copy=True)
+        return backend.xp.array(value, dtype=self._params[0].dtype, copy=True)

@@ -19,7 +19,7 @@ class NAdam(Optimizer):
         Adam._check_options(self, options)  # lr, eps, betas, weight_decay: Adam's checks and messages
         check_number(options, "momentum_decay")
 
-    def _update(self, p, param, grad, state, group, backend):
+    def _update(self, p, param, grad, state, group, kernels):
         if not state:
             state["step"] = 0
             state["mu_product"] = 1.0
@@ -27,7 +27,7 @@ class NAdam(Optimizer):
             state["exp_avg_sq"] = self.zeros_like_param(p)
         state["step"] += 1
         beta1, beta2 = group["betas"]
-        state["mu_product"] = backend.nadam_step(
+        state["mu_product"] = kernels.nadam_step(
             param, grad, state["exp_avg"].reshape(-1), state["exp_avg_sq"].reshape(-1), state["step"],
             state["mu_product"], group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
             group["momentum_decay"], group["decoupled_weight_decay"], group["maximize"])

@@ -10,13 +10,8 @@ import numbers
 import warnings
 from collections import defaultdict
 
-import numpy as np
-
-from fastnn._dispatch import kernels
 from fastnn.autograd import enable_grad
 from fastnn.tensor import Tensor
-
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def check_number(options, name, low=0.0, high=None, message=None):
@@ -51,15 +46,15 @@ class Optimizer:
     def _check_options(self, options):
         """Raise ValueError/TypeError for an invalid hyperparameter in `options` (defaults or one group)."""
 
-    def _update(self, p, param, grad, state, group, backend):
-        """Update `param` (flat 1-D view of p's data) in place from `grad` (flat), lazily initialising
-        `state` (arrays shaped like p, see `zeros_like_param`)."""
+    def _update(self, p, param, grad, state, group, kernels):
+        """Update `param` (flat 1-D view of p's data) in place from `grad` (flat) with p's device `kernels`,
+        lazily initialising `state` (arrays shaped like p, see `zeros_like_param`)."""
         raise NotImplementedError
 
     @staticmethod
     def zeros_like_param(p):
         """A zeroed C-contiguous state array with p's shape, dtype and device."""
-        return np.zeros_like(p.data, order="C")
+        return p._backend.xp.zeros_like(p.data, order="C")
 
     def add_param_group(self, param_group):
         """Append a group: {'params': tensors, option: value, ...}; missing options take the defaults."""
@@ -104,6 +99,7 @@ class Optimizer:
                     p.grad = None
                 else:
                     p.grad.data[...] = 0
+                    p.grad._bump_version()
 
     def step(self, closure=None):
         """Update every parameter that has a gradient. `closure` (re-evaluates the model and returns the
@@ -120,19 +116,41 @@ class Optimizer:
         return loss
 
     def _step_param(self, p, group):
-        if p.dtype not in _KERNEL_DTYPES:
-            raise TypeError(f"{type(self).__name__}: parameters must be float32 or float64, got dtype {p.dtype} "
+        """Check everything the kernel would otherwise trust (dtypes, shapes of grad and state, device,
+        writability, byte order), then run one update and bump p's version (backward refuses stale graphs)."""
+        name = type(self).__name__
+        backend = p._backend
+        data, grad = p.data, p.grad.data
+        if p.dtype not in backend.kernel_dtypes:
+            raise TypeError(f"{name}: parameters must be float32 or float64, got dtype {p.dtype} "
                             f"(shape {tuple(p.shape)})")
-        grad = p.grad.data
-        if grad.shape != p.shape:
-            raise ValueError(f"{type(self).__name__}: gradient shape {tuple(grad.shape)} does not match parameter "
-                             f"shape {tuple(p.shape)}")
-        contiguous = p.data.flags.c_contiguous
-        flat = p.data.reshape(-1) if contiguous else np.ascontiguousarray(p.data).reshape(-1)
-        flat_grad = np.ascontiguousarray(grad, dtype=p.dtype).reshape(-1)
-        self._update(p, flat, flat_grad, self.state[p], group, kernels(p.device))
+        if not p.dtype.isnative:
+            raise TypeError(f"{name}: parameter of shape {tuple(p.shape)} has non-native byte order ({p.dtype.str}); "
+                            f"convert it with p.data = p.data.astype(p.dtype.newbyteorder('='))")
+        if p.grad._backend is not backend:
+            raise RuntimeError(f"{name}: gradient is on {p.grad.device} but its parameter is on {p.device}")
+        if grad.shape != data.shape:
+            raise RuntimeError(f"{name}: gradient shape {tuple(grad.shape)} does not match parameter shape "
+                               f"{tuple(data.shape)}")
+        if grad.dtype != data.dtype:
+            raise TypeError(f"{name}: gradient dtype {grad.dtype} does not match parameter dtype {data.dtype} "
+                            f"(shape {tuple(data.shape)})")
+        if not getattr(data.flags, "writeable", True):
+            raise ValueError(f"{name}: parameter of shape {tuple(data.shape)} is read-only; give it a writable array")
+        state = self.state[p]
+        for key, value in state.items():
+            if isinstance(value, backend.array_types) and value.size and value.shape != data.shape:
+                raise RuntimeError(f"{name}: optimizer state {key!r} has shape {tuple(value.shape)} but its parameter "
+                                   f"now has shape {tuple(data.shape)}: the parameter's data was replaced by an array "
+                                   f"of another shape after the first step; build a new optimizer for it")
+        xp = backend.xp
+        contiguous = data.flags.c_contiguous
+        flat = data.reshape(-1) if contiguous else xp.ascontiguousarray(data).reshape(-1)
+        flat_grad = xp.ascontiguousarray(grad).reshape(-1)
+        self._update(p, flat, flat_grad, state, group, backend.kernels)
         if not contiguous:
-            p.data[...] = flat.reshape(p.shape)
+            data[...] = flat.reshape(data.shape)
+        p._bump_version()
 
     def state_dict(self):
         """{'state': {index: {name: array copy or scalar}}, 'param_groups': [options + 'params': indices]};
@@ -149,7 +167,7 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p in self.state and self.state[p]:
-                    state[index_of[id(p)]] = {k: v.copy() if isinstance(v, np.ndarray) else v
+                    state[index_of[id(p)]] = {k: v.copy() if isinstance(v, p._backend.array_types) else v
                                               for k, v in self.state[p].items()}
         return {"state": state, "param_groups": groups}
 
@@ -188,14 +206,19 @@ class Optimizer:
 
     @staticmethod
     def _restore_value(p, index, name, value):
+        """A saved state value for parameter p: arrays (host, any device, or Tensors) become fresh C-contiguous
+        arrays of p's dtype on p's device; scalars stay as they are."""
+        backend = p._backend
         if isinstance(value, Tensor):
-            value = value.data
-        if not isinstance(value, np.ndarray):
-            return value
+            value = backend.from_host(value._backend.to_host(value.data))
+        elif not isinstance(value, backend.array_types):
+            if not hasattr(value, "__array_interface__") or getattr(value, "ndim", 0) == 0:
+                return value
+            value = backend.asarray(value)
         if value.shape != p.shape:
             raise ValueError(f"loaded state dict has {name!r} of shape {tuple(value.shape)} for parameter {index}, "
                              f"whose shape is {tuple(p.shape)}")
-        return np.array(value, dtype=p.dtype, order="C", copy=True)
+        return backend.xp.array(value, dtype=p.dtype, order="C", copy=True)
 
     def __repr__(self):
         lines = [type(self).__name__ + " ("]

@@ -20,7 +20,7 @@ class RMSprop(Optimizer):
         check_number(options, "weight_decay")
         check_number(options, "alpha")
 
-    def _update(self, p, param, grad, state, group, backend):
+    def _update(self, p, param, grad, state, group, kernels):
         momentum, centered = group["momentum"], group["centered"]
         if not state:
             state["step"] = 0
@@ -34,6 +34,6 @@ class RMSprop(Optimizer):
         # Unused buffers are passed as empty arrays the kernel never reads.
         grad_avg = state["grad_avg"].reshape(-1) if centered else param[:0]
         momentum_buffer = state["momentum_buffer"].reshape(-1) if momentum > 0 else param[:0]
-        backend.rmsprop_step(param, grad, state["square_avg"].reshape(-1), grad_avg, momentum_buffer, group["lr"],
+        kernels.rmsprop_step(param, grad, state["square_avg"].reshape(-1), grad_avg, momentum_buffer, group["lr"],
                              group["alpha"], group["eps"], group["weight_decay"], momentum, centered,
                              group["maximize"])

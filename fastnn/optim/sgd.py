@@ -20,12 +20,12 @@ class SGD(Optimizer):
         if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
-    def _update(self, p, param, grad, state, group, backend):
+    def _update(self, p, param, grad, state, group, kernels):
         momentum = group["momentum"]
         first_step = "momentum_buffer" not in state
         if momentum != 0 and first_step:
             state["momentum_buffer"] = self.zeros_like_param(p)
         # Without momentum there is no buffer: the kernel gets an empty array it never reads.
         buf = state["momentum_buffer"].reshape(-1) if momentum != 0 else param[:0]
-        backend.sgd_step(param, grad, buf, group["lr"], momentum, group["dampening"], group["weight_decay"],
+        kernels.sgd_step(param, grad, buf, group["lr"], momentum, group["dampening"], group["weight_decay"],
                          group["nesterov"], group["maximize"], first_step)
