@@ -58,6 +58,8 @@ class Tensor:
                 data = backend.asarray(data)
         if data.dtype.kind not in _SUPPORTED_KINDS:
             raise TypeError(f"fastnn tensors hold bool, integer or floating point data; got dtype {data.dtype}")
+        if not data.dtype.isnative:  # e.g. big-endian data read from a file: kernels compute in native order
+            data = data.astype(data.dtype.newbyteorder("="))
         self.data = data
         self._backend = backend
         self._grad = None

@@ -121,12 +121,12 @@ class Optimizer:
         name = type(self).__name__
         backend = p._backend
         data, grad = p.data, p.grad.data
-        if p.dtype not in backend.kernel_dtypes:
-            raise TypeError(f"{name}: parameters must be float32 or float64, got dtype {p.dtype} "
-                            f"(shape {tuple(p.shape)})")
         if not p.dtype.isnative:
             raise TypeError(f"{name}: parameter of shape {tuple(p.shape)} has non-native byte order ({p.dtype.str}); "
                             f"convert it with p.data = p.data.astype(p.dtype.newbyteorder('='))")
+        if p.dtype not in backend.kernel_dtypes:
+            raise TypeError(f"{name}: parameters must be float32 or float64, got dtype {p.dtype} "
+                            f"(shape {tuple(p.shape)})")
         if p.grad._backend is not backend:
             raise RuntimeError(f"{name}: gradient is on {p.grad.device} but its parameter is on {p.device}")
         if grad.shape != data.shape:
