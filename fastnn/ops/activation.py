@@ -7,31 +7,42 @@ makes the input contiguous, casts scalars to the input's dtype and wires the bac
 The kernels run at every size. On an idle machine a parallel launch costs a few microseconds, about what
 NumPy's several-pass formulas cost on a tiny array, while from ~4K elements the fused kernel is several times
 faster; a NumPy path for small inputs would add a second implementation to keep equal for no real gain.
-Softmax and log-softmax stay NumPy: they reduce along a dim, and their NumPy form is already a few passes.
+Softmax and log-softmax are array-namespace expressions: they reduce along a dim, and that form is already a
+few passes.
 """
 import math
+from operator import attrgetter
 
 import numpy as np
 
-from fastnn import _dispatch
 from fastnn.autograd import make_result
 from fastnn.ops._util import normalize_dim
 from fastnn.tensor import Tensor
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# (forward, backward) entry points of each kernel family, read from a backend's kernel namespace
+_HARDTANH = attrgetter("hardtanh_forward", "hardtanh_backward")
+_LEAKY_RELU = attrgetter("leaky_relu_forward", "leaky_relu_backward")
+_ELU = attrgetter("elu_forward", "elu_backward")
+_GELU = attrgetter("gelu_forward", "gelu_backward")
+_SIGMOID = attrgetter("sigmoid_forward", "sigmoid_backward")
+_TANH = attrgetter("tanh_forward", "tanh_backward")
+_SWISH = attrgetter("swish_forward", "swish_backward")
+_SOFTPLUS = attrgetter("softplus_forward", "softplus_backward")
+_MISH = attrgetter("mish_forward", "mish_backward")
 
 
 def _compute_array(x, op):
-    """x's data as a C-contiguous float32/float64 array; float16 is computed in float32."""
+    """x's data as a C-contiguous array of a kernel dtype of its backend; float16 is computed in float32."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}(): expected a Tensor, got {type(x).__name__}")
     if x.dtype == np.float16:
         return x.data.astype(np.float32)
-    if x.dtype not in _KERNEL_DTYPES:
+    if x.dtype not in x._backend.kernel_dtypes:
         raise TypeError(f"{op}(): expected a floating point tensor (float16/32/64), got {x.dtype}")
-    return np.ascontiguousarray(x.data)
+    return x._backend.xp.ascontiguousarray(x.data)
 
 
 def _real(op, name, value):
@@ -42,22 +53,22 @@ def _real(op, name, value):
     return float(value)
 
 
-def _elementwise(x, op, *scalars, kernel=None, saves_output=False):
-    """Run `<kernel>_forward` on x's flat data and record `<kernel>_backward`, which reads the flat input
-    (or the output when `saves_output`). Float scalars are cast to the compute dtype; bools pass as flags."""
+def _elementwise(x, op, family, *scalars, saves_output=False):
+    """Run the family's forward kernel on x's flat data and record its backward kernel, which reads the flat
+    input (or the output when `saves_output`). Float scalars are cast to the compute dtype; bools pass as flags."""
     data = _compute_array(x, op)
-    backend = _dispatch.kernels(x.device)
-    kernel = kernel or op
-    forward_kernel, backward_kernel = getattr(backend, kernel + "_forward"), getattr(backend, kernel + "_backward")
+    xp = x._backend.xp
+    forward_kernel, backward_kernel = family(x._backend.kernels)
     args = tuple(s if isinstance(s, bool) else data.dtype.type(s) for s in scalars)
     flat = data.reshape(-1)
     out = forward_kernel(flat, *args)
     saved = out if saves_output else flat
 
     def backward(g):
-        grad = backward_kernel(np.ascontiguousarray(g, dtype=data.dtype).reshape(-1), saved, *args)
+        grad = backward_kernel(xp.ascontiguousarray(g, dtype=data.dtype).reshape(-1), saved, *args)
         return (grad.reshape(x.shape).astype(x.dtype, copy=False),)
-    return make_result(out.reshape(x.shape).astype(x.dtype, copy=False), (x,), backward, op)
+    return make_result(out.reshape(x.shape).astype(x.dtype, copy=False), (x,), backward, op,
+                       saved=() if saves_output else None, saves_output=saves_output)
 
 
 # ---- piecewise-linear -----------------------------------------------------------------------------------
@@ -65,19 +76,19 @@ def hardtanh(x, min_val=-1.0, max_val=1.0):
     min_val, max_val = _real("hardtanh", "min_val", min_val), _real("hardtanh", "max_val", max_val)
     if min_val > max_val:
         raise ValueError(f"hardtanh(): min_val ({min_val}) cannot be greater than max_val ({max_val})")
-    return _elementwise(x, "hardtanh", min_val, max_val)
+    return _elementwise(x, "hardtanh", _HARDTANH, min_val, max_val)
 
 
 def relu(x):
-    return _elementwise(x, "relu", 0.0, math.inf, kernel="hardtanh")
+    return _elementwise(x, "relu", _HARDTANH, 0.0, math.inf)
 
 
 def relu6(x):
-    return _elementwise(x, "relu6", 0.0, 6.0, kernel="hardtanh")
+    return _elementwise(x, "relu6", _HARDTANH, 0.0, 6.0)
 
 
 def leaky_relu(x, negative_slope=0.01):
-    return _elementwise(x, "leaky_relu", _real("leaky_relu", "negative_slope", negative_slope))
+    return _elementwise(x, "leaky_relu", _LEAKY_RELU, _real("leaky_relu", "negative_slope", negative_slope))
 
 
 def prelu(x, weight):
@@ -91,18 +102,18 @@ def prelu(x, weight):
     if weight.data.size != 1 and (weight.ndim != 1 or weight.data.size != channels):
         raise ValueError(f"prelu(): weight must hold 1 slope or one per input channel ({channels}, dim 1 of "
                          f"input shape {x.shape}), got weight shape {weight.shape}")
-    slopes = weight.data.reshape(-1).astype(data.dtype)
+    slopes = x._backend.xp.ascontiguousarray(weight.data.reshape(-1), dtype=data.dtype)
     if slopes.size == 1:
         # One slope: any split into rows works; keep the last dim inner and parallelize over the rest.
         x3 = data.reshape(math.prod(x.shape[:-1]), 1, x.shape[-1] if x.ndim else 1)
     else:
         x3 = data.reshape(x.shape[0], channels, math.prod(x.shape[2:]))
-    backend = _dispatch.kernels(x.device)
+    backend, xp = x._backend.kernels, x._backend.xp
     out = backend.prelu_forward(x3, slopes)
 
     def backward(g):
         grad_in, grad_weight_rows = backend.prelu_backward(
-            np.ascontiguousarray(g, dtype=data.dtype).reshape(x3.shape), x3, slopes)
+            xp.ascontiguousarray(g, dtype=data.dtype).reshape(x3.shape), x3, slopes)
         grad_weight = grad_weight_rows.sum(axis=0).reshape(weight.shape).astype(weight.dtype, copy=False)
         return grad_in.reshape(x.shape).astype(x.dtype, copy=False), grad_weight
     return make_result(out.reshape(x.shape).astype(x.dtype, copy=False), (x, weight), backward, "prelu")
@@ -110,51 +121,52 @@ def prelu(x, weight):
 
 # ---- smooth ---------------------------------------------------------------------------------------------
 def elu(x, alpha=1.0):
-    return _elementwise(x, "elu", _real("elu", "alpha", alpha), 1.0)
+    return _elementwise(x, "elu", _ELU, _real("elu", "alpha", alpha), 1.0)
 
 
 def selu(x):
-    return _elementwise(x, "selu", SELU_ALPHA, SELU_SCALE, kernel="elu")
+    return _elementwise(x, "selu", _ELU, SELU_ALPHA, SELU_SCALE)
 
 
 def gelu(x, approximate="none"):
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu(): approximate must be 'none' or 'tanh', got {approximate!r}")
-    return _elementwise(x, "gelu", approximate == "tanh")
+    return _elementwise(x, "gelu", _GELU, approximate == "tanh")
 
 
 def sigmoid(x):
-    return _elementwise(x, "sigmoid", saves_output=True)
+    return _elementwise(x, "sigmoid", _SIGMOID, saves_output=True)
 
 
 def tanh(x):
-    return _elementwise(x, "tanh", saves_output=True)
+    return _elementwise(x, "tanh", _TANH, saves_output=True)
 
 
 def silu(x):
-    return _elementwise(x, "silu", 1.0, kernel="swish")
+    return _elementwise(x, "silu", _SWISH, 1.0)
 
 
 def swish(x, beta=1.0):
     """x * sigmoid(beta * x); beta is a number or a one-element Tensor (a learnable Parameter gets a grad)."""
     if not isinstance(beta, Tensor):
-        return _elementwise(x, "swish", _real("swish", "beta", beta))
+        return _elementwise(x, "swish", _SWISH, _real("swish", "beta", beta))
     data = _compute_array(x, "swish")
     if beta.data.size != 1:
         raise ValueError(f"swish(): beta must hold one element, got shape {beta.shape}")
     if beta.dtype != x.dtype:
         raise TypeError(f"swish(): beta dtype {beta.dtype} does not match input dtype {x.dtype}")
-    backend = _dispatch.kernels(x.device)
-    beta_value = data.dtype.type(beta.data.reshape(()))
+    backend, xp = x._backend.kernels, x._backend.xp
+    beta_value = data.dtype.type(beta.data.reshape(()).item())
     flat = data.reshape(-1)
     out = backend.swish_forward(flat, beta_value)
 
     def backward(g):
-        g = np.ascontiguousarray(g, dtype=data.dtype).reshape(-1)
+        g = xp.ascontiguousarray(g, dtype=data.dtype).reshape(-1)
         if not beta.requires_grad:
             return backend.swish_backward(g, flat, beta_value).reshape(x.shape).astype(x.dtype, copy=False), None
         grad_in, beta_partials = backend.swish_backward_with_beta(g, flat, beta_value)
-        grad_beta = np.full(beta.shape, beta_partials.sum(), dtype=beta.dtype)
+        # the partials are summed on the device (keepdims: an array, never a host scalar)
+        grad_beta = beta_partials.sum(keepdims=True).reshape(beta.shape).astype(beta.dtype)
         return grad_in.reshape(x.shape).astype(x.dtype, copy=False), grad_beta
     return make_result(out.reshape(x.shape).astype(x.dtype, copy=False), (x, beta), backward, "swish")
 
@@ -163,11 +175,11 @@ def softplus(x, beta=1.0, threshold=20.0):
     beta = _real("softplus", "beta", beta)
     if beta == 0:
         raise ValueError("softplus(): beta must be non-zero")
-    return _elementwise(x, "softplus", beta, _real("softplus", "threshold", threshold))
+    return _elementwise(x, "softplus", _SOFTPLUS, beta, _real("softplus", "threshold", threshold))
 
 
 def mish(x):
-    return _elementwise(x, "mish")
+    return _elementwise(x, "mish", _MISH)
 
 
 # ---- maxout ---------------------------------------------------------------------------------------------
@@ -184,36 +196,55 @@ def maxout(x, pieces, dim=1):
         raise ValueError(f"maxout(): size {channels} of dim {dim} (input shape {x.shape}) is not divisible by "
                          f"pieces={pieces}")
     x3 = data.reshape(math.prod(x.shape[:axis]), channels, math.prod(x.shape[axis + 1:]))
-    backend = _dispatch.kernels(x.device)
+    backend, xp = x._backend.kernels, x._backend.xp
     out = backend.maxout_forward(x3, int(pieces))
     out_shape = x.shape[:axis] + (channels // pieces,) + x.shape[axis + 1:]
 
     def backward(g):
-        g3 = np.ascontiguousarray(g, dtype=data.dtype).reshape(out.shape)
+        g3 = xp.ascontiguousarray(g, dtype=data.dtype).reshape(out.shape)
         return (backend.maxout_backward(g3, x3, int(pieces)).reshape(x.shape).astype(x.dtype, copy=False),)
     return make_result(out.reshape(out_shape).astype(x.dtype, copy=False), (x,), backward, "maxout")
 
 
 # ---- softmax --------------------------------------------------------------------------------------------
-def _log_softmax_array(data, axis):
-    shifted = data - np.amax(data, axis=axis, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+def _softmax_input(x, dim, dtype, op):
+    """(x cast to `dtype` if given, the axis). Like PyTorch, integer and bool inputs need dtype= (a float)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}(): expected a Tensor, got {type(x).__name__}")
+    if dtype is not None:
+        from fastnn.ops.elementwise import astype
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"{op}(): dtype must be a floating point dtype, got {dtype}")
+        if dtype != x.dtype:
+            x = astype(x, dtype)
+    elif x.dtype.kind != "f":
+        raise TypeError(f"{op}(): not implemented for input dtype {x.dtype} (PyTorch raises too): pass a floating "
+                        f"point tensor, or dtype=fastnn.float32 to compute in float32")
+    return x, normalize_dim(dim, x.ndim)
 
 
-def log_softmax(x, dim):
-    axis = normalize_dim(dim, x.ndim)
-    out = _log_softmax_array(x.data, axis)
+def _log_softmax_array(xp, data, axis):
+    shifted = data - data.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def log_softmax(x, dim, dtype=None):
+    x, axis = _softmax_input(x, dim, dtype, "log_softmax")
+    xp = x._backend.xp
+    out = _log_softmax_array(xp, x.data, axis)
 
     def backward(g):
-        return (g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),)
-    return make_result(out, (x,), backward, "log_softmax")
+        return (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),)
+    return make_result(out, (x,), backward, "log_softmax", saved=(), saves_output=True)
 
 
-def softmax(x, dim):
-    axis = normalize_dim(dim, x.ndim)
-    out = np.exp(x.data - np.amax(x.data, axis=axis, keepdims=True))
-    out /= np.sum(out, axis=axis, keepdims=True)
+def softmax(x, dim, dtype=None):
+    x, axis = _softmax_input(x, dim, dtype, "softmax")
+    xp = x._backend.xp
+    out = xp.exp(x.data - x.data.max(axis=axis, keepdims=True))
+    out /= out.sum(axis=axis, keepdims=True)
 
     def backward(g):
-        return (out * (g - np.sum(g * out, axis=axis, keepdims=True)),)
-    return make_result(out, (x,), backward, "softmax")
+        return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
+    return make_result(out, (x,), backward, "softmax", saved=(), saves_output=True)

@@ -5,6 +5,7 @@ fastnn.random.default_generator(), so fastnn.manual_seed makes it reproducible. 
 factor (0 where dropped, the rescaling where kept) and its backward multiplies the gradient by that same factor.
 With p == 1 everything is dropped: the output is all zeros (no 1/(1 - p) = inf scale, hence no NaN).
 """
+import math
 import numbers
 
 import numpy as np
@@ -46,13 +47,14 @@ def _masked_scale(input, p, mask_shape, name):
     """input * factor, factor = mask / (1 - p) over `mask_shape` (broadcast over the remaining dims)."""
     keep = 1.0 - p
     dtype = input.dtype.type
+    xp = input._backend.xp
     if keep == 0.0:
-        factor = np.zeros(mask_shape, input.dtype)
+        factor = xp.zeros(mask_shape, input.dtype)
     else:
-        # A bool array times a scalar: several times faster than np.where with two scalars.
-        factor = np.multiply(_keep_mask(input, mask_shape, keep), dtype(1.0 / keep), dtype=input.dtype)
+        # A bool array times a scalar: several times faster than where() with two scalars.
+        factor = xp.multiply(_keep_mask(input, mask_shape, keep), dtype(1.0 / keep), dtype=input.dtype)
     out = input.data * factor
-    return make_result(out, (input,), lambda g: (g * factor,), name)
+    return make_result(out, (input,), lambda g: (g * factor,), name, saved=())
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
@@ -91,16 +93,17 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
     if not training or p == 0.0:
         return input
     dtype = input.dtype.type
+    xp = input._backend.xp
     if p == 1.0:
-        factor = shift = np.zeros(input.shape, input.dtype)
+        factor = shift = xp.zeros(input.shape, input.dtype)
     else:
         keep = _keep_mask(input, input.shape, 1.0 - p)
-        a = 1.0 / np.sqrt((_SELU_SATURATION ** 2 * p + 1.0) * (1.0 - p))
-        factor = np.multiply(keep, dtype(a), dtype=input.dtype)
-        shift = np.multiply(keep, dtype(a * _SELU_SATURATION), dtype=input.dtype)
+        a = 1.0 / math.sqrt((_SELU_SATURATION ** 2 * p + 1.0) * (1.0 - p))
+        factor = xp.multiply(keep, dtype(a), dtype=input.dtype)
+        shift = xp.multiply(keep, dtype(a * _SELU_SATURATION), dtype=input.dtype)
         shift += dtype(-a * _SELU_SATURATION * (1.0 - p))
     out = input.data * factor + shift
-    return make_result(out, (input,), lambda g: (g * factor,), "alpha_dropout")
+    return make_result(out, (input,), lambda g: (g * factor,), "alpha_dropout", saved=())
 
 
 def drop_path(input, p, training=True, mode="row"):

@@ -23,7 +23,12 @@ def embedding(input, weight, padding_idx=None):
     The backward pass adds each output row's gradient into the weight row it came from, so an index that
     appears several times receives the sum of their gradients; the padding_idx row receives none.
     """
-    indices = input.data if isinstance(input, Tensor) else np.asarray(input)
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"embedding: weight must be a Tensor, got {type(weight).__name__}")
+    backend = weight._backend
+    if not isinstance(input, Tensor):
+        input = Tensor(backend.asarray(input), device=weight.device)
+    indices = input.data
     if indices.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be an integer tensor (int64 or int32), got {indices.dtype}")
     if weight.ndim != 2:
@@ -37,16 +42,17 @@ def embedding(input, weight, padding_idx=None):
             bad = low if low < 0 else high
             raise ValueError(f"embedding: index {bad} is out of range for a table of {num_embeddings} rows "
                              f"(valid indices are 0 .. {num_embeddings - 1})")
-    out = np.take(weight.data, indices, axis=0)
+    xp = backend.xp
+    out = xp.take(weight.data, indices, axis=0)
 
     def backward(g):
-        # grad = S @ g with S[v, i] = 1 where indices[i] == v: a sparse product sums repeated indices in C, in a
-        # fixed order (deterministic), about 10x faster than np.add.at. scipy.sparse is imported here, on first
-        # use, because importing it costs about half a second.
-        import scipy.sparse
-        flat = indices.reshape(-1)
-        counted = np.ones(flat.size, weight.dtype) if padding_idx is None else \
-            (flat != padding_idx).astype(weight.dtype)
-        scatter = scipy.sparse.csr_array((counted, (flat, np.arange(flat.size))), shape=(num_embeddings, flat.size))
-        return (np.asarray(scatter @ g.reshape(flat.size, weight.shape[1]), dtype=weight.dtype),)
-    return make_result(out, (weight,), backward, "embedding")
+        # the backend's kernel sums repeated indices; float16 tables are summed in float32
+        dtype = weight.dtype if weight.dtype in backend.kernel_dtypes else np.dtype(np.float32)
+        flat = xp.ascontiguousarray(indices.reshape(-1), dtype=np.int64)
+        rows = xp.ascontiguousarray(g.reshape(flat.size, weight.shape[1]), dtype=dtype)
+        grad = backend.kernels.embedding_backward(rows, flat, num_embeddings)
+        if padding_idx is not None:
+            grad[padding_idx] = 0
+        return grad.astype(weight.dtype, copy=False), None
+    # the backward reads the indices (as PyTorch saves them), not the table's values
+    return make_result(out, (weight, input), backward, "embedding", saved=(input,))

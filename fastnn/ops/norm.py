@@ -10,33 +10,43 @@ import numbers
 
 import numpy as np
 
-from fastnn._dispatch import kernels
 from fastnn.autograd import make_result
 from fastnn.tensor import Tensor
-
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _check_input(input, op, min_ndim, layout):
     if not isinstance(input, Tensor):
         raise TypeError(f"{op} expects a Tensor input, got {type(input).__name__}")
-    if input.dtype not in _KERNEL_DTYPES:
+    if input.dtype not in input._backend.kernel_dtypes:
         raise TypeError(f"{op} expects a float32 or float64 input, got {input.dtype}")
     if input.ndim < min_ndim:
         raise ValueError(f"{op} expects input of shape {layout}, got shape {tuple(input.shape)}")
 
 
-def _param_array(param, name, shape, dtype, fill):
+def _check_eps(eps, op):
+    """eps as a float > 0: with eps <= 0 a constant input (variance 0) would normalise to 0/0 = NaN, so it is
+    refused up front, whatever the input (a deliberate difference from PyTorch, which accepts eps=0)."""
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"{op}: eps must be a positive number, got {eps!r}")
+    if not eps > 0:
+        raise ValueError(f"{op}: eps must be > 0 (a constant input would give 0/0 = NaN), got eps={eps!r}")
+    return float(eps)
+
+
+def _param_array(input, param, name, shape, fill):
     """The array a kernel reads for an optional weight or bias: the parameter's data, or `fill` if absent."""
+    dtype = input.dtype
     if param is None:
-        return np.full(shape, fill, dtype)
+        return input._backend.xp.full(shape, fill, dtype)
     if not isinstance(param, Tensor):
         raise TypeError(f"{name} must be a Tensor or None, got {type(param).__name__}")
     if param.shape != shape:
         raise ValueError(f"{name} should have shape {shape}, got {tuple(param.shape)}")
     if param.dtype != dtype:
         raise TypeError(f"{name} has dtype {param.dtype} but the input has dtype {dtype}")
-    return np.ascontiguousarray(param.data)
+    if param._backend is not input._backend:
+        raise RuntimeError(f"{name} is on device {param.device} but the input is on {input.device}")
+    return input._backend.xp.ascontiguousarray(param.data)
 
 
 def _check_running(running_mean, running_var, channels, input_shape):
@@ -54,13 +64,16 @@ def _update_running(running_mean, running_var, mean, unbiased_var, momentum):
         raise TypeError(f"momentum must be a number, got {momentum!r}")
     running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * mean
     running_var.data[...] = (1 - momentum) * running_var.data + momentum * unbiased_var
+    running_mean._bump_version()
+    running_var._bump_version()
 
 
 def _running_stats(running_mean, running_var, eps, op):
     if running_mean is None:
         raise ValueError(f"{op} needs running_mean and running_var when it does not use the input's statistics")
+    xp = running_mean._backend.xp
     return (running_mean.data.astype(np.float64),
-            1.0 / np.sqrt(running_var.data.astype(np.float64) + eps))
+            1.0 / xp.sqrt(running_var.data.astype(np.float64) + eps))
 
 
 def _normalize(input, view, weight, bias, w, b, eps, stats, name):
@@ -71,19 +84,19 @@ def _normalize(input, view, weight, bias, w, b, eps, stats, name):
     through them). Otherwise (mean, invstd), float64 (K,), held fixed. Returns (output, mean, var), var being
     the biased batch variance, or None when `stats` was given.
     """
-    kern = kernels(input.device)
-    x = np.ascontiguousarray(input.data).reshape(view)
+    kern, xp = input._backend.kernels, input._backend.xp
+    x = xp.ascontiguousarray(input.data).reshape(view)
     repeats = view[1] // w.shape[0]
-    w_k, b_k = np.tile(w, repeats), np.tile(b, repeats)
+    w_k, b_k = (w, b) if repeats == 1 else (xp.tile(w, repeats), xp.tile(b, repeats))
     if stats is None:
         y, mean, var = kern.batch_norm_forward(x, w_k, b_k, float(eps))
-        invstd = 1.0 / np.sqrt(var + eps)
+        invstd = 1.0 / xp.sqrt(var + eps)
     else:
         (mean, invstd), var = stats, None
         y = kern.batch_norm_apply(x, mean, invstd, w_k, b_k)
 
     def backward(g):
-        dy = np.ascontiguousarray(g, dtype=x.dtype).reshape(view)
+        dy = xp.ascontiguousarray(g, dtype=x.dtype).reshape(view)
         dx, dw, db = kern.batch_norm_backward(dy, x, mean, invstd, w_k, stats is None)
         grads = [dx.reshape(input.shape)]
         if weight is not None:
@@ -100,8 +113,8 @@ def _channel_layout(input, op, weight, bias):
     _check_input(input, op, 2, "(N, C) or (N, C, *)")
     n, channels = input.shape[:2]
     size = math.prod(input.shape[2:])
-    w = _param_array(weight, "weight", (channels,), input.dtype, 1)
-    b = _param_array(bias, "bias", (channels,), input.dtype, 0)
+    w = _param_array(input, weight, "weight", (channels,), 1)
+    b = _param_array(input, bias, "bias", (channels,), 0)
     return n, channels, size, w, b
 
 
@@ -109,6 +122,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """Per-channel normalisation of an (N, C, *) input: batch statistics when training (updating the running
     ones with the unbiased variance), else running_mean and running_var."""
     n, channels, size, w, b = _channel_layout(input, "batch_norm", weight, bias)
+    eps = _check_eps(eps, "batch_norm")
     _check_running(running_mean, running_var, channels, input.shape)
     view = (n, channels, size)
     if not training:
@@ -129,6 +143,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     """Normalisation of each sample's channel over its spatial positions; with use_input_stats=False, the
     running statistics instead. Running statistics average the per-instance ones over the batch."""
     n, channels, size, w, b = _channel_layout(input, "instance_norm", weight, bias)
+    eps = _check_eps(eps, "instance_norm")
     _check_running(running_mean, running_var, channels, input.shape)
     if not use_input_stats:
         stats = _running_stats(running_mean, running_var, eps, "instance_norm with use_input_stats=False")
@@ -149,12 +164,14 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
             or channels % num_groups:
         raise ValueError(f"Expected number of channels in input to be divisible by num_groups, but got input of "
                          f"shape {tuple(input.shape)} and num_groups={num_groups!r}")
-    unit_w, unit_b = np.ones(1, input.dtype), np.zeros(1, input.dtype)
+    eps = _check_eps(eps, "group_norm")
+    xp = input._backend.xp
+    unit_w, unit_b = xp.ones(1, input.dtype), xp.zeros(1, input.dtype)
     view = (1, n * num_groups, channels // num_groups * size)
     normalized = _normalize(input, view, None, None, unit_w, unit_b, eps, None, "group_norm")[0]
     if weight is None and bias is None:
         return normalized
-    identity = (np.zeros(channels), np.ones(channels))
+    identity = (xp.zeros(channels), xp.ones(channels))
     return _normalize(normalized, (n, channels, size), weight, bias, w, b, 0.0, identity, "group_norm_affine")[0]
 
 
@@ -165,15 +182,16 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if input.shape[input.ndim - len(shape):] != shape:
         raise ValueError(f"layer_norm: normalized_shape {shape} must match the trailing dimensions of input of shape "
                          f"{tuple(input.shape)}")
+    eps = _check_eps(eps, "layer_norm")
     width = math.prod(shape)
-    w = _param_array(weight, "weight", shape, input.dtype, 1).reshape(width)
-    b = _param_array(bias, "bias", shape, input.dtype, 0).reshape(width)
-    kern = kernels(input.device)
-    x = np.ascontiguousarray(input.data).reshape(input.data.size // max(width, 1), width)
+    w = _param_array(input, weight, "weight", shape, 1).reshape(width)
+    b = _param_array(input, bias, "bias", shape, 0).reshape(width)
+    kern, xp = input._backend.kernels, input._backend.xp
+    x = xp.ascontiguousarray(input.data).reshape(input.data.size // max(width, 1), width)
     y, mean, invstd = kern.layer_norm_forward(x, w, b, float(eps))
 
     def backward(g):
-        dy = np.ascontiguousarray(g, dtype=x.dtype).reshape(x.shape)
+        dy = xp.ascontiguousarray(g, dtype=x.dtype).reshape(x.shape)
         dx, dw, db = kern.layer_norm_backward(dy, x, mean, invstd, w)
         grads = [dx.reshape(input.shape)]
         if weight is not None:
@@ -192,13 +210,13 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size <= 0:
         raise ValueError(f"local_response_norm size must be a positive integer, got {size!r}")
     n, channels = input.shape[:2]
-    kern = kernels(input.device)
-    x = np.ascontiguousarray(input.data).reshape(n, channels, math.prod(input.shape[2:]))
+    kern, xp = input._backend.kernels, input._backend.xp
+    x = xp.ascontiguousarray(input.data).reshape(n, channels, math.prod(input.shape[2:]))
     scalar = input.dtype.type
     y, base = kern.local_response_norm_forward(x, int(size), scalar(alpha), scalar(beta), scalar(k))
 
     def backward(g):
-        dy = np.ascontiguousarray(g, dtype=x.dtype).reshape(x.shape)
+        dy = xp.ascontiguousarray(g, dtype=x.dtype).reshape(x.shape)
         dx = kern.local_response_norm_backward(dy, x, y, base, int(size), scalar(alpha), scalar(beta))
         return (dx.reshape(input.shape),)
     return make_result(y.reshape(input.shape), (input,), backward, "local_response_norm")
