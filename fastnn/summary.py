@@ -23,6 +23,9 @@ def summary(model, input_shape, dtype="float32", file=None):
     Returns the rows as a list of dicts with keys name, type, output_shape, params, memory_kb, macs,
     receptive_field (an int, an (h, w) pair when they differ, or None for layers without a spatial window).
     """
+    from fastnn.nn.modules.module import Module
+    if not isinstance(model, Module):
+        raise TypeError(f"summary: model must be a fastnn.nn.Module, got {type(model).__name__}")
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
     if not shape or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in shape):
         raise ValueError(f"input_shape must be a non-empty tuple of positive ints (without the batch dimension), "

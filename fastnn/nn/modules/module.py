@@ -1,5 +1,6 @@
 """Module: the base class of layers and models (parameters, buffers, submodules, train/eval, state_dict)."""
 from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -260,6 +261,9 @@ class Module:
         Every shape is checked before anything is copied, so a failed load leaves the module unchanged.
         With strict=True, missing or unexpected keys are an error.
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict: state_dict must be a mapping of names to tensors (e.g. the result "
+                            f"of fastnn.load), got {type(state_dict).__name__}")
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -273,7 +277,18 @@ class Module:
             if key not in state_dict:
                 continue
             value = state_dict[key]
-            array = value.data if isinstance(value, Tensor) else np.asarray(value)
+            if isinstance(value, Tensor):
+                array = value.data if value._backend is target._backend else value._backend.to_host(value.data)
+            elif isinstance(value, target._backend.array_types):
+                array = value
+            else:
+                try:
+                    array = np.asarray(value)
+                except (TypeError, ValueError):
+                    array = np.asarray(None)
+                if array.dtype == object:
+                    problems.append(f"value for {key!r} is a {type(value).__name__}, not a tensor or array")
+                    continue
             if array.shape != target.shape:
                 problems.append(f"size mismatch for {key!r}: copying a param with shape {tuple(array.shape)}, the "
                                 f"shape in the current model is {tuple(target.shape)}")
@@ -285,7 +300,9 @@ class Module:
             raise RuntimeError(f"error(s) in loading state_dict for {type(self).__name__}:\n  " +
                                "\n  ".join(problems))
         for key, array in arrays.items():
-            own[key].data[...] = array
+            target = own[key]
+            target.data[...] = target._backend.asarray(array)
+            target._bump_version()
         return IncompatibleKeys(missing, unexpected)
 
     # ---- repr -------------------------------------------------------------------------------------------
