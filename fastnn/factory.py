@@ -1,83 +1,114 @@
-"""Tensor constructors (fastnn.tensor, zeros, randn, ...). Random ones draw from fastnn.random."""
+"""Tensor constructors (fastnn.tensor, zeros, randn, ...), built by the target device's backend.
+
+Random ones draw through the backend (`Backend.draw`), i.e. from fastnn's seeded generator unless `generator` is
+given, so `fastnn.manual_seed` governs every device.
+"""
 import numpy as np
 
-from fastnn import random as _random
+from fastnn import _dispatch
 from fastnn.ops._util import shape_args
 from fastnn.tensor import Tensor, as_dtype, float32, int64
 
+_REFUSED_TYPES = (str, bytes, dict, set, frozenset)
 
-def _make(data, dtype, requires_grad, device):
-    if dtype is not None:
-        data = data.astype(as_dtype(dtype), copy=False)
-    t = Tensor(data, device=device)
-    if device != "cpu":
-        t = t.to(device)
-    return t.requires_grad_(requires_grad) if requires_grad else t
+
+def _dtype(dtype, default):
+    """The dtype to build, refusing what fastnn tensors cannot hold (complex, strings, objects)."""
+    dtype = default if dtype is None else as_dtype(dtype)
+    if dtype.kind not in "biuf":
+        raise TypeError(f"dtype {dtype} is not supported: fastnn tensors hold bool, integer or floating point data")
+    return dtype
+
+
+def _finish(data, backend, requires_grad):
+    t = Tensor._wrap(data, backend)
+    return t.requires_grad_(True) if requires_grad else t
 
 
 def tensor(data, dtype=None, requires_grad=False, device="cpu"):
     """A new tensor holding a copy of `data`. Python floats become float32 and ints int64, as in PyTorch;
-    an ndarray keeps its dtype."""
+    an ndarray keeps its dtype. Strings, dicts, objects and complex numbers are refused with a TypeError."""
+    backend = _dispatch.backend(device)
     if isinstance(data, Tensor):
-        data = data.data
-    if isinstance(data, (np.ndarray, np.generic)):
-        arr = np.array(data, copy=True)
-    else:
-        arr = np.array(data)
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"can't convert {type(data).__name__} of dtype {arr.dtype} to a tensor")
-        if dtype is None:  # an explicit dtype converts straight from the exact values
-            if arr.dtype == np.float64:
-                arr = arr.astype(float32)
-            elif arr.dtype.kind in "iu":
-                arr = arr.astype(int64)
-    return _make(arr, dtype, requires_grad, device)
+        data = data._backend.to_host(data.data)
+    if isinstance(data, _REFUSED_TYPES):
+        raise TypeError(f"fastnn.tensor: can't convert data of type {type(data).__name__} to a tensor; expected "
+                        f"numbers, (nested) sequences of numbers or an ndarray")
+    is_array = isinstance(data, (np.ndarray, np.generic))
+    try:
+        host = np.array(data, copy=True)
+    except ValueError as e:  # ragged nesting
+        raise ValueError(f"fastnn.tensor: data is not a regular (rectangular) nesting of numbers: {e}") from None
+    if host.dtype.kind not in "biuf":
+        what = f"an ndarray of dtype {host.dtype}" if is_array else (
+            f"{type(data).__name__} holding {host.dtype} data" if host.dtype.kind != "O"
+            else f"{type(data).__name__} holding non-numeric elements (dtype object)")
+        raise TypeError(f"fastnn.tensor: can't convert {what} to a tensor; fastnn tensors hold bool, integer or "
+                        f"floating point data")
+    if dtype is not None:  # an explicit dtype converts straight from the exact values
+        host = host.astype(_dtype(dtype, None), copy=False)
+    elif not is_array:
+        if host.dtype.kind == "f":
+            host = host.astype(float32)
+        elif host.dtype.kind in "iu":
+            host = host.astype(int64)
+    return _finish(backend.from_host(host), backend, requires_grad)
 
 
 def zeros(*size, dtype=None, requires_grad=False, device="cpu"):
-    return _make(np.zeros(shape_args(size), dtype=as_dtype(dtype or float32)), None, requires_grad, device)
+    backend = _dispatch.backend(device)
+    return _finish(backend.xp.zeros(shape_args(size), dtype=_dtype(dtype, float32)), backend, requires_grad)
 
 
 def ones(*size, dtype=None, requires_grad=False, device="cpu"):
-    return _make(np.ones(shape_args(size), dtype=as_dtype(dtype or float32)), None, requires_grad, device)
+    backend = _dispatch.backend(device)
+    return _finish(backend.xp.ones(shape_args(size), dtype=_dtype(dtype, float32)), backend, requires_grad)
 
 
 def empty(*size, dtype=None, requires_grad=False, device="cpu"):
-    return _make(np.empty(shape_args(size), dtype=as_dtype(dtype or float32)), None, requires_grad, device)
+    backend = _dispatch.backend(device)
+    return _finish(backend.xp.empty(shape_args(size), dtype=_dtype(dtype, float32)), backend, requires_grad)
 
 
 def full(size, fill_value, dtype=None, requires_grad=False, device="cpu"):
-    if dtype is None:
-        dtype = float32 if isinstance(fill_value, float) else (np.dtype(bool) if isinstance(fill_value, bool)
-                                                                else int64)
-    return _make(np.full(shape_args((size,)) if isinstance(size, int) else tuple(size), fill_value,
-                         dtype=as_dtype(dtype)), None, requires_grad, device)
+    default = float32 if isinstance(fill_value, float) else (np.dtype(bool) if isinstance(fill_value, bool)
+                                                             else int64)
+    shape = (size,) if isinstance(size, int) else tuple(size)
+    backend = _dispatch.backend(device)
+    return _finish(backend.xp.full(shape, fill_value, dtype=_dtype(dtype, default)), backend, requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad=False, device="cpu"):
     if end is None:
         start, end = 0, start
-    if dtype is None:
-        dtype = int64 if all(isinstance(v, (int, np.integer)) for v in (start, end, step)) else float32
-    return _make(np.arange(start, end, step, dtype=as_dtype(dtype)), None, requires_grad, device)
+    if step == 0:
+        raise ValueError(f"arange: step must be nonzero, got step={step!r}")
+    if (end - start) * step < 0:
+        raise ValueError(f"arange: upper bound and larger bound inconsistent with step sign: start={start!r}, "
+                         f"end={end!r}, step={step!r}")
+    default = int64 if all(isinstance(v, (int, np.integer)) for v in (start, end, step)) else float32
+    backend = _dispatch.backend(device)
+    return _finish(backend.xp.arange(start, end, step, dtype=_dtype(dtype, default)), backend, requires_grad)
+
+
+def _drawn(method, shape, dtype, default, requires_grad, device, generator, **params):
+    backend = _dispatch.backend(device)
+    data = backend.draw(method, shape, _dtype(dtype, default), generator=generator, **params)
+    return _finish(data, backend, requires_grad)
 
 
 def rand(*size, dtype=None, requires_grad=False, device="cpu", generator=None):
-    gen = generator or _random.default_generator()
-    return _make(gen.random(shape_args(size), dtype=as_dtype(dtype or float32)), None, requires_grad, device)
+    return _drawn("random", shape_args(size), dtype, float32, requires_grad, device, generator)
 
 
 def randn(*size, dtype=None, requires_grad=False, device="cpu", generator=None):
-    gen = generator or _random.default_generator()
-    return _make(gen.standard_normal(shape_args(size), dtype=as_dtype(dtype or float32)), None, requires_grad,
-                 device)
+    return _drawn("standard_normal", shape_args(size), dtype, float32, requires_grad, device, generator)
 
 
 def randint(low, high=None, size=(), dtype=None, device="cpu", generator=None):
     if high is None:
         low, high = 0, low
-    gen = generator or _random.default_generator()
-    return _make(gen.integers(low, high, size=tuple(size), dtype=as_dtype(dtype or int64)), None, False, device)
+    return _drawn("integers", tuple(size), dtype, int64, False, device, generator, low=low, high=high)
 
 
 def _like(fn, t, dtype, requires_grad, device):

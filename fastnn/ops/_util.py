@@ -1,26 +1,99 @@
-"""Helpers shared by the op modules: wrapping scalars, normalising dims."""
+"""Helpers shared by the op modules: PyTorch's type promotion, wrapping scalars, normalising dims."""
 import numpy as np
 
 from fastnn.tensor import Tensor
 
+_INT64, _FLOAT32, _BOOL = np.dtype(np.int64), np.dtype(np.float32), np.dtype(np.bool_)
+
+
+def promote_types(d1, d2):
+    """PyTorch's promote_types on bool/integer/float dtypes: a float meeting an integer or bool keeps the float's
+    dtype (int64 + float16 -> float16, where NumPy gives float64); otherwise NumPy's table, which agrees."""
+    if d1 == d2:
+        return d1
+    f1, f2 = d1.kind == "f", d2.kind == "f"
+    if f1 != f2:
+        return d1 if f1 else d2
+    return np.promote_types(d1, d2)
+
+
+def _combine(higher, lower):
+    """PyTorch's combine_categories: a lower-priority operand changes the result only when it is of a higher
+    category (bool < integer < float)."""
+    if higher is None:
+        return lower
+    if lower is None or higher.kind == "f":
+        return higher
+    if higher.kind == "b" or lower.kind == "f":
+        return promote_types(higher, lower)
+    return higher
+
+
+def scalar_dtype(value):
+    """The dtype PyTorch gives a Python (or NumPy) number in an op: bool, int64, or the default float32."""
+    if isinstance(value, (bool, np.bool_)):
+        return _BOOL
+    if isinstance(value, (int, np.integer)):
+        return _INT64
+    if isinstance(value, (float, np.floating)):
+        return _FLOAT32
+    raise TypeError(f"expected a Tensor or a Python number, got {type(value).__name__}")
+
+
+def result_type(*operands):
+    """The dtype of an op on `operands` (Tensors and numbers), by PyTorch's rule: tensors with dimensions outrank
+    0-d tensors, which outrank numbers; within a rank dtypes promote; a lower rank counts only if it is of a higher
+    category. E.g. float32 tensor + float64 0-d tensor -> float32; int64 tensor + 1.5 -> float32."""
+    ranks = [None, None, None]  # numbers, 0-d tensors, tensors with dims
+    for v in operands:
+        if isinstance(v, Tensor):
+            rank, dtype = (2 if v.ndim else 1), v.dtype
+        else:
+            rank, dtype = 0, scalar_dtype(v)
+        ranks[rank] = dtype if ranks[rank] is None else promote_types(ranks[rank], dtype)
+    return _combine(ranks[2], _combine(ranks[1], ranks[0]))
+
+
+def _is_scalar(value):
+    return isinstance(value, (bool, int, float, np.generic))
+
 
 def as_tensor(value, like):
-    """Tensor for an op argument. A scalar is weak, as in PyTorch: it takes `like`'s dtype unless it is a
-    float meeting an integer/bool tensor (float32) or an int meeting a bool tensor (int64)."""
+    """Tensor for an op argument, on `like`'s device (the CPU when `like` is None). A number is weak, as in
+    PyTorch: it takes `like`'s dtype unless its category is higher (a float meeting an integer/bool tensor gives
+    float32, an int meeting a bool tensor int64). A list of floats gives float32; an ndarray keeps its dtype."""
     if isinstance(value, Tensor):
         return value
-    arr = np.asarray(value)
-    if arr.ndim == 0 and like is not None:
-        if like.dtype.kind in "fc" or arr.dtype.kind == "b":
-            dtype = like.dtype
-        elif arr.dtype.kind == "f":
-            dtype = np.dtype("float32")
-        else:
-            dtype = like.dtype if like.dtype.kind != "b" else np.dtype("int64")
-        arr = arr.astype(dtype)
-    elif arr.dtype == np.float64 and not isinstance(value, np.ndarray):
-        arr = arr.astype(np.float32)
-    return Tensor(arr, device=like.device if like is not None else "cpu")
+    backend = like._backend if like is not None else _cpu()
+    if _is_scalar(value) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        if not _is_scalar(value):  # a 0-d host array counts as a number
+            value = value.item()
+        dtype = scalar_dtype(value) if like is None else result_type(like, value)
+        return Tensor._wrap(backend.xp.asarray(value, dtype=dtype), backend)
+    if isinstance(value, (list, tuple)):
+        arr = backend.asarray(value)
+        if arr.dtype.kind == "f" and arr.dtype != _FLOAT32:  # Python floats are float32 tensors, as in PyTorch
+            arr = arr.astype(_FLOAT32)
+    else:
+        arr = backend.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"expected a Tensor or numeric data, got {type(value).__name__} of dtype {arr.dtype}")
+    return Tensor._wrap(arr, backend)
+
+
+def _cpu():
+    from fastnn import _dispatch
+    return _dispatch.backend("cpu")
+
+
+def scalar_array(out, xp):
+    """NumPy turns 0-d results into NumPy scalars; tensors hold arrays (as CuPy always returns), so wrap them."""
+    return out if out.ndim or not isinstance(out, np.generic) else xp.asarray(out)
+
+
+def product_saved(a, b):
+    """What the backward of a product a*b (or a@b) reads: b for a's gradient, a for b's, as PyTorch saves them."""
+    return ((b,) if a.requires_grad else ()) + ((a,) if b.requires_grad else ())
 
 
 def normalize_dim(dim, ndim):

@@ -1,116 +1,133 @@
-"""Element-wise differentiable ops with NumPy broadcasting; gradients are summed back over broadcast axes."""
+"""Element-wise differentiable ops with NumPy broadcasting; gradients are summed back over broadcast axes.
+
+Operands follow PyTorch's type promotion (fastnn.ops._util.result_type); a mixed-dtype operand is cast by the
+differentiable `astype`, so each gradient comes back in its input's dtype.
+"""
+import operator
+
 import numpy as np
 
 from fastnn.autograd import Node, is_grad_enabled, make_result, unbroadcast
-from fastnn.ops._util import as_tensor
+from fastnn.ops._util import as_tensor, product_saved, result_type, scalar_array
 from fastnn.tensor import Tensor
 
 
 def _binary(a, b):
-    a = as_tensor(a, b if isinstance(b, Tensor) else None)
-    b = as_tensor(b, a)
-    # An integer/bool tensor meeting a float one takes the float dtype, as in PyTorch (NumPy would give float64).
-    if a.dtype.kind in "biu" and b.dtype.kind == "f":
-        a = Tensor(a.data.astype(b.dtype), device=a.device)
-    elif b.dtype.kind in "biu" and a.dtype.kind == "f":
-        b = Tensor(b.data.astype(a.dtype), device=b.device)
+    if not isinstance(a, Tensor):
+        a = as_tensor(a, b if isinstance(b, Tensor) else None)
+    if not isinstance(b, Tensor):
+        b = as_tensor(b, a)
+    if a.dtype != b.dtype:
+        dtype = result_type(a, b)
+        if a.dtype != dtype:
+            a = astype(a, dtype)
+        if b.dtype != dtype:
+            b = astype(b, dtype)
     return a, b
 
 
 def add(a, b):
     a, b = _binary(a, b)
-    out = a.data + b.data
+    out = scalar_array(a.data + b.data, a._backend.xp)
 
     def backward(g):
         return (unbroadcast(g, a.shape) if a.requires_grad else None,
                 unbroadcast(g, b.shape) if b.requires_grad else None)
-    return make_result(out, (a, b), backward)
+    return make_result(out, (a, b), backward, "add", saved=())
 
 
 def sub(a, b):
     a, b = _binary(a, b)
-    out = a.data - b.data
+    out = scalar_array(a.data - b.data, a._backend.xp)
 
     def backward(g):
         return (unbroadcast(g, a.shape) if a.requires_grad else None,
                 unbroadcast(-g, b.shape) if b.requires_grad else None)
-    return make_result(out, (a, b), backward)
+    return make_result(out, (a, b), backward, "sub", saved=())
 
 
 def mul(a, b):
     a, b = _binary(a, b)
-    out = a.data * b.data
+    out = scalar_array(a.data * b.data, a._backend.xp)
 
     def backward(g):
         return (unbroadcast(g * b.data, a.shape) if a.requires_grad else None,
                 unbroadcast(g * a.data, b.shape) if b.requires_grad else None)
-    return make_result(out, (a, b), backward)
+    return make_result(out, (a, b), backward, "mul", saved=product_saved(a, b))
 
 
 def div(a, b):
     a, b = _binary(a, b)
-    if a.dtype.kind in "biu" and b.dtype.kind in "biu":
-        a, b = a.to(dtype="float32"), b.to(dtype="float32")
-    out = a.data / b.data
+    if a.dtype.kind in "biu":  # true division of integers gives the default float dtype, as in PyTorch
+        a, b = astype(a, np.dtype(np.float32)), astype(b, np.dtype(np.float32))
+    out = scalar_array(a.data / b.data, a._backend.xp)
 
     def backward(g):
         return (unbroadcast(g / b.data, a.shape) if a.requires_grad else None,
                 unbroadcast(-g * out / b.data, b.shape) if b.requires_grad else None)
-    return make_result(out, (a, b), backward)
+    return make_result(out, (a, b), backward, "div", saved=(b,), saves_output=b.requires_grad)
 
 
 def pow(a, b):
     a, b = _binary(a, b)
-    out = np.power(a.data, b.data)
+    xp = a._backend.xp
+    out = scalar_array(a.data ** b.data, xp)
 
     def backward(g):
         ga = gb = None
         if a.requires_grad:
-            ga = unbroadcast(g * b.data * np.power(a.data, b.data - 1), a.shape)
+            ga = unbroadcast(g * b.data * a.data ** (b.data - 1), a.shape)
         if b.requires_grad:
-            # d/db a**b = a**b * log(a); define it as 0 where a == 0 (as PyTorch does) instead of NaN.
-            with np.errstate(divide="ignore", invalid="ignore"):
-                log_a = np.where(a.data > 0, np.log(np.where(a.data > 0, a.data, 1)), 0).astype(out.dtype)
+            # d/db a**b = a**b * log(a); defined as 0 where a <= 0 (as PyTorch does) instead of NaN.
+            positive = a.data > 0
+            log_a = xp.where(positive, xp.log(xp.where(positive, a.data, 1)), 0).astype(out.dtype)
             gb = unbroadcast(g * out * log_a, b.shape)
         return ga, gb
-    return make_result(out, (a, b), backward)
+    return make_result(out, (a, b), backward, "pow", saved=(a, b), saves_output=b.requires_grad)
 
 
 def neg(x):
-    return make_result(-x.data, (x,), lambda g: (-g,), "neg")
+    return make_result(scalar_array(-x.data, x._backend.xp), (x,), lambda g: (-g,), "neg", saved=())
 
 
 def exp(x):
-    out = np.exp(x.data)
-    return make_result(out, (x,), lambda g: (g * out,), "exp")
+    out = scalar_array(x._backend.xp.exp(x.data), x._backend.xp)
+    return make_result(out, (x,), lambda g: (g * out,), "exp", saved=(), saves_output=True)
 
 
 def log(x):
-    return make_result(np.log(x.data), (x,), lambda g: (g / x.data,), "log")
+    out = scalar_array(x._backend.xp.log(x.data), x._backend.xp)
+    return make_result(out, (x,), lambda g: (g / x.data,), "log")
 
 
 def sqrt(x):
-    out = np.sqrt(x.data)
-    return make_result(out, (x,), lambda g: (g / (2 * out),), "sqrt")
+    out = scalar_array(x._backend.xp.sqrt(x.data), x._backend.xp)
+    return make_result(out, (x,), lambda g: (g / (2 * out),), "sqrt", saved=(), saves_output=True)
 
 
 def abs(x):
-    return make_result(np.abs(x.data), (x,), lambda g: (g * np.sign(x.data),), "abs")
+    xp = x._backend.xp
+    return make_result(scalar_array(xp.abs(x.data), xp), (x,), lambda g: (g * xp.sign(x.data),), "abs")
+
+
+def _bound(value, x):
+    """A clamp bound as something x's array accepts: a same-device array or a scalar of x's dtype."""
+    if value is None or isinstance(value, Tensor):
+        return None if value is None else value.data
+    return x.dtype.type(value)
 
 
 def clamp(x, min=None, max=None):
     if min is None and max is None:
         raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
-    lo = None if min is None else (min.data if isinstance(min, Tensor) else np.asarray(min, x.dtype))
-    hi = None if max is None else (max.data if isinstance(max, Tensor) else np.asarray(max, x.dtype))
-    out = np.clip(x.data, lo, hi)
+    xp = x._backend.xp
+    lo, hi = _bound(min, x), _bound(max, x)
+    out = scalar_array(xp.clip(x.data, lo, hi), xp)
 
     def backward(g):
-        inside = np.ones(x.shape, dtype=bool)
-        if lo is not None:
-            inside &= x.data >= lo
+        inside = None if lo is None else x.data >= lo
         if hi is not None:
-            inside &= x.data <= hi
+            inside = x.data <= hi if inside is None else inside & (x.data <= hi)
         return (g * inside,)
     return make_result(out, (x,), backward, "clamp")
 
@@ -122,7 +139,7 @@ def _tie_weights(wins, ties, dtype):
 
 def maximum(a, b):
     a, b = _binary(a, b)
-    out = np.maximum(a.data, b.data)
+    out = scalar_array(a._backend.xp.maximum(a.data, b.data), a._backend.xp)
 
     def backward(g):
         # Ties split the gradient evenly between both inputs, as PyTorch does.
@@ -133,7 +150,7 @@ def maximum(a, b):
 
 def minimum(a, b):
     a, b = _binary(a, b)
-    out = np.minimum(a.data, b.data)
+    out = scalar_array(a._backend.xp.minimum(a.data, b.data), a._backend.xp)
 
     def backward(g):
         wa = _tie_weights(a.data < b.data, a.data == b.data, g.dtype)
@@ -142,27 +159,30 @@ def minimum(a, b):
 
 
 def where(condition, a, b):
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two numbers: on the condition's device
+        a = as_tensor(a, condition if isinstance(condition, Tensor) else None)
+    a, b = _binary(a, b)
+    xp = a._backend.xp
+    cond = condition.data if isinstance(condition, Tensor) else a._backend.asarray(condition)
     if cond.dtype != np.bool_:
         raise TypeError(f"where expects a bool condition, got {cond.dtype}")
-    a, b = _binary(a, b)
-    out = np.where(cond, a.data, b.data)
+    out = scalar_array(xp.where(cond, a.data, b.data), xp)
 
     def backward(g):
-        return (unbroadcast(np.where(cond, g, 0), a.shape) if a.requires_grad else None,
-                unbroadcast(np.where(cond, 0, g), b.shape) if b.requires_grad else None)
-    return make_result(out, (a, b), backward, "where")
+        return (unbroadcast(xp.where(cond, g, 0), a.shape) if a.requires_grad else None,
+                unbroadcast(xp.where(cond, 0, g), b.shape) if b.requires_grad else None)
+    return make_result(out, (a, b), backward, "where", saved=())
 
 
 def astype(x, dtype):
     out = x.data.astype(dtype)
     if dtype.kind not in "fc":
-        return Tensor(out, device=x.device)
-    return make_result(out, (x,), lambda g: (g.astype(x.dtype),), "astype")
+        return Tensor._wrap(out, x._backend)
+    return make_result(out, (x,), lambda g: (g.astype(x.dtype),), "astype", saved=())
 
 
 def clone(x):
-    return make_result(x.data.copy(), (x,), lambda g: (g,), "clone")
+    return make_result(x.data.copy(), (x,), lambda g: (g,), "clone", saved=())
 
 
 def to_device(x, device):
@@ -177,17 +197,17 @@ def to_device(x, device):
     return out
 
 
-def _compare(ufunc):
+def _compare(op, name):
     def compare(a, b):
         a, b = _binary(a, b)
-        return Tensor(ufunc(a.data, b.data), device=a.device)
-    compare.__name__ = ufunc.__name__
+        return Tensor._wrap(scalar_array(op(a.data, b.data), a._backend.xp), a._backend)
+    compare.__name__ = compare.__qualname__ = name
     return compare
 
 
-eq = _compare(np.equal)
-ne = _compare(np.not_equal)
-lt = _compare(np.less)
-le = _compare(np.less_equal)
-gt = _compare(np.greater)
-ge = _compare(np.greater_equal)
+eq = _compare(operator.eq, "eq")
+ne = _compare(operator.ne, "ne")
+lt = _compare(operator.lt, "lt")
+le = _compare(operator.le, "le")
+gt = _compare(operator.gt, "gt")
+ge = _compare(operator.ge, "ge")

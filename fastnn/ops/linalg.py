@@ -2,11 +2,13 @@
 import numpy as np
 
 from fastnn.autograd import make_result, unbroadcast
-from fastnn.ops._util import as_tensor
+from fastnn.ops._util import as_tensor, product_saved, scalar_array
+from fastnn.tensor import Tensor
 
 
 def matmul(a, b):
-    a, b = as_tensor(a, None), as_tensor(b, None)
+    a = as_tensor(a, b if isinstance(b, Tensor) else None)
+    b = as_tensor(b, a)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both arguments must be at least 1-D, got shapes {tuple(a.shape)} and "
                          f"{tuple(b.shape)}")
@@ -22,7 +24,7 @@ def matmul(a, b):
                          "broadcast") from None
     if a.dtype != b.dtype:
         raise TypeError(f"matmul: expected both operands to have the same dtype, got {a.dtype} and {b.dtype}")
-    out = np.matmul(a.data, b.data)
+    out = scalar_array(a.data @ b.data, a._backend.xp)
 
     def backward(g):
         # Promote 1-D operands to matrices so one rule covers every case.
@@ -30,16 +32,16 @@ def matmul(a, b):
         b2 = b.data[:, None] if b.ndim == 1 else b.data
         g2 = g
         if b.ndim == 1:  # first: when both are 1-D, g is 0-d and only axis -1 exists to expand
-            g2 = np.expand_dims(g2, -1)
+            g2 = g2[..., None]
         if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
+            g2 = g2[..., None, :]
         ga = gb = None
         if a.requires_grad:
-            ga = unbroadcast(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
+            ga = unbroadcast(g2 @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
         if b.requires_grad:
-            gb = unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
+            gb = unbroadcast(a2.swapaxes(-1, -2) @ g2, b2.shape).reshape(b.shape)
         return ga, gb
-    return make_result(out, (a, b), backward, "matmul")
+    return make_result(out, (a, b), backward, "matmul", saved=product_saved(a, b))
 
 
 def linear(input, weight, bias=None):
@@ -67,4 +69,4 @@ def linear(input, weight, bias=None):
         gb = g2.sum(axis=0) if bias is not None and bias.requires_grad else None
         return (gx, gw, gb) if bias is not None else (gx, gw)
     inputs = (input, weight, bias) if bias is not None else (input, weight)
-    return make_result(out, inputs, backward, "linear")
+    return make_result(out, inputs, backward, "linear", saved=product_saved(input, weight))

@@ -1,13 +1,16 @@
 """Reductions. Gradients are broadcast back over the reduced axes."""
+import builtins
+import math
 from collections import namedtuple
 
 import numpy as np
 
 from fastnn.autograd import make_result
-from fastnn.ops._util import normalize_dim
+from fastnn.ops._util import normalize_dim, scalar_array
 from fastnn.tensor import Tensor
 
 MaxMin = namedtuple("MaxMin", ["values", "indices"])
+_INT64 = np.dtype(np.int64)
 
 
 def _axes(x, dim):
@@ -17,100 +20,117 @@ def _axes(x, dim):
 
 def _count(x, axes):
     """How many elements each output of a reduction over `axes` combines."""
-    return x.data.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
+    return x.data.size if axes is None else math.prod(x.shape[a] for a in axes)
+
+
+def _kept_shape(x, axes):
+    """x's shape with the reduced axes kept as 1 (keepdim=True)."""
+    return tuple(1 if axes is None or i in axes else n for i, n in enumerate(x.shape))
+
+
+def _dropped_shape(x, axes):
+    """x's shape without the reduced axes (keepdim=False)."""
+    return () if axes is None else tuple(n for i, n in enumerate(x.shape) if i not in axes)
 
 
 def _expand_back(g, x, axes, keepdim):
     """Reshape a reduced gradient so it broadcasts against x."""
-    if axes is None:
-        return np.reshape(g, (1,) * x.ndim) if x.ndim else g
-    return g if keepdim else np.expand_dims(g, axes)
+    return g if keepdim else g.reshape(_kept_shape(x, axes))
 
 
 def sum(x, dim=None, keepdim=False):
     axes = _axes(x, dim)
-    out = np.sum(x.data, axis=axes, keepdims=keepdim)
-    if x.dtype.kind == "b":
-        out = out.astype(np.int64)
+    xp = x._backend.xp
+    # Integer and bool sums are int64, as in PyTorch (NumPy would keep uint8 as uint64).
+    out = x.data.sum(axis=axes, keepdims=keepdim, dtype=_INT64 if x.dtype.kind in "biu" else None)
 
     def backward(g):
-        return (np.broadcast_to(_expand_back(g, x, axes, keepdim), x.shape),)
-    return make_result(np.asarray(out), (x,), backward, "sum")
+        return (xp.broadcast_to(_expand_back(g, x, axes, keepdim), x.shape),)
+    return make_result(scalar_array(out, xp), (x,), backward, "sum", saved=())
 
 
 def mean(x, dim=None, keepdim=False):
     if x.dtype.kind not in "fc":
         raise TypeError(f"mean expects a floating point tensor, got {x.dtype}")
     axes = _axes(x, dim)
-    out = np.mean(x.data, axis=axes, keepdims=keepdim)
+    xp = x._backend.xp
+    out = x.data.mean(axis=axes, keepdims=keepdim)
     count = _count(x, axes)
 
     def backward(g):
-        return (np.broadcast_to(_expand_back(g, x, axes, keepdim) / x.dtype.type(count), x.shape),)
-    return make_result(np.asarray(out), (x,), backward, "mean")
+        return (xp.broadcast_to(_expand_back(g, x, axes, keepdim) / x.dtype.type(count), x.shape),)
+    return make_result(scalar_array(out, xp), (x,), backward, "mean", saved=())
 
 
-def _extreme_all(x, dim, keepdim, pick):
+def _extreme_all(x, dim, keepdim, largest):
     """amax/amin: the gradient is shared evenly among tied extreme elements."""
     if x.data.size == 0:
         raise RuntimeError("max/min of an empty tensor is undefined")
     axes = _axes(x, dim)
-    out = pick(x.data, axis=axes, keepdims=True)
+    xp = x._backend.xp
+    kept = (xp.amax if largest else xp.amin)(x.data, axis=axes, keepdims=True)
+    out = kept if keepdim else kept.reshape(_dropped_shape(x, axes))  # a view: backward reads it as `kept`
 
     def backward(g):
-        hits = x.data == out
-        share = hits / np.sum(hits, axis=axes, keepdims=True).astype(x.dtype)
+        hits = x.data == kept
+        share = hits / hits.sum(axis=axes, keepdims=True).astype(x.dtype)
         return ((_expand_back(g, x, axes, keepdim) * share).astype(x.dtype),)
-    result = out if keepdim else (out.reshape(()) if axes is None else np.squeeze(out, axes))
-    return make_result(np.asarray(result), (x,), backward, pick.__name__)
+    return make_result(out, (x,), backward, "amax" if largest else "amin", saves_output=True)
 
 
-def _extreme_dim(x, dim, keepdim, arg):
+def _extreme_dim(x, dim, keepdim, largest):
     """max(dim)/min(dim): (values, indices); the gradient flows to the returned index."""
     axis = normalize_dim(dim, x.ndim)
-    idx = np.expand_dims(arg(x.data, axis=axis), axis)
-    values = np.take_along_axis(x.data, idx, axis)
+    xp = x._backend.xp
+    idx = (xp.argmax if largest else xp.argmin)(x.data, axis=axis, keepdims=True)
+    values = xp.take_along_axis(x.data, idx, axis)
+    kept_shape = values.shape
 
     def backward(g):
-        gx = np.zeros_like(x.data)
-        np.put_along_axis(gx, idx, g if keepdim else np.expand_dims(g, axis), axis)
-        return (gx,)
+        # one-hot of the returned index along `axis`, by broadcasting (no scatter needed)
+        positions = xp.arange(x.shape[axis]).reshape((-1,) + (1,) * (x.ndim - 1 - axis))
+        return (((positions == idx) * g.reshape(kept_shape)).astype(x.dtype),)
     indices = idx
     if not keepdim:  # new names: the backward closure needs the unsqueezed idx
-        values, indices = np.squeeze(values, axis), np.squeeze(idx, axis)
-    return MaxMin(make_result(values, (x,), backward, "max" if arg is np.argmax else "min"),
-                  Tensor(indices.astype(np.int64), device=x.device))
+        shape = _dropped_shape(x, (axis,))
+        values, indices = scalar_array(values.reshape(shape), xp), idx.reshape(shape)
+    return MaxMin(make_result(values, (x,), backward, "max" if largest else "min", saved=()),
+                  Tensor._wrap(scalar_array(indices.astype(_INT64), xp), x._backend))
 
 
 def amax(x, dim=None, keepdim=False):
-    return _extreme_all(x, dim, keepdim, np.amax)
+    return _extreme_all(x, dim, keepdim, True)
 
 
 def amin(x, dim=None, keepdim=False):
-    return _extreme_all(x, dim, keepdim, np.amin)
+    return _extreme_all(x, dim, keepdim, False)
 
 
 def max(x, dim=None, keepdim=False):
     """max(x) -> Tensor; max(x, dim) -> (values, indices), as in PyTorch. max(a, b) is fastnn.maximum."""
-    return _extreme_all(x, None, False, np.amax) if dim is None else _extreme_dim(x, dim, keepdim, np.argmax)
+    return _extreme_all(x, None, False, True) if dim is None else _extreme_dim(x, dim, keepdim, True)
 
 
 def min(x, dim=None, keepdim=False):
-    return _extreme_all(x, None, False, np.amin) if dim is None else _extreme_dim(x, dim, keepdim, np.argmin)
+    return _extreme_all(x, None, False, False) if dim is None else _extreme_dim(x, dim, keepdim, False)
+
+
+def _arg(x, dim, keepdim, largest):
+    xp = x._backend.xp
+    pick = xp.argmax if largest else xp.argmin
+    if dim is None:
+        out = pick(x.data)
+    else:
+        out = pick(x.data, axis=normalize_dim(dim, x.ndim), keepdims=keepdim)
+    return Tensor._wrap(xp.asarray(out, dtype=_INT64), x._backend)
 
 
 def argmax(x, dim=None, keepdim=False):
-    if dim is None:
-        return Tensor(np.asarray(np.argmax(x.data), dtype=np.int64), device=x.device)
-    axis = normalize_dim(dim, x.ndim)
-    return Tensor(np.argmax(x.data, axis=axis, keepdims=keepdim).astype(np.int64), device=x.device)
+    return _arg(x, dim, keepdim, True)
 
 
 def argmin(x, dim=None, keepdim=False):
-    if dim is None:
-        return Tensor(np.asarray(np.argmin(x.data), dtype=np.int64), device=x.device)
-    axis = normalize_dim(dim, x.ndim)
-    return Tensor(np.argmin(x.data, axis=axis, keepdims=keepdim).astype(np.int64), device=x.device)
+    return _arg(x, dim, keepdim, False)
 
 
 def _correction(unbiased, correction):
@@ -119,33 +139,50 @@ def _correction(unbiased, correction):
     return 1 if unbiased is None or unbiased else 0
 
 
+def _centered(x, dim, unbiased, correction, name):
+    """(axes, x - mean over axes, the variance's divisor count - correction) for var and std."""
+    if x.dtype.kind not in "fc":
+        raise TypeError(f"{name} expects a floating point tensor, got {x.dtype}")
+    axes = _axes(x, dim)
+    centered = x.data - x.data.mean(axis=axes, keepdims=True)
+    denom = x.dtype.type(builtins.max(_count(x, axes) - _correction(unbiased, correction), 0))
+    return axes, centered, denom
+
+
 def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
     """Variance with Bessel's correction by default (correction=1), as in PyTorch."""
-    if x.dtype.kind not in "fc":
-        raise TypeError(f"var expects a floating point tensor, got {x.dtype}")
-    axes = _axes(x, dim)
-    ddof = _correction(unbiased, correction)
-    centered = x.data - np.mean(x.data, axis=axes, keepdims=True)
-    denom = x.dtype.type(np.maximum(_count(x, axes) - ddof, 0))
-    out = np.sum(centered * centered, axis=axes, keepdims=keepdim) / denom
+    axes, centered, denom = _centered(x, dim, unbiased, correction, "var")
+    xp = x._backend.xp
+    out = (centered * centered).sum(axis=axes, keepdims=keepdim) / denom
 
     def backward(g):
         return (_expand_back(g, x, axes, keepdim) * (x.dtype.type(2) / denom) * centered,)
-    return make_result(np.asarray(out, dtype=x.dtype), (x,), backward, "var")
+    # The backward reads only `centered`, a private copy: an in-place edit of x after var does not change it.
+    return make_result(scalar_array(out, xp), (x,), backward, "var", saved=())
 
 
 def std(x, dim=None, unbiased=None, keepdim=False, correction=None):
-    return var(x, dim, unbiased, keepdim, correction) ** 0.5
+    """Standard deviation; its gradient is 0 where it is 0 (a constant input), as in PyTorch, not 0/0."""
+    axes, centered, denom = _centered(x, dim, unbiased, correction, "std")
+    xp = x._backend.xp
+    out = scalar_array(xp.sqrt((centered * centered).sum(axis=axes, keepdims=keepdim) / denom), xp)
+
+    def backward(g):
+        s = _expand_back(out, x, axes, keepdim)
+        nonzero = s > 0
+        scale = xp.where(nonzero, _expand_back(g, x, axes, keepdim) / (denom * xp.where(nonzero, s, 1)), 0)
+        return (scale.astype(x.dtype) * centered,)
+    return make_result(out, (x,), backward, "std", saved=(), saves_output=True)
 
 
 def logsumexp(x, dim, keepdim=False):
     axes = _axes(x, dim)
-    shift = np.amax(x.data, axis=axes, keepdims=True)
-    shift = np.where(np.isfinite(shift), shift, 0)
-    sumexp = np.sum(np.exp(x.data - shift), axis=axes, keepdims=True)
-    out_keep = np.log(sumexp) + shift
+    xp = x._backend.xp
+    shift = xp.amax(x.data, axis=axes, keepdims=True)
+    shift = xp.where(xp.isfinite(shift), shift, 0)
+    out_keep = xp.log(xp.exp(x.data - shift).sum(axis=axes, keepdims=True)) + shift
 
     def backward(g):
-        return (_expand_back(g, x, axes, keepdim) * np.exp(x.data - out_keep),)
-    out = out_keep if keepdim else np.squeeze(out_keep, axes)
-    return make_result(np.asarray(out), (x,), backward, "logsumexp")
+        return (_expand_back(g, x, axes, keepdim) * xp.exp(x.data - out_keep),)
+    out = out_keep if keepdim else out_keep.reshape(_dropped_shape(x, axes))
+    return make_result(scalar_array(out, xp), (x,), backward, "logsumexp", saves_output=True)
