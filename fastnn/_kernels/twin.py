@@ -31,6 +31,8 @@ def _unwrap(value):
 def _wrap(value):
     if isinstance(value, np.ndarray):
         return TwinArray(value)
+    if isinstance(value, np.generic):  # CuPy returns 0-d device arrays where NumPy returns scalars
+        return TwinArray(np.asarray(value))
     if isinstance(value, tuple):
         return tuple(_wrap(v) for v in value)
     if isinstance(value, list):
