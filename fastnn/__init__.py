@@ -13,6 +13,12 @@ from fastnn.ops import (abs, amax, amin, argmax, argmin, cat, clamp, exp, flatte
                         sum, tanh, transpose, unsqueeze, var, where)
 from fastnn.ops import max, min, pow, relu  # noqa: F401  (shadow builtins only inside this namespace)
 from fastnn.summary import summary
+from fastnn._dispatch import device
 from fastnn import data, models, nn, optim  # noqa: E402  (subpackages build on the names above)
+from fastnn import backends, cuda, utils  # noqa: E402,F401
+
+# PyTorch's dtype aliases (fastnn.float is float32, fastnn.long int64, ...); they shadow the builtins only as
+# attributes of this namespace, as torch.float does.
+float, double, half, long, int, bool = float32, float64, float16, int64, int32, bool_  # noqa: A001
 
 __version__ = "0.1.0"

@@ -42,6 +42,13 @@ def _backend_for(data, device):
     return _dispatch.backend("cpu")
 
 
+def _unpickle(host, device, requires_grad, cls):
+    t = Tensor(host, device=device)
+    if cls is not Tensor:
+        t.__class__ = cls
+    return t.requires_grad_(requires_grad) if requires_grad else t
+
+
 class Tensor:
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operators
 
@@ -182,7 +189,48 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous (shape "
+                               f"{tuple(self.shape)})")
         return bool(self.item())
+
+    def __index__(self):
+        if self.data.size != 1 or self.dtype.kind not in "biu":
+            raise TypeError(f"only integer tensors of a single element can be converted to an index (got dtype "
+                            f"{self.dtype}, shape {tuple(self.shape)})")
+        return int(self.item())
+
+    def __format__(self, spec):
+        # f"{loss:.4f}" formats the value of a one-element tensor, as PyTorch does; others format as their repr.
+        if self.data.ndim == 0 or (spec and self.data.size == 1):
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
+    def __iter__(self):
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.data.shape[0]))
+
+    def __contains__(self, element):
+        if not isinstance(element, (Tensor, bool, int, float)):
+            raise RuntimeError(f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a "
+                               f"{type(element).__name__}")
+        return bool((self == element).data.any())
+
+    def __dlpack__(self, stream=None):
+        host = self._backend.to_host(self.data) if self._backend.device.type == "cpu" else self.data
+        return host.__dlpack__() if stream is None else host.__dlpack__(stream=stream)
+
+    def __dlpack_device__(self):
+        host = self._backend.to_host(self.data) if self._backend.device.type == "cpu" else self.data
+        return host.__dlpack_device__()
+
+    def __reduce_ex__(self, protocol):
+        # Pickles as host values plus dtype, device and requires_grad (multiprocessing, copy.deepcopy); like
+        # PyTorch, a non-leaf tensor that requires grad is refused: its graph cannot travel.
+        if self._node is not None:
+            raise RuntimeError("can't pickle a non-leaf tensor that requires grad; detach() it first")
+        return (_unpickle, (self._backend.to_host(self.data), str(self.device), self.requires_grad, type(self)))
 
     def __array__(self, dtype=None, copy=None):
         host = self._backend.to_host(self.data)
@@ -267,6 +315,10 @@ class Tensor:
 
     def cpu(self):
         return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else _dispatch.device("cuda", device) if isinstance(device, int)
+                       else device)
 
     def type(self, dtype):
         return self.to(dtype=dtype)

@@ -5,3 +5,4 @@ from fastnn.nn.parameter import Parameter
 from fastnn.nn import utils
 from fastnn.nn import regularization
 from fastnn.nn.regularization import elastic_net_penalty, l1_penalty, l2_penalty
+from fastnn.nn import parallel  # noqa: E402
