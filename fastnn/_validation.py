@@ -25,11 +25,12 @@ def check_reduction(reduction):
 
 
 def int_tuple(op, name, value, n, minimum):
-    """`value` (an int, or a tuple/list of n ints) as an n-tuple of ints >= minimum; errors name op and name."""
+    """`value` (an int, or a tuple/list of n ints) as an n-tuple of ints >= minimum (None: any int); errors name op
+    and name."""
     values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
     if len(values) != n or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
         raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
-    if any(v < minimum for v in values):
+    if minimum is not None and any(v < minimum for v in values):
         raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
     return tuple(int(v) for v in values)
 
@@ -45,8 +46,7 @@ def check_conv_args(op, input, weight, bias, groups, spatial, transposed):
             raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
     if bias is not None and not isinstance(bias, Tensor):
         raise TypeError(f"{op}: bias must be a Tensor or None, got {type(bias).__name__}")
-    if input.dtype not in _KERNEL_DTYPES:
-        raise TypeError(f"{op}: input must be a float32 or float64 tensor, got dtype {input.dtype}")
+    check_kernel_dtype(op, input)
     if weight.dtype != input.dtype:
         raise TypeError(f"{op}: weight dtype {weight.dtype} does not match input dtype {input.dtype}")
     if bias is not None and bias.dtype != input.dtype:
@@ -101,3 +101,81 @@ def output_sizes(op, input_shape, weight_shape, pads, stride, dilation):
         raise ValueError(f"{op}: output size {sizes} is empty for input shape {tuple(input_shape)}, weight shape "
                          f"{tuple(weight_shape)}, stride {stride}, padding {pads}, dilation {dilation}")
     return sizes
+
+
+def check_kernel_dtype(op, input):
+    """A TypeError unless the input's dtype is one its device's kernels take (Backend.kernel_dtypes)."""
+    dtypes = input._backend.kernel_dtypes
+    if input.dtype not in dtypes:
+        raise TypeError(f"{op}: input must be a {' or '.join(d.name for d in dtypes)} tensor, got dtype "
+                        f"{input.dtype}")
+
+
+def check_pool_input(op, input, spatial):
+    """A pooling input: a Tensor (N, C, *sizes) or unbatched (C, *sizes) of a kernel dtype, with C and sizes >= 1."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
+    check_kernel_dtype(op, input)
+    dims = _SPATIAL_NAMES[spatial]
+    if input.ndim not in (spatial + 1, spatial + 2):
+        raise ValueError(f"{op}: expected a {spatial + 2}-D input (N, C, {dims}) or a {spatial + 1}-D unbatched one "
+                         f"(C, {dims}), got shape {tuple(input.shape)}")
+    if min(input.shape[-spatial - 1:]) < 1:
+        raise ValueError(f"{op}: expected an input with non-zero channels and sizes ({dims}), got shape "
+                         f"{tuple(input.shape)}")
+
+
+def _pool_ints(op, name, value, n):
+    # PyTorch's pools take an int, or a sequence of 1 or n ints.
+    if isinstance(value, (tuple, list)) and len(value) == 1:
+        value = value[0]
+    return int_tuple(op, name, value, n, None)
+
+
+def pool_args(op, spatial, kernel_size, stride=None, padding=0, dilation=1):
+    """(kernel, stride, padding, dilation) of a max/avg pooling over `spatial` dims, each a tuple of ints.
+
+    stride None (or an empty sequence) means kernel_size, as in PyTorch; a zero stride is an error (PyTorch:
+    "stride should not be zero"), never a silent kernel_size."""
+    kernel = _pool_ints(op, "kernel_size", kernel_size, spatial)
+    if min(kernel) < 1:
+        raise ValueError(f"{op}: kernel size should be greater than zero, but got kernel_size {kernel_size!r}")
+    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
+        stride = kernel
+    else:
+        stride = _pool_ints(op, "stride", stride, spatial)
+        if 0 in stride:
+            raise ValueError(f"{op}: stride should not be zero, got stride {stride!r}")
+        if min(stride) < 0:
+            raise ValueError(f"{op}: stride should be greater than zero, but got stride {stride!r}")
+    dilation = _pool_ints(op, "dilation", dilation, spatial)
+    if min(dilation) < 1:
+        raise ValueError(f"{op}: dilation should be greater than zero, but got dilation {dilation!r}")
+    padding = _pool_ints(op, "padding", padding, spatial)
+    if min(padding) < 0:
+        raise ValueError(f"{op}: pad must be non-negative, but got padding {padding!r}")
+    if any(p > k // 2 for p, k in zip(padding, kernel)):
+        raise ValueError(f"{op}: pad should be smaller than or equal to half of kernel size, but got padding "
+                         f"{padding} for kernel_size {kernel}")
+    return kernel, stride, padding, dilation
+
+
+def pool_output_size(size, kernel, pad, stride, dilation, ceil_mode):
+    """PyTorch's pooling_output_shape: in ceil mode the last window must start inside the input or the
+    left padding, so a window that would lie entirely in the right padding is dropped."""
+    out = (size + 2 * pad - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def pool_window(op, input, spatial, kernel_size, stride, padding, dilation, ceil_mode):
+    """Validated input and arguments of a max/avg pooling: (kernel, stride, padding, dilation, output sizes)."""
+    check_pool_input(op, input, spatial)
+    kernel, stride, padding, dilation = pool_args(op, spatial, kernel_size, stride, padding, dilation)
+    out = tuple(pool_output_size(n, k, p, s, d, ceil_mode)
+                for n, k, p, s, d in zip(input.shape[-spatial:], kernel, padding, stride, dilation))
+    if min(out) < 1:
+        raise ValueError(f"{op}: calculated output size {out} is too small for input shape {tuple(input.shape)}, "
+                         f"kernel_size {kernel}, stride {stride}, padding {padding}, dilation {dilation}")
+    return kernel, stride, padding, dilation, out

@@ -1,79 +1,17 @@
 """1-D, 3-D, adaptive and fractional pooling with their backward passes: PyTorch's F.max_pool1d/3d,
 F.avg_pool1d/3d, F.adaptive_avg_pool1d/2d, F.adaptive_max_pool1d/2d and F.fractional_max_pool2d.
 
-1-D pooling runs as 2-D pooling at unit height; the others on cpu_pool_nd's kernels, which see the input
+1-D pooling runs as 2-D pooling at unit height; the others on the device's pool kernels, which see the input
 as N*C independent planes. Inputs are batched (N, C, *spatial) or unbatched (C, *spatial).
 """
-import math
 import numbers
 
-import numpy as np
-
-from fastnn._dispatch import kernels
+from fastnn._validation import check_pool_input, int_tuple, pool_window
 from fastnn.autograd import make_result
-from fastnn._validation import int_tuple
-from fastnn.ops.pool import _output_size, avg_pool2d, divisor_code, max_pool2d
+from fastnn.ops.pool import _max_result, _planes, avg_pool2d, divisor_code, max_pool2d
 from fastnn.ops.reduce import mean
 from fastnn.ops.shape import squeeze, unsqueeze
-from fastnn.random import default_generator
 from fastnn.tensor import Tensor
-
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
-
-
-def _check_input(op, input, spatial):
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
-    if input.dtype not in _KERNEL_DTYPES:
-        raise TypeError(f"{op}: input must be a float32 or float64 tensor, got dtype {input.dtype}")
-    dims = _SPATIAL_NAMES[spatial]
-    if input.ndim not in (spatial + 1, spatial + 2):
-        raise ValueError(f"{op}: expected a {spatial + 2}-D input (N, C, {dims}) or a {spatial + 1}-D unbatched one "
-                         f"(C, {dims}), got shape {tuple(input.shape)}")
-    if min(input.shape[-spatial - 1:]) < 1:
-        raise ValueError(f"{op}: expected an input with non-zero channels and sizes ({dims}), got shape "
-                         f"{tuple(input.shape)}")
-
-
-def _window(op, input, spatial, kernel_size, stride, padding, dilation, ceil_mode):
-    """Validated kernel, stride, padding, dilation and output sizes of a max/avg pooling over `spatial` dims."""
-    _check_input(op, input, spatial)
-    kernel = int_tuple(op, "kernel_size", kernel_size, spatial, 1)
-    default_stride = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
-    stride = kernel if default_stride else int_tuple(op, "stride", stride, spatial, 1)
-    padding = int_tuple(op, "padding", padding, spatial, 0)
-    dilation = int_tuple(op, "dilation", dilation, spatial, 1)
-    if any(p > k // 2 for p, k in zip(padding, kernel)):
-        raise ValueError(f"{op}: pad should be smaller than or equal to half of kernel size, but got padding "
-                         f"{padding} for kernel_size {kernel}")
-    out = tuple(_output_size(n, k, p, s, d, ceil_mode)
-                for n, k, p, s, d in zip(input.shape[-spatial:], kernel, padding, stride, dilation))
-    if min(out) < 1:
-        raise ValueError(f"{op}: calculated output size {out} is too small for input shape {tuple(input.shape)}, "
-                         f"kernel_size {kernel}, stride {stride}, padding {padding}, dilation {dilation}")
-    return kernel, stride, padding, dilation, out
-
-
-def _planes(input, spatial):
-    return np.ascontiguousarray(input.data).reshape((-1,) + input.shape[-spatial:])
-
-
-def _max_result(op, input, backend, out, indices, out_shape, return_indices):
-    """The max-pooling result (and its int64 indices as a Tensor when asked). Indices are flat inside each
-    plane, so the backward is a scatter into planes viewed as 1 x plane-size images."""
-    plane_size = math.prod(input.shape[1 - indices.ndim:])
-    count = math.prod(indices.shape[1:])
-
-    def backward(g):
-        g = np.ascontiguousarray(g).reshape(-1, 1, count)
-        grad = backend.max_pool2d_backward(g, indices.reshape(-1, 1, count), 1, plane_size)
-        return (grad.reshape(input.shape),)
-
-    result = make_result(out.reshape(out_shape), (input,), backward, op)
-    if return_indices:
-        return result, Tensor(indices.reshape(out_shape), device=input.device)
-    return result
 
 
 def _squeeze_height(result, return_indices):
@@ -85,8 +23,8 @@ def _squeeze_height(result, return_indices):
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """Max over windows of an (N, C, L) input; indices (with return_indices) are positions along L."""
-    kernel, stride, padding, dilation, _ = _window("max_pool1d", input, 1, kernel_size, stride, padding, dilation,
-                                                   ceil_mode)
+    kernel, stride, padding, dilation, _ = pool_window("max_pool1d", input, 1, kernel_size, stride, padding,
+                                                       dilation, ceil_mode)
     result = max_pool2d(unsqueeze(input, -2), (1,) + kernel, (1,) + stride, (0,) + padding, (1,) + dilation,
                         ceil_mode, return_indices)
     return _squeeze_height(result, return_indices)
@@ -94,7 +32,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """Mean over windows of an (N, C, L) input (the divisor counts padding when count_include_pad)."""
-    kernel, stride, padding, _, _ = _window("avg_pool1d", input, 1, kernel_size, stride, padding, 1, ceil_mode)
+    kernel, stride, padding, _, _ = pool_window("avg_pool1d", input, 1, kernel_size, stride, padding, 1, ceil_mode)
     out = avg_pool2d(unsqueeze(input, -2), (1,) + kernel, (1,) + stride, (0,) + padding, ceil_mode,
                      count_include_pad)
     return squeeze(out, -2)
@@ -103,29 +41,29 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """Max over windows of an (N, C, D, H, W) input; padded positions never win. With return_indices, also
     the int64 flat indices d*H*W + h*W + w of each max inside its plane."""
-    kernel, stride, padding, dilation, out_size = _window("max_pool3d", input, 3, kernel_size, stride, padding,
-                                                          dilation, ceil_mode)
-    backend = kernels(input.device)
-    out, indices = backend.max_pool3d_forward(_planes(input, 3), *kernel, *stride, *padding, *dilation, *out_size)
-    return _max_result("max_pool3d", input, backend, out, indices, input.shape[:-3] + out_size, return_indices)
+    kernel, stride, padding, dilation, out_size = pool_window("max_pool3d", input, 3, kernel_size, stride, padding,
+                                                              dilation, ceil_mode)
+    out, indices = input._backend.kernels.max_pool3d_forward(_planes(input, 3), *kernel, *stride, *padding,
+                                                             *dilation, *out_size)
+    return _max_result("max_pool3d", input, out, indices, input.shape[:-3] + out_size, return_indices)
 
 
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Mean over windows of an (N, C, D, H, W) input; the divisor is the window size including padding
     (count_include_pad=True), excluding it, or divisor_override when given."""
-    kernel, stride, padding, _, out_size = _window("avg_pool3d", input, 3, kernel_size, stride, padding, 1,
-                                                   ceil_mode)
+    kernel, stride, padding, _, out_size = pool_window("avg_pool3d", input, 3, kernel_size, stride, padding, 1,
+                                                       ceil_mode)
     divisor = divisor_code("avg_pool3d", divisor_override)
     count_include_pad = bool(count_include_pad)
-    backend = kernels(input.device)
-    out = backend.avg_pool3d_forward(_planes(input, 3), *kernel, *stride, *padding, *out_size, count_include_pad,
-                                     divisor)
+    backend = input._backend
+    out = backend.kernels.avg_pool3d_forward(_planes(input, 3), *kernel, *stride, *padding, *out_size,
+                                             count_include_pad, divisor)
 
     def backward(g):
-        g = np.ascontiguousarray(g).reshape((-1,) + out_size)
-        grad = backend.avg_pool3d_backward(g, *input.shape[-3:], *kernel, *stride, *padding, count_include_pad,
-                                           divisor)
+        g = backend.xp.ascontiguousarray(g).reshape((-1,) + out_size)
+        grad = backend.kernels.avg_pool3d_backward(g, *input.shape[-3:], *kernel, *stride, *padding,
+                                                   count_include_pad, divisor)
         return (grad.reshape(input.shape),)
 
     return make_result(out.reshape(input.shape[:-3] + out_size), (input,), backward, "avg_pool3d")
@@ -133,7 +71,7 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 def _adaptive_size(op, input, output_size, spatial):
     """output_size (an int, or a tuple whose None entries keep the input's size) as a tuple of ints >= 1."""
-    _check_input(op, input, spatial)
+    check_pool_input(op, input, spatial)
     sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * spatial
     if len(sizes) != spatial:
         raise TypeError(f"{op}: output_size must be an int or a tuple of {spatial} ints or None, got {output_size!r}")
@@ -147,13 +85,13 @@ def adaptive_avg_pool2d(input, output_size):
     oh, ow = _adaptive_size("adaptive_avg_pool2d", input, output_size, 2)
     if (oh, ow) == (1, 1):
         return mean(input, dim=(-2, -1), keepdim=True)
-    backend = kernels(input.device)
-    out = backend.adaptive_avg_pool2d_forward(_planes(input, 2), oh, ow)
+    backend = input._backend
+    out = backend.kernels.adaptive_avg_pool2d_forward(_planes(input, 2), oh, ow)
     height, width = input.shape[-2:]
 
     def backward(g):
-        g = np.ascontiguousarray(g).reshape(-1, oh, ow)
-        return (backend.adaptive_avg_pool2d_backward(g, height, width).reshape(input.shape),)
+        g = backend.xp.ascontiguousarray(g).reshape(-1, oh, ow)
+        return (backend.kernels.adaptive_avg_pool2d_backward(g, height, width).reshape(input.shape),)
 
     return make_result(out.reshape(input.shape[:-2] + (oh, ow)), (input,), backward, "adaptive_avg_pool2d")
 
@@ -161,10 +99,8 @@ def adaptive_avg_pool2d(input, output_size):
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     """Max over PyTorch's adaptive regions (see adaptive_avg_pool2d); indices are flat h*W + w."""
     oh, ow = _adaptive_size("adaptive_max_pool2d", input, output_size, 2)
-    backend = kernels(input.device)
-    out, indices = backend.adaptive_max_pool2d_forward(_planes(input, 2), oh, ow)
-    return _max_result("adaptive_max_pool2d", input, backend, out, indices, input.shape[:-2] + (oh, ow),
-                       return_indices)
+    out, indices = input._backend.kernels.adaptive_max_pool2d_forward(_planes(input, 2), oh, ow)
+    return _max_result("adaptive_max_pool2d", input, out, indices, input.shape[:-2] + (oh, ow), return_indices)
 
 
 def adaptive_avg_pool1d(input, output_size):
@@ -196,18 +132,21 @@ def _fractional_output_size(op, input, output_size, output_ratio):
 
 
 def _fractional_samples(op, input, samples, generator):
-    """The (N, C, 2) samples u in [0, 1] (width, height) as a contiguous (N*C, 2) array in the input dtype;
-    drawn from `generator` (default: fastnn's global one) when not given."""
+    """The (N, C, 2) samples u in [0, 1] (width, height) as a contiguous (N*C, 2) array of the input's dtype and
+    device; drawn from `generator` (default: fastnn's global one) when not given."""
+    backend = input._backend
     shape = (1 if input.ndim == 3 else input.shape[0], input.shape[-3], 2)
     if samples is None:
-        return (generator or default_generator()).random(shape, dtype=input.dtype).reshape(-1, 2)
-    samples = np.asarray(samples.data if isinstance(samples, Tensor) else samples)
-    if samples.shape != shape:
+        return backend.draw("random", shape, input.dtype, generator=generator).reshape(-1, 2)
+    if not (isinstance(samples, Tensor) and samples._backend is backend):
+        samples = Tensor(samples, device=input.device)  # host data or another device's tensor, moved
+    data = samples.data
+    if data.shape != shape:
         raise ValueError(f"{op}: _random_samples must have shape {shape} (N, C, 2) for input shape "
-                         f"{tuple(input.shape)}, got {samples.shape}")
-    if samples.dtype.kind not in "fiu" or not np.all((samples >= 0) & (samples <= 1)):
+                         f"{tuple(input.shape)}, got {data.shape}")
+    if data.dtype.kind not in "fiu" or not bool(((data >= 0) & (data <= 1)).all()):
         raise ValueError(f"{op}: _random_samples must be real numbers in [0, 1]")
-    return np.ascontiguousarray(samples, dtype=input.dtype).reshape(-1, 2)
+    return backend.xp.ascontiguousarray(data, dtype=input.dtype).reshape(-1, 2)
 
 
 def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=None, return_indices=False,
@@ -219,7 +158,7 @@ def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=Non
     global generator, so fastnn.manual_seed makes it reproducible).
     """
     op = "fractional_max_pool2d"
-    _check_input(op, input, 2)
+    check_pool_input(op, input, 2)
     kh, kw = int_tuple(op, "kernel_size", kernel_size, 2, 1)
     oh, ow = _fractional_output_size(op, input, output_size, output_ratio)
     height, width = input.shape[-2:]
@@ -228,6 +167,5 @@ def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=Non
             raise ValueError(f"{op}: pool {axis} {k} too large relative to input {axis} {n} for output {axis} "
                              f"{out_n} (output + kernel - 1 must not exceed the input)")
     samples = _fractional_samples(op, input, _random_samples, generator)
-    backend = kernels(input.device)
-    out, indices = backend.fractional_max_pool2d_forward(_planes(input, 2), samples, kh, kw, oh, ow)
-    return _max_result(op, input, backend, out, indices, input.shape[:-2] + (oh, ow), return_indices)
+    out, indices = input._backend.kernels.fractional_max_pool2d_forward(_planes(input, 2), samples, kh, kw, oh, ow)
+    return _max_result(op, input, out, indices, input.shape[:-2] + (oh, ow), return_indices)

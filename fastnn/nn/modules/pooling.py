@@ -1,54 +1,25 @@
-"""Pooling layers: thin Modules over fastnn.ops.pool and fastnn.ops.pool_nd."""
+"""Pooling layers: thin Modules over fastnn.nn.functional, with PyTorch's names, arguments and defaults.
+
+One base per family holds the shared hyperparameters and repr (as PyTorch's _MaxPoolNd, _AvgPoolNd and
+_AdaptiveAvgPoolNd/_AdaptiveMaxPoolNd); each layer's forward calls its F function.
+"""
+from fastnn._validation import pool_args
+from fastnn.nn import functional as F
 from fastnn.nn.modules.module import Module
-from fastnn.ops.pool import avg_pool2d, max_pool2d
-from fastnn.ops.pool_nd import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d, adaptive_max_pool2d,
-                                avg_pool1d, avg_pool3d, fractional_max_pool2d, max_pool1d, max_pool3d)
-from fastnn.ops.shape import flatten
 from fastnn.tensor import Tensor
 
 
-class MaxPool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
-        super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
-        self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
-
-    def forward(self, input):
-        return max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
-                          self.return_indices)
-
-    def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
-
-
-class AvgPool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                 divisor_override=None):
-        super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
-        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
-        self.divisor_override = divisor_override
-
-    def forward(self, input):
-        return avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                          self.count_include_pad, self.divisor_override)
-
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-
-
 class _MaxPoolNd(Module):
-    _function = None
+    _spatial = 0
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
-        self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
-
-    def forward(self, input):
-        return self._function(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
-                              self.return_indices)
+        # Bad hyperparameters (a zero stride among them) fail here, with F's wording, not at the first forward.
+        pool_args(type(self).__name__, self._spatial, kernel_size, stride, padding, dilation)
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -57,19 +28,40 @@ class _MaxPoolNd(Module):
 
 class MaxPool1d(_MaxPoolNd):
     """Max pooling over (N, C, L)."""
-    _function = staticmethod(max_pool1d)
+    _spatial = 1
+
+    def forward(self, input):
+        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
+
+
+class MaxPool2d(_MaxPoolNd):
+    """Max pooling over (N, C, H, W)."""
+    _spatial = 2
+
+    def forward(self, input):
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
 
 
 class MaxPool3d(_MaxPoolNd):
     """Max pooling over (N, C, D, H, W)."""
-    _function = staticmethod(max_pool3d)
+    _spatial = 3
+
+    def forward(self, input):
+        return F.max_pool3d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
 
 
 class _AvgPoolNd(Module):
-    def __init__(self, kernel_size, stride, padding, ceil_mode, count_include_pad):
+    _spatial = 0
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
-        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+        pool_args(type(self).__name__, self._spatial, kernel_size, stride, padding)
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding, self.ceil_mode, self.count_include_pad = padding, ceil_mode, count_include_pad
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -77,16 +69,15 @@ class _AvgPoolNd(Module):
 
 class AvgPool1d(_AvgPoolNd):
     """Average pooling over (N, C, L)."""
-
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
+    _spatial = 1
 
     def forward(self, input):
-        return avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+        return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
 
-class AvgPool3d(_AvgPoolNd):
-    """Average pooling over (N, C, D, H, W)."""
+class AvgPool2d(_AvgPoolNd):
+    """Average pooling over (N, C, H, W)."""
+    _spatial = 2
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                  divisor_override=None):
@@ -94,19 +85,28 @@ class AvgPool3d(_AvgPoolNd):
         self.divisor_override = divisor_override
 
     def forward(self, input):
-        return avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
-                          self.divisor_override)
+        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                            self.divisor_override)
+
+
+class AvgPool3d(_AvgPoolNd):
+    """Average pooling over (N, C, D, H, W)."""
+    _spatial = 3
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
+        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
+        self.divisor_override = divisor_override
+
+    def forward(self, input):
+        return F.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                            self.divisor_override)
 
 
 class _AdaptivePoolNd(Module):
-    _function = None
-
     def __init__(self, output_size):
         super().__init__()
         self.output_size = output_size
-
-    def forward(self, input):
-        return self._function(input, self.output_size)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
@@ -114,13 +114,17 @@ class _AdaptivePoolNd(Module):
 
 class AdaptiveAvgPool1d(_AdaptivePoolNd):
     """Average over PyTorch's adaptive regions of (N, C, L) to output_size."""
-    _function = staticmethod(adaptive_avg_pool1d)
+
+    def forward(self, input):
+        return F.adaptive_avg_pool1d(input, self.output_size)
 
 
 class AdaptiveAvgPool2d(_AdaptivePoolNd):
     """Average over PyTorch's adaptive regions of (N, C, H, W) to output_size (int, or pair whose None entries
     keep the input size); AdaptiveAvgPool2d(1) is global average pooling (a plain mean)."""
-    _function = staticmethod(adaptive_avg_pool2d)
+
+    def forward(self, input):
+        return F.adaptive_avg_pool2d(input, self.output_size)
 
 
 class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
@@ -128,18 +132,19 @@ class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
         super().__init__(output_size)
         self.return_indices = return_indices
 
-    def forward(self, input):
-        return self._function(input, self.output_size, self.return_indices)
-
 
 class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
     """Max over PyTorch's adaptive regions of (N, C, L) to output_size."""
-    _function = staticmethod(adaptive_max_pool1d)
+
+    def forward(self, input):
+        return F.adaptive_max_pool1d(input, self.output_size, self.return_indices)
 
 
 class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
     """Max over PyTorch's adaptive regions of (N, C, H, W) to output_size."""
-    _function = staticmethod(adaptive_max_pool2d)
+
+    def forward(self, input):
+        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
 
 
 class GlobalAvgPool2d(Module):
@@ -150,8 +155,8 @@ class GlobalAvgPool2d(Module):
         self.flatten = flatten
 
     def forward(self, input):
-        out = adaptive_avg_pool2d(input, 1)
-        return flatten(out, -3) if self.flatten else out
+        out = F.adaptive_avg_pool2d(input, 1)
+        return F.flatten(out, -3) if self.flatten else out
 
     def extra_repr(self):
         return f"flatten={self.flatten}"
@@ -180,8 +185,8 @@ class FractionalMaxPool2d(Module):
         self.register_buffer("_random_samples", _random_samples)
 
     def forward(self, input):
-        return fractional_max_pool2d(input, self.kernel_size, self.output_size, self.output_ratio,
-                                     self.return_indices, self._random_samples)
+        return F.fractional_max_pool2d(input, self.kernel_size, self.output_size, self.output_ratio,
+                                       self.return_indices, self._random_samples)
 
     def extra_repr(self):
         size = (f"output_size={self.output_size}" if self.output_size is not None
