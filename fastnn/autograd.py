@@ -119,10 +119,10 @@ def unbroadcast(grad, shape):
     return grad.reshape(shape)
 
 
-def _topological_order(root):
-    """Non-leaf tensors reachable from root, each after every tensor that consumes it (iterative DFS)."""
+def _topological_order(roots):
+    """Non-leaf tensors reachable from roots, each after every tensor that consumes it (iterative DFS)."""
     order, visited = [], set()
-    stack = [(root, False)]
+    stack = [(root, False) for root in reversed(roots) if root._node is not None]
     while stack:
         tensor, expanded = stack.pop()
         if expanded:
@@ -141,31 +141,43 @@ def _topological_order(root):
     return order
 
 
-def backward(root, gradient=None, retain_graph=False):
+def _seed(root, gradient, what):
+    """The starting gradient array for `root`: ones for a one-element output, else `gradient` checked."""
     if not root.requires_grad:
-        raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+        raise RuntimeError(f"{what} does not require grad and does not have a grad_fn")
     backend = root._backend
     if gradient is None:
         if root.data.size != 1:
             raise RuntimeError(f"grad can be implicitly created only for scalar outputs, got shape {root.shape}")
-        grad = backend.xp.ones_like(root.data)
-    else:
-        if isinstance(gradient, Tensor):
-            if gradient._backend is not backend:
-                raise RuntimeError(f"gradient is on {gradient.device} but the tensor is on {root.device}")
-            gradient = gradient.data
-        grad = backend.asarray(gradient, dtype=root.dtype)
-        if grad.shape != root.shape:
-            raise ValueError(f"gradient shape {grad.shape} does not match tensor shape {root.shape}")
-    if root._node is None:
-        _accumulate_leaf(root, grad)
-        return
-    grads = {id(root): grad}
-    for tensor in _topological_order(root):
+        return backend.xp.ones_like(root.data)
+    if isinstance(gradient, Tensor):
+        if gradient._backend is not backend:
+            raise RuntimeError(f"gradient is on {gradient.device} but the tensor is on {root.device}")
+        gradient = gradient.data
+    grad = backend.asarray(gradient, dtype=root.dtype)
+    if grad.shape != root.shape:
+        raise ValueError(f"gradient shape {grad.shape} does not match tensor shape {root.shape}")
+    return grad
+
+
+def _run_backward(roots, seeds, retain_graph, leaf_sink, captured=None):
+    """Propagate `seeds` (one array per root) through the graph below `roots`. Leaf gradients go to
+    leaf_sink(tensor, grad); for the non-leaf tensors whose ids are keys of `captured`, their total gradient is
+    stored there instead of being propagated further on their behalf."""
+    grads = {}
+    for root, grad in zip(roots, seeds):
+        if root._node is None:
+            leaf_sink(root, grad)
+        else:
+            key = id(root)
+            grads[key] = grads[key] + grad if key in grads else grad
+    for tensor in _topological_order(roots):
         node = tensor._node
         g = grads.pop(id(tensor), None)
         if g is None:
             continue
+        if captured is not None and id(tensor) in captured:
+            captured[id(tensor)] = g
         if node.backward is None:
             raise RuntimeError(
                 f"trying to backward through the graph a second time (through {node.name}): its saved buffers "
@@ -183,10 +195,62 @@ def backward(root, gradient=None, retain_graph=False):
             if pg is None or not parent.requires_grad:
                 continue
             if parent._node is None:
-                _accumulate_leaf(parent, pg)
+                leaf_sink(parent, pg)
             else:
                 key = id(parent)
                 grads[key] = grads[key] + pg if key in grads else pg
+
+
+def backward(root, gradient=None, retain_graph=False, inputs=None):
+    """Accumulate d(root)/d(leaf) into every leaf's .grad (only into `inputs`' when given)."""
+    seed = _seed(root, gradient, "element 0 of tensors")
+    if inputs is None:
+        _run_backward([root], [seed], retain_graph, _accumulate_leaf)
+        return
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    found = grad([root], inputs, [seed], retain_graph=retain_graph, allow_unused=True)
+    for t, g in zip(inputs, found):
+        if g is not None:
+            _accumulate_leaf(t, g.data)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """torch.autograd.grad: the gradients of `outputs` with respect to `inputs` (a tuple of Tensors), weighted by
+    `grad_outputs`, without touching any .grad. retain_graph defaults to create_graph, as in PyTorch."""
+    if create_graph:
+        raise NotImplementedError("autograd.grad(create_graph=True): fastnn's backward closures compute on arrays, "
+                                  "so gradients of gradients are not recorded")
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"autograd.grad: inputs[{i}] must be a Tensor, got {type(t).__name__}")
+        if not t.requires_grad:
+            raise RuntimeError(f"autograd.grad: inputs[{i}] does not require grad")
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"autograd.grad: got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    seeds = [_seed(o, g, f"output {i}") for i, (o, g) in enumerate(zip(outputs, grad_outputs))]
+    leaf_ids = {id(t) for t in inputs if t._node is None}
+    captured = {id(t): None for t in inputs if t._node is not None}
+    leaf_grads = {}
+
+    def sink(tensor, g):
+        if id(tensor) in leaf_ids:
+            key = id(tensor)
+            leaf_grads[key] = leaf_grads[key] + g if key in leaf_grads else g
+    _run_backward(outputs, seeds, bool(retain_graph), sink, captured)
+    result = []
+    for i, t in enumerate(inputs):
+        g = leaf_grads.get(id(t)) if t._node is None else captured.get(id(t))
+        if g is None and not allow_unused:
+            raise RuntimeError(f"autograd.grad: inputs[{i}] was not used in the graph of the outputs; pass "
+                               f"allow_unused=True to get None for it")
+        result.append(None if g is None else Tensor._wrap(g.astype(t.dtype, copy=True), t._backend))
+    return tuple(result)
 
 
 def _accumulate_leaf(tensor, g):

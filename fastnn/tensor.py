@@ -260,8 +260,10 @@ class Tensor:
         if self._node is not None:
             self._retains_grad = True
 
-    def backward(self, gradient=None, retain_graph=False):
-        autograd.backward(self, gradient, retain_graph)
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        if create_graph:
+            raise NotImplementedError("backward(create_graph=True): gradients of gradients are not recorded")
+        autograd.backward(self, gradient, bool(retain_graph), inputs)
 
     def _check_inplace(self, op):
         if self.requires_grad and autograd.is_grad_enabled():

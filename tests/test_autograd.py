@@ -267,3 +267,28 @@ def test_gradcheck_leaves_inputs_unchanged():
     before = x.data.copy()
     gradcheck(lambda t: (t * t).sum(0), (x,))
     np.testing.assert_array_equal(x.data, before)
+
+
+def test_autograd_grad_matches_backward_and_leaves_grad_untouched():
+    x = fastnn.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    w = fastnn.tensor([0.5, 0.25, 2.0], requires_grad=True)
+    hidden = x * w
+    loss = (hidden * hidden).sum()
+    gx, gh = fastnn.autograd.grad(loss, (x, hidden), retain_graph=True)
+    # d/dx sum((x w)^2) = 2 x w^2; d/dh = 2 h
+    np.testing.assert_allclose(gx.numpy(), 2 * np.array([1.0, -2.0, 3.0]) * np.array([0.25, 0.0625, 4.0]))
+    np.testing.assert_allclose(gh.numpy(), 2 * np.array([0.5, -0.5, 6.0]))
+    assert x.grad is None and w.grad is None
+    loss.backward(inputs=[w])
+    assert x.grad is None
+    np.testing.assert_allclose(w.grad.numpy(), 2 * np.array([1.0, 4.0, 9.0]) * np.array([0.5, 0.25, 2.0]))
+
+
+def test_autograd_grad_unused_input_and_several_outputs():
+    x = fastnn.tensor([1.0, 2.0], requires_grad=True)
+    y = fastnn.tensor([3.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="not used"):
+        fastnn.autograd.grad((x * 2).sum(), (x, y), retain_graph=True)
+    gx, gy = fastnn.autograd.grad([(x * 2).sum(), (x * x).sum()], (x, y), allow_unused=True)
+    np.testing.assert_allclose(gx.numpy(), [2 + 2 * 1.0, 2 + 2 * 2.0])
+    assert gy is None
