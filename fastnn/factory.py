@@ -25,12 +25,14 @@ def _finish(data, backend, requires_grad):
     return t.requires_grad_(True) if requires_grad else t
 
 
-def tensor(data, dtype=None, requires_grad=False, device="cpu"):
-    """A new tensor holding a copy of `data`. Python floats become float32 and ints int64, as in PyTorch;
-    an ndarray keeps its dtype. Strings, dicts, objects and complex numbers are refused with a TypeError."""
-    backend = _dispatch.backend(device)
+def tensor(data, dtype=None, requires_grad=False, device=None):
+    """A new tensor holding a copy of `data`, on `device` (default: data's device if it is a Tensor, else the CPU,
+    as in PyTorch). Python floats become float32 and ints int64, as in PyTorch; an ndarray keeps its dtype.
+    Strings, dicts, objects and complex numbers are refused with a TypeError."""
     if isinstance(data, Tensor):
+        device = data.device if device is None else device
         data = data._backend.to_host(data.data)
+    backend = _dispatch.backend(device)
     if isinstance(data, _REFUSED_TYPES):
         raise TypeError(f"fastnn.tensor: can't convert data of type {type(data).__name__} to a tensor; expected "
                         f"numbers, (nested) sequences of numbers or an ndarray")
