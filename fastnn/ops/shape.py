@@ -156,7 +156,8 @@ def _check_sequence(tensors, name):
 
 def _type_name(value):
     cls = type(value)
-    return cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__name__}"
+    plain = cls.__module__ == "builtins" or cls.__module__.startswith("fastnn")
+    return cls.__name__ if plain else f"{cls.__module__}.{cls.__name__}"
 
 
 def cat(tensors, dim=0):
