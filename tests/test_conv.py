@@ -1,16 +1,22 @@
-"""conv2d: the direct and im2col kernels against the NumPy reference, the op's gradients, determinism, errors."""
+"""conv2d: the CPU's direct and im2col kernels against the NumPy reference; the op on every device (gradients,
+values, padding), determinism, errors."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastnn
+from conftest import DEVICES, host
+from fastnn import _dispatch
+# cpu_conv by name only for the CPU algorithms' internals (batching of im2col GEMMs, weight-gradient chunks).
 from fastnn._kernels import cpu_conv, ref_conv
 from fastnn.autograd import gradcheck
-from fastnn._kernels.cpu_conv import choose_algorithm
 from fastnn.ops.conv import conv2d, conv2d_output_shape
 
 ALGORITHMS = ["direct", "im2col"]
+CPU = _dispatch.backend("cpu")
+# Op tests: every CPU algorithm, and each other device with its own choice ('auto'; twin runs the reference).
+DEVICE_ALGORITHMS = [("cpu", a) for a in ALGORITHMS] + [(d, "auto") for d in DEVICES if d != "cpu"]
 
 
 def _assert_close(actual, expected, dtype):
@@ -49,8 +55,8 @@ def test_forward_kernels_match_reference(case):
     x, w, b, stride, padding, dilation, groups = case
     expected = ref_conv.conv2d_forward(x, w, b, stride, padding, dilation, groups)
     for algorithm in ALGORITHMS:
-        forward = getattr(cpu_conv, f"conv2d_forward_{algorithm}")
-        _assert_close(forward(x, w, b, stride, padding, dilation, groups), expected, x.dtype)
+        _assert_close(CPU.kernels.conv2d_forward(x, w, b, stride, padding, dilation, groups, algorithm), expected,
+                      x.dtype)
 
 
 @settings(max_examples=60, deadline=None)
@@ -61,8 +67,8 @@ def test_backward_kernels_match_reference(case, seed):
     grad_out = np.random.default_rng(seed).standard_normal(out_shape).astype(x.dtype)
     expected = ref_conv.conv2d_backward(grad_out, x, w, stride, padding, dilation, groups)
     for algorithm in ALGORITHMS:
-        backward = getattr(cpu_conv, f"conv2d_backward_{algorithm}")
-        grads = backward(grad_out, x, w, stride, padding, dilation, groups, True, True, True)
+        grads = CPU.kernels.conv2d_backward(grad_out, x, w, stride, padding, dilation, groups, True, True, True,
+                                            algorithm)
         for got, want in zip(grads, expected):
             _assert_close(got, want, x.dtype)
 
@@ -73,9 +79,8 @@ def test_backward_computes_only_requested_gradients(algorithm):
     x, w = rng.standard_normal((2, 4, 6, 6)), rng.standard_normal((6, 2, 3, 3))
     grad_out = rng.standard_normal((2, 6, 4, 4))
     expected = ref_conv.conv2d_backward(grad_out, x, w, (1, 1), (0, 0), (1, 1), 2)
-    backward = getattr(cpu_conv, f"conv2d_backward_{algorithm}")
     for flags in [(True, False, False), (False, True, False), (False, False, True), (False, False, False)]:
-        grads = backward(grad_out, x, w, (1, 1), (0, 0), (1, 1), 2, *flags)
+        grads = CPU.kernels.conv2d_backward(grad_out, x, w, (1, 1), (0, 0), (1, 1), 2, *flags, algorithm)
         for wanted, got, want in zip(flags, grads, expected):
             if wanted:
                 _assert_close(got, want, np.float64)
@@ -91,10 +96,10 @@ def test_depthwise_matches_reference(algorithm, multiplier):
     w = rng.standard_normal((8 * multiplier, 1, 3, 3)).astype(np.float32)
     b = rng.standard_normal(8 * multiplier).astype(np.float32)
     args = ((2, 1), (1, 1), (1, 1), 8)
-    out = getattr(cpu_conv, f"conv2d_forward_{algorithm}")(x, w, b, *args)
+    out = CPU.kernels.conv2d_forward(x, w, b, *args, algorithm)
     _assert_close(out, ref_conv.conv2d_forward(x, w, b, *args), np.float32)
     grad_out = rng.standard_normal(out.shape).astype(np.float32)
-    grads = getattr(cpu_conv, f"conv2d_backward_{algorithm}")(grad_out, x, w, *args, True, True, True)
+    grads = CPU.kernels.conv2d_backward(grad_out, x, w, *args, True, True, True, algorithm)
     for got, want in zip(grads, ref_conv.conv2d_backward(grad_out, x, w, *args)):
         _assert_close(got, want, np.float32)
 
@@ -127,9 +132,9 @@ def test_kernels_accept_non_contiguous_arrays(algorithm):
     w = rng.standard_normal((3, 3, 4, 2))[..., ::2].transpose(0, 1, 3, 2)
     grad_out = rng.standard_normal((2, 3, 8, 4))[..., ::2]
     args = ((1, 1), (1, 0), (1, 1), 1)
-    out = getattr(cpu_conv, f"conv2d_forward_{algorithm}")(x, w, None, *args)
+    out = CPU.kernels.conv2d_forward(x, w, None, *args, algorithm)
     _assert_close(out, ref_conv.conv2d_forward(x, w, None, *args), np.float64)
-    grads = getattr(cpu_conv, f"conv2d_backward_{algorithm}")(grad_out, x, w, *args, True, True, True)
+    grads = CPU.kernels.conv2d_backward(grad_out, x, w, *args, True, True, True, algorithm)
     for got, want in zip(grads, ref_conv.conv2d_backward(grad_out, x, w, *args)):
         _assert_close(got, want, np.float64)
 
@@ -144,14 +149,13 @@ def test_kernels_are_deterministic(algorithm, shape, args):
     x = rng.standard_normal(shape[0]).astype(np.float32)
     w = rng.standard_normal(shape[1]).astype(np.float32)
     b = rng.standard_normal(shape[1][0]).astype(np.float32)
-    forward = getattr(cpu_conv, f"conv2d_forward_{algorithm}")
-    backward = getattr(cpu_conv, f"conv2d_backward_{algorithm}")
-    out = forward(x, w, b, *args)
+    forward, backward = CPU.kernels.conv2d_forward, CPU.kernels.conv2d_backward
+    out = forward(x, w, b, *args, algorithm)
     grad_out = rng.standard_normal(out.shape).astype(np.float32)
-    first = backward(grad_out, x, w, *args, True, True, True)
+    first = backward(grad_out, x, w, *args, True, True, True, algorithm)
     for _ in range(3):
-        assert np.array_equal(forward(x, w, b, *args), out)
-        for again, before in zip(backward(grad_out, x, w, *args, True, True, True), first):
+        assert np.array_equal(forward(x, w, b, *args, algorithm), out)
+        for again, before in zip(backward(grad_out, x, w, *args, True, True, True, algorithm), first):
             assert np.array_equal(again, before)
 
 
@@ -175,7 +179,7 @@ def test_inf_in_input_reaches_only_the_outputs_that_see_it(algorithm):
     x = np.zeros((2, 3, 7, 6), np.float32)
     x[1, 2, 6, 5] = np.inf
     w = np.ones((5, 3, 3, 2), np.float32)
-    out = getattr(cpu_conv, f"conv2d_forward_{algorithm}")(x, w, None, (1, 1), (1, 0), (1, 1), 1)
+    out = CPU.kernels.conv2d_forward(x, w, None, (1, 1), (1, 0), (1, 1), 1, algorithm)
     expected = ref_conv.conv2d_forward(x, w, None, (1, 1), (1, 0), (1, 1), 1)
     assert np.isinf(expected).sum() == 5 * 2
     np.testing.assert_array_equal(out, expected)
@@ -184,11 +188,11 @@ def test_inf_in_input_reaches_only_the_outputs_that_see_it(algorithm):
 # ---- the op -------------------------------------------------------------------------------------------------
 
 
-def _leaf(shape, rng, requires_grad=True):
-    return fastnn.tensor(rng.standard_normal(shape), requires_grad=requires_grad)
+def _leaf(shape, rng, requires_grad=True, device="cpu"):
+    return fastnn.tensor(rng.standard_normal(shape), requires_grad=requires_grad, device=device)
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("device, algorithm", DEVICE_ALGORITHMS)
 @pytest.mark.parametrize("x_shape, w_shape, with_bias, kwargs", [
     ((2, 2, 4, 5), (3, 2, 3, 2), True, dict(stride=1, padding=1)),
     ((1, 4, 6, 5), (4, 2, 2, 3), False, dict(stride=(2, 1), padding=(0, 1), dilation=(1, 2), groups=2)),
@@ -196,57 +200,75 @@ def _leaf(shape, rng, requires_grad=True):
     ((1, 2, 5, 4), (2, 2, 2, 3), False, dict(padding="same")),
     ((2, 4, 3), (3, 2, 3, 2), True, dict(padding="valid")),
 ])
-def test_op_gradcheck(algorithm, x_shape, w_shape, with_bias, kwargs):
+def test_op_gradcheck(device, algorithm, x_shape, w_shape, with_bias, kwargs):
     rng = np.random.default_rng(5)
-    x, w = _leaf(x_shape, rng), _leaf(w_shape, rng)
-    inputs = (x, w, _leaf(w_shape[:1], rng)) if with_bias else (x, w)
+    x, w = _leaf(x_shape, rng, device=device), _leaf(w_shape, rng, device=device)
+    inputs = (x, w, _leaf(w_shape[:1], rng, device=device)) if with_bias else (x, w)
     assert gradcheck(lambda *t: conv2d(*t, algorithm=algorithm, **kwargs), inputs)
 
 
-@pytest.mark.parametrize("algorithm", ["auto"] + ALGORITHMS)
-def test_op_forward_matches_reference(algorithm):
+@pytest.mark.parametrize("device, algorithm", [("cpu", "auto")] + DEVICE_ALGORITHMS)
+def test_op_forward_matches_reference(device, algorithm):
     rng = np.random.default_rng(6)
     x, w, b = rng.standard_normal((2, 4, 7, 8)), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal(6)
-    out = conv2d(fastnn.tensor(x), fastnn.tensor(w), fastnn.tensor(b), stride=(2, 1), padding=1, dilation=(1, 2),
-                 groups=2, algorithm=algorithm)
+    x_t, w_t, b_t = (fastnn.tensor(a, device=device) for a in (x, w, b))
+    out = conv2d(x_t, w_t, b_t, stride=(2, 1), padding=1, dilation=(1, 2), groups=2, algorithm=algorithm)
     expected = ref_conv.conv2d_forward(x, w, b, (2, 1), (1, 1), (1, 2), 2)
-    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
+    assert out.device == device
+    np.testing.assert_allclose(host(out), expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("kernel, dilation", [(3, 1), (4, 1), (2, 3), (5, 2)])
-def test_same_padding_keeps_size_and_pads_like_pytorch(kernel, dilation):
+def test_same_padding_keeps_size_and_pads_like_pytorch(kernel, dilation, device):
     """PyTorch splits an odd total padding d*(k-1) with the extra row/column at the bottom/right."""
     rng = np.random.default_rng(7)
     x, w = rng.standard_normal((1, 2, 6, 7)), rng.standard_normal((3, 2, kernel, kernel))
-    out = conv2d(fastnn.tensor(x), fastnn.tensor(w), padding="same", dilation=dilation)
+    out = conv2d(fastnn.tensor(x, device=device), fastnn.tensor(w, device=device), padding="same", dilation=dilation)
     total = dilation * (kernel - 1)
     padded = np.pad(x, ((0, 0), (0, 0), (total // 2, total - total // 2), (total // 2, total - total // 2)))
     expected = ref_conv.conv2d_forward(padded, w, None, (1, 1), (0, 0), (dilation, dilation), 1)
     assert out.shape == (1, 3, 6, 7) == conv2d_output_shape(x.shape, w.shape, 1, "same", dilation)
-    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(host(out), expected, rtol=1e-12, atol=1e-12)
 
 
-def test_input_without_grad_gets_none_and_weight_grad_is_right():
+def test_input_without_grad_gets_none_and_weight_grad_is_right(device):
     rng = np.random.default_rng(8)
-    x, w = _leaf((2, 1, 6, 6), rng, requires_grad=False), _leaf((3, 1, 3, 3), rng)
+    x, w = _leaf((2, 1, 6, 6), rng, requires_grad=False, device=device), _leaf((3, 1, 3, 3), rng, device=device)
     out = conv2d(x, w, padding=1)
     grad_out = rng.standard_normal(out.shape)
-    out.backward(grad_out)
+    out.backward(fastnn.tensor(grad_out, device=device))
     assert x.grad is None
-    expected = ref_conv.conv2d_backward(grad_out, x.numpy(), w.detach().numpy(), (1, 1), (1, 1), (1, 1), 1)[1]
-    np.testing.assert_allclose(w.grad.numpy(), expected, rtol=1e-12, atol=1e-12)
+    expected = ref_conv.conv2d_backward(grad_out, host(x), host(w), (1, 1), (1, 1), (1, 1), 1)[1]
+    np.testing.assert_allclose(host(w.grad), expected, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_empty_batch(algorithm):
-    x = fastnn.tensor(np.zeros((0, 3, 5, 5), np.float32), requires_grad=True)
-    w = fastnn.tensor(np.ones((6, 1, 3, 3), np.float32), requires_grad=True)
-    b = fastnn.tensor(np.ones(6, np.float32), requires_grad=True)
+def test_bias_edited_in_place_after_forward_does_not_block_backward(device):
+    """The backward reads the input and weight, never the bias: editing the bias in between is fine (PyTorch)."""
+    rng = np.random.default_rng(10)
+    x, w, b = (_leaf(shape, rng, device=device) for shape in ((1, 2, 5, 5), (3, 2, 3, 3), (3,)))
+    out = conv2d(x, w, b)
+    with fastnn.no_grad():
+        b += 1.0
+    out.sum().backward()
+    np.testing.assert_allclose(host(b.grad), np.full(3, 9.0))
+    out = conv2d(x, w, b)
+    with fastnn.no_grad():
+        w += 1.0
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+
+
+@pytest.mark.parametrize("device, algorithm", DEVICE_ALGORITHMS)
+def test_empty_batch(device, algorithm):
+    x = fastnn.tensor(np.zeros((0, 3, 5, 5), np.float32), requires_grad=True, device=device)
+    w = fastnn.tensor(np.ones((6, 1, 3, 3), np.float32), requires_grad=True, device=device)
+    b = fastnn.tensor(np.ones(6, np.float32), requires_grad=True, device=device)
     out = conv2d(x, w, b, padding=1, groups=3, algorithm=algorithm)
     assert out.shape == (0, 6, 5, 5)
     out.sum().backward()
     assert x.grad.shape == (0, 3, 5, 5)
-    assert not w.grad.numpy().any() and not b.grad.numpy().any()
+    assert not host(w.grad).any() and not host(b.grad).any()
 
 
 def test_output_shape_helper():
@@ -255,6 +277,7 @@ def test_output_shape_helper():
 
 
 def test_auto_picks_direct_for_thin_or_large_plane_and_im2col_for_wide_layers():
+    choose_algorithm = CPU.conv_algorithm
     assert choose_algorithm((32, 1, 5, 5), 1, (1, 1), (24, 24)) == "direct"
     assert choose_algorithm((64, 3, 3, 3), 1, (1, 1), (32, 32)) == "direct"
     assert choose_algorithm((64, 1, 3, 3), 64, (1, 1), (8, 8)) == "direct"

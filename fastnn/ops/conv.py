@@ -32,19 +32,21 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     pad = (pads[0][0], pads[1][0])
     extra = (pads[0][1] - pads[0][0], pads[1][1] - pads[1][0])
     unbatched = input.ndim == 3
+    xp = backend.xp
     x = input.data[None] if unbatched else input.data
     if extra != (0, 0):
-        x = backend.xp.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
+        x = xp.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
+    x = xp.ascontiguousarray(x)
+    w = xp.ascontiguousarray(weight.data)
     if algorithm == "auto":
         algorithm = backend.conv_algorithm(weight.shape, groups, stride, output_hw)
     kernels = backend.kernels
-    b = None if bias is None else bias.data
-    out = kernels.conv2d_forward(x, weight.data, b, stride, pad, dilation, groups, algorithm)
+    b = None if bias is None else xp.ascontiguousarray(bias.data)
+    out = kernels.conv2d_forward(x, w, b, stride, pad, dilation, groups, algorithm)
 
     def backward(g):
-        if unbatched:
-            g = g[None]
-        gx, gw, gb = kernels.conv2d_backward(g, x, weight.data, stride, pad, dilation, groups, input.requires_grad,
+        g = xp.ascontiguousarray(g[None] if unbatched else g)
+        gx, gw, gb = kernels.conv2d_backward(g, x, w, stride, pad, dilation, groups, input.requires_grad,
                                              weight.requires_grad, bias is not None and bias.requires_grad,
                                              algorithm)
         if gx is not None:
@@ -53,4 +55,5 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         return (gx, gw) if bias is None else (gx, gw, gb)
 
     inputs = (input, weight) if bias is None else (input, weight, bias)
-    return make_result(out[0] if unbatched else out, inputs, backward, "conv2d")
+    # The backward reads the input and weight values, never the bias's.
+    return make_result(out[0] if unbatched else out, inputs, backward, "conv2d", saved=(input, weight))

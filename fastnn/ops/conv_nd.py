@@ -11,13 +11,10 @@ All of them run on the conv2d kernels, so each gets conv2d's tuned algorithms:
   conv2d's forward (input gradient) and conv2d's weight gradient. conv_transpose1d is it at unit height.
 """
 
-import numpy as np
-
 from fastnn.autograd import make_result
 from fastnn._validation import check_conv_args, int_tuple, output_sizes, padding_pairs
 from fastnn.ops.conv import conv2d
 from fastnn.ops.shape import permute, reshape, squeeze, unsqueeze
-
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -38,10 +35,11 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 def _depth_taps(x, kernel, stride, pad, dilation, out_depth):
     """(N, C, D, H, W) -> (N*Do, C*kd, H, W): row (n, z), channel c*kd + a holds input depth
     z*stride + a*dilation - pad[0] of channel c (zeros in the padding)."""
+    xp = x._backend.xp
     n, channels, depth, height, width = x.shape
-    padded = np.pad(x.data, ((0, 0), (0, 0), pad, (0, 0), (0, 0))) if any(pad) else x.data
+    padded = xp.pad(x.data, ((0, 0), (0, 0), pad, (0, 0), (0, 0))) if any(pad) else x.data
     padded_shape = padded.shape
-    taps = np.empty((n, out_depth, channels, kernel, height, width), x.dtype)
+    taps = xp.empty((n, out_depth, channels, kernel, height, width), x.dtype)
     span = stride * (out_depth - 1) + 1
     for a in range(kernel):
         taps[:, :, :, a] = padded[:, :, a * dilation:a * dilation + span:stride].transpose(0, 2, 1, 3, 4)
@@ -49,12 +47,13 @@ def _depth_taps(x, kernel, stride, pad, dilation, out_depth):
 
     def backward(g):
         g = g.reshape(taps_shape)
-        grad = np.zeros(padded_shape, g.dtype)
+        grad = xp.zeros(padded_shape, g.dtype)
         for a in range(kernel):
             grad[:, :, a * dilation:a * dilation + span:stride] += g[:, :, :, a].transpose(0, 2, 1, 3, 4)
         return (grad[:, :, pad[0]:pad[0] + depth],)
 
-    return make_result(taps.reshape(n * out_depth, channels * kernel, height, width), (x,), backward, "conv3d")
+    return make_result(taps.reshape(n * out_depth, channels * kernel, height, width), (x,), backward, "conv3d",
+                       saved=())
 
 
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -76,10 +75,10 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return squeeze(out, 0) if unbatched else out
 
 
-def _zero_extend(array, sizes):
+def _zero_extend(xp, array, sizes):
     """array (N, C, h, w) zero-padded at the bottom/right to (N, C, *sizes)."""
     extra = [(0, 0), (0, 0)] + [(0, s - n) for n, s in zip(array.shape[2:], sizes)]
-    return np.pad(array, extra) if any(hi for _, hi in extra) else array
+    return xp.pad(array, extra) if any(hi for _, hi in extra) else array
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
@@ -110,7 +109,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         raise ValueError(f"{op}: output size {out_hw} is empty for input shape {tuple(input.shape)}, weight shape "
                          f"{tuple(weight.shape)}, stride {stride}, padding {padding}, dilation {dilation}")
     unbatched = input.ndim == 3
-    x = input.data[None] if unbatched else input.data
+    x = xp.ascontiguousarray(input.data[None] if unbatched else input.data)
     in_hw = x.shape[2:]
     out_shape = (x.shape[0], cout) + out_hw
     # conv2d of the output has this size; it exceeds the input's only where output_padding >= stride, and the
@@ -125,28 +124,28 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                                                    conv_hw)
         backward_algorithm = backend.conv_algorithm(weight.shape, groups, stride, conv_hw)
     kernels = backend.kernels
-    w = weight.data
-    out, _, _ = kernels.conv2d_backward(_zero_extend(x, conv_hw), xp.zeros(out_shape, x.dtype), w, stride, padding,
-                                        dilation, groups, True, False, False, forward_algorithm)
+    w = xp.ascontiguousarray(weight.data)
+    out, _, _ = kernels.conv2d_backward(_zero_extend(xp, x, conv_hw), xp.zeros(out_shape, x.dtype), w, stride,
+                                        padding, dilation, groups, True, False, False, forward_algorithm)
     if bias is not None:
         out += bias.data[:, None, None]
 
     def backward(g):
-        g = np.ascontiguousarray(g[None] if unbatched else g)
+        g = xp.ascontiguousarray(g[None] if unbatched else g)
         gx = gw = gb = None
         if input.requires_grad:
             gx = kernels.conv2d_forward(g, w, None, stride, padding, dilation, groups,
                                         backward_algorithm)[:, :, :in_hw[0], :in_hw[1]]
             gx = gx[0] if unbatched else gx
         if weight.requires_grad:
-            _, gw, _ = kernels.conv2d_backward(_zero_extend(x, conv_hw), g, w, stride, padding, dilation, groups,
-                                               False, True, False, backward_algorithm)
+            _, gw, _ = kernels.conv2d_backward(_zero_extend(xp, x, conv_hw), g, w, stride, padding, dilation,
+                                               groups, False, True, False, backward_algorithm)
         if bias is not None and bias.requires_grad:
             gb = g.sum(axis=(0, 2, 3))
         return (gx, gw) if bias is None else (gx, gw, gb)
 
     inputs = (input, weight) if bias is None else (input, weight, bias)
-    return make_result(out[0] if unbatched else out, inputs, backward, op)
+    return make_result(out[0] if unbatched else out, inputs, backward, op, saved=(input, weight))
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):

@@ -1,18 +1,14 @@
-"""Convolution layers: thin Modules over fastnn.ops.conv and fastnn.ops.conv_nd."""
+"""Convolution layers: thin Modules over fastnn.nn.functional (F.conv1d/2d/3d, F.conv_transpose1d/2d)."""
 import numpy as np
 
-from fastnn import ops
-from fastnn.nn import init
-from fastnn._validation import positive_int
+from fastnn._validation import int_tuple, padding_pairs, positive_int
+from fastnn.nn import functional as F, init
 from fastnn.nn.modules.module import Module
 from fastnn.nn.parameter import Parameter
-from fastnn._validation import int_tuple, padding_pairs
-from fastnn.ops.conv import conv2d
-from fastnn.ops.conv_nd import conv1d, conv3d, conv_transpose1d, conv_transpose2d
 from fastnn.tensor import as_dtype
 
 
-# Padding modes of the Conv layers and the fastnn.ops.pad mode each one uses.
+# Padding modes of the Conv layers and the F.pad mode each one uses.
 _PADDING_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
 
 
@@ -21,7 +17,6 @@ class _ConvNd(Module):
     shape ((out, in/groups) or, transposed, (in, out/groups), then the kernel) and default initialisation."""
     _spatial = 0
     _transposed = False
-    _function = None
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", dtype=None):
@@ -56,14 +51,14 @@ class _ConvNd(Module):
     def reset_parameters(self):
         init.default_layer_init_(self.weight, self.bias)
 
-    def forward(self, input):
-        # Non-zero padding modes pad the input here, and the convolution itself then pads nothing.
-        padding = self.padding
-        if self.padding_mode != "zeros":
-            pairs = padding_pairs(type(self).__name__, padding, self.kernel_size, self.stride, self.dilation)
-            widths = [width for pair in reversed(pairs) for width in pair]
-            input, padding = ops.pad(input, widths, mode=_PADDING_MODES[self.padding_mode]), 0
-        return self._function(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+    def _padded(self, input):
+        """(input, padding) for the convolution: non-zero padding modes pad the input here, and the convolution
+        itself then pads nothing."""
+        if self.padding_mode == "zeros":
+            return input, self.padding
+        pairs = padding_pairs(type(self).__name__, self.padding, self.kernel_size, self.stride, self.dilation)
+        widths = [width for pair in reversed(pairs) for width in pair]
+        return F.pad(input, widths, mode=_PADDING_MODES[self.padding_mode]), 0
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -82,19 +77,28 @@ class _ConvNd(Module):
 class Conv2d(_ConvNd):
     """2-D convolution over (N, C, H, W); weight (out_channels, in_channels/groups, kh, kw)."""
     _spatial = 2
-    _function = staticmethod(conv2d)
+
+    def forward(self, input):
+        input, padding = self._padded(input)
+        return F.conv2d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class Conv1d(_ConvNd):
     """1-D convolution over (N, C, L); weight (out_channels, in_channels/groups, k)."""
     _spatial = 1
-    _function = staticmethod(conv1d)
+
+    def forward(self, input):
+        input, padding = self._padded(input)
+        return F.conv1d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class Conv3d(_ConvNd):
     """3-D convolution over (N, C, D, H, W); weight (out_channels, in_channels/groups, kd, kh, kw)."""
     _spatial = 3
-    _function = staticmethod(conv3d)
+
+    def forward(self, input):
+        input, padding = self._padded(input)
+        return F.conv3d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class _ConvTransposeNd(_ConvNd):
@@ -125,19 +129,21 @@ class _ConvTransposeNd(_ConvNd):
             padding.append(size - smallest)
         return tuple(padding)
 
-    def forward(self, input, output_size=None):
-        return self._function(input, self.weight, self.bias, self.stride, self.padding,
-                              self._output_padding(input, output_size), self.groups, self.dilation)
-
 
 class ConvTranspose1d(_ConvTransposeNd):
     """Transposed 1-D convolution over (N, C, L); weight (in_channels, out_channels/groups, k)."""
     _spatial = 1
-    _function = staticmethod(conv_transpose1d)
+
+    def forward(self, input, output_size=None):
+        return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(input, output_size), self.groups, self.dilation)
 
 
 class ConvTranspose2d(_ConvTransposeNd):
     """Transposed 2-D convolution over (N, C, H, W), the adjoint of Conv2d; weight
     (in_channels, out_channels/groups, kh, kw)."""
     _spatial = 2
-    _function = staticmethod(conv_transpose2d)
+
+    def forward(self, input, output_size=None):
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(input, output_size), self.groups, self.dilation)

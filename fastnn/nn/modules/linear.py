@@ -1,9 +1,8 @@
-"""Identity, Linear, Flatten."""
+"""Identity, Linear, Flatten: thin Modules over fastnn.nn.functional."""
 import numpy as np
 
 from fastnn._validation import positive_int
-from fastnn import ops
-from fastnn.nn import init
+from fastnn.nn import functional as F, init
 from fastnn.nn.modules.module import Module
 from fastnn.nn.parameter import Parameter
 from fastnn.tensor import as_dtype
@@ -31,7 +30,7 @@ class Linear(Module):
         init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, input):
-        return ops.linear(input, self.weight, self.bias)
+        return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -43,7 +42,7 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, input):
-        return ops.flatten(input, self.start_dim, self.end_dim)
+        return F.flatten(input, self.start_dim, self.end_dim)
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
