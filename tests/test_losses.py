@@ -7,6 +7,8 @@ import fastnn
 from fastnn import nn, ops
 from fastnn.autograd import gradcheck
 
+from conftest import DEVICES, host
+
 seeds = st.integers(0, 2 ** 32 - 1)
 REDUCTIONS = ["none", "sum", "mean"]
 
@@ -85,37 +87,39 @@ def ce_case(draw):
 
 
 # ---- cross_entropy --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @given(case=ce_case(), label_smoothing=st.sampled_from([0.0, 0.1, 0.35]))
-def test_cross_entropy_class_indices(reduction, case, label_smoothing):
+def test_cross_entropy_class_indices(reduction, case, label_smoothing, device):
     x, target, weight, ignore_index, _ = case
     assume(reduction != "mean" or np.any(target != ignore_index))  # all ignored: mean is 0/0
-    kwargs = dict(weight=None if weight is None else fastnn.tensor(weight), ignore_index=ignore_index,
-                  reduction=reduction, label_smoothing=label_smoothing)
-    xt = fastnn.tensor(x, requires_grad=True)
-    out = ops.cross_entropy(xt, fastnn.tensor(target), **kwargs)
+    kwargs = dict(weight=None if weight is None else fastnn.tensor(weight, device=device),
+                  ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing)
+    xt, tt = fastnn.tensor(x, requires_grad=True, device=device), fastnn.tensor(target, device=device)
+    out = ops.cross_entropy(xt, tt, **kwargs)
     expected = cross_entropy_ref(x, target, weight, ignore_index, reduction, label_smoothing)
-    assert out.dtype == np.float64 and out.shape == np.shape(expected)
-    np.testing.assert_allclose(out.detach().numpy(), expected, rtol=1e-10, atol=1e-12)
-    assert gradcheck(lambda t: ops.cross_entropy(t, fastnn.tensor(target), **kwargs), (xt,))
+    assert out.dtype == np.float64 and out.shape == np.shape(expected) and out.device == device
+    np.testing.assert_allclose(host(out), expected, rtol=1e-10, atol=1e-12)
+    assert gradcheck(lambda t: ops.cross_entropy(t, tt, **kwargs), (xt,))
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @given(case=ce_case(), label_smoothing=st.sampled_from([0.0, 0.2]))
-def test_cross_entropy_class_probabilities(reduction, case, label_smoothing):
+def test_cross_entropy_class_probabilities(reduction, case, label_smoothing, device):
     x, _, weight, _, probs = case
-    kwargs = dict(weight=None if weight is None else fastnn.tensor(weight), reduction=reduction,
+    kwargs = dict(weight=None if weight is None else fastnn.tensor(weight, device=device), reduction=reduction,
                   label_smoothing=label_smoothing)
-    xt = fastnn.tensor(x, requires_grad=True)
-    out = ops.cross_entropy(xt, fastnn.tensor(probs), **kwargs)
+    xt, pt = fastnn.tensor(x, requires_grad=True, device=device), fastnn.tensor(probs, device=device)
+    out = ops.cross_entropy(xt, pt, **kwargs)
     expected = cross_entropy_ref(x, probs, weight, reduction=reduction, label_smoothing=label_smoothing)
-    np.testing.assert_allclose(out.detach().numpy(), expected, rtol=1e-10, atol=1e-12)
-    assert gradcheck(lambda t: ops.cross_entropy(t, fastnn.tensor(probs), **kwargs), (xt,))
+    np.testing.assert_allclose(host(out), expected, rtol=1e-10, atol=1e-12)
+    assert gradcheck(lambda t: ops.cross_entropy(t, pt, **kwargs), (xt,))
 
 
-def test_cross_entropy_exact_numbers():
-    x = fastnn.tensor([[0.0, 0.0], [0.0, np.log(3.0)]], dtype=fastnn.float64, requires_grad=True)
-    target = fastnn.tensor([0, 1])
+def test_cross_entropy_exact_numbers(device):
+    x = fastnn.tensor([[0.0, 0.0], [0.0, np.log(3.0)]], dtype=fastnn.float64, requires_grad=True, device=device)
+    target = fastnn.tensor([0, 1], device=device)
     loss = ops.cross_entropy(x, target)
     assert loss.item() == pytest.approx((np.log(2) + np.log(4 / 3)) / 2, rel=1e-12)
     loss.backward()
@@ -145,16 +149,17 @@ def test_cross_entropy_all_ignored_sum_is_zero():
 
 
 @pytest.mark.parametrize("dtype", [fastnn.float32, fastnn.float64])
-def test_cross_entropy_stable_for_huge_logits(dtype):
-    x = fastnn.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4], [5e3, -5e3, 1e4]], dtype=dtype, requires_grad=True)
-    target = fastnn.tensor([1, 0, 2])
+def test_cross_entropy_stable_for_huge_logits(dtype, device):
+    x = fastnn.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4], [5e3, -5e3, 1e4]], dtype=dtype, requires_grad=True,
+                      device=device)
+    target = fastnn.tensor([1, 0, 2], device=device)
     loss = ops.cross_entropy(x, target, reduction="none")
     values = loss.detach().numpy()
     assert np.all(np.isfinite(values))
     np.testing.assert_allclose(values, [2e4, 2e4 + np.log(2), 0.0], rtol=1e-6, atol=1e-6)
     loss.sum().backward()
     assert np.all(np.isfinite(x.grad.numpy()))
-    probs = fastnn.tensor([[0.2, 0.3, 0.5]] * 3, dtype=dtype)
+    probs = fastnn.tensor([[0.2, 0.3, 0.5]] * 3, dtype=dtype, device=device)
     assert np.isfinite(ops.cross_entropy(x, probs, label_smoothing=0.1).item())
 
 
@@ -179,19 +184,20 @@ def test_cross_entropy_errors():
 
 
 # ---- nll_loss -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @given(case=ce_case())
-def test_nll_loss(reduction, case):
+def test_nll_loss(reduction, case, device):
     x, target, weight, ignore_index, _ = case
     assume(reduction != "mean" or np.any(target != ignore_index))
     logp = log_softmax_ref(x)
-    kwargs = dict(weight=None if weight is None else fastnn.tensor(weight), ignore_index=ignore_index,
-                  reduction=reduction)
-    lt = fastnn.tensor(logp, requires_grad=True)
-    out = ops.nll_loss(lt, fastnn.tensor(target), **kwargs)
-    np.testing.assert_allclose(out.detach().numpy(), nll_ref(logp, target, weight, ignore_index, reduction),
+    kwargs = dict(weight=None if weight is None else fastnn.tensor(weight, device=device),
+                  ignore_index=ignore_index, reduction=reduction)
+    lt, tt = fastnn.tensor(logp, requires_grad=True, device=device), fastnn.tensor(target, device=device)
+    out = ops.nll_loss(lt, tt, **kwargs)
+    np.testing.assert_allclose(host(out), nll_ref(logp, target, weight, ignore_index, reduction),
                                rtol=1e-10, atol=1e-12)
-    assert gradcheck(lambda t: ops.nll_loss(t, fastnn.tensor(target), **kwargs), (lt,))
+    assert gradcheck(lambda t: ops.nll_loss(t, tt, **kwargs), (lt,))
 
 
 def test_log_softmax_then_nll_equals_cross_entropy():
@@ -202,15 +208,16 @@ def test_log_softmax_then_nll_equals_cross_entropy():
 
 
 # ---- mse, l1, bce with logits ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @given(shape=st.lists(st.integers(1, 4), min_size=0, max_size=3).map(tuple), seed=seeds)
-def test_mse_and_l1(reduction, shape, seed):
+def test_mse_and_l1(reduction, shape, seed, device):
     rng = np.random.default_rng(seed)
     x, y = rng.standard_normal(shape), rng.standard_normal(shape)
-    xt, yt = fastnn.tensor(x, requires_grad=True), fastnn.tensor(y, requires_grad=True)
-    np.testing.assert_allclose(ops.mse_loss(xt, yt, reduction).detach().numpy(), reduce_ref((x - y) ** 2, reduction),
+    xt, yt = (fastnn.tensor(a, requires_grad=True, device=device) for a in (x, y))
+    np.testing.assert_allclose(host(ops.mse_loss(xt, yt, reduction)), reduce_ref((x - y) ** 2, reduction),
                                rtol=1e-12)
-    np.testing.assert_allclose(ops.l1_loss(xt, yt, reduction).detach().numpy(), reduce_ref(np.abs(x - y), reduction),
+    np.testing.assert_allclose(host(ops.l1_loss(xt, yt, reduction)), reduce_ref(np.abs(x - y), reduction),
                                rtol=1e-12)
     assert gradcheck(lambda a, b: ops.mse_loss(a, b, reduction), (xt, yt))
     assert gradcheck(lambda a, b: ops.l1_loss(a, b, reduction), (xt, yt))
@@ -230,30 +237,31 @@ def test_mse_l1_modules_and_exact_numbers():
         nn.L1Loss(reduction="max")
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple), seed=seeds,
        weighted=st.booleans(), pos_weighted=st.booleans())
-def test_bce_with_logits(reduction, shape, seed, weighted, pos_weighted):
+def test_bce_with_logits(reduction, shape, seed, weighted, pos_weighted, device):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape) * 3
     y = rng.uniform(0, 1, shape)
     w = rng.uniform(0.5, 2, shape[-1:]) if weighted else None
     pw = rng.uniform(0.5, 3, shape[-1:]) if pos_weighted else None
-    kwargs = dict(weight=None if w is None else fastnn.tensor(w), reduction=reduction,
-                  pos_weight=None if pw is None else fastnn.tensor(pw))
-    xt = fastnn.tensor(x, requires_grad=True)
-    out = ops.binary_cross_entropy_with_logits(xt, fastnn.tensor(y), **kwargs)
-    np.testing.assert_allclose(out.detach().numpy(), bce_with_logits_ref(x, y, w, pw, reduction), rtol=1e-10)
-    assert gradcheck(lambda t: ops.binary_cross_entropy_with_logits(t, fastnn.tensor(y), **kwargs), (xt,))
+    kwargs = dict(weight=None if w is None else fastnn.tensor(w, device=device), reduction=reduction,
+                  pos_weight=None if pw is None else fastnn.tensor(pw, device=device))
+    xt, yt = fastnn.tensor(x, requires_grad=True, device=device), fastnn.tensor(y, device=device)
+    out = ops.binary_cross_entropy_with_logits(xt, yt, **kwargs)
+    np.testing.assert_allclose(host(out), bce_with_logits_ref(x, y, w, pw, reduction), rtol=1e-10)
+    assert gradcheck(lambda t: ops.binary_cross_entropy_with_logits(t, yt, **kwargs), (xt,))
 
 
 @pytest.mark.parametrize("dtype", [fastnn.float32, fastnn.float64])
-def test_bce_with_logits_stable_for_huge_logits(dtype):
-    x = fastnn.tensor([1e4, -1e4, 1e4, -1e4], dtype=dtype, requires_grad=True)
-    y = fastnn.tensor([1.0, 0.0, 0.0, 1.0], dtype=dtype)
+def test_bce_with_logits_stable_for_huge_logits(dtype, device):
+    x = fastnn.tensor([1e4, -1e4, 1e4, -1e4], dtype=dtype, requires_grad=True, device=device)
+    y = fastnn.tensor([1.0, 0.0, 0.0, 1.0], dtype=dtype, device=device)
     loss = nn.BCEWithLogitsLoss(reduction="none")(x, y)
     np.testing.assert_allclose(loss.detach().numpy(), [0.0, 0.0, 1e4, 1e4], rtol=1e-6)
     loss.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [0.0, 0.0, 1.0, -1.0], atol=1e-7)
     with pytest.raises(ValueError, match=r"target shape \(3,\) differs from input shape \(4,\)"):
-        ops.binary_cross_entropy_with_logits(x, fastnn.ones(3, dtype=dtype))
+        ops.binary_cross_entropy_with_logits(x, fastnn.ones(3, dtype=dtype, device=device))

@@ -65,8 +65,9 @@ def swish_backward_with_beta(grad_out, x, beta):
 
 
 def softplus_forward(x, beta, threshold):
-    with np.errstate(over="ignore"):
-        return np.where(beta * x > threshold, x, np.log1p(np.exp(beta * x)) / beta).astype(x.dtype)
+    # logaddexp(0, bx) = log(1 + exp(bx)) without overflow when threshold lets a large bx through
+    with np.errstate(invalid="ignore"):  # NaN inputs propagate silently, as in the kernel
+        return np.where(beta * x > threshold, x, np.logaddexp(0, beta * x) / beta).astype(x.dtype)
 
 
 def softplus_backward(grad_out, x, beta, threshold):
