@@ -11,6 +11,8 @@ from fastnn import nn
 from fastnn.autograd import gradcheck
 from fastnn.nn import functional as F
 
+from conftest import DEVICES, host
+
 SELU_ALPHA = 1.6732632423543772
 SELU_SCALE = 1.0507009873554805
 
@@ -23,39 +25,50 @@ def seeded(fn, seed=1):
     return call
 
 
-def positive_input(shape, dtype="float32", seed=0):
+def positive_input(shape, dtype="float32", seed=0, device="cpu"):
     """Values in [0.5, 1.5): an output zero can only come from dropping."""
     data = np.random.default_rng(seed).random(shape) + 0.5
-    return fastnn.tensor(data.astype(dtype), requires_grad=True)
+    return fastnn.tensor(data.astype(dtype), requires_grad=True, device=device)
 
 
 # ---- Dropout -----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
-def test_dropout_keeps_expected_activation_and_drops_fraction_p(p):
-    x = positive_input((1000, 1000))
-    out = F.dropout(x, p).detach().numpy()
+def test_dropout_keeps_expected_activation_and_drops_fraction_p(p, device):
+    x = positive_input((1000, 1000), device=device)
+    out, values = host(F.dropout(x, p)), host(x)
     dropped = out == 0
     assert abs(dropped.mean() - p) < 3e-3  # binomial std sqrt(p(1-p)/1e6) <= 5e-4
-    assert abs(out.mean() / x.data.mean() - 1) < 1e-2
-    np.testing.assert_allclose(out[~dropped], x.data[~dropped] / np.float32(1 - p), rtol=1e-6)
+    assert abs(out.mean() / values.mean() - 1) < 1e-2
+    np.testing.assert_allclose(out[~dropped], values[~dropped] / np.float32(1 - p), rtol=1e-6)
     assert out.dtype == np.float32
 
 
-def test_dropout_gradient_is_mask_times_scale():
+def test_dropout_gradient_is_mask_times_scale(device):
     p = 0.3
-    x = positive_input((50, 40))
+    x = positive_input((50, 40), device=device)
     out = F.dropout(x, p)
     g = np.random.default_rng(1).standard_normal(x.shape).astype(np.float32)
-    out.backward(g)
-    expected = g * (out.detach().numpy() != 0) / np.float32(1 - p)
-    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-6)
+    out.backward(fastnn.tensor(g, device=device))
+    expected = g * (host(out) != 0) / np.float32(1 - p)
+    np.testing.assert_allclose(host(x.grad), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("fn", [lambda x: F.dropout(x, 0.4), lambda x: F.dropout2d(x, 0.4),
+                                lambda x: F.alpha_dropout(x, 0.4, training=True), lambda x: F.drop_path(x, 0.4)])
+def test_masks_are_the_same_on_every_device(fn):
+    # every device draws from fastnn's seeded stream, so a seed gives one mask whatever the device
+    data = np.random.default_rng(5).standard_normal((3, 4, 2, 3)).astype(np.float32)
+    outs = [host(seeded(fn, 3)(fastnn.tensor(data, device=device))) for device in DEVICES]
+    assert not np.allclose(outs[0], data)  # something was dropped
+    for out in outs[1:]:
+        np.testing.assert_allclose(out, outs[0], rtol=1e-6)
 
 
 @pytest.mark.parametrize("fn", [lambda x: F.dropout(x, 0.4), lambda x: F.dropout2d(x, 0.4),
                                 lambda x: F.alpha_dropout(x, 0.4, training=True),
                                 lambda x: F.drop_path(x, 0.4), lambda x: F.drop_path(x, 0.4, mode="batch")])
-def test_dropout_family_gradcheck(fn):
-    x = fastnn.tensor(np.random.default_rng(2).standard_normal((3, 4, 2, 3)), requires_grad=True)
+def test_dropout_family_gradcheck(fn, device):
+    x = fastnn.tensor(np.random.default_rng(2).standard_normal((3, 4, 2, 3)), requires_grad=True, device=device)
     assert gradcheck(seeded(fn), [x])
 
 
@@ -75,25 +88,25 @@ def test_dropout_module_follows_train_mode():
     np.testing.assert_array_equal(layer(x).detach().numpy(), x.data)
 
 
-def test_dropout_masks_are_reproducible_with_manual_seed():
-    x = positive_input((30, 30))
+def test_dropout_masks_are_reproducible_with_manual_seed(device):
+    x = positive_input((30, 30), device=device)
     fastnn.manual_seed(7)
-    first = F.dropout(x, 0.5).detach().numpy()
+    first = host(F.dropout(x, 0.5))
     fastnn.manual_seed(7)
-    second = F.dropout(x, 0.5).detach().numpy()
-    third = F.dropout(x, 0.5).detach().numpy()
+    second = host(F.dropout(x, 0.5))
+    third = host(F.dropout(x, 0.5))
     np.testing.assert_array_equal(first, second)
     assert not np.array_equal(first, third)
 
 
 @pytest.mark.parametrize("fn", [lambda x: F.dropout(x, 1.0), lambda x: F.dropout2d(x, 1.0),
                                 lambda x: F.alpha_dropout(x, 1.0, training=True), lambda x: F.drop_path(x, 1.0)])
-def test_p_one_gives_zeros_without_nan(fn):
-    x = positive_input((4, 3, 5, 5))
+def test_p_one_gives_zeros_without_nan(fn, device):
+    x = positive_input((4, 3, 5, 5), device=device)
     out = fn(x)
-    out.backward(np.ones(x.shape, np.float32))
-    assert np.array_equal(out.detach().numpy(), np.zeros(x.shape))
-    assert np.array_equal(x.grad.numpy(), np.zeros(x.shape))
+    out.backward(fastnn.ones(x.shape, device=device))
+    assert np.array_equal(host(out), np.zeros(x.shape))
+    assert np.array_equal(host(x.grad), np.zeros(x.shape))
 
 
 @pytest.mark.parametrize("p", [-0.1, 1.5, float("nan"), "0.5", None, True])
@@ -189,15 +202,15 @@ def test_dropconnect_gradcheck():
 
 
 # ---- Stochastic depth --------------------------------------------------------------------------------------
-def test_drop_path_drops_whole_samples():
+def test_drop_path_drops_whole_samples(device):
     p = 0.3
-    x = positive_input((2000, 3, 4))
-    out = nn.StochasticDepth(p)(x).detach().numpy()
+    x = positive_input((2000, 3, 4), device=device)
+    out = host(nn.StochasticDepth(p)(x))
     sample_dropped = (out == 0).all(axis=(1, 2))
     sample_kept = (out != 0).all(axis=(1, 2))
     assert (sample_dropped | sample_kept).all()
     assert 0.25 < sample_dropped.mean() < 0.35
-    np.testing.assert_allclose(out[sample_kept], x.data[sample_kept] / np.float32(1 - p), rtol=1e-6)
+    np.testing.assert_allclose(out[sample_kept], host(x)[sample_kept] / np.float32(1 - p), rtol=1e-6)
 
 
 def test_drop_path_batch_mode_drops_all_or_nothing():
@@ -217,13 +230,13 @@ def test_drop_path_is_identity_at_test_time():
 
 
 # ---- Embedding ---------------------------------------------------------------------------------------------
-def test_embedding_forward_picks_rows():
-    emb = nn.Embedding(10, 4)
-    idx = fastnn.tensor([[1, 2, 1], [9, 0, 3]])
-    out = emb(idx)
+def test_embedding_forward_picks_rows(device):
+    emb = nn.Embedding(10, 4).to(device)
+    idx = [[1, 2, 1], [9, 0, 3]]
+    out = emb(fastnn.tensor(idx, device=device))
     assert out.shape == (2, 3, 4)
-    np.testing.assert_array_equal(out.detach().numpy(), emb.weight.data[idx.data])
-    assert emb(fastnn.tensor(np.array([4, 5], np.int32))).shape == (2, 4)
+    np.testing.assert_array_equal(host(out), host(emb.weight)[np.array(idx)])
+    assert emb(fastnn.tensor(np.array([4, 5], np.int32), device=device)).shape == (2, 4)
 
 
 def test_embedding_init_is_standard_normal():
@@ -231,29 +244,30 @@ def test_embedding_init_is_standard_normal():
     assert abs(w.mean()) < 0.01 and abs(w.std() - 1) < 0.01
 
 
-def test_embedding_gradient_accumulates_repeated_indices():
-    emb = nn.Embedding(5, 3)
-    idx = fastnn.tensor([[1, 2, 1], [4, 1, 2]])
+def test_embedding_gradient_accumulates_repeated_indices(device):
+    emb = nn.Embedding(5, 3).to(device)
+    idx = np.array([[1, 2, 1], [4, 1, 2]])
     g = np.random.default_rng(8).standard_normal((2, 3, 3)).astype(np.float32)
-    emb(idx).backward(g)
+    emb(fastnn.tensor(idx, device=device)).backward(fastnn.tensor(g, device=device))
     expected = np.zeros((5, 3), np.float32)
-    np.add.at(expected, idx.data.reshape(-1), g.reshape(-1, 3))
-    np.testing.assert_allclose(emb.weight.grad.numpy(), expected, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(emb.weight.grad.numpy()[1], g[0, 0] + g[0, 2] + g[1, 1], rtol=1e-6)
+    np.add.at(expected, idx.reshape(-1), g.reshape(-1, 3))
+    np.testing.assert_allclose(host(emb.weight.grad), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(host(emb.weight.grad)[1], g[0, 0] + g[0, 2] + g[1, 1], rtol=1e-6)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @given(idx=hnp.arrays(np.int64, hnp.array_shapes(min_dims=0, max_dims=3, max_side=6), elements=st.integers(0, 6)),
        padding=st.one_of(st.none(), st.integers(-7, 6)))
-def test_embedding_backward_matches_add_at_reference(idx, padding):
-    weight = fastnn.tensor(np.random.default_rng(9).standard_normal((7, 3)), requires_grad=True)
-    out = F.embedding(fastnn.tensor(idx), weight, padding)
+def test_embedding_backward_matches_add_at_reference(idx, padding, device):
+    weight = fastnn.tensor(np.random.default_rng(9).standard_normal((7, 3)), requires_grad=True, device=device)
+    out = F.embedding(fastnn.tensor(idx, device=device), weight, padding)
     g = np.random.default_rng(10).standard_normal(out.shape)
-    out.backward(g)
+    out.backward(fastnn.tensor(g, device=device))
     expected = np.zeros((7, 3))
     np.add.at(expected, idx.reshape(-1), g.reshape(-1, 3))
     if padding is not None:
         expected[padding] = 0
-    np.testing.assert_allclose(weight.grad.numpy(), expected, atol=1e-12)
+    np.testing.assert_allclose(host(weight.grad), expected, atol=1e-12)
 
 
 def test_embedding_padding_idx_is_zero_and_gets_no_gradient():
@@ -269,9 +283,9 @@ def test_embedding_padding_idx_is_zero_and_gets_no_gradient():
     assert nn.Embedding(6, 4, padding_idx=-1).padding_idx == 5
 
 
-def test_embedding_gradcheck():
-    weight = fastnn.tensor(np.random.default_rng(11).standard_normal((5, 3)), requires_grad=True)
-    idx = fastnn.tensor([[0, 4, 4], [2, 1, 0]])
+def test_embedding_gradcheck(device):
+    weight = fastnn.tensor(np.random.default_rng(11).standard_normal((5, 3)), requires_grad=True, device=device)
+    idx = fastnn.tensor([[0, 4, 4], [2, 1, 0]], device=device)
     assert gradcheck(lambda w: F.embedding(idx, w), [weight])
 
 
