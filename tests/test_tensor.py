@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import fastnn
-from conftest import host
 
 
 # ---- fastnn.tensor dtype rules ------------------------------------------------------------------------------

@@ -68,7 +68,12 @@ def as_tensor(value, like):
     if _is_scalar(value) or (isinstance(value, np.ndarray) and value.ndim == 0):
         if not _is_scalar(value):  # a 0-d host array counts as a number
             value = value.item()
-        dtype = scalar_dtype(value) if like is None else result_type(like, value)
+        if like is None:
+            dtype = scalar_dtype(value)
+        elif like.dtype.kind == "f":  # a number never changes a float tensor's dtype (the common case, kept fast)
+            dtype = like.dtype
+        else:
+            dtype = result_type(like, value)
         return Tensor._wrap(backend.xp.asarray(value, dtype=dtype), backend)
     if isinstance(value, (list, tuple)):
         arr = backend.asarray(value)
@@ -89,6 +94,12 @@ def _cpu():
 def scalar_array(out, xp):
     """NumPy turns 0-d results into NumPy scalars; tensors hold arrays (as CuPy always returns), so wrap them."""
     return out if out.ndim or not isinstance(out, np.generic) else xp.asarray(out)
+
+
+def check_same_device(a, b):
+    """Before computing (a device array refuses a foreign one with a less clear error): PyTorch's message."""
+    if a._backend is not b._backend:
+        raise RuntimeError(f"expected all tensors on the same device, got {a.device} and {b.device}")
 
 
 def product_saved(a, b):

@@ -8,7 +8,7 @@ import operator
 import numpy as np
 
 from fastnn.autograd import Node, is_grad_enabled, make_result, unbroadcast
-from fastnn.ops._util import as_tensor, product_saved, result_type, scalar_array
+from fastnn.ops._util import as_tensor, check_same_device, product_saved, result_type, scalar_array
 from fastnn.tensor import Tensor
 
 
@@ -17,6 +17,8 @@ def _binary(a, b):
         a = as_tensor(a, b if isinstance(b, Tensor) else None)
     if not isinstance(b, Tensor):
         b = as_tensor(b, a)
+    elif a._backend is not b._backend:  # tested inline: every binary op passes here
+        check_same_device(a, b)
     if a.dtype != b.dtype:
         dtype = result_type(a, b)
         if a.dtype != dtype:

@@ -2,13 +2,14 @@
 import numpy as np
 
 from fastnn.autograd import make_result, unbroadcast
-from fastnn.ops._util import as_tensor, product_saved, scalar_array
+from fastnn.ops._util import as_tensor, check_same_device, product_saved, scalar_array
 from fastnn.tensor import Tensor
 
 
 def matmul(a, b):
     a = as_tensor(a, b if isinstance(b, Tensor) else None)
     b = as_tensor(b, a)
+    check_same_device(a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both arguments must be at least 1-D, got shapes {tuple(a.shape)} and "
                          f"{tuple(b.shape)}")
@@ -54,6 +55,9 @@ def linear(input, weight, bias=None):
                          f"expects {weight.shape[1]} (shape {tuple(weight.shape)})")
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: bias shape {tuple(bias.shape)} does not match out_features {weight.shape[0]}")
+    check_same_device(input, weight)
+    if bias is not None:
+        check_same_device(input, bias)
     if input.dtype != weight.dtype:
         raise TypeError(f"linear: input dtype {input.dtype} does not match weight dtype {weight.dtype}")
     x2 = input.data.reshape(-1, input.shape[-1])

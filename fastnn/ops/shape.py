@@ -9,7 +9,7 @@ import numpy as np
 
 from fastnn.autograd import make_result, unbroadcast
 from fastnn.ops.elementwise import astype
-from fastnn.ops._util import normalize_dim, result_type, scalar_array, shape_args
+from fastnn.ops._util import check_same_device, normalize_dim, result_type, scalar_array, shape_args
 from fastnn.tensor import Tensor
 
 
@@ -165,8 +165,7 @@ def cat(tensors, dim=0):
     first = tensors[0]
     axis = normalize_dim(dim, first.ndim)
     for t in tensors[1:]:
-        if t._backend is not first._backend:
-            raise RuntimeError(f"expected all tensors on the same device, got {first.device} and {t.device}")
+        check_same_device(first, t)
         if t.ndim != first.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape)) if i != axis):
             raise ValueError(f"cat: sizes of tensors must match except in dimension {dim}; got "
                              f"{tuple(first.shape)} and {tuple(t.shape)}")
