@@ -125,7 +125,7 @@ def getitem(x, index):
     backend = x._backend
 
     def backward(g):
-        gx = backend.xp.zeros_like(x.data)
+        gx = backend.xp.zeros(x.shape, x.dtype)  # C-contiguous even when x is a strided view (scatter_add's need)
         if basic or _is_mask(index):
             gx[index] = g  # each position is taken at most once
         else:  # integer arrays may repeat a position: accumulate
