@@ -10,9 +10,14 @@ from hypothesis import given, settings, strategies as st
 import fastnn
 import fastnn.nn.functional as F
 from fastnn import nn
-from fastnn._kernels import cpu_norm, ref_norm
+from fastnn import _dispatch
+from fastnn._kernels import ref_norm
 from fastnn.autograd import gradcheck
 from fastnn.nn.utils import fuse_conv_bn, fuse_conv_bn_modules
+
+from conftest import DEVICES, host
+
+cpu_norm = _dispatch.backend("cpu").kernels  # the kernels under test, as the ops reach them
 
 seeds = st.integers(0, 2 ** 32 - 1)
 dtypes = st.sampled_from([np.float32, np.float64])
@@ -23,8 +28,8 @@ def randn(shape, seed, dtype=np.float64, loc=0.0, scale=1.0):
     return (np.random.default_rng(seed).standard_normal(shape) * scale + loc).astype(dtype)
 
 
-def leaf(array):
-    return fastnn.tensor(array, requires_grad=True)
+def leaf(array, device="cpu"):
+    return fastnn.tensor(array, requires_grad=True, device=device)
 
 
 def tolerance(dtype):
@@ -116,52 +121,57 @@ def test_float32_statistics_survive_a_large_offset():
 
 # ---- gradients against finite differences (float64) -----------------------------------------------------
 
+@pytest.mark.parametrize("device", DEVICES)
 @given(shape=st.tuples(st.integers(2, 3), st.integers(1, 3), st.integers(1, 4)), training=st.booleans(),
        seed=seeds)
 @settings(max_examples=8, deadline=None)
-def test_batch_norm_gradcheck(shape, training, seed):
-    x = leaf(randn(shape, seed, loc=1.0, scale=2.0))
-    weight, bias = leaf(randn(shape[1], seed + 1)), leaf(randn(shape[1], seed + 2))
-    running_mean = fastnn.tensor(randn(shape[1], seed + 3))
-    running_var = fastnn.tensor(np.abs(randn(shape[1], seed + 4)) + 0.5)
+def test_batch_norm_gradcheck(device, shape, training, seed):
+    x = leaf(randn(shape, seed, loc=1.0, scale=2.0), device)
+    weight, bias = leaf(randn(shape[1], seed + 1), device), leaf(randn(shape[1], seed + 2), device)
+    running_mean = fastnn.tensor(randn(shape[1], seed + 3), device=device)
+    running_var = fastnn.tensor(np.abs(randn(shape[1], seed + 4)) + 0.5, device=device)
     assert gradcheck(lambda a, w, b: F.batch_norm(a, running_mean, running_var, w, b, training, 0.0, 1e-5),
                      (x, weight, bias))
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @given(shape=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(2, 5)), affine=st.booleans(),
        seed=seeds)
 @settings(max_examples=6, deadline=None)
-def test_instance_norm_gradcheck(shape, affine, seed):
-    x = leaf(randn(shape, seed))
-    params = (leaf(randn(shape[1], seed + 1)), leaf(randn(shape[1], seed + 2))) if affine else ()
+def test_instance_norm_gradcheck(device, shape, affine, seed):
+    x = leaf(randn(shape, seed), device)
+    params = (leaf(randn(shape[1], seed + 1), device), leaf(randn(shape[1], seed + 2), device)) if affine else ()
     assert gradcheck(lambda a, *p: F.instance_norm(a, None, None, *p), (x,) + params)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @given(n=st.integers(1, 2), groups=st.integers(1, 3), per_group=st.integers(1, 2), size=st.integers(1, 4),
        seed=seeds)
 @settings(max_examples=8, deadline=None)
-def test_group_norm_gradcheck(n, groups, per_group, size, seed):
+def test_group_norm_gradcheck(device, n, groups, per_group, size, seed):
     channels = groups * per_group
-    x = leaf(randn((n, channels, size), seed))
-    weight, bias = leaf(randn(channels, seed + 1)), leaf(randn(channels, seed + 2))
+    x = leaf(randn((n, channels, size), seed), device)
+    weight, bias = leaf(randn(channels, seed + 1), device), leaf(randn(channels, seed + 2), device)
     assert gradcheck(lambda a, w, b: F.group_norm(a, groups, w, b), (x, weight, bias))
     assert gradcheck(lambda a: F.group_norm(a, groups), (x,))
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @given(lead=st.integers(1, 4), normalized_shape=st.sampled_from([(3,), (2, 3), (5,)]), seed=seeds)
 @settings(max_examples=8, deadline=None)
-def test_layer_norm_gradcheck(lead, normalized_shape, seed):
-    x = leaf(randn((lead,) + normalized_shape, seed, loc=-1.0))
-    weight, bias = leaf(randn(normalized_shape, seed + 1)), leaf(randn(normalized_shape, seed + 2))
+def test_layer_norm_gradcheck(device, lead, normalized_shape, seed):
+    x = leaf(randn((lead,) + normalized_shape, seed, loc=-1.0), device)
+    weight, bias = leaf(randn(normalized_shape, seed + 1), device), leaf(randn(normalized_shape, seed + 2), device)
     assert gradcheck(lambda a, w, b: F.layer_norm(a, normalized_shape, w, b), (x, weight, bias))
     assert gradcheck(lambda a: F.layer_norm(a, normalized_shape), (x,))
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @given(shape=st.tuples(st.integers(1, 2), st.integers(1, 6), st.integers(1, 3)), size=st.integers(1, 5),
        seed=seeds)
 @settings(max_examples=8, deadline=None)
-def test_local_response_norm_gradcheck(shape, size, seed):
-    x = leaf(randn(shape + (2,), seed, scale=2.0))
+def test_local_response_norm_gradcheck(device, shape, size, seed):
+    x = leaf(randn(shape + (2,), seed, scale=2.0), device)
     assert gradcheck(lambda a: F.local_response_norm(a, size, alpha=0.5, beta=0.75, k=1.0), (x,))
 
 
@@ -178,32 +188,33 @@ def lrn_by_definition(x, size, alpha, beta, k):
 
 @pytest.mark.parametrize("shape", [(2, 7, 3), (2, 5, 3, 4)])
 @pytest.mark.parametrize("size", [1, 2, 3, 4])
-def test_local_response_norm_matches_definition(shape, size):
+def test_local_response_norm_matches_definition(shape, size, device):
     x = randn(shape, 0)
-    out = nn.LocalResponseNorm(size, alpha=0.2, beta=0.6, k=2.0)(fastnn.tensor(x))
-    np.testing.assert_allclose(out.data, lrn_by_definition(x, size, 0.2, 0.6, 2.0), rtol=1e-12)
+    out = nn.LocalResponseNorm(size, alpha=0.2, beta=0.6, k=2.0)(fastnn.tensor(x, device=device))
+    np.testing.assert_allclose(host(out), lrn_by_definition(x, size, 0.2, 0.6, 2.0), rtol=1e-12)
 
 
-def test_layer_group_instance_norm_match_numpy():
+def test_layer_group_instance_norm_match_numpy(device):
     x = randn((3, 6, 4, 5), 0, loc=2.0)
+    xt, x0 = fastnn.tensor(x, device=device), fastnn.tensor(x[0], device=device)
 
     def standardize(a, axes):
         return (a - a.mean(axis=axes, keepdims=True)) / np.sqrt(a.var(axis=axes, keepdims=True) + 1e-5)
     ln = nn.LayerNorm((4, 5), dtype="float64")
     ln.weight.data[...] = randn((4, 5), 1)
     ln.bias.data[...] = randn((4, 5), 2)
-    np.testing.assert_allclose(ln(fastnn.tensor(x)).data,
-                               standardize(x, (2, 3)) * ln.weight.data + ln.bias.data, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(host(ln.to(device)(xt)),
+                               standardize(x, (2, 3)) * host(ln.weight) + host(ln.bias), rtol=1e-10, atol=1e-12)
     gn = nn.GroupNorm(3, 6, dtype="float64")
     gn.weight.data[...] = randn(6, 3)
     gn.bias.data[...] = randn(6, 4)
     grouped = standardize(x.reshape(3, 3, 2, 4, 5), (2, 3, 4)).reshape(x.shape)
-    np.testing.assert_allclose(gn(fastnn.tensor(x)).data,
-                               grouped * gn.weight.data[:, None, None] + gn.bias.data[:, None, None], rtol=1e-10,
+    w, b = host(gn.weight), host(gn.bias)
+    np.testing.assert_allclose(host(gn.to(device)(xt)), grouped * w[:, None, None] + b[:, None, None], rtol=1e-10,
                                atol=1e-12)
-    inorm = nn.InstanceNorm2d(6, dtype="float64")
-    np.testing.assert_allclose(inorm(fastnn.tensor(x)).data, standardize(x, (2, 3)), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(inorm(fastnn.tensor(x[0])).data, standardize(x[0], (1, 2)), rtol=1e-10, atol=1e-12)
+    inorm = nn.InstanceNorm2d(6, dtype="float64").to(device)
+    np.testing.assert_allclose(host(inorm(xt)), standardize(x, (2, 3)), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(host(inorm(x0)), standardize(x[0], (1, 2)), rtol=1e-10, atol=1e-12)
 
 
 def batch_stats(x):
@@ -213,31 +224,31 @@ def batch_stats(x):
 
 @pytest.mark.parametrize("layer, shape", [(nn.BatchNorm1d, (16, 3)), (nn.BatchNorm1d, (8, 3, 5)),
                                           (nn.BatchNorm2d, (8, 3, 4, 5))])
-def test_batch_norm_training_normalizes_and_tracks_running_stats(layer, shape):
-    bn = layer(3, momentum=0.3)
+def test_batch_norm_training_normalizes_and_tracks_running_stats(layer, shape, device):
+    bn = layer(3, momentum=0.3).to(device)
     running_mean, running_var = np.zeros(3), np.ones(3)
     for step in range(3):
         x = randn(shape, step, np.float32, loc=step + 1.0, scale=3.0)
-        out = bn(fastnn.tensor(x)).data
+        out = host(bn(fastnn.tensor(x, device=device)))
         mean, _, unbiased = batch_stats(x.astype(np.float64))
         np.testing.assert_allclose(batch_stats(out.astype(np.float64))[0], 0, atol=1e-5)
         np.testing.assert_allclose(batch_stats(out.astype(np.float64))[1], 1, rtol=1e-3)
         running_mean = 0.7 * running_mean + 0.3 * mean
         running_var = 0.7 * running_var + 0.3 * unbiased
-    np.testing.assert_allclose(bn.running_mean.data, running_mean, rtol=1e-5)
-    np.testing.assert_allclose(bn.running_var.data, running_var, rtol=1e-5)
-    assert bn.num_batches_tracked.data == 3 and bn.num_batches_tracked.dtype == np.int64
+    np.testing.assert_allclose(host(bn.running_mean), running_mean, rtol=1e-5)
+    np.testing.assert_allclose(host(bn.running_var), running_var, rtol=1e-5)
+    assert bn.num_batches_tracked.item() == 3 and bn.num_batches_tracked.dtype == np.int64
 
     bn.eval()
     x = randn(shape, 9, np.float32)
-    bn.weight.data[...] = [2.0, -1.0, 0.5]
-    bn.bias.data[...] = [0.1, 0.2, 0.3]
+    weight, bias = np.array([2.0, -1.0, 0.5], np.float32), np.array([0.1, 0.2, 0.3], np.float32)
+    bn.weight.data[...] = bn.weight._backend.asarray(weight)
+    bn.bias.data[...] = bn.bias._backend.asarray(bias)
     expand = (slice(None),) + (None,) * (len(shape) - 2)
-    expected = ((x - bn.running_mean.data[expand]) / np.sqrt(bn.running_var.data[expand] + 1e-5)
-                * bn.weight.data[expand] + bn.bias.data[expand])
-    before = bn.running_mean.data.copy()
-    np.testing.assert_allclose(bn(fastnn.tensor(x)).data, expected, rtol=1e-5, atol=1e-6)
-    assert np.array_equal(bn.running_mean.data, before) and bn.num_batches_tracked.data == 3
+    before = host(bn.running_mean).copy()
+    expected = ((x - before[expand]) / np.sqrt(host(bn.running_var)[expand] + 1e-5) * weight[expand] + bias[expand])
+    np.testing.assert_allclose(host(bn(fastnn.tensor(x, device=device))), expected, rtol=1e-5, atol=1e-6)
+    assert np.array_equal(host(bn.running_mean), before) and bn.num_batches_tracked.item() == 3
 
 
 def test_batch_norm_momentum_none_is_a_cumulative_average():
@@ -258,25 +269,26 @@ def test_batch_norm_without_running_stats_or_affine():
     np.testing.assert_allclose(bn(fastnn.tensor(x)).data, expected, rtol=1e-4, atol=1e-5)
 
 
-def test_batch_norm_layer_gradients_reach_parameters():
-    bn = nn.BatchNorm2d(3, dtype="float64")
-    x = leaf(randn((4, 3, 2, 2), 0))
+def test_batch_norm_layer_gradients_reach_parameters(device):
+    bn = nn.BatchNorm2d(3, dtype="float64").to(device)
+    x = leaf(randn((4, 3, 2, 2), 0), device)
     bn(x).sum().backward()
-    np.testing.assert_allclose(bn.bias.grad.data, 16.0)
-    np.testing.assert_allclose(bn.weight.grad.data, 0.0, atol=1e-12)  # sum of a normalised channel
-    np.testing.assert_allclose(x.grad.data, 0.0, atol=1e-12)
+    np.testing.assert_allclose(host(bn.bias.grad), 16.0)
+    np.testing.assert_allclose(host(bn.weight.grad), 0.0, atol=1e-12)  # sum of a normalised channel
+    np.testing.assert_allclose(host(x.grad), 0.0, atol=1e-12)
 
 
-def test_instance_norm_running_stats_average_the_instances():
-    inorm = nn.InstanceNorm2d(2, momentum=0.5, affine=True, track_running_stats=True, dtype="float64")
+def test_instance_norm_running_stats_average_the_instances(device):
+    inorm = nn.InstanceNorm2d(2, momentum=0.5, affine=True, track_running_stats=True, dtype="float64").to(device)
     x = randn((3, 2, 4, 4), 0, loc=2.0)
-    inorm(fastnn.tensor(x))
+    inorm(fastnn.tensor(x, device=device))
     per_instance = x.reshape(3, 2, 16)
-    np.testing.assert_allclose(inorm.running_mean.data, 0.5 * per_instance.mean(axis=2).mean(axis=0))
-    np.testing.assert_allclose(inorm.running_var.data, 0.5 + 0.5 * per_instance.var(axis=2, ddof=1).mean(axis=0))
+    mean, var = host(inorm.running_mean), host(inorm.running_var)
+    np.testing.assert_allclose(mean, 0.5 * per_instance.mean(axis=2).mean(axis=0))
+    np.testing.assert_allclose(var, 0.5 + 0.5 * per_instance.var(axis=2, ddof=1).mean(axis=0))
     inorm.eval()
-    expected = ((x - inorm.running_mean.data[:, None, None]) / np.sqrt(inorm.running_var.data[:, None, None] + 1e-5))
-    np.testing.assert_allclose(inorm(fastnn.tensor(x)).data, expected, rtol=1e-10)
+    expected = ((x - mean[:, None, None]) / np.sqrt(var[:, None, None] + 1e-5))
+    np.testing.assert_allclose(host(inorm(fastnn.tensor(x, device=device))), expected, rtol=1e-10)
 
 
 def test_state_dict_keys_match_pytorch():
