@@ -99,12 +99,21 @@ def _drawn(method, shape, dtype, default, requires_grad, device, generator, **pa
     return _finish(data, backend, requires_grad)
 
 
+def _float_dtype(dtype, name):
+    """rand/randn draw floats: PyTorch refuses an integer dtype ("not implemented for 'Long'"), as here."""
+    dtype = _dtype(dtype, float32)
+    if dtype.kind != "f":
+        raise TypeError(f"{name}: dtype must be a floating point type, got {dtype}")
+    return dtype
+
+
 def rand(*size, dtype=None, requires_grad=False, device="cpu", generator=None):
-    return _drawn("random", shape_args(size), dtype, float32, requires_grad, device, generator)
+    return _drawn("random", shape_args(size), _float_dtype(dtype, "rand"), None, requires_grad, device, generator)
 
 
 def randn(*size, dtype=None, requires_grad=False, device="cpu", generator=None):
-    return _drawn("standard_normal", shape_args(size), dtype, float32, requires_grad, device, generator)
+    return _drawn("standard_normal", shape_args(size), _float_dtype(dtype, "randn"), None, requires_grad, device,
+                  generator)
 
 
 def randint(low, high=None, size=(), dtype=None, device="cpu", generator=None):

@@ -44,6 +44,14 @@ def test_unsupported_target_dtype_is_refused_naming_it():
         fastnn.zeros(2, dtype=np.complex128)
 
 
+def test_rand_randn_refuse_integer_dtypes_naming_them(device):
+    # PyTorch: torch.rand(2, dtype=torch.long) -> RuntimeError "... not implemented for 'Long'"
+    with pytest.raises(TypeError, match="rand: dtype must be a floating point type, got int64"):
+        fastnn.rand(2, dtype=fastnn.int64, device=device)
+    with pytest.raises(TypeError, match="randn: dtype must be a floating point type, got bool"):
+        fastnn.randn(2, dtype=fastnn.bool_, device=device)
+
+
 def test_ragged_data_is_a_value_error():
     with pytest.raises(ValueError, match="fastnn.tensor"):
         fastnn.tensor([[1.0], [1.0, 2.0]])
