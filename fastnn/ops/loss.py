@@ -37,12 +37,14 @@ def _class_index_losses(xp, input, logp, labels, w, ignore_index, label_smoothin
                          f"[0, {n_classes - 1}] (or equal ignore_index={ignore_index})")
     safe = xp.where(valid, labels, 0)
     w_target = w[safe] * valid                                              # (N, d1, ...)
-    picked = xp.take_along_axis(logp, xp.expand_dims(safe, 1), axis=1).squeeze(1)
+    # an ignored position reads class 0, whose log-probability may be -inf: zero it before any product
+    picked = xp.where(valid, xp.take_along_axis(logp, xp.expand_dims(safe, 1), axis=1).squeeze(1), 0)
     losses = -(1 - label_smoothing) * w_target * picked
     w_classes = w.reshape(class_shape)
     if label_smoothing:
-        losses -= dtype.type(label_smoothing / n_classes) * (w_classes * logp).sum(axis=1)
-    losses = xp.where(valid, losses, 0).astype(dtype, copy=False)
+        smooth = (w_classes * logp).sum(axis=1)
+        losses -= dtype.type(label_smoothing / n_classes) * xp.where(valid, smooth, 0)
+    losses = losses.astype(dtype, copy=False)
 
     def coefficients():
         onehot = xp.expand_dims(safe, 1) == xp.arange(n_classes).reshape(class_shape)
