@@ -61,12 +61,12 @@ def mish(input, inplace=False):
     return _activation.mish(input)
 
 
-def softmax(input, dim):
-    return ops.softmax(input, dim)
+def softmax(input, dim, dtype=None):
+    return ops.softmax(input, dim, dtype=dtype)
 
 
-def log_softmax(input, dim):
-    return ops.log_softmax(input, dim)
+def log_softmax(input, dim, dtype=None):
+    return ops.log_softmax(input, dim, dtype=dtype)
 
 
 def flatten(input, start_dim=1, end_dim=-1):
