@@ -468,3 +468,11 @@ def test_map_location_and_weights_only_keywords(tmp_path):
     assert seen == ["cpu"] and out["w"].tolist() == [2, 2]
     with pytest.raises(TypeError, match="weights_only must be None, True or False"):
         fastnn.load(path, weights_only="yes")
+
+
+def test_a_safetensors_dtype_numpy_cannot_hold_is_named(tmp_path):
+    header = json.dumps({"w": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}}).encode()
+    path = tmp_path / "bf16.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 4)
+    with pytest.raises(ValueError, match="tensor 'w' has dtype 'BF16', which NumPy \\(and so fastnn\\) cannot hold"):
+        fastnn.load(path)
