@@ -71,6 +71,8 @@ class _Encoder:
         return name
 
     def encode(self, obj, path=""):
+        if isinstance(obj, np.generic):  # before the Python scalars: np.float64 is a float subclass
+            return {"$": "scalar", "key": self.array(np.asarray(obj), path)}
         if obj is None or isinstance(obj, (bool, str)):
             return obj
         if isinstance(obj, int):
@@ -87,8 +89,6 @@ class _Encoder:
             return out
         if isinstance(obj, np.ndarray):
             return {"$": "ndarray", "key": self.array(obj, path)}
-        if isinstance(obj, np.generic):
-            return {"$": "scalar", "key": self.array(np.asarray(obj), path)}
         if isinstance(obj, dict):
             kind = type(obj).__name__ if type(obj) in _DICT_TYPES.values() else None
             if kind is None:
@@ -222,18 +222,24 @@ def _version():
 
 def save(obj, f):
     """Save `obj` (tensors, arrays, state dicts of models, optimizers and schedulers, and dict/list/tuple
-    containers of them with ints, floats, strings, bools and None) to the path `f`, atomically.
+    containers of them with ints, floats, strings, bools and None) to the path `f`, atomically (or to a binary
+    file object `f`).
 
     Raises TypeError naming the place of anything else (functions, arbitrary objects): they are never saved.
     """
-    if not isinstance(f, (str, bytes, os.PathLike)):
-        raise TypeError(f"fastnn.save: f must be a path (str or os.PathLike), got {type(f).__name__}")
+    writable = hasattr(f, "write")
+    if not writable and not isinstance(f, (str, bytes, os.PathLike)):
+        raise TypeError(f"fastnn.save: f must be a path (str or os.PathLike) or a binary file object, got "
+                        f"{type(f).__name__}")
     from safetensors.numpy import save as save_bytes
-    path = os.path.abspath(os.fsdecode(f))
     encoder = _Encoder()
     tree = encoder.encode(obj)
     metadata = {"format": FORMAT, "fastnn_version": _version(),
                 _META_KEY: json.dumps(tree, allow_nan=False, separators=(",", ":"))}
+    if writable:  # a stream (io.BytesIO, an open file): written as is, atomicity is the caller's
+        f.write(save_bytes(encoder.arrays, metadata=metadata))
+        return
+    path = os.path.abspath(os.fsdecode(f))
     directory, name = os.path.split(path)
     _remove_stale_temps(directory, name)
     tmp = os.path.join(directory, f".{name}.{os.getpid()}{_TMP_SUFFIX}")
@@ -313,14 +319,25 @@ def load(f, map_location=None, *, weights_only=None, allow_pickle=False, key_map
     Raises ValueError naming the path for a file that is not a fastnn checkpoint (truncated, corrupted, a
     PyTorch zip or pickle, a v1 pickle without allow_pickle=True).
     """
-    if not isinstance(f, (str, bytes, os.PathLike)):
-        raise TypeError(f"fastnn.load: f must be a path (str or os.PathLike), got {type(f).__name__}")
+    readable = hasattr(f, "read")
+    if not readable and not isinstance(f, (str, bytes, os.PathLike)):
+        raise TypeError(f"fastnn.load: f must be a path (str or os.PathLike) or a binary file object, got "
+                        f"{type(f).__name__}")
     if weights_only not in (None, True, False):
         raise TypeError(f"fastnn.load: weights_only must be None, True or False, got {weights_only!r}")
-    path = os.fsdecode(f)
-    with open(path, "rb") as stream:
+    if readable:  # a stream: read whole, then parsed as a file would be
+        data = f.read()
+        if not isinstance(data, bytes):
+            raise TypeError(f"fastnn.load: the file object must be opened in binary mode (read() gave "
+                            f"{type(data).__name__})")
+        path, opened = str(getattr(f, "name", "<file object>")), io.BytesIO(data)
+    else:
+        path = os.fsdecode(f)
+        opened = open(path, "rb")
+    with opened as stream:
         head = stream.read(8)
-        size = os.fstat(stream.fileno()).st_size
+        size = stream.seek(0, os.SEEK_END)
+        stream.seek(8)
         header_len = int.from_bytes(head, "little") if len(head) == 8 else -1
         header_ok = len(head) == 8 and 2 <= header_len <= size - 8 and header_len <= 100_000_000
         if header_ok:
@@ -337,7 +354,7 @@ def load(f, map_location=None, *, weights_only=None, allow_pickle=False, key_map
         raise ValueError(f"{path}: corrupted checkpoint (its safetensors header is not valid JSON: {exc})") from None
     if not isinstance(header, dict):
         raise ValueError(f"{path}: corrupted checkpoint (its safetensors header is not a JSON object)")
-    arrays = _read_arrays(path, header, size - 8 - header_len)
+    arrays = _read_arrays(path, header, size - 8 - header_len, data if readable else None)
     metadata = header.get("__metadata__") or {}
     if not isinstance(metadata, dict) or _META_KEY not in metadata:
         # A safetensors file from another tool: its tensors by name.
@@ -355,10 +372,11 @@ def load(f, map_location=None, *, weights_only=None, allow_pickle=False, key_map
     return remap_state_dict(obj, key_map) if key_map is not None else obj
 
 
-def _read_arrays(path, header, data_len):
-    """The arrays of a safetensors file, after checking every header entry against the data size."""
+def _read_arrays(path, header, data_len, data=None):
+    """The arrays of a safetensors file (or of its bytes `data`), after checking every header entry against the
+    data size."""
     from safetensors import SafetensorError
-    from safetensors.numpy import load_file
+    from safetensors.numpy import load as load_bytes, load_file
     for name, entry in header.items():
         if name == "__metadata__":
             continue
@@ -372,7 +390,7 @@ def _read_arrays(path, header, data_len):
             raise ValueError(f"{path}: truncated checkpoint (tensor {name!r} ends at byte {offsets[1]} of the "
                              f"data section, which holds only {data_len} bytes)")
     try:
-        return load_file(path)
+        return load_file(path) if data is None else load_bytes(data)
     except (SafetensorError, ValueError, TypeError, OSError) as exc:
         raise ValueError(f"{path}: corrupted checkpoint (safetensors could not read it: {exc})") from None
 

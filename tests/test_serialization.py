@@ -476,3 +476,22 @@ def test_a_safetensors_dtype_numpy_cannot_hold_is_named(tmp_path):
     path.write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 4)
     with pytest.raises(ValueError, match="tensor 'w' has dtype 'BF16', which NumPy \\(and so fastnn\\) cannot hold"):
         fastnn.load(path)
+
+
+def test_file_objects_and_numpy_scalar_types(tmp_path):
+    import io
+    buffer = io.BytesIO()
+    fastnn.save({"w": fastnn.ones(3), "x": np.float64(0.25), "y": 0.25}, buffer)
+    buffer.seek(0)
+    out = fastnn.load(buffer)
+    assert out["w"].tolist() == [1, 1, 1] and type(out["x"]) is np.float64 and type(out["y"]) is float
+    with open(tmp_path / "f", "wb") as f:
+        fastnn.save([fastnn.zeros(2)], f)
+    with open(tmp_path / "f", "rb") as f:
+        assert fastnn.load(f)[0].tolist() == [0, 0]
+    with open(tmp_path / "f", "rb") as f:
+        assert fastnn.load(tmp_path / "f")[0].shape == (2,)
+    with pytest.raises(ValueError, match="<file object>.*truncated"):
+        fastnn.load(io.BytesIO(b"\x01\x02"))
+    with open(tmp_path / "f", "r", encoding="latin-1") as f, pytest.raises(TypeError, match="binary mode"):
+        fastnn.load(f)
