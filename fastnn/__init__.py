@@ -3,7 +3,7 @@
 from fastnn import autograd
 from fastnn.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from fastnn.tensor import (Tensor, bool_, float16, float32, float64, int32, int64, uint8)
-from fastnn.random import default_generator, manual_seed
+from fastnn.random import default_generator, get_rng_state, manual_seed, set_rng_state
 from fastnn.serialization import load, save
 from fastnn._dispatch import get_num_threads, set_num_threads
 from fastnn.factory import (arange, empty, full, full_like, ones, ones_like, rand, rand_like, randint, randn,

@@ -3,8 +3,6 @@ import argparse
 import sys
 import time
 
-_DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3}
-
 # Zoo models that take 1-channel 28x28 input, each built for 10 classes (every one checked to run a forward pass
 # on an N x 1 x 28 x 28 batch).
 MODELS = {
@@ -23,20 +21,31 @@ def _models():
 
 
 def _train_parser(sub):
+    # Options that set config keys default to None ("not given"), so that --config FILE and, with --resume, the
+    # run's saved config fill them in; fastnn.train.config.SCHEMA holds the defaults (shown here).
     p = sub.add_parser("train", help="train a model on Fashion-MNIST and report test accuracy")
-    p.add_argument("--model", choices=list(MODELS), default="lenet5",
-                   help="lenet5 is the modern LeNet-5 (ReLU, max-pooling), lenet5-classic the 1998 one (tanh, "
-                        "average pooling); resnet20-110 are the CIFAR ResNets")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="TOML run configuration (model, data, augmentation, optimizer, schedule, epochs, "
+                        "callbacks; see fastnn/train/config.py); options given here override it")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="write history.csv/history.jsonl, the checkpoints last.fastnn and best.fastnn and the "
+                        "resolved config.toml here")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out DIR from its last checkpoint (with its config.toml) up to "
+                        "--epochs")
+    p.add_argument("--model", choices=list(MODELS), default=None,
+                   help="default lenet5: the modern LeNet-5 (ReLU, max-pooling); lenet5-classic is the 1998 one "
+                        "(tanh, average pooling); resnet20-110 are the CIFAR ResNets")
+    p.add_argument("--epochs", type=int, default=None, help="default 3")
+    p.add_argument("--batch-size", type=int, default=None, help="default 64")
     p.add_argument("--lr", type=float, default=None, help="default: 0.05 for sgd, 1e-3 for adam")
-    p.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--schedule", choices=SCHEDULES, default="constant",
-                   help="learning-rate schedule: constant, or cosine annealing from --lr to 0, stepped after "
-                        "every batch over all epochs")
-    p.add_argument("--augment", action="store_true",
+    p.add_argument("--optimizer", choices=["sgd", "adam"], default=None, help="default sgd")
+    p.add_argument("--momentum", type=float, default=None, help="SGD momentum, default 0.9")
+    p.add_argument("--weight-decay", type=float, default=None, help="default 0")
+    p.add_argument("--schedule", choices=SCHEDULES, default=None,
+                   help="learning-rate schedule: constant (the default), or cosine annealing from --lr to 0, "
+                        "stepped after every batch over all epochs")
+    p.add_argument("--augment", action="store_true", default=None,
                    help="augment training batches: random 28x28 crop after 2-pixel padding, and random "
                         "horizontal flip (each image drawn independently; test images are never augmented)")
     p.add_argument("--limit", type=int, default=None, metavar="N",
@@ -45,11 +54,24 @@ def _train_parser(sub):
     p.add_argument("--data-dir", default=None,
                    help="directory with the Fashion-MNIST IDX files; default: Debian's dataset-fashion-mnist if "
                         "installed, else the subset embedded in fastnn")
-    p.add_argument("--embedded", action="store_true", help="use the embedded 10,000/2,000-image subset")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--embedded", action="store_true", default=None,
+                   help="use the embedded 10,000/2,000-image subset")
+    p.add_argument("--max-norm", type=float, default=None, help="clip the gradients' total norm to this")
+    p.add_argument("--accumulate", type=int, default=None, metavar="K",
+                   help="accumulate the gradients of K batches per optimizer step")
+    p.add_argument("--seed", type=int, default=None, help="default 0")
     p.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores)")
     p.add_argument("--save", default=None, help="write the trained model's state_dict here (fastnn.save)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+# Command-line option -> the config key it sets.
+_OPTION_KEYS = {"model": "model.name", "epochs": "epochs", "batch_size": "data.batch_size", "lr": "optimizer.lr",
+                "optimizer": "optimizer.name", "momentum": "optimizer.momentum",
+                "weight_decay": "optimizer.weight_decay", "schedule": "schedule.name",
+                "augment": "augmentation.crop_flip", "limit": "data.limit", "data_dir": "data.data_dir",
+                "embedded": "data.embedded", "max_norm": "train.max_norm",
+                "accumulate": "train.accumulate_grad_batches", "seed": "seed"}
 
 
 def build_model(name):
@@ -94,10 +116,10 @@ def make_scheduler(schedule, optimizer, total_steps):
     raise ValueError(f"unknown schedule {schedule!r}; choose from {', '.join(SCHEDULES)}")
 
 
-def _load_data(args):
+def _load_data(data):
     from fastnn.data import FashionMNIST
     from fastnn.data.datasets import EMBEDDED_DIR
-    root = EMBEDDED_DIR if args.embedded else args.data_dir
+    root = EMBEDDED_DIR if data["embedded"] else data["data_dir"]
     train, test = FashionMNIST(root, train=True), FashionMNIST(root, train=False)
     print(train.note)
     return train, test
@@ -124,81 +146,128 @@ def make_loaders(train, test, batch_size, augment=False, limit=None):
             DataLoader(test_set, batch_size=1000))
 
 
-def _check_args(args):
-    if args.epochs < 1 or args.batch_size < 1:
-        raise SystemExit("fastnn train: --epochs and --batch-size must be positive")
-    if args.embedded and args.data_dir:
-        raise SystemExit("fastnn train: --embedded and --data-dir are mutually exclusive")
-    if args.limit is not None and args.limit < 1:
-        raise SystemExit(f"fastnn train: --limit must be at least 1 (the number of training images), got "
-                         f"{args.limit}")
-    if args.lr is not None and not args.lr > 0:
-        raise SystemExit(f"fastnn train: --lr must be positive, got {args.lr}")
+def resolve_train_config(args):
+    """The resolved run configuration of `fastnn train` (see fastnn.train.config): the defaults, then --config
+    FILE (or, with --resume, --out DIR's config.toml), then the options given on the command line."""
+    import os
+    from fastnn.train import config as cfg
     if args.threads is not None and args.threads < 1:
         raise SystemExit(f"fastnn train: --threads must be positive, got {args.threads}")
+    if args.resume and args.out is None:
+        raise SystemExit("fastnn train: --resume needs --out DIR (the run to continue)")
+    if args.resume and args.config is not None:
+        raise SystemExit("fastnn train: --resume continues with DIR/config.toml; leave out --config")
+    source = os.path.join(args.out, "config.toml") if args.resume else args.config
+    overrides = {key: getattr(args, option) for option, key in _OPTION_KEYS.items()}
+    names = {key: "--" + option.replace("_", "-") for option, key in _OPTION_KEYS.items()}
+    try:
+        raw = cfg.load_file(source) if source is not None else {}
+        return cfg.resolve(raw, overrides, source=source or "the defaults", model_choices=list(MODELS),
+                           override_names=names)
+    except FileNotFoundError as exc:
+        raise SystemExit(f"fastnn train: {exc.filename}: no such file"
+                         f"{' (is --out the directory of an earlier run?)' if args.resume else ''}") from None
+    except cfg.ConfigError as exc:
+        raise SystemExit(f"fastnn train: {exc}") from None
+
+
+def make_optimizer(config, model):
+    from fastnn import optim
+    o = config["optimizer"]
+    if o["name"] == "sgd":
+        return optim.SGD(model.parameters(), lr=o["lr"], momentum=o["momentum"], weight_decay=o["weight_decay"])
+    return optim.Adam(model.parameters(), lr=o["lr"], weight_decay=o["weight_decay"])
+
+
+def make_callbacks(config, out):
+    """The callbacks of the config's [callbacks] section; the checkpoint one only with --out."""
+    from fastnn import train as fit_loop
+    c = config["callbacks"]
+    callbacks = []
+    if "early_stopping" in c:
+        callbacks.append(fit_loop.EarlyStopping(**c["early_stopping"]))
+    if c["lr_monitor"]:
+        callbacks.append(fit_loop.LRMonitor())
+    if c["tensorboard"]:
+        if out is None:
+            raise SystemExit("fastnn train: callbacks.tensorboard needs --out DIR (the logs go to DIR/tensorboard)")
+        callbacks.append(fit_loop.TensorBoardLogger())
+    if out is not None:
+        callbacks.append(fit_loop.ModelCheckpoint(out, **c["checkpoint"]))
+    return callbacks
 
 
 def train(args):
+    import os
     import fastnn
-    from fastnn import nn, optim
-    from fastnn.training import evaluate, train_one_epoch
-    _check_args(args)
+    from fastnn import nn
+    from fastnn.train import Trainer
+    from fastnn.train.config import dumps
+    config = resolve_train_config(args)  # every check before any data is read or anything trained
     if args.threads:
         fastnn.set_num_threads(args.threads)
-    fastnn.manual_seed(args.seed)
-    train_split, test_split = _load_data(args)
-    train_loader, test_loader = make_loaders(train_split, test_split, args.batch_size, args.augment, args.limit)
-    model = build_model(args.model)
-    lr = args.lr if args.lr is not None else _DEFAULT_LR[args.optimizer]
-    if args.optimizer == "sgd":
-        optimizer = optim.SGD(model.parameters(), lr=lr, momentum=args.momentum, weight_decay=args.weight_decay)
-    else:
-        optimizer = optim.Adam(model.parameters(), lr=lr, weight_decay=args.weight_decay)
-    scheduler = make_scheduler(args.schedule, optimizer, args.epochs * len(train_loader))
-    loss_fn = nn.CrossEntropyLoss()
+    last = None
+    if args.out is not None:
+        os.makedirs(args.out, exist_ok=True)
+        last = os.path.join(args.out, "last.fastnn")
+        if args.resume and not os.path.exists(last):
+            raise SystemExit(f"fastnn train: {last}: no such file (no epoch of the run in {args.out} finished)")
+        if not args.resume and os.path.exists(last):
+            raise SystemExit(f"fastnn train: {args.out} holds an earlier run (last.fastnn); pass --resume to "
+                             f"continue it, or choose another --out")
+        with open(os.path.join(args.out, "config.toml"), "w") as f:
+            f.write(dumps(config))
+    epochs = config["epochs"]
+    fastnn.manual_seed(config["seed"])
+    data = config["data"]
+    train_split, test_split = _load_data(data)
+    train_loader, test_loader = make_loaders(train_split, test_split, data["batch_size"],
+                                             config["augmentation"]["crop_flip"], data["limit"])
+    model = build_model(config["model"]["name"])
+    optimizer = make_optimizer(config, model)
+    schedule = config["schedule"]
+    scheduler = make_scheduler(schedule["name"], optimizer, schedule["epochs"] * len(train_loader))
+    if args.resume and schedule["name"] == "cosine" and epochs > schedule["epochs"]:
+        print(f"warning: the cosine schedule ends after epoch {schedule['epochs']} (schedule.epochs in "
+              f"{args.out}/config.toml); epochs after it restart the cosine", file=sys.stderr)
+    o = config["optimizer"]
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"{args.model}: {n_params:,} parameters; {len(train_loader.dataset):,} train / "
-          f"{len(test_loader.dataset):,} test images; {args.optimizer} lr={lr} ({args.schedule}) "
-          f"batch={args.batch_size} weight_decay={args.weight_decay}"
-          f"{' momentum=' + str(args.momentum) if args.optimizer == 'sgd' else ''}; "
-          f"augment={'crop+flip' if args.augment else 'off'}; {fastnn.get_num_threads()} threads", flush=True)
-    training_start = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        start = time.perf_counter()
-        with _progress(len(train_loader), f"epoch {epoch}/{args.epochs}", args.no_progress) as bar:
-            train_loss, train_acc = train_one_epoch(model, train_loader, optimizer, loss_fn, bar, scheduler)
-        seconds = time.perf_counter() - start
-        test_acc = evaluate(model, test_loader)
-        elapsed = time.perf_counter() - training_start
-        print(f"epoch {epoch}/{args.epochs}: train loss {train_loss:.4f}  train acc {train_acc:.4f}  "
-              f"test acc {test_acc:.4f}  lr {optimizer.param_groups[0]['lr']:.4g}  "
-              f"epoch {seconds:.1f}s  elapsed {elapsed:.1f}s", flush=True)
-    print(f"test accuracy: {test_acc:.4f}", flush=True)
+    print(f"{config['model']['name']}: {n_params:,} parameters; {len(train_loader.dataset):,} train / "
+          f"{len(test_loader.dataset):,} test images; {o['name']} lr={o['lr']} ({schedule['name']}) "
+          f"batch={data['batch_size']} weight_decay={o['weight_decay']}"
+          f"{' momentum=' + str(o['momentum']) if o['name'] == 'sgd' else ''}; "
+          f"augment={'crop+flip' if config['augmentation']['crop_flip'] else 'off'}; "
+          f"{fastnn.get_num_threads()} threads", flush=True)
+    trainer = Trainer(model, nn.CrossEntropyLoss(), optimizer, scheduler, scheduler_interval="step",
+                      callbacks=make_callbacks(config, args.out) + [_epoch_line(epochs)], out_dir=args.out,
+                      progress=not args.no_progress, max_norm=config["train"]["max_norm"],
+                      accumulate_grad_batches=config["train"]["accumulate_grad_batches"])
+    history = trainer.fit(train_loader, test_loader, epochs=epochs, ckpt_path=last if args.resume else None)
+    if not history:
+        raise SystemExit("fastnn train: no epoch trained")
+    print(f"test accuracy: {history[-1]['val_acc']:.4f}", flush=True)
     if args.save:
         fastnn.save(model.state_dict(), args.save)
         print(f"saved state_dict to {args.save}")
     return 0
 
 
-class _progress:
-    """A tqdm bar on stderr (off when not a terminal or when asked); called as progress(step, loss)."""
+def _epoch_line(epochs):
+    """The callback printing the line per epoch `fastnn train` has always printed (elapsed: in this process)."""
+    from fastnn.train import Callback
 
-    def __init__(self, total, desc, disabled):
-        from tqdm import tqdm
-        self.bar = tqdm(total=total, desc=desc, unit="batch", leave=False, file=sys.stderr,
-                        disable=True if disabled else None)
+    class EpochLine(Callback):
+        def on_fit_start(self, trainer):
+            self.start = time.perf_counter()
+            if trainer.epoch >= epochs:
+                print(f"the run has trained {trainer.epoch} epochs already (--epochs {epochs})", flush=True)
 
-    def __enter__(self):
-        return self
+        def on_epoch_end(self, trainer, epoch, logs):
+            print(f"epoch {epoch}/{epochs}: train loss {logs['train_loss']:.4f}  train acc {logs['train_acc']:.4f}  "
+                  f"test acc {logs['val_acc']:.4f}  lr {trainer.optimizer.param_groups[0]['lr']:.4g}  "
+                  f"epoch {logs['seconds']:.1f}s  elapsed {time.perf_counter() - self.start:.1f}s", flush=True)
 
-    def __call__(self, step, loss):
-        self.bar.update(1)
-        if step % 20 == 0:
-            self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-
-    def __exit__(self, *exc):
-        self.bar.close()
-        return False
+    return EpochLine()
 
 
 def info(args):

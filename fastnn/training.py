@@ -1,7 +1,14 @@
-"""The plain training and evaluation loops the CLI, the bench and the tests share."""
-import numpy as np
+"""The plain training and evaluation loops of fastnn 0.1, now thin wrappers over fastnn.train's Trainer."""
+from fastnn.train.callbacks import Callback
+from fastnn.train.trainer import Trainer, evaluate_metrics
 
-from fastnn.autograd import no_grad
+
+class _Progress(Callback):
+    def __init__(self, progress):
+        self.progress = progress
+
+    def on_batch_end(self, trainer, batch_idx, logs):
+        self.progress(batch_idx + 1, logs["running_loss"])
 
 
 def train_one_epoch(model, loader, optimizer, loss_fn, progress=None, scheduler=None):
@@ -11,39 +18,13 @@ def train_one_epoch(model, loader, optimizer, loss_fn, progress=None, scheduler=
     given, is stepped after every optimizer step (a per-batch learning-rate schedule, its steps counted in
     batches); epoch-wise schedulers are stepped by the caller instead.
     """
-    model.train()
-    total_loss, correct, seen = 0.0, 0, 0
-    for step, (inputs, targets) in enumerate(loader, 1):
-        optimizer.zero_grad()
-        logits = model(inputs)
-        loss = loss_fn(logits, targets)
-        loss.backward()
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        n = len(targets)
-        total_loss += loss.item() * n
-        correct += int((logits.data.argmax(axis=1) == targets.data).sum())
-        seen += n
-        if progress is not None:
-            progress(step, total_loss / seen)
-    if seen == 0:
-        raise ValueError("the training loader produced no batches")
-    return total_loss / seen, correct / seen
+    trainer = Trainer(model, loss_fn, optimizer, scheduler, scheduler_interval="step", progress=False, topk=(1,),
+                      callbacks=[] if progress is None else [_Progress(progress)])
+    metrics = trainer.train_epoch(loader)
+    return metrics["train_loss"], metrics["train_acc"]
 
 
-@no_grad()
 def evaluate(model, loader, loss_fn=None):
     """Accuracy of `model` over `loader` in eval mode (and the mean loss when `loss_fn` is given)."""
-    model.eval()
-    total_loss, correct, seen = 0.0, 0, 0
-    for inputs, targets in loader:
-        logits = model(inputs)
-        if loss_fn is not None:
-            total_loss += loss_fn(logits, targets).item() * len(targets)
-        correct += int((np.argmax(logits.data, axis=1) == targets.data).sum())
-        seen += len(targets)
-    if seen == 0:
-        raise ValueError("the evaluation loader produced no batches")
-    accuracy = correct / seen
-    return (accuracy, total_loss / seen) if loss_fn is not None else accuracy
+    metrics = evaluate_metrics(model, loader, loss_fn, topk=(1,), prefix="eval")
+    return (metrics["eval_acc"], metrics["eval_loss"]) if loss_fn is not None else metrics["eval_acc"]

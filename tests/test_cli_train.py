@@ -233,7 +233,8 @@ def test_cli_trains_resnet20_with_augment_and_cosine_on_a_limited_subset(capsys)
     (["--limit", "0"], "--limit must be at least 1"),
     (["--limit", "-5"], "--limit must be at least 1"),
     (["--lr", "0"], "--lr must be positive"),
-    (["--epochs", "0"], "--epochs and --batch-size must be positive"),
+    (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
     (["--threads", "0"], "--threads must be positive"),
 ])
 def test_cli_rejects_invalid_options_with_a_message(extra, message):
