@@ -8,7 +8,6 @@ import numpy as np
 
 from fastnn.tensor import Tensor
 
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -127,6 +126,8 @@ def check_pool_input(op, input, spatial):
 
 def _pool_ints(op, name, value, n):
     # PyTorch's pools take an int, or a sequence of 1 or n ints.
+    if type(value) is int:  # the common case, first: pooling runs per step (bool is not int here)
+        return (value,) * n
     if isinstance(value, (tuple, list)) and len(value) == 1:
         value = value[0]
     return int_tuple(op, name, value, n, None)
