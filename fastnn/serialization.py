@@ -30,6 +30,7 @@ import re
 
 import numpy as np
 
+from fastnn import torch_format
 from fastnn.tensor import Tensor
 
 __all__ = ["save", "load", "remap_state_dict", "FORMAT"]
@@ -395,9 +396,33 @@ def _read_arrays(path, header, data_len, data=None):
         raise ValueError(f"{path}: corrupted checkpoint (safetensors could not read it: {exc})") from None
 
 
+def _load_torch(path, stream, map_location, key_map):
+    """A torch.save file, read by fastnn.torch_format's restricted unpickler (never runs code)."""
+    try:
+        obj = torch_format.load(stream)
+    except (pickle.UnpicklingError, torch_format.TorchFormatError) as exc:
+        message = str(exc).replace("<file object>: ", "")
+        raise ValueError(message if message.startswith(path) else f"{path}: {message}") from None
+    if map_location is not None:
+        obj = _relocate(obj, map_location)
+    return remap_state_dict(obj, key_map) if key_map is not None else obj
+
+
+def _relocate(obj, map_location):
+    """`obj` with every tensor (saved on the CPU) placed as map_location says."""
+    if isinstance(obj, Tensor):
+        node = {"device": "cpu", "parameter": type(obj).__name__ == "Parameter", "requires_grad": obj.requires_grad}
+        return _make_tensor(obj.detach().numpy(), node, map_location)
+    if isinstance(obj, dict):
+        return type(obj)((k, _relocate(v, map_location)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_relocate(v, map_location) for v in obj)
+    return obj
+
+
 def _load_other(path, stream, head, allow_pickle, weights_only, map_location, key_map):
     """A file that is not safetensors: a v1 pickle (loaded only when allowed), else a clear refusal."""
-    expected = f"expected a fastnn checkpoint ({FORMAT}, a safetensors file)"
+    expected = f"expected a fastnn checkpoint ({FORMAT}, a safetensors file) or a PyTorch one"
     if head[:4] == b"PK\x03\x04":
         import zipfile
         try:
@@ -405,12 +430,13 @@ def _load_other(path, stream, head, allow_pickle, weights_only, map_location, ke
         except zipfile.BadZipFile:
             names = []
         if any(n.endswith("data.pkl") for n in names):
-            raise ValueError(f"{path} is a PyTorch checkpoint (a zip archive holding a pickle), {expected}; "
-                             f"fastnn does not unpickle it. Export its tensors with safetensors "
-                             f"(safetensors.torch.save_file(state_dict, 'weights.safetensors')) and load that")
+            stream.seek(0)
+            return _load_torch(path, stream, map_location, key_map)
         raise ValueError(f"{path} is a zip archive ({', '.join(names[:3]) or 'unreadable'}...), {expected}")
     if head[:1] == b"\x80":
         data = stream.read()
+        if torch_format.is_torch_file(data):  # PyTorch's legacy (pre-1.6) format
+            return _load_torch(path, io.BytesIO(data), map_location, key_map)
         is_v1 = _pickle_mentions(data, _V1_FORMAT)
         if not allow_pickle:
             what = "a fastnn 0.1 checkpoint (format v1, a pickle)" if is_v1 else "a pickle file"

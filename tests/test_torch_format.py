@@ -153,3 +153,15 @@ def test_files_written_by_torch_when_it_is_installed(tmp_path):
             expected = value.detach().float().numpy() if value.dtype == torch.bfloat16 else value.detach().numpy()
             np.testing.assert_array_equal(got[key].detach().numpy(), expected)
         assert isinstance(got["p"], fastnn.nn.Parameter)
+
+
+def test_fastnn_load_reads_pytorch_files_and_maps_keys(tmp_path):
+    obj, storages = sample()
+    path = tmp_path / "weights.pth"
+    path.write_bytes(zip_file(obj, storages))
+    sd = fastnn.load(path, key_map={"weight": "fc.weight", "weight_t": None, "row": None,
+                                    "num_batches_tracked": None})
+    assert list(sd) == ["fc.weight"]
+    np.testing.assert_array_equal(sd["fc.weight"].detach().numpy(), [[0, 1, 2], [3, 4, 5]])
+    path.write_bytes(legacy_file(obj, storages))
+    assert fastnn.load(path)["num_batches_tracked"].item() == 7
