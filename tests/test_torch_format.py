@@ -165,3 +165,34 @@ def test_fastnn_load_reads_pytorch_files_and_maps_keys(tmp_path):
     np.testing.assert_array_equal(sd["fc.weight"].detach().numpy(), [[0, 1, 2], [3, 4, 5]])
     path.write_bytes(legacy_file(obj, storages))
     assert fastnn.load(path)["num_batches_tracked"].item() == 7
+
+
+def test_resnet18_weights_saved_by_pytorch_give_the_same_logits(tmp_path):
+    torch = pytest.importorskip("torch")
+    import sys
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "bench"))
+    try:
+        from _torch_models import resnet18 as torch_resnet18  # torchvision's layout, keys and shapes
+    finally:
+        sys.path.pop(0)
+    torch.manual_seed(0)
+    reference = torch_resnet18(torch, num_classes=10).eval()
+    with torch.no_grad():  # non-trivial BatchNorm statistics
+        for module in reference.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    path = tmp_path / "resnet18.pth"
+    torch.save(reference.state_dict(), path)
+    model = fastnn.models.resnet18(num_classes=10).eval()
+    # The bench twin names torchvision's layer1..layer4 "stages.0".."stages.3": a key map translates, as it would
+    # for weights from any framework with other names.
+    import re
+    rename = lambda key: re.sub(r"^stages\.(\d)", lambda m: f"layer{int(m.group(1)) + 1}", key)  # noqa: E731
+    model.load_state_dict(fastnn.load(path, key_map=rename))
+    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x)).numpy()
+    with fastnn.no_grad():
+        got = model(fastnn.tensor(x)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
