@@ -17,7 +17,8 @@ import numbers
 
 import numpy as np
 
-from fastnn.data.transforms import _check_image_dims, _unwrap
+from fastnn._kernels import cpu_augment as _K
+from fastnn.data.transforms.functional import _as_batch, _unwrap
 from fastnn.nn.modules.linear import _positive_int
 from fastnn.random import default_generator
 from fastnn.tensor import Tensor
@@ -143,20 +144,17 @@ class Cutout:
 
     def __call__(self, image):
         array, wrap = _unwrap(image)
-        _check_image_dims(array, "Cutout")
-        height, width = array.shape[-2:]
-        batch = array if array.ndim == 4 else array.reshape((1, -1, height, width))
+        batch, restore = _as_batch(array, "Cutout")
+        height, width = batch.shape[-2:]
         rng = self.generator if self.generator is not None else default_generator()
-        tops = rng.integers(height, size=(batch.shape[0], self.n_holes)) - self.length // 2
-        lefts = rng.integers(width, size=(batch.shape[0], self.n_holes)) - self.length // 2
-        rows, cols = np.arange(height), np.arange(width)
-        holes = np.zeros((batch.shape[0], height, width), bool)
-        for k in range(self.n_holes):
-            in_rows = (rows >= tops[:, k, None]) & (rows < tops[:, k, None] + self.length)
-            in_cols = (cols >= lefts[:, k, None]) & (cols < lefts[:, k, None] + self.length)
-            holes |= in_rows[:, :, None] & in_cols[:, None, :]
-        out = np.where(holes[:, None], array.dtype.type(0), batch)
-        return wrap(out.reshape(array.shape))
+        count = batch.shape[0]
+        tops = rng.integers(height, size=(count, self.n_holes)) - self.length // 2
+        lefts = rng.integers(width, size=(count, self.n_holes)) - self.length // 2
+        top, bottom = np.clip(tops, 0, height), np.clip(tops + self.length, 0, height)
+        left, right = np.clip(lefts, 0, width), np.clip(lefts + self.length, 0, width)
+        boxes = np.stack([top, left, bottom - top, right - left], axis=-1).astype(np.int64)
+        zeros = np.zeros((count, batch.shape[1]), batch.dtype)
+        return wrap(restore(_K.erase_constant(batch, np.ascontiguousarray(boxes), zeros)))
 
     def __repr__(self):
         return f"Cutout(length={self.length}, n_holes={self.n_holes})"
