@@ -178,7 +178,9 @@ def _hue_shift(img, factor, integer, consts):
                 hh = rc + consts[C_TWO] - bc
             else:
                 hh = gc + consts[C_FOUR] - rc
-            hh = np.fmod(hh * consts[C_SIXTH] + one, one)
+            hh = hh * consts[C_SIXTH] + one  # in (0, 2): fmod(hh, 1) exactly, without libm's slow fmodf
+            if hh >= one:
+                hh = hh - one
             hh = hh + factor
             hh = hh - np.floor(hh)  # torch.remainder(h, 1.0)
             v = maxc
