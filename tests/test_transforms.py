@@ -286,3 +286,16 @@ def cut_index(seed, alpha, n):
 def test_bad_arguments_raise_value_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("flip", [T.RandomHorizontalFlip, T.RandomVerticalFlip])
+@pytest.mark.parametrize("shape", [(16, 2, 7, 6), (2, 7, 6)])
+@pytest.mark.parametrize("mode", ["constant", "reflect"])
+def test_compose_fuses_crop_and_flip_with_the_same_draws(flip, shape, mode):
+    x = np.random.default_rng(0).random(shape).astype(np.float32)
+    crop, flipper = T.RandomCrop((5, 6), padding=2, fill=0.5, padding_mode=mode), flip(p=0.5)
+    for seed in range(4):
+        fastnn.manual_seed(seed)
+        fused = T.Compose([crop, flipper])(x)
+        fastnn.manual_seed(seed)
+        np.testing.assert_array_equal(fused, flipper(crop(x)))

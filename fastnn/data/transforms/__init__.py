@@ -78,8 +78,17 @@ class Compose:
         return all(getattr(t, "batched", False) for t in self.transforms)
 
     def __call__(self, image):
-        for transform in self.transforms:
+        transforms, i = self.transforms, 0
+        while i < len(transforms):
+            transform = transforms[i]
+            following = transforms[i + 1] if i + 1 < len(transforms) else None
+            if type(transform) is RandomCrop and isinstance(following, _RandomFlip):
+                # one kernel pass for both, with the same draws as two calls (crop's, then flip's)
+                image = transform._crop(image, following)
+                i += 2
+                continue
             image = transform(image)
+            i += 1
         return image
 
     def __repr__(self):
@@ -139,19 +148,23 @@ class _RandomFlip(_Random):
         self.p = _probability(p, type(self).__name__)
         self.generator = generator
 
+    def _flags(self, array):
+        """(hflip, vflip) per image of `array` (None: no flip of that kind); one draw per image."""
+        rng = self._rng()
+        flags = rng.random(_count(array)) < self.p if array.ndim >= 4 else np.array([rng.random() < self.p])
+        return (None, flags) if self._vertical else (flags, None)
+
     def __call__(self, image):
         array, wrap = _unwrap(image)
         _check_image_dims(array, type(self).__name__)
-        rng = self._rng()
-        if array.ndim >= 4:
-            flip = rng.random(_count(array)) < self.p
-            batch, restore = _as_batch(array, type(self).__name__)
-            height, width = batch.shape[-2:]
-            return wrap(restore(F._crop_batch(batch, 0, 0, height, width, hflip=None if self._vertical else flip,
-                                              vflip=flip if self._vertical else None)))
-        if rng.random() < self.p:
-            return (F.vertical_flip if self._vertical else F.horizontal_flip)(image)
-        return image
+        hflip, vflip = self._flags(array)
+        if array.ndim < 4:
+            if (hflip if vflip is None else vflip)[0]:
+                return (F.vertical_flip if self._vertical else F.horizontal_flip)(image)
+            return image
+        batch, restore = _as_batch(array, type(self).__name__)
+        height, width = batch.shape[-2:]
+        return wrap(restore(F._crop_batch(batch, 0, 0, height, width, hflip=hflip, vflip=vflip)))
 
     def __repr__(self):
         return f"{type(self).__name__}(p={self.p})"
@@ -185,6 +198,10 @@ class RandomCrop(_Random):
         self.generator = generator
 
     def __call__(self, image):
+        return self._crop(image)
+
+    def _crop(self, image, flip=None):
+        """The crop, followed by the random flip `flip` (a RandomHorizontalFlip/RandomVerticalFlip) when given."""
         array, wrap = _unwrap(image)
         batch, restore = _as_batch(array, "RandomCrop")
         left, top, right, bottom = self.padding
@@ -201,11 +218,13 @@ class RandomCrop(_Random):
         size = _count(array) if array.ndim >= 4 else None
         tops = rng.integers(0, padded_h - height + 1, size=size)
         lefts = rng.integers(0, padded_w - width + 1, size=size)
+        hflip, vflip = (None, None) if flip is None else flip._flags(array)
         if self.padding_mode == "constant":  # the kernel reads outside pixels as fill: offsets into the padding
-            out = F._crop_batch(batch, np.asarray(tops) - top, np.asarray(lefts) - left, height, width, self.fill)
+            out = F._crop_batch(batch, np.asarray(tops) - top, np.asarray(lefts) - left, height, width, self.fill,
+                                hflip, vflip)
         else:
             padded = F._pad_batch(batch, (left, top, right, bottom), None, self.padding_mode)
-            out = F._crop_batch(padded, tops, lefts, height, width)
+            out = F._crop_batch(padded, tops, lefts, height, width, None, hflip, vflip)
         return wrap(restore(out))
 
     def __repr__(self):
