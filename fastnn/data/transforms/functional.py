@@ -246,11 +246,23 @@ def _resize_weights(in_size, out_size, antialias, mode):
 
 
 def _resize_batch(batch, weights_y, weights_x):
-    """out[n, c] = weights_y[n] @ batch[n, c] @ weights_x[n].T, weights (N or 1, out, in); uint8 rounded."""
+    """out[n, c] = weights_y[n] @ batch[n, c] @ weights_x[n].T, weights (N or 1, out, in); uint8 rounded.
+
+    Shared weights run as two large GEMMs over the whole batch; per-image weights as one GEMM per image and
+    axis with the channels side by side (stacked matmul of broadcast small matrices is much slower)."""
     work = batch.astype(np.float32) if batch.dtype == np.uint8 else batch
-    wy = weights_y.astype(work.dtype)[:, None]
-    wx = np.swapaxes(weights_x, -1, -2).astype(work.dtype)[:, None]
-    out = np.matmul(np.matmul(wy, work), wx)
+    n, c, h, w = work.shape
+    wy, wx = weights_y.astype(work.dtype), weights_x.astype(work.dtype)
+    out_h, out_w = wy.shape[1], wx.shape[1]
+    if wy.shape[0] == 1:
+        rows = np.matmul(work.reshape(n * c * h, w), wx[0].T).reshape(n * c, h, out_w)
+        out = np.matmul(wy[0], rows) if n * c == 1 else \
+            np.tensordot(wy[0], rows, axes=([1], [1])).transpose(1, 0, 2)
+        out = out.reshape(n, c, out_h, out_w)
+    else:
+        columns = np.matmul(work.reshape(n, c * h, w), np.swapaxes(wx, 1, 2))  # (N, C*H, out_w)
+        columns = columns.reshape(n, c, h, out_w).transpose(0, 2, 1, 3).reshape(n, h, c * out_w)
+        out = np.matmul(wy, columns).reshape(n, out_h, c, out_w).transpose(0, 2, 1, 3)
     if batch.dtype == np.uint8:
         return np.clip(np.rint(out), 0, 255).astype(np.uint8)
     return np.ascontiguousarray(out)
