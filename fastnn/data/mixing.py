@@ -59,6 +59,7 @@ def soft_targets(labels_a, labels_b, lam, num_classes=None, dtype=np.float32):
 class _PairMixing:
     """Shared by MixUp and CutMix: lam ~ Beta(alpha, alpha), a random partner per sample, soft targets."""
     batched = True
+    _pastes = False  # CutMix only copies pixels, so it also takes uint8 images
 
     def __init__(self, alpha=1.0, num_classes=None, generator=None):
         if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < float("inf"):
@@ -73,7 +74,7 @@ class _PairMixing:
         array, wrap = _unwrap(images)
         if array.ndim != 4:
             raise ValueError(f"{type(self).__name__} expects a batch N x C x H x W, got shape {array.shape}")
-        if array.dtype.kind != "f":
+        if array.dtype.kind != "f" and not (self._pastes and array.dtype == np.uint8):
             raise TypeError(f"{type(self).__name__} expects floating-point images (apply ToTensor first), got "
                             f"{array.dtype}")
         label_array = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
@@ -90,9 +91,10 @@ class _PairMixing:
         return wrap(mixed), labels, partner_labels, lam
 
     def __call__(self, images, labels):
-        """(mixed_images, soft_targets) with soft targets (N, num_classes) in the images' dtype."""
+        """(mixed_images, soft_targets) with soft targets (N, num_classes) in the images' dtype (float32 for uint8 images)."""
         mixed, labels_a, labels_b, lam = self.mix(images, labels)
-        targets = soft_targets(labels_a, labels_b, lam, self.num_classes, mixed.dtype)
+        dtype = mixed.dtype if mixed.dtype.kind == "f" else np.float32
+        targets = soft_targets(labels_a, labels_b, lam, self.num_classes, dtype)
         return mixed, Tensor(targets, device=mixed.device) if isinstance(mixed, Tensor) else targets
 
     def __repr__(self):
@@ -111,7 +113,9 @@ class MixUp(_PairMixing):
 class CutMix(_PairMixing):
     """CutMix (Yun et al., 2019): a box of area (1 - lam) * H * W, centred at a uniformly random pixel and clipped
     at the borders, is pasted from the partner image (one box per batch, as torchvision's CutMix); the label
-    weight is then the exact share of pixels kept, lam = 1 - box_area / (H * W)."""
+    weight is then the exact share of pixels kept, lam = 1 - box_area / (H * W). uint8 images work too (soft
+    targets are then float32)."""
+    _pastes = True
 
     def _mix_images(self, array, partners, lam, rng):
         height, width = array.shape[-2:]
