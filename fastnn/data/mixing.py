@@ -91,7 +91,7 @@ class _PairMixing:
         return wrap(mixed), labels, partner_labels, lam
 
     def __call__(self, images, labels):
-        """(mixed_images, soft_targets) with soft targets (N, num_classes) in the images' dtype (float32 for uint8 images)."""
+        """(mixed_images, soft_targets) with soft targets (N, num_classes) in the images' dtype (uint8: float32)."""
         mixed, labels_a, labels_b, lam = self.mix(images, labels)
         dtype = mixed.dtype if mixed.dtype.kind == "f" else np.float32
         targets = soft_targets(labels_a, labels_b, lam, self.num_classes, dtype)
