@@ -99,3 +99,13 @@ def test_kernels_never_write_their_inputs():
 @pytest.mark.parametrize("kernel", [K.crop_flip, K.affine_sample, K.color_ops, K.erase_constant, K.erase_noise])
 def test_kernels_release_the_gil(kernel):
     assert kernel.targetoptions.get("nogil") and kernel.targetoptions.get("parallel")
+
+
+def test_a_single_image_never_opens_a_parallel_region():
+    import numba
+
+    from fastnn.data.transforms.functional import _launch
+    threads = numba.get_num_threads()
+    seen = _launch(lambda images: numba.get_num_threads(), np.zeros((1, 1, 2, 2)))
+    assert seen == 1 and numba.get_num_threads() == threads
+    assert _launch(lambda images: numba.get_num_threads(), np.zeros((2, 1, 2, 2))) == threads

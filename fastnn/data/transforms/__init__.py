@@ -791,11 +791,11 @@ class RandomErasing(_Random):
                 noise = rng.integers(0, 256, size=int(sizes.sum())).astype(np.uint8)
             else:
                 noise = rng.standard_normal(int(sizes.sum())).astype(batch.dtype)
-            out = _K.erase_noise(batch, boxes, noise, offsets)
+            out = F._launch(_K.erase_noise, batch, boxes, noise, offsets)
         else:
             values = F._fill_values(self.value, channels, batch.dtype, "RandomErasing value")
-            out = _K.erase_constant(batch, np.ascontiguousarray(boxes[:, None]),
-                                    np.ascontiguousarray(np.broadcast_to(values, (batch.shape[0], channels))))
+            out = F._launch(_K.erase_constant, batch, np.ascontiguousarray(boxes[:, None]),
+                            np.ascontiguousarray(np.broadcast_to(values, (batch.shape[0], channels))))
         if self.inplace:
             array[...] = restore(out)
             return image
