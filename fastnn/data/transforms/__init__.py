@@ -610,9 +610,9 @@ def _apply_op(batch, op, magnitudes, interpolation, fill):
     if op in colour:
         return F._color_batch(batch, np.full((n, 1), colour[op]), 1.0 + magnitudes[:, None], op)
     if op == "Sharpness":
-        return np.concatenate([F.adjust_sharpness(batch[k:k + 1], 1.0 + magnitudes[k]) for k in range(n)])
+        return F._sharpness_batch(batch, 1.0 + magnitudes)
     if op == "Posterize":
-        return np.concatenate([F.posterize(batch[k:k + 1], int(magnitudes[k])) for k in range(n)])
+        return F._posterize_batch(batch, magnitudes.astype(np.int64))
     if op == "Solarize":
         thresholds = (F._bound(batch.dtype) * magnitudes).reshape(-1, 1, 1, 1)
         return np.where(batch >= thresholds, F.invert(batch), batch)

@@ -546,25 +546,39 @@ def _blend(image, other, ratio, bound):
     return np.clip(out, 0, bound, out=out)
 
 
-def adjust_sharpness(inpt, sharpness_factor):
-    """Blend with the image smoothed by the 3x3 kernel [[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13 (borders kept)."""
-    factor = _non_negative(sharpness_factor, "sharpness_factor")
-    array, wrap = _unwrap(inpt)
-    batch, restore = _as_batch(array, "adjust_sharpness")
+def _sharpness_batch(batch, factors):
+    """adjust_sharpness with one factor per image (factors (N,))."""
     if batch.shape[-1] <= 2 or batch.shape[-2] <= 2:
-        return wrap(restore(batch.copy()))
+        return batch.copy()
     work, integer = _working_float(batch, "adjust_sharpness")
     a, b = work.dtype.type(1 / 13), work.dtype.type(5 / 13)
-    blurred = sum(work[..., 1 + dy:work.shape[-2] - 1 + dy, 1 + dx:work.shape[-1] - 1 + dx] * (b if dy == dx == 0
-                                                                                             else a)
+    height, width = work.shape[-2:]
+    blurred = sum(work[..., 1 + dy:height - 1 + dy, 1 + dx:width - 1 + dx] * (b if dy == dx == 0 else a)
                   for dy in (-1, 0, 1) for dx in (-1, 0, 1))
     if integer:
         blurred = np.rint(blurred)
     out = work.copy()
     inner = out[..., 1:-1, 1:-1]
-    inner += (blurred - inner) * work.dtype.type(1.0 - factor)
+    inner += (blurred - inner) * (1.0 - np.asarray(factors, np.float64)).astype(work.dtype).reshape(-1, 1, 1, 1)
     np.clip(out, 0, _bound(batch.dtype), out=out)
-    return wrap(restore(out.astype(np.uint8) if integer else out))
+    return out.astype(np.uint8) if integer else out
+
+
+def adjust_sharpness(inpt, sharpness_factor):
+    """Blend with the image smoothed by the 3x3 kernel [[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13 (borders kept)."""
+    factor = _non_negative(sharpness_factor, "sharpness_factor")
+    array, wrap = _unwrap(inpt)
+    batch, restore = _as_batch(array, "adjust_sharpness")
+    return wrap(restore(_sharpness_batch(batch, np.full(batch.shape[0], factor))))
+
+
+def _posterize_batch(batch, bits):
+    """posterize with bits (N,) per image."""
+    bits = np.asarray(bits, np.int64).reshape(-1, 1, 1, 1)
+    if batch.dtype == np.uint8:
+        return batch & (((1 << bits) - 1) << (8 - bits)).astype(np.uint8)
+    levels = (1 << bits).astype(batch.dtype)
+    return (np.clip(np.floor(batch * levels), 0, levels - 1) / levels).astype(batch.dtype)
 
 
 def posterize(inpt, bits):
@@ -573,10 +587,8 @@ def posterize(inpt, bits):
     if bits > 8:
         raise ValueError(f"posterize bits must be in [0, 8], got {bits}")
     array, wrap = _unwrap(inpt)
-    if array.dtype == np.uint8:
-        return wrap(array & np.uint8(((1 << bits) - 1) << (8 - bits)))
-    levels = 1 << bits
-    return wrap((np.clip(np.floor(array * levels), 0, levels - 1) * (1.0 / levels)).astype(array.dtype))
+    _working_float(array, "posterize")
+    return wrap(_posterize_batch(array.reshape(1, -1, 1, 1), [bits]).reshape(array.shape))
 
 
 def invert(inpt):
@@ -616,16 +628,15 @@ def equalize(inpt):
     _working_float(batch, "equalize")
     images = batch if batch.dtype == np.uint8 else (batch * (255 + 1.0 - 1e-3)).astype(np.uint8)
     planes = images.reshape(-1, images.shape[-2] * images.shape[-1])
-    out = planes.copy()
-    for k, plane in enumerate(planes):
-        hist = np.bincount(plane, minlength=256)
-        last = hist[np.flatnonzero(hist)[-1]]
-        step = (plane.size - last) // 255
-        if step == 0:
-            continue
-        lut = np.concatenate([[0], np.clip((np.cumsum(hist)[:-1] + step // 2) // step, 0, 255)]).astype(np.uint8)
-        out[k] = lut[plane]
-    out = out.reshape(images.shape)
+    count, size = planes.shape
+    hist = np.bincount((planes + 256 * np.arange(count)[:, None]).ravel(), minlength=256 * count).reshape(count, 256)
+    cumulative = np.cumsum(hist, axis=1)
+    top = hist[np.arange(count), np.argmax(cumulative, axis=1)]  # pixels of the highest level present
+    step = (size - top) // 255
+    lut = np.zeros((count, 256), np.int64)
+    lut[:, 1:] = np.clip((cumulative[:, :-1] + step[:, None] // 2) // np.maximum(step, 1)[:, None], 0, 255)
+    equalized = np.take_along_axis(lut, planes.astype(np.int64), axis=1).astype(np.uint8)
+    out = np.where((step > 0)[:, None], equalized, planes).reshape(images.shape)
     if batch.dtype != np.uint8:
         out = (out * (1.0 / 255)).astype(batch.dtype)
     return wrap(restore(out))
