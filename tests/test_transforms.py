@@ -299,3 +299,20 @@ def test_compose_fuses_crop_and_flip_with_the_same_draws(flip, shape, mode):
         fused = T.Compose([crop, flipper])(x)
         fastnn.manual_seed(seed)
         np.testing.assert_array_equal(fused, flipper(crop(x)))
+
+
+def test_transforms_in_worker_threads_give_the_sequential_results():
+    from concurrent.futures import ThreadPoolExecutor
+
+    def pipeline(seed):
+        rng = np.random.default_rng(seed)
+        return T.Compose([T.RandomCrop(8, padding=2, generator=rng), T.RandomHorizontalFlip(generator=rng),
+                          T.ColorJitter(0.4, 0.4, 0.4, 0.1, generator=rng), T.RandomAffine(20, generator=rng),
+                          T.RandomResizedCrop(6, generator=rng), T.RandomErasing(generator=rng)])
+
+    batches = [batch(n=16, seed=s) for s in range(6)]
+    expected = [pipeline(s)(b) for s, b in enumerate(batches)]
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda args: pipeline(args[0])(args[1]), enumerate(batches)))
+    for got, want in zip(results, expected):
+        np.testing.assert_array_equal(got, want)
