@@ -9,11 +9,11 @@ is what makes the uint8 truncations land where torchvision's do.
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["crop_flip", "affine_sample", "color_ops", "color_constants", "erase_constant", "erase_noise",
-           "OP_NONE", "OP_BRIGHTNESS", "OP_CONTRAST", "OP_SATURATION", "OP_HUE", "OP_GRAYSCALE"]
+from fastnn._kernels.augment_codes import (C_BOUND, C_FOUR, C_FROM_UNIT, C_ONE, C_SIX, C_SIXTH, C_TO_UNIT,
+                                           C_TWO, C_WB, C_WG, C_WR, C_ZERO, OP_BRIGHTNESS, OP_CONTRAST,
+                                           OP_GRAYSCALE, OP_HUE, OP_SATURATION)
 
-# colour-op codes of color_ops
-OP_NONE, OP_BRIGHTNESS, OP_CONTRAST, OP_SATURATION, OP_HUE, OP_GRAYSCALE = -1, 0, 1, 2, 3, 4
+__all__ = ["crop_flip", "affine_sample", "color_ops", "erase_constant", "erase_noise"]
 
 
 @njit(parallel=True, nogil=True, cache=True)
@@ -112,17 +112,6 @@ def affine_sample(images, matrices, out_h, out_w, bilinear, fill, use_fill):
                         v = mask * (v - fill[ch]) + fill[ch]
                     out[i, ch, y, x] = v
     return out
-
-
-# Positions in color_ops' `consts`: scalars in the images' dtype (a float32 kernel mixing in a Python float or
-# int literal would compute in float64 and truncate uint8 results differently from torchvision).
-C_WR, C_WG, C_WB, C_SIXTH, C_SIX, C_TWO, C_FOUR, C_TO_UNIT, C_FROM_UNIT, C_ZERO, C_ONE, C_BOUND = range(12)
-
-
-def color_constants(dtype, integer):
-    """The `consts` array of color_ops for images of `dtype` (uint8 values held as floats when `integer`)."""
-    return np.array([0.2989, 0.587, 0.114, 1.0 / 6.0, 6.0, 2.0, 4.0, 1.0 / 255.0, 255.0 + 1.0 - 1e-3, 0.0, 1.0,
-                     255.0 if integer else 1.0], dtype=dtype)
 
 
 @njit(nogil=True, cache=True)

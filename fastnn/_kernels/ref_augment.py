@@ -1,7 +1,7 @@
 """Plain-NumPy references for the augmentation kernels in cpu_augment.py (same signatures, same results)."""
 import numpy as np
 
-from fastnn._kernels.cpu_augment import (C_BOUND, C_FOUR, C_FROM_UNIT, C_ONE, C_SIX, C_SIXTH, C_TO_UNIT, C_TWO,
+from fastnn._kernels.augment_codes import (C_BOUND, C_FOUR, C_FROM_UNIT, C_ONE, C_SIX, C_SIXTH, C_TO_UNIT, C_TWO,
                                          C_WB, C_WG, C_WR, OP_BRIGHTNESS, OP_CONTRAST, OP_GRAYSCALE, OP_HUE,
                                          OP_SATURATION, color_constants)
 

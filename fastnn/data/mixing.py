@@ -17,7 +17,6 @@ import numbers
 
 import numpy as np
 
-from fastnn._kernels import cpu_augment as _K
 from fastnn.data.transforms.functional import _as_batch, _launch, _unwrap
 from fastnn.nn.modules.linear import _positive_int
 from fastnn.random import default_generator
@@ -158,7 +157,7 @@ class Cutout:
         left, right = np.clip(lefts, 0, width), np.clip(lefts + self.length, 0, width)
         boxes = np.stack([top, left, bottom - top, right - left], axis=-1).astype(np.int64)
         zeros = np.zeros((count, batch.shape[1]), batch.dtype)
-        return wrap(restore(_launch(_K.erase_constant, batch, np.ascontiguousarray(boxes), zeros)))
+        return wrap(restore(_launch("erase_constant", batch, np.ascontiguousarray(boxes), zeros)))
 
     def __repr__(self):
         return f"Cutout(length={self.length}, n_holes={self.n_holes})"

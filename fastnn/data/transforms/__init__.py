@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from fastnn._kernels import cpu_augment as _K
+from fastnn._kernels import augment_codes as _K
 from fastnn.data.transforms import functional as F
 from fastnn.data.transforms.functional import (InterpolationMode, _as_batch, _check_image_dims, _count, _unwrap)
 from fastnn.random import default_generator
@@ -791,10 +791,10 @@ class RandomErasing(_Random):
                 noise = rng.integers(0, 256, size=int(sizes.sum())).astype(np.uint8)
             else:
                 noise = rng.standard_normal(int(sizes.sum())).astype(batch.dtype)
-            out = F._launch(_K.erase_noise, batch, boxes, noise, offsets)
+            out = F._launch("erase_noise", batch, boxes, noise, offsets)
         else:
             values = F._fill_values(self.value, channels, batch.dtype, "RandomErasing value")
-            out = F._launch(_K.erase_constant, batch, np.ascontiguousarray(boxes[:, None]),
+            out = F._launch("erase_constant", batch, np.ascontiguousarray(boxes[:, None]),
                             np.ascontiguousarray(np.broadcast_to(values, (batch.shape[0], channels))))
         if self.inplace:
             array[...] = restore(out)

@@ -10,10 +10,9 @@ import enum
 import math
 import numbers
 
-import numba
 import numpy as np
 
-from fastnn._kernels import cpu_augment as _K
+from fastnn._kernels import augment_codes as _K
 from fastnn.tensor import Tensor
 
 __all__ = ["InterpolationMode", "horizontal_flip", "vertical_flip", "hflip", "vflip", "crop", "center_crop", "pad",
@@ -107,9 +106,14 @@ def _bound(dtype):
 
 
 def _launch(kernel, images, *args):
-    """kernel(images, *args). A single image runs on the calling thread only: opening a parallel region costs
-    ~10 us on an idle machine and a scheduler time slice (measured ~23 ms at load 8 on 2 cores) on a busy one,
-    far more than one image's work. (Numba's thread count is per calling thread, so this is thread-safe.)"""
+    """fastnn._kernels.cpu_augment.<kernel>(images, *args), imported on first use (so that importing fastnn does not
+    import Numba). A single image runs on the calling thread only: opening a parallel region costs ~10 us on an
+    idle machine and a scheduler time slice (measured ~23 ms at load 8 on 2 cores) on a busy one, far more than
+    one image's work. (Numba's thread count belongs to the calling thread, so this is thread-safe.)"""
+    import numba
+
+    from fastnn._kernels import cpu_augment
+    kernel = getattr(cpu_augment, kernel)
     if images.shape[0] > 1:
         return kernel(images, *args)
     previous = numba.get_num_threads()
@@ -147,7 +151,7 @@ def _crop_batch(batch, tops, lefts, height, width, fill=None, hflip=None, vflip=
     no = np.zeros(n, np.bool_)
     hflip = no if hflip is None else np.ascontiguousarray(hflip, np.bool_)
     vflip = no if vflip is None else np.ascontiguousarray(vflip, np.bool_)
-    return _launch(_K.crop_flip, batch, tops, lefts, height, width, hflip, vflip,
+    return _launch("crop_flip", batch, tops, lefts, height, width, hflip, vflip,
                    _fill_values(fill, batch.shape[1], batch.dtype))
 
 
@@ -392,7 +396,7 @@ def _affine_batch(batch, matrices, interpolation, fill, out_h=None, out_w=None):
     work, integer = _working_float(batch, "affine")
     use_fill = fill is not None
     fill = _fill_values(fill, batch.shape[1], work.dtype)
-    out = _launch(_K.affine_sample, work, np.ascontiguousarray(matrices, np.float64),
+    out = _launch("affine_sample", work, np.ascontiguousarray(matrices, np.float64),
                   batch.shape[-2] if out_h is None else out_h, batch.shape[-1] if out_w is None else out_w,
                   _interpolation(interpolation) == InterpolationMode.BILINEAR, fill, use_fill)
     return np.rint(out).astype(batch.dtype) if integer else out
@@ -478,7 +482,7 @@ def _color_batch(batch, ops, factors, name):
     n = batch.shape[0]
     ops = np.ascontiguousarray(np.broadcast_to(np.asarray(ops, np.int64), (n, np.shape(ops)[-1])))
     factors = np.broadcast_to(np.asarray(factors, np.float64), ops.shape)
-    out = _launch(_K.color_ops, work, ops, np.ascontiguousarray(factors, work.dtype),
+    out = _launch("color_ops", work, ops, np.ascontiguousarray(factors, work.dtype),
                   np.ascontiguousarray(1.0 - factors, work.dtype), _K.color_constants(work.dtype, integer), integer)
     return out.astype(np.uint8) if integer else out
 
