@@ -104,14 +104,18 @@ def test_random_erasing_values():
     assert 10 < erased.sum() < 40
 
 
-@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
-@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
-def test_random_affine_with_identity_parameters_returns_the_input(interpolation, dtype):
-    x = batch(dtype=dtype)
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 1000), n=st.integers(1, 4), c=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9),
+       interpolation=st.sampled_from(["nearest", "bilinear"]), dtype=st.sampled_from([np.uint8, np.float32]))
+def test_identity_affine_and_double_flips_return_the_input(seed, n, c, h, w, interpolation, dtype):
+    x = batch(n=n, c=c, h=h, w=w, dtype=dtype, seed=seed)
     for transform in [T.RandomAffine(0, interpolation=interpolation), T.RandomAffine(
             (0, 0), translate=(0, 0), scale=(1, 1), shear=0, interpolation=interpolation),
             T.RandomRotation(0, interpolation=interpolation)]:
         np.testing.assert_array_equal(transform(x), x)
+    for flip in (T.RandomHorizontalFlip(p=1), T.RandomVerticalFlip(p=1)):
+        np.testing.assert_array_equal(flip(flip(x)), x)
+        np.testing.assert_array_equal(flip(flip(x[0])), x[0])
 
 
 def test_random_affine_draws_torchvision_parameters():
