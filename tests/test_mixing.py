@@ -100,6 +100,7 @@ def test_mixing_accepts_ndarrays_and_probability_labels():
     (lambda: MixUp(num_classes=5)(constant_batch()[0], labels()), ValueError, "N x C x H x W"),
     (lambda: MixUp(num_classes=5)(constant_batch(), labels(4)), ValueError, "8 images"),
     (lambda: MixUp(num_classes=5)(np.ones((8, 1, 4, 4), np.uint8), labels()), TypeError, "floating-point"),
+    (lambda: CutMix(num_classes=5)(np.ones((8, 1, 4, 4), np.int16), labels()), TypeError, "floating-point"),
     (lambda: Cutout(0), ValueError, "length"),
     (lambda: Cutout(4, n_holes=-1), ValueError, "n_holes"),
 ])
@@ -149,3 +150,14 @@ def test_cutout_several_holes_and_single_images():
     first = Cutout(5)(images).numpy()
     fastnn.manual_seed(5)
     np.testing.assert_array_equal(first, Cutout(5)(images).numpy())
+
+
+def test_cutmix_pastes_uint8_images():
+    images = (constant_batch().numpy() * 10).astype(np.uint8)
+    fastnn.manual_seed(1)
+    mixed, targets = CutMix(num_classes=NUM_CLASSES)(images, labels().numpy())
+    fastnn.manual_seed(1)
+    reference, reference_targets = CutMix(num_classes=NUM_CLASSES)(images.astype(np.float32), labels().numpy())
+    assert mixed.dtype == np.uint8 and targets.dtype == np.float32
+    np.testing.assert_array_equal(mixed, reference)
+    np.testing.assert_array_equal(targets, reference_targets)

@@ -1,5 +1,5 @@
 """Data loading: data sets, DataLoader, Fashion-MNIST and image transforms (like torch.utils.data)."""
-from fastnn.data import transforms
+from fastnn.data import preprocessing, transforms
 from fastnn.data.dataloader import DataLoader
 from fastnn.data.mixing import CutMix, Cutout, MixUp, Mixup, soft_targets
 from fastnn.data.dataset import (ConcatDataset, Dataset, Subset, TensorDataset, default_collate, fetch_batch,

@@ -17,8 +17,8 @@ import numbers
 
 import numpy as np
 
-from fastnn.data.transforms import _check_image_dims, _unwrap
 from fastnn._validation import positive_int
+from fastnn.data.transforms.functional import _as_batch, _launch, _unwrap
 from fastnn.random import default_generator
 from fastnn.tensor import Tensor
 
@@ -58,6 +58,7 @@ def soft_targets(labels_a, labels_b, lam, num_classes=None, dtype=np.float32):
 class _PairMixing:
     """Shared by MixUp and CutMix: lam ~ Beta(alpha, alpha), a random partner per sample, soft targets."""
     batched = True
+    _pastes = False  # CutMix only copies pixels, so it also takes uint8 images
 
     def __init__(self, alpha=1.0, num_classes=None, generator=None):
         if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < float("inf"):
@@ -72,7 +73,7 @@ class _PairMixing:
         array, wrap = _unwrap(images)
         if array.ndim != 4:
             raise ValueError(f"{type(self).__name__} expects a batch N x C x H x W, got shape {array.shape}")
-        if array.dtype.kind != "f":
+        if array.dtype.kind != "f" and not (self._pastes and array.dtype == np.uint8):
             raise TypeError(f"{type(self).__name__} expects floating-point images (apply ToTensor first), got "
                             f"{array.dtype}")
         label_array = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
@@ -89,9 +90,10 @@ class _PairMixing:
         return wrap(mixed), labels, partner_labels, lam
 
     def __call__(self, images, labels):
-        """(mixed_images, soft_targets) with soft targets (N, num_classes) in the images' dtype."""
+        """(mixed_images, soft_targets) with soft targets (N, num_classes) in the images' dtype (uint8: float32)."""
         mixed, labels_a, labels_b, lam = self.mix(images, labels)
-        targets = soft_targets(labels_a, labels_b, lam, self.num_classes, mixed.dtype)
+        dtype = mixed.dtype if mixed.dtype.kind == "f" else np.float32
+        targets = soft_targets(labels_a, labels_b, lam, self.num_classes, dtype)
         return mixed, Tensor(targets, device=mixed.device) if isinstance(mixed, Tensor) else targets
 
     def __repr__(self):
@@ -110,7 +112,9 @@ class MixUp(_PairMixing):
 class CutMix(_PairMixing):
     """CutMix (Yun et al., 2019): a box of area (1 - lam) * H * W, centred at a uniformly random pixel and clipped
     at the borders, is pasted from the partner image (one box per batch, as torchvision's CutMix); the label
-    weight is then the exact share of pixels kept, lam = 1 - box_area / (H * W)."""
+    weight is then the exact share of pixels kept, lam = 1 - box_area / (H * W). uint8 images work too (soft
+    targets are then float32)."""
+    _pastes = True
 
     def _mix_images(self, array, partners, lam, rng):
         height, width = array.shape[-2:]
@@ -143,20 +147,17 @@ class Cutout:
 
     def __call__(self, image):
         array, wrap = _unwrap(image)
-        _check_image_dims(array, "Cutout")
-        height, width = array.shape[-2:]
-        batch = array if array.ndim == 4 else array.reshape((1, -1, height, width))
+        batch, restore = _as_batch(array, "Cutout")
+        height, width = batch.shape[-2:]
         rng = self.generator if self.generator is not None else default_generator()
-        tops = rng.integers(height, size=(batch.shape[0], self.n_holes)) - self.length // 2
-        lefts = rng.integers(width, size=(batch.shape[0], self.n_holes)) - self.length // 2
-        rows, cols = np.arange(height), np.arange(width)
-        holes = np.zeros((batch.shape[0], height, width), bool)
-        for k in range(self.n_holes):
-            in_rows = (rows >= tops[:, k, None]) & (rows < tops[:, k, None] + self.length)
-            in_cols = (cols >= lefts[:, k, None]) & (cols < lefts[:, k, None] + self.length)
-            holes |= in_rows[:, :, None] & in_cols[:, None, :]
-        out = np.where(holes[:, None], array.dtype.type(0), batch)
-        return wrap(out.reshape(array.shape))
+        count = batch.shape[0]
+        tops = rng.integers(height, size=(count, self.n_holes)) - self.length // 2
+        lefts = rng.integers(width, size=(count, self.n_holes)) - self.length // 2
+        top, bottom = np.clip(tops, 0, height), np.clip(tops + self.length, 0, height)
+        left, right = np.clip(lefts, 0, width), np.clip(lefts + self.length, 0, width)
+        boxes = np.stack([top, left, bottom - top, right - left], axis=-1).astype(np.int64)
+        zeros = np.zeros((count, batch.shape[1]), batch.dtype)
+        return wrap(restore(_launch("erase_constant", batch, np.ascontiguousarray(boxes), zeros)))
 
     def __repr__(self):
         return f"Cutout(length={self.length}, n_holes={self.n_holes})"
