@@ -18,7 +18,8 @@ def _planes(input, spatial):
 def _max_result(op, input, out, indices, out_shape, return_indices):
     """The result of a max-type pooling (and its int64 indices as a Tensor when asked). Indices are flat inside
     each input plane, so the backward is max_pool2d_backward's scatter into planes seen as 1 x plane-size images
-    (interface.py declares it for every max-type pool)."""
+    (interface.py declares it for every max-type pool). Pool backwards read indices and shapes, never the input's
+    values (saved=())."""
     backend = input._backend
     plane_size = math.prod(input.shape[1 - indices.ndim:])
     count = math.prod(indices.shape[1:])
@@ -28,7 +29,7 @@ def _max_result(op, input, out, indices, out_shape, return_indices):
         grad = backend.kernels.max_pool2d_backward(g, indices.reshape(-1, 1, count), 1, plane_size)
         return (grad.reshape(input.shape),)
 
-    result = make_result(out.reshape(out_shape), (input,), backward, op)
+    result = make_result(out.reshape(out_shape), (input,), backward, op, saved=())
     if return_indices:
         return result, Tensor._wrap(indices.reshape(out_shape), backend)
     return result
@@ -74,4 +75,4 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                                                    divisor)
         return (grad.reshape(input.shape),)
 
-    return make_result(out.reshape(input.shape[:-2] + (oh, ow)), (input,), backward, "avg_pool2d")
+    return make_result(out.reshape(input.shape[:-2] + (oh, ow)), (input,), backward, "avg_pool2d", saved=())

@@ -66,7 +66,7 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                                                    count_include_pad, divisor)
         return (grad.reshape(input.shape),)
 
-    return make_result(out.reshape(input.shape[:-3] + out_size), (input,), backward, "avg_pool3d")
+    return make_result(out.reshape(input.shape[:-3] + out_size), (input,), backward, "avg_pool3d", saved=())
 
 
 def _adaptive_size(op, input, output_size, spatial):
@@ -93,7 +93,8 @@ def adaptive_avg_pool2d(input, output_size):
         g = backend.xp.ascontiguousarray(g).reshape(-1, oh, ow)
         return (backend.kernels.adaptive_avg_pool2d_backward(g, height, width).reshape(input.shape),)
 
-    return make_result(out.reshape(input.shape[:-2] + (oh, ow)), (input,), backward, "adaptive_avg_pool2d")
+    return make_result(out.reshape(input.shape[:-2] + (oh, ow)), (input,), backward, "adaptive_avg_pool2d",
+                       saved=())
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
