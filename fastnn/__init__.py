@@ -6,12 +6,23 @@ from fastnn.tensor import (Tensor, bool_, float16, float32, float64, int32, int6
 from fastnn.random import default_generator, get_rng_state, manual_seed, set_rng_state
 from fastnn.serialization import load, save
 from fastnn._dispatch import get_num_threads, set_num_threads
-from fastnn.factory import (arange, empty, full, full_like, ones, ones_like, rand, rand_like, randint, randn,
-                            randn_like, tensor, zeros, zeros_like)
+from fastnn.factory import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace,
+                            logspace, ones, ones_like, rand, rand_like, randint, randint_like, randn, randn_like,
+                            randperm, tensor, zeros, zeros_like)
 from fastnn.ops import (abs, amax, amin, argmax, argmin, cat, clamp, exp, flatten, log, logsumexp, matmul,
                         maximum, mean, minimum, permute, reshape, sigmoid, softmax, sqrt, squeeze, stack, std,
                         sum, tanh, transpose, unsqueeze, var, where)
-from fastnn.ops import max, min, pow, relu  # noqa: F401  (shadow builtins only inside this namespace)
+from fastnn.ops import (acos, add, addmm, allclose, argsort, argwhere, asin, atan, atan2, bernoulli, bmm, ceil,
+                        chunk, clone, cos, cosh, cumprod, cumsum, diag, dist, div, einsum, eq, equal, erf, exp2,
+                        expm1, flip, floor, fmod, gather, ge, gt, index_add, index_select, isfinite, isinf, isnan,
+                        kthvalue, le, lerp, log1p, log2, log10, lt, masked_fill, masked_select, median, mm, mode,
+                        movedim, mul, multinomial, nan_to_num, narrow, ne, neg, nonzero, outer, prod,
+                        reciprocal, remainder, repeat_interleave, roll, rsqrt, scatter, scatter_add, sign, sin,
+                        sinh, sort, split, square, sub, swapaxes, t, take_along_dim, tan, tile, topk, tril, triu,
+                        trunc, unbind, unflatten, unique)
+from fastnn.ops.math import norm
+from fastnn.ops import all, any, max, min, pow, relu, round  # noqa: F401  (shadow builtins only in this namespace)
+clip, moveaxis, arcsin, arccos, arctan, arctan2 = clamp, movedim, asin, acos, atan, atan2  # PyTorch's aliases
 from fastnn.summary import summary
 from fastnn._dispatch import device
 from fastnn import data, models, nn, optim  # noqa: E402  (subpackages build on the names above)

@@ -144,3 +144,94 @@ def randn_like(t, dtype=None, requires_grad=False, device=None):
 
 def full_like(t, fill_value, dtype=None, requires_grad=False, device=None):
     return full(t.shape, fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad, device=device or t.device)
+
+
+def empty_like(t, dtype=None, requires_grad=False, device=None):
+    return _like(empty, t, dtype, requires_grad, device)
+
+
+def randint_like(input, low=0, high=None, *, dtype=None, requires_grad=False, device=None, generator=None):
+    """randint_like(input, high) or randint_like(input, low, high): integers in [low, high) of input's shape and
+    (by default) dtype."""
+    if high is None:
+        low, high = 0, low
+    return _drawn("integers", tuple(input.shape), dtype or input.dtype, None, requires_grad,
+                  device or input.device, generator, low=low, high=high)
+
+
+def eye(n, m=None, *, dtype=None, requires_grad=False, device="cpu"):
+    """The n x m (default n x n) identity matrix."""
+    for name, v in (("n", n), ("m", m)):
+        if v is not None and (not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0):
+            raise ValueError(f"eye(): {name} must be a non-negative int, got {v!r}")
+    backend = _dispatch.backend(device)
+    return _finish(backend.xp.eye(n, n if m is None else m, dtype=_dtype(dtype, float32)), backend, requires_grad)
+
+
+def _steps(steps, name):
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
+        raise ValueError(f"{name}(): steps must be a non-negative int, got {steps!r}")
+    return int(steps)
+
+
+def linspace(start, end, steps, *, dtype=None, requires_grad=False, device="cpu"):
+    """`steps` evenly spaced values from start to end inclusive (float32 by default, as in PyTorch)."""
+    steps = _steps(steps, "linspace")
+    backend = _dispatch.backend(device)
+    dtype = _dtype(dtype, float32)
+    data = backend.xp.linspace(float(start), float(end), steps, dtype=np.dtype(np.float64))
+    if dtype.kind in "iu":  # PyTorch truncates toward zero for integer dtypes
+        data = backend.xp.trunc(data)
+    return _finish(data.astype(dtype), backend, requires_grad)
+
+
+def logspace(start, end, steps, base=10.0, *, dtype=None, requires_grad=False, device="cpu"):
+    """base ** linspace(start, end, steps)."""
+    steps = _steps(steps, "logspace")
+    backend = _dispatch.backend(device)
+    dtype = _dtype(dtype, float32)
+    exponents = backend.xp.linspace(float(start), float(end), steps, dtype=np.dtype(np.float64))
+    return _finish((float(base) ** exponents).astype(dtype), backend, requires_grad)
+
+
+def randperm(n, *, generator=None, dtype=None, requires_grad=False, device="cpu"):
+    """A random permutation of 0 .. n-1 (int64 by default): the order that sorts n uniform draws."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"randperm(): n must be a non-negative int, got {n!r}")
+    backend = _dispatch.backend(device)
+    keys = backend.draw("random", (int(n),), np.dtype(np.float64), generator=generator)
+    data = backend.xp.argsort(keys, kind="stable").astype(_dtype(dtype, int64))
+    return _finish(data, backend, requires_grad)
+
+
+_NUMPY_TYPES = ("float64, float32, float16, int64, int32, int16, int8, uint8 and bool")
+
+
+def from_numpy(ndarray):
+    """A CPU tensor sharing memory with `ndarray` (writes through either show in both), as torch.from_numpy.
+    Refused like PyTorch: non-ndarrays, non-native byte order, negative strides, unsupported dtypes."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy(): expected np.ndarray (got {type(ndarray).__name__})")
+    if ndarray.dtype.kind not in "biuf" or ndarray.dtype.itemsize > 8:
+        raise TypeError(f"from_numpy(): can't convert np.ndarray of type {ndarray.dtype}. The only supported types "
+                        f"are: {_NUMPY_TYPES}.")
+    if not ndarray.dtype.isnative:
+        raise ValueError("from_numpy(): given numpy array has byte order different from the native byte order. "
+                         "Conversion between byte orders is currently not supported.")
+    if any(s < 0 for s in ndarray.strides):
+        raise ValueError("from_numpy(): at least one stride in the given numpy array is negative; copy it first "
+                         "(array.copy())")
+    return Tensor._wrap(ndarray, _dispatch.backend("cpu"))
+
+
+def as_tensor(data, dtype=None, device=None):
+    """`data` as a tensor, sharing memory when it can (a Tensor or a CPU-bound ndarray of the wanted dtype and
+    device); otherwise a copy, as fastnn.tensor makes."""
+    if isinstance(data, Tensor):
+        return data.to(*(a for a in (device, dtype) if a is not None))
+    if isinstance(data, np.ndarray) and (device is None or _dispatch.backend(device) is _dispatch.backend("cpu")):
+        if (dtype is None or as_dtype(dtype) == data.dtype) and data.dtype.isnative \
+                and data.dtype.kind in "biuf" and all(s >= 0 for s in data.strides):
+            return from_numpy(data)
+        return tensor(data, dtype=dtype, device=device)
+    return tensor(data, dtype=dtype, device=device)

@@ -430,7 +430,7 @@ class Tensor:
     def view(self, *shape): return _ops.reshape(self, _ops.shape_args(shape))
     def flatten(self, start_dim=0, end_dim=-1): return _ops.flatten(self, start_dim, end_dim)
     def transpose(self, dim0, dim1): return _ops.transpose(self, dim0, dim1)
-    def t(self): return _ops.transpose(self, 0, 1) if self.ndim == 2 else self
+    def t(self): return _ops.t(self)
     def permute(self, *dims): return _ops.permute(self, _ops.shape_args(dims))
     def expand(self, *sizes): return _ops.expand(self, _ops.shape_args(sizes))
     def expand_as(self, other): return _ops.expand(self, other.shape)
@@ -449,7 +449,203 @@ class Tensor:
     def le(self, other): return _ops.le(self, other)
     def gt(self, other): return _ops.gt(self, other)
     def ge(self, other): return _ops.ge(self, other)
+    greater_equal, greater, less_equal, less, not_equal = ge, gt, le, lt, ne
+
+    # math
+    def mm(self, mat2): return _ops.mm(self, mat2)
+    def bmm(self, mat2): return _ops.bmm(self, mat2)
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1): return _ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+    def outer(self, vec2): return _ops.outer(self, vec2)
+    def cumsum(self, dim, *, dtype=None): return _ops.cumsum(self, dim, dtype=dtype)
+    def cumprod(self, dim, *, dtype=None): return _ops.cumprod(self, dim, dtype=dtype)
+    def prod(self, dim=None, keepdim=False, *, dtype=None): return _ops.prod(self, dim, keepdim, dtype=dtype)
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None): return _ops.math.norm(self, p, dim, keepdim, dtype)
+    def dist(self, other, p=2): return _ops.dist(self, other, p)
+    def sign(self): return _ops.sign(self)
+    def floor(self): return _ops.floor(self)
+    def ceil(self): return _ops.ceil(self)
+    def round(self, *, decimals=0): return _ops.round(self, decimals=decimals)
+    def trunc(self): return _ops.trunc(self)
+    def fmod(self, other): return _ops.fmod(self, other)
+    def remainder(self, other): return _ops.remainder(self, other)
+    def __mod__(self, other): return _ops.remainder(self, other)
+    def __rmod__(self, other): return _ops.remainder(other, self)
+    def lerp(self, end, weight): return _ops.lerp(self, end, weight)
+    def reciprocal(self): return _ops.reciprocal(self)
+    def rsqrt(self): return _ops.rsqrt(self)
+    def sin(self): return _ops.sin(self)
+    def cos(self): return _ops.cos(self)
+    def tan(self): return _ops.tan(self)
+    def sinh(self): return _ops.sinh(self)
+    def cosh(self): return _ops.cosh(self)
+    def asin(self): return _ops.asin(self)
+    def acos(self): return _ops.acos(self)
+    def atan(self): return _ops.atan(self)
+    arcsin, arccos, arctan = asin, acos, atan
+    def atan2(self, other): return _ops.atan2(self, other)
+    arctan2 = atan2
+    def log1p(self): return _ops.log1p(self)
+    def expm1(self): return _ops.expm1(self)
+    def log2(self): return _ops.log2(self)
+    def log10(self): return _ops.log10(self)
+    def erf(self): return _ops.erf(self)
+    def square(self): return _ops.square(self)
+    def exp2(self): return _ops.exp2(self)
+    def tril(self, diagonal=0): return _ops.tril(self, diagonal)
+    def triu(self, diagonal=0): return _ops.triu(self, diagonal)
+    def diag(self, diagonal=0): return _ops.diag(self, diagonal)
+    def einsum(self, equation, *operands): return _ops.einsum(equation, self, *operands)
+
+    # tests on values
+    def isnan(self): return _ops.isnan(self)
+    def isinf(self): return _ops.isinf(self)
+    def isfinite(self): return _ops.isfinite(self)
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None): return _ops.nan_to_num(self, nan, posinf, neginf)
+    def any(self, dim=None, keepdim=False): return _ops.any(self, dim, keepdim)
+    def all(self, dim=None, keepdim=False): return _ops.all(self, dim, keepdim)
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return _ops.allclose(self, other, rtol, atol, equal_nan)
+    def equal(self, other): return _ops.equal(self, other)
+
+    # selection
+    def topk(self, k, dim=-1, largest=True, sorted=True): return _ops.topk(self, k, dim, largest, sorted)
+    def sort(self, dim=-1, descending=False, stable=False): return _ops.sort(self, dim, descending, stable)
+    def argsort(self, dim=-1, descending=False, stable=False): return _ops.argsort(self, dim, descending, stable)
+    def kthvalue(self, k, dim=-1, keepdim=False): return _ops.kthvalue(self, k, dim, keepdim)
+    def median(self, dim=None, keepdim=False): return _ops.median(self, dim, keepdim)
+    def mode(self, dim=-1, keepdim=False): return _ops.mode(self, dim, keepdim)
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+        return _ops.unique(self, sorted, return_inverse, return_counts, dim)
+    def masked_fill(self, mask, value): return _ops.masked_fill(self, mask, value)
+    def masked_select(self, mask): return _ops.masked_select(self, mask)
+    def gather(self, dim, index): return _ops.gather(self, dim, index)
+    def take_along_dim(self, indices, dim=None): return _ops.take_along_dim(self, indices, dim)
+    def scatter(self, dim, index, src=None, *, value=None): return _ops.scatter(self, dim, index, src, value=value)
+    def scatter_add(self, dim, index, src): return _ops.scatter_add(self, dim, index, src)
+    def index_select(self, dim, index): return _ops.index_select(self, dim, index)
+    def index_add(self, dim, index, source, *, alpha=1): return _ops.index_add(self, dim, index, source, alpha=alpha)
+    def nonzero(self, *, as_tuple=False): return _ops.nonzero(self, as_tuple=as_tuple)
+    def argwhere(self): return _ops.argwhere(self)
+    def where(self, condition, other): return _ops.where(condition, self, other)
+
+    # shape
+    def split(self, split_size, dim=0): return _ops.split(self, split_size, dim)
+    def chunk(self, chunks, dim=0): return _ops.chunk(self, chunks, dim)
+    def unbind(self, dim=0): return _ops.unbind(self, dim)
+    def narrow(self, dim, start, length): return _ops.narrow(self, dim, start, length)
+    def repeat(self, *sizes): return _ops.repeat(self, *sizes)
+    def tile(self, *dims): return _ops.tile(self, _ops.shape_args(dims))
+    def repeat_interleave(self, repeats, dim=None, *, output_size=None):
+        return _ops.repeat_interleave(self, repeats, dim, output_size=output_size)
+    def roll(self, shifts, dims=None): return _ops.roll(self, shifts, dims)
+    def flip(self, *dims): return _ops.flip(self, _ops.shape_args(dims))
+    def movedim(self, source, destination): return _ops.movedim(self, source, destination)
+    moveaxis = movedim
+    def swapaxes(self, axis0, axis1): return _ops.transpose(self, axis0, axis1)
+    swapdims = swapaxes
+    def unflatten(self, dim, sizes): return _ops.unflatten(self, dim, sizes)
+
+    @property
+    def mT(self):
+        if self.ndim < 2:
+            raise ValueError(f"tensor.mT is only supported on matrices or batches of matrices; got a {self.ndim}-D "
+                             f"tensor")
+        return _ops.transpose(self, -2, -1)
+
+    # creation from this tensor: its dtype and device unless given
+    def _new(self, fn, size, dtype, device, requires_grad, *fill):
+        from fastnn import factory
+        return getattr(factory, fn)(_ops.shape_args(size), *fill, dtype=dtype or self.dtype,
+                                    device=device or self.device, requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new("zeros", size, dtype, device, requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new("ones", size, dtype, device, requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new("empty", size, dtype, device, requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        return self._new("full", (size,), dtype, device, requires_grad, fill_value)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        from fastnn import factory
+        return factory.tensor(data, dtype=dtype or self.dtype, device=device or self.device,
+                              requires_grad=requires_grad)
+
+    def type_as(self, other): return self.to(dtype=other.dtype)
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        return _ops.multinomial(self, num_samples, replacement, generator=generator)
+    def bernoulli(self, p=None, *, generator=None): return _ops.bernoulli(self, p, generator=generator)
+
+    # in-place forms: the out-of-place op's values written into this tensor's storage (the rule of += and fill_:
+    # refused on a tensor that requires grad while grad mode is on, checked before computing anything)
+    def _inplace_op(self, name, fn, *args, **kwargs):
+        self._check_inplace(name)
+        with autograd.no_grad():
+            values = fn(self, *args, **kwargs)
+        if values.dtype != self.dtype and not _can_cast(values.dtype, self.dtype):
+            raise TypeError(f"{name}: result type {values.dtype} can't be cast to the desired output type "
+                            f"{self.dtype}")
+        self.data[...] = values.data
+        self._bump_version()
+        return self
+
+    def _scaled(self, other, alpha):
+        if alpha == 1:
+            return other
+        if isinstance(other, Tensor):
+            with autograd.no_grad():
+                return _ops.mul(other, alpha)
+        return other * alpha
+
+    def add_(self, other, *, alpha=1): return self._inplace("add", self._scaled(other, alpha))
+    def sub_(self, other, *, alpha=1): return self._inplace("subtract", self._scaled(other, alpha))
+    def mul_(self, other): return self._inplace("multiply", other)
+
+    def div_(self, other, *, rounding_mode=None):
+        if rounding_mode is None:
+            return self._inplace("true_divide", other)
+        if rounding_mode not in ("trunc", "floor"):
+            raise ValueError(f"div_(): rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+        rounding = _ops.trunc if rounding_mode == "trunc" else _ops.floor
+        return self._inplace_op("div_", lambda t: rounding(_ops.div(t, other)).to(dtype=t.dtype))
+
+    def clamp_(self, min=None, max=None): return self._inplace_op("clamp_", _ops.clamp, min, max)
+    clip_ = clamp_
+    def masked_fill_(self, mask, value): return self._inplace_op("masked_fill_", _ops.masked_fill, mask, value)
+    def index_add_(self, dim, index, source, *, alpha=1):
+        return self._inplace_op("index_add_", _ops.index_add, dim, index, source, alpha=alpha)
+    def scatter_(self, dim, index, src=None, *, value=None):
+        return self._inplace_op("scatter_", _ops.scatter, dim, index, src, value=value)
+    def scatter_add_(self, dim, index, src): return self._inplace_op("scatter_add_", _ops.scatter_add, dim, index, src)
+    def relu_(self): return self._inplace_op("relu_", _ops.relu)
+
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        return self._inplace_op("normal_", _random.fill, "normal", generator, mean=mean, std=std)
+
+    def uniform_(self, *args, generator=None, **bounds):
+        # PyTorch names the bounds `from` and `to`, which Python accepts only as **kwargs
+        low, high = (list(args) + [None, None])[:2]
+        low = bounds.pop("from", 0.0 if low is None else low)
+        high = bounds.pop("to", 1.0 if high is None else high)
+        if bounds:
+            raise TypeError(f"uniform_() got unexpected keyword arguments {sorted(bounds)}")
+        return self._inplace_op("uniform_", _random.fill, "uniform", generator, low=low, high=high)
+
+    def exponential_(self, lambd=1.0, *, generator=None):
+        return self._inplace_op("exponential_", _random.fill, "exponential", generator, lambd=lambd)
+
+    def bernoulli_(self, p=0.5, *, generator=None):
+        return self._inplace_op("bernoulli_", _random.fill, "bernoulli", generator, p=p)
 
 
 from fastnn import _dispatch  # noqa: E402
 from fastnn import ops as _ops  # noqa: E402  (ops import Tensor; method bodies resolve _ops at call time)
+from fastnn.ops import random as _random  # noqa: E402
+
+
+def _can_cast(src, dst):
+    return np.can_cast(src, dst, casting="same_kind")

@@ -27,8 +27,13 @@ def embedding_backward(grad_out, indices, num_embeddings):
     return np.asarray(scatter @ grad_out, dtype=grad_out.dtype)
 
 
+def erf(x):
+    import scipy.special  # on first use, like scipy.sparse above
+    return scipy.special.erf(x).astype(x.dtype, copy=False)
+
+
 def _kernel_namespace():
-    namespace = types.SimpleNamespace(scatter_add=scatter_add, embedding_backward=embedding_backward,
+    namespace = types.SimpleNamespace(scatter_add=scatter_add, embedding_backward=embedding_backward, erf=erf,
                                       conv2d_forward=cpu_conv.conv2d_forward, conv2d_backward=cpu_conv.conv2d_backward)
     for module in (cpu_activation, cpu_norm, cpu_optim, cpu_optim_adaptive, cpu_pool, cpu_pool_nd):
         for name in module.__all__:

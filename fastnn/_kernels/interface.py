@@ -78,4 +78,6 @@ KERNELS = {
     "scatter_add": "(target, index, values)",
     # grad of an embedding lookup: (num_embeddings, dim) sums of grad_out rows (n, dim) by flat indices (n,)
     "embedding_backward": "(grad_out, indices, num_embeddings)",
+    # special functions NumPy lacks (CuPy has them in cupyx.scipy.special): element-wise, same shape and dtype
+    "erf": "(x)",
 }

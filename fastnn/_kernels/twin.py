@@ -9,6 +9,7 @@ this device exactly as it would on CUDA, so the op-level test suite run on "twin
 without a GPU. Register it with `fastnn._dispatch.register("twin", TwinBackend)` (the tests do).
 """
 import functools
+import math
 import types
 
 import numpy as np
@@ -229,9 +230,14 @@ def _embedding_backward(grad_out, indices, num_embeddings):
     return grad
 
 
+def _erf(x):
+    # independent of the CPU's scipy.special: Python's math.erf per element
+    return np.vectorize(math.erf, otypes=[x.dtype])(x)
+
+
 def _reference_namespace():
     own = {"conv2d_forward": _conv2d_forward, "conv2d_backward": _conv2d_backward, "scatter_add": _scatter_add,
-           "embedding_backward": _embedding_backward}
+           "embedding_backward": _embedding_backward, "erf": _erf}
     modules = (ref_activation, ref_norm, ref_optim, ref_optim_adaptive, ref_pool, ref_pool_nd)
     namespace = types.SimpleNamespace()
     for name in KERNELS:

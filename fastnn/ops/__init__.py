@@ -2,9 +2,19 @@
 from fastnn.ops._util import shape_args
 from fastnn.ops.activation import log_softmax, relu, sigmoid, softmax, tanh
 from fastnn.ops.elementwise import (abs, add, astype, clamp, clone, div, eq, exp, ge, gt, le, log, lt, maximum,
-                                    minimum, mul, ne, neg, pow, sqrt, sub, to_device, where)
+                                    minimum, mul, ne, neg, pow, sqrt, sub, to_device)
+from fastnn.ops.indexing import (argsort, argwhere, gather, index_add, index_select, kthvalue, masked_fill,
+                                 masked_select, median, mode, nonzero, scatter, scatter_add, sort, take_along_dim,
+                                 topk, unique, where)
 from fastnn.ops.linalg import linear, matmul
 from fastnn.ops.loss import (binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss, nll_loss)
+from fastnn.ops.math import (acos, addmm, all, allclose, any, asin, atan, atan2, bmm, ceil, cos, cosh, cumprod,
+                             cumsum, diag, dist, einsum, equal, erf, exp2, expm1, floor, fmod, isfinite, isinf,
+                             isnan, lerp, log1p, log2, log10, mm, nan_to_num, outer, prod, reciprocal,
+                             remainder, round, rsqrt, sign, sin, sinh, square, tan, tril, triu, trunc)
+from fastnn.ops.random import bernoulli, multinomial
 from fastnn.ops.reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, std, sum, var
-from fastnn.ops.shape import (cat, expand, flatten, getitem, pad, permute, reshape, squeeze, stack, to_index,
-                              transpose, unsqueeze)
+from fastnn.ops.shape import (cat, chunk, expand, flatten, flip, getitem, movedim, narrow, pad, permute, repeat,
+                              repeat_interleave, reshape, roll, split, squeeze, stack, swapaxes, t, tile, to_index,
+                              transpose, unbind, unflatten, unsqueeze)
+# norm (the vector norm) is fastnn.ops.math.norm: the name fastnn.ops.norm is the normalization-ops module.

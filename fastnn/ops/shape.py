@@ -230,3 +230,205 @@ def pad(x, pad, mode="constant", value=0.0):
         x._backend.kernels.scatter_add(gx, positions.reshape(-1), xp.ascontiguousarray(g).reshape(-1))
         return (gx.reshape(x.shape),)
     return make_result(out, (x,), backward, "pad", saved=())
+
+
+# ---- splitting, repeating and reordering (PyTorch's names) ---------------------------------------------------
+def _size_along(x, dim, name):
+    if x.ndim == 0:
+        raise ValueError(f"{name}(): expected a tensor with at least one dimension, got a 0-d tensor")
+    axis = normalize_dim(dim, x.ndim)
+    return axis, x.shape[axis]
+
+
+def _slices(x, axis, bounds):
+    """Views of x between consecutive bounds along axis (basic indexing: they share x's storage)."""
+    lead = (slice(None),) * axis
+    return tuple(getitem(x, lead + (slice(lo, hi),)) for lo, hi in zip(bounds[:-1], bounds[1:]))
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    """Views of `tensor` along dim: pieces of split_size_or_sections elements (the last may be smaller), or of the
+    listed sizes, which must add up to the dimension's size."""
+    axis, n = _size_along(tensor, dim, "split")
+    if isinstance(split_size_or_sections, (int, np.integer)) and not isinstance(split_size_or_sections, bool):
+        size = int(split_size_or_sections)
+        if size <= 0 and not (size == 0 and n == 0):
+            raise ValueError(f"split(): split_size must be a positive int, got {size}")
+        bounds = list(range(0, n, size)) + [n] if n else [0, 0]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if any(s < 0 for s in sizes) or sum(sizes) != n:
+            raise ValueError(f"split(): split_sizes {sizes} must be non-negative and sum to the size of dimension "
+                             f"{dim} ({n})")
+        bounds = [0]
+        for s in sizes:
+            bounds.append(bounds[-1] + s)
+    return _slices(tensor, axis, bounds)
+
+
+def chunk(input, chunks, dim=0):
+    """At most `chunks` views along dim, each of ceil(size / chunks) elements but the last (PyTorch's rule: it
+    may return fewer chunks)."""
+    if not isinstance(chunks, (int, np.integer)) or isinstance(chunks, bool) or chunks <= 0:
+        raise ValueError(f"chunk(): chunks must be a positive int, got {chunks!r}")
+    axis, n = _size_along(input, dim, "chunk")
+    return split(input, max(math.ceil(n / int(chunks)), 1), axis)
+
+
+def unbind(input, dim=0):
+    """The slices along dim, that dimension removed (views)."""
+    axis, n = _size_along(input, dim, "unbind")
+    lead = (slice(None),) * axis
+    return tuple(getitem(input, lead + (i,)) for i in range(n))
+
+
+def narrow(input, dim, start, length):
+    """The view input[..., start:start + length, ...] along dim; start may be negative (counted from the end)."""
+    axis, n = _size_along(input, dim, "narrow")
+    start, length = int(start), int(length)
+    if not -n <= start <= n:
+        raise IndexError(f"narrow(): start ({start}) out of range for dimension {dim} of size {n}")
+    if start < 0:
+        start += n
+    if length < 0 or start + length > n:
+        raise ValueError(f"narrow(): start ({start}) + length ({length}) exceeds dimension {dim} of size {n}")
+    return _slices(input, axis, [start, start + length])[0]
+
+
+def repeat(input, *sizes):
+    """Tile input `sizes[i]` times along each dim (leading new dims where len(sizes) > input.ndim): PyTorch's
+    Tensor.repeat, NumPy's tile."""
+    x = input
+    reps = shape_args(sizes)
+    if len(reps) < x.ndim:
+        raise ValueError(f"repeat(): number of repeat dims ({len(reps)}) can not be smaller than the number of "
+                         f"dimensions of the tensor ({x.ndim})")
+    if any(int(r) < 0 for r in reps):
+        raise ValueError(f"repeat(): repeats must be non-negative, got {tuple(reps)}")
+    reps = tuple(int(r) for r in reps)
+    shape = (1,) * (len(reps) - x.ndim) + tuple(x.shape)
+    xp = x._backend.xp
+    out = xp.tile(x.data.reshape(shape), reps)
+
+    def backward(g):
+        # out[r0, s0, r1, s1, ...] interleaves repeat and source axes: sum the repeat ones
+        split_shape = tuple(v for pair in zip(reps, shape) for v in pair)
+        summed = g.reshape(split_shape).sum(axis=tuple(range(0, 2 * len(reps), 2)))
+        return (summed.reshape(x.shape),)
+    return make_result(out, (x,), backward, "repeat", saved=())
+
+
+def tile(input, dims):
+    """repeat() with PyTorch's tile rule: fewer dims than the tensor are padded with leading ones."""
+    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    return repeat(input, (1,) * (input.ndim - len(dims)) + dims)
+
+
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """Each element (each slice along dim; of the flattened input when dim is None) repeated `repeats` times
+    (an int, or a 1-D tensor of per-element counts). repeat_interleave(counts) alone gives
+    repeat_interleave(arange(len(counts)), counts)."""
+    from fastnn.ops.indexing import index_select
+    if repeats is None:  # torch.repeat_interleave(repeats)
+        counts = input
+        xp = counts._backend.xp
+        data = xp.repeat(xp.arange(counts.shape[0]), counts.data.astype(np.int64))
+        return Tensor._wrap(data.astype(np.dtype(np.int64)), counts._backend)
+    x = input
+    if dim is None:
+        x, axis = reshape(x, (-1,)), 0
+    else:
+        axis = normalize_dim(dim, x.ndim)
+    n = x.shape[axis] if x.ndim else 1
+    xp = x._backend.xp
+    if isinstance(repeats, Tensor):
+        if repeats.ndim > 1 or repeats.numel() not in (1, n) or repeats.dtype.kind not in "iu":
+            raise ValueError(f"repeat_interleave(): repeats must be an int or a 1-D integer tensor of {n} counts, "
+                             f"got dtype {repeats.dtype}, shape {tuple(repeats.shape)}")
+        counts = repeats.data.reshape(-1)
+    else:
+        counts = int(repeats)
+    if bool((xp.asarray(counts) < 0).any()):
+        raise ValueError("repeat_interleave(): repeats can not be negative")
+    positions = xp.repeat(xp.arange(n), counts)
+    if output_size is not None and positions.shape[0] != output_size:
+        raise ValueError(f"repeat_interleave(): output_size {output_size} does not match the total of repeats "
+                         f"({positions.shape[0]})")
+    return index_select(x, axis, Tensor._wrap(positions.astype(np.dtype(np.int64)), x._backend))
+
+
+def roll(input, shifts, dims=None):
+    """Elements shifted cyclically by `shifts` along `dims` (of the flattened tensor when dims is None)."""
+    x = input
+    xp = x._backend.xp
+    if dims is None:
+        if isinstance(shifts, (tuple, list)):
+            if len(shifts) != 1:
+                raise ValueError(f"roll(): shifts {tuple(shifts)} need dims")
+            shifts = shifts[0]
+        s = int(shifts)
+        out = xp.roll(x.data.reshape(-1), s).reshape(x.shape)
+        return make_result(out, (x,), lambda g: (xp.roll(g.reshape(-1), -s).reshape(x.shape),), "roll", saved=())
+    shifts = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
+    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    if len(shifts) != len(dims):
+        raise ValueError(f"roll(): shifts {shifts} and dims {dims} must have the same length")
+    axes = tuple(normalize_dim(d, x.ndim) for d in dims)
+    s = tuple(int(v) for v in shifts)
+    out = xp.roll(x.data, s, axis=axes)
+    return make_result(out, (x,), lambda g: (xp.roll(g, tuple(-v for v in s), axis=axes),), "roll", saved=())
+
+
+def flip(input, dims):
+    """A copy with the order of elements reversed along dims (PyTorch copies; NumPy would view)."""
+    x = input
+    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    axes = tuple(normalize_dim(d, x.ndim) for d in dims)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"flip(): dims {dims} has a repeated dimension")
+    xp = x._backend.xp
+    out = xp.flip(x.data, axes).copy() if axes else x.data.copy()
+    return make_result(out, (x,), lambda g: (xp.flip(g, axes) if axes else g,), "flip", saved=())
+
+
+def movedim(input, source, destination):
+    """A view with dims `source` moved to positions `destination`, the others keeping their order."""
+    x = input
+    src = tuple(source) if isinstance(source, (tuple, list)) else (source,)
+    dst = tuple(destination) if isinstance(destination, (tuple, list)) else (destination,)
+    if len(src) != len(dst):
+        raise ValueError(f"movedim(): source {src} and destination {dst} must have the same number of dims")
+    src = tuple(normalize_dim(d, x.ndim) for d in src)
+    dst = tuple(normalize_dim(d, x.ndim) for d in dst)
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise ValueError(f"movedim(): repeated dim in source {src} or destination {dst}")
+    rest = iter(d for d in range(x.ndim) if d not in src)
+    placed = dict(zip(dst, src))
+    return permute(x, tuple(placed[i] if i in placed else next(rest) for i in range(x.ndim)))
+
+
+moveaxis = movedim
+
+
+def unflatten(input, dim, sizes):
+    """Dim `dim` split into `sizes` (one may be -1)."""
+    x = input
+    axis = normalize_dim(dim, x.ndim)
+    sizes = tuple(int(s) for s in sizes)
+    known = math.prod(s for s in sizes if s != -1)
+    if sizes.count(-1) > 1 or (sizes.count(-1) == 0 and known != x.shape[axis]) or \
+            (sizes.count(-1) == 1 and (known == 0 or x.shape[axis] % known)):
+        raise ValueError(f"unflatten(): sizes {sizes} don't multiply up to the size of dim {dim} "
+                         f"({x.shape[axis]}) in the input shape {tuple(x.shape)}")
+    return reshape(x, x.shape[:axis] + sizes + x.shape[axis + 1:])
+
+
+def t(input):
+    """The transpose of a 2-D tensor; a 0-D or 1-D tensor is returned as is (PyTorch's rule)."""
+    if input.ndim > 2:
+        raise ValueError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D")
+    return transpose(input, 0, 1) if input.ndim == 2 else input
+
+
+def swapaxes(input, axis0, axis1):
+    return transpose(input, axis0, axis1)
