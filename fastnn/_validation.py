@@ -140,25 +140,25 @@ def pool_args(op, spatial, kernel_size, stride=None, padding=0, dilation=1):
     "stride should not be zero"), never a silent kernel_size."""
     kernel = _pool_ints(op, "kernel_size", kernel_size, spatial)
     if min(kernel) < 1:
-        raise ValueError(f"{op}: kernel size should be greater than zero, but got kernel_size {kernel_size!r}")
+        raise ValueError(f"{op}: kernel size should be greater than zero, but got kernel_size={kernel_size!r}")
     if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
-        stride = kernel
+        strides = kernel
     else:
-        stride = _pool_ints(op, "stride", stride, spatial)
-        if 0 in stride:
-            raise ValueError(f"{op}: stride should not be zero, got stride {stride!r}")
-        if min(stride) < 0:
-            raise ValueError(f"{op}: stride should be greater than zero, but got stride {stride!r}")
+        strides = _pool_ints(op, "stride", stride, spatial)
+        if 0 in strides:
+            raise ValueError(f"{op}: stride should not be zero, got stride={stride!r}")
+        if min(strides) < 0:
+            raise ValueError(f"{op}: stride should be greater than zero, but got stride={stride!r}")
     dilation = _pool_ints(op, "dilation", dilation, spatial)
     if min(dilation) < 1:
-        raise ValueError(f"{op}: dilation should be greater than zero, but got dilation {dilation!r}")
+        raise ValueError(f"{op}: dilation should be greater than zero, but got dilation={dilation!r}")
     padding = _pool_ints(op, "padding", padding, spatial)
     if min(padding) < 0:
-        raise ValueError(f"{op}: pad must be non-negative, but got padding {padding!r}")
+        raise ValueError(f"{op}: pad must be non-negative, but got padding={padding!r}")
     if any(p > k // 2 for p, k in zip(padding, kernel)):
-        raise ValueError(f"{op}: pad should be smaller than or equal to half of kernel size, but got padding "
-                         f"{padding} for kernel_size {kernel}")
-    return kernel, stride, padding, dilation
+        raise ValueError(f"{op}: pad should be smaller than or equal to half of kernel size, but got padding="
+                         f"{padding} for kernel_size={kernel}")
+    return kernel, strides, padding, dilation
 
 
 def pool_output_size(size, kernel, pad, stride, dilation, ceil_mode):

@@ -172,6 +172,8 @@ def test_stride_defaults_to_kernel_size(device):
     np.testing.assert_array_equal(host(max_pool2d(x, 2, stride=None)), host(max_pool2d(x, 2, stride=2)))
     np.testing.assert_array_equal(host(avg_pool2d(x, 2, stride=[])), host(avg_pool2d(x, 2, stride=2)))
     assert nn.MaxPool2d(3).stride == nn.AvgPool2d(3, stride=None).stride == 3
+    # As in PyTorch, a one-element sequence stands for every dimension.
+    np.testing.assert_array_equal(host(max_pool2d(x, [2], stride=(2,))), host(max_pool2d(x, 2)))
 
 
 # PyTorch 2.13: F.max_pool2d(x, 2, stride=0) and nn.AvgPool2d(2, stride=0)(x) raise "stride should not be zero"
