@@ -31,11 +31,11 @@ def _floating(x, name):
 
 
 # ---- element-wise functions ---------------------------------------------------------------------------------
-def _unary(name, forward, grad, reads):
+def _unary(name, forward, grad, reads, floating=True):
     """An element-wise op: forward(xp, x) -> out; grad(xp, g, x, out) -> input gradient. `reads` says what grad
-    needs ('x', 'out' or nothing), hence what the node saves."""
+    needs ('x', 'out' or nothing), hence what the node saves; `floating`: integers compute in float32."""
     def op(input):
-        x = _floating(input, name)
+        x = _floating(input, name) if floating else _tensor(input, name)
         xp = x._backend.xp
         out = scalar_array(forward(xp, x.data), xp)
         data = x.data
@@ -65,7 +65,7 @@ expm1 = _unary("expm1", lambda xp, x: xp.expm1(x), lambda xp, g, x, o: g * (o + 
 log2 = _unary("log2", lambda xp, x: xp.log2(x), lambda xp, g, x, o: g / (x * _c(math.log(2), x)), "x")
 log10 = _unary("log10", lambda xp, x: xp.log10(x), lambda xp, g, x, o: g / (x * _c(math.log(10), x)), "x")
 exp2 = _unary("exp2", lambda xp, x: xp.exp2(x), lambda xp, g, x, o: g * o * _c(math.log(2), o), "out")
-square = _unary("square", lambda xp, x: x * x, lambda xp, g, x, o: 2 * g * x, "x")
+square = _unary("square", lambda xp, x: x * x, lambda xp, g, x, o: 2 * g * x, "x", floating=False)
 
 
 def erf(input):
@@ -74,7 +74,7 @@ def erf(input):
     xp = backend.xp
     data = x.data
     # NumPy has no erf: it is a declared kernel (scipy.special on the CPU); its derivative is elementary.
-    out = backend.kernels.erf(xp.ascontiguousarray(data))
+    out = backend.kernels.erf(xp.ascontiguousarray(data)).reshape(x.shape)  # ascontiguousarray makes 0-d 1-D
 
     def backward(g):
         return (g * _c(2 / math.sqrt(math.pi), data) * xp.exp(-data * data),)
