@@ -152,3 +152,14 @@ def test_embedding_backward_refuses_edited_indices(device):
         idx[0] = 3
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         out.sum().backward()
+
+
+# ---- empty inputs ---------------------------------------------------------------------------------------------
+def test_empty_inputs_give_empty_results_or_a_clear_error(device):
+    empty = fastnn.zeros(2, 0, device=device)
+    for op in (F.softmax, F.log_softmax):
+        assert op(empty, 1).shape == (2, 0)  # PyTorch returns the empty tensor too
+    with pytest.raises(ValueError, match=r"no classes.*\(2, 0\)"):
+        F.cross_entropy(empty, fastnn.tensor([0, 0], device=device))
+    with pytest.raises(ValueError, match=r"no classes.*\(0, 0\)"):
+        F.nll_loss(fastnn.zeros(0, 0, device=device), fastnn.zeros(0, dtype="int64", device=device))

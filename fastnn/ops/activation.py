@@ -225,6 +225,8 @@ def _softmax_input(x, dim, dtype, op):
 
 
 def _log_softmax_array(xp, data, axis):
+    if data.size == 0:  # nothing to normalise; max() over an empty axis would raise
+        return data.copy()
     shifted = data - data.max(axis=axis, keepdims=True)
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
@@ -242,8 +244,11 @@ def log_softmax(x, dim, dtype=None):
 def softmax(x, dim, dtype=None):
     x, axis = _softmax_input(x, dim, dtype, "softmax")
     xp = x._backend.xp
-    out = xp.exp(x.data - x.data.max(axis=axis, keepdims=True))
-    out /= out.sum(axis=axis, keepdims=True)
+    if x.data.size == 0:
+        out = x.data.copy()
+    else:
+        out = xp.exp(x.data - x.data.max(axis=axis, keepdims=True))
+        out /= out.sum(axis=axis, keepdims=True)
 
     def backward(g):
         return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)

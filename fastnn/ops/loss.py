@@ -111,6 +111,8 @@ def _check_class_input(name, input):
     _check_float_input(name, input)
     if input.ndim < 2:
         raise ValueError(f"{name}: input must have shape (N, C) or (N, C, d1, ...), got {tuple(input.shape)}")
+    if input.shape[1] == 0:
+        raise ValueError(f"{name}: input has no classes (C = size of dim 1 is 0), got shape {tuple(input.shape)}")
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
