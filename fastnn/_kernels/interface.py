@@ -60,6 +60,15 @@ KERNELS = {
                     "centered, maximize)",
     "nadam_step": "(param, grad, exp_avg, exp_avg_sq, step, mu_product, lr, beta1, beta2, eps, weight_decay, "
                   "momentum_decay, decoupled_weight_decay, maximize)",
+    "adadelta_step": "(param, grad, square_avg, acc_delta, lr, rho, eps, weight_decay, maximize)",
+    "adamax_step": "(param, grad, exp_avg, exp_inf, step, lr, beta1, beta2, eps, weight_decay, maximize)",
+    "radam_step": "(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay, "
+                  "decoupled_weight_decay, maximize)",
+    # returns the next (eta, mu)
+    "asgd_step": "(param, grad, ax, step, eta, mu, lr, lambd, alpha, t0, weight_decay, maximize)",
+    "rprop_step": "(param, grad, prev, step_size, etaminus, etaplus, step_size_min, step_size_max, maximize)",
+    # updates only the rows (runs of row_size elements) whose gradient has a nonzero entry
+    "sparse_adam_step": "(param, grad, exp_avg, exp_avg_sq, row_size, step, lr, beta1, beta2, eps, maximize)",
     # pooling (plane stacks)
     "max_pool2d_forward": "(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)",
     "max_pool2d_backward": "(grad_out, indices, height, width)",
