@@ -24,7 +24,7 @@ from fastnn.optim.optimizer import Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ExponentialLR", "LinearLR",
            "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "InverseSqrtLR", "OneCycleLR", "SequentialLR",
-           "ChainedScheduler", "WarmupLR", "ReduceLROnPlateau"]
+           "ChainedScheduler", "WarmupLR", "ReduceLROnPlateau", "PolynomialLR", "CyclicLR"]
 
 
 def _check_optimizer(optimizer):
@@ -49,6 +49,43 @@ def _per_group(name, optimizer, value):
                              f"values, param_groups has {len(optimizer.param_groups)}.")
         return list(value)
     return [value] * len(optimizer.param_groups)
+
+
+def _saved_callable(fn):
+    """What a state dict keeps of a user function: None for a plain function or lambda (not picklable), a copy of
+    the __dict__ of a callable object (PyTorch's rule)."""
+    return None if isinstance(fn, types.FunctionType) else copy.deepcopy(fn.__dict__)
+
+
+def _restore_callable(fn, saved):
+    if saved is not None:
+        fn.__dict__.update(copy.deepcopy(saved))
+
+
+class _CyclesMomentum:
+    """Shared by OneCycleLR and CyclicLR: with cycle_momentum, each group's momentum (SGD, RMSprop) or beta1
+    (Adam-like optimizers) moves between base_momentum and max_momentum, inversely to the lr."""
+
+    def _init_momentum(self, optimizer, base_momentum, max_momentum, last_epoch):
+        """Check the optimizer has a momentum; return (base_momentums, max_momentums), one per group; on a fresh
+        start, set each group's momentum to its max and record both bounds in the group."""
+        if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+            raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
+        self.use_beta1 = "betas" in optimizer.defaults
+        max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+        base_momentums = _per_group("base_momentum", optimizer, base_momentum)
+        if last_epoch == -1:
+            for group, group_max, group_base in zip(optimizer.param_groups, max_momentums, base_momentums):
+                self._set_momentum(group, group_max)
+                group["max_momentum"] = group_max
+                group["base_momentum"] = group_base
+        return base_momentums, max_momentums
+
+    def _set_momentum(self, group, momentum):
+        if self.use_beta1:
+            group["betas"] = (momentum, *group["betas"][1:])
+        else:
+            group["momentum"] = momentum
 
 
 class LRScheduler:
@@ -134,8 +171,7 @@ class _LambdaScheduler(LRScheduler):
         """As LRScheduler.state_dict; a lambda that is a plain function is saved as None, a callable object as a
         copy of its __dict__."""
         state = self._state_without("lr_lambdas")
-        state["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else copy.deepcopy(fn.__dict__)
-                               for fn in self.lr_lambdas]
+        state["lr_lambdas"] = [_saved_callable(fn) for fn in self.lr_lambdas]
         return state
 
     def load_state_dict(self, state_dict):
@@ -143,8 +179,7 @@ class _LambdaScheduler(LRScheduler):
         saved_lambdas = state.pop("lr_lambdas")
         super().load_state_dict(state)
         for fn, saved in zip(self.lr_lambdas, saved_lambdas):
-            if saved is not None:
-                fn.__dict__.update(copy.deepcopy(saved))
+            _restore_callable(fn, saved)
 
 
 class LambdaLR(_LambdaScheduler):
@@ -336,7 +371,7 @@ class InverseSqrtLR(LRScheduler):
         return [base_lr * factor for base_lr in self.base_lrs]
 
 
-class OneCycleLR(LRScheduler):
+class OneCycleLR(_CyclesMomentum, LRScheduler):
     """The 1cycle policy (Smith & Topin): lr rises from max_lr/div_factor to max_lr over the first pct_start of
     total_steps, then anneals to max_lr/(div_factor*final_div_factor) (three_phase: back to the initial lr
     symmetrically, then down to the minimum). With cycle_momentum, the momentum (SGD, RMSprop) or beta1 (Adam,
@@ -385,23 +420,8 @@ class OneCycleLR(LRScheduler):
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
-            self.use_beta1 = "betas" in optimizer.defaults
-            max_momentums = _per_group("max_momentum", optimizer, max_momentum)
-            base_momentums = _per_group("base_momentum", optimizer, base_momentum)
-            if last_epoch == -1:
-                for group, group_max, group_base in zip(optimizer.param_groups, max_momentums, base_momentums):
-                    self._set_momentum(group, group_max)
-                    group["max_momentum"] = group_max
-                    group["base_momentum"] = group_base
+            self._init_momentum(optimizer, base_momentum, max_momentum, last_epoch)
         super().__init__(optimizer, last_epoch)
-
-    def _set_momentum(self, group, momentum):
-        if self.use_beta1:
-            group["betas"] = (momentum, *group["betas"][1:])
-        else:
-            group["momentum"] = momentum
 
     def _anneal(self, start, end, pct):
         if self.anneal_strategy == "cos":
@@ -425,6 +445,107 @@ class OneCycleLR(LRScheduler):
                     break
                 start_step = end_step
         return lrs
+
+
+class PolynomialLR(LRScheduler):
+    """lr = base_lr * (1 - min(epoch, total_iters) / total_iters) ** power: reaches 0 at total_iters and stays.
+    Chainable: each step scales the current lr by the ratio of consecutive factors, as PyTorch's."""
+
+    def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
+        self.total_iters = positive_int("total_iters", total_iters)
+        if isinstance(power, bool) or not isinstance(power, numbers.Real):
+            raise TypeError(f"power must be a real number, got {power!r}")
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return _group_values(self.optimizer, "lr")
+        factor = ((1.0 - self.last_epoch / self.total_iters) / (1.0 - (self.last_epoch - 1) / self.total_iters)
+                  ) ** self.power
+        return [group["lr"] * factor for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self):
+        return [base_lr * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+                for base_lr in self.base_lrs]
+
+
+class CyclicLR(_CyclesMomentum, LRScheduler):
+    """Cyclical learning rates (Smith, 2017), stepped after every batch: the lr goes linearly from base_lr up to
+    max_lr over step_size_up steps and back down over step_size_down (default: step_size_up), the amplitude
+    scaled per cycle ("triangular": 1, "triangular2": halved each cycle) or per iteration ("exp_range":
+    gamma**iteration), or by a custom scale_fn(x) of the cycle or iteration number (scale_mode). With
+    cycle_momentum, the momentum (or beta1) moves the opposite way between max_momentum and base_momentum."""
+
+    def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="triangular",
+                 gamma=1.0, scale_fn=None, scale_mode="cycle", cycle_momentum=True, base_momentum=0.8,
+                 max_momentum=0.9, last_epoch=-1):
+        _check_optimizer(optimizer)
+        self.optimizer = optimizer
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            _set_lrs(optimizer, base_lrs)
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        for name, value in (("step_size_up", step_size_up), ("step_size_down", step_size_down)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or value <= 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        step_size_up = float(step_size_up)
+        step_size_down = float(step_size_down) if step_size_down is not None else step_size_up
+        self.total_size = step_size_up + step_size_down
+        self.step_ratio = step_size_up / self.total_size
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError("mode is invalid and scale_fn is None")
+        if scale_fn is not None and not callable(scale_fn):
+            raise TypeError(f"scale_fn should be a function, but got {type(scale_fn).__name__}")
+        if scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+        self.mode = mode
+        self.gamma = gamma
+        self._scale_fn_custom = scale_fn
+        # The built-in modes fix the scale mode, as PyTorch's do.
+        self.scale_mode = scale_mode if scale_fn is not None else ("iterations" if mode == "exp_range" else "cycle")
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            self.base_momentums, self.max_momentums = self._init_momentum(optimizer, base_momentum, max_momentum,
+                                                                          last_epoch)
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def scale_fn(self, x):
+        """The amplitude scale at cycle (or iteration) x."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x
+
+    def get_lr(self):
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        scale_factor = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [base_lr + (max_lr - base_lr) * scale_factor * scale
+               for base_lr, max_lr in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, base_momentum, max_momentum in zip(self.optimizer.param_groups, self.base_momentums,
+                                                          self.max_momentums):
+                self._set_momentum(group, max_momentum - (max_momentum - base_momentum) * scale_factor * scale)
+        return lrs
+
+    def state_dict(self):
+        """As LRScheduler.state_dict; a custom scale_fn is kept as _saved_callable keeps it."""
+        state = self._state_without("_scale_fn_custom")
+        state["_scale_fn_custom"] = None if self._scale_fn_custom is None else _saved_callable(self._scale_fn_custom)
+        return state
+
+    def load_state_dict(self, state_dict):
+        state = dict(state_dict)
+        saved = state.pop("_scale_fn_custom", None)
+        super().load_state_dict(state)
+        if self._scale_fn_custom is not None:
+            _restore_callable(self._scale_fn_custom, saved)
 
 
 def _check_children(owner, optimizer, schedulers):

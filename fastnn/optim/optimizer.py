@@ -6,9 +6,10 @@ a device kernel; the base class does the bookkeeping around it (closure, grads t
 non-contiguous parameters, dtype checks). Optimizers whose step is not one independent update per
 parameter (LBFGS) override `step` instead.
 """
+import functools
 import numbers
 import warnings
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 
 from fastnn.autograd import enable_grad
 from fastnn.tensor import Tensor
@@ -23,11 +24,46 @@ def check_number(options, name, low=0.0, high=None, message=None):
         raise ValueError(f"{message or 'Invalid ' + name + ' value'}: {value}")
 
 
+def _with_step_hooks(step):
+    """`step` running the optimizer's step pre-hooks before it and post-hooks after it, as PyTorch's
+    Optimizer.profile_hook_step: each hook gets (optimizer, args, kwargs), args holding the optimizer first; a
+    pre-hook may return (new_args, new_kwargs). A step reached through super().step() runs them only once."""
+    @functools.wraps(step)
+    def wrapper(*args, **kwargs):
+        self = args[0]
+        pre, post = self.__dict__.get("_optimizer_step_pre_hooks"), self.__dict__.get("_optimizer_step_post_hooks")
+        if not (pre or post) or self.__dict__.get("_in_hooked_step"):
+            return step(*args, **kwargs)
+        self._in_hooked_step = True
+        try:
+            for hook in list(pre.values()):
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(f"{step} must return None or a tuple of (new_args, new_kwargs), but got "
+                                           f"{result}.")
+                    args, kwargs = result
+            out = step(*args, **kwargs)
+            for hook in list(post.values()):
+                hook(self, args, kwargs)
+        finally:
+            self._in_hooked_step = False
+        return out
+    return wrapper
+
+
 class Optimizer:
     """Base class. `params`: an iterable of Tensors, or of dicts (parameter groups) each holding 'params'
     and any per-group option overriding `defaults`."""
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:  # subclasses with their own step (LBFGS) run the hooks too
+            cls.step = _with_step_hooks(cls.__dict__["step"])
+
     def __init__(self, params, defaults):
+        self._optimizer_step_pre_hooks = OrderedDict()
+        self._optimizer_step_post_hooks = OrderedDict()
         self._check_options(defaults)
         self.defaults = defaults
         if isinstance(params, Tensor):
@@ -89,6 +125,17 @@ class Optimizer:
             raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(group)
 
+    def register_step_pre_hook(self, hook):
+        """Call hook(optimizer, args, kwargs) before every step; it may return (new_args, new_kwargs), the
+        arguments step then gets. Returns a handle whose remove() unregisters it."""
+        from fastnn.nn.modules.module import _HookHandle
+        return _HookHandle(self._optimizer_step_pre_hooks, hook)
+
+    def register_step_post_hook(self, hook):
+        """Call hook(optimizer, args, kwargs) after every step. Returns a handle whose remove() unregisters it."""
+        from fastnn.nn.modules.module import _HookHandle
+        return _HookHandle(self._optimizer_step_post_hooks, hook)
+
     def zero_grad(self, set_to_none=True):
         """Drop every parameter's gradient (set_to_none=True) or fill it with zeros."""
         for group in self.param_groups:
@@ -101,6 +148,7 @@ class Optimizer:
                     p.grad.data[...] = 0
                     p.grad._bump_version()
 
+    @_with_step_hooks
     def step(self, closure=None):
         """Update every parameter that has a gradient. `closure` (re-evaluates the model and returns the
         loss) runs first with grad enabled; its loss is returned."""
