@@ -13,5 +13,8 @@ from fastnn.nn.modules.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, Ada
                                        AvgPool1d, AvgPool2d, AvgPool3d, FractionalMaxPool2d, GlobalAvgPool2d,
                                        MaxPool1d, MaxPool2d, MaxPool3d)
 from fastnn.nn.modules.sparse import Embedding
+from fastnn.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from fastnn.nn.modules.transformer import (MultiheadAttention, TransformerDecoder, TransformerDecoderLayer,
+                                          TransformerEncoder, TransformerEncoderLayer)
 
 __all__ = [name for name in dir() if name[0].isupper()]

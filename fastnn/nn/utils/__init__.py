@@ -2,3 +2,4 @@
 from fastnn.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_
 from fastnn.nn.utils.fusion import fuse_conv_bn, fuse_conv_bn_modules
 from fastnn.serialization import remap_state_dict
+from fastnn.nn.utils import rnn
