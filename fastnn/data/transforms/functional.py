@@ -106,22 +106,21 @@ def _bound(dtype):
 
 
 def _launch(kernel, images, *args):
-    """fastnn._kernels.cpu_augment.<kernel>(images, *args), imported on first use (so that importing fastnn does not
-    import Numba). A single image runs on the calling thread only: opening a parallel region costs ~10 us on an
-    idle machine and a scheduler time slice (measured ~23 ms at load 8 on 2 cores) on a busy one, far more than
-    one image's work. (Numba's thread count belongs to the calling thread, so this is thread-safe.)"""
-    import numba
-
-    from fastnn._kernels import cpu_augment
-    kernel = getattr(cpu_augment, kernel)
+    """The CPU backend's augmentation kernel `kernel` (declared in fastnn/_kernels/interface.py) on host images. A
+    single image runs on the calling thread only: opening a parallel region costs ~10 us on an idle machine and a
+    scheduler time slice (measured ~23 ms at load 8 on 2 cores) on a busy one, far more than one image's work.
+    (Numba's thread count belongs to the calling thread, so this is thread-safe.)"""
+    from fastnn import _dispatch
+    backend = _dispatch.backend("cpu")
+    run = getattr(backend.kernels, kernel)
     if images.shape[0] > 1:
-        return kernel(images, *args)
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
+        return run(images, *args)
+    previous = backend.get_num_threads()
+    backend.set_num_threads(1)
     try:
-        return kernel(images, *args)
+        return run(images, *args)
     finally:
-        numba.set_num_threads(previous)
+        backend.set_num_threads(previous)
 
 
 # ---- flips and crops ----------------------------------------------------------------------------------------
