@@ -71,3 +71,24 @@ def log_softmax(input, dim, dtype=None):
 
 def flatten(input, start_dim=1, end_dim=-1):
     return ops.flatten(input, start_dim, end_dim)
+
+
+# ---- resampling, padding layers' ops, vectors (issue 14) ------------------------------------------------------
+from fastnn.ops.resample import fold, interpolate, pixel_shuffle, pixel_unshuffle, unfold  # noqa: E402
+from fastnn.ops.vector import cosine_similarity, normalize, one_hot, pairwise_distance  # noqa: E402
+
+__all__ += ["cosine_similarity", "fold", "interpolate", "normalize", "one_hot", "pairwise_distance",
+            "pixel_shuffle", "pixel_unshuffle", "unfold", "upsample", "upsample_bilinear", "upsample_nearest"]
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """Deprecated in PyTorch in favour of interpolate, which it calls."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)

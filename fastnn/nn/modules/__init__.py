@@ -13,6 +13,13 @@ from fastnn.nn.modules.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, Ada
                                        AvgPool1d, AvgPool2d, AvgPool3d, FractionalMaxPool2d, GlobalAvgPool2d,
                                        MaxPool1d, MaxPool2d, MaxPool3d)
 from fastnn.nn.modules.sparse import Embedding
+from fastnn.nn.modules.distance import CosineSimilarity, PairwiseDistance
+from fastnn.nn.modules.fold import Fold, Unfold
+from fastnn.nn.modules.padding import (CircularPad1d, CircularPad2d, ConstantPad1d, ConstantPad2d, ConstantPad3d,
+                                       ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d,
+                                       ReplicationPad2d, ReplicationPad3d, ZeroPad1d, ZeroPad2d)
+from fastnn.nn.modules.pixelshuffle import PixelShuffle, PixelUnshuffle
+from fastnn.nn.modules.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from fastnn.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from fastnn.nn.modules.transformer import (MultiheadAttention, TransformerDecoder, TransformerDecoderLayer,
                                           TransformerEncoder, TransformerEncoderLayer)

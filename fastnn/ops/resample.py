@@ -1,0 +1,254 @@
+"""Resampling ops with PyTorch's semantics: interpolate (nearest, nearest-exact, linear/bilinear/trilinear, area),
+pixel_shuffle/pixel_unshuffle, and unfold/fold (im2col/col2im), each with its backward beside its forward.
+
+interpolate is separable: along every spatial dim the output is a fixed (out, in) matrix times the input, with
+one nonzero per row (nearest) or two (linear). The backward is the transposed matrix, so forward and backward
+share one construction and run as array products on any backend.
+"""
+import math
+import numbers
+
+import numpy as np
+
+from fastnn._validation import int_tuple
+from fastnn.autograd import make_result
+from fastnn.ops.pool_nd import adaptive_avg_pool1d, adaptive_avg_pool2d
+from fastnn.ops.shape import permute, reshape
+from fastnn.tensor import Tensor
+
+_LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3}
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area", "bicubic")
+
+
+def _check_tensor(name, input):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
+
+
+def _output_sizes(input, size, scale_factor, recompute_scale_factor, spatial):
+    """(output sizes, per-dim scale used to map output to input positions or None when it is in/out)."""
+    if (size is None) == (scale_factor is None):
+        raise ValueError("only one of size or scale_factor should be defined" if size is not None
+                         else "either size or scale_factor should be defined")
+    in_sizes = input.shape[2:]
+    if size is not None:
+        if recompute_scale_factor:
+            raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
+        sizes = tuple(size) if isinstance(size, (tuple, list)) else (size,) * spatial
+        if len(sizes) != spatial:
+            raise ValueError(f"Input and output must have the same number of spatial dimensions, but got input "
+                             f"with spatial dimensions of {list(in_sizes)} and output size of {list(sizes)}. "
+                             f"Please provide input tensor in (N, C, d1, d2, ...,dK) format and output size in "
+                             f"(o1, o2, ...,oK) format.")
+        if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
+            raise ValueError(f"interpolate: size must hold positive integers, got {size!r}")
+        return tuple(int(s) for s in sizes), (None,) * spatial
+    factors = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * spatial
+    if len(factors) != spatial:
+        raise ValueError(f"Input and scale_factor must have the same number of spatial dimensions, but got input "
+                         f"with spatial dimensions of {list(in_sizes)} and scale_factor of shape {list(factors)}. "
+                         f"Please provide input tensor in (N, C, d1, d2, ...,dK) format and scale_factor in "
+                         f"(s1, s2, ...,sK) format.")
+    if not all(isinstance(f, numbers.Real) and not isinstance(f, bool) and f > 0 for f in factors):
+        raise ValueError(f"interpolate: scale_factor must hold positive numbers, got {scale_factor!r}")
+    sizes = tuple(int(math.floor(n * float(f))) for n, f in zip(in_sizes, factors))
+    if any(s <= 0 for s in sizes):
+        raise ValueError(f"interpolate: input sizes {list(in_sizes)} times scale_factor {scale_factor!r} give an "
+                         f"empty output {list(sizes)}")
+    # PyTorch maps positions with 1/scale_factor unless asked to recompute the scale from the sizes
+    scales = (None,) * spatial if recompute_scale_factor else tuple(1.0 / float(f) for f in factors)
+    return sizes, scales
+
+
+def _weights(xp, dtype, n_in, n_out, mode, align_corners, scale):
+    """The (n_out, n_in) matrix mapping one spatial dim of the input to the output (PyTorch's index math, in
+    float32 for the nearest modes as PyTorch computes it)."""
+    dst = xp.arange(n_out)
+    src_ids = xp.arange(n_in).reshape(1, n_in)
+    if mode in ("nearest", "nearest-exact"):
+        s = np.float32(n_in / n_out if scale is None else scale)
+        pos = dst.astype(np.float32) + (np.float32(0.5) if mode == "nearest-exact" else np.float32(0))
+        idx = xp.minimum(xp.floor(pos * s).astype(np.int64), n_in - 1)
+        return (idx.reshape(n_out, 1) == src_ids).astype(dtype)
+    if align_corners:
+        src = dst * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+    else:
+        s = n_in / n_out if scale is None else scale
+        src = xp.maximum((dst + 0.5) * s - 0.5, 0.0)
+    i0 = xp.floor(src).astype(np.int64)
+    i1 = xp.minimum(i0 + 1, n_in - 1)
+    lam = (src - i0).reshape(n_out, 1)
+    w = (i0.reshape(n_out, 1) == src_ids) * (1 - lam) + (i1.reshape(n_out, 1) == src_ids) * lam
+    return w.astype(dtype)
+
+
+def _apply_along(xp, data, mats, transpose):
+    """Multiply every spatial axis (2, 3, ...) of `data` by its matrix (or its transpose)."""
+    for k, m in enumerate(mats):
+        axis = 2 + k
+        moved = xp.moveaxis(data, axis, -1)
+        moved = moved @ (m if transpose else m.T)
+        data = xp.moveaxis(moved, -1, axis)
+    return xp.ascontiguousarray(data)
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """PyTorch's F.interpolate on (N, C, d1[, d2[, d3]]) inputs."""
+    _check_tensor("interpolate", input)
+    if mode not in _MODES:
+        raise ValueError(f"interpolate: mode must be one of {_MODES}, got {mode!r}")
+    if mode in ("nearest", "nearest-exact", "area") and align_corners is not None:
+        raise ValueError("align_corners option can only be set with the interpolating modes: "
+                         "linear | bilinear | bicubic | trilinear")
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not implemented in fastnn")
+    if mode == "bicubic":
+        raise NotImplementedError("interpolate: mode='bicubic' is not implemented in fastnn yet; use 'bilinear'")
+    if input.ndim not in (3, 4, 5):
+        raise ValueError(f"interpolate: input must be 3-D, 4-D or 5-D (N, C, spatial...), got shape "
+                         f"{tuple(input.shape)}")
+    spatial = input.ndim - 2
+    if mode in _LINEAR_MODES and _LINEAR_MODES[mode] != spatial:
+        raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {_LINEAR_MODES[mode] + 2}D "
+                                  f"input")
+    if input.dtype.kind != "f" and mode != "nearest" and mode != "nearest-exact":
+        raise TypeError(f"interpolate: mode {mode!r} needs a floating point input, got {input.dtype}")
+    sizes, scales = _output_sizes(input, size, scale_factor, recompute_scale_factor, spatial)
+    if mode == "area":
+        if spatial == 1:
+            return adaptive_avg_pool1d(input, sizes[0])
+        if spatial == 2:
+            return adaptive_avg_pool2d(input, sizes)
+        raise NotImplementedError("interpolate: mode='area' on 5-D inputs is not implemented in fastnn yet")
+    xp = input._backend.xp
+    wdtype = input.dtype if input.dtype.kind == "f" else np.dtype(np.float64)
+    mats = [_weights(xp, wdtype, n_in, n_out, mode, bool(align_corners), s)
+            for n_in, n_out, s in zip(input.shape[2:], sizes, scales)]
+    out = _apply_along(xp, input.data.astype(wdtype, copy=False), mats, False)
+    if input.dtype.kind != "f":  # nearest on integers picks values: exact
+        out = xp.rint(out).astype(input.dtype)
+
+    def backward(g):
+        return (_apply_along(xp, g, mats, True),)
+    return make_result(out, (input,), backward, "interpolate", saved=())
+
+
+# ---- pixel shuffle -------------------------------------------------------------------------------------------
+def _factor(name, arg, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def pixel_shuffle(input, upscale_factor):
+    """(*, C*r*r, H, W) -> (*, C, H*r, W*r); a reshape-permute-reshape, differentiable through those views."""
+    _check_tensor("pixel_shuffle", input)
+    r = _factor("pixel_shuffle", "upscale_factor", upscale_factor)
+    if input.ndim < 3:
+        raise RuntimeError(f"pixel_shuffle expects input to have at least 3 dimensions, but got input with "
+                           f"{input.ndim} dimension(s)")
+    *batch, c, h, w = input.shape
+    if c % (r * r):
+        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square "
+                           f"of upscale_factor, but input.size(-3)={c} is not divisible by {r * r}")
+    b = len(batch)
+    x = reshape(input, (*batch, c // (r * r), r, r, h, w))
+    x = permute(x, tuple(range(b)) + (b, b + 3, b + 1, b + 4, b + 2))
+    return reshape(x, (*batch, c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """(*, C, H*r, W*r) -> (*, C*r*r, H, W), the inverse of pixel_shuffle."""
+    _check_tensor("pixel_unshuffle", input)
+    r = _factor("pixel_unshuffle", "downscale_factor", downscale_factor)
+    if input.ndim < 3:
+        raise RuntimeError(f"pixel_unshuffle expects input to have at least 3 dimensions, but got input with "
+                           f"{input.ndim} dimension(s)")
+    *batch, c, h, w = input.shape
+    if h % r or w % r:
+        raise RuntimeError(f"pixel_unshuffle expects height and width to be divisible by downscale_factor, but "
+                           f"input.size(-2)={h} and input.size(-1)={w} are not both divisible by {r}")
+    b = len(batch)
+    x = reshape(input, (*batch, c, h // r, r, w // r, r))
+    x = permute(x, tuple(range(b)) + (b, b + 2, b + 4, b + 1, b + 3))
+    return reshape(x, (*batch, c * r * r, h // r, w // r))
+
+
+# ---- unfold / fold (im2col / col2im) -------------------------------------------------------------------------
+def _window_args(op, kernel_size, dilation, padding, stride):
+    return (int_tuple(op, "kernel_size", kernel_size, 2, 1), int_tuple(op, "dilation", dilation, 2, 1),
+            int_tuple(op, "padding", padding, 2, 0), int_tuple(op, "stride", stride, 2, 1))
+
+
+def _blocks(size, k, d, p, s):
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _im2col(xp, x, hw, k, d, p, s, blocks):
+    """(N, C, H, W) -> (N, C*kh*kw, L): each column one flattened sliding block, as PyTorch's unfold."""
+    n, c = x.shape[:2]
+    xpad = xp.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])))
+    parts = [xpad[:, :, i * d[0]: i * d[0] + s[0] * (blocks[0] - 1) + 1: s[0],
+                  j * d[1]: j * d[1] + s[1] * (blocks[1] - 1) + 1: s[1]]
+             for i in range(k[0]) for j in range(k[1])]
+    return xp.stack(parts, axis=2).reshape(n, c * k[0] * k[1], blocks[0] * blocks[1])
+
+
+def _col2im(xp, cols, hw, k, d, p, s, blocks):
+    """(N, C*kh*kw, L) -> (N, C, H, W): every block's values summed back into place (the adjoint of _im2col)."""
+    n = cols.shape[0]
+    c = cols.shape[1] // (k[0] * k[1])
+    parts = cols.reshape(n, c, k[0] * k[1], blocks[0], blocks[1])
+    out = xp.zeros((n, c, hw[0] + 2 * p[0], hw[1] + 2 * p[1]), dtype=cols.dtype)
+    for i in range(k[0]):
+        for j in range(k[1]):
+            # within one (i, j) the strided positions are distinct, so += is a plain accumulation
+            out[:, :, i * d[0]: i * d[0] + s[0] * (blocks[0] - 1) + 1: s[0],
+                j * d[1]: j * d[1] + s[1] * (blocks[1] - 1) + 1: s[1]] += parts[:, :, i * k[1] + j]
+    return xp.ascontiguousarray(out[:, :, p[0]: p[0] + hw[0], p[1]: p[1] + hw[1]])
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """PyTorch's F.unfold (im2col): (N, C, H, W) or (C, H, W) -> (N, C*kh*kw, L) or (C*kh*kw, L)."""
+    _check_tensor("unfold", input)
+    k, d, p, s = _window_args("unfold", kernel_size, dilation, padding, stride)
+    if input.ndim not in (3, 4):
+        raise RuntimeError(f"Input Error: Only 3D or 4D input Tensors are supported (got {input.ndim}D)")
+    batched = input.ndim == 4
+    x = input if batched else reshape(input, (1,) + tuple(input.shape))
+    hw = x.shape[2:]
+    blocks = tuple(_blocks(hw[i], k[i], d[i], p[i], s[i]) for i in range(2))
+    if min(blocks) < 1:
+        raise RuntimeError(f"Given input with spatial size ({hw[0]}, {hw[1]}), kernel_size={k}, dilation={d}, "
+                           f"padding={p}, calculated shape of the array of sliding blocks as {blocks}, but its "
+                           f"components must be at least one.")
+    xp = x._backend.xp
+    out = _im2col(xp, x.data, hw, k, d, p, s, blocks)
+    y = make_result(out, (x,), lambda g: (_col2im(xp, g, hw, k, d, p, s, blocks),), "unfold", saved=())
+    return y if batched else reshape(y, y.shape[1:])
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """PyTorch's F.fold (col2im, summing overlaps): (N, C*kh*kw, L) or (C*kh*kw, L) -> (N, C, H, W) or (C, H, W)."""
+    _check_tensor("fold", input)
+    hw = int_tuple("fold", "output_size", output_size, 2, 1)
+    k, d, p, s = _window_args("fold", kernel_size, dilation, padding, stride)
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"Input Error: Only unbatched (2D) or batched (3D) input Tensors are supported "
+                           f"(got {input.ndim}D)")
+    batched = input.ndim == 3
+    x = input if batched else reshape(input, (1,) + tuple(input.shape))
+    if x.shape[1] % (k[0] * k[1]):
+        raise RuntimeError(f"Expected size of input's dimension 1 to be divisible by the product of kernel_size, "
+                           f"but got input.size(1)={x.shape[1]} and kernel_size={k}")
+    blocks = tuple(_blocks(hw[i], k[i], d[i], p[i], s[i]) for i in range(2))
+    if min(blocks) < 1 or blocks[0] * blocks[1] != x.shape[2]:
+        raise RuntimeError(f"Given output_size={hw}, kernel_size={k}, dilation={d}, padding={p}, stride={s}, "
+                           f"expected size of input's dimension 2 to match the calculated number of sliding "
+                           f"blocks {blocks[0]} * {blocks[1]} = {blocks[0] * blocks[1]}, but got "
+                           f"input.size(2)={x.shape[2]}.")
+    xp = x._backend.xp
+    out = _col2im(xp, xp.ascontiguousarray(x.data), hw, k, d, p, s, blocks)
+    y = make_result(out, (x,), lambda g: (_im2col(xp, g, hw, k, d, p, s, blocks),), "fold", saved=())
+    return y if batched else reshape(y, y.shape[1:])
