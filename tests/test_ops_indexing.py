@@ -333,3 +333,13 @@ def test_bernoulli(device):
     assert abs(half.mean() - 0.5) < 0.04
     with pytest.raises(ValueError, match="0 <= p <= 1"):
         fastnn.bernoulli(t([1.5], device))
+
+
+def test_mask_edited_after_forward_does_not_change_the_gradient(device):
+    x = leaf(np.array([1.0, 2.0, 3.0]), device)
+    mask = t([True, False, False], device)
+    filled = fastnn.masked_fill(x, mask, 0.0)
+    selected = fastnn.masked_select(x, mask)
+    mask.fill_(False)
+    (filled.sum() + selected.sum() * 10).backward()
+    assert host(x.grad).tolist() == [10.0, 1.0, 1.0]

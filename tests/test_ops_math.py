@@ -370,3 +370,28 @@ def test_allclose_and_equal(device):
     assert fastnn.equal(a, a.clone()) is True
     assert not fastnn.equal(a, fastnn.tensor([1.0, 2.0, 3.0], device=device))  # shapes differ: False, no broadcast
     assert not a.equal(fastnn.tensor([1.0, 3.0], device=device))
+
+
+def test_in_place_edits_refused_exactly_where_a_backward_reads_the_edited_tensor(device):
+    def edited_after(op):
+        x = leaf(np.array([0.5, 1.5]), device)
+        y = x * 1.0  # a non-leaf whose storage the test edits after the op
+        out = op(y)
+        with fastnn.no_grad():
+            y.add_(1.0)
+        out.sum().backward()  # reciprocal's backward reads its output, not y
+        return host(x.grad)
+    for reads in (fastnn.sin, fastnn.erf, lambda v: fastnn.cumprod(v, 0), fastnn.prod, fastnn.norm, lambda v: fastnn.mm(v.reshape(1, 2), v.reshape(2, 1))):
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            edited_after(reads)
+    for free in (fastnn.floor, fastnn.reciprocal, lambda v: fastnn.cumsum(v, 0), lambda v: v.repeat(2),
+                 lambda v: fastnn.flip(v, 0), lambda v: fastnn.sort(v).values):
+        assert edited_after(free).shape == (2,)
+
+
+def test_prod_of_an_empty_tensor(device):
+    x = leaf(np.zeros((0, 3)), device)
+    out = fastnn.prod(x, 0)
+    assert host(out).tolist() == [1.0, 1.0, 1.0]
+    out.sum().backward()
+    assert host(x.grad).shape == (0, 3)

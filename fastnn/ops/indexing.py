@@ -8,7 +8,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from fastnn.autograd import make_result, unbroadcast
+from fastnn.autograd import is_grad_enabled, make_result, unbroadcast
 from fastnn.ops import elementwise
 from fastnn.ops._util import check_same_device, normalize_dim, scalar_array
 from fastnn.tensor import Tensor
@@ -390,6 +390,13 @@ def _mask(mask, x, name):
     return mask
 
 
+def _private(array, *inputs):
+    """`array` as the backward will read it: a copy when a graph is recorded, so that an in-place edit of a
+    non-differentiable operand (a mask) after forward cannot change the gradient."""
+    recording = is_grad_enabled() and any(t.requires_grad for t in inputs if isinstance(t, Tensor))
+    return array.copy() if recording else array
+
+
 def masked_fill(input, mask, value):
     """input with `value` where mask (broadcast to input's shape) is True; value is a number or a 0-d tensor."""
     x = _tensor(input, "masked_fill")
@@ -402,7 +409,7 @@ def masked_fill(input, mask, value):
         raise ValueError(f"masked_fill(): mask of shape {tuple(mask.shape)} does not broadcast to input shape "
                          f"{tuple(x.shape)}")
     xp = x._backend.xp
-    m = mask.data
+    m = _private(mask.data, x, value)
     if isinstance(value, Tensor):
         if value.ndim:
             raise ValueError(f"masked_fill(): value must be a number or a 0-dim tensor, got shape "
@@ -433,7 +440,7 @@ def masked_select(input, mask):
     except ValueError:
         raise ValueError(f"masked_select(): mask of shape {tuple(mask.shape)} does not broadcast with input "
                          f"shape {tuple(x.shape)}") from None
-    m = xp.broadcast_to(mask.data, shape)
+    m = xp.broadcast_to(_private(mask.data, x), shape)
     out = xp.broadcast_to(x.data, shape)[m]
 
     def backward(g):

@@ -417,6 +417,8 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
             out = out.reshape(x.shape[:axis] + x.shape[axis + 1:])
 
     def backward(g):
+        if data.size == 0:
+            return (xp.zeros(x.shape, dtype=g.dtype),)
         before, after = _exclusive_products(xp, data, axis)
         return ((g.reshape(kept_shape) * before * after).reshape(x.shape),)
     return make_result(scalar_array(out, xp), (x,), backward, "prod")
