@@ -180,3 +180,13 @@ def pool_window(op, input, spatial, kernel_size, stride, padding, dilation, ceil
         raise ValueError(f"{op}: calculated output size {out} is too small for input shape {tuple(input.shape)}, "
                          f"kernel_size {kernel}, stride {stride}, padding {padding}, dilation {dilation}")
     return kernel, stride, padding, dilation, out
+
+
+def check_eps(eps, op):
+    """eps as a float > 0: with eps <= 0 a constant input (variance 0) would normalise to 0/0 = NaN, so it is
+    refused up front, whatever the input (a deliberate difference from PyTorch, which accepts eps=0)."""
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"{op}: eps must be a positive number, got {eps!r}")
+    if not eps > 0:
+        raise ValueError(f"{op}: eps must be > 0 (a constant input would give 0/0 = NaN), got eps={eps!r}")
+    return float(eps)

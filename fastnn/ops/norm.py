@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from fastnn._validation import check_eps
 from fastnn.autograd import make_result
 from fastnn.tensor import Tensor
 
@@ -21,16 +22,6 @@ def _check_input(input, op, min_ndim, layout):
         raise TypeError(f"{op} expects a float32 or float64 input, got {input.dtype}")
     if input.ndim < min_ndim:
         raise ValueError(f"{op} expects input of shape {layout}, got shape {tuple(input.shape)}")
-
-
-def _check_eps(eps, op):
-    """eps as a float > 0: with eps <= 0 a constant input (variance 0) would normalise to 0/0 = NaN, so it is
-    refused up front, whatever the input (a deliberate difference from PyTorch, which accepts eps=0)."""
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"{op}: eps must be a positive number, got {eps!r}")
-    if not eps > 0:
-        raise ValueError(f"{op}: eps must be > 0 (a constant input would give 0/0 = NaN), got eps={eps!r}")
-    return float(eps)
 
 
 def _param_array(input, param, name, shape, fill):
@@ -122,7 +113,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """Per-channel normalisation of an (N, C, *) input: batch statistics when training (updating the running
     ones with the unbiased variance), else running_mean and running_var."""
     n, channels, size, w, b = _channel_layout(input, "batch_norm", weight, bias)
-    eps = _check_eps(eps, "batch_norm")
+    eps = check_eps(eps, "batch_norm")
     _check_running(running_mean, running_var, channels, input.shape)
     view = (n, channels, size)
     if not training:
@@ -143,7 +134,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     """Normalisation of each sample's channel over its spatial positions; with use_input_stats=False, the
     running statistics instead. Running statistics average the per-instance ones over the batch."""
     n, channels, size, w, b = _channel_layout(input, "instance_norm", weight, bias)
-    eps = _check_eps(eps, "instance_norm")
+    eps = check_eps(eps, "instance_norm")
     _check_running(running_mean, running_var, channels, input.shape)
     if not use_input_stats:
         stats = _running_stats(running_mean, running_var, eps, "instance_norm with use_input_stats=False")
@@ -164,7 +155,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
             or channels % num_groups:
         raise ValueError(f"Expected number of channels in input to be divisible by num_groups, but got input of "
                          f"shape {tuple(input.shape)} and num_groups={num_groups!r}")
-    eps = _check_eps(eps, "group_norm")
+    eps = check_eps(eps, "group_norm")
     xp = input._backend.xp
     unit_w, unit_b = xp.ones(1, input.dtype), xp.zeros(1, input.dtype)
     view = (1, n * num_groups, channels // num_groups * size)
@@ -182,7 +173,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if input.shape[input.ndim - len(shape):] != shape:
         raise ValueError(f"layer_norm: normalized_shape {shape} must match the trailing dimensions of input of shape "
                          f"{tuple(input.shape)}")
-    eps = _check_eps(eps, "layer_norm")
+    eps = check_eps(eps, "layer_norm")
     width = math.prod(shape)
     w = _param_array(input, weight, "weight", shape, 1).reshape(width)
     b = _param_array(input, bias, "bias", shape, 0).reshape(width)

@@ -9,7 +9,7 @@ import numpy as np
 
 from fastnn.nn import functional as F
 from fastnn.nn import init
-from fastnn._validation import positive_int
+from fastnn._validation import check_eps, positive_int
 from fastnn.nn.modules.module import Module
 from fastnn.nn.parameter import Parameter
 from fastnn.tensor import Tensor, as_dtype
@@ -38,7 +38,7 @@ class _NormBase(Module):
     def __init__(self, num_features, eps, momentum, affine, track_running_stats, dtype):
         super().__init__()
         self.num_features = positive_int("num_features", num_features)
-        self.eps = eps
+        self.eps = check_eps(eps, type(self).__name__)
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
@@ -139,7 +139,7 @@ class LayerNorm(Module):
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
         self.normalized_shape = tuple(positive_int("normalized_shape entries", n) for n in shape)
-        self.eps = eps
+        self.eps = check_eps(eps, type(self).__name__)
         self.elementwise_affine = elementwise_affine
         _affine_parameters(self, self.normalized_shape, as_dtype(dtype or "float32"), elementwise_affine,
                            elementwise_affine and bias)
@@ -163,7 +163,7 @@ class GroupNorm(Module):
         self.num_channels = positive_int("num_channels", num_channels)
         if num_channels % num_groups:
             raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
-        self.eps = eps
+        self.eps = check_eps(eps, type(self).__name__)
         self.affine = affine
         _affine_parameters(self, (self.num_channels,), as_dtype(dtype or "float32"), affine, affine)
 
