@@ -379,11 +379,13 @@ def test_in_place_edits_refused_exactly_where_a_backward_reads_the_edited_tensor
         out = op(y)
         with fastnn.no_grad():
             y.add_(1.0)
-        out.sum().backward()  # reciprocal's backward reads its output, not y
+        out.sum().backward()
         return host(x.grad)
-    for reads in (fastnn.sin, fastnn.erf, lambda v: fastnn.cumprod(v, 0), fastnn.prod, fastnn.norm, lambda v: fastnn.mm(v.reshape(1, 2), v.reshape(2, 1))):
+    for reads in (fastnn.sin, fastnn.erf, lambda v: fastnn.cumprod(v, 0), fastnn.prod, fastnn.norm,
+                  lambda v: fastnn.mm(v.reshape(1, 2), v.reshape(2, 1))):
         with pytest.raises(RuntimeError, match="modified by an inplace operation"):
             edited_after(reads)
+    # reciprocal's backward reads its output, not its input; the others read no values
     for free in (fastnn.floor, fastnn.reciprocal, lambda v: fastnn.cumsum(v, 0), lambda v: v.repeat(2),
                  lambda v: fastnn.flip(v, 0), lambda v: fastnn.sort(v).values):
         assert edited_after(free).shape == (2,)
