@@ -324,6 +324,14 @@ def tile(input, dims):
     return repeat(input, (1,) * (input.ndim - len(dims)) + dims)
 
 
+def _repeat_positions(xp, counts):
+    """[0] * counts[0] + [1] * counts[1] + ...: the source position of each output element, for a device array of
+    counts (by searchsorted over their running total; CuPy's repeat takes only host repeats)."""
+    ends = xp.cumsum(counts)
+    total = int(ends[-1]) if counts.shape[0] else 0
+    return xp.searchsorted(ends, xp.arange(total), side="right").astype(np.dtype(np.int64))
+
+
 def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     """Each element (each slice along dim; of the flattened input when dim is None) repeated `repeats` times
     (an int, or a 1-D tensor of per-element counts). repeat_interleave(counts) alone gives
@@ -331,9 +339,12 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     from fastnn.ops.indexing import index_select
     if repeats is None:  # torch.repeat_interleave(repeats)
         counts = input
-        xp = counts._backend.xp
-        data = xp.repeat(xp.arange(counts.shape[0]), counts.data.astype(np.int64))
-        return Tensor._wrap(data.astype(np.dtype(np.int64)), counts._backend)
+        if counts.ndim != 1 or counts.dtype.kind not in "iu":
+            raise ValueError(f"repeat_interleave(): repeats must be a 1-D integer tensor, got dtype {counts.dtype}, "
+                             f"shape {tuple(counts.shape)}")
+        if bool((counts.data < 0).any()):
+            raise ValueError("repeat_interleave(): repeats can not be negative")
+        return Tensor._wrap(_repeat_positions(counts._backend.xp, counts.data), counts._backend)
     x = input
     if dim is None:
         x, axis = reshape(x, (-1,)), 0
@@ -345,16 +356,16 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
         if repeats.ndim > 1 or repeats.numel() not in (1, n) or repeats.dtype.kind not in "iu":
             raise ValueError(f"repeat_interleave(): repeats must be an int or a 1-D integer tensor of {n} counts, "
                              f"got dtype {repeats.dtype}, shape {tuple(repeats.shape)}")
-        counts = repeats.data.reshape(-1)
+        counts = xp.broadcast_to(repeats.data.reshape(-1), (n,))
     else:
-        counts = int(repeats)
-    if bool((xp.asarray(counts) < 0).any()):
+        counts = xp.full((n,), int(repeats), dtype=np.dtype(np.int64))
+    if bool((counts < 0).any()):
         raise ValueError("repeat_interleave(): repeats can not be negative")
-    positions = xp.repeat(xp.arange(n), counts)
+    positions = _repeat_positions(xp, counts)
     if output_size is not None and positions.shape[0] != output_size:
         raise ValueError(f"repeat_interleave(): output_size {output_size} does not match the total of repeats "
                          f"({positions.shape[0]})")
-    return index_select(x, axis, Tensor._wrap(positions.astype(np.dtype(np.int64)), x._backend))
+    return index_select(x, axis, Tensor._wrap(positions, x._backend))
 
 
 def roll(input, shifts, dims=None):
