@@ -126,14 +126,13 @@ def _window(module, input_hw):
     """(kernel, stride, dilation) pairs of a layer with a spatial window, or None."""
     # fastnn.nn is imported on use: `import fastnn` (which exports summary) does not load the layers.
     from fastnn import nn
-    from fastnn._validation import int_tuple
+    from fastnn._validation import pool_args
     if isinstance(module, nn.Conv2d):
         return module.kernel_size, module.stride, module.dilation
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-        name = type(module).__name__
-        kernel = int_tuple(name, "kernel_size", module.kernel_size, 2, 1)
-        dilation = int_tuple(name, "dilation", getattr(module, "dilation", 1), 2, 1)
-        return kernel, int_tuple(name, "stride", module.stride or module.kernel_size, 2, 1), dilation
+        kernel, stride, _, dilation = pool_args(type(module).__name__, 2, module.kernel_size, module.stride,
+                                                getattr(module, "padding", 0), getattr(module, "dilation", 1))
+        return kernel, stride, dilation
     if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) and input_hw is not None:
         size = module.output_size if isinstance(module.output_size, (tuple, list)) else (module.output_size,) * 2
         size = tuple(n if o is None else o for o, n in zip(size, input_hw))
