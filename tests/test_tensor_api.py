@@ -332,3 +332,21 @@ def test_conversion_methods(device):
     assert t([3], device).item() == 3 and isinstance(t([3], device).item(), int)
     with pytest.raises(ValueError, match="one element"):
         x.item()
+
+
+def test_element_wise_in_place_methods_equal_their_ops(device):
+    a = np.array([[0.3, -1.2], [2.5, 0.7]])
+    cases = {"abs_": (), "neg_": (), "exp_": (), "sigmoid_": (), "tanh_": (), "floor_": (), "ceil_": (),
+             "round_": (), "trunc_": (), "sign_": (), "reciprocal_": (), "square_": (), "pow_": (2,),
+             "fmod_": (0.5,), "remainder_": (0.5,), "tril_": (), "triu_": (1,)}
+    for name, args in cases.items():
+        x = t(a, device)
+        expected = host(getattr(x, name[:-1])(*args))
+        assert getattr(x, name)(*args) is x and x._version == 1, name
+        np.testing.assert_array_equal(host(x), expected, err_msg=name)
+    x = t(np.abs(a), device)
+    x.sqrt_().log_()
+    np.testing.assert_allclose(host(x), np.log(np.sqrt(np.abs(a))))
+    y = t(a, device)
+    y.lerp_(t(np.ones((2, 2)), device), 0.5)
+    np.testing.assert_allclose(host(y), (a + 1) / 2)
