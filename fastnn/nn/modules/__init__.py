@@ -1,6 +1,6 @@
 from fastnn.nn.modules.activation import (ELU, GELU, SELU, Hardtanh, LeakyReLU, LogSoftmax, Maxout, Mish, PReLU,
                                         ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Swish, Tanh)
-from fastnn.nn.modules.container import ModuleDict, ModuleList, Sequential
+from fastnn.nn.modules.container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from fastnn.nn.modules.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
 from fastnn.nn.modules.dropout import (AlphaDropout, DropConnect, DropPath, Dropout, Dropout2d,
                                         StochasticDepth)

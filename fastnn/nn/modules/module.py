@@ -5,6 +5,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from fastnn import _dispatch
+from fastnn.nn.modules._hooks import BackwardHookCall
 from fastnn.nn.parameter import Parameter
 from fastnn.tensor import Tensor, as_dtype
 
@@ -31,11 +32,17 @@ class Module:
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
+        backward_hooks = self.__dict__.get("_backward_hooks")
+        if backward_hooks:
+            call = BackwardHookCall(self, backward_hooks.values())
+            args = call.setup_inputs(args)
         out = self.forward(*args, **kwargs)
         for hook in self._forward_hooks.values():
             result = hook(self, args, out)
             if result is not None:
                 out = result
+        if backward_hooks:
+            out = call.setup_outputs(out)
         return out
 
     def register_forward_hook(self, hook):
@@ -43,6 +50,16 @@ class Module:
 
     def register_forward_pre_hook(self, hook):
         return _HookHandle(self._forward_pre_hooks, hook)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """hook(module, grad_input, grad_output) -> None or new grad_input, called during backward with the
+        gradients of this call's tensor inputs and outputs (through identity nodes around the call)."""
+        if "_backward_hooks" not in self.__dict__:
+            object.__setattr__(self, "_backward_hooks", OrderedDict())
+        handle = _HookHandle(self._backward_hooks, hook)
+        if prepend:
+            self._backward_hooks.move_to_end(handle.id, last=False)
+        return handle
 
     # ---- registration -----------------------------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -237,6 +254,9 @@ class Module:
 
     def double(self):
         return self.to(dtype=as_dtype("float64"))
+
+    def half(self):
+        return self.to(dtype=as_dtype("float16"))
 
     def cpu(self):
         return self.to(device="cpu")
