@@ -384,10 +384,14 @@ def cumprod(input, dim, *, dtype=None):
     out = xp.cumprod(data, axis=axis)
 
     def backward(g):
-        # d out_k / d x_i = prod_{j <= k, j != i} x_j for k >= i. Written as a triangular sum over (i, k) pairs so
-        # that zeros in x need no division: O(n^2) along the axis.
+        g1 = g.reshape(data.shape)
+        if not bool((data == 0).any()):  # sum_{k >= i} g_k out_k / x_i: a reversed cumulative sum, O(n)
+            rev = xp.flip(xp.cumsum(xp.flip(g1 * out, axis), axis=axis), axis)
+            return ((rev / data).reshape(x.shape),)
+        # With zeros: d out_k / d x_i = prod_{j <= k, j != i} x_j for k >= i, as a triangular sum over (i, k)
+        # pairs that needs no division: O(n^2) along the axis.
         n = data.shape[axis]
-        g1 = xp.moveaxis(g.reshape(data.shape), axis, -1)
+        g1 = xp.moveaxis(g1, axis, -1)
         xm = xp.moveaxis(data, axis, -1)
         eye = xp.eye(n, dtype=bool)
         # rows i: x with x_i replaced by 1, cumulative product over k
@@ -396,7 +400,7 @@ def cumprod(input, dim, *, dtype=None):
         upper = xp.triu(xp.ones((n, n), dtype=data.dtype))  # k >= i
         gx = (partial * upper * g1[..., None, :]).sum(axis=-1)
         return (xp.moveaxis(gx, -1, axis).reshape(x.shape),)
-    return make_result(scalar_array(out.reshape(x.shape), xp), (x,), backward, "cumprod")
+    return make_result(scalar_array(out.reshape(x.shape), xp), (x,), backward, "cumprod", saves_output=True)
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):
