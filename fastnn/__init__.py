@@ -20,6 +20,9 @@ from fastnn.ops import (acos, add, addmm, allclose, argsort, argwhere, asin, ata
                         reciprocal, remainder, repeat_interleave, roll, rsqrt, scatter, scatter_add, sign, sin,
                         sinh, sort, split, square, sub, swapaxes, t, take_along_dim, tan, tile, topk, tril, triu,
                         trunc, unbind, unflatten, unique)
+from fastnn.ops import (bincount, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, bucketize, clamp_max, clamp_min,
+                        count_nonzero, diagonal, logical_and, logical_not, logical_or, logical_xor, searchsorted,
+                        trace)
 from fastnn.ops.math import norm
 from fastnn.ops import all, any, max, min, pow, relu, round  # noqa: F401  (shadow builtins only in this namespace)
 clip, moveaxis, arcsin, arccos, arctan, arctan2 = clamp, movedim, asin, acos, atan, atan2  # PyTorch's aliases

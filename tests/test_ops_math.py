@@ -37,6 +37,10 @@ def leaf(a, device):
     return fastnn.tensor(a, requires_grad=True, device=device)
 
 
+def t(a, device, **kw):
+    return fastnn.tensor(a, device=device, **kw)
+
+
 def check(fn, arrays, expected, device, rtol=1e-12, atol=1e-12):
     inputs = [leaf(a, device) for a in arrays]
     out = fn(*inputs)
@@ -397,3 +401,76 @@ def test_prod_of_an_empty_tensor(device):
     assert host(out).tolist() == [1.0, 1.0, 1.0]
     out.sum().backward()
     assert host(x.grad).shape == (0, 3)
+
+
+# ---- logical/bitwise, diagonals, counting, searching ------------------------------------------------------------
+def test_logical_and_bitwise_ops(device):
+    a, b = t([True, False, True, False], device), t([True, True, False, False], device)
+    assert host(a & b).tolist() == [True, False, False, False] and host(a | b).tolist() == [True, True, True, False]
+    assert host(a ^ b).tolist() == [False, True, True, False] and host(~a).tolist() == [False, True, False, True]
+    x = t([-1.5, 0.0, 2.0], device)
+    assert host((x > -1) & (x < 1)).tolist() == [False, True, False]  # the mask idiom
+    assert host(fastnn.logical_and(x, t([1.0, 1.0, 0.0], device))).tolist() == [True, False, False]
+    assert host(x.logical_not()).tolist() == [False, True, False]
+    assert host(fastnn.logical_or(x, 0)).tolist() == [True, False, True]
+    assert host(fastnn.logical_xor(a, b)).tolist() == [False, True, True, False]
+    ints = t([12, 10], device)
+    assert host(ints & 6).tolist() == [4, 2] and host(ints | 1).tolist() == [13, 11]
+    assert host(fastnn.bitwise_xor(ints, 15)).tolist() == [3, 5] and host(~ints).tolist() == [-13, -11]
+    with pytest.raises(TypeError, match="integer and bool"):
+        x & x
+
+
+@few
+@given(shape=hnp.array_shapes(min_dims=2, max_dims=4, min_side=1, max_side=4), seed=seeds, data=st.data())
+def test_diagonal_and_trace(device, shape, seed, data):
+    a = sample(shape, seed)
+    nd = len(shape)
+    d1, d2 = data.draw(st.lists(st.integers(-nd, nd - 1), min_size=2, max_size=2,
+                                unique_by=lambda d: d % nd))
+    k = data.draw(st.integers(-3, 3))
+    check(lambda x: fastnn.diagonal(x, k, d1, d2), [a], np.diagonal(a, k, d1, d2), device)
+    m = a.reshape(shape[0], -1)
+    check(fastnn.trace, [m], np.trace(m), device)
+    x = t(a, device)
+    assert x.diagonal(k, d1, d2)._version_counter is x._version_counter  # a view, as in PyTorch
+
+
+def test_count_nonzero_bincount(device):
+    x = t([[0, 1, 7], [0, 0, 3]], device)
+    assert host(fastnn.count_nonzero(x)).tolist() == 3 and host(x.count_nonzero(0)).tolist() == [0, 1, 2]
+    # torch.bincount(tensor([4, 3, 6, 3, 4])) -> [0, 0, 0, 2, 2, 0, 1]
+    v = t([4, 3, 6, 3, 4], device)
+    assert host(fastnn.bincount(v)).tolist() == [0, 0, 0, 2, 2, 0, 1]
+    assert host(v.bincount(minlength=9)).tolist() == [0, 0, 0, 2, 2, 0, 1, 0, 0]
+    w = t([0.5, 1.0, 2.0, 1.0, 0.25], device)
+    np.testing.assert_allclose(host(fastnn.bincount(v, w)), [0, 0, 0, 2.0, 0.75, 0, 2.0])
+    with pytest.raises(ValueError, match="non-negative"):
+        fastnn.bincount(t([1, -1], device))
+    with pytest.raises(ValueError, match="1-D integer"):
+        fastnn.bincount(t([1.0], device))
+
+
+def test_searchsorted_and_bucketize_facts(device):
+    # From PyTorch's docs
+    seq = t([[1, 3, 5, 7, 9], [2, 4, 6, 8, 10]], device)
+    values = t([[3, 6, 9], [3, 6, 9]], device)
+    assert host(fastnn.searchsorted(seq, values)).tolist() == [[1, 3, 4], [1, 2, 4]]
+    assert host(fastnn.searchsorted(seq, values, right=True)).tolist() == [[2, 3, 5], [1, 3, 4]]
+    assert host(fastnn.searchsorted(seq[0], values)).tolist() == [[1, 3, 4], [1, 3, 4]]
+    assert host(fastnn.searchsorted(seq[0], values, side="right")).tolist() == [[2, 3, 5], [2, 3, 5]]
+    sorter = t([2, 0, 1], device)
+    assert host(fastnn.searchsorted(t([3, 5, 1], device), t([4], device), sorter=sorter)).tolist() == [2]
+    boundaries = t([1, 3, 5, 7, 9], device)
+    assert host(fastnn.bucketize(values, boundaries)).tolist() == [[1, 3, 4], [1, 3, 4]]
+    out = fastnn.bucketize(values, boundaries, right=True, out_int32=True)
+    assert host(out).tolist() == [[2, 3, 5], [2, 3, 5]] and out.dtype == np.int32
+    with pytest.raises(ValueError, match="side"):
+        fastnn.searchsorted(seq, values, side="middle")
+
+
+def test_clamp_min_max(device):
+    x = leaf(np.array([-1.0, 0.5, 2.0]), device)
+    assert host(fastnn.clamp_min(x, 0.0)).tolist() == [0.0, 0.5, 2.0]
+    assert host(x.clamp_max(1.0)).tolist() == [-1.0, 0.5, 1.0]
+    assert gradcheck(lambda v: fastnn.clamp_min(v, 0.0), [x])

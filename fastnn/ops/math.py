@@ -18,9 +18,9 @@ from fastnn.tensor import Tensor
 _FLOAT32, _INT64, _BOOL = np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_)
 
 
-def _tensor(x, name):
+def _tensor(x, name, arg="input"):
     if not isinstance(x, Tensor):
-        raise TypeError(f"{name}(): argument 'input' must be a Tensor, not {type(x).__name__}")
+        raise TypeError(f"{name}(): argument '{arg}' must be a Tensor, not {type(x).__name__}")
     return x
 
 
@@ -593,3 +593,163 @@ def equal(input, other):
     a, b = _tensor(input, "equal"), _tensor(other, "equal")
     check_same_device(a, b)
     return a.shape == b.shape and bool((a.data == b.data).all())
+
+
+# ---- logical and bitwise ---------------------------------------------------------------------------------------
+def _logical(name, forward):
+    def op(input, other=None):
+        x = _tensor(input, name)
+        xp = x._backend.xp
+        if forward is None:  # logical_not
+            return Tensor._wrap(scalar_array(x.data == 0, xp), x._backend)
+        a, b = _binary(x, other)
+        return Tensor._wrap(scalar_array(forward(xp, a.data != 0, b.data != 0), xp), a._backend)
+    op.__name__ = op.__qualname__ = name
+    return op
+
+
+logical_and = _logical("logical_and", lambda xp, a, b: a & b)
+logical_or = _logical("logical_or", lambda xp, a, b: a | b)
+logical_xor = _logical("logical_xor", lambda xp, a, b: a ^ b)
+logical_not = _logical("logical_not", None)
+
+
+def _bitwise(name, forward):
+    """&, |, ^ on bool (logical) and integer (bitwise) tensors; floats are refused, as in PyTorch."""
+    def op(input, other):
+        a, b = _binary(input, other)
+        if a.dtype.kind not in "biu":
+            raise TypeError(f"{name}(): only integer and bool tensors are supported, got {a.dtype}")
+        return Tensor._wrap(scalar_array(forward(a.data, b.data), a._backend.xp), a._backend)
+    op.__name__ = op.__qualname__ = name
+    return op
+
+
+bitwise_and = _bitwise("bitwise_and", lambda a, b: a & b)
+bitwise_or = _bitwise("bitwise_or", lambda a, b: a | b)
+bitwise_xor = _bitwise("bitwise_xor", lambda a, b: a ^ b)
+
+
+def bitwise_not(input):
+    x = _tensor(input, "bitwise_not")
+    if x.dtype.kind not in "biu":
+        raise TypeError(f"bitwise_not(): only integer and bool tensors are supported, got {x.dtype}")
+    return Tensor._wrap(scalar_array(~x.data, x._backend.xp), x._backend)
+
+
+# ---- diagonals, counting, searching ------------------------------------------------------------------------------
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    """The diagonal of the (dim1, dim2) planes as the last dimension: a view of input, as in PyTorch (read-only
+    on the CPU: NumPy's diagonal views refuse writes)."""
+    x = _tensor(input, "diagonal")
+    if x.ndim < 2:
+        raise ValueError(f"diagonal(): input must have at least 2 dimensions, got shape {tuple(x.shape)}")
+    d1, d2 = normalize_dim(dim1, x.ndim), normalize_dim(dim2, x.ndim)
+    if d1 == d2:
+        raise ValueError(f"diagonal(): dim1 and dim2 must differ, both are {dim1}")
+    xp = x._backend.xp
+    k = int(offset)
+    out = xp.diagonal(x.data, k, d1, d2)
+
+    def backward(g):
+        gx = xp.zeros(x.shape, dtype=g.dtype)
+        planes = xp.moveaxis(gx, (d1, d2), (-2, -1))  # a view of gx: writing through it fills gx
+        rows, cols = _diagonal_positions(xp, planes.shape[-2:], k)
+        planes[..., rows, cols] = g
+        return (gx,)
+    return make_result(out, (x,), backward, "diagonal", saved=(), shares_storage=x)
+
+
+def trace(input):
+    """The sum of a 2-D tensor's main diagonal."""
+    x = _tensor(input, "trace")
+    if x.ndim != 2:
+        raise ValueError(f"trace(): expected a 2-D tensor, got shape {tuple(x.shape)}")
+    from fastnn.ops.reduce import sum as _sum
+    return _sum(diagonal(x))
+
+
+def count_nonzero(input, dim=None):
+    x = _tensor(input, "count_nonzero")
+    axes = normalize_dim(dim, x.ndim)
+    out = (x.data != 0).sum(axis=axes, dtype=_INT64)
+    return Tensor._wrap(scalar_array(out, x._backend.xp), x._backend)
+
+
+def bincount(input, weights=None, minlength=0):
+    """Counts of each value 0 .. max(input) of a 1-D non-negative integer tensor (at least minlength bins); with
+    weights, the sums of the weights falling in each bin."""
+    x = _tensor(input, "bincount")
+    if x.ndim != 1 or x.dtype.kind not in "iu":
+        raise ValueError(f"bincount(): input must be a 1-D integer tensor, got dtype {x.dtype}, shape "
+                         f"{tuple(x.shape)}")
+    if x.data.size and int(x.data.min()) < 0:
+        raise ValueError("bincount(): input must hold non-negative integers")
+    if not isinstance(minlength, (int, np.integer)) or minlength < 0:
+        raise ValueError(f"bincount(): minlength must be a non-negative int, got {minlength!r}")
+    xp = x._backend.xp
+    if weights is None:
+        return Tensor._wrap(xp.bincount(x.data, minlength=int(minlength)).astype(_INT64), x._backend)
+    _tensor(weights, "bincount", "weights")
+    check_same_device(x, weights)
+    if weights.shape != x.shape:
+        raise ValueError(f"bincount(): weights of shape {tuple(weights.shape)} must match input {tuple(x.shape)}")
+    dtype = weights.dtype if weights.dtype.kind == "f" else np.dtype(np.float64)
+    out = xp.bincount(x.data, weights=weights.data, minlength=int(minlength)).astype(dtype)
+    return Tensor._wrap(out, x._backend)
+
+
+def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=None, sorter=None):
+    """Indices where `values` would be inserted into the last dimension of `sorted_sequence` to keep it sorted
+    (the first such place, or the last one with right=True / side='right'); an N-D sequence searches each row
+    with the matching row of values."""
+    seq = _tensor(sorted_sequence, "searchsorted", "sorted_sequence")
+    if side is not None:
+        if side not in ("left", "right"):
+            raise ValueError(f"searchsorted(): side must be 'left' or 'right', got {side!r}")
+        if right and side == "left":
+            raise ValueError("searchsorted(): side='left' contradicts right=True")
+        right = side == "right"
+    xp = seq._backend.xp
+    scalar = not isinstance(values, Tensor)
+    vals = xp.asarray(values, dtype=seq.dtype) if scalar else values.data
+    if not scalar:
+        check_same_device(seq, values)
+    order = None
+    if sorter is not None:
+        check_same_device(seq, sorter)
+        order = sorter.data
+    where = "right" if right else "left"
+    if seq.ndim <= 1:
+        data = seq.data if order is None else seq.data[order]
+        out = xp.searchsorted(data, vals, side=where)
+    else:
+        if scalar or vals.shape[:-1] != seq.shape[:-1]:
+            raise ValueError(f"searchsorted(): values' leading dimensions {tuple(vals.shape[:-1])} must match the "
+                             f"sorted sequence's {tuple(seq.shape[:-1])}")
+        rows = seq.data.reshape(-1, seq.shape[-1])
+        sorters = None if order is None else order.reshape(-1, seq.shape[-1])
+        queries = vals.reshape(-1, vals.shape[-1])
+        out = xp.stack([xp.searchsorted(rows[r] if sorters is None else rows[r][sorters[r]], queries[r], side=where)
+                        for r in range(rows.shape[0])]).reshape(vals.shape)
+    out = out.astype(np.dtype(np.int32) if out_int32 else _INT64)
+    return Tensor._wrap(scalar_array(out, xp), seq._backend)
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False):
+    """The bucket of each element among the sorted 1-D `boundaries`: i with boundaries[i-1] < x <= boundaries[i]
+    (right=False), or boundaries[i-1] <= x < boundaries[i] (right=True)."""
+    _tensor(boundaries, "bucketize", "boundaries")
+    if boundaries.ndim != 1:
+        raise ValueError(f"bucketize(): boundaries must be 1-D, got shape {tuple(boundaries.shape)}")
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right)
+
+
+def clamp_min(input, min):
+    from fastnn.ops.elementwise import clamp
+    return clamp(input, min=min)
+
+
+def clamp_max(input, max):
+    from fastnn.ops.elementwise import clamp
+    return clamp(input, max=max)
