@@ -23,9 +23,22 @@ from fastnn.ops import (acos, add, addmm, allclose, argsort, argwhere, asin, ata
 from fastnn.ops import (bincount, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, bucketize, clamp_max, clamp_min,
                         count_nonzero, diagonal, logical_and, logical_not, logical_or, logical_xor, searchsorted,
                         trace)
+from fastnn.ops import (broadcast_tensors, broadcast_to, column_stack, hstack, meshgrid, row_stack, vstack)
 from fastnn.ops.math import norm
 from fastnn.ops import all, any, max, min, pow, relu, round  # noqa: F401  (shadow builtins only in this namespace)
 clip, moveaxis, arcsin, arccos, arctan, arctan2 = clamp, movedim, asin, acos, atan, atan2  # PyTorch's aliases
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(input):
+    return input.is_floating_point()
+
+
+def numel(input):
+    return input.numel()
 from fastnn.summary import summary
 from fastnn._dispatch import device
 from fastnn import data, models, nn, optim  # noqa: E402  (subpackages build on the names above)

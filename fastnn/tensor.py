@@ -567,6 +567,20 @@ class Tensor:
     swapdims = swapaxes
     def unflatten(self, dim, sizes): return _ops.unflatten(self, dim, sizes)
 
+    def broadcast_to(self, size): return _ops.broadcast_to(self, size)
+
+    # introspection PyTorch code asks for
+    def is_floating_point(self): return self.dtype.kind == "f"
+    def is_contiguous(self): return bool(self.data.flags.c_contiguous)
+    def element_size(self): return self.dtype.itemsize
+    def nelement(self): return self.numel()
+    def ndimension(self): return self.ndim
+
+    def stride(self, dim=None):
+        """Strides in elements, as PyTorch counts them (NumPy counts bytes)."""
+        strides = tuple(s // self.dtype.itemsize for s in self.data.strides)
+        return strides if dim is None else strides[dim]
+
     @property
     def mT(self):
         if self.ndim < 2:

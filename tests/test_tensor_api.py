@@ -350,3 +350,32 @@ def test_element_wise_in_place_methods_equal_their_ops(device):
     y = t(a, device)
     y.lerp_(t(np.ones((2, 2)), device), 0.5)
     np.testing.assert_allclose(host(y), (a + 1) / 2)
+
+
+def test_meshgrid_broadcast_and_stacking(device):
+    # torch.meshgrid(tensor([1, 2, 3]), tensor([4, 5, 6]), indexing='ij')
+    x, y = t([1, 2, 3], device), t([4, 5, 6], device)
+    gx, gy = fastnn.meshgrid(x, y, indexing="ij")
+    assert host(gx).tolist() == [[1, 1, 1], [2, 2, 2], [3, 3, 3]] and host(gy).tolist() == [[4, 5, 6]] * 3
+    gx, gy = fastnn.meshgrid([x, t([7, 8], device)], indexing="xy")  # Cartesian: shape (len(y), len(x))
+    assert host(gx).tolist() == [[1, 2, 3]] * 2 and host(gy).tolist() == [[7, 7, 7], [8, 8, 8]]
+    a, b = fastnn.broadcast_tensors(x, t([[0], [10]], device))
+    assert a.shape == b.shape == (2, 3) and host(b).tolist() == [[0, 0, 0], [10, 10, 10]]
+    assert x.broadcast_to((2, 3)).shape == (2, 3) and fastnn.broadcast_to(x, (1, 3)).shape == (1, 3)
+    with pytest.raises(ValueError, match="broadcast"):
+        fastnn.broadcast_tensors(x, t([1, 2], device))
+    assert host(fastnn.hstack([x, y])).tolist() == [1, 2, 3, 4, 5, 6]
+    assert host(fastnn.vstack([x, y])).tolist() == [[1, 2, 3], [4, 5, 6]]
+    assert host(fastnn.column_stack([x, y])).tolist() == [[1, 4], [2, 5], [3, 6]]
+    m = leaf(np.arange(6.0).reshape(2, 3), device)
+    assert gradcheck(lambda v: fastnn.hstack([v, v * 2]), [m]) and gradcheck(lambda v: fastnn.meshgrid(v[0], v[1])[0]
+                                                                              * 1.0, [m])
+
+
+def test_introspection_methods(device):
+    x = fastnn.ones(2, 3, device=device)
+    assert x.stride() == (3, 1) and x.t().stride() == (1, 3) and x.stride(0) == 3
+    assert x.is_contiguous() and not x.t().is_contiguous() and x.t().contiguous().is_contiguous()
+    assert x.is_floating_point() and not t([1], device).is_floating_point() and fastnn.is_floating_point(x)
+    assert x.element_size() == 4 and x.double().element_size() == 8 and x.nelement() == 6 and x.ndimension() == 2
+    assert fastnn.is_tensor(x) and not fastnn.is_tensor(np.ones(2)) and fastnn.numel(x) == 6

@@ -443,3 +443,68 @@ def t(input):
 
 def swapaxes(input, axis0, axis1):
     return transpose(input, axis0, axis1)
+
+
+# ---- broadcasting and stacking helpers (compositions of the views above) --------------------------------------
+def broadcast_to(input, size):
+    return expand(input, tuple(size))
+
+
+def broadcast_tensors(*tensors):
+    """The tensors expanded (as views) to their common broadcast shape."""
+    tensors = _check_sequence(tensors, "broadcast_tensors")
+    try:
+        shape = np.broadcast_shapes(*(t.shape for t in tensors))
+    except ValueError:
+        raise ValueError(f"broadcast_tensors(): shapes {[tuple(t.shape) for t in tensors]} do not broadcast") \
+            from None
+    return tuple(t if t.shape == shape else expand(t, shape) for t in tensors)
+
+
+def meshgrid(*tensors, indexing="ij"):
+    """Coordinate grids from 1-D tensors: 'ij' (matrix indexing, PyTorch's default) or 'xy' (Cartesian: the
+    first two grids' dimensions swapped)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    tensors = _check_sequence(tensors, "meshgrid")
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid(): indexing must be 'ij' or 'xy', got {indexing!r}")
+    for t in tensors:
+        if t.ndim > 1:
+            raise ValueError(f"meshgrid(): expects 0-D or 1-D tensors, got shape {tuple(t.shape)}")
+    flat = [reshape(t, (-1,)) for t in tensors]
+    order = list(range(len(flat)))
+    if indexing == "xy" and len(flat) >= 2:
+        order[0], order[1] = 1, 0
+    shape = tuple(flat[i].shape[0] for i in order)
+    grids = []
+    for i, t in enumerate(flat):
+        position = order.index(i)
+        view = [1] * len(flat)
+        view[position] = t.shape[0]
+        grids.append(expand(reshape(t, tuple(view)), shape))
+    return tuple(grids)
+
+
+def _at_least_2d(t):
+    return reshape(t, (1, -1)) if t.ndim < 2 else t
+
+
+def hstack(tensors):
+    """Concatenation along dim 1 (dim 0 for 1-D tensors), as numpy.hstack."""
+    tensors = _check_sequence(tensors, "hstack")
+    return cat([reshape(t, (-1,)) if t.ndim == 0 else t for t in tensors], 0 if tensors[0].ndim <= 1 else 1)
+
+
+def vstack(tensors):
+    """Concatenation along dim 0 after making 1-D tensors rows."""
+    return cat([_at_least_2d(t) for t in _check_sequence(tensors, "vstack")], 0)
+
+
+row_stack = vstack
+
+
+def column_stack(tensors):
+    """1-D (and 0-D) tensors become columns, then concatenation along dim 1."""
+    tensors = _check_sequence(tensors, "column_stack")
+    return cat([reshape(t, (-1, 1)) if t.ndim <= 1 else t for t in tensors], 1)
