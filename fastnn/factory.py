@@ -204,7 +204,7 @@ def randperm(n, *, generator=None, dtype=None, requires_grad=False, device="cpu"
     return _finish(data, backend, requires_grad)
 
 
-_NUMPY_TYPES = ("float64, float32, float16, int64, int32, int16, int8, uint8 and bool")
+_NUMPY_TYPES = "floating point (up to float64), signed and unsigned integer (up to 64 bits) and bool"
 
 
 def from_numpy(ndarray):
