@@ -117,7 +117,9 @@ def randn(*size, dtype=None, requires_grad=False, device="cpu", generator=None):
 
 
 def randint(low, high=None, size=(), dtype=None, device="cpu", generator=None):
-    if high is None:
+    if isinstance(high, (tuple, list)):  # PyTorch's randint(high, size) overload
+        low, high, size = 0, low, high
+    elif high is None:
         low, high = 0, low
     return _drawn("integers", tuple(size), dtype, int64, False, device, generator, low=low, high=high)
 
