@@ -25,15 +25,28 @@ OPTIMIZERS = [("SGD momentum=0.9", "SGD", dict(lr=LR, momentum=0.9)),
               ("RMSprop", "RMSprop", dict(lr=LR)),
               ("Adam", "Adam", dict(lr=LR)),
               ("AdamW", "AdamW", dict(lr=LR)),
-              ("NAdam", "NAdam", dict(lr=LR))]
+              ("NAdam", "NAdam", dict(lr=LR)),
+              ("Adadelta", "Adadelta", dict()),
+              ("Adamax", "Adamax", dict(lr=LR)),
+              ("RAdam", "RAdam", dict(lr=LR)),
+              ("ASGD", "ASGD", dict(lr=LR)),
+              ("Rprop", "Rprop", dict(lr=LR)),
+              ("SparseAdam, every row", "SparseAdam", dict(lr=LR))]
+# SparseAdam's tensors are embedding tables of ROW-wide rows; PyTorch gets each gradient as a sparse tensor
+# holding every row (the same work as fastnn's dense gradient with no zero row).
+ROW = 100
 
 
 def _optimizer_step(framework, optim_name, kwargs, values, grads):
     """The bound `step` of a new optimizer over fresh copies of `values`, each with its gradient set."""
+    if optim_name == "SparseAdam":
+        values, grads = [v.reshape(-1, ROW) for v in values], [g.reshape(-1, ROW) for g in grads]
     if framework.__name__ == "torch":
         params = [framework.nn.Parameter(framework.from_numpy(v.copy())) for v in values]
         for p, g in zip(params, grads):
             p.grad = framework.from_numpy(g.copy())
+            if optim_name == "SparseAdam":
+                p.grad = p.grad.to_sparse(1)
     else:
         params = [framework.nn.Parameter(v.copy()) for v in values]
         for p, g in zip(params, grads):
