@@ -50,6 +50,9 @@ def _train_parser(sub):
     p.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores)")
     p.add_argument("--save", default=None, help="write the trained model's state_dict here (fastnn.save)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="train data-parallel on N processes (fastnn run -n N; needs fastnn[distributed]); "
+                        "--batch-size is then per process")
 
 
 def build_model(name):
@@ -141,14 +144,18 @@ def _check_args(args):
 def train(args):
     import fastnn
     from fastnn import nn, optim
+    from fastnn.distributed._train import training_context
     from fastnn.training import evaluate, train_one_epoch
     _check_args(args)
+    dist = training_context(args)
     if args.threads:
         fastnn.set_num_threads(args.threads)
     fastnn.manual_seed(args.seed)
     train_split, test_split = _load_data(args)
     train_loader, test_loader = make_loaders(train_split, test_split, args.batch_size, args.augment, args.limit)
+    train_loader, test_loader = dist.shard(train_loader, test_loader)
     model = build_model(args.model)
+    train_model = dist.wrap(model)
     lr = args.lr if args.lr is not None else _DEFAULT_LR[args.optimizer]
     if args.optimizer == "sgd":
         optimizer = optim.SGD(model.parameters(), lr=lr, momentum=args.momentum, weight_decay=args.weight_decay)
@@ -165,16 +172,18 @@ def train(args):
     training_start = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
+        dist.set_epoch(epoch)
         with _progress(len(train_loader), f"epoch {epoch}/{args.epochs}", args.no_progress) as bar:
-            train_loss, train_acc = train_one_epoch(model, train_loader, optimizer, loss_fn, bar, scheduler)
+            train_loss, train_acc = train_one_epoch(train_model, train_loader, optimizer, loss_fn, bar, scheduler)
+        train_loss, train_acc = dist.mean(train_loss, train_acc)
         seconds = time.perf_counter() - start
-        test_acc = evaluate(model, test_loader)
+        test_acc = dist.mean_over_samples(evaluate(model, test_loader), len(test_loader.dataset))
         elapsed = time.perf_counter() - training_start
         print(f"epoch {epoch}/{args.epochs}: train loss {train_loss:.4f}  train acc {train_acc:.4f}  "
               f"test acc {test_acc:.4f}  lr {optimizer.param_groups[0]['lr']:.4g}  "
               f"epoch {seconds:.1f}s  elapsed {elapsed:.1f}s", flush=True)
     print(f"test accuracy: {test_acc:.4f}", flush=True)
-    if args.save:
+    if args.save and dist.is_main:
         fastnn.save(model.state_dict(), args.save)
         print(f"saved state_dict to {args.save}")
     return 0
@@ -217,11 +226,16 @@ def main(argv=None):
         # --option).
         from fastnn import bench as bench_module
         return bench_module.main(argv[1:])
+    if argv[:1] == ["run"] or (argv[:1] == ["train"] and any(a.split("=")[0] == "--nproc" for a in argv)):
+        # `run` passes everything after it to the script; `train --nproc N` relaunches itself under `run`.
+        from fastnn.distributed import launch
+        return launch.main(argv[1:]) if argv[0] == "run" else launch.relaunch_train(argv)
     parser = argparse.ArgumentParser(prog="fastnn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     sub.add_parser("bench", help="time kernels and training against PyTorch (see bench/README.md)")
     sub.add_parser("info", help="versions, threads and kernel cache location")
+    sub.add_parser("run", help="run a script as N data-parallel MPI processes: fastnn run -n N script.py ...")
     args = parser.parse_args(argv)
     if args.command == "train":
         return train(args)
