@@ -119,7 +119,7 @@ def finish_async_reduce_scatter(rank, out):
 
 def run_ddp(rank, out):
     x, y = batch(0)
-    for label, cap in (("one_bucket", 25), ("many_buckets", 0.0002)):
+    for label, cap in (("one_bucket", 25), ("many_buckets", 0.00005)):
         fastnn.manual_seed(rank)          # different replicas: DDP must broadcast rank 0's parameters
         model = make_mlp()
         ddp = dist.DistributedDataParallel(model, bucket_cap_mb=cap)
@@ -132,7 +132,7 @@ def run_ddp(rank, out):
     # no_sync: accumulate a first micro-batch locally, average at the second.
     fastnn.manual_seed(rank)
     model = make_mlp()
-    ddp = dist.DistributedDataParallel(model, bucket_cap_mb=0.0002)
+    ddp = dist.DistributedDataParallel(model, bucket_cap_mb=0.00005)
     (x1, y1), (x2, y2) = batch(1), batch(2)
     with ddp.no_sync():
         nn.CrossEntropyLoss()(ddp(fastnn.tensor(shard(x1, rank))), fastnn.tensor(shard(y1, rank))).backward()
@@ -179,7 +179,7 @@ def run_sync_batchnorm(rank, out):
     x, y = batch(3)
     fastnn.manual_seed(rank)
     model = make_mlp(dist.SyncBatchNorm)
-    ddp = dist.DistributedDataParallel(model, bucket_cap_mb=0.0002)
+    ddp = dist.DistributedDataParallel(model, bucket_cap_mb=0.00005)
     logits = ddp(fastnn.tensor(shard(x, rank)))
     nn.CrossEntropyLoss()(logits, fastnn.tensor(shard(y, rank))).backward()
     out["syncbn_ddp/logits"] = logits.detach().numpy().copy()

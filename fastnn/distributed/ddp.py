@@ -26,6 +26,10 @@ from fastnn.distributed import process_group as pg
 
 __all__ = ["DistributedDataParallel"]
 
+# As in PyTorch, the first bucket (the last layers' gradients, ready first) is capped at 1 MB, so that a
+# reduction starts early in backward even when the whole model would fit in one bucket_cap_mb bucket.
+FIRST_BUCKET_BYTES = 1024 * 1024
+
 
 class _Bucket:
     """Consecutive parameters (in reverse registration order, roughly the order backward reaches them) of one
@@ -55,7 +59,8 @@ class DistributedDataParallel(Module):
     """Wrap `module` for data-parallel training over the default process group (PyTorch's signature).
 
     At construction rank 0's parameters and buffers are broadcast to every rank, so all replicas start equal.
-    After each backward the gradients are averaged over ranks in buckets of at most `bucket_cap_mb` MB; each
+    After each backward the gradients are averaged over ranks in buckets of at most `bucket_cap_mb` MB (the
+    first one at most 1 MB); each
     bucket's all-reduce starts as soon as its gradients are ready during backward. With `broadcast_buffers`
     (default) rank 0's buffers (BatchNorm running statistics) are broadcast to every rank at the start of each
     forward: each rank normalizes with its own batch's statistics, but only rank 0's running averages survive
@@ -92,7 +97,8 @@ class DistributedDataParallel(Module):
                 seen.add(id(p))
                 params.append(p)
         self._params = params
-        self._buckets, self._slot = self._build_buckets(params, int(bucket_cap_mb * 1024 * 1024))
+        self._buckets, self._slot = self._build_buckets(params, int(bucket_cap_mb * 1024 * 1024),
+                                                        min(FIRST_BUCKET_BYTES, int(bucket_cap_mb * 1024 * 1024)))
         self._next_launch = 0
         self._expected = 0
         self._marked = set()
@@ -101,15 +107,19 @@ class DistributedDataParallel(Module):
                             "initial broadcast of parameters and buffers")
 
     @staticmethod
-    def _build_buckets(params, cap_bytes):
-        buckets, slot = [], {}
+    def _build_buckets(params, cap_bytes, first_cap_bytes):
+        # As PyTorch assigns them: a bucket closes once it holds at least its cap (so one large parameter
+        # makes a bucket of its own), and parameters of another dtype open a new one.
+        buckets, slot, open_bucket = [], {}, None
         for p in reversed(params):
-            b = buckets[-1] if buckets else None
-            if b is None or b.dtype != p.dtype or (b.params and (b.numel + p.numel()) * p.dtype.itemsize > cap_bytes):
-                b = _Bucket(len(buckets), p.dtype)
-                buckets.append(b)
-            slot[id(p)] = (b, len(b.params))
-            b.add(p)
+            if open_bucket is None or open_bucket.dtype != p.dtype:
+                open_bucket = _Bucket(len(buckets), p.dtype)
+                buckets.append(open_bucket)
+            slot[id(p)] = (open_bucket, len(open_bucket.params))
+            open_bucket.add(p)
+            cap = first_cap_bytes if open_bucket.index == 0 else cap_bytes
+            if open_bucket.numel * p.dtype.itemsize >= cap:
+                open_bucket = None
         for b in buckets:
             b.flat = np.empty(b.numel, b.dtype)
         return buckets, slot

@@ -125,20 +125,24 @@ def _abort_on_exception(exc_type, exc, tb):
     message = "".join(traceback.format_exception(exc_type, exc, tb))
     sys.stderr.write(f"fastnn.distributed: rank {rank} (of {size}) failed with an uncaught exception; aborting "
                      f"all ranks\n{message}")
-    sys.stderr.flush()
-    sys.stdout.flush()
-    if group is None:
-        return
-    group.MPI.COMM_WORLD.Abort(1)
+    _flush_then_abort(group)
 
 
 def _abort(message):
     """Print `message` naming this rank and abort every rank of the job."""
     sys.stderr.write(f"fastnn.distributed: rank {_group.rank} (of {_group.size}): {message}; aborting all "
                      f"ranks\n")
+    _flush_then_abort(_group)
+
+
+def _flush_then_abort(group):
     sys.stderr.flush()
     sys.stdout.flush()
-    _group.MPI.COMM_WORLD.Abort(1)
+    if group is None:
+        return
+    # MPI_Abort makes the launcher kill every rank at once; a moment first lets it forward the message above.
+    time.sleep(0.5)
+    group.MPI.COMM_WORLD.Abort(1)
 
 
 def is_initialized():
@@ -201,7 +205,8 @@ def _wait_all(requests, what):
         return
     deadline = time.monotonic() + group.timeout.total_seconds()
     spins, nap = 0, 1e-6
-    while not MPI.Request.Testall(pending):
+    test = pending[0].Test if len(pending) == 1 else (lambda: MPI.Request.Testall(pending))
+    while not test():
         spins += 1
         if spins < 2000:
             continue
