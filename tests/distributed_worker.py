@@ -104,6 +104,15 @@ def run_collectives(rank, out):
     dist.all_reduce(view)
     out["all_reduce/transposed"] = view.detach().numpy().copy()
     dist.barrier()
+    for key, call in (("avg_int", lambda: dist.all_reduce(fastnn.tensor(np.ones(3, np.int64)), dist.ReduceOp.AVG)),
+                      ("bad_src", lambda: dist.broadcast(fastnn.tensor(np.ones(3)), src=2)),
+                      ("bad_op", lambda: dist.all_reduce(fastnn.tensor(np.ones(3)), op="sum")),
+                      ("bad_list", lambda: dist.all_gather([fastnn.zeros(3)], fastnn.zeros(3)))):
+        try:
+            call()
+            out[f"errors/{key}"] = np.array("no error")
+        except (TypeError, ValueError) as error:
+            out[f"errors/{key}"] = np.array(f"{type(error).__name__}: {error}")
 
 
 def finish_async_reduce_scatter(rank, out):
@@ -119,13 +128,25 @@ def finish_async_reduce_scatter(rank, out):
 
 def run_ddp(rank, out):
     x, y = batch(0)
+    start_reduction = dist.process_group._all_reduce_arrays
     for label, cap in (("one_bucket", 25), ("many_buckets", 0.00005)):
         fastnn.manual_seed(rank)          # different replicas: DDP must broadcast rank 0's parameters
         model = make_mlp()
         ddp = dist.DistributedDataParallel(model, bucket_cap_mb=cap)
         out[f"ddp/{label}/buckets"] = np.array(len(ddp._buckets))
         loss = nn.CrossEntropyLoss()(ddp(fastnn.tensor(shard(x, rank))), fastnn.tensor(shard(y, rank)))
-        loss.backward()
+        # How many gradients were ready when each bucket's reduction started.
+        ready_at_start = []
+
+        def spy(arrays, what, ddp=ddp, log=ready_at_start):
+            log.append(len(ddp._marked))
+            return start_reduction(arrays, what)
+        dist.process_group._all_reduce_arrays = spy
+        try:
+            loss.backward()
+        finally:
+            dist.process_group._all_reduce_arrays = start_reduction
+        out[f"ddp/{label}/ready_at_start"] = np.array(ready_at_start)
         for i, g in enumerate(grads(model)):
             out[f"ddp/{label}/grad{i}"] = g
 

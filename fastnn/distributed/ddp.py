@@ -1,19 +1,21 @@
 """DistributedDataParallel: one model replica per rank, gradients averaged across ranks in fused buckets.
 
-How gradients are caught as they become ready. fastnn's autograd engine has no per-parameter gradient hook, so
-for each forward run with grad enabled DDP puts, in place of every trainable parameter, an identity view of it
-(an ordinary graph node made with autograd.make_result, like any op). The engine calls a node's backward once
-the gradient reaching it is complete, so the view's backward is exactly "this parameter's gradient is ready":
+How gradients are caught. fastnn's autograd engine has no per-parameter gradient hook, so for each forward run
+with grad enabled DDP puts, in place of every trainable parameter, an identity view of it (an ordinary graph
+node made with autograd.make_result, like any op); the parameters are restored right after forward, so the
+module, its state_dict and the optimizer only ever see the real Parameters. The engine calls a node's backward
+once the gradient reaching it is complete, so the view's backward means "this parameter's gradient is ready":
 it copies the gradient (plus what .grad already held, for accumulation) into its slot of a flat bucket and,
-once every slot of the bucket is filled, starts that bucket's nonblocking all-reduce (Horovod-style tensor
-fusion). The engine then keeps going backward through earlier layers while the reduction is in flight; the
-last ready gradient waits for every bucket and writes the averaged gradients into the parameters' .grad. The
-parameters themselves are restored right after forward, so the module, its state_dict and the optimizer only
-ever see the real Parameters.
+once every slot of a bucket is filled, starts that bucket's nonblocking all-reduce (Horovod-style fusion, in
+bucket order on every rank); the last ready gradient waits for every bucket and writes the averaged gradients
+into .grad.
 
-Overlap with MPICH: data moves only while a rank is inside an MPI call (no progress thread by default), so DDP
-polls its in-flight buckets at every ready gradient. See the README ("Training on several machines") for what
-was measured.
+Overlap with backward: not available yet. The engine orders nodes by a depth-first reverse postorder, in which
+a node whose inputs are all leaves (every view) comes after all other nodes, so every gradient becomes ready
+only at the very end of backward and the buckets start in one burst then. What overlap needs from the engine
+is PyTorch's `Tensor.register_post_accumulate_grad_hook`: a hook called once per backward when a leaf's
+gradient is complete (after its last incoming edge), right after the node that consumed it last. The bucket
+machinery here would then start each bucket during backward unchanged.
 """
 import contextlib
 
