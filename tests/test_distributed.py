@@ -288,11 +288,15 @@ try:
     dist.init_process_group("mpi")
 except ImportError as error:
     print("ImportError:", error)
+print("train --nproc exit status", main(["train", "--nproc", "2"]))
 """
     proc = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "ImportError: fastnn.distributed needs mpi4py" in proc.stdout
     assert "pip install 'fastnn[distributed]'" in proc.stdout
+    assert "train --nproc exit status 1" in proc.stdout
+    assert "fastnn: fastnn.distributed needs mpi4py and an MPI library: pip install 'fastnn[distributed]'" in \
+        proc.stderr
 
 
 def test_collectives_need_a_process_group():

@@ -5,6 +5,7 @@ ranks share the cores instead of each spinning one thread per core. With --hostf
 machines; the per-machine share is then set by init_process_group, which knows how many ranks each machine got.
 """
 import argparse
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -35,6 +36,14 @@ def find_mpiexec():
                             f"{INSTALL_HINT}")
 
 
+def _mpi4py_installed():
+    """Whether mpi4py can be imported, found without importing mpi4py.MPI (that would initialize MPI in the
+    launcher itself); an import blocked through sys.modules["mpi4py"] = None counts as missing."""
+    if "mpi4py" in sys.modules:
+        return sys.modules["mpi4py"] is not None
+    return importlib.util.find_spec("mpi4py") is not None
+
+
 def cores():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -45,6 +54,8 @@ def launch(nproc, command, hostfile=None, threads=None, env=None):
         raise ValueError(f"the number of processes must be a positive int, got {nproc!r}")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads must be a positive int, got {threads!r}")
+    if not _mpi4py_installed():
+        raise ImportError(INSTALL_HINT)
     env = dict(os.environ if env is None else env)
     if threads is not None:
         env["NUMBA_NUM_THREADS"] = str(threads)
@@ -75,7 +86,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not args.command:
         parser.error("give the script to run: fastnn run -n N script.py [args...]")
-    return launch(args.nproc, [sys.executable] + args.command, args.hostfile, args.threads)
+    return _exit_status(launch, args.nproc, [sys.executable] + args.command, args.hostfile, args.threads)
+
+
+def _exit_status(launcher, *args, **kwargs):
+    """Run the launch; a missing MPI becomes a one-line error (exit status 1), not a traceback."""
+    try:
+        return launcher(*args, **kwargs)
+    except (ImportError, FileNotFoundError) as error:
+        print(f"fastnn: {error}", file=sys.stderr)
+        return 1
 
 
 def relaunch_train(argv):
@@ -97,4 +117,4 @@ def relaunch_train(argv):
         from fastnn.cli import main
         return main(rest)
     env = dict(os.environ, **{TRAIN_ENV: "1"})
-    return launch(nproc, [sys.executable, "-m", "fastnn.cli"] + rest, env=env)
+    return _exit_status(launch, nproc, [sys.executable, "-m", "fastnn.cli"] + rest, env=env)
