@@ -61,6 +61,22 @@ class TwoHeads(nn.Module):
         return self.used(self.body(x).tanh())
 
 
+class Shared(nn.Module):
+    """A layer called twice, and a parameter also read outside its module's forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(6, 4)
+        self.mid = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x):
+        # The parent reads the last layer's bias at the bottom of the graph, so backward reaches that use
+        # long after the head's own; it depends on the rank's data, so it must be averaged like the rest.
+        h = self.body(x) + (x[:, :3] * self.head.bias).sum(1, keepdim=True)
+        return self.head(self.mid(self.mid(h.tanh()).tanh()))
+
+
 SGD_STEPS = 20
 SGD_OPTIONS = dict(lr=0.1, momentum=0.9, weight_decay=1e-3)
 BN_SHAPE = (2, 3, 2, 2)   # per rank, for the SyncBatchNorm gradcheck
@@ -139,7 +155,7 @@ def run_ddp(rank, out):
         ready_at_start = []
 
         def spy(arrays, what, ddp=ddp, log=ready_at_start):
-            log.append(len(ddp._marked))
+            log.append(len(ddp._params) - ddp._incomplete)
             return start_reduction(arrays, what)
         dist.process_group._all_reduce_arrays = spy
         try:
@@ -162,13 +178,24 @@ def run_ddp(rank, out):
     for i, g in enumerate(grads(model)):
         out[f"no_sync/grad{i}"] = g
 
-    # A head that takes no part in the loss.
+    # A head that takes no part in the loss (found without find_unused_parameters=True).
+    for flag in (False, True):
+        fastnn.manual_seed(rank)
+        model = TwoHeads().double()
+        ddp = dist.DistributedDataParallel(model, find_unused_parameters=flag)
+        nn.CrossEntropyLoss()(ddp(fastnn.tensor(shard(x, rank))), fastnn.tensor(shard(y, rank))).backward()
+        for name, p in model.named_parameters():
+            out[f"unused/{flag}/{name}"] = p.grad.detach().numpy().copy()
+
+    # A layer used twice and a parameter read by the parent; before it, a forward with grad never
+    # backpropagated (evaluating in train mode), which the next forward must forget.
     fastnn.manual_seed(rank)
-    model = TwoHeads().double()
-    ddp = dist.DistributedDataParallel(model, find_unused_parameters=True)
+    model = Shared().double()
+    ddp = dist.DistributedDataParallel(model)
+    ddp(fastnn.tensor(shard(x, rank)))
     nn.CrossEntropyLoss()(ddp(fastnn.tensor(shard(x, rank))), fastnn.tensor(shard(y, rank))).backward()
     for name, p in model.named_parameters():
-        out[f"unused/{name}"] = p.grad.detach().numpy().copy()
+        out[f"shared/{name}"] = p.grad.detach().numpy().copy()
 
     # 20 SGD steps.
     fastnn.manual_seed(rank)

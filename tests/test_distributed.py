@@ -128,9 +128,11 @@ def test_ddp_gradients_equal_single_process_on_concatenated_batch(ranks, label):
     if label == "one_bucket":
         assert ready == [n_params]
     else:
-        # Every bucket starts once, in bucket order; with fastnn's engine all gradients become ready at the end
-        # of backward (see ddp.py), so no bucket can start before the last gradient is there.
-        assert ready == [n_params] * 5
+        # Buckets [last bias, last weight], [bias 1], [weight 1], [bias 0], [weight 0] start in that order while
+        # backward is still running, each as soon as it and the buckets before it are complete: the first once
+        # the last layer's 2 gradients are ready, the next two after layer 1's (the engine reaches each layer's
+        # weight, then its bias), the last two after layer 0's.
+        assert ready == [2, 4, 4, 6, 6]
     for r in range(W.WORLD):
         for i, g in enumerate(expected):
             np.testing.assert_allclose(ranks[r][f"ddp/{label}/grad{i}"], g, rtol=0, atol=1e-6)
@@ -151,7 +153,8 @@ def test_no_sync_accumulates_locally_then_averages(ranks):
     assert not np.allclose(ranks[0]["no_sync/local_grad0"], ranks[1]["no_sync/local_grad0"])
 
 
-def test_find_unused_parameters(ranks):
+@pytest.mark.parametrize("flag", [False, True])
+def test_unused_parameters_get_zero_gradients(ranks, flag):
     fastnn.manual_seed(0)
     model = W.TwoHeads().double()
     x, y = W.batch(0)
@@ -159,7 +162,18 @@ def test_find_unused_parameters(ranks):
     for r in range(W.WORLD):
         for name, p in model.named_parameters():
             expected = np.zeros(p.shape) if name.startswith("unused") else p.grad.detach().numpy()
-            np.testing.assert_allclose(ranks[r][f"unused/{name}"], expected, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(ranks[r][f"unused/{flag}/{name}"], expected, rtol=1e-9, atol=1e-12)
+
+
+def test_layer_called_twice_and_parameter_read_by_the_parent(ranks):
+    fastnn.manual_seed(0)
+    model = W.Shared().double()
+    x, y = W.batch(0)
+    nn.CrossEntropyLoss()(model(fastnn.tensor(x)), fastnn.tensor(y)).backward()
+    for r in range(W.WORLD):
+        for name, p in model.named_parameters():
+            np.testing.assert_allclose(ranks[r][f"shared/{name}"], p.grad.detach().numpy(), rtol=1e-9, atol=1e-12,
+                                       err_msg=name)
 
 
 def test_twenty_sgd_steps_equal_one_process_with_the_doubled_batch(ranks):

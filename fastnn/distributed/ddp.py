@@ -1,21 +1,25 @@
 """DistributedDataParallel: one model replica per rank, gradients averaged across ranks in fused buckets.
 
 How gradients are caught. fastnn's autograd engine has no per-parameter gradient hook, so for each forward run
-with grad enabled DDP puts, in place of every trainable parameter, an identity view of it (an ordinary graph
-node made with autograd.make_result, like any op); the parameters are restored right after forward, so the
-module, its state_dict and the optimizer only ever see the real Parameters. The engine calls a node's backward
-once the gradient reaching it is complete, so the view's backward means "this parameter's gradient is ready":
-it copies the gradient (plus what .grad already held, for accumulation) into its slot of a flat bucket and,
-once every slot of a bucket is filled, starts that bucket's nonblocking all-reduce (Horovod-style fusion, in
-bucket order on every rank); the last ready gradient waits for every bucket and writes the averaged gradients
-into .grad.
+with grad enabled DDP puts, in place of every trainable parameter, identity views of it (ordinary graph nodes
+made with autograd.make_result, like any op); the parameters are restored right after forward, so the module,
+its state_dict and the optimizer only ever see the real Parameters. The engine calls a node's backward once the
+gradient reaching it is complete, so a view's backward means "this use of the parameter has its gradient":
+once every view the outputs depend on has fired (counted by a walk of the graph after forward), the
+parameter's gradient (plus what .grad already held, for accumulation) is complete in its slot of a flat
+bucket, and once every slot of a bucket is, that bucket's nonblocking all-reduce starts (Horovod-style fusion,
+in bucket order on every rank). The last gradient waits for every bucket and writes the averages into .grad.
 
-Overlap with backward: not available yet. The engine orders nodes by a depth-first reverse postorder, in which
-a node whose inputs are all leaves (every view) comes after all other nodes, so every gradient becomes ready
-only at the very end of backward and the buckets start in one burst then. What overlap needs from the engine
-is PyTorch's `Tensor.register_post_accumulate_grad_hook`: a hook called once per backward when a leaf's
-gradient is complete (after its last incoming edge), right after the node that consumed it last. The bucket
-machinery here would then start each bucket during backward unchanged.
+Overlap with backward. The engine orders nodes by a depth-first reverse postorder, in which a node whose inputs
+are all leaves comes after every other node: a plain view of a parameter would fire only at the very end of
+backward. So inside a module's own forward (a forward pre-hook swaps them in) its parameters are views that also
+take the module's input as a (gradient-less) input; the engine then reaches each of them right after the
+module's backward, before going deeper, and the buckets of the last layers start while the first layers are
+still being differentiated. A parameter read outside its module's forward (a parent reading a child's weight)
+is an unanchored view, ready at the end. With MPICH the data moves only while a rank is inside an MPI call (no
+progress thread by default), so DDP polls the started buckets at every ready gradient. A hook the engine could
+offer instead: PyTorch's Tensor.register_post_accumulate_grad_hook (called once per backward when a leaf's
+gradient is complete).
 """
 import contextlib
 
@@ -69,9 +73,10 @@ class DistributedDataParallel(Module):
     (use SyncBatchNorm for statistics over all ranks). `no_sync()` skips the reduction for gradient accumulation.
     Without an initialized group (or with one rank) it simply runs the module.
 
-    `find_unused_parameters=True` walks the graph after each forward and marks parameters that did not take part
-    as ready (their bucket slot contributes zeros, or the gradient accumulated so far); otherwise every
-    trainable parameter must receive a gradient in each backward, as in PyTorch.
+    Parameters the outputs do not depend on are found by a walk of the graph after every forward (DDP needs it
+    anyway) and contribute zeros (or the gradient accumulated so far), so `find_unused_parameters` is accepted
+    for PyTorch's signature but not needed. Every rank must backpropagate through the outputs of each forward
+    run with grad enabled before the next one, or run that forward under no_grad.
     """
 
     def __init__(self, module, device_ids=None, output_device=None, dim=0, broadcast_buffers=True,
@@ -102,8 +107,8 @@ class DistributedDataParallel(Module):
         self._buckets, self._slot = self._build_buckets(params, int(bucket_cap_mb * 1024 * 1024),
                                                         min(FIRST_BUCKET_BYTES, int(bucket_cap_mb * 1024 * 1024)))
         self._next_launch = 0
-        self._expected = 0
-        self._marked = set()
+        self._incomplete = 0      # parameters whose gradient the current iteration still waits for
+        self._pending, self._views, self._started, self._fired_any = {}, {}, set(), False
         if init_sync and self.world_size > 1:
             self._broadcast(list(module.parameters()) + [b for b in module.buffers() if b is not None],
                             "initial broadcast of parameters and buffers")
@@ -157,51 +162,100 @@ class DistributedDataParallel(Module):
     def forward(self, *inputs, **kwargs):
         if self.world_size == 1:
             return self.module(*inputs, **kwargs)
-        if self._marked:
-            raise RuntimeError(
-                "Expected to have finished reduction in the prior iteration before starting a new one: "
-                f"{self._expected - len(self._marked)} of {self._expected} parameters got no gradient in the "
-                "last backward. Parameters that did not take part in producing the loss need "
-                "DistributedDataParallel(..., find_unused_parameters=True); every rank must also call backward "
-                "on an output of every forward run with grad enabled.")
+        if self._incomplete:
+            if self._fired_any:
+                missing = [name for name, p in self.module.named_parameters() if self._pending.get(id(p), 0) > 0]
+                raise RuntimeError(
+                    "Expected to have finished reduction in the prior iteration before starting a new one: "
+                    f"{len(missing)} parameters got no gradient in the last backward ({', '.join(missing[:5])}"
+                    f"{', ...' if len(missing) > 5 else ''}). Every rank must call backward on a loss that uses "
+                    "all the outputs of each forward run with grad enabled (or run that forward under no_grad).")
+            self._abandon()   # a forward with grad whose output was never backpropagated
         if self.broadcast_buffers:
             buffers = [b for b in self.module.buffers() if b is not None]
             if buffers:
                 self._broadcast(buffers, "broadcast of buffers")
         if not (is_grad_enabled() and self.require_backward_grad_sync and self._params):
             return self.module(*inputs, **kwargs)
-        views = {id(p): self._ready_view(p) for p in self._params}
-        swapped = []
+        return self._forward_with_views(inputs, kwargs)
+
+    def _forward_with_views(self, inputs, kwargs):
+        """Run the module with every trainable parameter replaced by gradient-ready views (see the top)."""
+        tracked = {id(p): p for p in self._params}
+        self._views = {}
+        owned, originals = {}, []
+        for m in self.module.modules():
+            for name, p in m._parameters.items():
+                if p is not None and id(p) in tracked:
+                    owned.setdefault(id(m), (m, []))[1].append((name, p))
+                    originals.append((m, name, p))
+        # Outside its module's forward (e.g. a parent reading a child's weight) a parameter is an unanchored
+        # view; inside, a view anchored to the module's input, which the engine then processes right after the
+        # module's backward instead of at the very end.
+        outside = {key: self._new_view(p, None) for key, p in tracked.items()}
+        for m, name, p in originals:
+            m._parameters[name] = outside[id(p)]
+        inside_stack, handles = [], []
+
+        def enter(m, args):
+            anchor = next((a for a in args if isinstance(a, Tensor) and a._node is not None), None)
+            saved = [(name, m._parameters[name]) for name, _ in owned[id(m)][1]]
+            for name, p in owned[id(m)][1]:
+                m._parameters[name] = self._new_view(p, anchor)
+            inside_stack.append((m, saved))
+
+        def leave(m, args, out):
+            m, saved = inside_stack.pop()
+            for name, view in saved:
+                m._parameters[name] = view
+
         try:
-            for m in self.module.modules():
-                for name, p in m._parameters.items():
-                    if p is not None and id(p) in views:
-                        swapped.append((m, name, p))
-                        m._parameters[name] = views[id(p)]
-            self._expected = len(self._params)
+            for m, _ in owned.values():
+                handles += [m.register_forward_pre_hook(enter), m.register_forward_hook(leave)]
             out = self.module(*inputs, **kwargs)
         finally:
-            for m, name, p in swapped:
+            for handle in handles:
+                handle.remove()
+            for m, name, p in originals:
                 m._parameters[name] = p
-        if self.find_unused_parameters:
-            reached = _reachable_nodes(out)
-            for p in self._params:
-                if id(views[id(p)]._node) not in reached:
-                    self._mark_ready(p, None)
+        self._prepare_backward(out)
         return out
 
-    def _ready_view(self, p):
+    def _new_view(self, p, anchor):
+        inputs = (p,) if anchor is None else (p, anchor)
+
         def backward(g):
-            self._mark_ready(p, g)
-            return (None,)   # DDP writes .grad itself once the average is known
-        return make_result(p.data, (p,), backward, "ddp_gradient_ready")
+            self._view_ready(p, g)
+            return (None,) * len(inputs)   # no gradient to the anchor; DDP writes p.grad itself
+        view = make_result(p.data, inputs, backward, "ddp_gradient_ready")
+        self._views.setdefault(id(p), []).append(view)
+        return view
+
+    def _prepare_backward(self, out):
+        """Count, for each parameter, the views the outputs depend on: its gradient is complete once that many
+        have fired. Parameters the outputs do not depend on are complete now (their slot holds zeros, or the
+        gradient accumulated so far), so find_unused_parameters is never needed."""
+        reached = _reachable_nodes(out)
+        self._pending = {key: sum(id(v._node) in reached for v in views) for key, views in self._views.items()}
+        self._views = {}
+        self._started, self._fired_any = set(), False
+        self._incomplete, self._next_launch = len(self._params), 0
+        for b in self._buckets:
+            b.ready, b.work = 0, None
+        for p in self._params:
+            if self._pending[id(p)] == 0:
+                self._start_slot(p, None)
+                self._complete(p)
+
+    def _abandon(self):
+        """Forget an iteration whose backward never came, after finishing the reductions it started (every
+        rank started the same ones, in the same order)."""
+        for b in self._buckets[:self._next_launch]:
+            b.work.wait()
+        self._incomplete = 0
 
     # ---- backward ----------------------------------------------------------------------------------------
-    def _mark_ready(self, p, g):
-        if id(p) in self._marked:
-            raise RuntimeError("DistributedDataParallel: a parameter's gradient became ready twice in one "
-                               "iteration (backward through the same forward twice?); run forward again")
-        self._marked.add(id(p))
+    def _start_slot(self, p, g):
         bucket, i = self._slot[id(p)]
         slot = bucket.slot(i)
         if g is None:
@@ -210,9 +264,28 @@ class DistributedDataParallel(Module):
             slot[...] = np.reshape(g, -1)
         if p.grad is not None:
             slot += p.grad.detach().numpy().reshape(-1)
-        bucket.ready += 1
+        self._started.add(id(p))
+
+    def _view_ready(self, p, g):
+        key = id(p)
+        if self._pending.get(key, 0) <= 0:
+            raise RuntimeError("DistributedDataParallel: a parameter's gradient arrived after its reduction "
+                               "(backward through the same forward twice?); run forward again before backward")
+        self._fired_any = True
+        if key in self._started:
+            bucket, i = self._slot[key]
+            bucket.slot(i)[...] += np.reshape(g, -1)
+        else:
+            self._start_slot(p, g)
+        self._pending[key] -= 1
+        if self._pending[key] == 0:
+            self._complete(p)
+
+    def _complete(self, p):
+        self._slot[id(p)][0].ready += 1
+        self._incomplete -= 1
         self._launch_ready_buckets()
-        if len(self._marked) == self._expected:
+        if self._incomplete == 0:
             self._finish()
 
     def _launch_ready_buckets(self):
@@ -237,10 +310,6 @@ class DistributedDataParallel(Module):
                     p.grad.detach().numpy()[...] = averaged
                 else:
                     p.grad = Tensor(averaged.copy(), device=p.device)
-            b.ready, b.work = 0, None
-        # Ready for another backward through the same graph (retain_graph=True): it accumulates and averages
-        # again, as a fresh backward would.
-        self._marked, self._next_launch = set(), 0
 
 
 def _reachable_nodes(out):
