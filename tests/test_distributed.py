@@ -391,3 +391,42 @@ def test_sampler_partitions_the_indices_each_epoch(n, world, shuffle, drop_last,
     again = DistributedSampler(range(n), world, 0, shuffle=shuffle, seed=seed, drop_last=drop_last)
     again.set_epoch(epoch)
     assert list(again) == shares[0]                  # every rank derives the same order from seed + epoch
+
+
+def test_bad_arguments_raise_clear_errors():
+    from fastnn.distributed import DistributedDataParallel as DDP, init_process_group
+    with pytest.raises(TypeError, match="module must be a fastnn.nn.Module, got object"):
+        DDP(object())
+    with pytest.raises(ValueError, match="bucket_cap_mb must be a positive number, got 0"):
+        DDP(nn.Linear(2, 2), bucket_cap_mb=0)
+    with pytest.raises(ValueError, match="device_ids and output_device are for GPU replicas"):
+        DDP(nn.Linear(2, 2), device_ids=[0])
+    with pytest.raises(ValueError, match="only the default process group"):
+        DDP(nn.Linear(2, 2), process_group="group")
+    with pytest.raises(ValueError, match="backend 'nccl' is not supported"):
+        init_process_group("nccl")
+    with pytest.raises(ValueError, match="seed must be a non-negative int, got -1"):
+        DistributedSampler(range(4), 2, 0, seed=-1)
+    with pytest.raises(ValueError, match="epoch must be a non-negative int, got 1.5"):
+        DistributedSampler(range(4), 2, 0).set_epoch(1.5)
+
+
+def test_ddp_without_a_group_is_the_module_itself():
+    fastnn.manual_seed(0)
+    model = W.make_mlp()
+    ddp = fastnn.distributed.DistributedDataParallel(model)
+    x, y = W.batch(0)
+    nn.CrossEntropyLoss()(ddp(fastnn.tensor(x)), fastnn.tensor(y)).backward()
+    fastnn.manual_seed(0)
+    expected = _reference_grads(W.make_mlp(), (x, y))
+    for g, e in zip(W.grads(model), expected):
+        np.testing.assert_array_equal(g, e)
+    assert set(ddp.state_dict()) == {f"module.{k}" for k in model.state_dict()}   # PyTorch's key prefix
+
+
+def test_fastnn_run_rejects_bad_arguments():
+    from fastnn.distributed.launch import main as run_main
+    with pytest.raises(SystemExit):
+        run_main(["-n", "0", "script.py"])
+    with pytest.raises(SystemExit):
+        run_main(["-n", "2"])
