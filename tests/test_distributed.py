@@ -430,3 +430,12 @@ def test_fastnn_run_rejects_bad_arguments():
         run_main(["-n", "0", "script.py"])
     with pytest.raises(SystemExit):
         run_main(["-n", "2"])
+
+
+def test_ddp_refuses_parameters_changed_after_wrapping(monkeypatch):
+    ddp = fastnn.distributed.DistributedDataParallel(nn.Linear(2, 2))
+    ddp.world_size = 2              # what a group of two would give; the check comes before any collective
+    monkeypatch.setattr(ddp, "broadcast_buffers", False)
+    ddp.module.double()
+    with pytest.raises(RuntimeError, match="convert the module .* before wrapping it"):
+        ddp(fastnn.zeros((1, 2), dtype=fastnn.float64))

@@ -104,14 +104,17 @@ class DistributedDataParallel(Module):
                 seen.add(id(p))
                 params.append(p)
         self._params = params
+        self._signature = self._parameter_signature()
         self._buckets, self._slot = self._build_buckets(params, int(bucket_cap_mb * 1024 * 1024),
                                                         min(FIRST_BUCKET_BYTES, int(bucket_cap_mb * 1024 * 1024)))
         self._next_launch = 0
         self._incomplete = 0      # parameters whose gradient the current iteration still waits for
         self._pending, self._views, self._started, self._fired_any = {}, {}, set(), False
         if init_sync and self.world_size > 1:
-            self._broadcast(list(module.parameters()) + [b for b in module.buffers() if b is not None],
-                            "initial broadcast of parameters and buffers")
+            self._broadcast(list(module.parameters()) + [b for b in module.buffers() if b is not None])
+
+    def _parameter_signature(self):
+        return [(id(p), p.dtype, p.shape) for p in self.module.parameters() if p.requires_grad]
 
     @staticmethod
     def _build_buckets(params, cap_bytes, first_cap_bytes):
@@ -133,7 +136,7 @@ class DistributedDataParallel(Module):
 
     # ---- broadcasts --------------------------------------------------------------------------------------
     @staticmethod
-    def _broadcast(tensors, what):
+    def _broadcast(tensors):
         """Broadcast `tensors` from rank 0 in one flat message per dtype."""
         by_dtype = {}
         for t in tensors:
@@ -174,9 +177,13 @@ class DistributedDataParallel(Module):
         if self.broadcast_buffers:
             buffers = [b for b in self.module.buffers() if b is not None]
             if buffers:
-                self._broadcast(buffers, "broadcast of buffers")
+                self._broadcast(buffers)
         if not (is_grad_enabled() and self.require_backward_grad_sync and self._params):
             return self.module(*inputs, **kwargs)
+        if self._parameter_signature() != self._signature:
+            raise RuntimeError("the module's trainable parameters changed (dtype, shape, or which ones) after "
+                               "DistributedDataParallel wrapped it: convert the module (.double(), .to(), "
+                               "requires_grad_) before wrapping it, as in PyTorch")
         return self._forward_with_views(inputs, kwargs)
 
     def _forward_with_views(self, inputs, kwargs):
