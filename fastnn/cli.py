@@ -63,6 +63,9 @@ def _train_parser(sub):
     p.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores)")
     p.add_argument("--save", default=None, help="write the trained model's state_dict here (fastnn.save)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="train data-parallel on N processes (fastnn run -n N; needs fastnn[distributed]); "
+                        "--batch-size is then per process")
 
 
 # Command-line option -> the config key it sets.
@@ -203,11 +206,13 @@ def train(args):
     from fastnn import nn
     from fastnn.train import Trainer
     from fastnn.train.config import dumps
+    from fastnn.distributed._train import training_context
     config = resolve_train_config(args)  # every check before any data is read or anything trained
+    dist = training_context(config["seed"], config["data"]["batch_size"])
     if args.threads:
         fastnn.set_num_threads(args.threads)
     last = None
-    if args.out is not None:
+    if args.out is not None and dist.is_main:
         os.makedirs(args.out, exist_ok=True)
         last = os.path.join(args.out, "last.fastnn")
         if args.resume and not os.path.exists(last):
@@ -223,6 +228,7 @@ def train(args):
     train_split, test_split = _load_data(data)
     train_loader, test_loader = make_loaders(train_split, test_split, data["batch_size"],
                                              config["augmentation"]["crop_flip"], data["limit"])
+    train_loader, test_loader = dist.shard(train_loader, test_loader)
     model = build_model(config["model"]["name"])
     optimizer = make_optimizer(config, model)
     schedule = config["schedule"]
@@ -238,15 +244,17 @@ def train(args):
           f"{' momentum=' + str(o['momentum']) if o['name'] == 'sgd' else ''}; "
           f"augment={'crop+flip' if config['augmentation']['crop_flip'] else 'off'}; "
           f"{fastnn.get_num_threads()} threads", flush=True)
-    trainer = Trainer(model, nn.CrossEntropyLoss(), optimizer, scheduler, scheduler_interval="step",
-                      callbacks=make_callbacks(config, args.out) + [_epoch_line(epochs)], out_dir=args.out,
-                      progress=not args.no_progress, max_norm=config["train"]["max_norm"],
+    # With --nproc, only rank 0 writes files and prints; every rank's metrics are averaged first (dist.callback).
+    out = args.out if dist.is_main else None
+    trainer = Trainer(dist.wrap(model), nn.CrossEntropyLoss(), optimizer, scheduler, scheduler_interval="step",
+                      callbacks=[dist.callback()] + make_callbacks(config, out) + [_epoch_line(epochs)], out_dir=out,
+                      progress=not args.no_progress and dist.is_main, max_norm=config["train"]["max_norm"],
                       accumulate_grad_batches=config["train"]["accumulate_grad_batches"])
     history = trainer.fit(train_loader, test_loader, epochs=epochs, ckpt_path=last if args.resume else None)
     if not history:
         raise SystemExit("fastnn train: no epoch trained")
     print(f"test accuracy: {history[-1]['val_acc']:.4f}", flush=True)
-    if args.save:
+    if args.save and dist.is_main:
         fastnn.save(model.state_dict(), args.save)
         print(f"saved state_dict to {args.save}")
     return 0
@@ -286,11 +294,16 @@ def main(argv=None):
         # --option).
         from fastnn import bench as bench_module
         return bench_module.main(argv[1:])
+    if argv[:1] == ["run"] or (argv[:1] == ["train"] and any(a.split("=")[0] == "--nproc" for a in argv)):
+        # `run` passes everything after it to the script; `train --nproc N` relaunches itself under `run`.
+        from fastnn.distributed import launch
+        return launch.main(argv[1:]) if argv[0] == "run" else launch.relaunch_train(argv)
     parser = argparse.ArgumentParser(prog="fastnn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     sub.add_parser("bench", help="time kernels and training against PyTorch (see bench/README.md)")
     sub.add_parser("info", help="versions, threads and kernel cache location")
+    sub.add_parser("run", help="run a script as N data-parallel MPI processes: fastnn run -n N script.py ...")
     args = parser.parse_args(argv)
     if args.command == "train":
         return train(args)

@@ -159,7 +159,7 @@ class Trainer:
         self.global_step = 0    # optimizer steps taken
         self.history = []       # one dict per completed epoch
         self.should_stop = False
-        self.train_loader = None
+        self.train_loader = self.val_loader = None
 
     # ---- hooks ----------------------------------------------------------------------------------------------
     def _call(self, hook, *args):
@@ -214,7 +214,7 @@ class Trainer:
         callback sets should_stop. ckpt_path: resume from that checkpoint first. Returns the history."""
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
             raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
-        self.train_loader = train_loader
+        self.train_loader, self.val_loader = train_loader, val_loader
         if ckpt_path is not None:
             self.load_checkpoint(ckpt_path)
         if self.out_dir is not None:
