@@ -134,6 +134,8 @@ def test_interpolate_integer_nearest_and_area():
     x = fastnn.tensor(np.arange(6).reshape(1, 1, 2, 3))
     out = F.interpolate(x, scale_factor=2)
     assert out.dtype == np.int64 and host(out)[0, 0, 1].tolist() == [0, 0, 1, 1, 2, 2]
+    big = F.interpolate(fastnn.tensor(np.array([[[2 ** 60 + 1]]])), size=3)  # values picked, never rounded
+    assert host(big).tolist() == [[[2 ** 60 + 1] * 3]]
     area = F.interpolate(fastnn.tensor(np.arange(16.0).reshape(1, 1, 4, 4)), size=(2, 2), mode="area")
     np.testing.assert_allclose(host(area)[0, 0], [[2.5, 4.5], [10.5, 12.5]])
 
@@ -321,3 +323,16 @@ def test_vector_ops_facts_and_gradients(device):
     assert gradcheck(lambda u: F.normalize(u, dim=0), [la])
     with pytest.raises(TypeError, match="floating point"):
         F.normalize(fastnn.tensor(np.array([1, 2])))
+
+
+def test_against_torch_if_installed():
+    torch = pytest.importorskip("torch")
+    x = rand((2, 3, 4, 5))
+    tf = torch.nn.functional
+    for mode, align in (("nearest", None), ("bilinear", False), ("bilinear", True)):
+        for kwargs in ({"size": (7, 3)}, {"scale_factor": 1.7}, {"scale_factor": 1.7, "recompute_scale_factor": True}):
+            ours = F.interpolate(fastnn.tensor(x), mode=mode, align_corners=align, **kwargs)
+            np.testing.assert_allclose(host(ours), tf.interpolate(torch.tensor(x), mode=mode, align_corners=align,
+                                                                  **kwargs).numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(host(F.unfold(fastnn.tensor(x), (2, 3), 2, 1, (1, 2))),
+                                  tf.unfold(torch.tensor(x), (2, 3), 2, 1, (1, 2)).numpy())

@@ -125,9 +125,14 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     wdtype = input.dtype if input.dtype.kind == "f" else np.dtype(np.float64)
     mats = [_weights(xp, wdtype, n_in, n_out, mode, bool(align_corners), s)
             for n_in, n_out, s in zip(input.shape[2:], sizes, scales)]
-    out = _apply_along(xp, input.data.astype(wdtype, copy=False), mats, False)
-    if input.dtype.kind != "f":  # nearest on integers picks values: exact
-        out = xp.rint(out).astype(input.dtype)
+    if mode in ("nearest", "nearest-exact"):
+        # picking values (exact for every dtype); the backward still sums through the one-hot matrices
+        out = input.data
+        for k, m in enumerate(mats):
+            out = xp.take(out, m.argmax(axis=1), axis=2 + k)
+        out = xp.ascontiguousarray(out)
+    else:
+        out = _apply_along(xp, input.data, mats, False)
 
     def backward(g):
         return (_apply_along(xp, g, mats, True),)
