@@ -21,8 +21,8 @@ from fastnn.ops import (acos, add, addmm, allclose, argsort, argwhere, asin, ata
                         sinh, sort, split, square, sub, swapaxes, t, take_along_dim, tan, tile, topk, tril, triu,
                         trunc, unbind, unflatten, unique)
 from fastnn.ops import (bincount, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, bucketize, clamp_max, clamp_min,
-                        count_nonzero, diagonal, logical_and, logical_not, logical_or, logical_xor, searchsorted,
-                        trace)
+                        count_nonzero, diagonal, floor_divide, logical_and, logical_not, logical_or, logical_xor,
+                        searchsorted, trace)
 from fastnn.ops import (broadcast_tensors, broadcast_to, column_stack, hstack, meshgrid, row_stack, vstack)
 from fastnn.ops.math import norm
 from fastnn.ops import all, any, max, min, pow, relu, round  # noqa: F401  (shadow builtins only in this namespace)

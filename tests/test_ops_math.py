@@ -474,3 +474,17 @@ def test_clamp_min_max(device):
     assert host(fastnn.clamp_min(x, 0.0)).tolist() == [0.0, 0.5, 2.0]
     assert host(x.clamp_max(1.0)).tolist() == [-1.0, 0.5, 1.0]
     assert gradcheck(lambda v: fastnn.clamp_min(v, 0.0), [x])
+
+
+def test_floor_divide(device):
+    x = t([-7, 7, 6], device)
+    out = x // 2
+    assert out.dtype == np.int64 and host(out).tolist() == [-4, 3, 3]  # rounds toward -inf, as Python's //
+    assert host(fastnn.floor_divide(t([-7.5, 7.5], device), 2)).tolist() == [-4.0, 3.0]
+    assert host(7 // t([2, -2], device)).tolist() == [3, -4] and host(x.floor_divide(t([3], device))).tolist() == \
+        [-3, 2, 2]
+    with pytest.raises(ZeroDivisionError):
+        x // 0
+    w = leaf(np.array([1.5, -2.5]), device)
+    (w // 1.0).sum().backward()
+    assert host(w.grad).tolist() == [0.0, 0.0]

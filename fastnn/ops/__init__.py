@@ -8,13 +8,12 @@ from fastnn.ops.indexing import (argsort, argwhere, gather, index_add, index_sel
                                  topk, unique, where)
 from fastnn.ops.linalg import linear, matmul
 from fastnn.ops.loss import (binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss, nll_loss)
-from fastnn.ops.math import (acos, addmm, all, allclose, any, asin, atan, atan2, bincount, bitwise_and,
-                             bitwise_not, bitwise_or, bitwise_xor, bmm, bucketize, ceil, clamp_max, clamp_min, cos,
-                             cosh, count_nonzero, cumprod, cumsum, diag, diagonal, dist, einsum, equal, erf, exp2,
-                             expm1, floor, fmod, isfinite, isinf, isnan, lerp, log1p, log2, log10, logical_and,
-                             logical_not, logical_or, logical_xor, mm, nan_to_num, outer, prod, reciprocal,
-                             remainder, round, rsqrt, searchsorted, sign, sin, sinh, square, tan, trace, tril, triu,
-                             trunc)
+from fastnn.ops.math import (acos, addmm, all, allclose, any, asin, atan, atan2, bincount, bitwise_and, bitwise_not,
+                             bitwise_or, bitwise_xor, bmm, bucketize, ceil, clamp_max, clamp_min, cos, cosh,
+                             count_nonzero, cumprod, cumsum, diag, diagonal, dist, einsum, equal, erf, exp2, expm1,
+                             floor, floor_divide, fmod, isfinite, isinf, isnan, lerp, log10, log1p, log2, logical_and,
+                             logical_not, logical_or, logical_xor, mm, nan_to_num, outer, prod, reciprocal, remainder,
+                             round, rsqrt, searchsorted, sign, sin, sinh, square, tan, trace, tril, triu, trunc)
 from fastnn.ops.random import bernoulli, multinomial
 from fastnn.ops.reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, std, sum, var
 from fastnn.ops.shape import (broadcast_tensors, broadcast_to, cat, chunk, column_stack, expand, flatten, flip,

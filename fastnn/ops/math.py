@@ -156,6 +156,18 @@ fmod = _modulo("fmod", lambda xp, a, b: xp.fmod(a, b), lambda xp, q: xp.trunc(q)
 remainder = _modulo("remainder", lambda xp, a, b: xp.remainder(a, b), lambda xp, q: xp.floor(q))
 
 
+def floor_divide(input, other):
+    """a // b rounded toward negative infinity (Python's //; integers stay integers), with gradient 0."""
+    a, b = _binary(input, other)
+    xp = a._backend.xp
+    if a.dtype.kind in "iu" and bool((b.data == 0).any()):
+        raise ZeroDivisionError("floor_divide: integer division by zero")
+    out = scalar_array(xp.floor_divide(a.data, b.data), xp)
+    return make_result(out, (a, b), lambda g: (xp.zeros(a.shape, dtype=g.dtype) if a.requires_grad else None,
+                                               xp.zeros(b.shape, dtype=g.dtype) if b.requires_grad else None),
+                       "floor_divide", saved=())
+
+
 def lerp(input, end, weight):
     """input + weight * (end - input); weight is a number or a tensor (broadcast)."""
     start, end = _binary(_tensor(input, "lerp"), end)
