@@ -98,3 +98,12 @@ def upsample_bilinear(input, size=None, scale_factor=None):
 from fastnn.ops.attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402
 
 __all__ += ["multi_head_attention_forward", "scaled_dot_product_attention"]
+
+# ---- losses (issue 14) -----------------------------------------------------------------------------------------
+from fastnn.ops.loss import (binary_cross_entropy, cosine_embedding_loss, gaussian_nll_loss,  # noqa: E402
+                             huber_loss, kl_div, margin_ranking_loss, multilabel_soft_margin_loss,
+                             poisson_nll_loss, smooth_l1_loss, triplet_margin_loss)
+
+__all__ += ["binary_cross_entropy", "cosine_embedding_loss", "gaussian_nll_loss", "huber_loss", "kl_div",
+            "margin_ranking_loss", "multilabel_soft_margin_loss", "poisson_nll_loss", "smooth_l1_loss",
+            "triplet_margin_loss"]

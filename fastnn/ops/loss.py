@@ -1,9 +1,16 @@
 """Loss functions with PyTorch's signatures and reductions."""
+import math
+import warnings
+
 import numpy as np
 
 from fastnn._validation import check_reduction
 from fastnn.autograd import make_result
 from fastnn.ops.activation import _log_softmax_array
+from fastnn.ops.elementwise import add, clamp, div, eq, exp, gt, log, minimum, mul, neg, sqrt, sub, where
+from fastnn.ops.reduce import mean, sum as _sum
+from fastnn.ops.shape import unsqueeze
+from fastnn.ops.vector import pairwise_distance
 from fastnn.tensor import Tensor
 
 
@@ -186,3 +193,249 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
         return (((pw * y + 1 - y) * sig - pw * y) * w * g * scale).astype(input.dtype), None
     # the backward reads log_sig and a copy of the target, computed here
     return make_result(out, (input, target), backward, "binary_cross_entropy_with_logits", saved=())
+
+
+# ---- issue 14: the remaining losses of torch.nn.functional, by PyTorch's formulas ----------------------------
+def legacy_reduction(size_average, reduce, reduction):
+    """PyTorch's deprecated size_average/reduce arguments: when either is given they decide the reduction."""
+    if size_average is None and reduce is None:
+        return reduction
+    warnings.warn("size_average and reduce args will be deprecated, please use reduction instead.",
+                  DeprecationWarning, stacklevel=3)
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    return "none" if not reduce else "mean" if size_average else "sum"
+
+
+def _reduce(losses, reduction):
+    """Tensor-level reduction for the losses composed of differentiable ops."""
+    return losses if reduction == "none" else _sum(losses) if reduction == "sum" else mean(losses)
+
+
+def _same_shape(name, input, target):
+    if target.shape != input.shape:
+        raise ValueError(f"{name}: Using a target size ({tuple(target.shape)}) that is different to the input size "
+                         f"({tuple(input.shape)}) is deprecated. Please ensure they have the same size.")
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    """-w [y log x + (1 - y) log(1 - x)] on probabilities x, each log clamped at -100 as in PyTorch."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_reduction(reduction)
+    _check_float_input("binary_cross_entropy", input)
+    xp = input._backend.xp
+    target = _as_target(target, input, input.dtype)
+    _same_shape("binary_cross_entropy", input, target)
+    x, y = input.data, target.data.astype(input.dtype, copy=False)
+    if x.size and bool(((x < 0) | (x > 1) | (x != x)).any()):
+        raise RuntimeError("all elements of input should be between 0 and 1")
+    w = 1 if weight is None else weight.data.astype(input.dtype, copy=False)
+    t = input.dtype.type
+    log_x, log_1mx = xp.maximum(xp.log(x), t(-100)), xp.maximum(xp.log1p(-x), t(-100))
+    losses = (-w * (y * log_x + (1 - y) * log_1mx)).astype(input.dtype, copy=False)
+    if weight is not None and losses.shape != x.shape:
+        raise ValueError(f"binary_cross_entropy: weight of shape {tuple(weight.shape)} does not broadcast to the "
+                         f"input's shape {tuple(input.shape)}")
+    out = losses if reduction == "none" else xp.asarray(losses.sum() if reduction == "sum" else losses.mean(),
+                                                        dtype=input.dtype)
+    scale = 1 if reduction != "mean" else t(1 / max(x.size, 1))
+
+    def backward(g):
+        # PyTorch's gradient: w (x - y) / max(x (1 - x), 1e-12); the target's: w (log(1 - x) - log x)
+        gx = (w * (x - y) / xp.maximum(x * (1 - x), t(1e-12)) * g * scale).astype(input.dtype, copy=False)
+        gy = (w * (log_1mx - log_x) * g * scale).astype(input.dtype, copy=False)
+        return gx, gy
+    return make_result(out, (input, target), backward, "binary_cross_entropy", saved=())
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (d = input - target); beta=0 is l1_loss."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise RuntimeError(f"smooth_l1_loss does not support negative values for beta, got beta={beta}")
+    if beta == 0:
+        return _elementwise_loss("smooth_l1_loss", input, target, reduction, lambda xp, d: xp.abs(d),
+                                 lambda xp, d: xp.sign(d))
+    return _elementwise_loss(
+        "smooth_l1_loss", input, target, reduction,
+        lambda xp, d: xp.where(xp.abs(d) < beta, 0.5 * d * d / beta, xp.abs(d) - 0.5 * beta).astype(d.dtype),
+        lambda xp, d: xp.where(xp.abs(d) < beta, d / beta, xp.sign(d)).astype(d.dtype))
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """0.5 d^2 where |d| <= delta, delta (|d| - 0.5 delta) elsewhere: smooth_l1_loss times delta at beta=delta."""
+    if delta <= 0:
+        raise RuntimeError(f"huber_loss does not support non-positive values for delta, got delta={delta}")
+    return _elementwise_loss(
+        "huber_loss", input, target, reduction,
+        lambda xp, d: xp.where(xp.abs(d) <= delta, 0.5 * d * d, delta * (xp.abs(d) - 0.5 * delta)).astype(d.dtype),
+        lambda xp, d: xp.where(xp.abs(d) <= delta, d, delta * xp.sign(d)).astype(d.dtype))
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """Pointwise target (log target - input) (0 where target = 0), or exp(target) (target - input) when the
+    target is given as log-probabilities; reduction 'batchmean' divides the sum by the batch size."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if reduction not in ("none", "mean", "sum", "batchmean"):
+        raise ValueError(f"reduction must be one of ('none', 'batchmean', 'sum', 'mean'), got {reduction!r}")
+    _check_float_input("kl_div", input)
+    xp = input._backend.xp
+    target = _as_target(target, input, input.dtype)
+    _same_shape("kl_div", input, target)
+    x, y = input.data, target.data.astype(input.dtype, copy=False)
+    t = input.dtype.type
+    if log_target:
+        p = xp.exp(y)
+        losses = p * (y - x)
+    else:
+        positive = y > 0
+        log_y = xp.log(xp.where(positive, y, t(1)))  # xlogy: 0 * log 0 = 0
+        losses = xp.where(positive, y * (log_y - x), t(0) * x)  # 0 * x keeps a NaN input NaN, as PyTorch
+    losses = losses.astype(input.dtype, copy=False)
+    if reduction == "none":
+        out, scale = losses, 1
+    elif reduction == "sum":
+        out, scale = xp.asarray(losses.sum(), dtype=input.dtype), 1
+    else:
+        denom = (x.shape[0] if x.ndim else 1) if reduction == "batchmean" else max(x.size, 1)
+        out, scale = xp.asarray(losses.sum() / denom, dtype=input.dtype), t(1 / denom)
+        if reduction == "mean":
+            warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
+                          "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+                          "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+                          UserWarning, stacklevel=2)
+
+    def backward(g):
+        g = g * scale
+        if log_target:
+            return (-p * g).astype(input.dtype), (p * (y - x + 1) * g).astype(input.dtype)
+        return (-y * g).astype(input.dtype), (xp.where(positive, log_y + 1 - x, t(0)) * g).astype(input.dtype)
+    return make_result(out, (input, target), backward, "kl_div", saved=())
+
+
+def _check_same_size(name, *tensors):
+    shapes = [tuple(t.shape) for t in tensors]
+    if any(s != shapes[0] for s in shapes):
+        raise RuntimeError(f"{name}: All input tensors should have same dimension but got sizes: "
+                           + ", ".join(f"input{i + 1}: {s}" for i, s in enumerate(shapes)))
+
+
+def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"):
+    """max(0, -target (input1 - input2) + margin), target in {1, -1}."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_reduction(reduction)
+    _check_float_input("margin_ranking_loss", input1)
+    target = _as_target(target, input1, input1.dtype)
+    _check_same_size("margin_ranking_loss", input1, input2, target)
+    return _reduce(clamp(add(neg(mul(target, sub(input1, input2))), margin), min=0), reduction)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False, size_average=None,
+                        reduce=None, reduction="mean"):
+    """max(d(a, p) - d(a, n) + margin, 0) with d = pairwise_distance(., ., p, eps); swap uses min(d(a, n),
+    d(p, n)) as the negative distance (Balntas et al.)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_reduction(reduction)
+    for name, t in (("anchor", anchor), ("positive", positive), ("negative", negative)):
+        _check_float_input(f"triplet_margin_loss ({name})", t)
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        raise RuntimeError(f"The anchor, positive, and negative tensors are expected to have the same number of "
+                           f"dimensions, but got: anchor {anchor.ndim}D, positive {positive.ndim}D, and negative "
+                           f"{negative.ndim}D inputs")
+    if margin <= 0:
+        raise ValueError(f"triplet_margin_loss: margin must be greater than 0, got {margin}")
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = minimum(d_neg, pairwise_distance(positive, negative, p, eps))
+    return _reduce(clamp(add(sub(d_pos, d_neg), margin), min=0), reduction)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"):
+    """1 - cos(x1, x2) where target = 1, max(0, cos(x1, x2) - margin) where target = -1; cos over the last dim
+    with 1e-12 added to each squared norm, as PyTorch computes it."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_reduction(reduction)
+    _check_float_input("cosine_embedding_loss", input1)
+    _check_float_input("cosine_embedding_loss", input2)
+    if input1.shape != input2.shape:
+        raise RuntimeError(f"cosine_embedding_loss: input1 {tuple(input1.shape)} and input2 "
+                           f"{tuple(input2.shape)} should have the same size")
+    if input1.ndim not in (1, 2):
+        raise RuntimeError(f"cosine_embedding_loss: 1D target tensor expects 2D input tensors, but found inputs "
+                           f"with sizes {tuple(input1.shape)}")
+    target = _as_target(target, input1)
+    if target.ndim != input1.ndim - 1 or target.shape != input1.shape[:-1]:
+        raise RuntimeError(f"cosine_embedding_loss: target of shape {tuple(target.shape)} does not match inputs "
+                           f"of shape {tuple(input1.shape)} (expected {tuple(input1.shape[:-1])})")
+    dim = input1.ndim - 1
+    prod = _sum(mul(input1, input2), dim)
+    mag1 = add(_sum(mul(input1, input1), dim), 1e-12)
+    mag2 = add(_sum(mul(input2, input2), dim), 1e-12)
+    cos = div(prod, sqrt(mul(mag1, mag2)))
+    pos = where(eq(target, 1), sub(1.0, cos), 0.0)
+    neg = where(eq(target, -1), clamp(sub(cos, margin), min=0), 0.0)
+    return _reduce(add(pos, neg), reduction)
+
+
+def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
+                     reduction="mean"):
+    """exp(input) - target input (log_input) or input - target log(input + eps); full adds Stirling's term
+    target log target - target + 0.5 log(2 pi target) where target > 1."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_reduction(reduction)
+    _check_float_input("poisson_nll_loss", input)
+    target = _as_target(target, input, input.dtype)
+    _same_shape("poisson_nll_loss", input, target)
+    if log_input:
+        loss = sub(exp(input), mul(target, input))
+    else:
+        loss = sub(input, mul(target, log(add(input, eps))))
+    if full:
+        big = gt(target, 1)
+        safe = where(big, target, 1.0)
+        stirling = add(sub(mul(safe, log(safe)), safe), mul(log(mul(safe, 2 * math.pi)), 0.5))
+        loss = add(loss, where(big, stirling, 0.0))
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    """0.5 (log(max(var, eps)) + (input - target)^2 / max(var, eps)) (+ 0.5 log(2 pi) when full). var has the
+    input's shape, or one dim fewer / a last dim of 1 (one variance per sample). The clamp changes the value
+    only: the gradient reaches var as if unclamped, as in PyTorch (whose clamp runs under no_grad)."""
+    check_reduction(reduction)
+    _check_float_input("gaussian_nll_loss", input)
+    target = _as_target(target, input, input.dtype)
+    var = _as_target(var, input, input.dtype)
+    if var.shape != input.shape:
+        if input.shape[:-1] == var.shape:
+            var = unsqueeze(var, -1)  # one variance per sample, without the trailing 1
+        elif not (input.shape[:-1] == var.shape[:-1] and var.ndim == input.ndim and var.shape[-1] == 1):
+            raise ValueError(f"var is of incorrect size: got {tuple(var.shape)} for input {tuple(input.shape)}")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if bool((var.data < 0).any()):
+        raise ValueError("var has negative entry/entries")
+    clamped = add(var, sub(clamp(var.detach(), min=eps), var.detach()))
+    diff = sub(input, target)
+    loss = mul(add(log(clamped), div(mul(diff, diff), clamped)), 0.5)
+    if full:
+        loss = add(loss, 0.5 * math.log(2 * math.pi))
+    return _reduce(loss, reduction)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    """-(y log sigmoid(x) + (1 - y) log sigmoid(-x)) (times weight), averaged over the classes (last dim), then
+    reduced over the samples."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_reduction(reduction)
+    _check_float_input("multilabel_soft_margin_loss", input)
+    if input.ndim == 0:
+        raise ValueError("multilabel_soft_margin_loss: input must have at least one dimension (the classes)")
+    target = _as_target(target, input, input.dtype)
+    if weight is not None and tuple(np.broadcast_shapes(weight.shape, input.shape)) != tuple(input.shape):
+        raise ValueError(f"multilabel_soft_margin_loss: weight of shape {tuple(weight.shape)} does not broadcast "
+                         f"to the input's shape {tuple(input.shape)}")
+    w = None if weight is None else weight.expand(input.shape)
+    per_class = binary_cross_entropy_with_logits(input, target, w, reduction="none")
+    return _reduce(div(_sum(per_class, input.ndim - 1), input.shape[-1]), reduction)

@@ -5,7 +5,9 @@ from fastnn.nn.modules.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, Conv
 from fastnn.nn.modules.dropout import (AlphaDropout, DropConnect, DropPath, Dropout, Dropout2d,
                                         StochasticDepth)
 from fastnn.nn.modules.linear import Flatten, Identity, Linear
-from fastnn.nn.modules.loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from fastnn.nn.modules.loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CrossEntropyLoss, GaussianNLLLoss,
+                                    HuberLoss, KLDivLoss, L1Loss, MarginRankingLoss, MSELoss, MultiLabelSoftMarginLoss,
+                                    NLLLoss, PoissonNLLLoss, SmoothL1Loss, TripletMarginLoss)
 from fastnn.nn.modules.module import Module
 from fastnn.nn.modules.normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm,
                                               LocalResponseNorm)
