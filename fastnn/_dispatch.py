@@ -6,9 +6,14 @@ and one line in _BACKENDS (or a `register` call, as the tests do for the twin ba
 """
 import importlib
 
-_BACKENDS = {"cpu": ("fastnn._kernels.cpu", "CPUBackend")}
+_CUDA = ("fastnn._kernels.cuda", "CUDABackend")
+_BACKENDS = {"cpu": ("fastnn._kernels.cpu", "CPUBackend"), "cuda": _CUDA}
+# Entries above that serve only where their hardware is: their module's `available()` is asked on the first
+# look-up (not at import: it imports CuPy), and an entry that answers False leaves _BACKENDS.
+_PROBED = {"cuda": _CUDA}
 # Devices fastnn knows of but cannot run here, with the reason given to the user.
-_UNAVAILABLE = {"cuda": "device 'cuda' is not available in this build of fastnn: only 'cpu' has kernels",
+_UNAVAILABLE = {"cuda": "device 'cuda' is not available: it needs an NVIDIA GPU, CuPy and numba-cuda "
+                        "(pip install 'fastnn[cuda]')",
                 "mps": "device 'mps' is not supported by fastnn"}
 _instances = {}
 
@@ -77,8 +82,16 @@ def unregister(kind):
         del _instances[key]
 
 
+def _probe():
+    while _PROBED:
+        kind, entry = _PROBED.popitem()
+        if _BACKENDS.get(kind) is entry and not importlib.import_module(entry[0]).available():
+            del _BACKENDS[kind]
+
+
 def registered():
     """The device kinds that can run here, 'cpu' first."""
+    _probe()
     return list(_BACKENDS)
 
 
@@ -89,6 +102,7 @@ def backend(dev=None):
     if found is not None:
         return found
     parsed = dev if isinstance(dev, device) else device(key)
+    _probe()
     entry = _BACKENDS.get(parsed.type)
     if entry is None:
         if parsed.type in _UNAVAILABLE:
