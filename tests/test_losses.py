@@ -215,12 +215,14 @@ def test_mse_and_l1(reduction, shape, seed, device):
     rng = np.random.default_rng(seed)
     x, y = rng.standard_normal(shape), rng.standard_normal(shape)
     xt, yt = (fastnn.tensor(a, requires_grad=True, device=device) for a in (x, y))
-    np.testing.assert_allclose(host(ops.mse_loss(xt, yt, reduction)), reduce_ref((x - y) ** 2, reduction),
+    np.testing.assert_allclose(host(ops.mse_loss(xt, yt, reduction=reduction)),
+                               reduce_ref((x - y) ** 2, reduction),
                                rtol=1e-12)
-    np.testing.assert_allclose(host(ops.l1_loss(xt, yt, reduction)), reduce_ref(np.abs(x - y), reduction),
+    np.testing.assert_allclose(host(ops.l1_loss(xt, yt, reduction=reduction)),
+                               reduce_ref(np.abs(x - y), reduction),
                                rtol=1e-12)
-    assert gradcheck(lambda a, b: ops.mse_loss(a, b, reduction), (xt, yt))
-    assert gradcheck(lambda a, b: ops.l1_loss(a, b, reduction), (xt, yt))
+    assert gradcheck(lambda a, b: ops.mse_loss(a, b, reduction=reduction), (xt, yt))
+    assert gradcheck(lambda a, b: ops.l1_loss(a, b, reduction=reduction), (xt, yt))
 
 
 def test_mse_l1_modules_and_exact_numbers():

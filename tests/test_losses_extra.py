@@ -314,3 +314,49 @@ def test_against_torch_if_installed():
         tf.triplet_margin_loss(ta, tb, ta * 2, swap=True).item())
     assert F.cosine_embedding_loss(T(a), T(b), fastnn.tensor([1, -1, 1, -1])).item() == pytest.approx(
         tf.cosine_embedding_loss(ta, tb, torch.tensor([1, -1, 1, -1])).item())
+
+
+def test_signatures_in_pytorch_order():
+    import inspect
+
+    def params(f):
+        return list(inspect.signature(f).parameters)
+    # PyTorch 2.x's positional order, legacy size_average/reduce included
+    assert params(F.cross_entropy) == ["input", "target", "weight", "size_average", "ignore_index", "reduce",
+                                       "reduction", "label_smoothing"]
+    assert params(F.nll_loss) == ["input", "target", "weight", "size_average", "ignore_index", "reduce", "reduction"]
+    assert params(F.mse_loss)[:5] == params(F.l1_loss)[:5] == ["input", "target", "size_average", "reduce",
+                                                               "reduction"]
+    assert params(F.binary_cross_entropy_with_logits) == ["input", "target", "weight", "size_average", "reduce",
+                                                          "reduction", "pos_weight"]
+    assert params(F.kl_div) == ["input", "target", "size_average", "reduce", "reduction", "log_target"]
+    assert params(F.poisson_nll_loss) == ["input", "target", "log_input", "full", "size_average", "eps", "reduce",
+                                          "reduction"]
+    assert params(nn.CrossEntropyLoss) == ["weight", "size_average", "ignore_index", "reduce", "reduction",
+                                           "label_smoothing"]
+    assert params(nn.TripletMarginLoss) == ["margin", "p", "eps", "swap", "size_average", "reduce", "reduction"]
+
+
+def test_nll_weights_and_ignore_index_everywhere(device):
+    # log-probs of 3 samples over 3 classes; targets (0, 2, 1), class weights (1, 2, 3), sample 3 ignored (1)
+    logp = np.log(np.array([[0.5, 0.25, 0.25], [0.2, 0.2, 0.6], [0.1, 0.8, 0.1]]))
+    lt, t, w = T(logp, device), fastnn.tensor(np.array([0, 2, 1]), device=device), T([1.0, 2.0, 3.0], device)
+    # weighted mean: sum_i w[t_i] * -logp[i, t_i] / sum_i w[t_i] over non-ignored i = (log 2 + 3 log(1/0.6)) / 4
+    expected = (math.log(2) + 3 * -math.log(0.6)) / 4
+    assert F.nll_loss(lt, t, w, ignore_index=1).item() == pytest.approx(expected, rel=1e-12)
+    assert F.nll_loss(lt, t, w, None, 1).item() == pytest.approx(expected, rel=1e-12)  # positional, as PyTorch
+    assert nn.NLLLoss(weight=w, ignore_index=1)(lt, t).item() == pytest.approx(expected, rel=1e-12)
+    # cross_entropy on those log-probs (softmax of a log-softmax is itself) gives the same, spatial (N, C, d) too
+    assert nn.CrossEntropyLoss(w, ignore_index=1)(lt, t).item() == pytest.approx(expected, rel=1e-12)
+    spatial = T(logp.T[None], device)  # (1, C=3, d=3)
+    assert F.nll_loss(spatial, fastnn.tensor(np.array([[0, 2, 1]]), device=device), w,
+                      ignore_index=1).item() == pytest.approx(expected, rel=1e-12)
+    with pytest.warns(DeprecationWarning):
+        summed = nn.NLLLoss(w, size_average=False, ignore_index=1)(lt, t).item()
+    assert summed == pytest.approx(expected * 4, rel=1e-12)
+
+
+def test_a_reduction_passed_where_the_legacy_flag_sits_is_refused():
+    x = T([1.0, 2.0])
+    with pytest.raises(TypeError, match="size_average must be a bool or None, got 'sum'; pass reduction='sum'"):
+        F.mse_loss(x, x, "sum")

@@ -122,19 +122,22 @@ def _check_class_input(name, input):
         raise ValueError(f"{name}: input has no classes (C = size of dim 1 is 0), got shape {tuple(input.shape)}")
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0):
     """Softmax cross-entropy on logits (N, C, ...); target = class indices (N, ...) or probabilities (N, C, ...).
 
     The log-softmax is computed with the max subtracted, so large logits never overflow.
     """
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_class_input("cross_entropy", input)
     logp = _log_softmax_array(input._backend.xp, input.data, 1)
     return _weighted_nll("cross_entropy", input, logp, target, weight, ignore_index, reduction, label_smoothing,
                          True)
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     """Negative log-likelihood on log-probabilities (e.g. the output of log_softmax)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_class_input("nll_loss", input)
     return _weighted_nll("nll_loss", input, input.data, target, weight, ignore_index, reduction, 0.0, False)
 
@@ -161,16 +164,20 @@ def _elementwise_loss(name, input, target, reduction, value, grad):
     return make_result(out, (input, target), backward, name, saved=())
 
 
-def mse_loss(input, target, reduction="mean"):
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     return _elementwise_loss("mse_loss", input, target, reduction, lambda xp, d: d * d, lambda xp, d: 2 * d)
 
 
-def l1_loss(input, target, reduction="mean"):
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     return _elementwise_loss("l1_loss", input, target, reduction, lambda xp, d: xp.abs(d), lambda xp, d: xp.sign(d))
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None):
     """Sigmoid + binary cross-entropy in one stable expression: max(x,0) - x*y + log(1 + exp(-|x|))."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     check_reduction(reduction)
     _check_float_input("binary_cross_entropy_with_logits", input)
     xp = input._backend.xp
@@ -200,6 +207,10 @@ def legacy_reduction(size_average, reduce, reduction):
     """PyTorch's deprecated size_average/reduce arguments: when either is given they decide the reduction."""
     if size_average is None and reduce is None:
         return reduction
+    for name, value in (("size_average", size_average), ("reduce", reduce)):
+        if value is not None and not isinstance(value, (bool, np.bool_)):
+            # e.g. a reduction name passed positionally where PyTorch's signature has the legacy flag
+            raise TypeError(f"{name} must be a bool or None, got {value!r}; pass reduction={value!r} by keyword")
     warnings.warn("size_average and reduce args will be deprecated, please use reduction instead.",
                   DeprecationWarning, stacklevel=3)
     size_average = True if size_average is None else size_average
