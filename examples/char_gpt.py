@@ -149,6 +149,7 @@ def main(argv=None):
     parser.add_argument("--n-embd", type=int, default=64)
     parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--sample-tokens", type=int, default=200)
     parser.add_argument("--manual-attention", action="store_true")
     parser.add_argument("--seed", type=int, default=1337)
     args = parser.parse_args(argv)
@@ -202,7 +203,7 @@ def main(argv=None):
         loss.backward()
         optimizer.step()
     context = torch.zeros((1, 1), dtype=torch.long)
-    print(decode(model.generate(context, max_new_tokens=80, top_k=10)[0].tolist()))
+    print(decode(model.generate(context, max_new_tokens=args.sample_tokens, top_k=10)[0].tolist()))
     return first, losses["train"].item()
 
 
