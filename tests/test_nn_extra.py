@@ -203,6 +203,10 @@ def test_constant_pad_layers():
     assert out.shape == (1, 4, 4) and out[0, 0, 0] == 3.5 and out[0, 1, 1] == 1
     assert host(nn.ConstantPad1d((0, 2), -1.0)(x))[0, 0].tolist() == [1, 1, -1, -1]
     assert nn.ZeroPad2d(2).padding == (2, 2, 2, 2)
+    # PyTorch's reprs
+    assert repr(nn.ZeroPad2d(2)) == "ZeroPad2d((2, 2, 2, 2))"
+    assert repr(nn.ConstantPad1d(1, 3.5)) == "ConstantPad1d(padding=(1, 1), value=3.5)"
+    assert repr(nn.ReflectionPad2d((1, 0, 2, 0))) == "ReflectionPad2d((1, 0, 2, 0))"
     with pytest.raises(ValueError, match="Padding size should be less than"):
         nn.ReflectionPad2d(2)(x)
     with pytest.raises(ValueError, match="expected a 2-D or 3-D input"):

@@ -17,8 +17,8 @@ class _PadNd(Module):
     def forward(self, input):
         return F.pad(input, self.padding, self.mode, self.value)
 
-    def extra_repr(self):
-        return f"{self.padding}" + (f", value={self.value}" if self.mode == "constant" else "")
+    def extra_repr(self):  # PyTorch's: ConstantPad2d(padding=(1, 1, 1, 1), value=3.5), ZeroPad2d((1, 1, 1, 1))
+        return f"padding={self.padding}, value={self.value}"
 
 
 class ConstantPad1d(_PadNd):
@@ -44,10 +44,16 @@ class ZeroPad1d(ConstantPad1d):
     def __init__(self, padding):
         super().__init__(padding, 0.0)
 
+    def extra_repr(self):
+        return f"{self.padding}"
+
 
 class ZeroPad2d(ConstantPad2d):
     def __init__(self, padding):
         super().__init__(padding, 0.0)
+
+    def extra_repr(self):
+        return f"{self.padding}"
 
 
 class _NonConstantPad(_PadNd):
