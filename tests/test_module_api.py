@@ -174,10 +174,10 @@ def test_parameters_to_vector_round_trip(device):
 
 
 # ---- weight_norm / spectral_norm ----------------------------------------------------------------------------
-def test_weight_norm_layout_values_and_gradients():
-    lin = nn.Linear(3, 2).double()
+def test_weight_norm_layout_values_and_gradients(device):
+    lin = nn.Linear(3, 2).double().to(device)
     w0 = host(lin.weight).copy()
-    x = fastnn.tensor(np.random.default_rng(0).standard_normal((4, 3)))
+    x = fastnn.tensor(np.random.default_rng(0).standard_normal((4, 3)), device=device)
     before = host(lin(x))
     nn.utils.weight_norm(lin)
     # PyTorch: Linear(3, 2) -> bias (2,), weight_g (2, 1), weight_v (2, 3), in this order
@@ -201,15 +201,15 @@ def test_weight_norm_layout_values_and_gradients():
         nn.utils.weight_norm(conv)
 
 
-def test_spectral_norm_layout_power_iteration_and_gradients():
-    lin = nn.Linear(4, 3).double()
+def test_spectral_norm_layout_power_iteration_and_gradients(device):
+    lin = nn.Linear(4, 3).double().to(device)
     nn.utils.spectral_norm(lin)
     # PyTorch: bias, weight_orig, weight_u (out,), weight_v (in,)
     assert list(lin.state_dict()) == ["bias", "weight_orig", "weight_u", "weight_v"]
     assert shapes(lin) == {"bias": (3,), "weight_orig": (3, 4), "weight_u": (3,), "weight_v": (4,)}
     assert [n for n, _ in lin.named_parameters()] == ["bias", "weight_orig"]
     w, u0 = host(lin.weight_orig), host(lin.weight_u).copy()
-    x = fastnn.tensor(np.ones((1, 4)))
+    x = fastnn.tensor(np.ones((1, 4)), device=device)
     lin(x)
     # one power-iteration step, by PyTorch's formulas
     v1 = w.T @ u0 / np.linalg.norm(w.T @ u0)
