@@ -140,12 +140,12 @@ def test_interpolate_integer_nearest_and_area():
     np.testing.assert_allclose(host(area)[0, 0], [[2.5, 4.5], [10.5, 12.5]])
 
 
-@pytest.mark.parametrize("mode,shape,size", [("nearest", (2, 2, 3, 4), (5, 3)), ("bilinear", (2, 2, 3, 4), (5, 7)),
-                                             ("linear", (2, 3, 4), (7,)), ("trilinear", (1, 2, 2, 3, 2), (3, 4, 3))])
-@pytest.mark.parametrize("align", [None, True])
+@pytest.mark.parametrize("mode,shape,size,align", [
+    ("nearest", (2, 2, 3, 4), (5, 3), None), ("nearest-exact", (2, 2, 3, 4), (2, 7), None),
+    ("bilinear", (2, 2, 3, 4), (5, 7), None), ("bilinear", (2, 2, 3, 4), (2, 7), True),
+    ("linear", (2, 3, 4), (7,), None), ("linear", (2, 3, 4), (3,), True),
+    ("trilinear", (1, 2, 2, 3, 2), (3, 4, 3), None), ("trilinear", (1, 2, 2, 3, 2), (3, 2, 3), True)])
 def test_interpolate_gradcheck(device, mode, shape, size, align):
-    if mode == "nearest" and align:
-        pytest.skip("align_corners applies to the linear modes only")
     x = leaf(rand(shape), device)
     assert gradcheck(lambda t: F.interpolate(t, size=size, mode=mode, align_corners=align), [x])
 
