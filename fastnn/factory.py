@@ -47,6 +47,8 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
             else f"{type(data).__name__} holding non-numeric elements (dtype object)")
         raise TypeError(f"fastnn.tensor: can't convert {what} to a tensor; fastnn tensors hold bool, integer or "
                         f"floating point data")
+    if not host.dtype.isnative:  # e.g. big-endian data read from a file: kernels compute in native order
+        host = host.astype(host.dtype.newbyteorder("="))
     if dtype is not None:  # an explicit dtype converts straight from the exact values
         host = host.astype(_dtype(dtype, None), copy=False)
     elif not is_array:

@@ -75,11 +75,13 @@ def test_gradient_of_another_dtype_or_size_is_refused_on_assignment():
 
 
 def test_optimizer_step_between_forward_and_backward_is_detected():
-    layer = nn.Linear(3, 2)
-    opt = optim.SGD(layer.parameters(), lr=0.1)
-    loss = layer(fastnn.ones(4, 3)).square().sum() if hasattr(fastnn.Tensor, "square") else \
-        (layer(fastnn.ones(4, 3)) ** 2).sum()
-    for p in layer.parameters():
+    # The second layer's input requires grad, so its backward reads its weight (as PyTorch's addmm saves mat2 then);
+    # an optimizer step in between changes that weight. (A first layer whose input needs no gradient saves only the
+    # input, and stepping it is harmless in PyTorch and here.)
+    first, second = nn.Linear(3, 4), nn.Linear(4, 2)
+    opt = optim.SGD(second.parameters(), lr=0.1)
+    loss = (second(first(fastnn.ones(5, 3))) ** 2).sum()
+    for p in second.parameters():
         p.grad = fastnn.ones_like(p)
     opt.step()
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
