@@ -127,6 +127,12 @@ def test_full_backward_hook_grad_input_and_output(device):
     np.testing.assert_allclose(host(grad_output[0]), w)
     np.testing.assert_allclose(host(grad_input[0]), w @ host(lin.weight), rtol=1e-12)
     np.testing.assert_allclose(host(x.grad), w @ host(lin.weight), rtol=1e-12)
+    # through a retained graph the hook fires once per backward
+    record.clear()
+    y = lin(x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    assert len(record) == 2
     # a hook's return replaces grad_input
     handle.remove()
     lin.register_full_backward_hook(lambda m, gi, go: (gi[0] * 0 + 1,))

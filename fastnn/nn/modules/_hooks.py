@@ -13,7 +13,7 @@ class BackwardHookCall:
     def __init__(self, module, hooks):
         self.module, self.hooks = module, list(hooks)
         self.n_inputs, self.n_outputs, self.pending = 0, 0, 0
-        self.grad_inputs, self.grad_outputs = [], []
+        self.grad_inputs, self.grad_outputs, self.waiting = [], [], []
 
     def _identity(self, t, backward):
         self._backend = t._backend
