@@ -223,6 +223,14 @@ def kernel_namespace_complete():
         kind = "cuda"
     namespace = _Check._check_kernels(cuda.kernel_namespace())
     assert sorted(vars(namespace)) == sorted(KERNELS)
+    gaps = cuda.missing()
+    assert set(cuda.NOT_YET) <= set(gaps) and not set(gaps) & set(cuda.FALLBACKS)
+    try:
+        namespace.max_pool3d_forward(None)
+    except NotImplementedError as exc:
+        assert "max_pool3d_forward" in str(exc) and "CUDA" in str(exc)
+    else:
+        raise AssertionError("a missing kernel must say so")
 
 
 def main():
