@@ -51,6 +51,31 @@ def ref_bilinear(x, oh, ow, align_corners, scales=(None, None)):
     return out
 
 
+def ref_cubic_taps(n_in, n_out, align_corners, a=-0.75):
+    """[(indices, weights)] per output index: aten's bicubic (unclamped source, Keys' kernel, edge-clamped taps)."""
+    def kernel(x):
+        x = abs(x)
+        if x <= 1:
+            return ((a + 2) * x - (a + 3)) * x * x + 1
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a if x < 2 else 0.0
+    out = []
+    for dst in range(n_out):
+        src = dst * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0) if align_corners \
+            else (dst + 0.5) * n_in / n_out - 0.5
+        base = math.floor(src)
+        out.append([(min(max(base + k, 0), n_in - 1), kernel(src - (base + k))) for k in (-1, 0, 1, 2)])
+    return out
+
+
+def ref_bicubic(x, oh, ow, align_corners):
+    rows, cols = ref_cubic_taps(x.shape[2], oh, align_corners), ref_cubic_taps(x.shape[3], ow, align_corners)
+    out = np.zeros(x.shape[:2] + (oh, ow))
+    for i, rt in enumerate(rows):
+        for j, ct in enumerate(cols):
+            out[:, :, i, j] = sum(wr * wc * x[:, :, r, c] for r, wr in rt for c, wc in ct)
+    return out
+
+
 def ref_nearest_index(n_in, n_out, exact=False):
     s = np.float32(n_in / n_out)
     return [min(int(np.floor((np.float32(d) + np.float32(0.5 if exact else 0)) * s)), n_in - 1)
@@ -96,6 +121,11 @@ def test_interpolate_facts_pytorch():
                                [10, 15, 20, 25, 30])
     # align_corners=False: source (dst + .5) * .6 - .5 -> 0 (clamped), .4, 1, 1.6, 2.2 (clamped to the last pixel)
     np.testing.assert_allclose(host(F.interpolate(x, size=5, mode="linear"))[0, 0], [10, 14, 20, 26, 30])
+    # bicubic 2 -> 4 (align_corners=False) of (0, 1) in one row, by Keys' kernel with a = -0.75 and edge clamping:
+    # source -0.25 takes taps (-2, -1, 0, 1) -> (0, 0, 0, 1): the value is the weight at distance 1.25,
+    # ((a 1.25 - 5a) 1.25 + 8a) 1.25 - 4a = -0.10546875; the row is antisymmetric about 0.5 (PyTorch's values)
+    row = F.interpolate(fastnn.tensor(np.array([[[[0.0, 1.0]]]])), size=(1, 4), mode="bicubic")
+    np.testing.assert_allclose(host(row)[0, 0, 0], [-0.10546875, 0.2265625, 0.7734375, 1.10546875], atol=1e-15)
 
 
 @few
@@ -105,6 +135,15 @@ def test_bilinear_matches_reference(device, h, w, oh, ow, align, seed):
     x = rand((2, 3, h, w), seed)
     out = F.interpolate(fastnn.tensor(x, device=device), size=(oh, ow), mode="bilinear", align_corners=align)
     np.testing.assert_allclose(host(out), ref_bilinear(x, oh, ow, align), rtol=1e-12, atol=1e-12)
+
+
+@few
+@given(h=st.integers(1, 5), w=st.integers(1, 5), oh=st.integers(1, 7), ow=st.integers(1, 7),
+       align=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_bicubic_matches_reference(device, h, w, oh, ow, align, seed):
+    x = rand((1, 2, h, w), seed)
+    out = F.interpolate(fastnn.tensor(x, device=device), size=(oh, ow), mode="bicubic", align_corners=align)
+    np.testing.assert_allclose(host(out), ref_bicubic(x, oh, ow, align), rtol=1e-12, atol=1e-12)
 
 
 @few
@@ -144,7 +183,8 @@ def test_interpolate_integer_nearest_and_area():
     ("nearest", (2, 2, 3, 4), (5, 3), None), ("nearest-exact", (2, 2, 3, 4), (2, 7), None),
     ("bilinear", (2, 2, 3, 4), (5, 7), None), ("bilinear", (2, 2, 3, 4), (2, 7), True),
     ("linear", (2, 3, 4), (7,), None), ("linear", (2, 3, 4), (3,), True),
-    ("trilinear", (1, 2, 2, 3, 2), (3, 4, 3), None), ("trilinear", (1, 2, 2, 3, 2), (3, 2, 3), True)])
+    ("trilinear", (1, 2, 2, 3, 2), (3, 4, 3), None), ("trilinear", (1, 2, 2, 3, 2), (3, 2, 3), True),
+    ("bicubic", (1, 2, 3, 4), (5, 7), None), ("bicubic", (1, 2, 3, 4), (2, 6), True)])
 def test_interpolate_gradcheck(device, mode, shape, size, align):
     x = leaf(rand(shape), device)
     assert gradcheck(lambda t: F.interpolate(t, size=size, mode=mode, align_corners=align), [x])
@@ -333,7 +373,8 @@ def test_against_torch_if_installed():
     torch = pytest.importorskip("torch")
     x = rand((2, 3, 4, 5))
     tf = torch.nn.functional
-    for mode, align in (("nearest", None), ("bilinear", False), ("bilinear", True)):
+    for mode, align in (("nearest", None), ("bilinear", False), ("bilinear", True), ("bicubic", False),
+                        ("bicubic", True)):
         for kwargs in ({"size": (7, 3)}, {"scale_factor": 1.7}, {"scale_factor": 1.7, "recompute_scale_factor": True}):
             ours = F.interpolate(fastnn.tensor(x), mode=mode, align_corners=align, **kwargs)
             np.testing.assert_allclose(host(ours), tf.interpolate(torch.tensor(x), mode=mode, align_corners=align,

@@ -16,7 +16,8 @@ from fastnn.ops.pool_nd import adaptive_avg_pool1d, adaptive_avg_pool2d
 from fastnn.ops.shape import permute, reshape
 from fastnn.tensor import Tensor
 
-_LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3}
+_LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2}
+_CUBIC_A = -0.75  # PyTorch's (and OpenCV's) cubic convolution coefficient
 _MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area", "bicubic")
 
 
@@ -74,11 +75,35 @@ def _weights(xp, dtype, n_in, n_out, mode, align_corners, scale):
         src = dst * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
     else:
         s = n_in / n_out if scale is None else scale
-        src = xp.maximum((dst + 0.5) * s - 0.5, 0.0)
+        src = (dst + 0.5) * s - 0.5
+        if mode != "bicubic":  # linear modes clamp negative sources to 0; cubic keeps them
+            src = xp.maximum(src, 0.0)
+    if mode == "bicubic":
+        return _cubic_weights(xp, dtype, src, n_in, n_out, src_ids)
     i0 = xp.floor(src).astype(np.int64)
     i1 = xp.minimum(i0 + 1, n_in - 1)
     lam = (src - i0).reshape(n_out, 1)
     w = (i0.reshape(n_out, 1) == src_ids) * (1 - lam) + (i1.reshape(n_out, 1) == src_ids) * lam
+    return w.astype(dtype)
+
+
+def _cubic_weights(xp, dtype, src, n_in, n_out, src_ids):
+    """Four taps at floor(src) - 1 .. floor(src) + 2 (clamped to the edge, so clamped taps add up) with Keys'
+    cubic convolution weights, as aten's upsample_bicubic2d."""
+    a = _CUBIC_A
+    base = xp.floor(src)
+    t = (src - base).reshape(n_out, 1)
+    base = base.astype(np.int64).reshape(n_out, 1)
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+    taps = (far(t + 1), near(t), near(1 - t), far(2 - t))
+    w = 0
+    for k, coef in enumerate(taps):
+        w = w + (xp.clip(base + (k - 1), 0, n_in - 1) == src_ids) * coef
     return w.astype(dtype)
 
 
@@ -103,8 +128,6 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                          "linear | bilinear | bicubic | trilinear")
     if antialias:
         raise NotImplementedError("interpolate: antialias=True is not implemented in fastnn")
-    if mode == "bicubic":
-        raise NotImplementedError("interpolate: mode='bicubic' is not implemented in fastnn yet; use 'bilinear'")
     if input.ndim not in (3, 4, 5):
         raise ValueError(f"interpolate: input must be 3-D, 4-D or 5-D (N, C, spatial...), got shape "
                          f"{tuple(input.shape)}")
