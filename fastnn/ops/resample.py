@@ -1,9 +1,9 @@
-"""Resampling ops with PyTorch's semantics: interpolate (nearest, nearest-exact, linear/bilinear/trilinear, area),
-pixel_shuffle/pixel_unshuffle, and unfold/fold (im2col/col2im), each with its backward beside its forward.
+"""Resampling ops with PyTorch's semantics: interpolate (nearest, nearest-exact, linear/bilinear/trilinear, bicubic,
+area), pixel_shuffle/pixel_unshuffle, and unfold/fold (im2col/col2im), each with its backward beside its forward.
 
 interpolate is separable: along every spatial dim the output is a fixed (out, in) matrix times the input, with
-one nonzero per row (nearest) or two (linear). The backward is the transposed matrix, so forward and backward
-share one construction and run as array products on any backend.
+one nonzero per row (nearest), two (linear) or four (bicubic). The backward is the transposed matrix, so forward
+and backward share one construction and run as array products on any backend.
 """
 import math
 import numbers
