@@ -211,8 +211,8 @@ def activation_statistics(model, inputs, modules=None, bins=60, saturation=0.97,
     shape, mean, std, a histogram (counts, edges), and for ReLUs zero_fraction (outputs that are 0) and
     dead_fraction (units, i.e. output features, that are 0 for every example of the batch), for tanh/sigmoid
     saturated_fraction (|tanh| > saturation; sigmoid outside [1 - saturation, saturation]). The forward pass runs
-    in train mode by default (what the lecture's figures show: BatchNorm on batch statistics); the modes are
-    restored afterwards.
+    in train mode by default (what the lecture's figures show: BatchNorm on batch statistics); the modes and the
+    running statistics are restored afterwards.
     """
     if modules is None:
         modules = [(name, m) for name, m in model.named_modules()
@@ -226,17 +226,16 @@ def activation_statistics(model, inputs, modules=None, bins=60, saturation=0.97,
                 stats[name] = _layer_stats(values, _kind(module), bins, saturation)
         return hook
 
-    modes = [(m, m.training) for m in model.modules()]
-    model.train(train_mode)
-    try:
-        for name, module in modules:
-            handles.append(module.register_forward_hook(hook_for(name, module)))
-        model(inputs)
-    finally:
-        for h in handles:
-            h.remove()
-        for module, mode in modes:
-            object.__setattr__(module, "training", mode)
+    # The state is preserved: a train-mode pass moves BatchNorm running statistics.
+    with preserved_state(model):
+        model.train(train_mode)
+        try:
+            for name, module in modules:
+                handles.append(module.register_forward_hook(hook_for(name, module)))
+            model(inputs)
+        finally:
+            for h in handles:
+                h.remove()
     return stats
 
 
@@ -423,6 +422,18 @@ def diagnose(model, loader, optimizer, loss_fn=None, num_classes=None, overfit_s
     of `loader`, and return a DiagnosticReport. The model and optimizer are left as they were."""
     loss_fn = nn.CrossEntropyLoss() if loss_fn is None else loss_fn
     report = DiagnosticReport()
+    rng_state = default_generator().bit_generator.state
+    try:
+        _run_checks(report, model, loader, optimizer, loss_fn, num_classes, overfit_samples, overfit_steps,
+                    grad_steps, lr_finder, lr_finder_iter, ratio_range)
+    finally:
+        # Drawing the loader's shuffle order consumed random numbers: give them back too.
+        default_generator().bit_generator.state = rng_state
+    return report
+
+
+def _run_checks(report, model, loader, optimizer, loss_fn, num_classes, overfit_samples, overfit_steps, grad_steps,
+                lr_finder, lr_finder_iter, ratio_range):
     inputs, targets = next(_batches(loader))
 
     init = check_initial_loss(model, inputs, targets, loss_fn, num_classes)
@@ -462,7 +473,6 @@ def diagnose(model, loader, optimizer, loss_fn=None, num_classes=None, overfit_s
                 f"suggested lr {result['suggested_lr']:.3g} (loss lowest at {result['min_loss_lr']:.3g}, steepest "
                 f"descent at {result['steepest_lr']:.3g}); current lr {current:.3g}" +
                 (" is outside [suggested/10, lowest-loss lr]" if far else "")))
-    return report
 
 
 __all__ = ["DiagnosticReport", "Finding", "activation_statistics", "check_initial_loss", "diagnose",
