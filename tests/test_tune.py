@@ -144,3 +144,72 @@ def test_narrow_space_numbers():
     assert out["lr"].high == pytest.approx(1e-2 * math.exp(0.25 * math.log(10)))
     assert (out["k"].low, out["k"].high) == (10, 50)   # [20, 40] padded by 5 (5% of the range) -> step grid
     assert out["c"].values == ("a", "b")
+
+
+def test_fashion_mnist_trials_are_reproducible_from_their_seed(tmp_path):
+    objective = tune.FashionMNISTObjective(model="mlp", epochs=1, limit=600, embedded=True)
+    space = {"lr": {"type": "loguniform", "low": 1e-3, "high": 0.1}}
+    study = tune.search(objective, space, n_trials=2, sampler="random", pruner="none",
+                        storage=f"sqlite:///{tmp_path / 'f.db'}", study_name="f", seed=11)
+    assert [t.user_attrs["seed"] for t in study.trials] == [11, 12]
+    for t in study.trials:
+        assert 0.1 <= t.value <= 1.0
+        assert tune.rerun_trial(objective, t) == t.value  # bit-identical metric from the trial's params and seed
+    with pytest.raises(ValueError, match="'depth'.*allowed: lr, momentum"):
+        tune.search(objective, {"depth": {"type": "int", "low": 1, "high": 3}}, n_trials=1,
+                    storage=f"sqlite:///{tmp_path / 'f.db'}", study_name="bad")
+
+
+def _write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+def test_cli_search_rejects_bad_configs_naming_the_key(tmp_path):
+    from fastnn.cli import main
+    cases = [
+        ('[search]\nepochz = 2\n[search.space.lr]\ntype = "uniform"\nlow = 0.1\nhigh = 0.2\n', "'epochz'.*allowed"),
+        ('[search]\nepochs = 2\n', r"\[search.space\]"),
+        ('[search.space.lr]\ntype = "gauss"\n', "'lr'.*uniform, loguniform, int, choice"),
+        ('[search]\nsampler = "cmaes"\n[search.space.lr]\ntype = "uniform"\nlow = 0.1\nhigh = 0.2\n',
+         "sampler must be one of grid, random, tpe"),
+        ('[search]\nepochs = "two"\n[search.space.lr]\ntype = "uniform"\nlow = 0.1\nhigh = 0.2\n',
+         "epochs must be a int"),
+        ('[search.space.width]\ntype = "int"\nlow = 1\nhigh = 3\n', "'width'.*allowed: lr"),
+        ("[search\n", "not valid TOML"),
+    ]
+    for i, (text, pattern) in enumerate(cases):
+        with pytest.raises((SystemExit, ValueError), match=pattern):
+            main(["search", "--config", _write(tmp_path / f"c{i}.toml", text), "--embedded",
+                  "--storage", f"sqlite:///{tmp_path / 'x.db'}"])
+
+
+@pytest.mark.slow
+def test_cli_coarse_to_fine_search_writes_table_best_and_plots(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from fastnn.cli import main
+    config = _write(tmp_path / "s.toml", """
+[search]
+model = "mlp"
+epochs = 1
+limit = 800
+sampler = "random"
+pruner = "none"
+trials = 3
+fine_trials = 2
+[search.space.lr]
+type = "loguniform"
+low = 1e-3
+high = 0.1
+[search.fixed]
+batch_size = 32
+""")
+    out = tmp_path / "out"
+    assert main(["search", "--config", config, "--embedded", "--out", str(out), "--storage",
+                 f"sqlite:///{tmp_path / 'cli.db'}", "--workers", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "coarse study" in text and "fine study" in text and "best: val_acc=" in text
+    best = json.loads((out / "best.json").read_text())
+    assert set(best["params"]) == {"lr"} and best["fixed"]["batch_size"] == 32
+    assert len((out / "trials.csv").read_text().splitlines()) == 1 + 3 + 2
+    assert (out / "search_coarse.png").stat().st_size > 8000 and (out / "search_fine.png").stat().st_size > 8000
