@@ -33,7 +33,7 @@ def _selected(model, targets):
         elif isinstance(target, str):
             found = [(n, p) for n, p in named if n == target or n.startswith(target + ".")]
             if not found:
-                names = sorted({n.rsplit(".", 1)[0] for n, _ in named})
+                names = list(dict.fromkeys(n.rpartition(".")[0] or n for n, _ in named))
                 raise ValueError(f"no parameter of the model is named {target!r} or under it; module names with "
                                  f"parameters: {', '.join(names)}")
         else:

@@ -222,12 +222,23 @@ def make_storage(url=DEFAULT_STORAGE):
 class PruningCallback:
     """The per-epoch hook between a training loop and Optuna: `on_epoch_end(epoch, metrics)` reports
     metrics[monitor] as the trial's intermediate value at step `epoch` and raises optuna.TrialPruned when the
-    study's pruner decides to stop this trial."""
+    study's pruner decides to stop this trial.
+
+    It also fits a Trainer that calls every hook of its callbacks with the trainer first (Lightning/Keras style:
+    on_epoch_end(trainer, epoch, logs), on_fit_start(trainer), ...): the three-argument form is accepted, and the
+    other hooks are no-ops."""
 
     def __init__(self, trial, monitor):
         self.trial, self.monitor = trial, monitor
 
-    def on_epoch_end(self, epoch, metrics):
+    def on_epoch_end(self, *args):
+        if len(args) == 3:
+            _, epoch, metrics = args    # (trainer, epoch, logs)
+        elif len(args) == 2:
+            epoch, metrics = args
+        else:
+            raise TypeError(f"on_epoch_end takes (epoch, metrics) or (trainer, epoch, logs), got {len(args)} "
+                            f"arguments")
         if self.monitor not in metrics:
             raise KeyError(f"the pruning callback monitors {self.monitor!r}, but the epoch's metrics hold only "
                            f"{sorted(metrics)}")
@@ -235,6 +246,27 @@ class PruningCallback:
         self.trial.report(value, epoch)
         if self.trial.should_prune():
             raise _optuna().TrialPruned(f"{self.monitor}={value:.4g} at epoch {epoch}")
+
+    def on_fit_start(self, trainer):
+        pass
+
+    def on_epoch_start(self, trainer, epoch):
+        pass
+
+    def on_batch_start(self, trainer, batch_idx):
+        pass
+
+    def on_batch_end(self, trainer, batch_idx, logs):
+        pass
+
+    def on_fit_end(self, trainer):
+        pass
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
 
 
 class _NullReporter:

@@ -213,3 +213,25 @@ batch_size = 32
     assert set(best["params"]) == {"lr"} and best["fixed"]["batch_size"] == 32
     assert len((out / "trials.csv").read_text().splitlines()) == 1 + 3 + 2
     assert (out / "search_coarse.png").stat().st_size > 8000 and (out / "search_fine.png").stat().st_size > 8000
+
+
+def _trainer_style(params, seed, reporter):
+    """An objective whose fit loop calls its callbacks Lightning-style, with the trainer first."""
+    trainer = object()
+    reporter.on_fit_start(trainer)
+    for epoch in range(1, 5):
+        reporter.on_epoch_start(trainer, epoch)
+        reporter.on_epoch_end(trainer, epoch, {"epoch": epoch, "val_loss": params["x"] / epoch})
+    reporter.on_fit_end(trainer)
+    return params["x"] / 4
+
+
+def test_pruning_callback_takes_trainer_style_hooks(tmp_path):
+    space = {"x": {"type": "choice", "values": [0.1, 0.2, 5.0, 9.0]}}
+    study = tune.search(_trainer_style, space, sampler="grid", pruner="median", direction="minimize",
+                        monitor="val_loss", storage=f"sqlite:///{tmp_path / 'p.db'}", study_name="p")
+    reported = {t.params["x"]: t.intermediate_values for t in study.trials}
+    assert reported[0.1] == pytest.approx({1: 0.1, 2: 0.05, 3: 0.1 / 3, 4: 0.025})
+    assert tune.best_config(study)["params"] == {"x": 0.1}
+    with pytest.raises(KeyError, match="'val_acc'.*val_loss"):
+        tune.PruningCallback(None, "val_acc").on_epoch_end(1, {"val_loss": 1.0})

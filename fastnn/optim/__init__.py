@@ -8,4 +8,5 @@ from fastnn.optim.optimizer import Optimizer
 from fastnn.optim.rmsprop import RMSprop
 from fastnn.optim.sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "NAdam", "LBFGS", "lr_scheduler", "scaling", "swa_utils"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "NAdam", "LBFGS", "lr_scheduler", "scaling",
+           "swa_utils"]
