@@ -109,3 +109,11 @@ def test_cli_diagnose_writes_its_report_and_plots(tmp_path, capsys):
     assert "initial loss" in out and "update/weight" in out and "lr range test" in out
     _check_png(tmp_path / "activations.png")
     _check_png(tmp_path / "lr_finder.png")
+
+
+def test_missing_matplotlib_says_which_extra_to_install(monkeypatch, tmp_path, history):
+    import sys
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ImportError, match=r"pip install 'fastnn\[plot\]'"):
+        plot.plot_history(history, tmp_path / "c.png")

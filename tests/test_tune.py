@@ -235,3 +235,10 @@ def test_pruning_callback_takes_trainer_style_hooks(tmp_path):
     assert tune.best_config(study)["params"] == {"x": 0.1}
     with pytest.raises(KeyError, match="'val_acc'.*val_loss"):
         tune.PruningCallback(None, "val_acc").on_epoch_end(1, {"val_loss": 1.0})
+
+
+def test_missing_optuna_says_which_extra_to_install(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "optuna", None)  # makes `import optuna` raise ImportError
+    with pytest.raises(ImportError, match=r"pip install 'fastnn\[tune\]'"):
+        tune.make_sampler("random", tune.parse_space(SPACE))
