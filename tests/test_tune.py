@@ -18,7 +18,9 @@ def _bowl(params, seed, reporter):
     log = os.environ.get("BOWL_LOG")
     if log:
         with open(log, "a") as f:
-            f.write(json.dumps({"pid": os.getpid(), "x": params["x"], "y": params["y"], "seed": seed}) + "\n")
+            f.write(json.dumps({"pid": os.getpid(), "x": params["x"], "y": params["y"], "seed": seed,
+                                "cores": sorted(os.sched_getaffinity(0)),
+                                "numba_threads": os.environ.get("NUMBA_NUM_THREADS")}) + "\n")
         time.sleep(0.05)  # let the workers interleave
     for epoch in range(1, 4):
         reporter.on_epoch_end(epoch, {"val_acc": value})
@@ -64,6 +66,13 @@ def test_grid_search_with_two_workers_sharing_sqlite_runs_every_point_once(tmp_p
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(calls) == 9 and len({(c["x"], c["y"]) for c in calls}) == 9
     assert len({c["pid"] for c in calls}) == 2 and os.getpid() not in {c["pid"] for c in calls}
+    # Each worker is pinned to its own half of the cores, with Numba's thread count to match.
+    cores = {c["pid"]: tuple(c["cores"]) for c in calls}
+    ours = sorted(os.sched_getaffinity(0))
+    if len(ours) >= 2:
+        a, b = cores.values()
+        assert not set(a) & set(b) and sorted(a + b) == ours
+    assert all(c["numba_threads"] == str(len(c["cores"])) for c in calls)
     assert sorted(t.user_attrs["seed"] for t in trials) == list(range(9))
     best = tune.best_config(study)
     assert best["params"] == {"x": 0.5, "y": pytest.approx(1e-2)}
