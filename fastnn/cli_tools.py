@@ -168,6 +168,7 @@ def _diagnose_parser(sub):
     p.add_argument("--limit", type=int, default=4096, help="training images to draw batches from")
     p.add_argument("--overfit-steps", type=int, default=300)
     p.add_argument("--no-lr-finder", action="store_true", help="skip the LR range test")
+    p.add_argument("--lr-finder-iter", type=int, default=200, help="steps of the LR range test (1e-7 to 10)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="directory for activations.png and lr_finder.png")
     _data_options(p)
@@ -181,8 +182,9 @@ def diagnose(args):
     from fastnn.data.datasets import EMBEDDED_DIR
     if args.embedded and args.data_dir:
         raise SystemExit("fastnn diagnose: --embedded and --data-dir are mutually exclusive")
-    if args.batch_size < 1 or args.limit < 1 or args.overfit_steps < 1:
-        raise SystemExit("fastnn diagnose: --batch-size, --limit and --overfit-steps must be positive")
+    if min(args.batch_size, args.limit, args.overfit_steps, args.lr_finder_iter) < 1:
+        raise SystemExit("fastnn diagnose: --batch-size, --limit, --overfit-steps and --lr-finder-iter must be "
+                         "positive")
     fastnn.manual_seed(args.seed)
     train = FashionMNIST(EMBEDDED_DIR if args.embedded else args.data_dir, train=True)
     print(train.note)
@@ -197,7 +199,7 @@ def diagnose(args):
         optimizer = optim.Adam(model.parameters(), lr=lr, weight_decay=args.weight_decay)
     print(f"diagnosing {args.model} with {args.optimizer} lr={lr} on batches of {args.batch_size}", flush=True)
     report = diagnostics.diagnose(model, loader, optimizer, overfit_steps=args.overfit_steps,
-                                  lr_finder=not args.no_lr_finder)
+                                  lr_finder=not args.no_lr_finder, lr_finder_iter=args.lr_finder_iter)
     print("\nper-layer update/weight ratios (median over 5 steps) and first-step gradient norms:")
     for name, s in report.gradients["parameters"].items():
         print(f"  {name:24} {str(s['shape']):18} grad {s['grad_norm']:.3e}  update/weight {s['update_ratio']:.2e}")

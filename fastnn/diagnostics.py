@@ -359,11 +359,13 @@ def judge_gradients(grad_stats, ratio_range=(2e-4, 5e-3), outlier_factor=10.0, v
 
 # ---- learning-rate range test -----------------------------------------------------------------------------
 def lr_range_test(model, loader, optimizer, loss_fn=None, start_lr=1e-7, end_lr=10.0, num_iter=100,
-                  smooth=0.98, diverge_threshold=4.0, min_drop=0.1):
+                  smooth=0.9, diverge_threshold=4.0, min_drop=0.1):
     """The learning-rate range test: `num_iter` training steps on consecutive batches with the learning rate
     growing exponentially from `start_lr` to `end_lr` (every param group gets the same lr), recording the loss
-    smoothed by an exponential moving average (bias-corrected, weight `smooth`); it stops early once the
-    smoothed loss exceeds `diverge_threshold` times its minimum. The model and optimizer are restored afterwards.
+    smoothed by an exponential moving average (bias-corrected, weight `smooth`: its lag of ~1/(1 - smooth)
+    steps must stay well under the steps per decade of lr, or a net whose loss only falls just before it diverges,
+    such as LeNet-5 from its initial plateau, shows no descent at all); it stops early once the smoothed loss
+    exceeds `diverge_threshold` times its minimum. The model and optimizer are restored afterwards.
 
     Returns a dict: lrs, losses (smoothed), raw_losses, suggested_lr (the lr of the lowest smoothed loss / 10,
     the classic rule: a safe distance below where the loss turns up; None when the smoothed loss never fell
@@ -417,7 +419,7 @@ def lr_range_test(model, loader, optimizer, loss_fn=None, start_lr=1e-7, end_lr=
 
 # ---- everything at once -----------------------------------------------------------------------------------
 def diagnose(model, loader, optimizer, loss_fn=None, num_classes=None, overfit_samples=32, overfit_steps=300,
-             grad_steps=5, lr_finder=True, lr_finder_iter=100, ratio_range=(2e-4, 5e-3)):
+             grad_steps=5, lr_finder=True, lr_finder_iter=200, ratio_range=(2e-4, 5e-3)):
     """Run every check on `model` with `optimizer` (its current learning rate is the one judged) over batches
     of `loader`, and return a DiagnosticReport. The model and optimizer are left as they were."""
     loss_fn = nn.CrossEntropyLoss() if loss_fn is None else loss_fn
@@ -464,8 +466,10 @@ def _run_checks(report, model, loader, optimizer, loss_fn, num_classes, overfit_
         report.lr_finder = result = lr_range_test(model, loader, optimizer, loss_fn, num_iter=lr_finder_iter)
         if not result["descended"]:
             report.findings.append(Finding(
-                "lr range test", "warning", f"the loss fell at no learning rate from {result['lrs'][0]:.2g} to "
-                                            f"{result['lrs'][-1]:.2g}: the model does not learn (init, bug?)"))
+                "lr range test", "warning",
+                f"the smoothed loss never fell 10% below its start for learning rates from {result['lrs'][0]:.2g} "
+                f"to {result['lrs'][-1]:.2g} ({len(result['lrs'])} steps): no lr in this range trains quickly (an "
+                f"init or data bug, or a plateau needing more lr_finder_iter)"))
         else:
             far = not result["suggested_lr"] / 10 <= current <= result["min_loss_lr"]
             report.findings.append(Finding(
