@@ -1,6 +1,7 @@
 """PNG plots: each plot function writes a real PNG of a sane size; the CLI's `fastnn plot` and `fastnn diagnose`
 write theirs. Skipped when matplotlib is not installed."""
 import math
+import pathlib
 import struct
 
 import numpy as np
@@ -24,6 +25,7 @@ def _png_size(path):
 
 
 def _check_png(path, min_w=400, min_h=250, min_bytes=8_000):
+    path = pathlib.Path(path)
     w, h = _png_size(path)
     assert min_w <= w <= 4000 and min_h <= h <= 4000, (w, h)
     assert path.stat().st_size >= min_bytes  # an empty figure compresses to a few KB
@@ -48,18 +50,13 @@ def test_smooth_is_a_debiased_ema():
 
 
 def test_history_and_lr_plots(history, tmp_path):
-    _check_png(_as_path(plot.plot_history(history, tmp_path / "curves.png")), min_w=800)
-    _check_png(_as_path(plot.plot_lr_schedule(history, tmp_path / "lr.png")))
-    _check_png(_as_path(plot.plot_lr_schedule([0.1 * 0.9 ** i for i in range(100)], tmp_path / "steps.png")))
+    _check_png(plot.plot_history(history, tmp_path / "curves.png"), min_w=800)
+    _check_png(plot.plot_lr_schedule(history, tmp_path / "lr.png"))
+    _check_png(plot.plot_lr_schedule([0.1 * 0.9 ** i for i in range(100)], tmp_path / "steps.png"))
     bad = tmp_path / "bad.csv"
     bad.write_text("step,loss\n1,2\n")
     with pytest.raises(ValueError, match="bad.csv.*epoch"):
         plot.plot_history(bad, tmp_path / "x.png")
-
-
-def _as_path(p):
-    import pathlib
-    return pathlib.Path(p)
 
 
 def test_activation_histogram_and_lr_finder_plots(tmp_path):
@@ -68,10 +65,10 @@ def test_activation_histogram_and_lr_finder_plots(tmp_path):
     y = fastnn.tensor(rng.integers(0, 4, 256))
     model = nn.Sequential(nn.Linear(20, 32), nn.Tanh(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 4))
     stats = D.activation_statistics(model, x)
-    _check_png(_as_path(plot.plot_activation_histograms(stats, tmp_path / "act.png")), min_w=800)
+    _check_png(plot.plot_activation_histograms(stats, tmp_path / "act.png"), min_w=800)
     loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
     result = D.lr_range_test(model, loader, optim.SGD(model.parameters(), lr=0.01), num_iter=40)
-    _check_png(_as_path(plot.plot_lr_finder(result, tmp_path / "lrf.png")))
+    _check_png(plot.plot_lr_finder(result, tmp_path / "lrf.png"))
 
 
 def test_search_plots(tmp_path):
@@ -86,8 +83,8 @@ def test_search_plots(tmp_path):
     grid = tune.search(objective, space, sampler="grid", pruner="none", storage=storage, study_name="grid")
     rand = tune.search(objective, space, n_trials=9, sampler="random", pruner="none", storage=storage,
                        study_name="random")
-    _check_png(_as_path(plot.plot_search(rand, tmp_path / "search.png")), min_w=600)
-    _check_png(_as_path(plot.plot_random_vs_grid(grid, rand, tmp_path / "rvg.png", "b", "a")), min_w=800)
+    _check_png(plot.plot_search(rand, tmp_path / "search.png"), min_w=600)
+    _check_png(plot.plot_random_vs_grid(grid, rand, tmp_path / "rvg.png", "b", "a"), min_w=800)
     assert cli_main(["plot", "search", "--storage", storage, "--study", "grid", "--versus", "random",
                       "--important", "b", "--unimportant", "a", "-o", str(tmp_path / "cli_rvg.png")]) == 0
     _check_png(tmp_path / "cli_rvg.png", min_w=800)
@@ -104,7 +101,7 @@ def test_cli_plot_history_and_errors(history, tmp_path, capsys):
 
 def test_cli_diagnose_writes_its_report_and_plots(tmp_path, capsys):
     assert cli_main(["diagnose", "--model", "mlp", "--embedded", "--limit", "512", "--overfit-steps", "40",
-                     "--lr", "0.01", "--out", str(tmp_path)]) == 0
+                     "--lr-finder-iter", "60", "--lr", "0.01", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "initial loss" in out and "update/weight" in out and "lr range test" in out
     _check_png(tmp_path / "activations.png")

@@ -251,3 +251,19 @@ def test_missing_optuna_says_which_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)  # makes `import optuna` raise ImportError
     with pytest.raises(ImportError, match=r"pip install 'fastnn\[tune\]'"):
         tune.make_sampler("random", tune.parse_space(SPACE))
+
+
+def test_storage_urls(monkeypatch, tmp_path):
+    seen = {}
+
+    class FakeRDB:
+        def __init__(self, url, engine_kwargs=None):
+            seen[url] = engine_kwargs
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", FakeRDB)
+    tune.make_storage("postgresql://user@db.example/studies")
+    tune.make_storage(f"sqlite:///{tmp_path / 'x.db'}")
+    assert seen["postgresql://user@db.example/studies"] is None  # passed through to Optuna as it is
+    assert seen[f"sqlite:///{tmp_path / 'x.db'}"] == {"connect_args": {"timeout": 120}}
+    with pytest.raises(ValueError, match="database URL"):
+        tune.make_storage("study.db")
