@@ -1,4 +1,5 @@
-"""The `fastnn` console script: `fastnn train ...`, `fastnn bench ...`, `fastnn info`."""
+"""The `fastnn` console script: `fastnn train ...`, `fastnn bench ...`, `fastnn info`, `fastnn search ...`,
+`fastnn diagnose ...`, `fastnn plot ...`."""
 import argparse
 import sys
 import time
@@ -304,9 +305,13 @@ def main(argv=None):
     sub.add_parser("bench", help="time kernels and training against PyTorch (see bench/README.md)")
     sub.add_parser("info", help="versions, threads and kernel cache location")
     sub.add_parser("run", help="run a script as N data-parallel MPI processes: fastnn run -n N script.py ...")
+    from fastnn import cli_tools
+    cli_tools.add_parsers(sub)  # search, diagnose, plot
     args = parser.parse_args(argv)
     if args.command == "train":
         return train(args)
+    if args.command in ("search", "diagnose", "plot"):
+        return cli_tools.run(args)
     return info(args)
 
 

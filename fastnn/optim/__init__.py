@@ -1,5 +1,5 @@
 """fastnn.optim: optimizers with PyTorch's API; each optimizer's math is a device kernel."""
-from fastnn.optim import lr_scheduler, scaling
+from fastnn.optim import lr_scheduler, scaling, swa_utils
 from fastnn.optim.adadelta import Adadelta
 from fastnn.optim.adagrad import Adagrad
 from fastnn.optim.adam import Adam, AdamW
@@ -15,4 +15,4 @@ from fastnn.optim.sgd import SGD
 from fastnn.optim.sparse_adam import SparseAdam
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "NAdam", "LBFGS", "Adadelta", "Adamax", "RAdam",
-           "ASGD", "Rprop", "SparseAdam", "lr_scheduler", "scaling"]
+           "ASGD", "Rprop", "SparseAdam", "lr_scheduler", "scaling", "swa_utils"]
