@@ -195,6 +195,50 @@ def avg_pool2d():
 
 
 @check
+def pool3d():
+    from fastnn._kernels import cuda_pool_nd as C, ref_pool_nd as R
+    for dtype in DTYPES:
+        x = _rng().standard_normal((2, 4, 5, 6)).astype(dtype)
+        x[0, 1, 1, 1], x[1, 0, 0, :] = np.nan, -np.inf
+        for args in [(2, 2, 2, 2, 2, 2, 0, 0, 0, 1, 1, 1), (3, 2, 3, 1, 2, 2, 1, 1, 1, 1, 1, 1),
+                     (2, 2, 2, 1, 1, 1, 1, 0, 1, 2, 1, 2)]:
+            kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw = args
+            sizes = (_out_size(4, kd, sd, pd, dd), _out_size(5, kh, sh, ph, dh), _out_size(6, kw, sw, pw, dw))
+            for a, r in zip(C.max_pool3d_forward(x, *args, *sizes), R.max_pool3d_forward(x, *args, *sizes)):
+                np.testing.assert_array_equal(a, r)
+        x = _rng().standard_normal((2, 4, 5, 6)).astype(dtype)
+        for args in [(2, 2, 2, 2, 2, 2, 0, 0, 0), (3, 2, 3, 1, 2, 2, 1, 1, 1)]:
+            kd, kh, kw, sd, sh, sw, pd, ph, pw = args
+            sizes = (_out_size(4, kd, sd, pd), _out_size(5, kh, sh, ph), _out_size(6, kw, sw, pw))
+            for count_include_pad, divisor in [(True, 0), (False, 0), (False, 3)]:
+                out = C.avg_pool3d_forward(x, *args, *sizes, count_include_pad, divisor)
+                close(out, R.avg_pool3d_forward(x, *args, *sizes, count_include_pad, divisor), dtype)
+                g = _rng().standard_normal(out.shape).astype(dtype)
+                close(C.avg_pool3d_backward(g, 4, 5, 6, *args, count_include_pad, divisor),
+                      R.avg_pool3d_backward(g, 4, 5, 6, *args, count_include_pad, divisor), dtype)
+
+
+@check
+def adaptive_and_fractional_pool2d():
+    from fastnn._kernels import cuda_pool_nd as C, ref_pool_nd as R
+    for dtype in DTYPES:
+        x = _rng().standard_normal((3, 7, 5)).astype(dtype)
+        x[1, 2, 2] = np.nan
+        for oh, ow in [(3, 2), (7, 5), (1, 1), (4, 4)]:  # overlapping, identity, global, uneven regions
+            out = C.adaptive_avg_pool2d_forward(x, oh, ow)
+            close(out, R.adaptive_avg_pool2d_forward(x, oh, ow), dtype)
+            g = _rng().standard_normal(out.shape).astype(dtype)
+            close(C.adaptive_avg_pool2d_backward(g, 7, 5), R.adaptive_avg_pool2d_backward(g, 7, 5), dtype)
+            for a, r in zip(C.adaptive_max_pool2d_forward(x, oh, ow), R.adaptive_max_pool2d_forward(x, oh, ow)):
+                np.testing.assert_array_equal(a, r)
+        x = _rng().standard_normal((3, 9, 8)).astype(dtype)
+        samples = _rng().random((3, 2)).astype(dtype)
+        for a, r in zip(C.fractional_max_pool2d_forward(x, samples, 2, 3, 4, 3),
+                        R.fractional_max_pool2d_forward(x, samples, 2, 3, 4, 3)):
+            np.testing.assert_array_equal(a, r)
+
+
+@check
 def scatter_add_and_embedding_backward():
     from fastnn._kernels import cuda_index as C
     for dtype in DTYPES:
@@ -226,9 +270,9 @@ def kernel_namespace_complete():
     gaps = cuda.missing()
     assert set(cuda.NOT_YET) <= set(gaps) and not set(gaps) & set(cuda.FALLBACKS)
     try:
-        namespace.max_pool3d_forward(None)
+        namespace.crop_flip(None, None, None, 1, 1, False, False, 0)
     except NotImplementedError as exc:
-        assert "max_pool3d_forward" in str(exc) and "CUDA" in str(exc)
+        assert "crop_flip" in str(exc) and "CUDA" in str(exc)
     else:
         raise AssertionError("a missing kernel must say so")
 
