@@ -294,9 +294,9 @@ def training_steps_through_ops():
         for optimizer_name in ("Adam", "SGD"):
             fastnn.manual_seed(0)
             # no bias before BatchNorm: its gradient is zero up to rounding, which Adam would amplify
-            model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1, bias=False), nn.BatchNorm2d(3), nn.GELU(), nn.MaxPool2d(2),
-                                  nn.Conv2d(3, 2, 3), nn.LayerNorm([2, 2, 2]), nn.AvgPool2d(2), nn.Flatten(),
-                                  nn.Linear(2, 3)).to(device)
+            model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1, bias=False), nn.BatchNorm2d(3), nn.GELU(),
+                                  nn.MaxPool2d(2), nn.Conv2d(3, 2, 3), nn.LayerNorm([2, 2, 2]), nn.AvgPool2d(2),
+                                  nn.Flatten(), nn.Linear(2, 3)).to(device)
             kwargs = dict(lr=0.1, momentum=0.9) if optimizer_name == "SGD" else dict(lr=0.01)
             optimizer = getattr(fastnn.optim, optimizer_name)(model.parameters(), **kwargs)
             inputs, targets = fastnn.tensor(x).to(device), fastnn.tensor(y).to(device)
