@@ -10,7 +10,6 @@ import numpy as np
 
 from fastnn._kernels import (cpu_activation, cpu_augment, cpu_conv, cpu_norm, cpu_optim, cpu_optim_adaptive,
                              cpu_optim_more, cpu_pool, cpu_pool_nd)
-from fastnn._kernels import cpu_rnn
 from fastnn._kernels.backend import Backend
 from fastnn._kernels.blas_threads import set_blas_threads
 
@@ -37,7 +36,7 @@ def _kernel_namespace():
     namespace = types.SimpleNamespace(scatter_add=scatter_add, embedding_backward=embedding_backward, erf=erf,
                                       conv2d_forward=cpu_conv.conv2d_forward, conv2d_backward=cpu_conv.conv2d_backward)
     for module in (cpu_activation, cpu_augment, cpu_norm, cpu_optim, cpu_optim_adaptive, cpu_optim_more, cpu_pool,
-                   cpu_pool_nd, cpu_rnn):
+                   cpu_pool_nd):
         for name in module.__all__:
             setattr(namespace, name, getattr(module, name))
     return namespace

@@ -51,12 +51,6 @@ KERNELS = {
     "layer_norm_backward": "(grad_out, x, mean, invstd, weight)",
     "local_response_norm_forward": "(x, size, alpha, beta, k)",
     "local_response_norm_backward": "(grad_out, x, y, base, size, alpha, beta)",
-    # recurrent cells, one step on (B, k*H) gate pre-activations (PyTorch's gate order; see ref_rnn.py); they
-    # return (h, c_new, act, tanh_c), (grad_gates, grad_c), (h_new, act), (grad_input_gates, grad_hidden_gates, grad_h)
-    "lstm_cell_forward": "(input_gates, hidden_gates, c)",
-    "lstm_cell_backward": "(grad_h, grad_c, act, c, tanh_c)",
-    "gru_cell_forward": "(input_gates, hidden_gates, h)",
-    "gru_cell_backward": "(grad_h, act, hidden_gates, h)",
     # optimizer updates (in place on param and state; flat arrays of one parameter)
     "sgd_step": "(param, grad, momentum_buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first_step)",
     "adam_step": "(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay, "

@@ -16,7 +16,6 @@ import numpy as np
 
 from fastnn._kernels import (ref_activation, ref_augment, ref_conv, ref_norm, ref_optim, ref_optim_adaptive,
                              ref_optim_more, ref_pool, ref_pool_nd)
-from fastnn._kernels import ref_rnn
 from fastnn._kernels.backend import Backend
 from fastnn._kernels.interface import KERNELS
 
@@ -241,7 +240,7 @@ def _reference_namespace():
     own = {"conv2d_forward": _conv2d_forward, "conv2d_backward": _conv2d_backward, "scatter_add": _scatter_add,
            "embedding_backward": _embedding_backward, "erf": _erf}
     modules = (ref_activation, ref_augment, ref_norm, ref_optim, ref_optim_adaptive, ref_optim_more, ref_pool,
-               ref_pool_nd, ref_rnn)
+               ref_pool_nd)
     namespace = types.SimpleNamespace()
     for name in KERNELS:
         fn = own.get(name) or next((getattr(m, name) for m in modules if hasattr(m, name)), None)

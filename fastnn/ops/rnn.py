@@ -13,8 +13,9 @@ Equations and gate order are PyTorch's (gates are blocks of the 4H/3H dimension)
   GRU  (r, z, n):    r, z = sigmoid(x_r + h_r), sigmoid(x_z + h_z);  n = tanh(x_n + r * h_n);
                      h' = (1 - z) * n + z * h, with b_hn inside r * (W_hn h + b_hn)
   RNN:               h' = tanh or relu(x W_ih^T + b_ih + h W_hh^T + b_hh)
-The LSTM and GRU step math are declared kernels (one pass over the batch on the CPU); the rest runs through the
-tensor's backend array namespace (`xp`).
+All math runs through the tensor's backend array namespace (`xp`). A one-pass Numba kernel for the LSTM/GRU step
+was measured and dropped: its scalar tanh made it 5-8x slower than NumPy's vectorised tanh passes at every size
+tried (B x H from 64 x 32 to 256 x 512, float32), and its parallel launches per step cost more than the step.
 
 Several results (h and c, or the output sequence and the final states) come out of one op packed in one array
 along a new leading axis and are handed out as views of it (getitem), since a graph node has one output.
@@ -28,39 +29,73 @@ from fastnn.tensor import Tensor
 _NONLINEARITIES = ("tanh", "relu")
 
 
+def _sigmoid(xp, x):
+    # sigmoid(x) = (1 + tanh(x / 2)) / 2: no overflow for large |x|, one transcendental
+    return xp.tanh(x * x.dtype.type(0.5)) * x.dtype.type(0.5) + x.dtype.type(0.5)
+
+
 # ---- the fused gate math of one step (arrays in, arrays out) ---------------------------------------------------
-# forward(backend, input_gates, hidden_gates, h, c) -> (h', c' or None, workspace)
-# backward(backend, d_h', d_c' or None, workspace) -> (d_input_gates, d_hidden_gates, d_h through the gate math
-#                                                       only or None, d_c or None)
-# LSTM and GRU steps are declared kernels (fastnn/_kernels/interface.py: one pass each on the CPU, the NumPy
-# reference ref_rnn.py elsewhere); arrays reaching them are C-contiguous float32/float64.
+# forward(xp, input_gates, hidden_gates, h, c) -> (h', c' or None, workspace)
+# backward(xp, d_h', d_c' or None, workspace) -> (d_input_gates, d_hidden_gates, d_h through the gate math only,
+#                                                  d_c or None)
 
-def _lstm_forward(backend, input_gates, hidden_gates, h, c):
-    h_new, c_new, act, tanh_c = backend.kernels.lstm_cell_forward(input_gates, hidden_gates, c)
-    return h_new, c_new, (act, c, tanh_c)
+def _lstm_forward(xp, input_gates, hidden_gates, h, c):
+    gates = input_gates + hidden_gates
+    H = c.shape[-1]
+    half = gates.dtype.type(0.5)
+    act = xp.tanh(gates * half)                      # tanh(x/2) for i, f, o; g is overwritten below
+    act *= half
+    act += half
+    act[:, 2 * H:3 * H] = xp.tanh(gates[:, 2 * H:3 * H])
+    i, f, g, o = act[:, :H], act[:, H:2 * H], act[:, 2 * H:3 * H], act[:, 3 * H:]
+    c_new = f * c + i * g
+    tanh_c = xp.tanh(c_new)
+    return o * tanh_c, c_new, (act, c, tanh_c)
 
 
-def _lstm_backward(backend, d_h, d_c, workspace):
+def _lstm_backward(xp, d_h, d_c, workspace):
     act, c, tanh_c = workspace
-    d_gates, d_c_prev = backend.kernels.lstm_cell_backward(d_h, d_c, act, c, tanh_c)
-    return d_gates, d_gates, None, d_c_prev
+    H = c.shape[-1]
+    one = act.dtype.type(1)
+    i, f, g, o = act[:, :H], act[:, H:2 * H], act[:, 2 * H:3 * H], act[:, 3 * H:]
+    d_cell = d_h * o * (one - tanh_c * tanh_c)
+    if d_c is not None:
+        d_cell += d_c
+    d_gates = xp.empty(act.shape, act.dtype)
+    d_gates[:, :H] = d_cell * g * i * (one - i)
+    d_gates[:, H:2 * H] = d_cell * c * f * (one - f)
+    d_gates[:, 2 * H:3 * H] = d_cell * i * (one - g * g)
+    d_gates[:, 3 * H:] = d_h * tanh_c * o * (one - o)
+    return d_gates, d_gates, None, d_cell * f
 
 
-def _gru_forward(backend, input_gates, hidden_gates, h, c):
-    h_new, act = backend.kernels.gru_cell_forward(input_gates, hidden_gates, h)
-    return h_new, None, (act, hidden_gates, h)
+def _gru_forward(xp, input_gates, hidden_gates, h, c):
+    H = h.shape[-1]
+    rz = _sigmoid(xp, input_gates[:, :2 * H] + hidden_gates[:, :2 * H])
+    r, z = rz[:, :H], rz[:, H:]
+    h_n = hidden_gates[:, 2 * H:]
+    n = xp.tanh(input_gates[:, 2 * H:] + r * h_n)
+    h_new = n + z * (h - n)
+    return h_new, None, (rz, n, h_n.copy(), h)
 
 
-def _gru_backward(backend, d_h, d_c, workspace):
-    act, hidden_gates, h = workspace
-    d_input, d_hidden, d_h_direct = backend.kernels.gru_cell_backward(d_h, act, hidden_gates, h)
-    return d_input, d_hidden, d_h_direct, None
+def _gru_backward(xp, d_h, d_c, workspace):
+    rz, n, h_n, h = workspace
+    H = h.shape[-1]
+    one = rz.dtype.type(1)
+    r, z = rz[:, :H], rz[:, H:]
+    d_n_pre = d_h * (one - z) * (one - n * n)
+    d_input = xp.empty((h.shape[0], 3 * H), rz.dtype)
+    d_input[:, :H] = d_n_pre * h_n * r * (one - r)
+    d_input[:, H:2 * H] = d_h * (h - n) * z * (one - z)
+    d_input[:, 2 * H:] = d_n_pre
+    d_hidden = d_input.copy()
+    d_hidden[:, 2 * H:] *= r
+    return d_input, d_hidden, d_h * z, None
 
 
 def _rnn_forward(relu):
-    # one add and one activation pass: the array namespace does it without a kernel
-    def forward(backend, input_gates, hidden_gates, h, c):
-        xp = backend.xp
+    def forward(xp, input_gates, hidden_gates, h, c):
         pre = input_gates + hidden_gates
         out = xp.maximum(pre, pre.dtype.type(0)) if relu else xp.tanh(pre)
         return out, None, (out,)
@@ -68,7 +103,7 @@ def _rnn_forward(relu):
 
 
 def _rnn_backward(relu):
-    def backward(backend, d_h, d_c, workspace):
+    def backward(xp, d_h, d_c, workspace):
         (out,) = workspace
         d_pre = d_h * (out > 0) if relu else d_h * (out.dtype.type(1) - out * out)
         return d_pre, d_pre, None, None
@@ -128,10 +163,8 @@ def _cell(kind, op, input_gates, hidden_gates, h, c, input_bias, hidden_bias):
     if hidden_bias is not None:
         hg = hg + hidden_bias.data
     xp = backend.xp
-    ig, hg = xp.ascontiguousarray(ig), xp.ascontiguousarray(hg)
-    h_data = xp.ascontiguousarray(h.data) if h is not None else None
-    c_data = xp.ascontiguousarray(c.data) if c is not None else None
-    h_new, c_new, workspace = forward(backend, ig, hg, h_data, c_data)
+    h_data = h.data if h is not None else None
+    h_new, c_new, workspace = forward(xp, ig, hg, h_data, c.data if c is not None else None)
     inputs = [input_gates, hidden_gates]
     slots = {}
     for name, t in (("h", h if kind == "gru" else None), ("c", c), ("input_bias", input_bias),
@@ -142,9 +175,8 @@ def _cell(kind, op, input_gates, hidden_gates, h, c, input_bias, hidden_bias):
     packed = xp.stack([h_new, c_new]) if kind == "lstm" else h_new
 
     def backward(g):
-        g = xp.ascontiguousarray(g)
         d_h, d_c = (g[0], g[1]) if kind == "lstm" else (g, None)
-        d_input, d_hidden, d_h_direct, d_c_prev = backward_step(backend, d_h, d_c, workspace)
+        d_input, d_hidden, d_h_direct, d_c_prev = backward_step(xp, d_h, d_c, workspace)
         grads = [d_input, d_hidden] + [None] * (len(inputs) - 2)
         if "h" in slots:
             grads[slots["h"]] = d_h_direct
@@ -155,10 +187,8 @@ def _cell(kind, op, input_gates, hidden_gates, h, c, input_bias, hidden_bias):
         if "hidden_bias" in slots:
             grads[slots["hidden_bias"]] = d_hidden.sum(axis=0)
         return tuple(grads)
-    # the backward reads the state's values (kept in the workspace), and GRU's hidden gates when no bias made a copy
+    # the backward reads the state's values (kept in the workspace) and nothing else of the inputs
     saved = tuple(t for t in (h if kind == "gru" else None, c) if t is not None)
-    if kind == "gru" and hidden_bias is None:
-        saved += (hidden_gates,)
     out = make_result(packed, tuple(inputs), backward, op, saved=saved)
     if kind == "lstm":
         return getitem(out, 0), getitem(out, 1)
@@ -220,12 +250,12 @@ def _layer(kind, op, input_gates, weight_hh, bias_hh, hx, cx, reverse):
         _check_shape(op, "cx", cx, (B, H))
     xp = backend.xp
     w_hh_t = weight_hh.data.T
-    xg = xp.ascontiguousarray(input_gates.data)
+    xg = input_gates.data
     # packed result: rows 0..T-1 the outputs (in time order), then c_n for LSTM
     packed = xp.empty((T + (kind == "lstm"), B, H), dtype)
     order = range(T - 1, -1, -1) if reverse else range(T)
-    h = xp.ascontiguousarray(hx.data)
-    c = xp.ascontiguousarray(cx.data) if kind == "lstm" else None
+    h = hx.data
+    c = cx.data if kind == "lstm" else None
     h_prev = xp.empty((T, B, H), dtype)  # the state each step started from, in time order (for dW_hh)
     workspaces = []
     for t in order:
@@ -233,21 +263,20 @@ def _layer(kind, op, input_gates, weight_hh, bias_hh, hx, cx, reverse):
         if bias_hh is not None:
             hg += bias_hh.data
         h_prev[t] = h
-        h, c, workspace = forward(backend, xg[t], hg, h, c)
+        h, c, workspace = forward(xp, xg[t], hg, h, c)
         workspaces.append(workspace)
         packed[t] = h
     if kind == "lstm":
         packed[T] = c
 
     def backward(g):
-        g = xp.ascontiguousarray(g)
         d_xg = xp.empty(xg.shape, dtype)
         d_hg = xp.empty(xg.shape, dtype) if kind == "gru" else d_xg  # time order, like d_xg
         d_h = xp.zeros((B, H), dtype)
         d_c = g[T] if kind == "lstm" else None
         for step, t in reversed(list(enumerate(order))):
             d_h = d_h + g[t]
-            d_in, d_hid, d_h_direct, d_c = backward_step(backend, d_h, d_c, workspaces[step])
+            d_in, d_hid, d_h_direct, d_c = backward_step(xp, d_h, d_c, workspaces[step])
             d_xg[t] = d_in
             if kind == "gru":
                 d_hg[t] = d_hid
