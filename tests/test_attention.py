@@ -350,3 +350,34 @@ def test_transformer_layers_equal_torch(norm_first, activation):
     np.testing.assert_allclose(host(ours), memory.detach().numpy(), atol=1e-5)
     expected = t_dec(torch.from_numpy(tgt), memory).detach().numpy()
     np.testing.assert_allclose(host(dec(t(tgt), ours)), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs", [dict(kdim=3, vdim=5), dict(add_bias_kv=True, add_zero_attn=True),
+                                    dict(bias=False, kdim=3, vdim=5, add_zero_attn=True)])
+def test_mha_variants_equal_torch(kwargs):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(1)
+    tm = torch.nn.MultiheadAttention(8, 2, **kwargs)
+    m = nn.MultiheadAttention(8, 2, **kwargs)
+    assert list(m.state_dict()) == list(tm.state_dict())
+    _copy(m, tm)
+    rng = np.random.default_rng(10)
+    q = rng.standard_normal((4, 2, 8)).astype(np.float32)
+    k = rng.standard_normal((5, 2, kwargs.get("kdim", 8))).astype(np.float32)
+    v = rng.standard_normal((5, 2, kwargs.get("vdim", 8))).astype(np.float32)
+    pad = np.array([[False] * 5, [False, False, True, True, True]])
+    t_out, t_w = tm(torch.from_numpy(q), torch.from_numpy(k), torch.from_numpy(v),
+                    key_padding_mask=torch.from_numpy(pad), average_attn_weights=False)
+    out, w = m(t(q), t(k), t(v), key_padding_mask=t(pad), average_attn_weights=False)
+    np.testing.assert_allclose(host(out), t_out.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(host(w), t_w.detach().numpy(), atol=1e-5)
+
+
+def test_functional_exports():
+    F = nn.functional
+    assert F.scaled_dot_product_attention is sdpa
+    rng = np.random.default_rng(11)
+    q = rng.standard_normal((3, 4))
+    np.testing.assert_allclose(host(F.scaled_dot_product_attention(t(q), t(q), t(q), is_causal=True)),
+                               ref_sdpa(q, q, q, is_causal=True), atol=1e-12)
+    assert callable(F.multi_head_attention_forward)
