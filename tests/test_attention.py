@@ -381,3 +381,20 @@ def test_functional_exports():
     np.testing.assert_allclose(host(F.scaled_dot_product_attention(t(q), t(q), t(q), is_causal=True)),
                                ref_sdpa(q, q, q, is_causal=True), atol=1e-12)
     assert callable(F.multi_head_attention_forward)
+
+
+def test_encoder_layer_on_another_device_equals_cpu(device):
+    layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=True, dtype=np.float64)
+    x = np.random.default_rng(12).standard_normal((2, 5, 8))
+    pad = np.array([[False] * 5, [False, False, False, True, True]])
+    expected = layer(t(x), src_key_padding_mask=t(pad))
+    (expected * expected).sum().backward()
+    grads = {k: host(p.grad) for k, p in layer.named_parameters()}
+    layer.zero_grad()
+    layer.to(device)
+    out = layer(t(x, device), src_key_padding_mask=t(pad, device))
+    (out * out).sum().backward()
+    assert out.device == device
+    np.testing.assert_allclose(host(out), host(expected), atol=1e-12)
+    for k, p in layer.named_parameters():
+        np.testing.assert_allclose(host(p.grad), grads[k], atol=1e-10)

@@ -386,3 +386,20 @@ def test_saturated_gates_stay_finite():
         # i = f = o = 1 and g = 1 for +; i = f = o = 0 for -
         np.testing.assert_array_equal(host(c), [[1.0 if sign > 0 else 0.0]])
         np.testing.assert_allclose(host(h), [[np.tanh(1.0) if sign > 0 else 0.0]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+def test_modules_on_another_device_equal_cpu(device, mode):
+    m = make(mode, 3, 4, num_layers=2, bidirectional=True, batch_first=True, dtype=np.float64)
+    x = np.random.default_rng(12).standard_normal((2, 5, 3))
+    expected, _ = m(fastnn.tensor(x))
+    expected.sum().backward()
+    grads = {k: host(p.grad) for k, p in m.named_parameters()}
+    m.zero_grad()
+    m.to(device)
+    out, _ = m(fastnn.tensor(x, device=device))
+    out.sum().backward()
+    assert out.device == device
+    np.testing.assert_allclose(host(out), host(expected), atol=1e-12)
+    for k, p in m.named_parameters():
+        np.testing.assert_allclose(host(p.grad), grads[k], atol=1e-12)
