@@ -78,6 +78,10 @@ class RNNBase(Module):
         for weight in self.parameters():
             init.uniform_(weight, -stdv, stdv)
 
+    def flatten_parameters(self):
+        """PyTorch compacts the weights into one cuDNN buffer here; fastnn's weights need nothing: a no-op, so
+        scripts that call it run unchanged."""
+
     @property
     def all_weights(self):
         return [[getattr(self, name) for name in self._flat_weights_names[i:i + (4 if self.bias else 2)]]
