@@ -282,6 +282,8 @@ RESUMABLE = [
     ("ChainedScheduler", lambda o: sched.ChainedScheduler([sched.StepLR(o, 10), sched.ExponentialLR(o, 0.98)])),
     ("WarmupLR", lambda o: sched.WarmupLR(sched.MultiStepLR(o, [20, 40]), warmup_steps=30, start_factor=0.0)),
     ("ReduceLROnPlateau", lambda o: sched.ReduceLROnPlateau(o, patience=3, cooldown=2)),
+    ("PolynomialLR", lambda o: sched.PolynomialLR(o, total_iters=60, power=2.0)),
+    ("CyclicLR", lambda o: sched.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=9, mode="triangular2")),
 ]
 
 
