@@ -16,6 +16,7 @@ Nothing here imports CuPy or numba.cuda at module level: `available()` is what t
 CuPy, only when a CUDA device is first looked up), and the kernels load when the backend is built.
 """
 import functools
+import importlib
 import inspect
 import types
 import weakref
@@ -75,8 +76,6 @@ def _not_yet(name):
 
 def kernel_namespace():
     """The CUDA kernels (numba.cuda, imported here) and the fallbacks, one per declared entry point."""
-    import importlib
-
     from fastnn._kernels import (cuda_activation, cuda_conv, cuda_index, cuda_norm, cuda_optim, cuda_pool,
                                  cuda_pool_nd)
     namespace = types.SimpleNamespace(erf=_erf, conv2d_forward=cuda_conv.conv2d_forward,
@@ -117,9 +116,13 @@ class CUDABackend(Backend):
         self._device = cupy.cuda.Device(index or 0)
         self._device.use()
         numba_cuda.select_device(index or 0)
-        # Kernels and CuPy share the default stream, so numba's wait on each argument's stream is redundant.
-        from numba.core import config
-        config.CUDA_ARRAY_INTERFACE_SYNC = False
+        # Kernels and CuPy share the default stream, so numba's host wait on each argument's exported stream
+        # (a synchronisation per launch) is redundant: off, in numba's config and in numba-cuda's own.
+        for config in ("numba.core.config", "numba.cuda.core.config"):
+            try:
+                importlib.import_module(config).CUDA_ARRAY_INTERFACE_SYNC = False
+            except ImportError:
+                pass
         self.xp = cupy
         self.array_types = (cupy.ndarray,)
         self._generators = weakref.WeakKeyDictionary()

@@ -4,6 +4,7 @@ Both are one operation, target.flat[positions] += values with repeated positions
 (stable, so equal positions keep their order), and one thread per distinct position adds its run of values in
 that order before adding the sum to the target. No float atomics: the result is the same on every run.
 """
+import numpy as np
 from numba import cuda
 
 from fastnn._kernels.cuda_common import THREADS, array_module, blocks
@@ -27,7 +28,8 @@ def _add_at(flat_target, positions, values):
     if positions.size == 0:
         return
     xp = array_module(flat_target)
-    order = xp.argsort(positions, kind="stable")
+    # stable: equal positions keep their order (CuPy's argsort is always stable and takes no `kind`)
+    order = positions.argsort(kind="stable") if xp is np else positions.argsort()
     ordered = positions[order]
     # run starts: where the sorted position changes, plus the end
     starts = xp.concatenate((xp.zeros(1, ordered.dtype), xp.flatnonzero(ordered[1:] != ordered[:-1]) + 1,
