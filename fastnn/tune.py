@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastnn.train.callbacks import Callback
+
 SPACE_TYPES = ("uniform", "loguniform", "int", "choice")
 SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("none", "median", "halving")
@@ -219,7 +221,7 @@ def make_storage(url=DEFAULT_STORAGE):
 
 
 # ---- objectives and the pruning callback ------------------------------------------------------------------
-class PruningCallback:
+class PruningCallback(Callback):
     """The per-epoch hook between a training loop and Optuna: `on_epoch_end(epoch, metrics)` reports
     metrics[monitor] as the trial's intermediate value at step `epoch` and raises optuna.TrialPruned when the
     study's pruner decides to stop this trial.
@@ -247,26 +249,6 @@ class PruningCallback:
         if self.trial.should_prune():
             raise _optuna().TrialPruned(f"{self.monitor}={value:.4g} at epoch {epoch}")
 
-    def on_fit_start(self, trainer):
-        pass
-
-    def on_epoch_start(self, trainer, epoch):
-        pass
-
-    def on_batch_start(self, trainer, batch_idx):
-        pass
-
-    def on_batch_end(self, trainer, batch_idx, logs):
-        pass
-
-    def on_fit_end(self, trainer):
-        pass
-
-    def state_dict(self):
-        return {}
-
-    def load_state_dict(self, state):
-        pass
 
 
 class _NullReporter:
