@@ -250,7 +250,6 @@ class PruningCallback(Callback):
             raise _optuna().TrialPruned(f"{self.monitor}={value:.4g} at epoch {epoch}")
 
 
-
 class _NullReporter:
     """Stands in for PruningCallback when a trial is re-run outside a study."""
 
