@@ -239,6 +239,38 @@ def adaptive_and_fractional_pool2d():
 
 
 @check
+def augmentation():
+    from fastnn._kernels import cuda_augment as C, ref_augment as R
+    rng = _rng()
+    for dtype in (np.uint8, np.float32):
+        images = (rng.random((3, 2, 5, 6)) * 255).astype(dtype)
+        fill = np.array([7, 9], dtype)
+        tops, lefts = np.array([0, -2, 3]), np.array([1, 4, -7])  # inside, partly outside, wholly outside
+        for hflip, vflip in [([False, True, False], [True, False, False]), ([True, True, True], [False, True, True])]:
+            hflip, vflip = np.array(hflip), np.array(vflip)
+            np.testing.assert_array_equal(C.crop_flip(images, tops, lefts, 4, 3, hflip, vflip, fill),
+                                          R.crop_flip(images, tops, lefts, 4, 3, hflip, vflip, fill))
+        boxes = np.array([[[1, 1, 2, 3], [0, 0, 0, 0]], [[0, 2, 5, 1], [3, 0, 1, 6]], [[4, 5, 1, 1], [0, 0, 1, 1]]])
+        values = np.array([[1, 2], [3, 4], [5, 6]], dtype)
+        np.testing.assert_array_equal(C.erase_constant(images, boxes, values), R.erase_constant(images, boxes, values))
+        boxes1 = np.ascontiguousarray(boxes[:, 0])  # kernels take C-contiguous arrays
+        sizes = 2 * boxes1[:, 2] * boxes1[:, 3]
+        offsets = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        noise = (rng.random(sizes.sum()) * 255).astype(dtype)
+        np.testing.assert_array_equal(C.erase_noise(images, boxes1, noise, offsets),
+                                      R.erase_noise(images, boxes1, noise, offsets))
+    images = rng.random((2, 3, 5, 6)).astype(np.float32)
+    angle = 0.4
+    matrices = np.array([[np.cos(angle), -np.sin(angle), 0.5, np.sin(angle), np.cos(angle), -0.25],
+                         [1.0, 0.0, 0.5, 0.0, 1.0, 0.5]])  # a rotation, and a shift landing on pixel halves
+    fill = np.array([0.1, 0.2, 0.3], np.float32)
+    for bilinear in (False, True):
+        for use_fill in (False, True):
+            close(C.affine_sample(images, matrices, 4, 7, bilinear, fill, use_fill),
+                  R.affine_sample(images, matrices, 4, 7, bilinear, fill, use_fill), np.float32)
+
+
+@check
 def scatter_add_and_embedding_backward():
     from fastnn._kernels import cuda_index as C
     for dtype in DTYPES:
@@ -332,9 +364,9 @@ def kernel_namespace_complete():
     gaps = cuda.missing()
     assert set(cuda.NOT_YET) <= set(gaps) and not set(gaps) & set(cuda.FALLBACKS)
     try:
-        namespace.crop_flip(None, None, None, 1, 1, False, False, 0)
+        namespace.color_ops(None, None, None, None, None, False)
     except NotImplementedError as exc:
-        assert "crop_flip" in str(exc) and "CUDA" in str(exc)
+        assert "color_ops" in str(exc) and "CUDA" in str(exc)
     else:
         raise AssertionError("a missing kernel must say so")
 

@@ -3,7 +3,8 @@
 - xp is CuPy: NumPy's API on device memory, cuBLAS for matmul, and a memory pool, so a training step does not
   call cudaMalloc once warm. Tensors hold cupy.ndarray; nothing in a forward, backward or optimizer step goes
   through the host.
-- kernels: the numba.cuda entry points of cuda_activation, cuda_optim, cuda_norm, cuda_pool(_nd), cuda_index take
+- kernels: the numba.cuda entry points of cuda_activation, cuda_optim, cuda_norm, cuda_pool(_nd), cuda_index,
+  cuda_augment take
   the CuPy arrays through __cuda_array_interface__ and launch on the default stream, which CuPy also uses (so no
   synchronisation is needed between them; numba's per-launch stream sync on those arrays is switched off).
   Convolution is GEMMs through cupy.matmul (cuda_conv.py, im2col or direct by `conv_algorithm`). The entry
@@ -34,8 +35,8 @@ _INSTALL = "pip install 'fastnn[cuda]'"
 FALLBACKS = {"local_response_norm_forward": "ref_norm", "local_response_norm_backward": "ref_norm",
              "adadelta_step": "ref_optim_more", "adamax_step": "ref_optim_more", "radam_step": "ref_optim_more",
              "asgd_step": "ref_optim_more", "rprop_step": "ref_optim_more", "sparse_adam_step": "ref_optim_more"}
-# Entry points with no CUDA implementation yet (issue 16): the augmentation kernels.
-NOT_YET = ("crop_flip", "affine_sample", "color_ops", "erase_constant", "erase_noise")
+# Entry points with no CUDA implementation yet (issue 16): the colour operations of the augmentations.
+NOT_YET = ("color_ops",)
 
 
 @functools.lru_cache(maxsize=None)
@@ -76,11 +77,11 @@ def _not_yet(name):
 
 def kernel_namespace():
     """The CUDA kernels (numba.cuda, imported here) and the fallbacks, one per declared entry point."""
-    from fastnn._kernels import (cuda_activation, cuda_conv, cuda_index, cuda_norm, cuda_optim, cuda_pool,
-                                 cuda_pool_nd)
+    from fastnn._kernels import (cuda_activation, cuda_augment, cuda_conv, cuda_index, cuda_norm, cuda_optim,
+                                 cuda_pool, cuda_pool_nd)
     namespace = types.SimpleNamespace(erf=_erf, conv2d_forward=cuda_conv.conv2d_forward,
                                       conv2d_backward=cuda_conv.conv2d_backward)
-    for module in (cuda_activation, cuda_index, cuda_norm, cuda_optim, cuda_pool, cuda_pool_nd):
+    for module in (cuda_activation, cuda_augment, cuda_index, cuda_norm, cuda_optim, cuda_pool, cuda_pool_nd):
         for name in module.__all__:
             setattr(namespace, name, getattr(module, name))
     for name, module in FALLBACKS.items():
