@@ -1,6 +1,7 @@
 """Shared test setup: hypothesis profiles and per-test isolation of fastnn's global state."""
 import os
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -40,3 +41,24 @@ def device(request):
 def host(t):
     """A tensor's (or array's) values as a host ndarray, whatever its device."""
     return t.detach().numpy() if isinstance(t, fastnn.Tensor) else t
+
+
+# ---- helpers shared by the op tests -----------------------------------------------------------------------------
+def leaf(array, device="cpu"):
+    """A float64 leaf tensor that requires grad, on `device`."""
+    return fastnn.tensor(array, requires_grad=True, device=device)
+
+
+def t(array, device="cpu", **kw):
+    return fastnn.tensor(array, device=device, **kw)
+
+
+def check(fn, arrays, expected, device, rtol=1e-12, atol=1e-12):
+    """fn's forward on `device` equals `expected` (float64) and its gradients match finite differences for every
+    input."""
+    from fastnn.autograd import gradcheck
+    inputs = [leaf(a, device) for a in arrays]
+    out = fn(*inputs)
+    assert out.dtype == np.float64 and out.device == device
+    np.testing.assert_allclose(host(out), expected, rtol=rtol, atol=atol)
+    assert gradcheck(fn, inputs)

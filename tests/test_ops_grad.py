@@ -7,8 +7,7 @@ from hypothesis.extra import numpy as hnp
 
 import fastnn
 from fastnn import ops
-from fastnn.autograd import gradcheck
-from conftest import DEVICES, host
+from conftest import DEVICES, check, host, leaf
 
 seeds = st.integers(0, 2 ** 32 - 1)
 shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
@@ -24,19 +23,6 @@ def sample(shape, seed, kind="any"):
     if kind == "nonzero":
         return np.where(a >= 0, a + 0.2, a - 0.2)
     return a
-
-
-def leaf(array, device):
-    return fastnn.tensor(array, requires_grad=True, device=device)
-
-
-def check(fn, arrays, expected, device):
-    """fn's forward equals `expected` and its gradients match finite differences for every input."""
-    inputs = [leaf(a, device) for a in arrays]
-    out = fn(*inputs)
-    assert out.dtype == np.float64 and out.device == device
-    np.testing.assert_allclose(host(out), expected, rtol=1e-12, atol=1e-12)
-    assert gradcheck(fn, inputs)
 
 
 # ---- element-wise binary ops with broadcasting --------------------------------------------------------------

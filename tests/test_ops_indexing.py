@@ -9,8 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import fastnn
-from fastnn.autograd import gradcheck
-from conftest import host
+from conftest import check, host, leaf, t
 
 seeds = st.integers(0, 2 ** 32 - 1)
 nonscalar = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4)
@@ -20,22 +19,6 @@ few = settings(max_examples=8, suppress_health_check=[HealthCheck.function_scope
 
 def sample(shape, seed):
     return np.random.default_rng(seed).standard_normal(shape)  # distinct values (ties have probability 0)
-
-
-def leaf(a, device):
-    return fastnn.tensor(a, requires_grad=True, device=device)
-
-
-def t(a, device, **kw):
-    return fastnn.tensor(a, device=device, **kw)
-
-
-def check(fn, arrays, expected, device):
-    inputs = [leaf(a, device) for a in arrays]
-    out = fn(*inputs)
-    assert out.device == device
-    np.testing.assert_allclose(host(out), expected, rtol=1e-12, atol=1e-12)
-    assert gradcheck(fn, inputs)
 
 
 def axis_strategy(shape):

@@ -9,7 +9,7 @@ from hypothesis.extra import numpy as hnp
 
 import fastnn
 from fastnn.autograd import gradcheck
-from conftest import host
+from conftest import check, host, leaf, t
 
 seeds = st.integers(0, 2 ** 32 - 1)
 shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
@@ -31,22 +31,6 @@ def sample(shape, seed, kind="any"):
         frac = np.random.default_rng(seed + 1).uniform(0.1, 0.4, shape) + 0.5 * (a > 0)
         return np.floor(3 * a) + frac
     return a
-
-
-def leaf(a, device):
-    return fastnn.tensor(a, requires_grad=True, device=device)
-
-
-def t(a, device, **kw):
-    return fastnn.tensor(a, device=device, **kw)
-
-
-def check(fn, arrays, expected, device, rtol=1e-12, atol=1e-12):
-    inputs = [leaf(a, device) for a in arrays]
-    out = fn(*inputs)
-    assert out.device == device and out.dtype == np.float64
-    np.testing.assert_allclose(host(out), expected, rtol=rtol, atol=atol)
-    assert gradcheck(fn, inputs)
 
 
 _erf = np.vectorize(math.erf)
