@@ -23,7 +23,7 @@ pytestmark = pytest.mark.cudasim
 ROOT = Path(__file__).resolve().parents[1]
 SIM_CHECKS = ["elementwise_activations", "swish_beta_gradient", "prelu_and_maxout", "optimizer_steps",
               "batch_norm", "layer_norm", "max_pool2d", "avg_pool2d", "pool3d", "adaptive_and_fractional_pool2d",
-              "augmentation", "scatter_add_and_embedding_backward", "training_steps_through_ops",
+              "augmentation", "color_ops", "scatter_add_and_embedding_backward", "training_steps_through_ops",
               "kernel_namespace_complete"]
 
 

@@ -8,8 +8,9 @@
   the CuPy arrays through __cuda_array_interface__ and launch on the default stream, which CuPy also uses (so no
   synchronisation is needed between them; numba's per-launch stream sync on those arrays is switched off).
   Convolution is GEMMs through cupy.matmul (cuda_conv.py, im2col or direct by `conv_algorithm`). The entry
-  points without a CUDA kernel yet are listed in FALLBACKS (CuPy through NumPy's dispatch protocols) and
-  NOT_YET (they raise NotImplementedError naming themselves; the ops using them run on the CPU meanwhile).
+  points served without a CUDA kernel are FALLBACKS (their NumPy references, run by CuPy through NumPy's
+  dispatch protocols); entry points declared after this file was written raise NotImplementedError naming
+  themselves (missing() lists them).
 - draw: CuPy's Philox4x32-10 generator (counter-based, cuRAND), seeded from fastnn's host generator, one
   device generator per host generator, so fastnn.manual_seed(s) gives the same dropout masks every run.
 
@@ -35,8 +36,6 @@ _INSTALL = "pip install 'fastnn[cuda]'"
 FALLBACKS = {"local_response_norm_forward": "ref_norm", "local_response_norm_backward": "ref_norm",
              "adadelta_step": "ref_optim_more", "adamax_step": "ref_optim_more", "radam_step": "ref_optim_more",
              "asgd_step": "ref_optim_more", "rprop_step": "ref_optim_more", "sparse_adam_step": "ref_optim_more"}
-# Entry points with no CUDA implementation yet (issue 16): the colour operations of the augmentations.
-NOT_YET = ("color_ops",)
 
 
 @functools.lru_cache(maxsize=None)
@@ -86,7 +85,7 @@ def kernel_namespace():
             setattr(namespace, name, getattr(module, name))
     for name, module in FALLBACKS.items():
         setattr(namespace, name, getattr(importlib.import_module(f"fastnn._kernels.{module}"), name))
-    # NOT_YET, and any entry point declared after this backend was written, say so when called
+    # entry points declared after this backend was written say so when called
     for name in KERNELS:
         if not hasattr(namespace, name):
             setattr(namespace, name, _not_yet(name))
@@ -94,7 +93,7 @@ def kernel_namespace():
 
 
 def missing():
-    """The declared entry points the CUDA backend does not implement yet (NOT_YET and newer declarations)."""
+    """The declared entry points the CUDA backend does not implement yet (declared after it was written)."""
     namespace = kernel_namespace()
     return [name for name in KERNELS if getattr(getattr(namespace, name), "not_implemented", False)]
 

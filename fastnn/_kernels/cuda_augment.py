@@ -1,16 +1,23 @@
-"""Augmentation kernels (numba.cuda) on image batches (N, C, H, W): crop_flip, affine_sample, erase_constant and
-erase_noise with the semantics of cpu_augment.py (see its docstrings); color_ops is not here yet (cuda.NOT_YET).
+"""Augmentation kernels (numba.cuda) on image batches (N, C, H, W): the entry points of cpu_augment.py with its
+semantics (see its docstrings).
 
 One thread per output element (per output pixel for affine_sample, which loops over the channels like the CPU
 kernel); each writes only its own element, so the kernels return new arrays and never touch their inputs.
+color_ops runs one block per image: its threads take fixed strided sets of pixels through the image's ops in
+order, and contrast's mean is a fixed-tree block sum (exact for integer images, whose floored gray values sum
+exactly in float64). Arithmetic stays in the images' dtype through the `consts` table, as on the CPU.
 """
 import math
 
-from numba import cuda
+from numba import cuda, float64
 
-from fastnn._kernels.cuda_common import THREADS, blocks, empty_like
+from fastnn._kernels.augment_codes import (C_BOUND, C_FOUR, C_FROM_UNIT, C_ONE, C_SIX, C_SIXTH, C_TO_UNIT,
+                                           C_TWO, C_WB, C_WG, C_WR, C_ZERO, OP_BRIGHTNESS, OP_CONTRAST,
+                                           OP_GRAYSCALE, OP_HUE, OP_SATURATION)
+from fastnn._kernels.cuda_common import REDUCE_THREADS, THREADS, blocks, empty_like
+from fastnn._kernels.cuda_norm import block_sum
 
-__all__ = ["crop_flip", "affine_sample", "erase_constant", "erase_noise"]
+__all__ = ["crop_flip", "affine_sample", "color_ops", "erase_constant", "erase_noise"]
 
 
 @cuda.jit
@@ -151,4 +158,136 @@ def _erase_noise(images, boxes, noise, offsets, out):
 def erase_noise(images, boxes, noise, offsets):
     out = empty_like(images)
     _erase_noise[blocks(images.size), THREADS](images, boxes, noise, offsets, out)
+    return out
+
+
+@cuda.jit(device=True)
+def _floor(v, consts):
+    """floor(v) in the images' dtype (math.floor returns an integer, which would turn the arithmetic after it
+    into float64). Every value truncated here is >= 0, where trunc is floor."""
+    return consts.dtype.type(math.floor(v))
+
+
+@cuda.jit(device=True)
+def _quantize(v, integer, consts):
+    v = min(max(v, consts[C_ZERO]), consts[C_BOUND])
+    return _floor(v, consts) if integer else v
+
+
+@cuda.jit(device=True)
+def _gray(img, i, y, x, consts):
+    return img[i, 0, y, x] * consts[C_WR] + img[i, 1, y, x] * consts[C_WG] + img[i, 2, y, x] * consts[C_WB]
+
+
+@cuda.jit(device=True)
+def _hue_pixel(img, i, y, x, factor, integer, consts):
+    """torchvision's adjust_hue on one RGB pixel (cpu_augment._hue_shift's arithmetic, step for step)."""
+    zero, one = consts[C_ZERO], consts[C_ONE]
+    r, g, b = img[i, 0, y, x], img[i, 1, y, x], img[i, 2, y, x]
+    if integer:
+        r, g, b = r * consts[C_TO_UNIT], g * consts[C_TO_UNIT], b * consts[C_TO_UNIT]
+    maxc, minc = max(r, g, b), min(r, g, b)
+    eqc = maxc == minc
+    s = (maxc - minc) / (one if eqc else maxc)
+    div = one if eqc else maxc - minc
+    rc, gc, bc = (maxc - r) / div, (maxc - g) / div, (maxc - b) / div
+    if maxc == r:
+        hh = bc - gc
+    elif maxc == g:
+        hh = rc + consts[C_TWO] - bc
+    else:
+        hh = gc + consts[C_FOUR] - rc
+    hh = hh * consts[C_SIXTH] + one
+    if hh >= one:
+        hh = hh - one
+    hh = hh + factor
+    hh = hh - _floor(hh, consts)
+    v = maxc
+    h6 = hh * consts[C_SIX]
+    k = _floor(h6, consts)
+    f = h6 - k
+    sector = int(k) % 6
+    sxf = s * f
+    one_minus_s = one - s
+    q = min(max((one - sxf) * v, zero), one)
+    t = min(max((sxf + one_minus_s) * v, zero), one)
+    p = min(max(one_minus_s * v, zero), one)
+    if sector == 0:
+        r, g, b = v, t, p
+    elif sector == 1:
+        r, g, b = q, v, p
+    elif sector == 2:
+        r, g, b = p, v, t
+    elif sector == 3:
+        r, g, b = p, q, v
+    elif sector == 4:
+        r, g, b = t, p, v
+    else:
+        r, g, b = v, p, q
+    if integer:  # torchvision's float -> uint8 conversion: trunc(x * 255.999)
+        r = _floor(r * consts[C_FROM_UNIT], consts)
+        g = _floor(g * consts[C_FROM_UNIT], consts)
+        b = _floor(b * consts[C_FROM_UNIT], consts)
+    img[i, 0, y, x] = r
+    img[i, 1, y, x] = g
+    img[i, 2, y, x] = b
+
+
+@cuda.jit
+def _color_ops(img, ops, factors, alphas, consts, integer, means):
+    n, c, h, w = img.shape
+    i = cuda.blockIdx.x
+    t = cuda.threadIdx.x
+    shared = cuda.shared.array(REDUCE_THREADS, float64)
+    for k in range(ops.shape[1]):
+        op = ops[i, k]
+        ratio = factors[i, k]
+        alpha = alphas[i, k]
+        if op == OP_CONTRAST:
+            total = 0.0
+            for pixel in range(t, h * w, REDUCE_THREADS):
+                y = pixel // w
+                x = pixel % w
+                if c == 3:
+                    g = _gray(img, i, y, x, consts)
+                    total += _floor(g, consts) if integer else g
+                else:
+                    total += img[i, 0, y, x]
+            total = block_sum(shared, t, total)
+            if t == 0:
+                means[i] = total / (h * w)  # the store casts to the images' dtype, as the CPU kernel's
+            cuda.syncthreads()
+            offset = means[i] * alpha
+        for pixel in range(t, h * w, REDUCE_THREADS):
+            y = pixel // w
+            x = pixel % w
+            if op == OP_BRIGHTNESS:
+                for ch in range(c):
+                    img[i, ch, y, x] = _quantize(img[i, ch, y, x] * ratio, integer, consts)
+            elif op == OP_CONTRAST:
+                for ch in range(c):
+                    img[i, ch, y, x] = _quantize(img[i, ch, y, x] * ratio + offset, integer, consts)
+            elif op == OP_SATURATION and c == 3:
+                g = _gray(img, i, y, x, consts)
+                if integer:
+                    g = _floor(g, consts)
+                g = g * alpha
+                for ch in range(3):
+                    img[i, ch, y, x] = _quantize(img[i, ch, y, x] * ratio + g, integer, consts)
+            elif op == OP_HUE and c == 3:
+                _hue_pixel(img, i, y, x, ratio, integer, consts)
+            elif op == OP_GRAYSCALE and c == 3:
+                g = _gray(img, i, y, x, consts)
+                if integer:
+                    g = _floor(g, consts)
+                img[i, 0, y, x] = g
+                img[i, 1, y, x] = g
+                img[i, 2, y, x] = g
+
+
+def color_ops(images, ops, factors, alphas, consts, integer):
+    out = images.copy()
+    if images.shape[0]:
+        means = empty_like(images, (images.shape[0],))
+        _color_ops[images.shape[0], REDUCE_THREADS](out, ops, factors, alphas, consts, bool(integer), means)
     return out

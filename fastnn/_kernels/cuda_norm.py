@@ -17,7 +17,7 @@ __all__ = ["batch_norm_forward", "batch_norm_apply", "batch_norm_backward", "lay
 
 
 @cuda.jit(device=True)
-def _block_sum(shared, t, value):
+def block_sum(shared, t, value):
     """The sum of `value` over the block's threads, the same tree every time; every thread gets it."""
     cuda.syncthreads()  # the previous use of `shared` is finished
     shared[t] = value
@@ -41,12 +41,12 @@ def _bn_forward(x, weight, bias, eps, y, mean, var):
     total = 0.0
     for k in range(t, count, REDUCE_THREADS):
         total += x[k // size, c, k % size]
-    m = _block_sum(shared, t, total) / count
+    m = block_sum(shared, t, total) / count
     squares = 0.0  # second pass over the centred values, as on the CPU
     for k in range(t, count, REDUCE_THREADS):
         d = x[k // size, c, k % size] - m
         squares += d * d
-    v = _block_sum(shared, t, squares) / count
+    v = block_sum(shared, t, squares) / count
     if t == 0:
         mean[c] = m
         var[c] = v
@@ -96,8 +96,8 @@ def _bn_backward(grad_out, x, mean, invstd, weight, batch_stats, dx, dweight, db
         g = grad_out[k // size, c, k % size]
         sum_dy += g
         sum_dy_centred += g * (x[k // size, c, k % size] - m)
-    sum_dy = _block_sum(shared, t, sum_dy)
-    sum_dy_centred = _block_sum(shared, t, sum_dy_centred)
+    sum_dy = block_sum(shared, t, sum_dy)
+    sum_dy_centred = block_sum(shared, t, sum_dy_centred)
     istd = invstd[c]
     if t == 0:
         dbias[c] = sum_dy
@@ -130,12 +130,12 @@ def _ln_forward(x, weight, bias, eps, y, mean, invstd):
     total = 0.0
     for d in range(t, width, REDUCE_THREADS):
         total += x[r, d]
-    m = _block_sum(shared, t, total) / width
+    m = block_sum(shared, t, total) / width
     squares = 0.0
     for d in range(t, width, REDUCE_THREADS):
         v = x[r, d] - m
         squares += v * v
-    istd = 1.0 / math.sqrt(_block_sum(shared, t, squares) / width + eps)
+    istd = 1.0 / math.sqrt(block_sum(shared, t, squares) / width + eps)
     if t == 0:
         mean[r] = m
         invstd[r] = istd
@@ -167,8 +167,8 @@ def _ln_backward_rows(grad_out, x, mean, invstd, weight, dx):
         g = grad_out[r, d] * weight[d]
         sum_g += g
         sum_g_centred += g * (x[r, d] - m)
-    mean_g = _block_sum(shared, t, sum_g) / width
-    projection = istd * istd * _block_sum(shared, t, sum_g_centred) / width
+    mean_g = block_sum(shared, t, sum_g) / width
+    projection = istd * istd * block_sum(shared, t, sum_g_centred) / width
     for d in range(t, width, REDUCE_THREADS):
         dx[r, d] = (grad_out[r, d] * weight[d] - mean_g - (x[r, d] - m) * projection) * istd
 
