@@ -91,6 +91,7 @@ def make_result(data, inputs, backward, name=None, saved=None, saves_output=Fals
         node = Node(inputs, backward, name or getattr(backward, "__qualname__", "op").split(".")[0],
                     [(t._version_counter, t._version_counter[0]) for t in kept])
         out = Tensor._wrap(data, backend, node, counter)
+        out._view_of = shares_storage
         if saves_output:
             node.saved.append((out._version_counter, out._version_counter[0]))
         return out

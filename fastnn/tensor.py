@@ -73,6 +73,7 @@ class Tensor:
         self._node = _node
         self._retains_grad = False
         self._version_counter = [0]
+        self._view_of = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -87,6 +88,7 @@ class Tensor:
         t._node = node
         t._retains_grad = False
         t._version_counter = [0] if version_counter is None else version_counter
+        t._view_of = None
         t.requires_grad = node is not None
         return t
 
@@ -265,10 +267,39 @@ class Tensor:
             raise NotImplementedError("backward(create_graph=True): gradients of gradients are not recorded")
         autograd.backward(self, gradient, bool(retain_graph), inputs)
 
-    def _check_inplace(self, op):
-        if self.requires_grad and autograd.is_grad_enabled():
-            raise RuntimeError(f"{op}: in-place operation on a tensor that requires grad; wrap it in "
-                               f"fastnn.no_grad()")
+    def _tracks_inplace(self, *args):
+        """Whether an in-place op on self with `args` must be recorded by autograd (PyTorch's rule)."""
+        return autograd.is_grad_enabled() and (
+            self.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args))
+
+    def _apply_inplace(self, name, fn, *args, **kwargs):
+        """Write fn(self, *args, **kwargs)'s values into this tensor's storage (views see them) and bump its version.
+
+        Under grad mode with self or an argument requiring grad, this is PyTorch's differentiable in-place op: fn runs
+        on a snapshot of self's current value, and self takes the result's place in the graph. A leaf that requires
+        grad is refused, as in PyTorch; so is a view in a graph (fastnn does not rewrite its base's graph)."""
+        if not self._tracks_inplace(*args):
+            with autograd.no_grad():
+                result = fn(self, *args, **kwargs)
+        else:
+            if self.requires_grad and self._node is None:
+                raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place "
+                                   f"operation; wrap it in fastnn.no_grad() or use an out-of-place op")
+            if self._view_of is not None:
+                raise RuntimeError(f"{name}: in-place operation on a view of a tensor in the autograd graph is not "
+                                   f"supported by fastnn; use an out-of-place op (e.g. x = x.clone(), then edit x)")
+            current = Tensor._wrap(self.data, self._backend, self._node, self._version_counter)
+            current.requires_grad = self.requires_grad
+            # The snapshot keeps the value the result's backward may read safe from this very write.
+            result = fn(_ops.clone(current), *args, **kwargs)
+        if result.dtype != self.dtype and not _can_cast(result.dtype, self.dtype):
+            raise TypeError(f"{name}: result type {result.dtype} can't be cast to the desired output type "
+                            f"{self.dtype}")
+        self.data[...] = result.data
+        self._bump_version()
+        if result._node is not None:
+            self._node, self.requires_grad = result._node, True
+        return self
 
     def _operand(self, value):
         """`value` as something this tensor's array accepts in an in-place op: a same-device array or a scalar."""
@@ -281,21 +312,20 @@ class Tensor:
         return self._backend.asarray(value)
 
     def zero_(self):
-        self._check_inplace("zero_")
-        self.data[...] = 0
-        self._bump_version()
-        return self
+        return self.fill_(0)
 
     def fill_(self, value):
-        self._check_inplace("fill_")
+        if self._tracks_inplace(value):
+            return self._apply_inplace("fill_", _ops.index_put, Ellipsis, value)
         self.data[...] = self._operand(value)
         self._bump_version()
         return self
 
     def copy_(self, src):
-        self._check_inplace("copy_")
         if isinstance(src, Tensor) and src._backend is not self._backend:
-            src = self._backend.from_host(src._backend.to_host(src.data))
+            src = src.to(self.device)
+        if self._tracks_inplace(src):
+            return self._apply_inplace("copy_", _ops.index_put, Ellipsis, src)
         self.data[...] = self._operand(src)
         self._bump_version()
         return self
@@ -382,7 +412,9 @@ class Tensor:
     def __ge__(self, other): return _ops.ge(self, other)
 
     def __setitem__(self, index, value):
-        self._check_inplace("item assignment")
+        if self._tracks_inplace(value):
+            self._apply_inplace("item assignment", _ops.index_put, index, value)
+            return
         self.data[_ops.to_index(index)] = self._operand(value)
         self._bump_version()
 
@@ -392,7 +424,8 @@ class Tensor:
     def __itruediv__(self, other): return self._inplace("true_divide", other)
 
     def _inplace(self, ufunc, other):
-        self._check_inplace(ufunc)
+        if self._tracks_inplace(other):
+            return self._apply_inplace(ufunc, _INPLACE_BINARY[ufunc], other)
         getattr(self._backend.xp, ufunc)(self.data, self._operand(other), out=self.data, casting="same_kind")
         self._bump_version()
         return self
@@ -619,18 +652,9 @@ class Tensor:
         return _ops.multinomial(self, num_samples, replacement, generator=generator)
     def bernoulli(self, p=None, *, generator=None): return _ops.bernoulli(self, p, generator=generator)
 
-    # in-place forms: the out-of-place op's values written into this tensor's storage (the rule of += and fill_:
-    # refused on a tensor that requires grad while grad mode is on, checked before computing anything)
-    def _inplace_op(self, name, fn, *args, **kwargs):
-        self._check_inplace(name)
-        with autograd.no_grad():
-            values = fn(self, *args, **kwargs)
-        if values.dtype != self.dtype and not _can_cast(values.dtype, self.dtype):
-            raise TypeError(f"{name}: result type {values.dtype} can't be cast to the desired output type "
-                            f"{self.dtype}")
-        self.data[...] = values.data
-        self._bump_version()
-        return self
+    # in-place forms: the out-of-place op's values written into this tensor's storage, recorded by autograd as
+    # PyTorch does (see _apply_inplace)
+    _inplace_op = _apply_inplace
 
     def _scaled(self, other, alpha):
         if alpha == 1:
@@ -704,6 +728,9 @@ class Tensor:
 from fastnn import _dispatch  # noqa: E402
 from fastnn import ops as _ops  # noqa: E402  (ops import Tensor; method bodies resolve _ops at call time)
 from fastnn.ops import random as _random  # noqa: E402
+
+
+_INPLACE_BINARY = {"add": _ops.add, "subtract": _ops.sub, "multiply": _ops.mul, "true_divide": _ops.div}
 
 
 def _can_cast(src, dst):

@@ -69,3 +69,51 @@ def test_dlpack_shares_memory_on_the_cpu():
     view = np.from_dlpack(t)
     t.data[0] = 7.0
     assert view[0] == 7.0
+
+
+# ---- in-place ops on tensors in the graph (PyTorch's semantics) -----------------------------------------------------
+def test_residual_out_plus_equals_shortcut_is_differentiable():
+    from fastnn.autograd import gradcheck
+    rng = np.random.default_rng(0)
+    x = fastnn.tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    w = fastnn.tensor(rng.standard_normal((3, 3)), requires_grad=True)
+
+    def block(x, w):            # torchvision's BasicBlock: out = f(x); out += identity; out = relu(out)
+        out = x @ w
+        out += x
+        return out.relu_()
+
+    def reference(x, w):
+        return fastnn.relu(x @ w + x)
+    assert gradcheck(block, (x, w))
+    np.testing.assert_allclose(block(x, w).detach().numpy(), reference(x, w).detach().numpy())
+
+
+def test_item_assignment_and_masked_fill_in_the_graph():
+    from fastnn.autograd import gradcheck
+    rng = np.random.default_rng(1)
+    a = fastnn.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    b = fastnn.tensor(rng.standard_normal(4), requires_grad=True)
+
+    def f(a, b):
+        scores = a * 2
+        scores[0] = b                                   # PyTorch: grad of a's row 0 is 0, b gets row 0's grad
+        scores.masked_fill_(fastnn.tensor(np.triu(np.ones((3, 4), bool), 1)), float("-inf"))
+        return scores.softmax(-1)                       # the causal-mask idiom: -inf becomes probability 0
+    assert gradcheck(f, (a, b))
+    probs = f(a, b).detach().numpy()
+    assert np.all(probs[np.triu(np.ones((3, 4), bool), 1)] == 0)
+
+
+def test_inplace_refusals_and_version_checks_match_pytorch():
+    leaf = fastnn.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place"):
+        leaf += 1
+    y = leaf.exp()
+    z = y * 2
+    y += 1                      # exp's backward reads its output: PyTorch raises at backward
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        (y.sum() + z.sum()).backward()
+    with fastnn.no_grad():      # and under no_grad a leaf may be edited, as optimizers do
+        leaf += 1
+    assert leaf.tolist() == [2.0, 3.0]

@@ -9,7 +9,7 @@ import numpy as np
 
 from fastnn.autograd import make_result, unbroadcast
 from fastnn.ops.elementwise import astype
-from fastnn.ops._util import check_same_device, normalize_dim, result_type, scalar_array, shape_args
+from fastnn.ops._util import as_tensor, check_same_device, normalize_dim, result_type, scalar_array, shape_args
 from fastnn.tensor import Tensor
 
 
@@ -133,6 +133,33 @@ def getitem(x, index):
         return (gx,)
     return make_result(scalar_array(out, backend.xp), (x,), backward, "getitem", saved=(),
                        shares_storage=x if basic else None)
+
+
+def index_put(x, index, value):
+    """x with x[index] = value, out of place: the differentiable form of `x[index] = value` (Tensor.__setitem__,
+    fill_ and copy_ on tensors in a graph). x's gradient is the output's with the written positions zeroed; value's is
+    the gradient at the written positions, summed over value's broadcasting."""
+    index = to_index(index)
+    backend = x._backend
+    value = as_tensor(value, x)
+    check_same_device(x, value)
+    device_index = _device_index(index, backend)
+    out = x.data.copy()
+    try:
+        out[device_index] = value.data.astype(x.dtype, copy=False)
+    except (IndexError, ValueError) as e:
+        raise type(e)(f"{e} (tensor of shape {tuple(x.shape)}, value of shape {tuple(value.shape)})") from None
+
+    def backward(g):
+        gx = g.copy()
+        gx[device_index] = 0
+        gv = None
+        if value.requires_grad:
+            picked = g[device_index]
+            gv = unbroadcast(picked.reshape((1,) * (len(value.shape) - picked.ndim) + picked.shape)
+                             if picked.ndim < len(value.shape) else picked, value.shape).astype(value.dtype)
+        return gx, gv
+    return make_result(out, (x, value), backward, "index_put", saved=())
 
 
 def _is_mask(index):
