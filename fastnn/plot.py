@@ -192,6 +192,26 @@ def _is_log(study, name):
     return space.get(name, {}).get("type") == "loguniform"
 
 
+def _log_scale(ax, axis="x"):
+    """A log `axis` whose labels stay readable on the narrow ranges a fine search leaves: matplotlib labels the
+    minor ticks of an axis spanning under a decade or so, and those labels run into each other. Call it after
+    plotting (it reads the autoscaled limits): under a decade, ~4 evenly spaced labels; up to 3 decades, labels at
+    1, 2 and 5 times powers of 10; wider, at the powers of 10 only. Minor ticks keep no labels."""
+    from matplotlib import ticker
+    getattr(ax, f"set_{axis}scale")("log")
+    target = getattr(ax, f"{axis}axis")
+    lo, hi = sorted(getattr(ax, f"get_{axis}lim")())
+    decades = math.log10(hi / lo) if lo > 0 else math.inf
+    if decades < 1:
+        target.set_major_locator(ticker.MaxNLocator(nbins=4))
+    elif decades <= 3:
+        target.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    else:
+        target.set_major_locator(ticker.LogLocator(base=10))
+    target.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:.2g}"))
+    target.set_minor_formatter(ticker.NullFormatter())
+
+
 def plot_search(study, path, metric=None):
     """The metric of every trial against each hyperparameter of an Optuna study (one panel per parameter; log
     axis for log-uniform ones; completed trials in blue, pruned ones at their last reported value in grey, the
@@ -216,7 +236,7 @@ def plot_search(study, path, metric=None):
                 ax.scatter(_numeric([r["params"][name]]), [r["value"]], s=80, color="tab:red", marker="*",
                            label="best", zorder=3)
         if _is_log(study, name):
-            ax.set_xscale("log")
+            _log_scale(ax, "x")
         ax.set_xlabel(name)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3, which="both")
@@ -255,7 +275,7 @@ def plot_random_vs_grid(grid_study, random_study, path, important, unimportant, 
         plane.set_ylabel(f"{unimportant} (unimportant)")
         for ax, name, axis in ((plane, important, "x"), (plane, unimportant, "y")):
             if _is_log(study, name):
-                getattr(ax, f"set_{axis}scale")("log")
+                _log_scale(ax, axis)
         plane.grid(alpha=0.3)
         fig.colorbar(points, ax=plane, label=metric or study.user_attrs.get("monitor", "value"))
     return _save(fig, path)

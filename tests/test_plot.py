@@ -114,3 +114,29 @@ def test_missing_matplotlib_says_which_extra_to_install(monkeypatch, tmp_path, h
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(ImportError, match=r"pip install 'fastnn\[plot\]'"):
         plot.plot_history(history, tmp_path / "c.png")
+
+
+def test_log_axes_label_narrow_and_wide_ranges_readably():
+    # A fine search leaves a log-uniform range under a decade wide, where matplotlib's default log axis labels
+    # the minor ticks, and the labels overlap; _log_scale labels ~4 evenly spaced major ticks instead.
+    from matplotlib.figure import Figure
+
+    def labels(lo, hi):
+        fig = Figure()
+        ax = fig.add_subplot()
+        ax.scatter([lo, hi], [0, 1])
+        plot._log_scale(ax, "x")
+        fig.draw_without_rendering()
+        left, right = ax.get_xlim()
+        major = [t.get_text() for t in ax.xaxis.get_majorticklabels()
+                 if left <= t.get_position()[0] <= right and t.get_text()]
+        minor = [t.get_text() for t in ax.xaxis.get_minorticklabels() if t.get_text()]
+        return major, minor
+
+    major, minor = labels(0.0368, 0.0403)  # the fine lr range of the README's run
+    assert 2 <= len(major) <= 5 and minor == [], (major, minor)
+    assert all(0.036 <= float(t) <= 0.041 for t in major)
+    major, minor = labels(3.6e-5, 8.8e-4)  # 1.4 decades: 1, 2, 5 x powers of 10
+    assert major == ["5e-05", "0.0001", "0.0002", "0.0005", "0.001"] and minor == []
+    major, minor = labels(1e-6, 1e-2)  # 4 decades: powers of 10 only
+    assert major == ["1e-06", "1e-05", "0.0001", "0.001", "0.01"] and minor == []
