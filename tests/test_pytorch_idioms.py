@@ -62,6 +62,8 @@ def test_utils_data_is_fastnn_data_and_dataparallel_keeps_module_prefix():
     assert list(wrapped.state_dict()) == ["module.weight", "module.bias"]   # torch's keys
     x = fastnn.ones(4, 2)
     np.testing.assert_array_equal(wrapped(x).detach().numpy(), wrapped.module(x).detach().numpy())
+    functional = nn.parallel.data_parallel(wrapped.module, x, range(2))  # DCGAN's multi-GPU branch
+    np.testing.assert_array_equal(functional.detach().numpy(), wrapped.module(x).detach().numpy())
 
 
 def test_dlpack_shares_memory_on_the_cpu():
