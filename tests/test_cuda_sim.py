@@ -49,6 +49,25 @@ def test_every_simulator_check_is_listed(simulator_results):
     assert sorted(simulator_results) == sorted(SIM_CHECKS)
 
 
+@pytest.mark.slow
+def test_every_kernel_compiles_to_ptx_for_sm90():
+    """What the simulator cannot see (numba's CUDA typing and lowering): every kernel, with the argument types the
+    simulator checks launch it with, compiles to PTX for sm_90. Needs numba-cuda with NVVM ('numba-cuda[cu12]');
+    about a minute."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    run = subprocess.run([sys.executable, "-O", str(ROOT / "tests" / "cuda_compile_checks.py")], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads(run.stdout.strip().splitlines()[-1])
+    if "__skip__" in results:
+        pytest.skip(results["__skip__"])
+    assert not results["failed"], results["failed"]
+    assert not results["check_errors"], results["check_errors"]
+    assert not results["not_launched"], results["not_launched"]
+    assert len(results["compiled"]) > 50
+
+
 @pytest.mark.parametrize("algorithm", cuda_conv.ALGORITHMS)
 @pytest.mark.parametrize("shape", [
     # (N, Cin, H, W, Cout, kh, kw, stride, padding, dilation, groups)
