@@ -179,11 +179,11 @@ class _WorkerPool:
     def shutdown(self):
         for index_queue in self.index_queues:
             index_queue.put(None)
-        for worker in self.workers:
-            worker.join(timeout=5)
-            if self.in_process and worker.is_alive():
-                worker.terminate()
-        if self.in_process:
+        if self.in_process:  # threads are daemons that end after their current batch: no wait for them
+            for worker in self.workers:
+                worker.join(timeout=5)
+                if worker.is_alive():
+                    worker.terminate()
             for q in self.index_queues + [self.result_queue]:
                 q.cancel_join_thread()
                 q.close()
@@ -262,8 +262,10 @@ class _WorkersIter:
                 break
             try:
                 epoch, batch_index, data = self._pool.get()
-            except RuntimeError:
+            except RuntimeError:  # timed out or a worker died: these workers are done with
+                pool = self._pool
                 self._forget_pool()
+                pool.shutdown()
                 raise
             if epoch == self._epoch:
                 self._buffer[batch_index] = data
