@@ -6,5 +6,5 @@ from fastnn.data.sampler import (BatchSampler, RandomSampler, Sampler, Sequentia
 from fastnn.data.mixing import CutMix, Cutout, MixUp, Mixup, soft_targets
 from fastnn.data.dataset import (ConcatDataset, Dataset, Subset, TensorDataset, default_collate, fetch_batch,
                                  random_split)
-from fastnn.data.datasets import (EMBEDDED_NOTE, FASHION_MNIST_MEAN, FASHION_MNIST_STD, FashionMNIST,
-                                  fashion_mnist_arrays, read_idx, write_idx)
+from fastnn.data.datasets import (CIFAR10, EMBEDDED_NOTE, FASHION_MNIST_MEAN, FASHION_MNIST_STD, FashionMNIST,
+                                  ImageFolder, fashion_mnist_arrays, read_idx, write_idx)
