@@ -57,7 +57,6 @@ def fastnn_transform(steps):
 def torchvision_transforms(steps):
     """(batch call, per-image call) with torchvision.transforms.v2, or None when it is not importable."""
     try:
-        import torch  # noqa: F401
         from torchvision.transforms import v2
     except ImportError:
         return None
@@ -87,8 +86,8 @@ def main(argv=None):
     labels = rng.integers(0, NUM_CLASSES, BATCH[0])
     fastnn_images, fastnn_labels = fastnn.tensor(images), fastnn.tensor(labels)
     try:
+        import torchvision.transforms.v2  # noqa: F401  (first: without torchvision, torch is never imported)
         import torch
-        import torchvision.transforms.v2  # noqa: F401
         torch_images, torch_labels = torch.from_numpy(images.copy()), torch.from_numpy(labels)
     except ImportError:
         torch = None

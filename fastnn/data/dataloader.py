@@ -29,6 +29,7 @@ import traceback
 
 import numpy as np
 
+from fastnn._dispatch import set_num_threads
 from fastnn.data.dataset import _as_tensors, default_collate, fetch_batch
 from fastnn.data.sampler import BatchSampler, RandomSampler, SequentialSampler
 from fastnn.random import default_generator, manual_seed, use_generator
@@ -88,9 +89,10 @@ def _worker_loop(dataset, index_queue, result_queue, auto_collation, collate_fn,
                  num_workers, seed, in_process, parent_pid):
     """Body of a worker thread or process: build the batches asked on index_queue until it sends None."""
     _worker_state.info = WorkerInfo(worker_id, num_workers, seed, dataset)
+    # Parallel kernels launched by a worker run on one thread (Numba's setting is per thread), as PyTorch's
+    # workers do: the training step owns the cores, and two busy-waiting thread teams on them slow both.
+    set_num_threads(1)
     if in_process:
-        from fastnn._dispatch import set_num_threads
-        set_num_threads(1)  # as PyTorch's workers: the training process owns the cores
         random.seed(seed)
         np.random.seed(seed % 2**32)
         manual_seed(seed)
