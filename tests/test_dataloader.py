@@ -222,8 +222,9 @@ def test_persistent_workers_start_once_and_reshuffle():
     # an epoch abandoned midway: the next one still gets exactly its own batches
     iterator = iter(loader)
     next(iterator)
-    del iterator
     assert sorted(sum(_first_column(loader), [])) == list(range(20))
+    with pytest.raises(RuntimeError, match="superseded"):
+        next(iterator)
     assert sorted(started) == [0, 1]
 
 

@@ -252,6 +252,10 @@ class _WorkersIter:
     def __next__(self):
         if self._pool is None:
             raise StopIteration
+        if self._pool.epoch != self._epoch:
+            self._pool = None
+            raise RuntimeError("this DataLoader iterator was superseded by a newer iter() of the same loader: "
+                               "persistent workers serve one iterator at a time")
         while True:
             if self._sent == self._yielded:
                 self._finish()
