@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import fastnn
 from fastnn.data import (BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler, SubsetRandomSampler,
@@ -318,3 +319,15 @@ def test_spawned_worker_processes_match_the_single_thread_batches():
     with pytest.raises(TypeError, match="picklable"):
         next(iter(DataLoader(TensorDataset(np.arange(4)), num_workers=1, multiprocessing_context="spawn",
                              collate_fn=lambda s: s)))
+
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(0, 50), batch_size=st.integers(1, 12), drop_last=st.booleans())
+def test_batch_sampler_sizes_property(n, batch_size, drop_last):
+    batches = list(BatchSampler(range(n), batch_size, drop_last))
+    assert len(batches) == len(BatchSampler(range(n), batch_size, drop_last))
+    assert sum(batches, []) == list(range(n // batch_size * batch_size if drop_last else n))
+    assert all(len(b) == batch_size for b in batches[:-1])
+    if batches:
+        assert len(batches[-1]) == (batch_size if drop_last or n % batch_size == 0 else n % batch_size)

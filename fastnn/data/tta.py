@@ -11,8 +11,9 @@ between views.
 """
 import numpy as np
 
-import fastnn
 from fastnn.autograd import no_grad
+from fastnn.factory import tensor
+from fastnn.ops import softmax
 from fastnn.tensor import Tensor
 
 __all__ = ["tta_views", "tta_predict", "TTA"]
@@ -80,11 +81,11 @@ def tta_predict(model, images, crop_size=None, padding=0, num_crops=5, flip=True
             views = tta_views(array[start:start + step], crop_size, padding, num_crops, flip, fill, padding_mode)
             total = None
             for view in views:
-                logits = model(fastnn.tensor(view))
+                logits = model(tensor(view))
                 if logits.ndim != 2:
                     raise ValueError(f"tta_predict needs a model returning N x classes logits, got shape "
                                      f"{tuple(logits.shape)}")
-                probs = fastnn.softmax(logits, dim=1).detach().numpy()
+                probs = softmax(logits, dim=1).detach().numpy()
                 total = probs.astype(np.float64) if total is None else total + probs
             parts.append((total / len(views)).astype(probs.dtype))
     out = np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
