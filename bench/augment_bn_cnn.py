@@ -112,7 +112,7 @@ def main(argv=None):
             if args.json:
                 Path(args.json).write_text(json.dumps(results, indent=1))
         round_s = time.perf_counter() - start - elapsed
-    print(f"\n| config | epoch | test acc | epoch s |\n|---|---|---|---|")
+    print("\n| config | epoch | test acc | epoch s |\n|---|---|---|---|")
     for row in results:
         print(f"| {row['config']} | {row['epoch']} | {row['test_acc']:.4f} | {row['epoch_s']:.1f} |")
     print(f"host: {cpu_model()}")

@@ -6,7 +6,6 @@ import pickle
 import numpy as np
 import pytest
 
-import fastnn
 from fastnn.data import CIFAR10, DataLoader, ImageFolder, transforms as T
 from fastnn.data.datasets import _numpy_reconstruct
 
