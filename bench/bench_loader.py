@@ -87,6 +87,7 @@ def main(argv=None):
             seconds = epoch_seconds(loader, lenet_step())
             best[name] = min(best[name], seconds)
             print(f"  rep {rep}: {name:<11} {seconds:6.2f} s", flush=True)
+    loaders.clear()  # ends the persistent workers now, not during interpreter shutdown
     print(f"\nLeNet-5 epoch, {n:,} images, batch {BATCH_SIZE} (best of {args.reps}):")
     for name, seconds in best.items():
         ratio = seconds / best["prebuilt"]

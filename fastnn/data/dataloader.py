@@ -107,10 +107,10 @@ def _worker_loop(dataset, index_queue, result_queue, auto_collation, collate_fn,
             task = index_queue.get(timeout=_POLL_SECONDS) if in_process else index_queue.get()
         except queue.Empty:
             if os.getppid() != parent_pid:  # the training process died: don't linger
-                return
+                break
             continue
         if task is None:
-            return
+            break
         epoch, batch_index, base_seed, indices = task
         if init_error is not None:
             result_queue.put((epoch, batch_index, init_error))
@@ -121,6 +121,10 @@ def _worker_loop(dataset, index_queue, result_queue, auto_collation, collate_fn,
         except Exception:
             data = _ExceptionWrapper(f"in DataLoader worker {worker_id}")
         result_queue.put((epoch, batch_index, data))
+    if in_process:
+        # Exit without waiting to flush unread batches into the pipe: with the reader gone (or done), that wait
+        # never ends, and a worker orphaned by a killed training process would hang forever.
+        result_queue.cancel_join_thread()
 
 
 class _WorkerPool:
