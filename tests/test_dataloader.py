@@ -331,3 +331,29 @@ def test_batch_sampler_sizes_property(n, batch_size, drop_last):
     assert all(len(b) == batch_size for b in batches[:-1])
     if batches:
         assert len(batches[-1]) == (batch_size if drop_last or n % batch_size == 0 else n % batch_size)
+
+
+def test_use_generator_is_per_thread():
+    from fastnn.random import use_generator
+    fastnn.manual_seed(3)
+    seen = {}
+
+    def draw(name, seed):
+        with use_generator(np.random.default_rng(seed)):
+            time.sleep(0.01)  # let the other thread enter its block too
+            seen[name] = fastnn.default_generator().random(3).tolist()
+
+    threads = [threading.Thread(target=draw, args=(name, seed)) for name, seed in (("a", 1), ("b", 2))]
+    for t in threads:
+        t.start()
+    with use_generator(np.random.default_rng(9)):
+        inside = fastnn.default_generator().random()
+    for t in threads:
+        t.join()
+    assert seen == {"a": np.random.default_rng(1).random(3).tolist(), "b": np.random.default_rng(2).random(3).tolist()}
+    assert inside == np.random.default_rng(9).random()
+    # the global generator was not touched by any of the blocks
+    assert fastnn.default_generator().random() == np.random.default_rng(3).random()
+    with pytest.raises(TypeError, match="np.random.Generator"):
+        with use_generator(5):
+            pass
