@@ -1,7 +1,12 @@
 """Global random state: every random draw in fastnn comes from here or from an explicit generator."""
+import contextlib
+import threading
+
 import numpy as np
 
 _generator = np.random.default_rng()
+# A thread may draw from a generator of its own instead (DataLoader worker threads: see use_generator).
+_thread_state = threading.local()
 
 
 def manual_seed(seed):
@@ -14,7 +19,26 @@ def manual_seed(seed):
 
 
 def default_generator():
-    return _generator
+    """The generator random draws use: the calling thread's own one inside use_generator, else the global one."""
+    own = getattr(_thread_state, "generator", None)
+    return _generator if own is None else own
+
+
+@contextlib.contextmanager
+def use_generator(generator):
+    """Within the block, default_generator() returns `generator` in this thread only (other threads keep theirs).
+
+    DataLoader wraps each batch in it, so a batch's random transforms draw the same numbers whichever thread or
+    process builds the batch.
+    """
+    if not isinstance(generator, np.random.Generator):
+        raise TypeError(f"use_generator expects an np.random.Generator, got {type(generator).__name__}")
+    previous = getattr(_thread_state, "generator", None)
+    _thread_state.generator = generator
+    try:
+        yield generator
+    finally:
+        _thread_state.generator = previous
 
 
 def get_rng_state():

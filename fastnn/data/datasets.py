@@ -1,4 +1,4 @@
-"""IDX file reading/writing and the Fashion-MNIST data set.
+"""Data sets on files: IDX reading/writing and Fashion-MNIST, CIFAR-10 (python batches), ImageFolder.
 
 Fashion-MNIST is looked up in `root` when given, else in Debian's `dataset-fashion-mnist` location, else a real
 subset shipped in `_embedded/` is used: the first 10,000 train and first 2,000 test images and labels of the
@@ -8,6 +8,7 @@ import gzip
 import logging
 import math
 import os
+import pickle
 import struct
 import zlib
 from pathlib import Path
@@ -155,6 +156,23 @@ def _load_split(images_path, labels_path, num_classes):
     return images, labels.astype(np.int64)
 
 
+def _transform_batch(dataset, images, targets):
+    """(images, targets) of a batch through dataset.transform / target_transform: in one call when the transform
+    is `batched` (given N x H x W x C, as ToTensor expects; grayscale N x H x W gets its channel axis), else
+    image by image, each as __getitem__ gives it, and collated."""
+    if dataset.transform is not None:
+        if getattr(dataset.transform, "batched", False):
+            images = dataset.transform(images[..., None] if images.ndim == 3 else images)
+        else:
+            images = default_collate([dataset.transform(image) for image in images])
+    if dataset.target_transform is not None:
+        if getattr(dataset.target_transform, "batched", False):
+            targets = dataset.target_transform(targets)
+        else:
+            targets = default_collate([dataset.target_transform(int(t)) for t in targets])
+    return images, targets
+
+
 class FashionMNIST(Dataset):
     """Fashion-MNIST (Xiao et al., 2017): 28x28 grayscale images of 10 clothing classes.
 
@@ -217,18 +235,7 @@ class FashionMNIST(Dataset):
 
     def get_batch(self, indices):
         """Images and labels at `indices`, transformed batch-wise when the transforms support it."""
-        images, targets = self.data[indices], self.targets[indices]
-        if self.transform is not None:
-            if getattr(self.transform, "batched", False):
-                images = self.transform(images[..., None])
-            else:
-                images = default_collate([self.transform(image) for image in images])
-        if self.target_transform is not None:
-            if getattr(self.target_transform, "batched", False):
-                targets = self.target_transform(targets)
-            else:
-                targets = default_collate([self.target_transform(int(t)) for t in targets])
-        return images, targets
+        return _transform_batch(self, self.data[indices], self.targets[indices])
 
     def standardized(self):
         """(images, labels): float32 N x 1 x 28 x 28 images as (x/255 - 0.2860)/0.3530 and int64 labels.
@@ -252,3 +259,255 @@ def fashion_mnist_arrays(root=None, train=True):
     """
     return FashionMNIST(root, train).standardized()
 
+
+
+# ---- CIFAR-10 ----------------------------------------------------------------------------------------------
+
+CIFAR10_DIRNAME = "cifar-10-batches-py"
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+_CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+_CIFAR10_TEST_FILES = ("test_batch",)
+_CIFAR10_META_FILE = "batches.meta"
+
+
+def _numpy_reconstruct():
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # NumPy 1.x
+        from numpy.core.multiarray import _reconstruct
+    return _reconstruct
+
+
+def _safe_reconstruct(subtype, shape, typecode):
+    """numpy's array-unpickling constructor, for plain ndarrays only (the state that follows sets the data)."""
+    if subtype is not np.ndarray:
+        raise pickle.UnpicklingError(f"refusing to build an array of type {subtype!r}")
+    return _numpy_reconstruct()(subtype, shape, typecode)
+
+
+def _safe_dtype(*args):
+    """np.dtype, refusing object dtypes: an object array's items would be arbitrary pickled objects."""
+    dtype = np.dtype(*args)
+    if dtype.hasobject:
+        raise pickle.UnpicklingError(f"refusing dtype {dtype} (it holds Python objects)")
+    return dtype
+
+
+def _latin1_encode(text, encoding):
+    """_codecs.encode as Python 3 uses it to pickle bytes at protocol 2 (files re-saved by Python 3)."""
+    if not isinstance(text, str) or encoding != "latin1":
+        raise pickle.UnpicklingError(f"refusing _codecs.encode({type(text).__name__}, {encoding!r})")
+    return text.encode("latin1")
+
+
+class _CIFARUnpickler(pickle.Unpickler):
+    """Loads only what the CIFAR "python version" batches hold: dicts, lists, bytes/str, ints, and uint8
+    ndarrays (numpy's _reconstruct, ndarray and dtype). Every other global, hence every other callable a pickle
+    could invoke, is refused."""
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"): _safe_reconstruct,
+                ("numpy._core.multiarray", "_reconstruct"): _safe_reconstruct,
+                ("numpy", "ndarray"): np.ndarray,
+                ("numpy", "dtype"): _safe_dtype,
+                ("_codecs", "encode"): _latin1_encode}
+
+    def find_class(self, module, name):
+        allowed = self._ALLOWED.get((module, name))
+        if allowed is None:
+            raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
+        return allowed
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("refusing a persistent id")
+
+
+def _read_cifar_pickle(path):
+    """The dict stored in a CIFAR batch file, keys as str; ValueError naming the file for anything else."""
+    try:
+        with open(path, "rb") as f:
+            # bytes: Python 2 `str` objects (the original files) stay bytes instead of being decoded as text
+            content = _CIFARUnpickler(f, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            MemoryError) as e:
+        raise ValueError(f"{path}: not a CIFAR batch file in the expected format (a pickled dict of bytes, "
+                         f"lists and uint8 arrays): {e}") from None
+    if not isinstance(content, dict):
+        raise ValueError(f"{path}: expected a pickled dict, got {type(content).__name__}")
+    return {key.decode("latin1") if isinstance(key, bytes) else key: value for key, value in content.items()}
+
+
+def _read_cifar_batch(path, num_classes):
+    content = _read_cifar_pickle(path)
+    data, labels = content.get("data"), content.get("labels")
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        described = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise ValueError(f"{path}: expected 'data' as uint8 (N, 3072), got {described}")
+    if not isinstance(labels, list) or not all(isinstance(label, int) for label in labels):
+        raise ValueError(f"{path}: expected 'labels' as a list of ints")
+    labels = np.array(labels, dtype=np.int64)
+    if len(labels) != len(data):
+        raise ValueError(f"{path}: count mismatch: {len(data)} images but {len(labels)} labels")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"{path}: labels outside [0, {num_classes})")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
+
+
+class CIFAR10(Dataset):
+    """CIFAR-10 (Krizhevsky, 2009): 32x32 RGB images of 10 classes, 50,000 train and 10,000 test.
+
+    Reads the "python version" batches from root/cifar-10-batches-py/ (torchvision's layout; root may also be
+    that folder itself): data_batch_1..5 (train), test_batch (test) and batches.meta. The files are pickles;
+    they are parsed by an unpickler that builds only dicts, lists, bytes, ints and uint8 arrays and refuses
+    every other object, so a tampered file can't run code. fastnn downloads nothing: download=True only
+    changes the error raised when the files are missing into one that says how to fetch them.
+
+    Attributes: data (uint8 N x 32 x 32 x 3, HWC as torchvision), targets (int64 N; torchvision: a list),
+    classes (from batches.meta), class_to_idx. Items are (image, label): the uint8 32x32x3 array (ToTensor makes
+    it 3 x 32 x 32) and an int, each passed through its transform if given. get_batch (used by DataLoader)
+    transforms whole batches when the transforms are `batched`.
+    """
+    base_folder = CIFAR10_DIRNAME
+    url = CIFAR10_URL
+
+    def __init__(self, root, train=True, transform=None, target_transform=None, download=False):
+        self.root = root
+        self.train = bool(train)
+        self.transform = transform
+        self.target_transform = target_transform
+        names = _CIFAR10_TRAIN_FILES if self.train else _CIFAR10_TEST_FILES
+        expected = names + (_CIFAR10_META_FILE,)
+        candidates = [Path(root) / self.base_folder, Path(root)]
+        folder = next((d for d in candidates if all((d / name).is_file() for name in expected)), None)
+        if folder is None:
+            looked = candidates[0]
+            missing = [name for name in expected if not (looked / name).is_file()]
+            fetch = (f"fastnn does not download (this machine may have no network): fetch {self.url} on a machine "
+                     f"that can, and extract it into {root} (tar xzf cifar-10-python.tar.gz -C {root})")
+            if download:
+                raise RuntimeError(f"CIFAR10(download=True): files missing in {looked}: {', '.join(missing)}. "
+                                   f"{fetch}")
+            raise FileNotFoundError(f"CIFAR-10 {'train' if self.train else 'test'} files not found: {looked} "
+                                    f"lacks {', '.join(missing)} (expected {', '.join(expected)}). {fetch}")
+        meta = _read_cifar_pickle(folder / _CIFAR10_META_FILE)
+        label_names = meta.get("label_names")
+        if not isinstance(label_names, list) or not all(isinstance(n, (bytes, str)) for n in label_names):
+            raise ValueError(f"{folder / _CIFAR10_META_FILE}: expected 'label_names' as a list of strings")
+        self.classes = [n.decode("utf-8") if isinstance(n, bytes) else n for n in label_names]
+        parts = [_read_cifar_batch(folder / name, len(self.classes)) for name in names]
+        self.data = np.ascontiguousarray(np.concatenate([images for images, _ in parts]))
+        self.targets = np.concatenate([labels for _, labels in parts])
+        self.source_dir = folder
+
+    @property
+    def class_to_idx(self):
+        return {name: i for i, name in enumerate(self.classes)}
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, index):
+        image, target = self.data[index], int(self.targets[index])
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return image, target
+
+    def get_batch(self, indices):
+        """Images (N x 32 x 32 x 3) and labels at `indices`, transformed batch-wise when the transforms allow."""
+        return _transform_batch(self, self.data[indices], self.targets[indices])
+
+
+# ---- image folders -----------------------------------------------------------------------------------------
+
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def _require_pillow():
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ImportError("reading image files needs Pillow: pip install 'fastnn[images]'") from None
+    return Image
+
+
+def pil_loader(path):
+    """The image at `path` as an RGB uint8 H x W x 3 ndarray (torchvision's pil_loader gives the PIL image)."""
+    Image = _require_pillow()
+    with open(path, "rb") as f:
+        return np.asarray(Image.open(f).convert("RGB"))
+
+
+def find_classes(directory):
+    """(classes, class_to_idx): the sorted names of the sub-folders of `directory`, numbered in that order."""
+    classes = sorted(entry.name for entry in os.scandir(directory) if entry.is_dir())
+    if not classes:
+        raise FileNotFoundError(f"Couldn't find any class folder in {directory}.")
+    return classes, {name: i for i, name in enumerate(classes)}
+
+
+def make_dataset(directory, class_to_idx, extensions=None, is_valid_file=None):
+    """[(path, class_index)] of the files under each class folder (walked in sorted order, links followed)
+    whose name ends in one of `extensions` (case-insensitive) or that is_valid_file accepts."""
+    if (extensions is None) == (is_valid_file is None):
+        raise ValueError("Both extensions and is_valid_file cannot be None or not None at the same time")
+    if is_valid_file is None:
+        lowered = tuple(e.lower() for e in extensions)
+
+        def is_valid_file(path):
+            return path.lower().endswith(lowered)
+    samples, empty = [], []
+    for class_name in sorted(class_to_idx):
+        class_dir = os.path.join(directory, class_name)
+        if not os.path.isdir(class_dir):
+            continue
+        found = 0
+        for folder, _, names in sorted(os.walk(class_dir, followlinks=True)):
+            for name in sorted(names):
+                path = os.path.join(folder, name)
+                if is_valid_file(path):
+                    samples.append((path, class_to_idx[class_name]))
+                    found += 1
+        if not found:
+            empty.append(class_name)
+    if empty:
+        supported = f"Supported extensions are: {', '.join(extensions)}" if extensions is not None else ""
+        raise FileNotFoundError(f"Found no valid file for the classes {', '.join(sorted(empty))}. {supported}")
+    return samples
+
+
+class ImageFolder(Dataset):
+    """Images stored as root/<class name>/**/<file>, as torchvision.datasets.ImageFolder: classes are the sorted
+    sub-folder names, class_to_idx numbers them in that order, samples lists (path, class index) in sorted
+    order, targets the class indices. Items are (loader(path), class index) through the transforms.
+
+    The default loader reads PNG, JPEG and the other IMG_EXTENSIONS with Pillow (an optional dependency:
+    pip install 'fastnn[images]') and returns an RGB uint8 H x W x 3 ndarray, which ToTensor accepts.
+    """
+
+    def __init__(self, root, transform=None, target_transform=None, loader=None, is_valid_file=None):
+        self.root = os.fspath(root)
+        if not os.path.isdir(self.root):
+            raise FileNotFoundError(f"ImageFolder root {self.root!r} is not a directory")
+        if loader is None:
+            _require_pillow()  # fail now, not at the first image
+            loader = pil_loader
+        self.loader = loader
+        self.transform = transform
+        self.target_transform = target_transform
+        self.extensions = IMG_EXTENSIONS if is_valid_file is None else None
+        self.classes, self.class_to_idx = find_classes(self.root)
+        self.samples = make_dataset(self.root, self.class_to_idx, self.extensions, is_valid_file)
+        self.imgs = self.samples
+        self.targets = [target for _, target in self.samples]
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, index):
+        path, target = self.samples[index]
+        image = self.loader(path)
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return image, target

@@ -1,0 +1,359 @@
+"""Samplers and DataLoader workers: index facts, reproducibility with workers, worker hooks, errors."""
+import threading
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import fastnn
+from fastnn.data import (BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler, SubsetRandomSampler,
+                         TensorDataset, WeightedRandomSampler, get_worker_info, transforms as T)
+
+
+# ---- samplers -----------------------------------------------------------------------------------------------
+
+def test_sequential_sampler_order():
+    assert list(SequentialSampler(range(7))) == [0, 1, 2, 3, 4, 5, 6]
+    assert len(SequentialSampler(range(7))) == 7
+
+
+def test_random_sampler_is_the_generators_permutation():
+    sampler = RandomSampler(range(10), generator=np.random.default_rng(4))
+    assert list(sampler) == np.random.default_rng(4).permutation(10).tolist()
+    # without a generator: one draw from fastnn's generator seeds a fresh one, at iter() time
+    fastnn.manual_seed(8)
+    first = list(RandomSampler(range(10)))
+    fastnn.manual_seed(8)
+    seed = int(fastnn.default_generator().integers(2**63))
+    assert first == np.random.default_rng(seed).permutation(10).tolist()
+    assert sorted(first) == list(range(10))
+
+
+def test_random_sampler_num_samples_and_replacement():
+    rng = np.random.default_rng(1)
+    longer = list(RandomSampler(range(4), num_samples=10, generator=np.random.default_rng(1)))
+    expected = np.concatenate([rng.permutation(4), rng.permutation(4), rng.permutation(4)[:2]]).tolist()
+    assert longer == expected
+    assert sorted(longer[:4]) == sorted(longer[4:8]) == [0, 1, 2, 3]
+    drawn = list(RandomSampler(range(3), replacement=True, num_samples=50, generator=np.random.default_rng(2)))
+    assert len(drawn) == 50 and set(drawn) == {0, 1, 2}
+    assert drawn == np.random.default_rng(2).integers(0, 3, size=50).tolist()
+    assert len(RandomSampler(range(5), num_samples=3)) == 3
+    with pytest.raises(ValueError, match="num_samples"):
+        RandomSampler(range(5), num_samples=0)
+    with pytest.raises(ValueError, match="replacement"):
+        RandomSampler(range(5), replacement=1)
+    with pytest.raises(TypeError, match="np.random.Generator"):
+        RandomSampler(range(5), generator=3)
+
+
+def test_subset_random_sampler():
+    indices = [10, 20, 30, 40, 50]
+    out = list(SubsetRandomSampler(indices, generator=np.random.default_rng(0)))
+    assert out == [indices[i] for i in np.random.default_rng(0).permutation(5)]
+    assert len(SubsetRandomSampler(indices)) == 5
+
+
+def test_weighted_random_sampler_proportions():
+    weights = [1.0, 3.0, 0.0, 6.0]
+    drawn = np.array(list(WeightedRandomSampler(weights, 20_000, generator=np.random.default_rng(0))))
+    counts = np.bincount(drawn, minlength=4) / len(drawn)
+    np.testing.assert_allclose(counts, [0.1, 0.3, 0.0, 0.6], atol=0.015)  # 4+ binomial sigmas at n=20000
+    once = list(WeightedRandomSampler(weights, 3, replacement=False, generator=np.random.default_rng(1)))
+    assert sorted(once) == [0, 1, 3]  # the zero-weight index is never drawn
+    with pytest.raises(ValueError, match="num_samples=4 exceeds the 3 indices"):
+        WeightedRandomSampler(weights, 4, replacement=False)
+    with pytest.raises(ValueError, match="non-negative"):
+        WeightedRandomSampler([1.0, -1.0], 2)
+    with pytest.raises(ValueError, match="not all zero"):
+        WeightedRandomSampler([0.0, 0.0], 2)
+    with pytest.raises(ValueError, match="num_samples"):
+        WeightedRandomSampler([1.0], -1)
+
+
+def test_batch_sampler_drop_last_sizes():
+    assert list(BatchSampler(range(10), 3, drop_last=False)) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    assert list(BatchSampler(range(10), 3, drop_last=True)) == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    assert len(BatchSampler(range(10), 3, False)) == 4 and len(BatchSampler(range(10), 3, True)) == 3
+    assert len(BatchSampler(range(9), 3, False)) == 3
+    with pytest.raises(ValueError, match="batch_size should be a positive integer"):
+        BatchSampler(range(3), 0, False)
+    with pytest.raises(ValueError, match="drop_last should be a boolean"):
+        BatchSampler(range(3), 2, "yes")
+
+
+# ---- DataLoader arguments -------------------------------------------------------------------------------------
+
+def _first_column(loader):
+    return [batch[0].detach().numpy().tolist() for batch in loader]
+
+
+def test_loader_with_samplers_and_batch_sampler():
+    ds = TensorDataset(np.arange(10))
+    assert _first_column(DataLoader(ds, batch_size=4, sampler=SequentialSampler(ds))) == \
+        [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    custom = DataLoader(ds, batch_sampler=[[3, 1], [0, 9, 8]])
+    assert _first_column(custom) == [[3, 1], [0, 9, 8]]
+    loader = DataLoader(ds, batch_size=4, shuffle=True, generator=np.random.default_rng(5), drop_last=True)
+    rng = np.random.default_rng(5)
+    rng.integers(2**62)  # the iterator's base seed comes first, then the sampler's order
+    assert _first_column(loader) == rng.permutation(10)[:8].reshape(2, 4).tolist()
+    assert isinstance(loader.sampler, RandomSampler) and loader.batch_sampler.batch_size == 4
+    singles = list(DataLoader(ds, batch_size=None))
+    assert len(singles) == 10 and singles[3][0].shape == () and int(singles[3][0].item()) == 3
+    for kwargs in ({"batch_size": 2}, {"shuffle": True}, {"drop_last": True}, {"sampler": [0]}):
+        with pytest.raises(ValueError, match="batch_sampler option is mutually exclusive"):
+            DataLoader(ds, batch_sampler=[[0]], **kwargs)
+    with pytest.raises(ValueError, match="auto-batching"):
+        DataLoader(ds, batch_size=None, drop_last=True)
+
+
+def test_loader_argument_errors():
+    ds = TensorDataset(np.arange(4))
+    with pytest.raises(ValueError, match="num_workers"):
+        DataLoader(ds, num_workers=-1)
+    with pytest.raises(ValueError, match="prefetch_factor"):
+        DataLoader(ds, prefetch_factor=2)
+    with pytest.raises(ValueError, match="persistent_workers option needs num_workers > 0"):
+        DataLoader(ds, persistent_workers=True)
+    with pytest.raises(ValueError, match="timeout"):
+        DataLoader(ds, timeout=-1)
+    with pytest.raises(ValueError, match="forked children"):
+        DataLoader(ds, num_workers=1, multiprocessing_context="fork")
+    with pytest.raises(ValueError, match="num_workers > 0"):
+        DataLoader(ds, multiprocessing_context="spawn")
+    loader = DataLoader(ds, num_workers=2, pin_memory=True)
+    assert loader.prefetch_factor == 2 and loader.pin_memory
+
+
+# ---- workers ------------------------------------------------------------------------------------------------
+
+class _Augmented(Dataset):
+    """Per-sample path with a random transform drawing from fastnn's default generator."""
+
+    def __init__(self, n=40):
+        self.images = np.arange(n * 6 * 6, dtype=np.float32).reshape(n, 1, 6, 6)
+        self.augment = T.Compose([T.RandomCrop(6, padding=2), T.RandomHorizontalFlip()])
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, index):
+        return self.augment(self.images[index]), {"index": index, "noise": float(fastnn.default_generator().random())}
+
+
+def _augmented_batches(seed, **kwargs):
+    fastnn.manual_seed(seed)
+    loader = DataLoader(_Augmented(), batch_size=6, shuffle=True, **kwargs)
+    return [(images.detach().numpy().copy(), target["index"].detach().numpy().copy(),
+             target["noise"].detach().numpy().copy()) for images, target in loader]
+
+
+def _assert_same_batches(a, b):
+    assert len(a) == len(b)
+    for batch_a, batch_b in zip(a, b):
+        for x, y in zip(batch_a, batch_b):
+            np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_worker_threads_give_the_single_thread_batches(workers):
+    reference = _augmented_batches(11)
+    assert sorted(np.concatenate([b[1] for b in reference]).tolist()) == list(range(40))
+    # the augmentation really is random: crops/flips differ between images and between seeds
+    assert not np.array_equal(reference[0][0], _augmented_batches(12)[0][0])
+    _assert_same_batches(_augmented_batches(11, num_workers=workers), reference)
+
+
+def test_in_order_false_yields_every_batch():
+    fastnn.manual_seed(1)
+    loader = DataLoader(_Augmented(), batch_size=5, num_workers=3, in_order=False)
+    indices = sorted(np.concatenate([t["index"].detach().numpy() for _, t in loader]).tolist())
+    assert indices == list(range(40))
+
+
+class _SlowFirstBatch(TensorDataset):
+    def __getitem__(self, index):
+        if index == 0:
+            time.sleep(0.3)
+        return super().__getitem__(index)
+
+
+def test_in_order_waits_for_a_slow_batch():
+    ds = _SlowFirstBatch(np.arange(8))
+    loader = DataLoader(ds, batch_size=2, num_workers=2, collate_fn=lambda s: [int(x[0]) for x in s])
+    assert list(loader) == [[0, 1], [2, 3], [4, 5], [6, 7]]
+
+
+def test_worker_init_fn_sees_worker_info_in_each_worker():
+    calls = []
+    lock = threading.Lock()
+
+    def init(worker_id):
+        info = get_worker_info()
+        with lock:
+            calls.append((worker_id, info.id, info.num_workers, info.seed, info.dataset,
+                          threading.current_thread().name))
+
+    ds = TensorDataset(np.arange(12))
+    loader = DataLoader(ds, batch_size=2, num_workers=3, worker_init_fn=init, generator=np.random.default_rng(0))
+    assert get_worker_info() is None
+    assert _first_column(loader) == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9], [10, 11]]
+    assert sorted(c[:3] for c in calls) == [(0, 0, 3), (1, 1, 3), (2, 2, 3)]
+    base_seed = int(np.random.default_rng(0).integers(2**62))  # the loader's first draw
+    assert sorted(c[3] for c in calls) == [base_seed, base_seed + 1, base_seed + 2]
+    assert all(c[4] is ds for c in calls) and len({c[5] for c in calls}) == 3
+
+
+def test_persistent_workers_start_once_and_reshuffle():
+    started = []
+    ds = TensorDataset(np.arange(20))
+    loader = DataLoader(ds, batch_size=5, shuffle=True, num_workers=2, persistent_workers=True,
+                        worker_init_fn=started.append)
+    epochs = [sorted(sum(_first_column(loader), [])) for _ in range(3)]
+    assert epochs == [list(range(20))] * 3
+    assert sorted(started) == [0, 1]  # once per worker, not per epoch
+    fastnn.manual_seed(2)
+    first = _first_column(loader)
+    fastnn.manual_seed(2)
+    assert _first_column(loader) == first  # same seed, same order, persistent or not
+    fastnn.manual_seed(2)
+    assert _first_column(DataLoader(ds, batch_size=5, shuffle=True)) == first
+    # an epoch abandoned midway: the next one still gets exactly its own batches
+    iterator = iter(loader)
+    next(iterator)
+    assert sorted(sum(_first_column(loader), [])) == list(range(20))
+    with pytest.raises(RuntimeError, match="superseded"):
+        next(iterator)
+    assert sorted(started) == [0, 1]
+
+
+def test_persistent_augmentation_differs_between_epochs_and_matches_single_thread():
+    fastnn.manual_seed(5)
+    loader = DataLoader(_Augmented(), batch_size=8, num_workers=2, persistent_workers=True)
+    epoch1, epoch2 = ([b[0].detach().numpy().copy() for b in loader] for _ in range(2))
+    assert not all(np.array_equal(a, b) for a, b in zip(epoch1, epoch2))
+    fastnn.manual_seed(5)
+    single = DataLoader(_Augmented(), batch_size=8)
+    for expected in (epoch1, epoch2):
+        for a, b in zip([b[0].detach().numpy() for b in single], expected, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+class _Failing(TensorDataset):
+    def __getitem__(self, index):
+        if index == 5:
+            raise KeyError("sample 5 is broken")
+        return super().__getitem__(index)
+
+
+def test_worker_errors_reach_the_caller():
+    loader = DataLoader(_Failing(np.arange(8)), batch_size=2, num_workers=2, collate_fn=list)
+    iterator = iter(loader)
+    assert len(next(iterator)) == 2 and len(next(iterator)) == 2
+    with pytest.raises(KeyError, match="(?s)in DataLoader worker 0.*sample 5 is broken"):
+        next(iterator)
+
+    def bad_init(worker_id):
+        raise ValueError(f"init failed in {worker_id}")
+    with pytest.raises(ValueError, match="worker_init_fn"):
+        list(DataLoader(TensorDataset(np.arange(4)), num_workers=1, worker_init_fn=bad_init))
+
+
+class _Slow(TensorDataset):
+    def __getitem__(self, index):
+        time.sleep(1.0)
+        return super().__getitem__(index)
+
+
+def test_timeout():
+    loader = DataLoader(_Slow(np.arange(2)), batch_size=1, num_workers=1, timeout=0.2, collate_fn=list)
+    with pytest.raises(RuntimeError, match="DataLoader timed out after 0.2 seconds"):
+        next(iter(loader))
+
+
+def test_nested_collate_through_workers():
+    class Nested(Dataset):
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):
+            return {"x": np.full((2,), i, np.float32), "pair": (i, float(i) / 4), "name": f"n{i}"}
+
+    batch = next(iter(DataLoader(Nested(), batch_size=3, num_workers=2)))
+    assert batch["x"].shape == (3, 2) and batch["x"].dtype == np.float32
+    assert batch["pair"][0].detach().numpy().tolist() == [0, 1, 2]
+    assert batch["pair"][1].detach().numpy().tolist() == [0.0, 0.25, 0.5]
+    assert batch["name"] == ["n0", "n1", "n2"]
+
+
+# ---- worker processes (spawn): one test, each start imports fastnn in a new interpreter (~2-4 s) ------------
+
+def _record_worker(worker_id):
+    info = get_worker_info()
+    _ProcessProbe.init_seen = (worker_id, info.id, info.num_workers, info.seed)
+
+
+class _ProcessProbe(_Augmented):
+    init_seen = None
+
+    def __getitem__(self, index):
+        image, target = super().__getitem__(index)
+        target["init"] = np.array(self.init_seen, dtype=np.int64)
+        return image, target
+
+
+def test_spawned_worker_processes_match_the_single_thread_batches():
+    fastnn.manual_seed(21)
+    processes = DataLoader(_ProcessProbe(), batch_size=6, shuffle=True, num_workers=2,
+                           multiprocessing_context="spawn", worker_init_fn=_record_worker, persistent_workers=True)
+    got = [[b.copy() for b in (images.detach().numpy(), t["index"].detach().numpy(), t["noise"].detach().numpy(),
+                               t["init"].detach().numpy())] for images, t in processes]
+    _assert_same_batches([g[:3] for g in got], _augmented_batches(21))
+    inits = {tuple(row) for g in got for row in g[3]}
+    seeds = sorted(s for _, _, _, s in inits)
+    assert sorted((w, i, n) for w, i, n, _ in inits) == [(0, 0, 2), (1, 1, 2)] and seeds[1] == seeds[0] + 1
+    second = sorted(np.concatenate([t["index"].detach().numpy() for _, t in processes]).tolist())
+    assert second == list(range(40))  # the persistent processes serve a second epoch
+    with pytest.raises(TypeError, match="picklable"):
+        next(iter(DataLoader(TensorDataset(np.arange(4)), num_workers=1, multiprocessing_context="spawn",
+                             collate_fn=lambda s: s)))
+
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(0, 50), batch_size=st.integers(1, 12), drop_last=st.booleans())
+def test_batch_sampler_sizes_property(n, batch_size, drop_last):
+    batches = list(BatchSampler(range(n), batch_size, drop_last))
+    assert len(batches) == len(BatchSampler(range(n), batch_size, drop_last))
+    assert sum(batches, []) == list(range(n // batch_size * batch_size if drop_last else n))
+    assert all(len(b) == batch_size for b in batches[:-1])
+    if batches:
+        assert len(batches[-1]) == (batch_size if drop_last or n % batch_size == 0 else n % batch_size)
+
+
+def test_use_generator_is_per_thread():
+    from fastnn.random import use_generator
+    fastnn.manual_seed(3)
+    seen = {}
+
+    def draw(name, seed):
+        with use_generator(np.random.default_rng(seed)):
+            time.sleep(0.01)  # let the other thread enter its block too
+            seen[name] = fastnn.default_generator().random(3).tolist()
+
+    threads = [threading.Thread(target=draw, args=(name, seed)) for name, seed in (("a", 1), ("b", 2))]
+    for t in threads:
+        t.start()
+    with use_generator(np.random.default_rng(9)):
+        inside = fastnn.default_generator().random()
+    for t in threads:
+        t.join()
+    assert seen == {"a": np.random.default_rng(1).random(3).tolist(), "b": np.random.default_rng(2).random(3).tolist()}
+    assert inside == np.random.default_rng(9).random()
+    # the global generator was not touched by any of the blocks
+    assert fastnn.default_generator().random() == np.random.default_rng(3).random()
+    with pytest.raises(TypeError, match="np.random.Generator"):
+        with use_generator(5):
+            pass
