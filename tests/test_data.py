@@ -143,6 +143,13 @@ def test_fashion_mnist_missing_root_message(tmp_path):
         assert needle in message
 
 
+def test_fashion_mnist_accepts_torchvisions_download_argument_but_never_downloads(tmp_path):
+    images, _ = _write_fake_split(tmp_path, True, 3, True, np.random.default_rng(3))
+    np.testing.assert_array_equal(FashionMNIST(tmp_path, train=True, download=True).data, images)
+    with pytest.raises(FileNotFoundError, match=r"FashionMNIST\(download=True\): fastnn does not download"):
+        FashionMNIST(tmp_path / "nowhere", train=True, download=True)
+
+
 def test_fashion_mnist_labels_file_missing(tmp_path):
     _write_fake_split(tmp_path, True, 3, False, np.random.default_rng(3))
     (tmp_path / "train-labels-idx1-ubyte").unlink()

@@ -58,6 +58,7 @@ def test_availability_probes():
 def test_utils_data_is_fastnn_data_and_dataparallel_keeps_module_prefix():
     import fastnn.utils.data as utils_data
     assert utils_data is fastnn.data and utils_data.DataLoader is fastnn.data.DataLoader
+    assert nn.DataParallel is nn.parallel.DataParallel  # torch.nn.DataParallel(model), as scripts write it
     wrapped = nn.parallel.DataParallel(nn.Linear(2, 3))
     assert list(wrapped.state_dict()) == ["module.weight", "module.bias"]   # torch's keys
     x = fastnn.ones(4, 2)

@@ -114,7 +114,7 @@ def main(argv=None):
     torch.manual_seed(opt.manualSeed)
     device = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
 
-    dataset = dset.FashionMNIST(opt.dataroot, train=True,
+    dataset = dset.FashionMNIST(root=opt.dataroot, download=True,
                                 transform=transforms.Compose([
                                     # ToTensor before Resize (the original resizes the PIL image first): fastnn's
                                     # transforms work on C x H x W tensors; torchvision accepts this order too

@@ -121,8 +121,8 @@ def main(argv=None):
         transforms.ToTensor(),
         transforms.Normalize((0.2860,), (0.3530,))
     ])
-    dataset1 = datasets.FashionMNIST(args.data_root, train=True, transform=transform)
-    dataset2 = datasets.FashionMNIST(args.data_root, train=False, transform=transform)
+    dataset1 = datasets.FashionMNIST(args.data_root, train=True, download=True, transform=transform)
+    dataset2 = datasets.FashionMNIST(args.data_root, train=False, download=True, transform=transform)
     if args.train_size is not None:
         dataset1 = torch.utils.data.Subset(dataset1, range(args.train_size))
     if args.test_size is not None:

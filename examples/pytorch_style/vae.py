@@ -114,8 +114,8 @@ def main(argv=None):
     device = torch.device("cuda" if use_accel else "cpu")
 
     transform = transforms.ToTensor()
-    train_set = datasets.FashionMNIST(args.data_root, train=True, transform=transform)
-    test_set = datasets.FashionMNIST(args.data_root, train=False, transform=transform)
+    train_set = datasets.FashionMNIST(args.data_root, train=True, download=True, transform=transform)
+    test_set = datasets.FashionMNIST(args.data_root, train=False, download=True, transform=transform)
     if args.train_size is not None:
         train_set = torch.utils.data.Subset(train_set, range(args.train_size))
     if args.test_size is not None:

@@ -129,9 +129,10 @@ def _find_split(directories, stems):
     return None
 
 
-def _missing_files_error(root, directories, stems, train):
+def _missing_files_error(root, directories, stems, train, download=False):
     looked = ", ".join(str(d) for d in directories)
     return FileNotFoundError(
+        ("FashionMNIST(download=True): fastnn does not download. " if download else "") +
         f"Fashion-MNIST {'train' if train else 'test'} files not found under root={str(root)!r}: looked for "
         f"{stems[0]}[.gz] and {stems[1]}[.gz] in {looked}. Install the full data set with "
         f"`apt-get install dataset-fashion-mnist` (files go to {DEBIAN_DIR}/) or download the four IDX files "
@@ -178,7 +179,8 @@ class FashionMNIST(Dataset):
 
     root=None reads Debian's dataset-fashion-mnist files from /usr/share/datasets/fashion-mnist/ when present,
     else the embedded subset (see EMBEDDED_NOTE). A given root must hold the IDX files (raw or .gz) directly or
-    in root/FashionMNIST/raw (torchvision's layout).
+    in root/FashionMNIST/raw (torchvision's layout). fastnn downloads nothing: download=True (torchvision's
+    argument) only adds that to the error raised when the files are missing.
 
     Attributes: data (uint8 N x 28 x 28), targets (int64 N), classes, source ('root', 'debian' or 'embedded';
     'embedded' also when root is EMBEDDED_DIR), source_dir, note (one line saying which files were used, for
@@ -190,7 +192,7 @@ class FashionMNIST(Dataset):
     classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                "Ankle boot"]
 
-    def __init__(self, root=None, train=True, transform=None, target_transform=None):
+    def __init__(self, root=None, train=True, transform=None, target_transform=None, download=False):
         self.root = root
         self.train = bool(train)
         self.transform = transform
@@ -200,7 +202,7 @@ class FashionMNIST(Dataset):
             directories = [Path(root), Path(root) / "FashionMNIST" / "raw"]
             paths = _find_split(directories, stems)
             if paths is None:
-                raise _missing_files_error(root, directories, stems, self.train)
+                raise _missing_files_error(root, directories, stems, self.train, download)
             self.source = "embedded" if paths[0].parent.resolve() == EMBEDDED_DIR else "root"
         else:
             paths = _find_split([DEBIAN_DIR], stems)

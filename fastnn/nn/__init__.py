@@ -6,3 +6,4 @@ from fastnn.nn import utils
 from fastnn.nn import regularization
 from fastnn.nn.regularization import elastic_net_penalty, l1_penalty, l2_penalty
 from fastnn.nn import parallel  # noqa: E402
+from fastnn.nn.parallel import DataParallel  # torch.nn.DataParallel(model) is how scripts reach it
