@@ -11,6 +11,7 @@ import math
 from numba import cuda
 
 from fastnn._kernels.cuda_common import REDUCE_THREADS, THREADS, blocks, empty_like
+from fastnn._kernels.cuda_norm import block_sum
 
 __all__ = ["hardtanh_forward", "hardtanh_backward", "leaky_relu_forward", "leaky_relu_backward", "elu_forward",
            "elu_backward", "sigmoid_forward", "sigmoid_backward", "tanh_forward", "tanh_backward", "swish_forward",
@@ -260,16 +261,9 @@ def _swish_beta_kernel(g, x, beta, grad_in, partials):
         s = _sigmoid(beta * v)
         grad_in[i] = g[i] * (s + beta * v * s * (1 - s))
         term = g[i] * v * v * s * (1 - s)
-    shared[t] = term
-    cuda.syncthreads()
-    step = REDUCE_THREADS // 2
-    while step > 0:
-        if t < step:
-            shared[t] += shared[t + step]
-        cuda.syncthreads()
-        step //= 2
+    total = block_sum(shared, t, term)
     if t == 0:
-        partials[cuda.blockIdx.x] = shared[0]
+        partials[cuda.blockIdx.x] = total
 
 
 def swish_backward_with_beta(grad_out, x, beta):

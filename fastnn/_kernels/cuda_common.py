@@ -15,6 +15,9 @@ from numba import config
 _SIM = bool(config.ENABLE_CUDASIM)
 THREADS = 32 if _SIM else 256
 REDUCE_THREADS = 16 if _SIM else 128
+# Batch norm reduces a whole channel (N*H*W values) per block and has only C blocks: wider blocks keep the GPU
+# busier (untuned until measured, see bench/bench_cuda.py).
+CHANNEL_THREADS = 16 if _SIM else 512
 
 
 def blocks(n, threads=THREADS):

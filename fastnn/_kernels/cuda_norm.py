@@ -10,7 +10,7 @@ import math
 
 from numba import cuda, float64
 
-from fastnn._kernels.cuda_common import REDUCE_THREADS, THREADS, blocks, empty_like
+from fastnn._kernels.cuda_common import CHANNEL_THREADS, REDUCE_THREADS, THREADS, blocks, empty_like
 
 __all__ = ["batch_norm_forward", "batch_norm_apply", "batch_norm_backward", "layer_norm_forward",
            "layer_norm_backward"]
@@ -18,11 +18,12 @@ __all__ = ["batch_norm_forward", "batch_norm_apply", "batch_norm_backward", "lay
 
 @cuda.jit(device=True)
 def block_sum(shared, t, value):
-    """The sum of `value` over the block's threads, the same tree every time; every thread gets it."""
+    """The sum of `value` over the block's threads (one slot of `shared` each: the block has shared.size
+    threads, a power of two), the same tree every time; every thread gets it."""
     cuda.syncthreads()  # the previous use of `shared` is finished
     shared[t] = value
     cuda.syncthreads()
-    step = REDUCE_THREADS // 2
+    step = shared.shape[0] // 2
     while step > 0:
         if t < step:
             shared[t] += shared[t + step]
@@ -36,14 +37,14 @@ def _bn_forward(x, weight, bias, eps, y, mean, var):
     n, channels, size = x.shape
     c = cuda.blockIdx.x
     t = cuda.threadIdx.x
-    shared = cuda.shared.array(REDUCE_THREADS, float64)
+    shared = cuda.shared.array(CHANNEL_THREADS, float64)
     count = n * size
     total = 0.0
-    for k in range(t, count, REDUCE_THREADS):
+    for k in range(t, count, CHANNEL_THREADS):
         total += x[k // size, c, k % size]
     m = block_sum(shared, t, total) / count
     squares = 0.0  # second pass over the centred values, as on the CPU
-    for k in range(t, count, REDUCE_THREADS):
+    for k in range(t, count, CHANNEL_THREADS):
         d = x[k // size, c, k % size] - m
         squares += d * d
     v = block_sum(shared, t, squares) / count
@@ -51,7 +52,7 @@ def _bn_forward(x, weight, bias, eps, y, mean, var):
         mean[c] = m
         var[c] = v
     scale = weight[c] / math.sqrt(v + eps)
-    for k in range(t, count, REDUCE_THREADS):
+    for k in range(t, count, CHANNEL_THREADS):
         i = k // size
         s = k % size
         y[i, c, s] = (x[i, c, s] - m) * scale + bias[c]
@@ -63,7 +64,7 @@ def batch_norm_forward(x, weight, bias, eps):
     y = empty_like(x)
     mean = empty_like(x, (channels,), "float64")
     var = empty_like(x, (channels,), "float64")
-    _bn_forward[channels, REDUCE_THREADS](x, weight, bias, float(eps), y, mean, var)
+    _bn_forward[channels, CHANNEL_THREADS](x, weight, bias, float(eps), y, mean, var)
     return y, mean, var
 
 
@@ -87,12 +88,12 @@ def _bn_backward(grad_out, x, mean, invstd, weight, batch_stats, dx, dweight, db
     n, channels, size = x.shape
     c = cuda.blockIdx.x
     t = cuda.threadIdx.x
-    shared = cuda.shared.array(REDUCE_THREADS, float64)
+    shared = cuda.shared.array(CHANNEL_THREADS, float64)
     count = n * size
     m = mean[c]
     sum_dy = 0.0
     sum_dy_centred = 0.0
-    for k in range(t, count, REDUCE_THREADS):
+    for k in range(t, count, CHANNEL_THREADS):
         g = grad_out[k // size, c, k % size]
         sum_dy += g
         sum_dy_centred += g * (x[k // size, c, k % size] - m)
@@ -105,7 +106,7 @@ def _bn_backward(grad_out, x, mean, invstd, weight, batch_stats, dx, dweight, db
     gain = weight[c] * istd
     mean_dy = sum_dy / count if batch_stats else 0.0
     projection = istd * istd * sum_dy_centred / count if batch_stats else 0.0
-    for k in range(t, count, REDUCE_THREADS):
+    for k in range(t, count, CHANNEL_THREADS):
         i = k // size
         s = k % size
         dx[i, c, s] = (grad_out[i, c, s] - mean_dy - (x[i, c, s] - m) * projection) * gain
@@ -117,7 +118,7 @@ def batch_norm_backward(grad_out, x, mean, invstd, weight, batch_stats):
     dx = empty_like(x)
     dweight = empty_like(x, (channels,))
     dbias = empty_like(x, (channels,))
-    _bn_backward[channels, REDUCE_THREADS](grad_out, x, mean, invstd, weight, bool(batch_stats), dx, dweight, dbias)
+    _bn_backward[channels, CHANNEL_THREADS](grad_out, x, mean, invstd, weight, bool(batch_stats), dx, dweight, dbias)
     return dx, dweight, dbias
 
 
