@@ -57,6 +57,9 @@ CLOSED_FORMS = [
     ("LinearLR", lambda o: sched.LinearLR(o, start_factor=0.25, end_factor=0.9, total_iters=17),
      lambda t: 0.25 + (0.9 - 0.25) * min(t, 17) / 17),
     ("LinearLR defaults", lambda o: sched.LinearLR(o), lambda t: 1 / 3 + (2 / 3) * min(t, 5) / 5),
+    ("ConstantLR", lambda o: sched.ConstantLR(o, factor=0.5, total_iters=17), lambda t: 0.5 if t < 17 else 1.0),
+    ("ConstantLR defaults", lambda o: sched.ConstantLR(o), lambda t: 1 / 3 if t < 5 else 1.0),
+    ("ConstantLR factor 0", lambda o: sched.ConstantLR(o, factor=0.0, total_iters=3), lambda t: float(t >= 3)),
     ("LambdaLR", lambda o: sched.LambdaLR(o, lambda t: 1 / (1 + 0.1 * t)), lambda t: 1 / (1 + 0.1 * t)),
     ("MultiplicativeLR", lambda o: sched.MultiplicativeLR(o, lambda t: 0.97), lambda t: 0.97 ** t),
     ("InverseSqrtLR", lambda o: sched.InverseSqrtLR(o, warmup_steps=10),
@@ -189,6 +192,11 @@ def test_chained_scheduler_multiplies_chainable_schedules():
     # (past T_max the cosine's recursive form adds to the lr instead of scaling it, in PyTorch as here)
     expected = _closed(lambda t: (0.1 + 0.9 * min(t, 10) / 10) * 0.97 ** t * _cosine(t, 150))
     np.testing.assert_allclose(_lrs(scheduler), expected, rtol=1e-9, atol=1e-15)
+    # ConstantLR undoes its factor at total_iters by a division, so it chains too (as in PyTorch 2.13)
+    optimizer = _optimizer()
+    scheduler = sched.ChainedScheduler([sched.ConstantLR(optimizer, 0.1, total_iters=4),
+                                        sched.ExponentialLR(optimizer, gamma=0.9)])
+    np.testing.assert_allclose(_lrs(scheduler), _closed(lambda t: 0.9 ** t * (0.1 if t < 4 else 1.0)), rtol=1e-12)
 
 
 @pytest.mark.parametrize("inner, factor", [
@@ -272,6 +280,7 @@ RESUMABLE = [
     ("CosineAnnealingLR", lambda o: sched.CosineAnnealingLR(o, 30, eta_min=1e-3)),
     ("CosineAnnealingWarmRestarts", lambda o: sched.CosineAnnealingWarmRestarts(o, 10, T_mult=2)),
     ("LinearLR", lambda o: sched.LinearLR(o, 0.2, total_iters=50)),
+    ("ConstantLR", lambda o: sched.ConstantLR(o, 0.25, total_iters=50)),
     ("LambdaLR function", lambda o: sched.LambdaLR(o, lambda t: 1 / (1 + t))),
     ("LambdaLR object", lambda o: sched.LambdaLR(o, [_Halving(9), _Halving(4)])),
     ("MultiplicativeLR", lambda o: sched.MultiplicativeLR(o, lambda t: 0.99)),
@@ -362,6 +371,8 @@ def test_linear_scaling_warmup_alone_and_small_batches():
     (lambda o: sched.StepLR(o, 3, last_epoch=5), KeyError, "initial_lr"),
     (lambda o: sched.LinearLR(o, start_factor=0), ValueError, "Starting multiplicative factor"),
     (lambda o: sched.LinearLR(o, end_factor=1.5), ValueError, "Ending multiplicative factor"),
+    (lambda o: sched.ConstantLR(o, factor=1.5), ValueError, "Constant multiplicative factor"),
+    (lambda o: sched.ConstantLR(o, total_iters=0), ValueError, "total_iters"),
     (lambda o: sched.CosineAnnealingLR(o, T_max=0), ValueError, "T_max must be a positive integer"),
     (lambda o: sched.CosineAnnealingWarmRestarts(o, T_0=0), ValueError, "Expected positive integer T_0"),
     (lambda o: sched.CosineAnnealingWarmRestarts(o, T_0=5, T_mult=1.5), ValueError, "Expected integer T_mult"),

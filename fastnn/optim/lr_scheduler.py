@@ -22,7 +22,8 @@ from collections import Counter
 from fastnn._validation import positive_int
 from fastnn.optim.optimizer import Optimizer
 
-__all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ExponentialLR", "LinearLR",
+__all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ExponentialLR", "ConstantLR",
+           "LinearLR",
            "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "InverseSqrtLR", "OneCycleLR", "SequentialLR",
            "ChainedScheduler", "WarmupLR", "ReduceLROnPlateau", "PolynomialLR", "CyclicLR"]
 
@@ -277,6 +278,29 @@ class LinearLR(LRScheduler):
         change = self.end_factor - self.start_factor
         return [base_lr * (self.start_factor + change * min(self.total_iters, self.last_epoch) / self.total_iters)
                 for base_lr in self.base_lrs]
+
+
+class ConstantLR(LRScheduler):
+    """lr = base_lr * factor for the first total_iters epochs, then base_lr."""
+
+    def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
+        if not 0 <= factor <= 1.0:
+            raise ValueError("Constant multiplicative factor expected to be between 0 and 1.")
+        self.factor = factor
+        self.total_iters = positive_int("total_iters", total_iters)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch == 0:
+            return [group["lr"] * self.factor for group in self.optimizer.param_groups]
+        if self._is_initial or self.last_epoch != self.total_iters:
+            return _group_values(self.optimizer, "lr")
+        if self.factor == 0:  # nothing to divide by: restore the base values (PyTorch divides by zero here)
+            return self._get_closed_form_lr()
+        return [group["lr"] / self.factor for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self):
+        return [base_lr * (self.factor if self.last_epoch < self.total_iters else 1.0) for base_lr in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
