@@ -50,6 +50,10 @@ def test_dtype_aliases_and_devices():
 def test_availability_probes():
     assert fastnn.cuda.is_available() is False and fastnn.cuda.device_count() == 0
     assert fastnn.backends.mps.is_available() is False
+    # torch.accelerator on a CPU-only build: none available, current_accelerator() is None
+    assert fastnn.accelerator.is_available() is False and fastnn.accelerator.device_count() == 0
+    assert fastnn.accelerator.current_accelerator() is None
+    assert fastnn.accelerator.current_accelerator(check_available=True) is None
     fastnn.backends.cudnn.benchmark = True                        # accepted, as scripts set it
     with pytest.raises(RuntimeError, match="no CUDA device"):
         fastnn.cuda.synchronize()

@@ -98,24 +98,21 @@ def main(argv=None):
     parser.add_argument('--width', type=int, default=32, help='channels of the first convolution')
     args = parser.parse_args(argv)
 
-    use_cuda = not args.no_accel and torch.cuda.is_available()
-    use_mps = not args.no_accel and torch.backends.mps.is_available()
+    use_accel = not args.no_accel and torch.accelerator.is_available()
 
     torch.manual_seed(args.seed)
 
-    if use_cuda:
-        device = torch.device("cuda")
-    elif use_mps:
-        device = torch.device("mps")
+    if use_accel:
+        device = torch.accelerator.current_accelerator()
     else:
         device = torch.device("cpu")
 
     train_kwargs = {'batch_size': args.batch_size, 'shuffle': True}
     test_kwargs = {'batch_size': args.test_batch_size}
-    if use_cuda:
-        cuda_kwargs = {'num_workers': 1, 'pin_memory': True}
-        train_kwargs.update(cuda_kwargs)
-        test_kwargs.update(cuda_kwargs)
+    if use_accel:
+        accel_kwargs = {'num_workers': 1, 'persistent_workers': True, 'pin_memory': True}
+        train_kwargs.update(accel_kwargs)
+        test_kwargs.update(accel_kwargs)
 
     transform = transforms.Compose([
         transforms.ToTensor(),

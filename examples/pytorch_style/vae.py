@@ -109,9 +109,12 @@ def main(argv=None):
     parser.add_argument('--latent', type=int, default=20)
     args = parser.parse_args(argv)
 
-    use_accel = not args.no_accel and torch.cuda.is_available()
+    use_accel = not args.no_accel and torch.accelerator.is_available()
     torch.manual_seed(args.seed)
-    device = torch.device("cuda" if use_accel else "cpu")
+    if use_accel:
+        device = torch.accelerator.current_accelerator()
+    else:
+        device = torch.device("cpu")
 
     transform = transforms.ToTensor()
     train_set = datasets.FashionMNIST(args.data_root, train=True, download=True, transform=transform)
