@@ -1,8 +1,8 @@
 """Scatter-add kernels (numba.cuda): `scatter_add` and `embedding_backward` of the kernel interface.
 
-Both are one operation, target.flat[positions] += values with repeated positions: the positions are sorted
-(stable, so equal positions keep their order), and one thread per distinct position adds its run of values in
-that order before adding the sum to the target. No float atomics: the result is the same on every run.
+Both sort the positions (stable, so equal ones keep their order) and give each run of equal positions to one
+thread, which adds the run's values in that order: scatter_add over flat element positions, embedding_backward
+over rows (one thread per run and column). No float atomics: the result is the same on every run.
 """
 import numpy as np
 from numba import cuda
@@ -23,17 +23,37 @@ def _segment_add(target, positions, order, values, starts):
         target[positions[order[first]]] += total
 
 
+@cuda.jit
+def _row_segment_add(grad, grad_out, indices, order, starts):
+    """grad[row] = sum of the grad_out rows of one run of equal indices, one thread per (run, column)."""
+    dim = grad.shape[1]
+    k = cuda.grid(1)
+    if k < (starts.size - 1) * dim:
+        s = k // dim
+        d = k % dim
+        first = starts[s]
+        total = grad_out[order[first], d] * 0
+        for j in range(first, starts[s + 1]):
+            total += grad_out[order[j], d]
+        grad[indices[order[first]], d] = total
+
+
+def _runs(xp, keys):
+    """(order, starts): a stable sort of `keys` (equal keys keep their order) and where each run of equal sorted
+    keys starts, plus the end."""
+    # CuPy's argsort is always stable and takes no `kind`
+    order = keys.argsort(kind="stable") if xp is np else keys.argsort()
+    ordered = keys[order]
+    starts = xp.concatenate((xp.zeros(1, xp.int64), xp.flatnonzero(ordered[1:] != ordered[:-1]) + 1,
+                             xp.full(1, ordered.size, xp.int64)))
+    return order, starts
+
+
 def _add_at(flat_target, positions, values):
     """flat_target[positions] += values, repeats summed, on 1-D arrays of equal length (positions, values)."""
     if positions.size == 0:
         return
-    xp = array_module(flat_target)
-    # stable: equal positions keep their order (CuPy's argsort is always stable and takes no `kind`)
-    order = positions.argsort(kind="stable") if xp is np else positions.argsort()
-    ordered = positions[order]
-    # run starts: where the sorted position changes, plus the end
-    starts = xp.concatenate((xp.zeros(1, ordered.dtype), xp.flatnonzero(ordered[1:] != ordered[:-1]) + 1,
-                             xp.full(1, ordered.size, ordered.dtype)))
+    order, starts = _runs(array_module(flat_target), positions)
     _segment_add[blocks(starts.size - 1), THREADS](flat_target, positions, order, values, starts)
 
 
@@ -50,10 +70,12 @@ def scatter_add(target, index, values):
 
 
 def embedding_backward(grad_out, indices, num_embeddings):
-    """(num_embeddings, dim) sums of the rows of grad_out (n, dim) by the flat indices (n,)."""
+    """(num_embeddings, dim) sums of the rows of grad_out (n, dim) by the flat indices (n,): the n indices are
+    sorted (not the n*dim elements), then one thread per (run of equal indices, column)."""
     xp = array_module(grad_out)
-    dim = grad_out.shape[1]
-    grad = xp.zeros((num_embeddings, dim), grad_out.dtype)
-    positions = (indices.astype(xp.int64)[:, None] * dim + xp.arange(dim)).reshape(-1)
-    _add_at(grad.reshape(-1), positions, grad_out.reshape(-1))
+    grad = xp.zeros((num_embeddings, grad_out.shape[1]), grad_out.dtype)
+    if indices.size and grad_out.shape[1]:
+        order, starts = _runs(xp, indices)
+        _row_segment_add[blocks((starts.size - 1) * grad_out.shape[1]), THREADS](grad, grad_out, indices, order,
+                                                                               starts)
     return grad
