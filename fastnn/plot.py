@@ -81,7 +81,9 @@ def _column(rows, key):
 
 def plot_history(history, path, smoothing=0.6, title=None):
     """Loss (left) and accuracy (right) per epoch for train and val: the raw values thin and faint, the
-    smoothed ones (see `smooth`) bold. `history`: a history.csv path or a list of row dicts."""
+    smoothed ones (see `smooth`) bold; with smoothing=0, the raw values alone, bold. `history`: a history.csv
+    path or a list of row dicts."""
+    from matplotlib.ticker import MaxNLocator
     rows = _rows(history)
     epochs = _column(rows, "epoch")
     fig = _figure(11, 4.2)
@@ -91,8 +93,13 @@ def plot_history(history, path, smoothing=0.6, title=None):
             values = _column(rows, f"{split}_{metric}")
             if all(not math.isfinite(v) for v in values):
                 continue
-            ax.plot(epochs, values, color=color, alpha=0.35, lw=1, marker="o", ms=3, label=f"{split} (raw)")
-            ax.plot(epochs, smooth(values, smoothing), color=color, lw=2.2, label=f"{split} (smoothed {smoothing})")
+            if smoothing > 0:
+                ax.plot(epochs, values, color=color, alpha=0.35, lw=1, marker="o", ms=3, label=f"{split} (raw)")
+                ax.plot(epochs, smooth(values, smoothing), color=color, lw=2.2,
+                        label=f"{split} (smoothed {smoothing})")
+            else:  # nothing to smooth (a few epochs): the raw values alone, bold
+                ax.plot(epochs, values, color=color, lw=2.2, marker="o", ms=4, label=split)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5 ticks on short runs
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss" if metric == "loss" else "accuracy")
         ax.grid(alpha=0.3)

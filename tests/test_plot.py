@@ -59,6 +59,22 @@ def test_history_and_lr_plots(history, tmp_path):
         plot.plot_history(bad, tmp_path / "x.png")
 
 
+def test_history_plot_without_smoothing_draws_the_raw_curves_once_on_whole_epochs(history, tmp_path, monkeypatch):
+    figures = []
+    monkeypatch.setattr(plot, "_save", lambda fig, path: figures.append(fig) or path)
+    plot.plot_history(plot.read_history(history)[:4], tmp_path / "c.png", smoothing=0)
+    plot.plot_history(history, tmp_path / "s.png")
+    raw, smoothed = figures
+    loss = raw.axes[0]
+    assert loss.get_legend_handles_labels()[1] == ["train", "val"]
+    np.testing.assert_allclose(loss.lines[0].get_ydata(), [1.0, 0.5, 0.3333, 0.25])  # the file's values as such
+    raw.draw_without_rendering()
+    ticks = [t for t in loss.get_xticks() if loss.get_xlim()[0] <= t <= loss.get_xlim()[1]]
+    assert ticks and all(t == int(t) for t in ticks), ticks
+    assert smoothed.axes[0].get_legend_handles_labels()[1] == ["train (raw)", "train (smoothed 0.6)", "val (raw)",
+                                                               "val (smoothed 0.6)"]
+
+
 def test_activation_histogram_and_lr_finder_plots(tmp_path):
     rng = np.random.default_rng(0)
     x = fastnn.tensor(rng.standard_normal((256, 20)).astype(np.float32))
