@@ -116,7 +116,9 @@ def test_augment_transform_crops_padded_images_and_flips_some():
 def test_augment_applies_to_training_batches_only(splits):
     train, test = FashionMNIST(EMBEDDED_DIR, train=True), splits[1]
     train_loader, test_loader = make_loaders(train, test, batch_size=64, augment=True, limit=300)
-    assert len(train_loader.dataset) == 300 and len(train_loader) == 5 and train_loader.shuffle
+    # shuffled as in PyTorch: the loader draws from a RandomSampler
+    assert len(train_loader.dataset) == 300 and len(train_loader) == 5
+    assert isinstance(train_loader.sampler, fastnn.data.RandomSampler)
     x_train, y_train = splits[0].standardized()
     fill = standardized_background()
     images, labels = fetch_batch(train_loader.dataset, np.arange(64))
