@@ -348,6 +348,7 @@ def test_init_functions_statistics():
         init.calculate_gain("swish")
 
 
+@pytest.mark.skipif(fastnn.cuda.is_available(), reason="a CUDA device is present")
 def test_module_to_cuda_raises_clear_error():
     with pytest.raises(RuntimeError, match="cuda.*not available"):
         nn.Linear(2, 2).to("cuda")
