@@ -358,6 +358,9 @@ class Tensor:
     def float(self):
         return self.to(dtype=float32)
 
+    def half(self):
+        return self.to(dtype=float16)
+
     def double(self):
         return self.to(dtype=float64)
 
