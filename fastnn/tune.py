@@ -465,11 +465,16 @@ def coarse_to_fine(objective, space, coarse_trials, fine_trials, study_name="fas
                    **kwargs):
     """A coarse study over `space`, then a fine study over the range narrowed around its best trials
     (narrow_space); returns (coarse study, fine study, fine space). The studies are named `study_name`-coarse
-    and `study_name`-fine; `kwargs` go to `search` (sampler, pruner, direction, storage, workers, seed, ...)."""
+    and `study_name`-fine; `kwargs` go to `search` (sampler, pruner, direction, storage, workers, seed, ...).
+    The fine study is seeded with `seed + coarse_trials`: with the coarse study's seed, a random sampler would draw
+    the same numbers again (fine trial t at the same quantiles of its ranges as coarse trial t, and on a range
+    left as it was, at the very same value), and trial t would train from coarse trial t's seed."""
     direction = kwargs.get("direction", "maximize")
-    coarse = search(objective, space, coarse_trials, study_name=f"{study_name}-coarse", **kwargs)
+    seed = kwargs.pop("seed", 0)
+    coarse = search(objective, space, coarse_trials, study_name=f"{study_name}-coarse", seed=seed, **kwargs)
     fine_space = narrow_space(parse_space(space), coarse.trials, direction, top_fraction)
-    fine = search(objective, fine_space, fine_trials, study_name=f"{study_name}-fine", **kwargs)
+    fine = search(objective, fine_space, fine_trials, study_name=f"{study_name}-fine", seed=seed + coarse_trials,
+                  **kwargs)
     return coarse, fine, fine_space
 
 

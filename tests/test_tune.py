@@ -141,6 +141,24 @@ def test_coarse_to_fine_narrows_around_the_best_trials(tmp_path):
     assert mean(fine) > mean(coarse) + 0.5
 
 
+def test_the_fine_study_draws_fresh_random_numbers_and_seeds(tmp_path):
+    # With one sampler seed for both studies, a random sampler drew the same uniform numbers twice: fine trial t
+    # sat at the same quantile of the fine range as coarse trial t did of the coarse range, and reused its seed.
+    coarse, fine, fine_space = tune.coarse_to_fine(
+        _bowl, SPACE, coarse_trials=8, fine_trials=4, sampler="random", pruner="none", seed=3,
+        storage=f"sqlite:///{tmp_path / 'f.db'}", study_name="f")
+    x_coarse, x_fine = tune.parse_space(SPACE)["x"], fine_space["x"]
+
+    def quantile(value, dim):
+        return (value - dim.low) / (dim.high - dim.low)
+
+    pairs = [(quantile(c.params["x"], x_coarse), quantile(f.params["x"], x_fine))
+             for c, f in zip(coarse.trials, fine.trials)]
+    assert all(abs(qc - qf) > 1e-9 for qc, qf in pairs), pairs
+    assert sorted(t.user_attrs["seed"] for t in coarse.trials) == list(range(3, 11))
+    assert sorted(t.user_attrs["seed"] for t in fine.trials) == list(range(11, 15))
+
+
 def test_narrow_space_numbers():
     space = tune.parse_space({"lr": {"type": "loguniform", "low": 1e-4, "high": 1.0},
                               "k": {"type": "int", "low": 0, "high": 100, "step": 10},
