@@ -177,7 +177,8 @@ def _diagnose_parser(sub):
 def diagnose(args):
     import fastnn
     from fastnn import diagnostics, optim
-    from fastnn.cli import _DEFAULT_LR, build_model
+    from fastnn.cli import build_model
+    from fastnn.train.config import DEFAULT_LR
     from fastnn.data import DataLoader, FashionMNIST, TensorDataset
     from fastnn.data.datasets import EMBEDDED_DIR
     if args.embedded and args.data_dir:
@@ -192,7 +193,7 @@ def diagnose(args):
     loader = DataLoader(TensorDataset(fastnn.tensor(x[:args.limit]), fastnn.tensor(y[:args.limit])),
                         batch_size=args.batch_size, shuffle=True)
     model = build_model(args.model)
-    lr = args.lr if args.lr is not None else _DEFAULT_LR[args.optimizer]
+    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
     if args.optimizer == "sgd":
         optimizer = optim.SGD(model.parameters(), lr=lr, momentum=args.momentum, weight_decay=args.weight_decay)
     else:

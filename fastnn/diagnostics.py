@@ -85,8 +85,9 @@ class preserved_state:
 
     def __exit__(self, *exc):
         own = self.model.state_dict()
-        for key, array in self.tensors.items():
-            own[key].copy_(array)
+        with no_grad():
+            for key, array in self.tensors.items():
+                own[key].copy_(array)
         for module, mode in self.modes:
             object.__setattr__(module, "training", mode)
         if self.optimizer is not None:

@@ -83,10 +83,10 @@ def plot_history(history, path, smoothing=0.6, title=None):
     """Loss (left) and accuracy (right) per epoch for train and val: the raw values thin and faint, the
     smoothed ones (see `smooth`) bold; with smoothing=0, the raw values alone, bold. `history`: a history.csv
     path or a list of row dicts."""
-    from matplotlib.ticker import MaxNLocator
     rows = _rows(history)
     epochs = _column(rows, "epoch")
-    fig = _figure(11, 4.2)
+    fig = _figure(11, 4.2)  # first: it names the extra to install when matplotlib is missing
+    from matplotlib.ticker import MaxNLocator
     axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "acc")):
         for split, color in (("train", "tab:blue"), ("val", "tab:orange")):

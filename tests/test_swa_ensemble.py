@@ -20,7 +20,8 @@ def _perturb_sequence(model, steps, rng):
         state = {}
         for name, p in model.named_parameters():
             value = rng.standard_normal(p.shape).astype(np.float32)
-            p.copy_(value)
+            with fastnn.no_grad():  # as in PyTorch, a parameter is edited in place only outside the graph
+                p.copy_(value)
             state[name] = value.astype(np.float64)
         yield state
 
