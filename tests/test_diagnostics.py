@@ -99,7 +99,7 @@ def test_activation_statistics_match_numpy():
     model = nn.Sequential(lin, nn.ReLU(), nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 3), nn.Sigmoid())
     with fastnn.no_grad():  # a parameter is edited in place outside the graph, as in PyTorch
         lin.bias.copy_(np.array([0, 0, -100, 0, 0], np.float32))  # unit 2 can never fire: dead
-    model[2].weight.copy_(model[2].weight.detach().numpy() * 20)  # saturate the tanh
+        model[2].weight.copy_(model[2].weight.detach().numpy() * 20)  # saturate the tanh
     x = np.random.default_rng(0).standard_normal((32, 6)).astype(np.float32)
     stats = D.activation_statistics(model, fastnn.tensor(x))
     assert list(stats) == ["0", "1", "2", "3", "4", "5"]
