@@ -215,8 +215,16 @@ def _log_scale(ax, axis="x"):
         target.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     else:
         target.set_major_locator(ticker.LogLocator(base=10))
-    target.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:.2g}"))
+    target.set_major_formatter(ticker.FuncFormatter(lambda v, _: _short_number(v)))
     target.set_minor_formatter(ticker.NullFormatter())
+
+
+def _short_number(v):
+    """A tick label as short as it can be: 0.02, 0.001, 5e-4 (not 0.0005 or 5e-04), 2e+4."""
+    if v == 0 or 1e-3 <= abs(v) < 1e4:
+        return f"{v:.2g}"
+    mantissa, exponent = f"{v:.1e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
 def plot_search(study, path, metric=None):

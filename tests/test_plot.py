@@ -153,6 +153,6 @@ def test_log_axes_label_narrow_and_wide_ranges_readably():
     assert 2 <= len(major) <= 5 and minor == [], (major, minor)
     assert all(0.036 <= float(t) <= 0.041 for t in major)
     major, minor = labels(3.6e-5, 8.8e-4)  # 1.4 decades: 1, 2, 5 x powers of 10
-    assert major == ["5e-05", "0.0001", "0.0002", "0.0005", "0.001"] and minor == []
+    assert major == ["5e-5", "1e-4", "2e-4", "5e-4", "0.001"] and minor == []
     major, minor = labels(1e-6, 1e-2)  # 4 decades: powers of 10 only
-    assert major == ["1e-06", "1e-05", "0.0001", "0.001", "0.01"] and minor == []
+    assert major == ["1e-6", "1e-5", "1e-4", "0.001", "0.01"] and minor == []
