@@ -174,7 +174,31 @@ def _transform_batch(dataset, images, targets):
     return images, targets
 
 
-class FashionMNIST(Dataset):
+class _LabelledImages(Dataset):
+    """An in-memory image data set: `data` (N images), `targets` (N int labels), `classes`, optional transforms."""
+
+    @property
+    def class_to_idx(self):
+        return {name: i for i, name in enumerate(self.classes)}
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, index):
+        image, target = self.data[index], int(self.targets[index])
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return image, target
+
+    def get_batch(self, indices):
+        """Images and labels at `indices`, transformed batch-wise when the transforms support it (one call for the
+        whole batch instead of one per image)."""
+        return _transform_batch(self, self.data[indices], self.targets[indices])
+
+
+class FashionMNIST(_LabelledImages):
     """Fashion-MNIST (Xiao et al., 2017): 28x28 grayscale images of 10 clothing classes.
 
     root=None reads Debian's dataset-fashion-mnist files from /usr/share/datasets/fashion-mnist/ when present,
@@ -220,24 +244,6 @@ class FashionMNIST(Dataset):
                      f"using Fashion-MNIST {split} split from {self.source_dir} ({len(self.data):,} images)")
         logger.info(self.note)
 
-    @property
-    def class_to_idx(self):
-        return {name: i for i, name in enumerate(self.classes)}
-
-    def __len__(self):
-        return len(self.data)
-
-    def __getitem__(self, index):
-        image, target = self.data[index], int(self.targets[index])
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return image, target
-
-    def get_batch(self, indices):
-        """Images and labels at `indices`, transformed batch-wise when the transforms support it."""
-        return _transform_batch(self, self.data[indices], self.targets[indices])
 
     def standardized(self):
         """(images, labels): float32 N x 1 x 28 x 28 images as (x/255 - 0.2860)/0.3530 and int64 labels.
@@ -353,7 +359,7 @@ def _read_cifar_batch(path, num_classes):
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
 
 
-class CIFAR10(Dataset):
+class CIFAR10(_LabelledImages):
     """CIFAR-10 (Krizhevsky, 2009): 32x32 RGB images of 10 classes, 50,000 train and 10,000 test.
 
     Reads the "python version" batches from root/cifar-10-batches-py/ (torchvision's layout; root may also be
@@ -399,24 +405,6 @@ class CIFAR10(Dataset):
         self.targets = np.concatenate([labels for _, labels in parts])
         self.source_dir = folder
 
-    @property
-    def class_to_idx(self):
-        return {name: i for i, name in enumerate(self.classes)}
-
-    def __len__(self):
-        return len(self.data)
-
-    def __getitem__(self, index):
-        image, target = self.data[index], int(self.targets[index])
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return image, target
-
-    def get_batch(self, indices):
-        """Images (N x 32 x 32 x 3) and labels at `indices`, transformed batch-wise when the transforms allow."""
-        return _transform_batch(self, self.data[indices], self.targets[indices])
 
 
 # ---- image folders -----------------------------------------------------------------------------------------
