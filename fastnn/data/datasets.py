@@ -244,7 +244,6 @@ class FashionMNIST(_LabelledImages):
                      f"using Fashion-MNIST {split} split from {self.source_dir} ({len(self.data):,} images)")
         logger.info(self.note)
 
-
     def standardized(self):
         """(images, labels): float32 N x 1 x 28 x 28 images as (x/255 - 0.2860)/0.3530 and int64 labels.
 
