@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastnn
-from conftest import DEVICES, host
+from conftest import host
 from fastnn import _dispatch, nn
 from fastnn._kernels import ref_pool
 from fastnn._validation import pool_output_size

@@ -165,8 +165,10 @@ def test_empty_inputs_give_empty_results_or_a_clear_error(device):
         F.nll_loss(fastnn.zeros(0, 0, device=device), fastnn.zeros(0, dtype="int64", device=device))
 
 
-@pytest.mark.parametrize("make", [lambda: fastnn.nn.BatchNorm2d(3, eps=0), lambda: fastnn.nn.InstanceNorm2d(3, eps=0),
-                                  lambda: fastnn.nn.LayerNorm(4, eps=-1e-5), lambda: fastnn.nn.GroupNorm(1, 3, eps=0.0)])
+@pytest.mark.parametrize("make", [lambda: fastnn.nn.BatchNorm2d(3, eps=0),
+                                  lambda: fastnn.nn.InstanceNorm2d(3, eps=0),
+                                  lambda: fastnn.nn.LayerNorm(4, eps=-1e-5),
+                                  lambda: fastnn.nn.GroupNorm(1, 3, eps=0.0)])
 def test_norm_layers_refuse_eps_at_construction(make):
     with pytest.raises(ValueError, match="eps must be > 0"):
         make()

@@ -18,6 +18,6 @@ from fastnn.ops.random import bernoulli, multinomial
 from fastnn.ops.reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, std, sum, var
 from fastnn.ops.shape import (broadcast_tensors, broadcast_to, cat, chunk, column_stack, expand, flatten, flip,
                               getitem, hstack, index_put, meshgrid, movedim, narrow, pad, permute, repeat,
-                              repeat_interleave, reshape, roll, row_stack, split, squeeze, stack, swapaxes, t, tile, to_index,
-                              transpose, unbind, unflatten, unsqueeze, vstack)
+                              repeat_interleave, reshape, roll, row_stack, split, squeeze, stack, swapaxes, t, tile,
+                              to_index, transpose, unbind, unflatten, unsqueeze, vstack)
 # norm (the vector norm) is fastnn.ops.math.norm: the name fastnn.ops.norm is the normalization-ops module.
