@@ -1,6 +1,6 @@
 """DataLoader: batches of a data set, optionally built by background workers (torch.utils.data.DataLoader).
 
-Workers are threads by default. Measured on a 2-core AMD EPYC (bench/bench_loader.py, README_data.md): a
+Workers are threads by default. Measured on a 2-core AMD EPYC (bench/bench_loader.py; README, "Loading data"): a
 LeNet-5 epoch on 6,400 Fashion-MNIST images with crop+flip+normalize took 0.96 s built in the training thread,
 0.81 s with one worker thread, 0.86 s with one worker process, against 0.76 s from pre-built tensors (best of 3;
 a first probe over 150 steps: 5.36 / 5.11 / 5.77 vs 4.85 ms per step). Batch building here is NumPy copies,
