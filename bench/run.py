@@ -135,7 +135,7 @@ def _conv_workloads(ctx, shape):
 
     def mismatch(algorithm):
         expected = torch_forward().numpy()
-        got = pairs[algorithm][0]().data
+        got = pairs[algorithm][0]()._data
         return not np.allclose(got, expected, rtol=1e-3, atol=1e-3 * float(np.abs(expected).max()))
     return pairs, (torch_forward, torch_forward_backward), mismatch
 

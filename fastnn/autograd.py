@@ -148,13 +148,13 @@ def _seed(root, gradient, what):
         raise RuntimeError(f"{what} does not require grad and does not have a grad_fn")
     backend = root._backend
     if gradient is None:
-        if root.data.size != 1:
+        if root._data.size != 1:
             raise RuntimeError(f"grad can be implicitly created only for scalar outputs, got shape {root.shape}")
-        return backend.xp.ones_like(root.data)
+        return backend.xp.ones_like(root._data)
     if isinstance(gradient, Tensor):
         if gradient._backend is not backend:
             raise RuntimeError(f"gradient is on {gradient.device} but the tensor is on {root.device}")
-        gradient = gradient.data
+        gradient = gradient._data
     grad = backend.asarray(gradient, dtype=root.dtype)
     if grad.shape != root.shape:
         raise ValueError(f"gradient shape {grad.shape} does not match tensor shape {root.shape}")
@@ -212,7 +212,7 @@ def backward(root, gradient=None, retain_graph=False, inputs=None):
     found = grad([root], inputs, [seed], retain_graph=retain_graph, allow_unused=True)
     for t, g in zip(inputs, found):
         if g is not None:
-            _accumulate_leaf(t, g.data)
+            _accumulate_leaf(t, g._data)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
@@ -261,7 +261,7 @@ def _accumulate_leaf(tensor, g):
         # Own a fresh array: `g` may be shared with other branches of the graph.
         tensor.grad = Tensor._wrap(g.astype(tensor.dtype, copy=True), tensor._backend)
     else:
-        tensor.grad.data += g
+        tensor.grad._data += g
 
 
 # Bottom imports: fastnn/__init__.py imports this module first, so tensor.py finds it initialised.

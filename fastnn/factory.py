@@ -31,7 +31,7 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
     Strings, dicts, objects and complex numbers are refused with a TypeError."""
     if isinstance(data, Tensor):
         device = data.device if device is None else device
-        data = data._backend.to_host(data.data)
+        data = data._backend.to_host(data._data)
     backend = _dispatch.backend(device)
     if isinstance(data, _REFUSED_TYPES):
         raise TypeError(f"fastnn.tensor: can't convert data of type {type(data).__name__} to a tensor; expected "

@@ -22,17 +22,17 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
         out = fn(*inputs)
     projection = np.random.default_rng(0).standard_normal(out.shape)
     # Finite differences perturb a host copy through a flat view (np.ascontiguousarray would make 0-d arrays 1-D).
-    hosts = [np.require(t._backend.to_host(t.data), requirements=["C", "W", "O"]).copy() for t in inputs]
+    hosts = [np.require(t._backend.to_host(t._data), requirements=["C", "W", "O"]).copy() for t in inputs]
 
     def scalar():
         with no_grad():
             for t, host in zip(inputs, hosts):
-                t.data = t._backend.from_host(host)
+                t._data = t._backend.from_host(host)
             result = fn(*inputs)
-            return float(np.sum(result._backend.to_host(result.data) * projection))
+            return float(np.sum(result._backend.to_host(result._data) * projection))
 
     for t, host in zip(inputs, hosts):
-        t.data = t._backend.from_host(host)
+        t._data = t._backend.from_host(host)
         t.grad = None
     with enable_grad():
         out = fn(*inputs)
@@ -40,7 +40,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
     for i, (t, host) in enumerate(zip(inputs, hosts)):
         if not t.requires_grad:
             continue
-        analytic = np.zeros(t.shape) if t.grad is None else t.grad._backend.to_host(t.grad.data)
+        analytic = np.zeros(t.shape) if t.grad is None else t.grad._backend.to_host(t.grad._data)
         numeric = np.zeros(t.shape)
         flat = host.reshape(-1)
         for j in range(flat.size):
@@ -58,5 +58,5 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
                 f"gradcheck failed for input {i} (shape {t.shape}): {int(bad.sum())} mismatches; worst at "
                 f"{tuple(int(v) for v in k)}: analytic {analytic[k]!r} vs numeric {numeric[k]!r}")
     for t, host in zip(inputs, hosts):
-        t.data = t._backend.from_host(host)
+        t._data = t._backend.from_host(host)
     return True

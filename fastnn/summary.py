@@ -108,7 +108,7 @@ class _Tracer:
             "type": type(module).__name__,
             "output_shape": tuple(first.shape[1:]) if first is not None else (),
             "params": int(params),
-            "memory_kb": first.data.nbytes / 1024 if first is not None else 0.0,
+            "memory_kb": first._data.nbytes / 1024 if first is not None else 0.0,
             "macs": _macs(module, first),
             "receptive_field": None if window is None else (rf[0] if rf[0] == rf[1] else rf),
         })
@@ -147,10 +147,10 @@ def _macs(module, out):
     if out is None:
         return 0
     if isinstance(module, nn.Conv2d):
-        return int(out.data.size // out.shape[0] * (module.in_channels // module.groups) *
+        return int(out._data.size // out.shape[0] * (module.in_channels // module.groups) *
                    module.kernel_size[0] * module.kernel_size[1])
     if isinstance(module, nn.Linear):
-        return int(out.data.size // out.shape[0] * module.in_features)
+        return int(out._data.size // out.shape[0] * module.in_features)
     return 0
 
 
@@ -178,7 +178,7 @@ def _print_table(model, input_shape, rows, file):
     for c in cells[1:]:
         print(fmt(c), file=file)
     print(line, file=file)
-    param_bytes = sum(p.data.nbytes for p in params)
+    param_bytes = sum(p._data.nbytes for p in params)
     print(f"Total params: {total:,} ({param_bytes / 2 ** 20:,.2f} MB); trainable: {trainable:,}", file=file)
     print(f"Total activation memory: {sum(r['memory_kb'] for r in rows) / 1024:,.2f} MB per sample", file=file)
     print(f"Total multiply-adds: {sum(r['macs'] for r in rows):,} per sample", file=file)

@@ -55,7 +55,7 @@ class Tensor:
     def __init__(self, data, requires_grad=False, device=None, _node=None):
         if isinstance(data, Tensor):
             source = data
-            data = source.data
+            data = source._data
             backend = source._backend if device is None else _dispatch.backend(device)
             if backend is not source._backend:
                 data = backend.from_host(source._backend.to_host(data))
@@ -67,7 +67,7 @@ class Tensor:
             raise TypeError(f"fastnn tensors hold bool, integer or floating point data; got dtype {data.dtype}")
         if not data.dtype.isnative:  # e.g. big-endian data read from a file: kernels compute in native order
             data = data.astype(data.dtype.newbyteorder("="))
-        self.data = data
+        self._data = data
         self._backend = backend
         self._grad = None
         self._node = _node
@@ -82,7 +82,7 @@ class Tensor:
     def _wrap(cls, data, backend, node=None, version_counter=None):
         """A tensor around an array already of `backend`'s type and a supported dtype (the ops' fast path)."""
         t = cls.__new__(cls)
-        t.data = data
+        t._data = data
         t._backend = backend
         t._grad = None
         t._node = node
@@ -91,6 +91,21 @@ class Tensor:
         t._view_of = None
         t.requires_grad = node is not None
         return t
+
+    @property
+    def data(self):
+        """This tensor's storage as a new tensor outside the graph. Unlike detach(), it has its own version
+        counter (as in PyTorch): in-place edits through it (`p.data.add_(...)`) are not seen by backward."""
+        return Tensor._wrap(self._data, self._backend)
+
+    @data.setter
+    def data(self, value):
+        # PyTorch's set_data: swaps the storage (shape and dtype may change), keeps the graph identity.
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(value).__name__}")
+        if value._backend is not self._backend:
+            raise RuntimeError(f"data set to a tensor on {value.device} for a tensor on {self.device}")
+        self._data = value._data
 
     @property
     def grad(self):
@@ -132,15 +147,15 @@ class Tensor:
     # ---- properties -------------------------------------------------------------------------------------
     @property
     def shape(self):
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def is_leaf(self):
@@ -155,34 +170,34 @@ class Tensor:
         return _ops.permute(self, tuple(range(self.ndim - 1, -1, -1)))
 
     def size(self, dim=None):
-        return self.data.shape if dim is None else self.data.shape[dim]
+        return self._data.shape if dim is None else self._data.shape[dim]
 
     def dim(self):
-        return self.data.ndim
+        return self._data.ndim
 
     def numel(self):
-        return int(self.data.size)
+        return int(self._data.size)
 
     def __len__(self):
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._data.shape[0]
 
     # ---- conversion -------------------------------------------------------------------------------------
     def numpy(self):
         """The values as a host ndarray: shares memory on the CPU (like torch's .numpy()), a copy elsewhere."""
         if self.requires_grad:
             raise RuntimeError("can't call numpy() on a Tensor that requires grad; use tensor.detach().numpy()")
-        return self._backend.to_host(self.data)
+        return self._backend.to_host(self._data)
 
     def item(self):
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"only a tensor with one element can be converted to a Python scalar, got shape "
                              f"{self.shape}")
-        return self.data.reshape(()).item()
+        return self._data.reshape(()).item()
 
     def tolist(self):
-        return self._backend.to_host(self.data).tolist()
+        return self._backend.to_host(self._data).tolist()
 
     def __float__(self):
         return float(self.item())
@@ -191,40 +206,40 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self):
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous (shape "
                                f"{tuple(self.shape)})")
         return bool(self.item())
 
     def __index__(self):
-        if self.data.size != 1 or self.dtype.kind not in "biu":
+        if self._data.size != 1 or self.dtype.kind not in "biu":
             raise TypeError(f"only integer tensors of a single element can be converted to an index (got dtype "
                             f"{self.dtype}, shape {tuple(self.shape)})")
         return int(self.item())
 
     def __format__(self, spec):
         # f"{loss:.4f}" formats the value of a one-element tensor, as PyTorch does; others format as their repr.
-        if self.data.ndim == 0 or (spec and self.data.size == 1):
+        if self._data.ndim == 0 or (spec and self._data.size == 1):
             return format(self.item(), spec)
         return format(repr(self), spec)
 
     def __iter__(self):
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(self.data.shape[0]))
+        return (self[i] for i in range(self._data.shape[0]))
 
     def __contains__(self, element):
         if not isinstance(element, (Tensor, bool, int, float)):
             raise RuntimeError(f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a "
                                f"{type(element).__name__}")
-        return bool((self == element).data.any())
+        return bool((self == element)._data.any())
 
     def __dlpack__(self, stream=None):
-        host = self._backend.to_host(self.data) if self._backend.device.type == "cpu" else self.data
+        host = self._backend.to_host(self._data) if self._backend.device.type == "cpu" else self._data
         return host.__dlpack__() if stream is None else host.__dlpack__(stream=stream)
 
     def __dlpack_device__(self):
-        host = self._backend.to_host(self.data) if self._backend.device.type == "cpu" else self.data
+        host = self._backend.to_host(self._data) if self._backend.device.type == "cpu" else self._data
         return host.__dlpack_device__()
 
     def __reduce_ex__(self, protocol):
@@ -232,24 +247,24 @@ class Tensor:
         # PyTorch, a non-leaf tensor that requires grad is refused: its graph cannot travel.
         if self._node is not None:
             raise RuntimeError("can't pickle a non-leaf tensor that requires grad; detach() it first")
-        return (_unpickle, (self._backend.to_host(self.data), str(self.device), self.requires_grad, type(self)))
+        return (_unpickle, (self._backend.to_host(self._data), str(self.device), self.requires_grad, type(self)))
 
     def __array__(self, dtype=None, copy=None):
-        host = self._backend.to_host(self.data)
+        host = self._backend.to_host(self._data)
         return host if dtype is None else host.astype(dtype)
 
     def detach(self):
         # Shares storage, hence the version counter too: an in-place edit through either is seen by backward.
-        return Tensor._wrap(self.data, self._backend, version_counter=self._version_counter)
+        return Tensor._wrap(self._data, self._backend, version_counter=self._version_counter)
 
     def clone(self):
         return _ops.clone(self)
 
     def contiguous(self):
-        return self if self.data.flags.c_contiguous else _ops.clone(self)
+        return self if self._data.flags.c_contiguous else _ops.clone(self)
 
     def requires_grad_(self, requires_grad=True):
-        if requires_grad and self.data.dtype.kind not in "fc":
+        if requires_grad and self._data.dtype.kind not in "fc":
             raise RuntimeError(f"only Tensors of floating point dtype can require gradients, got {self.dtype}")
         if not requires_grad and self._node is not None:
             raise RuntimeError("you can only change requires_grad flags of leaf tensors")
@@ -288,14 +303,14 @@ class Tensor:
             if self._view_of is not None:
                 raise RuntimeError(f"{name}: in-place operation on a view of a tensor in the autograd graph is not "
                                    f"supported by fastnn; use an out-of-place op (e.g. x = x.clone(), then edit x)")
-            current = Tensor._wrap(self.data, self._backend, self._node, self._version_counter)
+            current = Tensor._wrap(self._data, self._backend, self._node, self._version_counter)
             current.requires_grad = self.requires_grad
             # The snapshot keeps the value the result's backward may read safe from this very write.
             result = fn(_ops.clone(current), *args, **kwargs)
         if result.dtype != self.dtype and not _can_cast(result.dtype, self.dtype):
             raise TypeError(f"{name}: result type {result.dtype} can't be cast to the desired output type "
                             f"{self.dtype}")
-        self.data[...] = result.data
+        self._data[...] = result._data
         self._bump_version()
         if result._node is not None:
             self._node, self.requires_grad = result._node, True
@@ -306,7 +321,7 @@ class Tensor:
         if isinstance(value, Tensor):
             if value._backend is not self._backend:
                 raise RuntimeError(f"expected all tensors on the same device, got {self.device} and {value.device}")
-            return value.data
+            return value._data
         if isinstance(value, (bool, int, float)):
             return value
         return self._backend.asarray(value)
@@ -317,7 +332,7 @@ class Tensor:
     def fill_(self, value):
         if self._tracks_inplace(value):
             return self._apply_inplace("fill_", _ops.index_put, Ellipsis, value)
-        self.data[...] = self._operand(value)
+        self._data[...] = self._operand(value)
         self._bump_version()
         return self
 
@@ -326,7 +341,7 @@ class Tensor:
             src = src.to(self.device)
         if self._tracks_inplace(src):
             return self._apply_inplace("copy_", _ops.index_put, Ellipsis, src)
-        self.data[...] = self._operand(src)
+        self._data[...] = self._operand(src)
         self._bump_version()
         return self
 
@@ -374,7 +389,7 @@ class Tensor:
         return self.to(dtype=bool_)
 
     def __repr__(self):
-        host = self._backend.to_host(self.data)
+        host = self._backend.to_host(self._data)
         body = np.array2string(host, precision=4, separator=", ", prefix="tensor(")  # host: formatting a copy
         extras = []
         if self.dtype not in (float32, int64, bool_):
@@ -418,7 +433,7 @@ class Tensor:
         if self._tracks_inplace(value):
             self._apply_inplace("item assignment", _ops.index_put, index, value)
             return
-        self.data[_ops.to_index(index)] = self._operand(value)
+        self._data[_ops.to_index(index)] = self._operand(value)
         self._bump_version()
 
     def __iadd__(self, other): return self._inplace("add", other)
@@ -429,7 +444,7 @@ class Tensor:
     def _inplace(self, ufunc, other):
         if self._tracks_inplace(other):
             return self._apply_inplace(ufunc, _INPLACE_BINARY[ufunc], other)
-        getattr(self._backend.xp, ufunc)(self.data, self._operand(other), out=self.data, casting="same_kind")
+        getattr(self._backend.xp, ufunc)(self._data, self._operand(other), out=self._data, casting="same_kind")
         self._bump_version()
         return self
 
@@ -610,14 +625,14 @@ class Tensor:
 
     # introspection PyTorch code asks for
     def is_floating_point(self): return self.dtype.kind == "f"
-    def is_contiguous(self): return bool(self.data.flags.c_contiguous)
+    def is_contiguous(self): return bool(self._data.flags.c_contiguous)
     def element_size(self): return self.dtype.itemsize
     def nelement(self): return self.numel()
     def ndimension(self): return self.ndim
 
     def stride(self, dim=None):
         """Strides in elements, as PyTorch counts them (NumPy counts bytes)."""
-        strides = tuple(s // self.dtype.itemsize for s in self.data.strides)
+        strides = tuple(s // self.dtype.itemsize for s in self._data.strides)
         return strides if dim is None else strides[dim]
 
     @property

@@ -236,7 +236,7 @@ def test_selu_mlp_keeps_activations_normalised():
         layers += [linear, nn.SELU()]
     model = nn.Sequential(*layers)
     with fastnn.no_grad():
-        out = model(fastnn.randn(256, 256)).data
+        out = model(fastnn.randn(256, 256))._data
     assert abs(out.mean()) < 0.2
     assert 0.7 < out.std() < 1.3
 
@@ -245,8 +245,8 @@ def test_selu_mlp_keeps_activations_normalised():
 def test_pytorch_defaults():
     assert nn.LeakyReLU().negative_slope == 0.01
     prelu = nn.PReLU()
-    assert prelu.weight.shape == (1,) and prelu.weight.data[0] == np.float32(0.25)
-    assert nn.PReLU(4, init=0.1).weight.data.tolist() == [np.float32(0.1)] * 4
+    assert prelu.weight.shape == (1,) and prelu.weight._data[0] == np.float32(0.25)
+    assert nn.PReLU(4, init=0.1).weight._data.tolist() == [np.float32(0.1)] * 4
     assert nn.ELU().alpha == 1.0 and nn.GELU().approximate == "none"
     assert (nn.Softplus().beta, nn.Softplus().threshold) == (1.0, 20.0)
     assert nn.SELU.alpha == pytest.approx(1.6732632423543772) and nn.SELU.scale == pytest.approx(1.0507009873554805)
@@ -257,7 +257,7 @@ def test_pytorch_defaults():
 
 def test_gelu_tanh_approximation_is_close_to_exact():
     x = fastnn.tensor(np.linspace(-10, 10, 20001))
-    assert np.max(np.abs(F.gelu(x).data - F.gelu(x, approximate="tanh").data)) < 1e-3
+    assert np.max(np.abs(F.gelu(x)._data - F.gelu(x, approximate="tanh")._data)) < 1e-3
 
 
 def test_closed_form_values(device):
@@ -302,7 +302,7 @@ def test_softmax_layer_implicit_dim_matches_pytorch():
     x = fastnn.tensor(randn((2, 3, 4, 5), 0, np.float32))
     with pytest.warns(UserWarning, match="Implicit dimension"):
         y = nn.Softmax()(x)
-    np.testing.assert_allclose(y.data.sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_allclose(y._data.sum(axis=1), 1, rtol=1e-5)
 
 
 def test_errors_are_clear():

@@ -120,7 +120,7 @@ def _op_holding_buffer(x, big):
     """An op whose backward closure is the only holder of `big` (a saved intermediate)."""
     def backward(g):
         return (g * big.sum(),)
-    return make_result(x.data * big.sum(), (x,), backward, "scaled")
+    return make_result(x._data * big.sum(), (x,), backward, "scaled")
 
 
 def test_backward_frees_saved_buffers():
@@ -155,7 +155,7 @@ def test_retain_graph_keeps_saved_buffers():
 def test_kept_output_does_not_keep_intermediates_alive():
     x = fastnn.randn(1000, requires_grad=True)
     hidden = x.exp() * 2
-    ref = weakref.ref(hidden.data)
+    ref = weakref.ref(hidden._data)
     loss = hidden.sum()
     del hidden
     gc.collect()
@@ -246,10 +246,10 @@ def test_unbroadcast_reduces_to_shape():
 
 def test_gradcheck_catches_a_wrong_backward():
     def wrong_square(x):
-        return make_result(x.data ** 2, (x,), lambda g: (g * x.data,), "wrong_square")  # missing factor 2
+        return make_result(x._data ** 2, (x,), lambda g: (g * x._data,), "wrong_square")  # missing factor 2
 
     def right_square(x):
-        return make_result(x.data ** 2, (x,), lambda g: (2 * g * x.data,), "square")
+        return make_result(x._data ** 2, (x,), lambda g: (2 * g * x._data,), "square")
 
     x = f64(4)
     assert gradcheck(right_square, (x,))
@@ -264,9 +264,9 @@ def test_gradcheck_requires_float64():
 
 def test_gradcheck_leaves_inputs_unchanged():
     x = f64(3, 2)
-    before = x.data.copy()
+    before = x._data.copy()
     gradcheck(lambda t: (t * t).sum(0), (x,))
-    np.testing.assert_array_equal(x.data, before)
+    np.testing.assert_array_equal(x._data, before)
 
 
 def test_autograd_grad_matches_backward_and_leaves_grad_untouched():

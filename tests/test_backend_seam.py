@@ -121,13 +121,13 @@ def test_device_objects_compare_like_pytorch():
 # ---- the twin device behaves like a GPU at the boundary --------------------------------------------------------
 def test_twin_arrays_refuse_numpy_and_host_operands():
     t = fastnn.tensor([1.0, 2.0], device="twin")
-    assert isinstance(t.data, TwinArray)
+    assert isinstance(t._data, TwinArray)
     with pytest.raises(TypeError, match="implicit conversion"):
-        np.asarray(t.data)
+        np.asarray(t._data)
     with pytest.raises(TypeError, match=r"numpy\.sum\(\) called on a device array"):
-        np.sum(t.data)
+        np.sum(t._data)
     with pytest.raises(TypeError, match="host numpy.ndarray operand"):
-        t.data + np.ones(2, np.float32)
+        t._data + np.ones(2, np.float32)
 
 
 def test_mixing_devices_names_both():
@@ -138,7 +138,7 @@ def test_mixing_devices_names_both():
 def test_to_and_numpy_move_through_the_host():
     x = fastnn.tensor([[1.0, -2.0]], requires_grad=True)
     y = x.to("twin")
-    assert y.device == "twin" and isinstance(y.data, TwinArray)
+    assert y.device == "twin" and isinstance(y._data, TwinArray)
     (y * y).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [[2.0, -4.0]])
     host = y.detach().numpy()

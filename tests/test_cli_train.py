@@ -56,7 +56,7 @@ def test_every_model_choice_classifies_one_channel_28x28_images(name):
     x = fastnn.tensor(np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32))
     logits = model(x)
     assert tuple(logits.shape) == (2, 10)
-    assert np.isfinite(logits.data).all()
+    assert np.isfinite(logits._data).all()
 
 
 def test_model_choices_and_variants():
@@ -76,31 +76,31 @@ def test_background_fill_is_the_standardized_black_pixel(splits):
     assert fill == pytest.approx(BACKGROUND, abs=1e-6) and fill == pytest.approx(-0.81020, abs=1e-4)
     # The exact float32 value standardized() gives a black pixel (Fashion-MNIST borders are black).
     images, _ = splits[0].standardized()
-    assert np.float32(fill) == images[0, 0, 0, 0] and splits[0].data[0, 0, 0] == 0
+    assert np.float32(fill) == images[0, 0, 0, 0] and splits[0]._data[0, 0, 0] == 0
 
 
 def test_unaugmented_transform_is_bit_identical_to_standardized(splits):
     train = splits[0]
-    out = train_transform(augment=False)(train.data[:100, ..., None])
+    out = train_transform(augment=False)(train._data[:100, ..., None])
     assert isinstance(out, Tensor) and out.dtype == np.float32 and tuple(out.shape) == (100, 1, 28, 28)
-    assert np.array_equal(out.data, train.standardized()[0][:100])
+    assert np.array_equal(out._data, train.standardized()[0][:100])
 
 
 def test_augment_transform_crops_padded_images_and_flips_some():
     # Noise images without black pixels, so each output identifies its crop window and flip uniquely.
     raw = np.random.default_rng(1).integers(1, 256, size=(200, 28, 28, 1), dtype=np.uint8)
-    standardized = train_transform(augment=False)(raw).data
+    standardized = train_transform(augment=False)(raw)._data
     out = train_transform(augment=True, generator=np.random.default_rng(7))(raw)
     assert isinstance(out, Tensor) and out.dtype == np.float32 and tuple(out.shape) == (200, 1, 28, 28)
     fill = np.float32(standardized_background())
     draws = []
     for i in range(200):
-        found = _matches(out.data[i], standardized[i], fill)
+        found = _matches(out._data[i], standardized[i], fill)
         assert len(found) == 1, f"image {i}: {found}"
         top, left, flipped = found[0]
         draws.append(found[0])
         # Rows/columns shifted in from the padding hold exactly the background value, never 0.
-        rows = out.data[i, 0, :2 - top] if top < 2 else out.data[i, 0, 28 - (top - 2):]
+        rows = out._data[i, 0, :2 - top] if top < 2 else out._data[i, 0, 28 - (top - 2):]
         if top != 2:
             assert np.all(rows == fill) and fill != 0
     flips = sum(flipped for _, _, flipped in draws)
@@ -110,7 +110,7 @@ def test_augment_transform_crops_padded_images_and_flips_some():
     # Reproducible from the generator; a different seed draws differently.
     again = train_transform(augment=True, generator=np.random.default_rng(7))(raw)
     other = train_transform(augment=True, generator=np.random.default_rng(8))(raw)
-    assert np.array_equal(again.data, out.data) and not np.array_equal(other.data, out.data)
+    assert np.array_equal(again._data, out._data) and not np.array_equal(other._data, out._data)
 
 
 def test_augment_applies_to_training_batches_only(splits):
@@ -123,20 +123,20 @@ def test_augment_applies_to_training_batches_only(splits):
     fill = standardized_background()
     images, labels = fetch_batch(train_loader.dataset, np.arange(64))
     assert tuple(images.shape) == (64, 1, 28, 28) and images.dtype == np.float32
-    assert np.array_equal(labels.data, y_train[:64])
+    assert np.array_equal(labels._data, y_train[:64])
     changed = 0
     for i in range(64):
-        assert _matches(images.data[i], x_train[i], fill), f"image {i} is no crop/flip of the source image"
-        changed += not np.array_equal(images.data[i], x_train[i])
+        assert _matches(images._data[i], x_train[i], fill), f"image {i} is no crop/flip of the source image"
+        changed += not np.array_equal(images._data[i], x_train[i])
     assert changed >= 32, changed
     # A whole shuffled epoch sees each of the 300 labels once.
-    epoch_labels = np.concatenate([y.data for _, y in train_loader])
+    epoch_labels = np.concatenate([y._data for _, y in train_loader])
     assert np.array_equal(np.sort(epoch_labels), np.sort(y_train[:300]))
     # The test set: all 2,000 images, unaugmented and in order.
     x_test, y_test = test.standardized()
     batches = list(test_loader)
-    assert np.array_equal(np.concatenate([x.data for x, _ in batches]), x_test)
-    assert np.array_equal(np.concatenate([y.data for _, y in batches]), y_test)
+    assert np.array_equal(np.concatenate([x._data for x, _ in batches]), x_test)
+    assert np.array_equal(np.concatenate([y._data for _, y in batches]), y_test)
     assert test.transform is None
 
 
@@ -145,8 +145,8 @@ def test_loaders_without_augment_use_the_first_limit_standardized_images(splits)
     train_loader, _ = make_loaders(train, test, batch_size=50, limit=120)
     assert isinstance(train_loader.dataset, TensorDataset) and len(train_loader) == 3
     x, y = splits[0].standardized()
-    assert np.array_equal(train_loader.dataset.tensors[0].data, x[:120])
-    assert np.array_equal(train_loader.dataset.tensors[1].data, y[:120])
+    assert np.array_equal(train_loader.dataset.tensors[0]._data, x[:120])
+    assert np.array_equal(train_loader.dataset.tensors[1]._data, y[:120])
     full_loader, _ = make_loaders(train, test, batch_size=1000, limit=10**6)  # more than there are: all of them
     assert len(full_loader.dataset) == 10_000
 

@@ -183,7 +183,7 @@ def test_conv3d_backward_is_deterministic():
     for _ in range(2):
         x.grad = w.grad = None
         conv3d(x, w, stride=(2, 1, 2), padding=1, groups=2).sum().backward()
-        grads.append((x.grad.data.copy(), w.grad.data.copy()))
+        grads.append((x.grad._data.copy(), w.grad._data.copy()))
     assert all(np.array_equal(a, b) for a, b in zip(*grads))
 
 
@@ -306,8 +306,8 @@ def test_layer_weight_shapes_and_default_init(layer, weight_shape, fan_in):
     module = layer()
     bound = 1 / math.sqrt(fan_in)  # PyTorch's default: kaiming_uniform_(a=sqrt(5)), fan_in from weight dim 1
     assert module.weight.shape == weight_shape and module.weight.dtype == np.float32
-    assert np.abs(module.weight.data).max() <= bound and np.abs(module.bias.data).max() <= bound
-    assert np.abs(module.weight.data).max() > bound / 2
+    assert np.abs(module.weight._data).max() <= bound and np.abs(module.bias._data).max() <= bound
+    assert np.abs(module.weight._data).max() > bound / 2
 
 
 def test_layers_run_their_functional_forms(device):

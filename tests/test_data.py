@@ -442,9 +442,9 @@ def test_to_tensor_layouts_and_scaling():
     assert isinstance(out, fastnn.Tensor) and out.shape == (1, 2, 2) and out.dtype == np.float32
     np.testing.assert_array_equal(out.data[0], np.float32([[0, 0.2], [1, 0.4]]))
     hwc = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
-    np.testing.assert_array_equal(T.ToTensor()(hwc).data, hwc.transpose(2, 0, 1) / np.float32(255))
+    np.testing.assert_array_equal(T.ToTensor()(hwc)._data, hwc.transpose(2, 0, 1) / np.float32(255))
     nhwc = np.arange(48, dtype=np.uint8).reshape(2, 2, 3, 4)
-    chw = T.ToTensor()(nhwc).data
+    chw = T.ToTensor()(nhwc)._data
     assert chw.shape == (2, 4, 2, 3) and chw.flags.c_contiguous
     np.testing.assert_array_equal(chw, nhwc.transpose(0, 3, 1, 2) / np.float32(255))
     floats = np.full((2, 2), 3.5)

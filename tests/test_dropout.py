@@ -85,7 +85,7 @@ def test_dropout_module_follows_train_mode():
     x = positive_input((40, 40))
     assert (layer(x).detach().numpy() == 0).any()
     layer.eval()
-    np.testing.assert_array_equal(layer(x).detach().numpy(), x.data)
+    np.testing.assert_array_equal(layer(x).detach().numpy(), x._data)
 
 
 def test_dropout_masks_are_reproducible_with_manual_seed(device):
@@ -133,7 +133,7 @@ def test_dropout2d_zeroes_whole_channels():
     channel_dropped = (out == 0).all(axis=(2, 3))
     channel_kept = (out != 0).all(axis=(2, 3))
     assert (channel_dropped | channel_kept).all()
-    np.testing.assert_allclose(out[channel_kept], x.data[channel_kept] / np.float32(1 - p), rtol=1e-6)
+    np.testing.assert_allclose(out[channel_kept], x._data[channel_kept] / np.float32(1 - p), rtol=1e-6)
     assert abs(channel_dropped.mean() - p) < 0.04  # 4000 channels: std ~ 0.007
 
 
@@ -177,11 +177,11 @@ def test_dropconnect_training_masks_weights_and_eval_uses_plain_weights():
     fastnn.manual_seed(11)
     masked = F.dropout(layer.weight.detach(), p).numpy()
     assert abs((masked == 0).mean() - p) < 0.1
-    np.testing.assert_allclose(out.detach().numpy(), x.data @ masked.T + layer.bias.data, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out.detach().numpy(), x._data @ masked.T + layer.bias._data, rtol=1e-5, atol=1e-5)
     out.sum().backward()
     assert (layer.weight.grad.numpy()[masked == 0] == 0).all()
     layer.eval()
-    np.testing.assert_allclose(layer(x).detach().numpy(), x.data @ layer.weight.data.T + layer.bias.data,
+    np.testing.assert_allclose(layer(x).detach().numpy(), x._data @ layer.weight._data.T + layer.bias._data,
                                rtol=1e-5, atol=1e-6)
 
 
@@ -240,7 +240,7 @@ def test_embedding_forward_picks_rows(device):
 
 
 def test_embedding_init_is_standard_normal():
-    w = nn.Embedding(1000, 200).weight.data
+    w = nn.Embedding(1000, 200).weight._data
     assert abs(w.mean()) < 0.01 and abs(w.std() - 1) < 0.01
 
 
@@ -272,7 +272,7 @@ def test_embedding_backward_matches_add_at_reference(idx, padding, device):
 
 def test_embedding_padding_idx_is_zero_and_gets_no_gradient():
     emb = nn.Embedding(6, 4, padding_idx=0)
-    assert np.array_equal(emb.weight.data[0], np.zeros(4))
+    assert np.array_equal(emb.weight._data[0], np.zeros(4))
     idx = fastnn.tensor([0, 2, 0, 5])
     out = emb(idx)
     np.testing.assert_array_equal(out.detach().numpy()[[0, 2]], np.zeros((2, 4)))
@@ -326,7 +326,7 @@ def params(dtype="float64"):
 
 def test_penalty_values_and_gradients():
     ps = params()
-    flat = np.concatenate([p.data.ravel() for p in ps])
+    flat = np.concatenate([p._data.ravel() for p in ps])
     l1, l2 = nn.l1_penalty(ps), nn.l2_penalty(ps)
     assert l1.shape == () and l2.shape == ()
     np.testing.assert_allclose(l1.item(), np.abs(flat).sum())
@@ -335,16 +335,16 @@ def test_penalty_values_and_gradients():
                                0.3 * np.abs(flat).sum() + 0.7 * (flat ** 2).sum())
     (l1 + l2).backward()
     for p in ps:
-        np.testing.assert_allclose(p.grad.numpy(), np.sign(p.data) + 2 * p.data)
+        np.testing.assert_allclose(p.grad.numpy(), np.sign(p._data) + 2 * p._data)
     for penalty in (nn.l1_penalty, nn.l2_penalty, lambda ps: nn.elastic_net_penalty(ps, 0.6)):
         assert gradcheck(lambda *ps: penalty(ps), params())
 
 
 def test_penalty_accepts_module_parameters_a_tensor_and_nothing():
     model = nn.Linear(3, 2)
-    expected = sum(float((p.data.astype(np.float64) ** 2).sum()) for p in model.parameters())
+    expected = sum(float((p._data.astype(np.float64) ** 2).sum()) for p in model.parameters())
     np.testing.assert_allclose(nn.l2_penalty(model.parameters()).item(), expected, rtol=1e-6)
-    np.testing.assert_allclose(nn.l1_penalty(model.weight).item(), np.abs(model.weight.data).sum(), rtol=1e-6)
+    np.testing.assert_allclose(nn.l1_penalty(model.weight).item(), np.abs(model.weight._data).sum(), rtol=1e-6)
     assert nn.l2_penalty([]).item() == 0.0
     assert nn.elastic_net_penalty(model.parameters(), 1.0).item() == pytest.approx(
         nn.l1_penalty(model.parameters()).item())
@@ -364,7 +364,7 @@ def test_coupled_weight_decay_gradient_is_half_lambda_l2_penalty_gradient():
     x = fastnn.tensor(np.random.default_rng(13).standard_normal((5, 4)))
     loss = lambda: ((x @ ps[0].T + ps[1][:3]) ** 2).sum()  # noqa: E731
     loss().backward()
-    decayed = [p.grad.numpy() + lam * p.data for p in ps]
+    decayed = [p.grad.numpy() + lam * p._data for p in ps]
     for p in ps:
         p.grad = None
     (loss() + lam / 2 * nn.l2_penalty(ps)).backward()
@@ -392,4 +392,4 @@ def test_sgd_weight_decay_equals_half_lambda_l2_penalty_in_the_loss():
             loss.backward()
             opt.step()
     for a, b in zip(decayed.parameters(), penalised.parameters()):
-        np.testing.assert_allclose(a.data, b.data, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(a._data, b._data, rtol=1e-12, atol=1e-14)

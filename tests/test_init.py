@@ -54,28 +54,28 @@ def test_fans_need_two_dims():
 # ---- simple fills ------------------------------------------------------------------------------------------
 def test_constant_fills():
     t = empty(3, 4, dtype="float32")
-    assert init.ones_(t) is t and (t.data == 1).all()
-    assert (init.zeros_(t).data == 0).all()
-    assert (init.constant_(t, 0.25).data == 0.25).all() and t.dtype == np.float32
-    np.testing.assert_array_equal(init.eye_(empty(3, 5)).data, np.eye(3, 5))
+    assert init.ones_(t) is t and (t._data == 1).all()
+    assert (init.zeros_(t)._data == 0).all()
+    assert (init.constant_(t, 0.25)._data == 0.25).all() and t.dtype == np.float32
+    np.testing.assert_array_equal(init.eye_(empty(3, 5))._data, np.eye(3, 5))
     with pytest.raises(ValueError, match="2-D"):
         init.eye_(empty(2, 2, 2))
 
 
 def test_normal_and_uniform_moments():
     t = init.normal_(empty(500, 400), mean=2.0, std=3.0)
-    assert abs(t.data.mean() - 2.0) < 0.03 and abs(t.data.std() - 3.0) < 0.03
+    assert abs(t._data.mean() - 2.0) < 0.03 and abs(t._data.std() - 3.0) < 0.03
     t = init.uniform_(empty(500, 400), a=-1.0, b=3.0)
-    assert t.data.min() >= -1.0 and t.data.max() < 3.0
-    assert abs(t.data.mean() - 1.0) < 0.01 and abs(t.data.std() - 4 / math.sqrt(12)) < 0.01
+    assert t._data.min() >= -1.0 and t._data.max() < 3.0
+    assert abs(t._data.mean() - 1.0) < 0.01 and abs(t._data.std() - 4 / math.sqrt(12)) < 0.01
 
 
 def test_trunc_normal_stays_in_bounds_with_the_truncated_moments():
     t = init.trunc_normal_(empty(500, 400), mean=0.0, std=1.0, a=-2.0, b=2.0)
-    assert t.data.min() >= -2.0 and t.data.max() <= 2.0
-    assert abs(t.data.mean()) < 0.01 and abs(t.data.std() - 0.8796) < 0.01  # std of N(0,1) cut at +-2
+    assert t._data.min() >= -2.0 and t._data.max() <= 2.0
+    assert abs(t._data.mean()) < 0.01 and abs(t._data.std() - 0.8796) < 0.01  # std of N(0,1) cut at +-2
     tail = init.trunc_normal_(empty(1000), mean=0.0, std=1.0, a=8.0, b=9.0)  # far in the tail: still fast
-    assert tail.data.min() >= 8.0 and tail.data.max() <= 9.0 and tail.data.mean() < 8.2
+    assert tail._data.min() >= 8.0 and tail._data.max() <= 9.0 and tail._data.mean() < 8.2
     with pytest.raises(ValueError, match="a < b"):
         init.trunc_normal_(empty(3), a=1.0, b=1.0)
 
@@ -84,13 +84,13 @@ def test_trunc_normal_stays_in_bounds_with_the_truncated_moments():
 def test_xavier_uniform_bound_and_std():
     fan_in, fan_out = 400, 300
     bound = 0.5 * math.sqrt(6 / (fan_in + fan_out))
-    w = init.xavier_uniform_(empty(fan_out, fan_in), gain=0.5).data
+    w = init.xavier_uniform_(empty(fan_out, fan_in), gain=0.5)._data
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
     assert abs(w.std() - bound / math.sqrt(3)) < 0.01 * bound
 
 
 def test_xavier_normal_std_from_fans():
-    w = init.xavier_normal_(empty(64, 32, 3, 3), gain=2.0).data
+    w = init.xavier_normal_(empty(64, 32, 3, 3), gain=2.0)._data
     fan_in, fan_out = 32 * 9, 64 * 9
     assert abs(w.std() / (2.0 * math.sqrt(2 / (fan_in + fan_out))) - 1) < 0.01
 
@@ -102,29 +102,29 @@ def test_kaiming_std_and_bound(mode, nonlinearity, a):
     shape = (200, 100, 3, 3)
     fan = 100 * 9 if mode == "fan_in" else 200 * 9
     std = init.calculate_gain(nonlinearity, a) / math.sqrt(fan)
-    w = init.kaiming_normal_(empty(*shape), a=a, mode=mode, nonlinearity=nonlinearity).data
+    w = init.kaiming_normal_(empty(*shape), a=a, mode=mode, nonlinearity=nonlinearity)._data
     assert abs(w.std() / std - 1) < 0.01 and abs(w.mean()) < 0.01 * std
-    w = init.kaiming_uniform_(empty(*shape), a=a, mode=mode, nonlinearity=nonlinearity).data
+    w = init.kaiming_uniform_(empty(*shape), a=a, mode=mode, nonlinearity=nonlinearity)._data
     assert np.abs(w).max() <= math.sqrt(3) * std and abs(w.std() / std - 1) < 0.01
 
 
 def test_kaiming_defaults_are_pytorchs():
     """Default a=0, mode='fan_in', nonlinearity='leaky_relu': std = sqrt(2 / fan_in), as for ReLU."""
-    w = init.kaiming_normal_(empty(500, 400)).data
+    w = init.kaiming_normal_(empty(500, 400))._data
     assert abs(w.std() / math.sqrt(2 / 400) - 1) < 0.01
 
 
 def test_lecun_normal_and_uniform():
-    w = init.lecun_normal_(empty(300, 250, 2)).data
+    w = init.lecun_normal_(empty(300, 250, 2))._data
     assert abs(w.std() * math.sqrt(500) - 1) < 0.01
-    w = init.lecun_uniform_(empty(300, 500)).data
+    w = init.lecun_uniform_(empty(300, 500))._data
     assert np.abs(w).max() <= math.sqrt(3 / 500) and abs(w.std() * math.sqrt(500) - 1) < 0.01
 
 
 @pytest.mark.parametrize("shape", [(50, 20), (20, 50), (30, 30), (16, 4, 3, 3), (4, 8, 3)])
 def test_orthogonal_rows_or_columns_are_orthonormal(shape):
     gain = 1.5
-    q = init.orthogonal_(empty(*shape), gain=gain).data.reshape(shape[0], -1) / gain
+    q = init.orthogonal_(empty(*shape), gain=gain)._data.reshape(shape[0], -1) / gain
     rows, cols = q.shape
     gram = q.T @ q if rows >= cols else q @ q.T
     np.testing.assert_allclose(gram, np.eye(min(rows, cols)), atol=1e-12)
@@ -135,17 +135,17 @@ def test_orthogonal_rows_or_columns_are_orthonormal(shape):
 def test_default_layer_init_bounds():
     layer = nn.Linear(50, 40)
     bound = 1 / math.sqrt(50)
-    assert np.abs(layer.weight.data).max() <= bound and np.abs(layer.bias.data).max() <= bound
-    assert np.abs(layer.weight.data).max() > 0.95 * bound
+    assert np.abs(layer.weight._data).max() <= bound and np.abs(layer.bias._data).max() <= bound
+    assert np.abs(layer.weight._data).max() > 0.95 * bound
 
 
 def test_initialisers_are_reproducible_and_take_a_generator():
     fastnn.manual_seed(3)
-    a = init.kaiming_uniform_(empty(20, 10)).data.copy()
+    a = init.kaiming_uniform_(empty(20, 10))._data.copy()
     fastnn.manual_seed(3)
-    np.testing.assert_array_equal(init.kaiming_uniform_(empty(20, 10)).data, a)
-    b = init.normal_(empty(5, 5), generator=np.random.default_rng(1)).data
-    np.testing.assert_array_equal(init.normal_(empty(5, 5), generator=np.random.default_rng(1)).data, b)
+    np.testing.assert_array_equal(init.kaiming_uniform_(empty(20, 10))._data, a)
+    b = init.normal_(empty(5, 5), generator=np.random.default_rng(1))._data
+    np.testing.assert_array_equal(init.normal_(empty(5, 5), generator=np.random.default_rng(1))._data, b)
 
 
 # ---- zero_init_residual_ -----------------------------------------------------------------------------------
@@ -162,14 +162,14 @@ class ResidualBlock(nn.Module):
 
 def test_zero_init_residual_makes_every_block_the_identity():
     model = nn.Sequential(ResidualBlock(6), ResidualBlock(6), nn.Linear(6, 2))
-    head = model[2].weight.data.copy()
+    head = model[2].weight._data.copy()
     assert init.zero_init_residual_(model) is model
     x = fastnn.tensor(np.random.default_rng(0).standard_normal((4, 6)).astype(np.float32))
     for block in (model[0], model[1]):
         np.testing.assert_array_equal(block(x).detach().numpy(), x.numpy())
-        assert (block.branch[2].weight.data == 0).all() and (block.branch[2].bias.data == 0).all()
-        assert (block.branch[0].weight.data != 0).any()  # only the last layer of the branch is zeroed
-    np.testing.assert_array_equal(model[2].weight.data, head)
+        assert (block.branch[2].weight._data == 0).all() and (block.branch[2].bias._data == 0).all()
+        assert (block.branch[0].weight._data != 0).any()  # only the last layer of the branch is zeroed
+    np.testing.assert_array_equal(model[2].weight._data, head)
 
 
 def test_zero_init_residual_errors():

@@ -60,7 +60,7 @@ def state_signature(model):
 def eval_twice(model, x):
     model.eval()
     with fastnn.no_grad():
-        a, b = model(x).data, model(x).data
+        a, b = model(x)._data, model(x)._data
     assert np.array_equal(a, b), "eval-mode forward is not deterministic"
     return a
 
@@ -83,7 +83,7 @@ def check_backward(model, x):
     for name, p in model.named_parameters():
         assert p.grad is not None, f"no gradient reached {name}"
         assert p.grad.shape == p.shape
-        assert np.isfinite(p.grad.data).all(), f"non-finite gradient in {name}"
+        assert np.isfinite(p.grad._data).all(), f"non-finite gradient in {name}"
     return outs
 
 
@@ -278,45 +278,45 @@ def test_bad_arguments():
 # ---- initialisation -----------------------------------------------------------------------------------------
 def test_initialisation_follows_torchvision():
     model = models.resnet20(shortcut="B")
-    w = model.layer3[1].conv1.weight.data
+    w = model.layer3[1].conv1.weight._data
     assert w.std() == pytest.approx(math.sqrt(2 / (64 * 9)), rel=0.05)  # kaiming_normal_, fan_out, relu
     bn = model.layer2[0].bn1
-    assert np.all(bn.weight.data == 1) and np.all(bn.bias.data == 0)
+    assert np.all(bn.weight._data == 1) and np.all(bn.bias._data == 0)
 
     net = models.vgg11_cifar()
     lin = net.classifier[1]
-    assert lin.weight.data.std() == pytest.approx(0.01, rel=0.05) and np.all(lin.bias.data == 0)
-    assert np.all(net.features[0].bias.data == 0)
+    assert lin.weight._data.std() == pytest.approx(0.01, rel=0.05) and np.all(lin.bias._data == 0)
+    assert np.all(net.features[0].bias._data == 0)
 
     dense = models.densenet121(num_classes=10, small_input=True)
-    assert np.all(dense.classifier.bias.data == 0)
-    w = dense.features.denseblock2.denselayer3.conv2.weight.data  # kaiming_normal_, fan_in
+    assert np.all(dense.classifier.bias._data == 0)
+    w = dense.features.denseblock2.denselayer3.conv2.weight._data  # kaiming_normal_, fan_in
     assert w.std() == pytest.approx(math.sqrt(2 / (128 * 9)), rel=0.05)
 
     goog = models.googlenet(num_classes=10, small_input=True)
-    w = goog.inception4a.branch2[1].conv.weight.data
+    w = goog.inception4a.branch2[1].conv.weight._data
     assert w.std() == pytest.approx(0.01, rel=0.05)
 
 
 def test_zero_init_residual_makes_blocks_start_as_identity():
     model = models.resnet18(num_classes=10, small_input=True, zero_init_residual=True)
-    assert np.all(model.layer1[0].bn2.weight.data == 0)
+    assert np.all(model.layer1[0].bn2.weight._data == 0)
     bottlenecks = ResNet(Bottleneck, [1, 1], widths=(8, 16), zero_init_residual=True)
-    assert all(np.all(b.bn3.weight.data == 0) for b in (bottlenecks.layer1[0], bottlenecks.layer2[0]))
+    assert all(np.all(b.bn3.weight._data == 0) for b in (bottlenecks.layer1[0], bottlenecks.layer2[0]))
     block = model.layer2[1].eval()
     x = fastnn.relu(x_of(2, 128, 4, 4))
     with fastnn.no_grad():
-        assert np.array_equal(block(x).data, x.data)
+        assert np.array_equal(block(x)._data, x._data)
     pre = models.preact_resnet18(small_input=True, zero_init_residual=True)
-    assert np.all(pre.layer3[0].conv2.weight.data == 0)
+    assert np.all(pre.layer3[0].conv2.weight._data == 0)
 
 
 def test_zero_pad_shortcut():
     x = x_of(2, 4, 6, 6)
     out = ZeroPadShortcut(4, 8, 2)(x)
     assert out.shape == (2, 8, 3, 3)
-    assert np.array_equal(out.data[:, 2:6], x.data[:, :, ::2, ::2])
-    assert np.all(out.data[:, :2] == 0) and np.all(out.data[:, 6:] == 0)
+    assert np.array_equal(out._data[:, 2:6], x._data[:, :, ::2, ::2])
+    assert np.all(out._data[:, :2] == 0) and np.all(out._data[:, 6:] == 0)
 
 
 # ---- block-level gradient checks (float64, tiny shapes) ----------------------------------------------------
@@ -334,15 +334,15 @@ def check_block_gradients(module, inputs, call=None, directions=4, eps=1e-6, see
     weights = rng.standard_normal(out.shape)
     module.zero_grad()
     out.backward(weights)
-    grads = [t.grad.data.copy() for t in tensors]
+    grads = [t.grad._data.copy() for t in tensors]
 
     def projected(step):
         for t, v in zip(tensors, step):
-            t.data += v
+            t._data += v
         with fastnn.no_grad():
-            value = float(np.sum(call(xs).data * weights))
+            value = float(np.sum(call(xs)._data * weights))
         for t, v in zip(tensors, step):
-            t.data -= v
+            t._data -= v
         return value
 
     for _ in range(directions):

@@ -77,7 +77,7 @@ def test_state_dict_keys_values_and_detach():
     assert list(state) == STATE_KEYS  # own tensors first, then children depth-first; no non-persistent buffers
     for key, value in state.items():
         assert not value.requires_grad
-    np.testing.assert_array_equal(state["fc1.weight"].numpy(), net.fc1.weight.data)
+    np.testing.assert_array_equal(state["fc1.weight"].numpy(), net.fc1.weight._data)
 
 
 def test_state_dict_round_trip_restores_exactly():
@@ -87,7 +87,7 @@ def test_state_dict_round_trip_restores_exactly():
         source.running.copy_(fastnn.tensor([0.25, -4.0]))
     fastnn.manual_seed(2)
     target = Net()
-    assert not np.array_equal(source.fc1.weight.data, target.fc1.weight.data)
+    assert not np.array_equal(source.fc1.weight._data, target.fc1.weight._data)
     result = target.load_state_dict(source.state_dict())
     assert result.missing_keys == [] and result.unexpected_keys == []
     for key in STATE_KEYS:
@@ -97,14 +97,14 @@ def test_state_dict_round_trip_restores_exactly():
     # Loading copies values: the two modules do not share memory afterwards.
     with fastnn.no_grad():
         source.fc1.weight.fill_(0.0)
-    assert np.any(target.fc1.weight.data != 0)
+    assert np.any(target.fc1.weight._data != 0)
 
 
 def test_load_state_dict_accepts_numpy_arrays():
     net = Net()
     state = {k: np.full(v.shape, 0.5, dtype=np.float32) for k, v in net.state_dict().items()}
     net.load_state_dict(state)
-    assert np.all(net.block[0].bias.data == 0.5)
+    assert np.all(net.block[0].bias._data == 0.5)
 
 
 def _snapshot(module):
@@ -155,14 +155,14 @@ def test_non_strict_load_reports_missing_and_unexpected():
     net = Net()
     state = OrderedDict((k, fastnn.full_like(v, 2.0)) for k, v in net.state_dict().items() if k != "fc1.bias")
     state["extra.weight"] = fastnn.ones(2)
-    before_bias = net.fc1.bias.data.copy()
+    before_bias = net.fc1.bias._data.copy()
     result = net.load_state_dict(state, strict=False)
     assert result.missing_keys == ["fc1.bias"]
     assert result.unexpected_keys == ["extra.weight"]
     missing, unexpected = result
     assert missing == ["fc1.bias"] and unexpected == ["extra.weight"]
-    np.testing.assert_array_equal(net.fc1.bias.data, before_bias)
-    assert np.all(net.fc1.weight.data == 2.0) and np.all(net.running.data == 2.0)
+    np.testing.assert_array_equal(net.fc1.bias._data, before_bias)
+    assert np.all(net.fc1.weight._data == 2.0) and np.all(net.running._data == 2.0)
 
 
 def test_repr_text():
@@ -192,7 +192,7 @@ def test_linear_default_init_like_pytorch():
     fan_in = 256
     layer = nn.Linear(fan_in, 128)
     bound = 1 / math.sqrt(fan_in)
-    w, b = layer.weight.data, layer.bias.data
+    w, b = layer.weight._data, layer.bias._data
     assert w.dtype == np.float32 and w.shape == (128, fan_in) and b.shape == (128,)
     assert np.abs(w).max() <= bound and np.abs(b).max() <= bound
     assert np.abs(w).max() > 0.99 * bound  # fills the whole interval
@@ -205,8 +205,8 @@ def test_init_reproducible_with_manual_seed():
     a = nn.Linear(5, 4)
     fastnn.manual_seed(42)
     b = nn.Linear(5, 4)
-    np.testing.assert_array_equal(a.weight.data, b.weight.data)
-    np.testing.assert_array_equal(a.bias.data, b.bias.data)
+    np.testing.assert_array_equal(a.weight._data, b.weight._data)
+    np.testing.assert_array_equal(a.bias._data, b.bias._data)
 
 
 def test_linear_forward_and_backward_numbers():
@@ -273,7 +273,7 @@ def test_attribute_registration_rules():
 def test_parameter_wraps_tensor_data():
     t = fastnn.tensor([1.0, 2.0])
     p = nn.Parameter(t)
-    assert p.requires_grad and p.is_leaf and np.shares_memory(p.data, t.data)
+    assert p.requires_grad and p.is_leaf and np.shares_memory(p._data, t._data)
     assert not nn.Parameter(t, requires_grad=False).requires_grad
 
 
@@ -327,16 +327,16 @@ def test_init_functions_statistics():
     from fastnn.nn import init
     w = fastnn.empty(300, 200)
     init.xavier_uniform_(w)
-    assert np.abs(w.data).max() <= math.sqrt(6 / 500)
-    assert w.data.std() == pytest.approx(math.sqrt(2 / 500), rel=0.03)
+    assert np.abs(w._data).max() <= math.sqrt(6 / 500)
+    assert w._data.std() == pytest.approx(math.sqrt(2 / 500), rel=0.03)
     init.kaiming_normal_(w, nonlinearity="relu")
-    assert w.data.std() == pytest.approx(math.sqrt(2 / 200), rel=0.03)
+    assert w._data.std() == pytest.approx(math.sqrt(2 / 200), rel=0.03)
     init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu")
-    assert w.data.std() == pytest.approx(math.sqrt(2 / 300), rel=0.03)
+    assert w._data.std() == pytest.approx(math.sqrt(2 / 300), rel=0.03)
     init.orthogonal_(w)
-    np.testing.assert_allclose(w.data.T @ w.data, np.eye(200), atol=1e-5)
+    np.testing.assert_allclose(w._data.T @ w._data, np.eye(200), atol=1e-5)
     init.trunc_normal_(w, std=1.0, a=-0.5, b=0.5)
-    assert w.data.min() >= -0.5 and w.data.max() <= 0.5
+    assert w._data.min() >= -0.5 and w._data.max() <= 0.5
     assert init._calculate_fan_in_and_fan_out(fastnn.empty(8, 4, 3, 3)) == (36, 72)
     assert init.calculate_gain("relu") == pytest.approx(math.sqrt(2))
     assert init.calculate_gain("tanh") == pytest.approx(5 / 3)

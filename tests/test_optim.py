@@ -86,7 +86,7 @@ def _run(optimizer_factory, shape=(7, 5), dtype=np.float64, seed=0):
     for g in _grads(shape, dtype, seed):
         p.grad = fastnn.tensor(g)
         opt.step()
-    return init, p.data
+    return init, p._data
 
 
 def _numpy_sgd(p, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False):
@@ -204,7 +204,7 @@ def test_step_closure_runs_with_grad_enabled_and_returns_its_loss():
     with fastnn.no_grad():
         loss = opt.step(closure)
     assert loss.item() == 4.0
-    np.testing.assert_allclose(x.data, [2.0 - 0.1 * 4.0])
+    np.testing.assert_allclose(x._data, [2.0 - 0.1 * 4.0])
 
 
 # ---- state dicts -------------------------------------------------------------------------------------------
@@ -228,7 +228,7 @@ def test_state_dict_round_trip_resumes_identically(factory, tmp_path):
             opt.step()
 
     train(opt, params, grads[:5])
-    fastnn.save({"optimizer": opt.state_dict(), "params": [p.data.copy() for p in params]}, tmp_path / "ckpt")
+    fastnn.save({"optimizer": opt.state_dict(), "params": [p._data.copy() for p in params]}, tmp_path / "ckpt")
     train(opt, params, grads[5:])
 
     checkpoint = fastnn.load(tmp_path / "ckpt")
@@ -237,7 +237,7 @@ def test_state_dict_round_trip_resumes_identically(factory, tmp_path):
     resumed.load_state_dict(checkpoint["optimizer"])
     train(resumed, resumed_params, grads[5:])
     for a, b in zip(params, resumed_params):
-        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a._data, b._data)
     assert [g["lr"] for g in resumed.param_groups] == [g["lr"] for g in opt.param_groups]
 
 
@@ -276,9 +276,9 @@ def test_param_groups_use_their_own_options_and_skip_missing_grads():
     opt = optim.SGD([{"params": [a, c]}, {"params": b, "lr": 0.0}], lr=0.5)
     a.grad, b.grad = fastnn.tensor(np.ones(2)), fastnn.tensor(np.ones(2))
     opt.step()
-    np.testing.assert_array_equal(a.data, [0.5, 0.5])
-    np.testing.assert_array_equal(b.data, [1.0, 1.0])
-    np.testing.assert_array_equal(c.data, [1.0, 1.0])
+    np.testing.assert_array_equal(a._data, [0.5, 0.5])
+    np.testing.assert_array_equal(b._data, [1.0, 1.0])
+    np.testing.assert_array_equal(c._data, [1.0, 1.0])
     assert opt.param_groups[1]["momentum"] == 0 and opt.param_groups[1]["lr"] == 0.0
 
 
@@ -298,18 +298,18 @@ def test_zero_grad():
     opt = optim.SGD([p])
     p.grad = fastnn.tensor(np.ones(3))
     opt.zero_grad(set_to_none=False)
-    np.testing.assert_array_equal(p.grad.data, np.zeros(3))
+    np.testing.assert_array_equal(p.grad._data, np.zeros(3))
     opt.zero_grad()
     assert p.grad is None
 
 
 def test_noncontiguous_param_is_updated_in_place():
     p = Parameter(np.arange(6.0).reshape(2, 3))
-    p.data = p.data.T
+    p._data = p._data.T
     opt = optim.SGD([p], lr=1.0)
     p.grad = fastnn.tensor(np.ones((3, 2)))
     opt.step()
-    np.testing.assert_array_equal(p.data, np.arange(6.0).reshape(2, 3).T - 1.0)
+    np.testing.assert_array_equal(p._data, np.arange(6.0).reshape(2, 3).T - 1.0)
 
 
 def test_repr_lists_groups_and_options():

@@ -244,7 +244,7 @@ def test_devices_agree_and_float32_stays_float32(name, options, device):
     assert p.dtype == np.float32 and got[-1].dtype == np.float32
     for value in opt.state[p].values():
         if not isinstance(value, (int, float)):  # arrays live on the parameter's device, in its dtype
-            assert type(value) is type(p.data) and value.dtype == np.float32 and value.shape == SHAPE
+            assert type(value) is type(p._data) and value.dtype == np.float32 and value.shape == SHAPE
     # float32 stays close to the float64 run (the scalars are float32 in float32 kernels, not silently float64)
     exact, _, _ = _iterates(lambda p: getattr(optim, name)(p, **options), init.astype(np.float64),
                             [g.astype(np.float64) for g in grads])

@@ -201,8 +201,8 @@ def test_per_group_hyperparameters():
     for ga, gb in grads:
         a.grad, b.grad = fastnn.tensor(ga), fastnn.tensor(gb)
         opt.step()
-    np.testing.assert_allclose(a.data, _numpy_rmsprop(a0, [g[0] for g in grads], lr=0.01), rtol=1e-10)
-    np.testing.assert_allclose(b.data, _numpy_rmsprop(b0, [g[1] for g in grads], lr=0.05, centered=True,
+    np.testing.assert_allclose(a._data, _numpy_rmsprop(a0, [g[0] for g in grads], lr=0.01), rtol=1e-10)
+    np.testing.assert_allclose(b._data, _numpy_rmsprop(b0, [g[1] for g in grads], lr=0.05, centered=True,
                                                       momentum=0.8), rtol=1e-10)
 
 
@@ -258,7 +258,7 @@ def test_lbfgs_solves_least_squares(line_search_fn):
     lr = 1.0 if line_search_fn else 0.5
     _lbfgs_minimize(loss_fn, x, max_iter=200, tolerance_grad=1e-10, tolerance_change=0.0, lr=lr,
                     line_search_fn=line_search_fn)
-    np.testing.assert_allclose(x.data, np.linalg.lstsq(a, b, rcond=None)[0], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(x._data, np.linalg.lstsq(a, b, rcond=None)[0], rtol=0, atol=1e-9)
 
 
 def _newton_logistic(a, y, l2):
@@ -286,7 +286,7 @@ def test_lbfgs_solves_regularised_logistic_regression(line_search_fn):
 
     _lbfgs_minimize(loss_fn, w, steps=3, max_iter=100, tolerance_grad=1e-12, tolerance_change=0.0,
                     line_search_fn=line_search_fn)
-    np.testing.assert_allclose(w.data, _newton_logistic(a, y, l2), rtol=0, atol=1e-8)
+    np.testing.assert_allclose(w._data, _newton_logistic(a, y, l2), rtol=0, atol=1e-8)
 
 
 def test_lbfgs_over_several_parameters_of_any_shape_float32():
@@ -310,7 +310,7 @@ def test_lbfgs_over_several_parameters_of_any_shape_float32():
     design = np.hstack([a.astype(np.float64), np.ones((80, 1))])
     solution = np.linalg.lstsq(design, b.astype(np.float64), rcond=None)[0]
     assert w1.dtype == np.float32 and w2.dtype == np.float32
-    np.testing.assert_allclose(np.concatenate([w1.data.reshape(-1), w2.data]), solution, atol=2e-3)
+    np.testing.assert_allclose(np.concatenate([w1._data.reshape(-1), w2._data]), solution, atol=2e-3)
 
 
 def test_lbfgs_stops_at_once_when_the_gradient_is_zero():
@@ -352,7 +352,7 @@ def test_lbfgs_state_dict_resume_gives_the_identical_continuation(line_search_fn
     x, opt, closure = make(np.zeros(12))
     for _ in range(2):
         opt.step(closure)
-    fastnn.save({"optimizer": opt.state_dict(), "x": x.data.copy()}, tmp_path / "ckpt")
+    fastnn.save({"optimizer": opt.state_dict(), "x": x._data.copy()}, tmp_path / "ckpt")
     for _ in range(3):
         opt.step(closure)
 
@@ -361,7 +361,7 @@ def test_lbfgs_state_dict_resume_gives_the_identical_continuation(line_search_fn
     resumed.load_state_dict(checkpoint["optimizer"])
     for _ in range(3):
         resumed.step(resumed_closure)
-    np.testing.assert_array_equal(resumed_x.data, x.data)
+    np.testing.assert_array_equal(resumed_x._data, x._data)
     assert resumed.state[resumed_x]["n_iter"] == opt.state[x]["n_iter"]
     assert len(resumed.state[resumed_x]["old_dirs"]) == 3
 
@@ -449,8 +449,8 @@ def test_clip_grad_norm_scales_to_max_norm_and_returns_the_total_norm():
     total = clip_grad_norm_(params, max_norm=1.0)
     assert isinstance(total, fastnn.Tensor) and total.shape == () and total.item() == 5.0
     coef = 1.0 / (5.0 + 1e-6)
-    np.testing.assert_allclose(params[0].grad.data, [3.0 * coef, 0.0], rtol=1e-15)
-    np.testing.assert_allclose(params[1].grad.data, [[4.0 * coef], [0.0]], rtol=1e-15)
+    np.testing.assert_allclose(params[0].grad._data, [3.0 * coef, 0.0], rtol=1e-15)
+    np.testing.assert_allclose(params[1].grad._data, [[4.0 * coef], [0.0]], rtol=1e-15)
 
 
 @pytest.mark.parametrize("norm_type, expected", [(1.0, 9.0), (2.0, np.sqrt(29.0)), (3, 99 ** (1 / 3)),
@@ -459,7 +459,7 @@ def test_clip_grad_norm_types(norm_type, expected):
     params = _params_with_grads(np.array([2.0, -3.0]), np.array([-4.0]))
     total = clip_grad_norm_(params, max_norm=0.5, norm_type=norm_type)
     np.testing.assert_allclose(total.item(), expected, rtol=1e-12)
-    scaled = np.concatenate([p.grad.data for p in params])
+    scaled = np.concatenate([p.grad._data for p in params])
     np.testing.assert_allclose(scaled, np.array([2.0, -3.0, -4.0]) * 0.5 / (expected + 1e-6), rtol=1e-12)
 
 
@@ -467,12 +467,12 @@ def test_clip_grad_norm_leaves_small_gradients_and_skips_missing_ones():
     small, no_grad = _params_with_grads(np.array([0.3, 0.4]))[0], Parameter(np.ones(2))
     total = clip_grad_norm_([small, no_grad], max_norm=1.0)
     np.testing.assert_allclose(total.item(), 0.5)
-    np.testing.assert_array_equal(small.grad.data, [0.3, 0.4])
+    np.testing.assert_array_equal(small.grad._data, [0.3, 0.4])
     assert no_grad.grad is None
     single = _params_with_grads(np.array([6.0, 8.0], np.float32))[0]
     total = clip_grad_norm_(single, 5.0)  # a single Tensor works too
     assert total.dtype == np.float32 and single.grad.dtype == np.float32
-    np.testing.assert_allclose(single.grad.data, [3.0, 4.0], rtol=1e-6)
+    np.testing.assert_allclose(single.grad._data, [3.0, 4.0], rtol=1e-6)
     assert clip_grad_norm_([], 1.0).item() == 0.0
 
 
@@ -481,15 +481,15 @@ def test_clip_grad_norm_non_finite():
     params = _params_with_grads(np.array([np.inf, 1.0]))
     with pytest.raises(RuntimeError, match="non-finite"):
         clip_grad_norm_(params, 1.0, error_if_nonfinite=True)
-    np.testing.assert_array_equal(params[0].grad.data, [np.inf, 1.0])
+    np.testing.assert_array_equal(params[0].grad._data, [np.inf, 1.0])
     assert clip_grad_norm_(params, 1.0).item() == np.inf
-    assert np.isnan(params[0].grad.data[0]) and params[0].grad.data[1] == 0.0  # inf * 0, as in PyTorch
+    assert np.isnan(params[0].grad._data[0]) and params[0].grad._data[1] == 0.0  # inf * 0, as in PyTorch
 
 
 def test_clip_grad_value():
     params = _params_with_grads(np.array([-3.0, 0.5, 2.0]), np.array([[0.1, -0.2]]))
     assert clip_grad_value_(params, 1.0) is None
-    np.testing.assert_array_equal(params[0].grad.data, [-1.0, 0.5, 1.0])
-    np.testing.assert_array_equal(params[1].grad.data, [[0.1, -0.2]])
+    np.testing.assert_array_equal(params[0].grad._data, [-1.0, 0.5, 1.0])
+    np.testing.assert_array_equal(params[1].grad._data, [[0.1, -0.2]])
     with pytest.raises(TypeError, match="parameters must be Tensors"):
         clip_grad_value_([np.ones(2)], 1.0)

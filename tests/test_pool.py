@@ -163,7 +163,7 @@ def test_unbatched_and_noncontiguous_inputs(device):
     batched = host(max_pool2d(fastnn.tensor(data[None], device=device), 2))
     np.testing.assert_array_equal(host(max_pool2d(fastnn.tensor(data, device=device), 2)), batched[0])
     transposed = fastnn.tensor(np.ascontiguousarray(data.transpose(0, 2, 1)), device=device).transpose(1, 2)
-    assert not transposed.data.flags.c_contiguous
+    assert not transposed._data.flags.c_contiguous
     np.testing.assert_array_equal(host(avg_pool2d(transposed, 2)), host(avg_pool2d(fastnn.tensor(data), 2)))
 
 

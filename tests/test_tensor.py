@@ -171,7 +171,7 @@ def test_detach_shares_data_and_drops_graph(device):
     y = x * 2
     d = y.detach()
     assert not d.requires_grad and d.is_leaf and d.grad_fn is None
-    assert d.data is y.data and d._version_counter is y._version_counter
+    assert d._data is y._data and d._version_counter is y._version_counter
     z = (d * x).sum()
     z.backward()
     assert x.grad.tolist() == [2.0, 4.0]  # d is a constant: no gradient flows through it a second time

@@ -228,8 +228,8 @@ def test_shape_op_facts(device):
     with pytest.raises(ValueError, match="mT"):
         m[0, 0].mT
     assert m.swapaxes(0, 2).shape == (4, 3, 2) and m.view_as(fastnn.zeros(4, 6)).shape == (4, 6)
-    assert m.contiguous() is m and not m.transpose(0, 1).data.flags.c_contiguous
-    assert m.transpose(0, 1).contiguous().data.flags.c_contiguous
+    assert m.contiguous() is m and not m.transpose(0, 1)._data.flags.c_contiguous
+    assert m.transpose(0, 1).contiguous()._data.flags.c_contiguous
 
 
 # ---- in-place methods --------------------------------------------------------------------------------------------
@@ -268,7 +268,7 @@ def test_in_place_on_tensors_that_require_grad(device):
         w.add_(w.grad if w.grad is not None else t([0.5, 0.5], device), alpha=-1)
         w.clamp_(-1, 1)
     assert host(w.detach()).tolist() == [0.5, -1.0] and w.requires_grad
-    # the issue-14 idiom p.data.add_(-lr * grad) works on the detached storage
+    # the issue-14 idiom p._data.add_(-lr * grad) works on the detached storage
     p = leaf(np.array([1.0]), device)
     p.detach().add_(-0.1 * t([2.0], device, dtype="float64"))
     assert host(p.detach()).tolist() == [0.8]

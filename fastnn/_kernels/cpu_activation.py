@@ -210,7 +210,7 @@ def _mish_parts_impl(v):
 
 
 # ---- piecewise-linear -----------------------------------------------------------------------------------
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def hardtanh_forward(x, min_val, max_val):
     """clamp(x, min_val, max_val); NaN stays NaN. ReLU is (0, inf), ReLU6 is (0, 6)."""
     out = np.empty_like(x)
@@ -220,7 +220,7 @@ def hardtanh_forward(x, min_val, max_val):
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def hardtanh_backward(grad_out, x, min_val, max_val):
     """grad_out where min_val < x < max_val (and where x is NaN), else 0, as PyTorch."""
     grad_in = np.empty_like(grad_out)
@@ -231,7 +231,7 @@ def hardtanh_backward(grad_out, x, min_val, max_val):
     return grad_in
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def leaky_relu_forward(x, negative_slope):
     out = np.empty_like(x)
     zero = x.dtype.type(0)
@@ -241,7 +241,7 @@ def leaky_relu_forward(x, negative_slope):
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def leaky_relu_backward(grad_out, x, negative_slope):
     grad_in = np.empty_like(grad_out)
     zero = x.dtype.type(0)
@@ -252,7 +252,7 @@ def leaky_relu_backward(grad_out, x, negative_slope):
 
 
 # ---- exponential family ---------------------------------------------------------------------------------
-@njit(parallel=True, cache=True, fastmath=FMA)
+@njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
 def elu_forward(x, alpha, scale):
     """scale * (x if x > 0 else alpha * expm1(x)); SELU is ELU with its fixed alpha and scale."""
     out = np.empty_like(x)
@@ -265,7 +265,7 @@ def elu_forward(x, alpha, scale):
     return out
 
 
-@njit(parallel=True, cache=True, fastmath=FMA)
+@njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
 def elu_backward(grad_out, x, alpha, scale):
     grad_in = np.empty_like(grad_out)
     scaled_alpha = scale * alpha
@@ -278,7 +278,7 @@ def elu_backward(grad_out, x, alpha, scale):
     return grad_in
 
 
-@njit(parallel=True, cache=True, fastmath=FMA)
+@njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
 def sigmoid_forward(x):
     out = np.empty_like(x)
     for i in prange(x.size):
@@ -286,7 +286,7 @@ def sigmoid_forward(x):
     return out
 
 
-@njit(parallel=True, cache=True, fastmath=FMA)
+@njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
 def sigmoid_backward(grad_out, out):
     grad_in = np.empty_like(grad_out)
     one = out.dtype.type(1)
@@ -296,7 +296,7 @@ def sigmoid_backward(grad_out, out):
     return grad_in
 
 
-@njit(parallel=True, cache=True, fastmath=FMA)
+@njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
 def tanh_forward(x):
     out = np.empty_like(x)
     for i in prange(x.size):
@@ -304,7 +304,7 @@ def tanh_forward(x):
     return out
 
 
-@njit(parallel=True, cache=True, fastmath=FMA)
+@njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
 def tanh_backward(grad_out, out):
     grad_in = np.empty_like(grad_out)
     one = out.dtype.type(1)
@@ -314,7 +314,7 @@ def tanh_backward(grad_out, out):
     return grad_in
 
 
-@njit(parallel=True, cache=True, fastmath=FMA)
+@njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
 def swish_forward(x, beta):
     """x * sigmoid(beta * x); SiLU is beta = 1."""
     out = np.empty_like(x)
@@ -324,7 +324,7 @@ def swish_forward(x, beta):
     return out
 
 
-@njit(parallel=True, cache=True, fastmath=FMA)
+@njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
 def swish_backward(grad_out, x, beta):
     grad_in = np.empty_like(grad_out)
     one = x.dtype.type(1)
@@ -335,7 +335,7 @@ def swish_backward(grad_out, x, beta):
     return grad_in
 
 
-@njit(parallel=True, cache=True, fastmath=FMA)
+@njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
 def swish_backward_with_beta(grad_out, x, beta):
     """(grad_in, partial sums of the beta gradient, one per REDUCTION_BLOCK elements; the caller sums them)."""
     n = x.size
@@ -356,7 +356,7 @@ def swish_backward_with_beta(grad_out, x, beta):
     return grad_in, partial
 
 
-@njit(parallel=True, cache=True, fastmath=FMA)
+@njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
 def softplus_forward(x, beta, threshold):
     """log(1 + exp(beta * x)) / beta, and x itself where beta * x > threshold, as PyTorch."""
     out = np.empty_like(x)
@@ -370,7 +370,7 @@ def softplus_forward(x, beta, threshold):
     return out
 
 
-@njit(parallel=True, cache=True, fastmath=FMA)
+@njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
 def softplus_backward(grad_out, x, beta, threshold):
     grad_in = np.empty_like(grad_out)
     for i in prange(x.size):
@@ -380,7 +380,7 @@ def softplus_backward(grad_out, x, beta, threshold):
     return grad_in
 
 
-@njit(parallel=True, cache=True, fastmath=FMA)
+@njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
 def mish_forward(x):
     out = np.empty_like(x)
     for i in prange(x.size):
@@ -390,7 +390,7 @@ def mish_forward(x):
     return out
 
 
-@njit(parallel=True, cache=True, fastmath=FMA)
+@njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
 def mish_backward(grad_out, x):
     grad_in = np.empty_like(grad_out)
     one = x.dtype.type(1)
@@ -402,7 +402,7 @@ def mish_backward(grad_out, x):
 
 
 # ---- GELU -----------------------------------------------------------------------------------------------
-@njit(parallel=True, cache=True, fastmath=FMA)
+@njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
 def gelu_forward(x, tanh_approximation):
     """x * Phi(x) with erf, or PyTorch's tanh approximation when `tanh_approximation`."""
     out = np.empty_like(x)
@@ -424,7 +424,7 @@ def gelu_forward(x, tanh_approximation):
     return out
 
 
-@njit(parallel=True, cache=True, fastmath=FMA)
+@njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
 def gelu_backward(grad_out, x, tanh_approximation):
     grad_in = np.empty_like(grad_out)
     half = x.dtype.type(0.5)
@@ -452,7 +452,7 @@ def gelu_backward(grad_out, x, tanh_approximation):
 
 
 # ---- PReLU ----------------------------------------------------------------------------------------------
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def prelu_forward(x, weight):
     """x: (outer, C, inner); weight: (C,). x where x > 0, else weight[c] * x."""
     outer, channels, inner = x.shape
@@ -470,7 +470,7 @@ def prelu_forward(x, weight):
 
 # reassoc lets LLVM vectorize the weight-gradient sum (there is no cancellation-sensitive math here); the
 # summation order is fixed by the compiled code, so results stay deterministic.
-@njit(parallel=True, cache=True, fastmath={"reassoc"})
+@njit(parallel=True, nogil=True, cache=True, fastmath={"reassoc"})
 def prelu_backward(grad_out, x, weight):
     """(grad_in shaped like x, weight-gradient partial sums shaped (outer, C): sum them over axis 0)."""
     outer, channels, inner = x.shape
@@ -495,7 +495,7 @@ def prelu_backward(grad_out, x, weight):
 # ---- maxout ---------------------------------------------------------------------------------------------
 # Pieces are visited in order, each sweeping the contiguous inner axis (vectorizable); a piece takes over
 # where it is larger or is the first NaN, so ties go to the first piece, as NumPy's argmax.
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def maxout_forward(x, pieces):
     """x: (outer, groups * pieces, inner) -> (outer, groups, inner), max over each run of `pieces` channels."""
     outer, channels, inner = x.shape
@@ -514,7 +514,7 @@ def maxout_forward(x, pieces):
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def maxout_backward(grad_out, x, pieces):
     """Route each output gradient to the winning piece (recomputed from x), zeros elsewhere."""
     outer, channels, inner = x.shape

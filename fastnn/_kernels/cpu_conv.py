@@ -41,7 +41,7 @@ def _output_hw(h, w, kh, kw, stride, padding, dilation):
     return out_h, out_w
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _row_block(block, pairs, group_start):
     """First row and row count of block `block` of a group: pairs of rows first, then single rows."""
     if block < pairs:
@@ -52,7 +52,7 @@ def _row_block(block, pairs, group_start):
 # ---------------------------------------------------------------------------------------------- direct
 
 
-@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+@njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
 def _tap_sum(src, offsets, weights, init, pitch, out):
     """out[n, q, y, x] = init[q] + sum_k weights[q, k] * src[n, offsets[g, k] + y*pitch + x].
 
@@ -99,7 +99,7 @@ def _tap_sum(src, offsets, weights, init, pitch, out):
     return out
 
 
-@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+@njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
 def _tap_dot(src, grads, start, pitch, span, offsets, n_chunks, out):
     """out[q, k] = sum over n, t < span of grads[n, start + q*pitch + t] * src[n, offsets[g, k] + t].
 
@@ -177,7 +177,7 @@ def _pad_taps(taps, fill):
     return padded
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def _embed(src, dst, start, pitch, row_step, col_step):
     """dst[n, c] (a flat region) = zeros, except dst[n, c, start + y*row_step*pitch + x*col_step] =
     src[n, c, y, x]: the planes padded, spread out or re-pitched into the layouts the direct kernels read.
@@ -347,7 +347,7 @@ def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
 # ---------------------------------------------------------------------------------------------- im2col
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _inside_columns(col_shift, sw, width, out_w):
     """Output columns [lo, hi) whose input column x*sw + col_shift lies inside [0, width)."""
     lo = min(out_w, max(0, (sw - 1 - col_shift) // sw))
@@ -355,7 +355,7 @@ def _inside_columns(col_shift, sw, width, out_w):
     return lo, hi
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _im2col_image(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
     """cols (Cin*kh*kw, Ho*Wo): row (c, i, j), column (y, x) holds x[c, y*sh + i*dh - ph, x*sw + j*dw - pw]
     of one image x (Cin, H, W), zero outside it."""
@@ -384,7 +384,7 @@ def _im2col_image(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
                         dst[base + t] = zero
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _col2im_image(cols, grad_x, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
     """grad_x (Cin, H, W) = every entry of cols added back at the pixel _im2col_image copied it from, taps in
     a fixed order."""
@@ -407,7 +407,7 @@ def _col2im_image(cols, grad_x, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
                         dst[start + t * sw] += src[base + t]
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _unfold_batch(x, n0, n1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
     """Images n0..n1-1 of x unfolded side by side: (Cin*kh*kw, (n1-n0)*Ho*Wo)."""
     size = out_h * out_w
@@ -418,7 +418,7 @@ def _unfold_batch(x, n0, n1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
     return cols
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def _im2col_forward(x, w_groups, bias, out, batch, kh, kw, sh, sw, ph, pw, dh, dw):
     """out (N, Cout, Ho, Wo): per batch of `batch` images, unfold them side by side and multiply each group's
     (Cout/g, K/g) weight rows by its block of the column matrix, then add the bias. Batches are independent:
@@ -443,7 +443,7 @@ def _im2col_forward(x, w_groups, bias, out, batch, kh, kw, sh, sw, ph, pw, dh, d
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def _im2col_backward(grad_out, x, w_groups_t, grad_x, grad_w_partial, batch, kh, kw, sh, sw, ph, pw, dh, dw,
                      need_input, need_weight):
     """Per batch of images: grad_x = col2im(Wᵀ @ G) and grad_w_partial[chunk] += G @ cols(x)ᵀ, where G holds the

@@ -23,7 +23,7 @@ _SIMD_SUMS = {"reassoc"}
 _ROW_CHUNKS = 32
 
 
-@njit(parallel=True, cache=True, fastmath=_SIMD_SUMS)
+@njit(parallel=True, nogil=True, cache=True, fastmath=_SIMD_SUMS)
 def batch_norm_forward(x, weight, bias, eps):
     """Normalise each channel of x (N, C, S) by its batch mean and biased variance, then scale and shift.
 
@@ -59,7 +59,7 @@ def batch_norm_forward(x, weight, bias, eps):
     return y, mean, var
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def batch_norm_apply(x, mean, invstd, weight, bias):
     """y = (x - mean[c]) * invstd[c] * weight[c] + bias[c] on x (N, C, S); mean and invstd float64 (C,)."""
     n, channels, size = x.shape
@@ -74,7 +74,7 @@ def batch_norm_apply(x, mean, invstd, weight, bias):
     return y
 
 
-@njit(parallel=True, cache=True, fastmath=_SIMD_SUMS)
+@njit(parallel=True, nogil=True, cache=True, fastmath=_SIMD_SUMS)
 def batch_norm_backward(grad_out, x, mean, invstd, weight, batch_stats):
     """Gradients of y = (x - mean) * invstd * weight + bias per channel of x (N, C, S).
 
@@ -115,7 +115,7 @@ def batch_norm_backward(grad_out, x, mean, invstd, weight, batch_stats):
     return dx, dweight, dbias
 
 
-@njit(parallel=True, cache=True, fastmath=_SIMD_SUMS)
+@njit(parallel=True, nogil=True, cache=True, fastmath=_SIMD_SUMS)
 def layer_norm_forward(x, weight, bias, eps):
     """Normalise each row of x (R, D) by its mean and biased variance, then y = xhat * weight + bias.
 
@@ -144,7 +144,7 @@ def layer_norm_forward(x, weight, bias, eps):
     return y, mean, invstd
 
 
-@njit(parallel=True, cache=True, fastmath=_SIMD_SUMS)
+@njit(parallel=True, nogil=True, cache=True, fastmath=_SIMD_SUMS)
 def layer_norm_backward(grad_out, x, mean, invstd, weight):
     """Gradients of layer_norm_forward: (dx (R, D), dweight (D,), dbias (D,)).
 
@@ -188,7 +188,7 @@ def layer_norm_backward(grad_out, x, mean, invstd, weight):
     return dx, dweight, dbias
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def local_response_norm_forward(x, size, alpha, beta, k):
     """y = x / base**beta with base = k + alpha/size * (sum of x^2 over the channel window) on x (N, C, S).
 
@@ -215,7 +215,7 @@ def local_response_norm_forward(x, size, alpha, beta, k):
     return y, base
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def local_response_norm_backward(grad_out, x, y, base, size, alpha, beta):
     """dx of local_response_norm_forward, given its outputs y and base.
 

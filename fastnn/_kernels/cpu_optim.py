@@ -11,7 +11,7 @@ from numba import njit, prange
 __all__ = ["sgd_step", "adam_step"]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def _sgd_plain(param, grad, lr, weight_decay, maximize):
     for i in prange(param.size):
         g = -grad[i] if maximize else grad[i]
@@ -19,7 +19,7 @@ def _sgd_plain(param, grad, lr, weight_decay, maximize):
         param[i] = param[i] - lr * g
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def _sgd_momentum(param, grad, buf, lr, momentum, keep, weight_decay, nesterov, maximize, first_step):
     for i in prange(param.size):
         g = -grad[i] if maximize else grad[i]
@@ -41,7 +41,7 @@ def sgd_step(param, grad, momentum_buf, lr, momentum, dampening, weight_decay, n
                       dtype(weight_decay), nesterov, maximize, first_step)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def _adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, weight_decay, decay, one_minus_beta1, beta2,
           one_minus_beta2, eps, step_size, bias_correction2_sqrt, amsgrad, maximize):
     lerp_low = one_minus_beta1 < 0.5

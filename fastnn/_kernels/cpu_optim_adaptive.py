@@ -20,7 +20,7 @@ def _lerp(start, end, weight, one_minus_weight):
     return end - (end - start) * one_minus_weight
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def _adagrad(param, grad, state_sum, clr, weight_decay, eps, maximize):
     for i in prange(param.size):
         g = -grad[i] if maximize else grad[i]
@@ -51,7 +51,7 @@ def _rmsprop_apply(param, momentum_buffer, i, g, avg, lr, momentum, use_momentum
 
 # Plain and centered RMSprop are separate loops: a `centered` branch inside one loop (a conditional load and
 # store of grad_avg) kept LLVM from vectorizing it and made the plain case 2x slower.
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def _rmsprop(param, grad, square_avg, momentum_buffer, lr, alpha, one_minus_alpha, eps, weight_decay, momentum,
              use_momentum, maximize):
     for i in prange(param.size):
@@ -62,7 +62,7 @@ def _rmsprop(param, grad, square_avg, momentum_buffer, lr, alpha, one_minus_alph
         _rmsprop_apply(param, momentum_buffer, i, g, np.sqrt(sq) + eps, lr, momentum, use_momentum)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def _rmsprop_centered(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, one_minus_alpha, eps,
                       weight_decay, momentum, use_momentum, maximize):
     lerp_complement = param.dtype.type(1) - one_minus_alpha
@@ -93,7 +93,7 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, 
         _rmsprop(param, grad, square_avg, momentum_buffer, *scalars)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def _nadam(param, grad, exp_avg, exp_avg_sq, weight_decay, decay, one_minus_beta1, beta2, one_minus_beta2,
            bias_correction2, eps, grad_coef, exp_avg_coef, maximize):
     lerp_complement = param.dtype.type(1) - one_minus_beta1

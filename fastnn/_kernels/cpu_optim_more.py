@@ -15,7 +15,7 @@ from fastnn._kernels.cpu_optim_adaptive import _lerp
 __all__ = ["adadelta_step", "adamax_step", "radam_step", "asgd_step", "rprop_step", "sparse_adam_step"]
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def _adadelta(param, grad, square_avg, acc_delta, lr, rho, one_minus_rho, eps, weight_decay, maximize):
     for i in prange(param.size):
         g = -grad[i] if maximize else grad[i]
@@ -37,7 +37,7 @@ def adadelta_step(param, grad, square_avg, acc_delta, lr, rho, eps, weight_decay
               dtype(weight_decay), maximize)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def _adamax(param, grad, exp_avg, exp_inf, weight_decay, one_minus_beta1, beta2, eps, clr, maximize):
     lerp_complement = param.dtype.type(1) - one_minus_beta1
     for i in prange(param.size):
@@ -58,7 +58,7 @@ def adamax_step(param, grad, exp_avg, exp_inf, step, lr, beta1, beta2, eps, weig
             dtype(lr / (1 - beta1 ** step)), maximize)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def _radam(param, grad, exp_avg, exp_avg_sq, weight_decay, decay, one_minus_beta1, beta2, one_minus_beta2,
            bias_correction1, lr, bias_correction2_sqrt, eps, rect, rectified, maximize):
     lerp_complement = param.dtype.type(1) - one_minus_beta1
@@ -96,7 +96,7 @@ def radam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, we
            dtype(rect), rectified, maximize)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def _asgd(param, grad, ax, decay, eta, weight_decay, mu, average, maximize):
     for i in prange(param.size):
         g = -grad[i] if maximize else grad[i]
@@ -117,7 +117,7 @@ def asgd_step(param, grad, ax, step, eta, mu, lr, lambd, alpha, t0, weight_decay
     return lr / ((1 + lambd * lr * step) ** alpha), 1 / max(1, step - t0)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def _rprop(param, grad, prev, step_size, etaminus, etaplus, step_size_min, step_size_max, maximize):
     zero, one = param.dtype.type(0), param.dtype.type(1)
     for i in prange(param.size):
@@ -141,7 +141,7 @@ def rprop_step(param, grad, prev, step_size, etaminus, etaplus, step_size_min, s
            dtype(step_size_max), maximize)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def _sparse_adam(param, grad, exp_avg, exp_avg_sq, row_size, one_minus_beta1, one_minus_beta2, eps, step_size,
                  maximize):
     zero = param.dtype.type(0)

@@ -16,7 +16,7 @@ from numba import njit, prange
 __all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward"]
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _valid_taps(start, k, dilation, size):
     """Range [first, last) of the taps `start + t*dilation` (t < k) that fall inside [0, size)."""
     first = 0
@@ -28,7 +28,7 @@ def _valid_taps(start, k, dilation, size):
     return first, last
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _window_max_nan(flat, base, width, hs, a0, a1, dh, ws, b0, b1, dw, best, best_index):
     """Rescan a window whose tap sum is NaN, given its max ignoring NaNs, with PyTorch's rule that a NaN
     tap replaces the running max: the result is the last NaN and its index. (A window mixing +inf and
@@ -44,7 +44,7 @@ def _window_max_nan(flat, base, width, hs, a0, a1, dh, ws, b0, b1, dw, best, bes
     return best, best_index
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     """Max over each window; returns (out, indices), both shaped (P, oh, ow). NaN wins, as in PyTorch.
 
@@ -110,7 +110,7 @@ def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     return out, indices
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def max_pool2d_backward(grad_out, indices, height, width):
     """Scatter-add each output gradient to the input position its window's max came from."""
     planes, oh, ow = grad_out.shape
@@ -128,7 +128,7 @@ def max_pool2d_backward(grad_out, indices, height, width):
     return grad_in.reshape((planes, height, width))
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _avg_bounds(n_out, stride, pad, k, size):
     """Per output position along one axis: first and past-the-end input index of its window clipped to
     the input, and the window's length clipped to the padded input (PyTorch's count_include_pad size)."""
@@ -144,7 +144,7 @@ def _avg_bounds(n_out, stride, pad, k, size):
     return first, stop, padded
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _avg_divisor(i, j, row_first, row_stop, row_padded, col_first, col_stop, col_padded, count_include_pad,
                  divisor_override):
     if divisor_override != 0:
@@ -154,7 +154,7 @@ def _avg_divisor(i, j, row_first, row_stop, row_padded, col_first, col_stop, col
     return (row_stop[i] - row_first[i]) * (col_stop[j] - col_first[j])
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, divisor_override):
     """Mean over each window (divisor_override=0 means no override); out shaped (P, oh, ow)."""
     planes, height, width = x.shape
@@ -176,7 +176,7 @@ def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, div
     return out
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def avg_pool2d_backward(grad_out, height, width, kh, kw, sh, sw, ph, pw, count_include_pad,
                         divisor_override):
     """Spread each output gradient evenly (by the forward's divisor) over its window."""

@@ -23,7 +23,7 @@ __all__ = ["max_pool3d_forward", "avg_pool3d_forward", "avg_pool3d_backward", "a
            "adaptive_avg_pool2d_backward", "adaptive_max_pool2d_forward", "fractional_max_pool2d_forward"]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def max_pool3d_forward(x, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, od, oh, ow):
     """Max over each dilated window; returns (out, indices), both (P, od, oh, ow); index -1 for a window with
     no tap inside the input."""
@@ -61,7 +61,7 @@ def max_pool3d_forward(x, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, od, oh
     return out, indices
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _avg_range(o, k, s, pad, size):
     """Clipped window [lo, hi) of output o along one axis, and its length counting padding."""
     lo = o * s - pad
@@ -70,7 +70,7 @@ def _avg_range(o, k, s, pad, size):
     return max(lo, 0), min(hi, size), padded
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _avg_window3d(z, i, j, kd, kh, kw, sd, sh, sw, pd, ph, pw, depth, height, width, count_include_pad,
                   divisor_override):
     """Clipped bounds (z0, z1, h0, h1, w0, w1) of output (z, i, j) and PyTorch's divisor for it."""
@@ -86,7 +86,7 @@ def _avg_window3d(z, i, j, kd, kh, kw, sd, sh, sw, pd, ph, pw, depth, height, wi
     return z0, z1, h0, h1, w0, w1, divisor
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def avg_pool3d_forward(x, kd, kh, kw, sd, sh, sw, pd, ph, pw, od, oh, ow, count_include_pad, divisor_override):
     """Mean over each window (divisor_override=0 means none); out (P, od, oh, ow)."""
     planes, depth, height, width = x.shape
@@ -110,7 +110,7 @@ def avg_pool3d_forward(x, kd, kh, kw, sd, sh, sw, pd, ph, pw, od, oh, ow, count_
     return out
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def avg_pool3d_backward(grad_out, depth, height, width, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_include_pad,
                         divisor_override):
     """Spread each output gradient evenly (by the forward's divisor) over its window."""
@@ -131,7 +131,7 @@ def avg_pool3d_backward(grad_out, depth, height, width, kd, kh, kw, sd, sh, sw, 
     return grad_in
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _adaptive_bounds(size, out_size):
     """Start and end of each adaptive region along an axis: floor(i*n/out), ceil((i+1)*n/out)."""
     starts = np.empty(out_size, np.int64)
@@ -142,7 +142,7 @@ def _adaptive_bounds(size, out_size):
     return starts, ends
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def adaptive_avg_pool2d_forward(x, oh, ow):
     """Mean over each adaptive region; out (P, oh, ow)."""
     planes, height, width = x.shape
@@ -161,7 +161,7 @@ def adaptive_avg_pool2d_forward(x, oh, ow):
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def adaptive_avg_pool2d_backward(grad_out, height, width):
     """Spread each output gradient evenly over its adaptive region; grad_in (P, height, width)."""
     planes, oh, ow = grad_out.shape
@@ -178,7 +178,7 @@ def adaptive_avg_pool2d_backward(grad_out, height, width):
     return grad_in
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _region_max(x, p, y0, y1, x0, x1, lowest):
     """(max, flat index y*W + x) over rows [y0, y1) and columns [x0, x1) of plane p; NaN wins."""
     width = x.shape[2]
@@ -193,7 +193,7 @@ def _region_max(x, p, y0, y1, x0, x1, lowest):
     return best, best_index
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def adaptive_max_pool2d_forward(x, oh, ow):
     """Max over each adaptive region; returns (out, indices), both (P, oh, ow)."""
     planes, height, width = x.shape
@@ -209,7 +209,7 @@ def adaptive_max_pool2d_forward(x, oh, ow):
     return out, indices
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _fractional_starts(sample, size, out_size, k):
     """Window starts of fractional max pooling along one axis, in the sample's dtype as PyTorch computes
     them: floor((i + u)*alpha) - floor(u*alpha) for i < out - 1, then size - k."""
@@ -224,7 +224,7 @@ def _fractional_starts(sample, size, out_size, k):
     return starts
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def fractional_max_pool2d_forward(x, samples, kh, kw, oh, ow):
     """Max over kh x kw windows at each plane's pseudo-random starts; samples (P, 2) in [0, 1] (width, height).
     Returns (out, indices), both (P, oh, ow)."""

@@ -55,7 +55,7 @@ class TensorDataset(Dataset):
         return tuple(t[index] for t in self.tensors)
 
     def get_batch(self, indices):
-        return tuple(Tensor(t.data[indices], device=t.device) if isinstance(t, Tensor) else t[indices]
+        return tuple(Tensor(t._data[indices], device=t.device) if isinstance(t, Tensor) else t[indices]
                      for t in self.tensors)
 
 
@@ -131,7 +131,7 @@ def default_collate(batch):
     collated field by field; strings are returned as a list."""
     elem = batch[0]
     if isinstance(elem, Tensor):
-        return Tensor(np.stack([sample.data for sample in batch]), device=elem.device)
+        return Tensor(np.stack([sample._data for sample in batch]), device=elem.device)
     if isinstance(elem, np.ndarray):
         if elem.dtype.kind not in "biuf":
             raise TypeError(f"default_collate: can't batch ndarrays of dtype {elem.dtype}")

@@ -25,7 +25,7 @@ from fastnn.tensor import Tensor
 
 def _one_hot_or_probs(labels, num_classes, dtype):
     """Class-index labels (N,) as one-hot rows, or probability labels (N, K) as they are, in `dtype`."""
-    labels = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+    labels = labels._data if isinstance(labels, Tensor) else np.asarray(labels)
     if labels.dtype.kind in "iu":
         if num_classes is None:
             raise ValueError("num_classes is required when labels are class indices")
@@ -76,7 +76,7 @@ class _PairMixing:
         if array.dtype.kind != "f" and not (self._pastes and array.dtype == np.uint8):
             raise TypeError(f"{type(self).__name__} expects floating-point images (apply ToTensor first), got "
                             f"{array.dtype}")
-        label_array = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+        label_array = labels._data if isinstance(labels, Tensor) else np.asarray(labels)
         if label_array.ndim == 0 or label_array.shape[0] != array.shape[0]:
             raise ValueError(f"{type(self).__name__} got {array.shape[0]} images but labels of shape "
                              f"{label_array.shape}")

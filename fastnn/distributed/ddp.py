@@ -234,7 +234,7 @@ class DistributedDataParallel(Module):
         def backward(g):
             self._view_ready(p, g)
             return (None,) * len(inputs)   # no gradient to the anchor; DDP writes p.grad itself
-        view = make_result(p.data, inputs, backward, "ddp_gradient_ready")
+        view = make_result(p._data, inputs, backward, "ddp_gradient_ready")
         self._views.setdefault(id(p), []).append(view)
         return view
 

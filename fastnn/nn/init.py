@@ -52,7 +52,7 @@ def _fill(tensor, values):
     """Write `values` (a scalar, a host array or an array of the tensor's device) into tensor, in place."""
     if not isinstance(values, (int, float)):
         values = tensor._backend.asarray(values)
-    tensor.data[...] = values
+    tensor._data[...] = values
     tensor._bump_version()
     return tensor
 
@@ -155,7 +155,7 @@ def orthogonal_(tensor, gain=1.0, generator=None):
     if tensor.ndim < 2:
         raise ValueError(f"only tensors with 2 or more dimensions are supported, got shape {tuple(tensor.shape)}")
     rows = tensor.shape[0]
-    cols = tensor.data.size // rows
+    cols = tensor._data.size // rows
     flat = _gen(generator).standard_normal((rows, cols))
     if rows < cols:
         flat = flat.T

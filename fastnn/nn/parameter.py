@@ -9,7 +9,7 @@ class Parameter(Tensor):
         if data is None:
             data = np.empty(0, dtype=np.float32)
         if isinstance(data, Tensor):
-            device, data = data.device, data.data
+            device, data = data.device, data._data
         else:
             device, data = "cpu", np.asarray(data)
         super().__init__(data, requires_grad=requires_grad, device=device)

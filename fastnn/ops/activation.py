@@ -39,10 +39,10 @@ def _compute_array(x, op):
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}(): expected a Tensor, got {type(x).__name__}")
     if x.dtype == np.float16:
-        return x.data.astype(np.float32)
+        return x._data.astype(np.float32)
     if x.dtype not in x._backend.kernel_dtypes:
         raise TypeError(f"{op}(): expected a floating point tensor (float16/32/64), got {x.dtype}")
-    return x._backend.xp.ascontiguousarray(x.data)
+    return x._backend.xp.ascontiguousarray(x._data)
 
 
 def _real(op, name, value):
@@ -99,10 +99,10 @@ def prelu(x, weight):
     if weight.dtype != x.dtype:
         raise TypeError(f"prelu(): weight dtype {weight.dtype} does not match input dtype {x.dtype}")
     channels = x.shape[1] if x.ndim >= 2 else 1
-    if weight.data.size != 1 and (weight.ndim != 1 or weight.data.size != channels):
+    if weight._data.size != 1 and (weight.ndim != 1 or weight._data.size != channels):
         raise ValueError(f"prelu(): weight must hold 1 slope or one per input channel ({channels}, dim 1 of "
                          f"input shape {x.shape}), got weight shape {weight.shape}")
-    slopes = x._backend.xp.ascontiguousarray(weight.data.reshape(-1), dtype=data.dtype)
+    slopes = x._backend.xp.ascontiguousarray(weight._data.reshape(-1), dtype=data.dtype)
     if slopes.size == 1:
         # One slope: any split into rows works; keep the last dim inner and parallelize over the rest.
         x3 = data.reshape(math.prod(x.shape[:-1]), 1, x.shape[-1] if x.ndim else 1)
@@ -151,12 +151,12 @@ def swish(x, beta=1.0):
     if not isinstance(beta, Tensor):
         return _elementwise(x, "swish", _SWISH, _real("swish", "beta", beta))
     data = _compute_array(x, "swish")
-    if beta.data.size != 1:
+    if beta._data.size != 1:
         raise ValueError(f"swish(): beta must hold one element, got shape {beta.shape}")
     if beta.dtype != x.dtype:
         raise TypeError(f"swish(): beta dtype {beta.dtype} does not match input dtype {x.dtype}")
     backend, xp = x._backend.kernels, x._backend.xp
-    beta_value = data.dtype.type(beta.data.reshape(()).item())
+    beta_value = data.dtype.type(beta._data.reshape(()).item())
     flat = data.reshape(-1)
     out = backend.swish_forward(flat, beta_value)
 
@@ -234,7 +234,7 @@ def _log_softmax_array(xp, data, axis):
 def log_softmax(x, dim, dtype=None):
     x, axis = _softmax_input(x, dim, dtype, "log_softmax")
     xp = x._backend.xp
-    out = _log_softmax_array(xp, x.data, axis)
+    out = _log_softmax_array(xp, x._data, axis)
 
     def backward(g):
         return (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),)
@@ -244,10 +244,10 @@ def log_softmax(x, dim, dtype=None):
 def softmax(x, dim, dtype=None):
     x, axis = _softmax_input(x, dim, dtype, "softmax")
     xp = x._backend.xp
-    if x.data.size == 0:
-        out = x.data.copy()
+    if x._data.size == 0:
+        out = x._data.copy()
     else:
-        out = xp.exp(x.data - x.data.max(axis=axis, keepdims=True))
+        out = xp.exp(x._data - x._data.max(axis=axis, keepdims=True))
         out /= out.sum(axis=axis, keepdims=True)
 
     def backward(g):

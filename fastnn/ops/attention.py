@@ -75,7 +75,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     L, S = query.shape[-2], key.shape[-2]
     xp = query._backend.xp
     dtype = query.dtype
-    q, k, v = query.data, key.data, value.data
+    q, k, v = query._data, key._data, value._data
     if repeat > 1:
         k, v = xp.repeat(k, repeat, axis=-3), xp.repeat(v, repeat, axis=-3)
     scores = (q @ k.swapaxes(-1, -2)) * dtype.type(scale)
@@ -93,10 +93,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             raise ValueError(f"scaled_dot_product_attention(): attn_mask of shape {tuple(attn_mask.shape)} does "
                              f"not broadcast to the attention scores' shape {tuple(scores.shape)}") from None
         if attn_mask.dtype == np.bool_:
-            scores = xp.where(attn_mask.data, scores, dtype.type(-np.inf))
+            scores = xp.where(attn_mask._data, scores, dtype.type(-np.inf))
         elif attn_mask.dtype.kind == "f":
             mask_is_float = True
-            scores = scores + attn_mask.data.astype(dtype, copy=False)
+            scores = scores + attn_mask._data.astype(dtype, copy=False)
         else:
             raise TypeError(f"scaled_dot_product_attention(): attn_mask must be bool or floating point, got "
                             f"{attn_mask.dtype}")
@@ -171,7 +171,7 @@ def _as_float_mask(mask, dtype, name, op):
         raise TypeError(f"{op}: {name} must be a Tensor or None, got {type(mask).__name__}")
     if mask.dtype == np.bool_:
         xp = mask._backend.xp
-        return Tensor._wrap(xp.where(mask.data, dtype.type(-np.inf), dtype.type(0)), mask._backend)
+        return Tensor._wrap(xp.where(mask._data, dtype.type(-np.inf), dtype.type(0)), mask._backend)
     if mask.dtype.kind != "f":
         raise TypeError(f"{op}: only bool and floating types of {name} are supported, got {mask.dtype}")
     if mask.dtype != dtype:

@@ -33,15 +33,15 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     extra = (pads[0][1] - pads[0][0], pads[1][1] - pads[1][0])
     unbatched = input.ndim == 3
     xp = backend.xp
-    x = input.data[None] if unbatched else input.data
+    x = input._data[None] if unbatched else input._data
     if extra != (0, 0):
         x = xp.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
     x = xp.ascontiguousarray(x)
-    w = xp.ascontiguousarray(weight.data)
+    w = xp.ascontiguousarray(weight._data)
     if algorithm == "auto":
         algorithm = backend.conv_algorithm(weight.shape, groups, stride, output_hw)
     kernels = backend.kernels
-    b = None if bias is None else xp.ascontiguousarray(bias.data)
+    b = None if bias is None else xp.ascontiguousarray(bias._data)
     out = kernels.conv2d_forward(x, w, b, stride, pad, dilation, groups, algorithm)
 
     def backward(g):

@@ -37,7 +37,7 @@ def _depth_taps(x, kernel, stride, pad, dilation, out_depth):
     z*stride + a*dilation - pad[0] of channel c (zeros in the padding)."""
     xp = x._backend.xp
     n, channels, depth, height, width = x.shape
-    padded = xp.pad(x.data, ((0, 0), (0, 0), pad, (0, 0), (0, 0))) if any(pad) else x.data
+    padded = xp.pad(x._data, ((0, 0), (0, 0), pad, (0, 0), (0, 0))) if any(pad) else x._data
     padded_shape = padded.shape
     taps = xp.empty((n, out_depth, channels, kernel, height, width), x.dtype)
     span = stride * (out_depth - 1) + 1
@@ -109,7 +109,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         raise ValueError(f"{op}: output size {out_hw} is empty for input shape {tuple(input.shape)}, weight shape "
                          f"{tuple(weight.shape)}, stride {stride}, padding {padding}, dilation {dilation}")
     unbatched = input.ndim == 3
-    x = xp.ascontiguousarray(input.data[None] if unbatched else input.data)
+    x = xp.ascontiguousarray(input._data[None] if unbatched else input._data)
     in_hw = x.shape[2:]
     out_shape = (x.shape[0], cout) + out_hw
     # conv2d of the output has this size; it exceeds the input's only where output_padding >= stride, and the
@@ -124,11 +124,11 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                                                    conv_hw)
         backward_algorithm = backend.conv_algorithm(weight.shape, groups, stride, conv_hw)
     kernels = backend.kernels
-    w = xp.ascontiguousarray(weight.data)
+    w = xp.ascontiguousarray(weight._data)
     out, _, _ = kernels.conv2d_backward(_zero_extend(xp, x, conv_hw), xp.zeros(out_shape, x.dtype), w, stride,
                                         padding, dilation, groups, True, False, False, forward_algorithm)
     if bias is not None:
-        out += bias.data[:, None, None]
+        out += bias._data[:, None, None]
 
     def backward(g):
         g = xp.ascontiguousarray(g[None] if unbatched else g)

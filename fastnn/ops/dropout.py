@@ -53,7 +53,7 @@ def _masked_scale(input, p, mask_shape, name):
     else:
         # A bool array times a scalar: several times faster than where() with two scalars.
         factor = xp.multiply(_keep_mask(input, mask_shape, keep), dtype(1.0 / keep), dtype=input.dtype)
-    out = input.data * factor
+    out = input._data * factor
     return make_result(out, (input,), lambda g: (g * factor,), name, saved=())
 
 
@@ -102,7 +102,7 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
         factor = xp.multiply(keep, dtype(a), dtype=input.dtype)
         shift = xp.multiply(keep, dtype(a * _SELU_SATURATION), dtype=input.dtype)
         shift += dtype(-a * _SELU_SATURATION * (1.0 - p))
-    out = input.data * factor + shift
+    out = input._data * factor + shift
     return make_result(out, (input,), lambda g: (g * factor,), "alpha_dropout", saved=())
 
 

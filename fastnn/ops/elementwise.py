@@ -30,7 +30,7 @@ def _binary(a, b):
 
 def add(a, b):
     a, b = _binary(a, b)
-    out = scalar_array(a.data + b.data, a._backend.xp)
+    out = scalar_array(a._data + b._data, a._backend.xp)
 
     def backward(g):
         return (unbroadcast(g, a.shape) if a.requires_grad else None,
@@ -40,7 +40,7 @@ def add(a, b):
 
 def sub(a, b):
     a, b = _binary(a, b)
-    out = scalar_array(a.data - b.data, a._backend.xp)
+    out = scalar_array(a._data - b._data, a._backend.xp)
 
     def backward(g):
         return (unbroadcast(g, a.shape) if a.requires_grad else None,
@@ -50,11 +50,11 @@ def sub(a, b):
 
 def mul(a, b):
     a, b = _binary(a, b)
-    out = scalar_array(a.data * b.data, a._backend.xp)
+    out = scalar_array(a._data * b._data, a._backend.xp)
 
     def backward(g):
-        return (unbroadcast(g * b.data, a.shape) if a.requires_grad else None,
-                unbroadcast(g * a.data, b.shape) if b.requires_grad else None)
+        return (unbroadcast(g * b._data, a.shape) if a.requires_grad else None,
+                unbroadcast(g * a._data, b.shape) if b.requires_grad else None)
     return make_result(out, (a, b), backward, "mul", saved=product_saved(a, b))
 
 
@@ -62,60 +62,60 @@ def div(a, b):
     a, b = _binary(a, b)
     if a.dtype.kind in "biu":  # true division of integers gives the default float dtype, as in PyTorch
         a, b = astype(a, np.dtype(np.float32)), astype(b, np.dtype(np.float32))
-    out = scalar_array(a.data / b.data, a._backend.xp)
+    out = scalar_array(a._data / b._data, a._backend.xp)
 
     def backward(g):
-        return (unbroadcast(g / b.data, a.shape) if a.requires_grad else None,
-                unbroadcast(-g * out / b.data, b.shape) if b.requires_grad else None)
+        return (unbroadcast(g / b._data, a.shape) if a.requires_grad else None,
+                unbroadcast(-g * out / b._data, b.shape) if b.requires_grad else None)
     return make_result(out, (a, b), backward, "div", saved=(b,), saves_output=b.requires_grad)
 
 
 def pow(a, b):
     a, b = _binary(a, b)
     xp = a._backend.xp
-    out = scalar_array(a.data ** b.data, xp)
+    out = scalar_array(a._data ** b._data, xp)
 
     def backward(g):
         ga = gb = None
         if a.requires_grad:
-            ga = unbroadcast(g * b.data * a.data ** (b.data - 1), a.shape)
+            ga = unbroadcast(g * b._data * a._data ** (b._data - 1), a.shape)
         if b.requires_grad:
             # d/db a**b = a**b * log(a); defined as 0 where a <= 0 (as PyTorch does) instead of NaN.
-            positive = a.data > 0
-            log_a = xp.where(positive, xp.log(xp.where(positive, a.data, 1)), 0).astype(out.dtype)
+            positive = a._data > 0
+            log_a = xp.where(positive, xp.log(xp.where(positive, a._data, 1)), 0).astype(out.dtype)
             gb = unbroadcast(g * out * log_a, b.shape)
         return ga, gb
     return make_result(out, (a, b), backward, "pow", saved=(a, b), saves_output=b.requires_grad)
 
 
 def neg(x):
-    return make_result(scalar_array(-x.data, x._backend.xp), (x,), lambda g: (-g,), "neg", saved=())
+    return make_result(scalar_array(-x._data, x._backend.xp), (x,), lambda g: (-g,), "neg", saved=())
 
 
 def exp(x):
-    out = scalar_array(x._backend.xp.exp(x.data), x._backend.xp)
+    out = scalar_array(x._backend.xp.exp(x._data), x._backend.xp)
     return make_result(out, (x,), lambda g: (g * out,), "exp", saved=(), saves_output=True)
 
 
 def log(x):
-    out = scalar_array(x._backend.xp.log(x.data), x._backend.xp)
-    return make_result(out, (x,), lambda g: (g / x.data,), "log")
+    out = scalar_array(x._backend.xp.log(x._data), x._backend.xp)
+    return make_result(out, (x,), lambda g: (g / x._data,), "log")
 
 
 def sqrt(x):
-    out = scalar_array(x._backend.xp.sqrt(x.data), x._backend.xp)
+    out = scalar_array(x._backend.xp.sqrt(x._data), x._backend.xp)
     return make_result(out, (x,), lambda g: (g / (2 * out),), "sqrt", saved=(), saves_output=True)
 
 
 def abs(x):
     xp = x._backend.xp
-    return make_result(scalar_array(xp.abs(x.data), xp), (x,), lambda g: (g * xp.sign(x.data),), "abs")
+    return make_result(scalar_array(xp.abs(x._data), xp), (x,), lambda g: (g * xp.sign(x._data),), "abs")
 
 
 def _bound(value, x):
     """A clamp bound as something x's array accepts: a same-device array or a scalar of x's dtype."""
     if value is None or isinstance(value, Tensor):
-        return None if value is None else value.data
+        return None if value is None else value._data
     return x.dtype.type(value)
 
 
@@ -124,12 +124,12 @@ def clamp(x, min=None, max=None):
         raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
     xp = x._backend.xp
     lo, hi = _bound(min, x), _bound(max, x)
-    out = scalar_array(xp.clip(x.data, lo, hi), xp)
+    out = scalar_array(xp.clip(x._data, lo, hi), xp)
 
     def backward(g):
-        inside = None if lo is None else x.data >= lo
+        inside = None if lo is None else x._data >= lo
         if hi is not None:
-            inside = x.data <= hi if inside is None else inside & (x.data <= hi)
+            inside = x._data <= hi if inside is None else inside & (x._data <= hi)
         return (g * inside,)
     return make_result(out, (x,), backward, "clamp")
 
@@ -141,21 +141,21 @@ def _tie_weights(wins, ties, dtype):
 
 def maximum(a, b):
     a, b = _binary(a, b)
-    out = scalar_array(a._backend.xp.maximum(a.data, b.data), a._backend.xp)
+    out = scalar_array(a._backend.xp.maximum(a._data, b._data), a._backend.xp)
 
     def backward(g):
         # Ties split the gradient evenly between both inputs, as PyTorch does.
-        wa = _tie_weights(a.data > b.data, a.data == b.data, g.dtype)
+        wa = _tie_weights(a._data > b._data, a._data == b._data, g.dtype)
         return unbroadcast(g * wa, a.shape), unbroadcast(g * (1 - wa), b.shape)
     return make_result(out, (a, b), backward, "maximum")
 
 
 def minimum(a, b):
     a, b = _binary(a, b)
-    out = scalar_array(a._backend.xp.minimum(a.data, b.data), a._backend.xp)
+    out = scalar_array(a._backend.xp.minimum(a._data, b._data), a._backend.xp)
 
     def backward(g):
-        wa = _tie_weights(a.data < b.data, a.data == b.data, g.dtype)
+        wa = _tie_weights(a._data < b._data, a._data == b._data, g.dtype)
         return unbroadcast(g * wa, a.shape), unbroadcast(g * (1 - wa), b.shape)
     return make_result(out, (a, b), backward, "minimum")
 
@@ -165,10 +165,10 @@ def where(condition, a, b):
         a = as_tensor(a, condition if isinstance(condition, Tensor) else None)
     a, b = _binary(a, b)
     xp = a._backend.xp
-    cond = condition.data if isinstance(condition, Tensor) else a._backend.asarray(condition)
+    cond = condition._data if isinstance(condition, Tensor) else a._backend.asarray(condition)
     if cond.dtype != np.bool_:
         raise TypeError(f"where expects a bool condition, got {cond.dtype}")
-    out = scalar_array(xp.where(cond, a.data, b.data), xp)
+    out = scalar_array(xp.where(cond, a._data, b._data), xp)
 
     def backward(g):
         return (unbroadcast(xp.where(cond, g, 0), a.shape) if a.requires_grad else None,
@@ -177,21 +177,21 @@ def where(condition, a, b):
 
 
 def astype(x, dtype):
-    out = x.data.astype(dtype)
+    out = x._data.astype(dtype)
     if dtype.kind not in "fc":
         return Tensor._wrap(out, x._backend)
     return make_result(out, (x,), lambda g: (g.astype(x.dtype),), "astype", saved=())
 
 
 def clone(x):
-    return make_result(x.data.copy(), (x,), lambda g: (g,), "clone", saved=())
+    return make_result(x._data.copy(), (x,), lambda g: (g,), "clone", saved=())
 
 
 def to_device(x, device):
     """x on `device`, through the host; the gradient goes back the same way."""
     from fastnn import _dispatch
     source, target = x._backend, _dispatch.backend(device)
-    out = Tensor._wrap(target.from_host(source.to_host(x.data)), target)
+    out = Tensor._wrap(target.from_host(source.to_host(x._data)), target)
     if not (x.requires_grad and is_grad_enabled()):
         return out
     out.requires_grad = True
@@ -202,7 +202,7 @@ def to_device(x, device):
 def _compare(op, name):
     def compare(a, b):
         a, b = _binary(a, b)
-        return Tensor._wrap(scalar_array(op(a.data, b.data), a._backend.xp), a._backend)
+        return Tensor._wrap(scalar_array(op(a._data, b._data), a._backend.xp), a._backend)
     compare.__name__ = compare.__qualname__ = name
     return compare
 

@@ -28,7 +28,7 @@ def embedding(input, weight, padding_idx=None):
     backend = weight._backend
     if not isinstance(input, Tensor):
         input = Tensor(backend.asarray(input), device=weight.device)
-    indices = input.data
+    indices = input._data
     if indices.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be an integer tensor (int64 or int32), got {indices.dtype}")
     if weight.ndim != 2:
@@ -43,7 +43,7 @@ def embedding(input, weight, padding_idx=None):
             raise ValueError(f"embedding: index {bad} is out of range for a table of {num_embeddings} rows "
                              f"(valid indices are 0 .. {num_embeddings - 1})")
     xp = backend.xp
-    out = xp.take(weight.data, indices, axis=0)
+    out = xp.take(weight._data, indices, axis=0)
 
     def backward(g):
         # the backend's kernel sums repeated indices; float16 tables are summed in float32

@@ -57,9 +57,9 @@ def _pick(x, idx, axis, name):
     backend = x._backend
     xp = backend.xp
     if x.ndim == 0:
-        return make_result(x.data.copy(), (x,), lambda g: (g,), name, saved=())
+        return make_result(x._data.copy(), (x,), lambda g: (g,), name, saved=())
     where = _along_axis(xp, idx, axis)
-    out = x.data[where]
+    out = x._data[where]
 
     def backward(g):
         gx = xp.zeros(x.shape, dtype=g.dtype)
@@ -93,7 +93,7 @@ def sort(input, dim=-1, descending=False, stable=False):
     if x.ndim == 0:
         return ValuesIndices(_pick(x, None, 0, "sort"), _indices(x._backend.xp.zeros((), dtype=_INT64), x))
     axis = normalize_dim(dim, x.ndim)
-    idx = _argsort(x._backend.xp, x.data, axis, descending)
+    idx = _argsort(x._backend.xp, x._data, axis, descending)
     return ValuesIndices(_pick(x, idx, axis, "sort"), _indices(idx, x))
 
 
@@ -101,7 +101,7 @@ def argsort(input, dim=-1, descending=False, stable=False):
     x = _tensor(input, "argsort")
     if x.ndim == 0:
         return _indices(x._backend.xp.zeros((), dtype=_INT64), x)
-    return _indices(_argsort(x._backend.xp, x.data, normalize_dim(dim, x.ndim), descending), x)
+    return _indices(_argsort(x._backend.xp, x._data, normalize_dim(dim, x.ndim), descending), x)
 
 
 def _check_k(k, size, name, low=0):
@@ -121,7 +121,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     if x.ndim == 0:
         return sort(x)
     xp = x._backend.xp
-    order = _argsort(xp, x.data, axis, descending=largest)
+    order = _argsort(xp, x._data, axis, descending=largest)
     idx = xp.take(order, xp.arange(k), axis=axis)
     return ValuesIndices(_pick(x, idx, axis, "topk"), _indices(idx, x))
 
@@ -130,7 +130,7 @@ def _kth(x, axis, position, keepdim, name):
     """The element at `position` (an int array broadcast over the other dims, or an int) of each slice's
     ascending order, with its index."""
     xp = x._backend.xp
-    order = _argsort(xp, x.data, axis, descending=False)
+    order = _argsort(xp, x._data, axis, descending=False)
     if isinstance(position, int):
         idx = xp.take(order, xp.asarray([position]), axis=axis)
     else:
@@ -156,7 +156,7 @@ def median(input, dim=None, keepdim=False):
     """The lower median (for an even count the smaller of the two middle values, as PyTorch does, not their
     mean); NaN when a slice holds a NaN. median(x) -> tensor; median(x, dim) -> (values, indices)."""
     x = _tensor(input, "median")
-    if x.data.size == 0:
+    if x._data.size == 0:
         raise ValueError("median() of an empty tensor is undefined")
     if dim is None:
         from fastnn.ops.shape import reshape
@@ -172,7 +172,7 @@ def _median(x, axis, keepdim):
     xp = x._backend.xp
     n = x.shape[axis]
     if x.dtype.kind == "f":  # NaNs sort last: a slice holding one picks its last element (a NaN)
-        has_nan = xp.isnan(x.data).any(axis=axis, keepdims=True)
+        has_nan = xp.isnan(x._data).any(axis=axis, keepdims=True)
         position = xp.where(has_nan, n - 1, (n - 1) // 2).astype(_INT64)
         return _kth(x, axis, position, keepdim, "median")
     return _kth(x, axis, (n - 1) // 2, keepdim, "median")
@@ -185,8 +185,8 @@ def mode(input, dim=-1, keepdim=False):
         return sort(x)
     axis = normalize_dim(dim, x.ndim)
     xp = x._backend.xp
-    order = _argsort(xp, x.data, axis, descending=False)
-    s = xp.moveaxis(xp.take_along_axis(x.data, order, axis=axis), axis, -1)
+    order = _argsort(xp, x._data, axis, descending=False)
+    s = xp.moveaxis(xp.take_along_axis(x._data, order, axis=axis), axis, -1)
     counts = (s[..., :, None] == s[..., None, :]).sum(axis=-1)  # O(n^2) along dim: how often each value occurs
     first = xp.argmax(counts, axis=-1)[..., None]  # the first (smallest) value of the largest count
     position = xp.moveaxis(first, -1, axis)
@@ -199,7 +199,7 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     x = _tensor(input, "unique")
     xp = x._backend.xp
     axis = None if dim is None else normalize_dim(dim, x.ndim)
-    data = x.data.reshape(-1) if axis is None else x.data
+    data = x._data.reshape(-1) if axis is None else x._data
     values, inverse, counts = xp.unique(data, return_inverse=True, return_counts=True, axis=axis)
     out = [Tensor._wrap(values, x._backend)]
     if return_inverse:
@@ -235,8 +235,8 @@ def gather(input, dim, index, *, sparse_grad=False):
     axis = normalize_dim(dim, x.ndim)
     if x.ndim:
         _check_index_shape(x, axis, index, "gather")
-        _check_bounds(index.data, x.shape[axis], "gather", dim)
-    return _pick(x, index.data.astype(_INT64), axis, "gather")
+        _check_bounds(index._data, x.shape[axis], "gather", dim)
+    return _pick(x, index._data.astype(_INT64), axis, "gather")
 
 
 def _src_part(src, index):
@@ -264,10 +264,10 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
         if src.dtype != x.dtype:
             raise TypeError(f"scatter(): expected src of dtype {x.dtype}, got {src.dtype}")
     _check_index_shape(x, axis, index, "scatter", None if scalar else src)
-    _check_bounds(index.data, x.shape[axis], "scatter", dim)
-    where = _along_axis(xp, index.data.astype(_INT64), axis)
-    out = x.data.copy()
-    out[where] = x.dtype.type(src) if scalar else _src_part(src.data, index)
+    _check_bounds(index._data, x.shape[axis], "scatter", dim)
+    where = _along_axis(xp, index._data.astype(_INT64), axis)
+    out = x._data.copy()
+    out[where] = x.dtype.type(src) if scalar else _src_part(src._data, index)
 
     def backward(g):
         gx = None
@@ -295,12 +295,12 @@ def scatter_add(input, dim, index, src):
         raise TypeError(f"scatter_add(): expected src of dtype {x.dtype}, got {src.dtype}")
     axis = normalize_dim(dim, x.ndim)
     _check_index_shape(x, axis, index, "scatter_add", src)
-    _check_bounds(index.data, x.shape[axis], "scatter_add", dim)
+    _check_bounds(index._data, x.shape[axis], "scatter_add", dim)
     backend = x._backend
     xp = backend.xp
-    where = _along_axis(xp, index.data.astype(_INT64), axis)
-    out = xp.array(x.data, copy=True, order="C")
-    backend.kernels.scatter_add(out, where, xp.ascontiguousarray(_src_part(src.data, index)))
+    where = _along_axis(xp, index._data.astype(_INT64), axis)
+    out = xp.array(x._data, copy=True, order="C")
+    backend.kernels.scatter_add(out, where, xp.ascontiguousarray(_src_part(src._data, index)))
 
     def backward(g):
         gs = None
@@ -315,7 +315,7 @@ def _vector_index(index, name, size, dim):
     index = _index_tensor(index, name)
     if index.ndim > 1:
         raise ValueError(f"{name}(): index must be 0-D or 1-D, got shape {tuple(index.shape)}")
-    idx = index.data.reshape(-1).astype(_INT64)
+    idx = index._data.reshape(-1).astype(_INT64)
     _check_bounds(idx, size, name, dim)
     return idx
 
@@ -327,7 +327,7 @@ def index_select(input, dim, index):
     axis = normalize_dim(dim, x.ndim)
     backend = x._backend
     xp = backend.xp
-    data = x.data.reshape(1) if x.ndim == 0 else x.data
+    data = x._data.reshape(1) if x.ndim == 0 else x._data
     idx = _vector_index(index, "index_select", data.shape[axis], dim)
     out = xp.take(data, idx, axis=axis)
     if x.ndim == 0:
@@ -365,8 +365,8 @@ def index_add(input, dim, index, source, *, alpha=1):
     xp = backend.xp
     lead = (slice(None),) * axis
     scale = x.dtype.type(alpha)
-    out = xp.array(x.data, copy=True, order="C")
-    add_values(backend, out, lead + (idx,), source.data, scale)
+    out = xp.array(x._data, copy=True, order="C")
+    add_values(backend, out, lead + (idx,), source._data, scale)
 
     def backward(g):
         return ((g if x.requires_grad else None),
@@ -409,18 +409,18 @@ def masked_fill(input, mask, value):
         raise ValueError(f"masked_fill(): mask of shape {tuple(mask.shape)} does not broadcast to input shape "
                          f"{tuple(x.shape)}")
     xp = x._backend.xp
-    m = _private(mask.data, x, value)
+    m = _private(mask._data, x, value)
     if isinstance(value, Tensor):
         if value.ndim:
             raise ValueError(f"masked_fill(): value must be a number or a 0-dim tensor, got shape "
                              f"{tuple(value.shape)}")
         check_same_device(x, value)
-        fill = value.data.astype(x.dtype)
+        fill = value._data.astype(x.dtype)
         inputs = (x, value)
     else:
         fill = x.dtype.type(value)
         inputs = (x,)
-    out = scalar_array(xp.where(m, fill, x.data), xp)
+    out = scalar_array(xp.where(m, fill, x._data), xp)
 
     def backward(g):
         gx = xp.where(m, g.dtype.type(0), g)
@@ -440,8 +440,8 @@ def masked_select(input, mask):
     except ValueError:
         raise ValueError(f"masked_select(): mask of shape {tuple(mask.shape)} does not broadcast with input "
                          f"shape {tuple(x.shape)}") from None
-    m = xp.broadcast_to(_private(mask.data, x), shape)
-    out = xp.broadcast_to(x.data, shape)[m]
+    m = xp.broadcast_to(_private(mask._data, x), shape)
+    out = xp.broadcast_to(x._data, shape)[m]
 
     def backward(g):
         gx = xp.zeros(shape, dtype=g.dtype)
@@ -455,12 +455,12 @@ def nonzero(input, *, as_tuple=False):
     x = _tensor(input, "nonzero")
     xp = x._backend.xp
     if x.ndim == 0:
-        hit = bool(x.data.astype(bool))
+        hit = bool(x._data.astype(bool))
         parts = (xp.zeros(int(hit), dtype=_INT64),)
         if as_tuple:
             return tuple(_indices(p, x) for p in parts)
         return _indices(xp.zeros((int(hit), 0), dtype=_INT64), x)
-    parts = xp.nonzero(x.data)
+    parts = xp.nonzero(x._data)
     if as_tuple:
         return tuple(_indices(p, x) for p in parts)
     return _indices(xp.stack(parts, axis=1), x)

@@ -25,12 +25,12 @@ def matmul(a, b):
                          "broadcast") from None
     if a.dtype != b.dtype:
         raise TypeError(f"matmul: expected both operands to have the same dtype, got {a.dtype} and {b.dtype}")
-    out = scalar_array(a.data @ b.data, a._backend.xp)
+    out = scalar_array(a._data @ b._data, a._backend.xp)
 
     def backward(g):
         # Promote 1-D operands to matrices so one rule covers every case.
-        a2 = a.data[None, :] if a.ndim == 1 else a.data
-        b2 = b.data[:, None] if b.ndim == 1 else b.data
+        a2 = a._data[None, :] if a.ndim == 1 else a._data
+        b2 = b._data[:, None] if b.ndim == 1 else b._data
         g2 = g
         if b.ndim == 1:  # first: when both are 1-D, g is 0-d and only axis -1 exists to expand
             g2 = g2[..., None]
@@ -60,15 +60,15 @@ def linear(input, weight, bias=None):
         check_same_device(input, bias)
     if input.dtype != weight.dtype:
         raise TypeError(f"linear: input dtype {input.dtype} does not match weight dtype {weight.dtype}")
-    x2 = input.data.reshape(-1, input.shape[-1])
-    out = x2 @ weight.data.T
+    x2 = input._data.reshape(-1, input.shape[-1])
+    out = x2 @ weight._data.T
     if bias is not None:
-        out += bias.data
+        out += bias._data
     out = out.reshape(input.shape[:-1] + (weight.shape[0],))
 
     def backward(g):
         g2 = g.reshape(-1, weight.shape[0])
-        gx = (g2 @ weight.data).reshape(input.shape) if input.requires_grad else None
+        gx = (g2 @ weight._data).reshape(input.shape) if input.requires_grad else None
         gw = g2.T @ x2 if weight.requires_grad else None
         gb = g2.sum(axis=0) if bias is not None and bias.requires_grad else None
         return (gx, gw, gb) if bias is not None else (gx, gw)

@@ -71,24 +71,24 @@ def _weighted_nll(name, input, logp, target, weight, ignore_index, reduction, la
     n_classes, dtype = input.shape[1], input.dtype
     if weight is not None and weight.shape != (n_classes,):
         raise ValueError(f"weight should have one entry per class ({n_classes}), got shape {tuple(weight.shape)}")
-    w = xp.ones(n_classes, dtype) if weight is None else weight.data.astype(dtype)
+    w = xp.ones(n_classes, dtype) if weight is None else weight._data.astype(dtype)
     if target.dtype.kind in "iu":
         expected = input.shape[:1] + input.shape[2:]
         if target.shape != expected:
             raise ValueError(f"class-index target must have shape {expected} for input {tuple(input.shape)}, got "
                              f"{tuple(target.shape)}")
-        losses, denom, coefficients = _class_index_losses(xp, input, logp, target.data, w, ignore_index,
+        losses, denom, coefficients = _class_index_losses(xp, input, logp, target._data, w, ignore_index,
                                                           label_smoothing)
     elif target.dtype.kind == "f":
         if target.shape != input.shape:
             raise ValueError(f"probability target must have the input's shape {tuple(input.shape)}, got "
                              f"{tuple(target.shape)}")
-        probs = target.data.astype(dtype)
+        probs = target._data.astype(dtype)
         if label_smoothing:
             probs = probs * (1 - label_smoothing) + label_smoothing / n_classes
         # PyTorch's formula too: a zero probability on a -inf log-probability gives NaN there as well
         coef = (probs * w.reshape((1, n_classes) + (1,) * (input.ndim - 2))).astype(dtype)
-        losses, denom = -(coef * logp).sum(axis=1), input.data.size // n_classes
+        losses, denom = -(coef * logp).sum(axis=1), input._data.size // n_classes
 
         def coefficients():
             return coef
@@ -130,7 +130,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     """
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_class_input("cross_entropy", input)
-    logp = _log_softmax_array(input._backend.xp, input.data, 1)
+    logp = _log_softmax_array(input._backend.xp, input._data, 1)
     return _weighted_nll("cross_entropy", input, logp, target, weight, ignore_index, reduction, label_smoothing,
                          True)
 
@@ -139,7 +139,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     """Negative log-likelihood on log-probabilities (e.g. the output of log_softmax)."""
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_class_input("nll_loss", input)
-    return _weighted_nll("nll_loss", input, input.data, target, weight, ignore_index, reduction, 0.0, False)
+    return _weighted_nll("nll_loss", input, input._data, target, weight, ignore_index, reduction, 0.0, False)
 
 
 def _elementwise_loss(name, input, target, reduction, value, grad):
@@ -150,8 +150,8 @@ def _elementwise_loss(name, input, target, reduction, value, grad):
     if input.shape != target.shape:
         raise ValueError(f"{name}: input shape {tuple(input.shape)} and target shape {tuple(target.shape)} differ")
     # an integer or bool target is compared in the input's dtype; float targets promote as in PyTorch
-    t = target.data if target.dtype.kind == "f" else target.data.astype(input.dtype)
-    diff = input.data - t
+    t = target._data if target.dtype.kind == "f" else target._data.astype(input.dtype)
+    diff = input._data - t
     losses = value(xp, diff)
     out = losses if reduction == "none" else xp.asarray(losses.sum() if reduction == "sum" else losses.mean(),
                                                         dtype=input.dtype)
@@ -185,9 +185,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     if input.shape != target.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: target shape {tuple(target.shape)} differs from "
                          f"input shape {tuple(input.shape)}")
-    x, y = input.data, target.data.astype(input.dtype)
-    pw = 1 if pos_weight is None else pos_weight.data
-    w = 1 if weight is None else weight.data
+    x, y = input._data, target._data.astype(input.dtype)
+    pw = 1 if pos_weight is None else pos_weight._data
+    w = 1 if weight is None else weight._data
     log_sig_neg = xp.minimum(-x, 0) - xp.log1p(xp.exp(-xp.abs(x)))  # log(1 - sigmoid(x))
     log_sig = log_sig_neg + x                                         # log(sigmoid(x))
     losses = (-(pw * y * log_sig + (1 - y) * log_sig_neg) * w).astype(input.dtype)
@@ -237,10 +237,10 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     xp = input._backend.xp
     target = _as_target(target, input, input.dtype)
     _same_shape("binary_cross_entropy", input, target)
-    x, y = input.data, target.data.astype(input.dtype, copy=False)
+    x, y = input._data, target._data.astype(input.dtype, copy=False)
     if x.size and bool(((x < 0) | (x > 1) | (x != x)).any()):
         raise RuntimeError("all elements of input should be between 0 and 1")
-    w = 1 if weight is None else weight.data.astype(input.dtype, copy=False)
+    w = 1 if weight is None else weight._data.astype(input.dtype, copy=False)
     t = input.dtype.type
     log_x, log_1mx = xp.maximum(xp.log(x), t(-100)), xp.maximum(xp.log1p(-x), t(-100))
     losses = (-w * (y * log_x + (1 - y) * log_1mx)).astype(input.dtype, copy=False)
@@ -293,7 +293,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     xp = input._backend.xp
     target = _as_target(target, input, input.dtype)
     _same_shape("kl_div", input, target)
-    x, y = input.data, target.data.astype(input.dtype, copy=False)
+    x, y = input._data, target._data.astype(input.dtype, copy=False)
     t = input.dtype.type
     if log_target:
         p = xp.exp(y)
@@ -425,7 +425,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
             raise ValueError(f"var is of incorrect size: got {tuple(var.shape)} for input {tuple(input.shape)}")
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
-    if bool((var.data < 0).any()):
+    if bool((var._data < 0).any()):
         raise ValueError("var has negative entry/entries")
     clamped = add(var, sub(clamp(var.detach(), min=eps), var.detach()))
     diff = sub(input, target)

@@ -37,8 +37,8 @@ def _unary(name, forward, grad, reads, floating=True):
     def op(input):
         x = _floating(input, name) if floating else _tensor(input, name)
         xp = x._backend.xp
-        out = scalar_array(forward(xp, x.data), xp)
-        data = x.data
+        out = scalar_array(forward(xp, x._data), xp)
+        data = x._data
         return make_result(out, (x,), lambda g: (grad(xp, g, data, out),), name,
                            saved=(x,) if reads == "x" else (), saves_output=reads == "out")
     op.__name__ = op.__qualname__ = name
@@ -72,7 +72,7 @@ def erf(input):
     x = _floating(input, "erf")
     backend = x._backend
     xp = backend.xp
-    data = x.data
+    data = x._data
     # NumPy has no erf: it is a declared kernel (scipy.special on the CPU); its derivative is elementary.
     out = backend.kernels.erf(xp.ascontiguousarray(data)).reshape(x.shape)  # ascontiguousarray makes 0-d 1-D
 
@@ -86,7 +86,7 @@ def _step(name, forward):
     def op(input):
         x = _tensor(input, name)
         xp = x._backend.xp
-        out = x.data.copy() if (x.dtype.kind in "biu" and name != "sign") else scalar_array(forward(xp, x.data), xp)
+        out = x._data.copy() if (x.dtype.kind in "biu" and name != "sign") else scalar_array(forward(xp, x._data), xp)
         return make_result(out, (x,), lambda g: (xp.zeros_like(g),), name, saved=())
     op.__name__ = op.__qualname__ = name
     return op
@@ -105,12 +105,12 @@ def round(input, *, decimals=0):
     x = _tensor(input, "round")
     xp = x._backend.xp
     if x.dtype.kind in "biu":
-        out = x.data.copy()
+        out = x._data.copy()
     elif decimals == 0:
-        out = xp.round(x.data)
+        out = xp.round(x._data)
     else:  # PyTorch scales by 10**decimals, rounds half to even and scales back
-        scale = _c(10.0 ** decimals, x.data)
-        out = xp.round(x.data * scale) / scale
+        scale = _c(10.0 ** decimals, x._data)
+        out = xp.round(x._data * scale) / scale
     return make_result(scalar_array(out, xp), (x,), lambda g: (xp.zeros_like(g),), "round", saved=())
 
 
@@ -125,12 +125,12 @@ def _floating_pair(a, b, name):
 def atan2(input, other):
     a, b = _floating_pair(input, other, "atan2")
     xp = a._backend.xp
-    out = scalar_array(xp.arctan2(a.data, b.data), xp)
+    out = scalar_array(xp.arctan2(a._data, b._data), xp)
 
     def backward(g):
-        denom = a.data * a.data + b.data * b.data
-        return (unbroadcast(g * b.data / denom, a.shape) if a.requires_grad else None,
-                unbroadcast(-g * a.data / denom, b.shape) if b.requires_grad else None)
+        denom = a._data * a._data + b._data * b._data
+        return (unbroadcast(g * b._data / denom, a.shape) if a.requires_grad else None,
+                unbroadcast(-g * a._data / denom, b.shape) if b.requires_grad else None)
     return make_result(out, (a, b), backward, "atan2")
 
 
@@ -140,13 +140,13 @@ def _modulo(name, forward, quotient):
     def op(input, other):
         a, b = _binary(input, other)
         xp = a._backend.xp
-        if a.dtype.kind in "iu" and bool((b.data == 0).any()):
+        if a.dtype.kind in "iu" and bool((b._data == 0).any()):
             raise ZeroDivisionError(f"{name}: integer division by zero")
-        out = scalar_array(forward(xp, a.data, b.data), xp)
+        out = scalar_array(forward(xp, a._data, b._data), xp)
 
         def backward(g):
             return (unbroadcast(g, a.shape) if a.requires_grad else None,
-                    unbroadcast(-g * quotient(xp, a.data / b.data), b.shape) if b.requires_grad else None)
+                    unbroadcast(-g * quotient(xp, a._data / b._data), b.shape) if b.requires_grad else None)
         return make_result(out, (a, b), backward, name, saved=(a, b) if b.requires_grad else ())
     op.__name__ = op.__qualname__ = name
     return op
@@ -160,9 +160,9 @@ def floor_divide(input, other):
     """a // b rounded toward negative infinity (Python's //; integers stay integers), with gradient 0."""
     a, b = _binary(input, other)
     xp = a._backend.xp
-    if a.dtype.kind in "iu" and bool((b.data == 0).any()):
+    if a.dtype.kind in "iu" and bool((b._data == 0).any()):
         raise ZeroDivisionError("floor_divide: integer division by zero")
-    out = scalar_array(xp.floor_divide(a.data, b.data), xp)
+    out = scalar_array(xp.floor_divide(a._data, b._data), xp)
     return make_result(out, (a, b), lambda g: (xp.zeros(a.shape, dtype=g.dtype) if a.requires_grad else None,
                                                xp.zeros(b.shape, dtype=g.dtype) if b.requires_grad else None),
                        "floor_divide", saved=())
@@ -177,12 +177,12 @@ def lerp(input, end, weight):
     if w.dtype != start.dtype:
         raise TypeError(f"lerp(): expected dtype {start.dtype} for argument 'weight', got {w.dtype}")
     check_same_device(start, w)
-    out = scalar_array(start.data + w.data * (end.data - start.data), start._backend.xp)
+    out = scalar_array(start._data + w._data * (end._data - start._data), start._backend.xp)
 
     def backward(g):
-        return (unbroadcast(g * (1 - w.data), start.shape) if start.requires_grad else None,
-                unbroadcast(g * w.data, end.shape) if end.requires_grad else None,
-                unbroadcast(g * (end.data - start.data), w.shape) if w.requires_grad else None)
+        return (unbroadcast(g * (1 - w._data), start.shape) if start.requires_grad else None,
+                unbroadcast(g * w._data, end.shape) if end.requires_grad else None,
+                unbroadcast(g * (end._data - start._data), w.shape) if w.requires_grad else None)
     saved = ((w,) if start.requires_grad or end.requires_grad else ()) + ((start, end) if w.requires_grad else ())
     return make_result(out, (start, end, w), backward, "lerp", saved=saved)
 
@@ -202,11 +202,11 @@ def _matrix_operands(name, a, b, ndim):
 
 
 def _product(name, a, b):
-    out = a.data @ b.data
+    out = a._data @ b._data
 
     def backward(g):
-        return (g @ b.data.swapaxes(-1, -2) if a.requires_grad else None,
-                a.data.swapaxes(-1, -2) @ g if b.requires_grad else None)
+        return (g @ b._data.swapaxes(-1, -2) if a.requires_grad else None,
+                a._data.swapaxes(-1, -2) @ g if b.requires_grad else None)
     return make_result(out, (a, b), backward, name, saved=product_saved(a, b))
 
 
@@ -225,7 +225,7 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     _matrix_operands("addmm", mat1, mat2, 2)
     c = as_tensor(input, mat1)
     check_same_device(c, mat1)
-    product = mat1.data @ mat2.data
+    product = mat1._data @ mat2._data
     out_shape = product.shape
     try:
         np.broadcast_shapes(c.shape, out_shape)
@@ -234,15 +234,15 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     scale = mat1.dtype.type
     out = scale(alpha) * product if alpha != 1 else product
     if beta != 0:
-        out = out + (c.data if beta == 1 else scale(beta) * c.data).astype(product.dtype)
+        out = out + (c._data if beta == 1 else scale(beta) * c._data).astype(product.dtype)
     else:
         out = out + c._backend.xp.zeros(c.shape, product.dtype)  # keeps the broadcast shape, ignores NaNs
 
     def backward(g):
         ga = g * scale(alpha)
         return (unbroadcast(g * scale(beta), c.shape) if c.requires_grad else None,
-                ga @ mat2.data.T if mat1.requires_grad else None,
-                mat1.data.T @ ga if mat2.requires_grad else None)
+                ga @ mat2._data.T if mat1.requires_grad else None,
+                mat1._data.T @ ga if mat2.requires_grad else None)
     return make_result(out, (c, mat1, mat2), backward, "addmm", saved=product_saved(mat1, mat2))
 
 
@@ -252,10 +252,10 @@ def outer(input, vec2):
             raise ValueError(f"outer(): argument '{arg}' must be a 1-D tensor, got "
                              f"{tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__}")
     a, b = _binary(input, vec2)
-    out = a.data[:, None] * b.data[None, :]
+    out = a._data[:, None] * b._data[None, :]
 
     def backward(g):
-        return (g @ b.data if a.requires_grad else None, a.data @ g if b.requires_grad else None)
+        return (g @ b._data if a.requires_grad else None, a._data @ g if b.requires_grad else None)
     return make_result(out, (a, b), backward, "outer", saved=product_saved(a, b))
 
 
@@ -315,7 +315,7 @@ def einsum(equation, *operands):
     subs, out_sub, spare = _parse_einsum(equation, [t.shape for t in operands])
     xp = operands[0]._backend.xp
     try:
-        out = xp.einsum(",".join(subs) + "->" + out_sub, *[t.data for t in operands])
+        out = xp.einsum(",".join(subs) + "->" + out_sub, *[t._data for t in operands])
     except ValueError as e:
         raise ValueError(f"einsum(): {e} (equation {equation!r}, shapes "
                          f"{[tuple(t.shape) for t in operands]})") from None
@@ -339,7 +339,7 @@ def einsum(equation, *operands):
             extra_terms.append(lonely)
             extra_arrays.append(xp.ones(tuple(x.shape[subs[i].index(c)] for c in lonely), dtype=g.dtype))
         terms = [out_sub] + others + extra_terms
-        arrays = [g] + [t.data for j, t in enumerate(operands) if j != i] + extra_arrays
+        arrays = [g] + [t._data for j, t in enumerate(operands) if j != i] + extra_arrays
         grad = xp.einsum(",".join(terms) + "->" + target, *arrays)
         return unbroadcast(grad, x.shape)  # size-1 dimensions that broadcast in the forward
 
@@ -365,7 +365,7 @@ def cumsum(input, dim, *, dtype=None):
     dt = _reduction_dtype(x, dtype)
     x = x if x.dtype == dt else astype(x, dt)
     xp = x._backend.xp
-    data = x.data.reshape(1) if x.ndim == 0 else x.data
+    data = x._data.reshape(1) if x.ndim == 0 else x._data
     out = xp.cumsum(data, axis=axis).reshape(x.shape)
 
     def backward(g):
@@ -392,7 +392,7 @@ def cumprod(input, dim, *, dtype=None):
     dt = _reduction_dtype(x, dtype)
     x = x if x.dtype == dt else astype(x, dt)
     xp = x._backend.xp
-    data = x.data.reshape(1) if x.ndim == 0 else x.data
+    data = x._data.reshape(1) if x.ndim == 0 else x._data
     out = xp.cumprod(data, axis=axis)
 
     def backward(g):
@@ -421,12 +421,12 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
     x = x if x.dtype == dt else astype(x, dt)
     xp = x._backend.xp
     if dim is None:
-        axis, data = 0, x.data.reshape(-1)
+        axis, data = 0, x._data.reshape(-1)
         out = data.prod(axis=0)
         kept_shape = (1,)
     else:
         axis = normalize_dim(dim, x.ndim)
-        data = x.data.reshape(1) if x.ndim == 0 else x.data
+        data = x._data.reshape(1) if x.ndim == 0 else x._data
         out = data.prod(axis=axis, keepdims=True)
         kept_shape = out.shape
         if not keepdim:
@@ -457,7 +457,7 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     axes = normalize_dim(dim, x.ndim)
     axes = axes if axes is None or isinstance(axes, tuple) else (axes,)
     xp = x._backend.xp
-    data = x.data
+    data = x._data
     a = xp.abs(data)
     t = data.dtype.type
     if p == math.inf or p == -math.inf:
@@ -504,7 +504,7 @@ def _triangle(name, upper):
             raise ValueError(f"{name}(): input tensor must have at least 2 dimensions, got shape {tuple(x.shape)}")
         xp = x._backend.xp
         part = xp.triu if upper else xp.tril
-        return make_result(part(x.data, diagonal), (x,), lambda g: (part(g, diagonal),), name, saved=())
+        return make_result(part(x._data, diagonal), (x,), lambda g: (part(g, diagonal),), name, saved=())
     op.__name__ = op.__qualname__ = name
     return op
 
@@ -531,13 +531,13 @@ def diag(input, diagonal=0):
         n = x.shape[0] + abs(k)
         out = xp.zeros((n, n), dtype=x.dtype)
         rows, cols = _diagonal_positions(xp, (n, n), k)
-        out[rows, cols] = x.data
+        out[rows, cols] = x._data
 
         def backward(g):
             return (g[rows, cols],)
     else:
         rows, cols = _diagonal_positions(xp, x.shape, k)
-        out = x.data[rows, cols]
+        out = x._data[rows, cols]
 
         def backward(g):
             gx = xp.zeros(x.shape, dtype=g.dtype)
@@ -551,7 +551,7 @@ def _predicate(name, forward):
     def op(input):
         x = _tensor(input, name)
         xp = x._backend.xp
-        return Tensor._wrap(scalar_array(forward(xp, x.data), xp), x._backend)
+        return Tensor._wrap(scalar_array(forward(xp, x._data), xp), x._backend)
     op.__name__ = op.__qualname__ = name
     return op
 
@@ -567,7 +567,7 @@ def _logical_reduction(name, method):
         x = _tensor(input, name)
         xp = x._backend.xp
         axes = normalize_dim(dim, x.ndim)
-        out = getattr(x.data.astype(bool), method)(axis=axes, keepdims=keepdim)
+        out = getattr(x._data.astype(bool), method)(axis=axes, keepdims=keepdim)
         return Tensor._wrap(scalar_array(xp.asarray(out), xp), x._backend)
     op.__name__ = op.__qualname__ = name
     return op
@@ -583,10 +583,10 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     x = _tensor(input, "nan_to_num")
     xp = x._backend.xp
     if x.dtype.kind != "f":
-        return make_result(x.data.copy(), (x,), lambda g: (g,), "nan_to_num", saved=())
+        return make_result(x._data.copy(), (x,), lambda g: (g,), "nan_to_num", saved=())
     info = np.finfo(x.dtype)
     t = x.dtype.type
-    data = x.data
+    data = x._data
     out = xp.where(xp.isnan(data), t(nan), data)
     out = xp.where(data == t(math.inf), t(info.max if posinf is None else posinf), out)
     out = xp.where(data == t(-math.inf), t(info.min if neginf is None else neginf), out)
@@ -597,14 +597,14 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """|input - other| <= atol + rtol * |other| everywhere (broadcasting), as a Python bool."""
     a, b = _binary(_tensor(input, "allclose"), other)
-    return bool(a._backend.xp.allclose(a.data, b.data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return bool(a._backend.xp.allclose(a._data, b._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def equal(input, other):
     """True when both tensors have the same shape and the same values (no broadcasting), as a Python bool."""
     a, b = _tensor(input, "equal"), _tensor(other, "equal")
     check_same_device(a, b)
-    return a.shape == b.shape and bool((a.data == b.data).all())
+    return a.shape == b.shape and bool((a._data == b._data).all())
 
 
 # ---- logical and bitwise ---------------------------------------------------------------------------------------
@@ -613,9 +613,9 @@ def _logical(name, forward):
         x = _tensor(input, name)
         xp = x._backend.xp
         if forward is None:  # logical_not
-            return Tensor._wrap(scalar_array(x.data == 0, xp), x._backend)
+            return Tensor._wrap(scalar_array(x._data == 0, xp), x._backend)
         a, b = _binary(x, other)
-        return Tensor._wrap(scalar_array(forward(xp, a.data != 0, b.data != 0), xp), a._backend)
+        return Tensor._wrap(scalar_array(forward(xp, a._data != 0, b._data != 0), xp), a._backend)
     op.__name__ = op.__qualname__ = name
     return op
 
@@ -632,7 +632,7 @@ def _bitwise(name, forward):
         a, b = _binary(input, other)
         if a.dtype.kind not in "biu":
             raise TypeError(f"{name}(): only integer and bool tensors are supported, got {a.dtype}")
-        return Tensor._wrap(scalar_array(forward(a.data, b.data), a._backend.xp), a._backend)
+        return Tensor._wrap(scalar_array(forward(a._data, b._data), a._backend.xp), a._backend)
     op.__name__ = op.__qualname__ = name
     return op
 
@@ -646,7 +646,7 @@ def bitwise_not(input):
     x = _tensor(input, "bitwise_not")
     if x.dtype.kind not in "biu":
         raise TypeError(f"bitwise_not(): only integer and bool tensors are supported, got {x.dtype}")
-    return Tensor._wrap(scalar_array(~x.data, x._backend.xp), x._backend)
+    return Tensor._wrap(scalar_array(~x._data, x._backend.xp), x._backend)
 
 
 # ---- diagonals, counting, searching ------------------------------------------------------------------------------
@@ -661,7 +661,7 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
         raise ValueError(f"diagonal(): dim1 and dim2 must differ, both are {dim1}")
     xp = x._backend.xp
     k = int(offset)
-    out = xp.diagonal(x.data, k, d1, d2)
+    out = xp.diagonal(x._data, k, d1, d2)
 
     def backward(g):
         gx = xp.zeros(x.shape, dtype=g.dtype)
@@ -684,7 +684,7 @@ def trace(input):
 def count_nonzero(input, dim=None):
     x = _tensor(input, "count_nonzero")
     axes = normalize_dim(dim, x.ndim)
-    out = (x.data != 0).sum(axis=axes, dtype=_INT64)
+    out = (x._data != 0).sum(axis=axes, dtype=_INT64)
     return Tensor._wrap(scalar_array(out, x._backend.xp), x._backend)
 
 
@@ -695,19 +695,19 @@ def bincount(input, weights=None, minlength=0):
     if x.ndim != 1 or x.dtype.kind not in "iu":
         raise ValueError(f"bincount(): input must be a 1-D integer tensor, got dtype {x.dtype}, shape "
                          f"{tuple(x.shape)}")
-    if x.data.size and int(x.data.min()) < 0:
+    if x._data.size and int(x._data.min()) < 0:
         raise ValueError("bincount(): input must hold non-negative integers")
     if not isinstance(minlength, (int, np.integer)) or minlength < 0:
         raise ValueError(f"bincount(): minlength must be a non-negative int, got {minlength!r}")
     xp = x._backend.xp
     if weights is None:
-        return Tensor._wrap(xp.bincount(x.data, minlength=int(minlength)).astype(_INT64), x._backend)
+        return Tensor._wrap(xp.bincount(x._data, minlength=int(minlength)).astype(_INT64), x._backend)
     _tensor(weights, "bincount", "weights")
     check_same_device(x, weights)
     if weights.shape != x.shape:
         raise ValueError(f"bincount(): weights of shape {tuple(weights.shape)} must match input {tuple(x.shape)}")
     dtype = weights.dtype if weights.dtype.kind == "f" else np.dtype(np.float64)
-    out = xp.bincount(x.data, weights=weights.data, minlength=int(minlength)).astype(dtype)
+    out = xp.bincount(x._data, weights=weights._data, minlength=int(minlength)).astype(dtype)
     return Tensor._wrap(out, x._backend)
 
 
@@ -724,22 +724,22 @@ def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=
         right = side == "right"
     xp = seq._backend.xp
     scalar = not isinstance(values, Tensor)
-    vals = xp.asarray(values, dtype=seq.dtype) if scalar else values.data
+    vals = xp.asarray(values, dtype=seq.dtype) if scalar else values._data
     if not scalar:
         check_same_device(seq, values)
     order = None
     if sorter is not None:
         check_same_device(seq, sorter)
-        order = sorter.data
+        order = sorter._data
     where = "right" if right else "left"
     if seq.ndim <= 1:
-        data = seq.data if order is None else seq.data[order]
+        data = seq._data if order is None else seq._data[order]
         out = xp.searchsorted(data, vals, side=where)
     else:
         if scalar or vals.shape[:-1] != seq.shape[:-1]:
             raise ValueError(f"searchsorted(): values' leading dimensions {tuple(vals.shape[:-1])} must match the "
                              f"sorted sequence's {tuple(seq.shape[:-1])}")
-        rows = seq.data.reshape(-1, seq.shape[-1])
+        rows = seq._data.reshape(-1, seq.shape[-1])
         sorters = None if order is None else order.reshape(-1, seq.shape[-1])
         queries = vals.reshape(-1, vals.shape[-1])
         out = xp.stack([xp.searchsorted(rows[r] if sorters is None else rows[r][sorters[r]], queries[r], side=where)

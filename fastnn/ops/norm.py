@@ -37,7 +37,7 @@ def _param_array(input, param, name, shape, fill):
         raise TypeError(f"{name} has dtype {param.dtype} but the input has dtype {dtype}")
     if param._backend is not input._backend:
         raise RuntimeError(f"{name} is on device {param.device} but the input is on {input.device}")
-    return input._backend.xp.ascontiguousarray(param.data)
+    return input._backend.xp.ascontiguousarray(param._data)
 
 
 def _check_running(running_mean, running_var, channels, input_shape):
@@ -53,8 +53,8 @@ def _update_running(running_mean, running_var, mean, unbiased_var, momentum):
     """running = (1 - momentum) * running + momentum * batch, in place (buffers are not part of the graph)."""
     if not isinstance(momentum, numbers.Real):
         raise TypeError(f"momentum must be a number, got {momentum!r}")
-    running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * mean
-    running_var.data[...] = (1 - momentum) * running_var.data + momentum * unbiased_var
+    running_mean._data[...] = (1 - momentum) * running_mean._data + momentum * mean
+    running_var._data[...] = (1 - momentum) * running_var._data + momentum * unbiased_var
     running_mean._bump_version()
     running_var._bump_version()
 
@@ -63,8 +63,8 @@ def _running_stats(running_mean, running_var, eps, op):
     if running_mean is None:
         raise ValueError(f"{op} needs running_mean and running_var when it does not use the input's statistics")
     xp = running_mean._backend.xp
-    return (running_mean.data.astype(np.float64),
-            1.0 / xp.sqrt(running_var.data.astype(np.float64) + eps))
+    return (running_mean._data.astype(np.float64),
+            1.0 / xp.sqrt(running_var._data.astype(np.float64) + eps))
 
 
 def _normalize(input, view, weight, bias, w, b, eps, stats, name):
@@ -76,7 +76,7 @@ def _normalize(input, view, weight, bias, w, b, eps, stats, name):
     the biased batch variance, or None when `stats` was given.
     """
     kern, xp = input._backend.kernels, input._backend.xp
-    x = xp.ascontiguousarray(input.data).reshape(view)
+    x = xp.ascontiguousarray(input._data).reshape(view)
     repeats = view[1] // w.shape[0]
     w_k, b_k = (w, b) if repeats == 1 else (xp.tile(w, repeats), xp.tile(b, repeats))
     if stats is None:
@@ -178,7 +178,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     w = _param_array(input, weight, "weight", shape, 1).reshape(width)
     b = _param_array(input, bias, "bias", shape, 0).reshape(width)
     kern, xp = input._backend.kernels, input._backend.xp
-    x = xp.ascontiguousarray(input.data).reshape(input.data.size // max(width, 1), width)
+    x = xp.ascontiguousarray(input._data).reshape(input._data.size // max(width, 1), width)
     y, mean, invstd = kern.layer_norm_forward(x, w, b, float(eps))
 
     def backward(g):
@@ -202,7 +202,7 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
         raise ValueError(f"local_response_norm size must be a positive integer, got {size!r}")
     n, channels = input.shape[:2]
     kern, xp = input._backend.kernels, input._backend.xp
-    x = xp.ascontiguousarray(input.data).reshape(n, channels, math.prod(input.shape[2:]))
+    x = xp.ascontiguousarray(input._data).reshape(n, channels, math.prod(input.shape[2:]))
     scalar = input.dtype.type
     y, base = kern.local_response_norm_forward(x, int(size), scalar(alpha), scalar(beta), scalar(k))
 

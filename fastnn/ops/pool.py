@@ -12,7 +12,7 @@ from fastnn.tensor import Tensor
 
 def _planes(input, spatial):
     """The input as a contiguous (planes, *sizes) stack, the layout the pool kernels take."""
-    return input._backend.xp.ascontiguousarray(input.data).reshape((-1,) + input.shape[-spatial:])
+    return input._backend.xp.ascontiguousarray(input._data).reshape((-1,) + input.shape[-spatial:])
 
 
 def _max_result(op, input, out, indices, out_shape, return_indices):

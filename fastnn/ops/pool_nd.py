@@ -141,7 +141,7 @@ def _fractional_samples(op, input, samples, generator):
         return backend.draw("random", shape, input.dtype, generator=generator).reshape(-1, 2)
     if not (isinstance(samples, Tensor) and samples._backend is backend):
         samples = Tensor(samples, device=input.device)  # host data or another device's tensor, moved
-    data = samples.data
+    data = samples._data
     if data.shape != shape:
         raise ValueError(f"{op}: _random_samples must have shape {shape} (N, C, 2) for input shape "
                          f"{tuple(input.shape)}, got {data.shape}")

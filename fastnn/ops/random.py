@@ -29,7 +29,7 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
         raise ValueError(f"multinomial(): num_samples must be a positive int, got {num_samples!r}")
     backend = p._backend
     xp = backend.xp
-    w = p.data.reshape(-1, p.shape[-1]).astype(_FLOAT64)
+    w = p._data.reshape(-1, p.shape[-1]).astype(_FLOAT64)
     rows, n = w.shape
     if n == 0:
         raise ValueError("multinomial(): the distribution has no categories")
@@ -66,8 +66,8 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
 
 def _check_probability(p, name):
     if isinstance(p, Tensor):
-        bad = bool(((p.data < 0) | (p.data > 1) | ~p._backend.xp.isfinite(p.data)).any()) if p.dtype.kind == "f" \
-            else bool(((p.data < 0) | (p.data > 1)).any())
+        bad = bool(((p._data < 0) | (p._data > 1) | ~p._backend.xp.isfinite(p._data)).any()) if p.dtype.kind == "f" \
+            else bool(((p._data < 0) | (p._data > 1)).any())
     else:
         bad = not 0 <= float(p) <= 1
     if bad:
@@ -86,7 +86,7 @@ def bernoulli(input, p=None, *, generator=None):
     x = _probabilities(input, "bernoulli")
     prob = x if p is None else p
     _check_probability(prob, "bernoulli")
-    value = prob.data if isinstance(prob, Tensor) else float(prob)
+    value = prob._data if isinstance(prob, Tensor) else float(prob)
     return Tensor._wrap(bernoulli_draw(x._backend, x.shape, x.dtype, value, generator), x._backend)
 
 
@@ -118,6 +118,6 @@ def fill(t, method, generator=None, **params):
         if isinstance(p, Tensor):
             if p._backend is not backend:
                 raise RuntimeError(f"expected all tensors on the same device, got {t.device} and {p.device}")
-            p = p.data
+            p = p._data
         data = bernoulli_draw(backend, t.shape, t.dtype, p, generator)
     return Tensor._wrap(data, backend)

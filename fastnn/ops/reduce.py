@@ -20,7 +20,7 @@ def _axes(x, dim):
 
 def _count(x, axes):
     """How many elements each output of a reduction over `axes` combines."""
-    return x.data.size if axes is None else math.prod(x.shape[a] for a in axes)
+    return x._data.size if axes is None else math.prod(x.shape[a] for a in axes)
 
 
 def _kept_shape(x, axes):
@@ -42,7 +42,7 @@ def sum(x, dim=None, keepdim=False):
     axes = _axes(x, dim)
     xp = x._backend.xp
     # Integer and bool sums are int64, as in PyTorch (NumPy would keep uint8 as uint64).
-    out = x.data.sum(axis=axes, keepdims=keepdim, dtype=_INT64 if x.dtype.kind in "biu" else None)
+    out = x._data.sum(axis=axes, keepdims=keepdim, dtype=_INT64 if x.dtype.kind in "biu" else None)
 
     def backward(g):
         return (xp.broadcast_to(_expand_back(g, x, axes, keepdim), x.shape),)
@@ -54,7 +54,7 @@ def mean(x, dim=None, keepdim=False):
         raise TypeError(f"mean expects a floating point tensor, got {x.dtype}")
     axes = _axes(x, dim)
     xp = x._backend.xp
-    out = x.data.mean(axis=axes, keepdims=keepdim)
+    out = x._data.mean(axis=axes, keepdims=keepdim)
     count = _count(x, axes)
 
     def backward(g):
@@ -64,15 +64,15 @@ def mean(x, dim=None, keepdim=False):
 
 def _extreme_all(x, dim, keepdim, largest):
     """amax/amin: the gradient is shared evenly among tied extreme elements."""
-    if x.data.size == 0:
+    if x._data.size == 0:
         raise RuntimeError("max/min of an empty tensor is undefined")
     axes = _axes(x, dim)
     xp = x._backend.xp
-    kept = (xp.amax if largest else xp.amin)(x.data, axis=axes, keepdims=True)
+    kept = (xp.amax if largest else xp.amin)(x._data, axis=axes, keepdims=True)
     out = kept if keepdim else kept.reshape(_dropped_shape(x, axes))  # a view: backward reads it as `kept`
 
     def backward(g):
-        hits = x.data == kept
+        hits = x._data == kept
         share = hits / hits.sum(axis=axes, keepdims=True).astype(x.dtype)
         return ((_expand_back(g, x, axes, keepdim) * share).astype(x.dtype),)
     return make_result(out, (x,), backward, "amax" if largest else "amin", saves_output=True)
@@ -82,8 +82,8 @@ def _extreme_dim(x, dim, keepdim, largest):
     """max(dim)/min(dim): (values, indices); the gradient flows to the returned index."""
     axis = normalize_dim(dim, x.ndim)
     xp = x._backend.xp
-    idx = (xp.argmax if largest else xp.argmin)(x.data, axis=axis, keepdims=True)
-    values = xp.take_along_axis(x.data, idx, axis)
+    idx = (xp.argmax if largest else xp.argmin)(x._data, axis=axis, keepdims=True)
+    values = xp.take_along_axis(x._data, idx, axis)
     kept_shape = values.shape
 
     def backward(g):
@@ -119,9 +119,9 @@ def _arg(x, dim, keepdim, largest):
     xp = x._backend.xp
     pick = xp.argmax if largest else xp.argmin
     if dim is None:
-        out = pick(x.data)
+        out = pick(x._data)
     else:
-        out = pick(x.data, axis=normalize_dim(dim, x.ndim), keepdims=keepdim)
+        out = pick(x._data, axis=normalize_dim(dim, x.ndim), keepdims=keepdim)
     return Tensor._wrap(xp.asarray(out, dtype=_INT64), x._backend)
 
 
@@ -144,7 +144,7 @@ def _centered(x, dim, unbiased, correction, name):
     if x.dtype.kind not in "fc":
         raise TypeError(f"{name} expects a floating point tensor, got {x.dtype}")
     axes = _axes(x, dim)
-    centered = x.data - x.data.mean(axis=axes, keepdims=True)
+    centered = x._data - x._data.mean(axis=axes, keepdims=True)
     denom = x.dtype.type(builtins.max(_count(x, axes) - _correction(unbiased, correction), 0))
     return axes, centered, denom
 
@@ -178,11 +178,11 @@ def std(x, dim=None, unbiased=None, keepdim=False, correction=None):
 def logsumexp(x, dim, keepdim=False):
     axes = _axes(x, dim)
     xp = x._backend.xp
-    shift = xp.amax(x.data, axis=axes, keepdims=True)
+    shift = xp.amax(x._data, axis=axes, keepdims=True)
     shift = xp.where(xp.isfinite(shift), shift, 0)
-    out_keep = xp.log(xp.exp(x.data - shift).sum(axis=axes, keepdims=True)) + shift
+    out_keep = xp.log(xp.exp(x._data - shift).sum(axis=axes, keepdims=True)) + shift
 
     def backward(g):
-        return (_expand_back(g, x, axes, keepdim) * xp.exp(x.data - out_keep),)
+        return (_expand_back(g, x, axes, keepdim) * xp.exp(x._data - out_keep),)
     out = out_keep if keepdim else out_keep.reshape(_dropped_shape(x, axes))
     return make_result(scalar_array(out, xp), (x,), backward, "logsumexp", saves_output=True)

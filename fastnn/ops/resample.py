@@ -150,12 +150,12 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
             for n_in, n_out, s in zip(input.shape[2:], sizes, scales)]
     if mode in ("nearest", "nearest-exact"):
         # picking values (exact for every dtype); the backward still sums through the one-hot matrices
-        out = input.data
+        out = input._data
         for k, m in enumerate(mats):
             out = xp.take(out, m.argmax(axis=1), axis=2 + k)
         out = xp.ascontiguousarray(out)
     else:
-        out = _apply_along(xp, input.data, mats, False)
+        out = _apply_along(xp, input._data, mats, False)
 
     def backward(g):
         return (_apply_along(xp, g, mats, True),)
@@ -252,7 +252,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
                            f"padding={p}, calculated shape of the array of sliding blocks as {blocks}, but its "
                            f"components must be at least one.")
     xp = x._backend.xp
-    out = _im2col(xp, x.data, hw, k, d, p, s, blocks)
+    out = _im2col(xp, x._data, hw, k, d, p, s, blocks)
     y = make_result(out, (x,), lambda g: (_col2im(xp, g, hw, k, d, p, s, blocks),), "unfold", saved=())
     return y if batched else reshape(y, y.shape[1:])
 
@@ -277,6 +277,6 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
                            f"blocks {blocks[0]} * {blocks[1]} = {blocks[0] * blocks[1]}, but got "
                            f"input.size(2)={x.shape[2]}.")
     xp = x._backend.xp
-    out = _col2im(xp, xp.ascontiguousarray(x.data), hw, k, d, p, s, blocks)
+    out = _col2im(xp, xp.ascontiguousarray(x._data), hw, k, d, p, s, blocks)
     y = make_result(out, (x,), lambda g: (_im2col(xp, g, hw, k, d, p, s, blocks),), "fold", saved=())
     return y if batched else reshape(y, y.shape[1:])

@@ -157,14 +157,14 @@ def _cell(kind, op, input_gates, hidden_gates, h, c, input_bias, hidden_bias):
         if t is not None:
             _check_tensor(op, name, t, dtype, backend)
             _check_shape(op, name, t, (k * H,))
-    ig, hg = input_gates.data, hidden_gates.data
+    ig, hg = input_gates._data, hidden_gates._data
     if input_bias is not None:
-        ig = ig + input_bias.data
+        ig = ig + input_bias._data
     if hidden_bias is not None:
-        hg = hg + hidden_bias.data
+        hg = hg + hidden_bias._data
     xp = backend.xp
-    h_data = h.data if h is not None else None
-    h_new, c_new, workspace = forward(xp, ig, hg, h_data, c.data if c is not None else None)
+    h_data = h._data if h is not None else None
+    h_new, c_new, workspace = forward(xp, ig, hg, h_data, c._data if c is not None else None)
     inputs = [input_gates, hidden_gates]
     slots = {}
     for name, t in (("h", h if kind == "gru" else None), ("c", c), ("input_bias", input_bias),
@@ -249,19 +249,19 @@ def _layer(kind, op, input_gates, weight_hh, bias_hh, hx, cx, reverse):
         _check_tensor(op, "cx", cx, dtype, backend)
         _check_shape(op, "cx", cx, (B, H))
     xp = backend.xp
-    w_hh_t = weight_hh.data.T
-    xg = input_gates.data
+    w_hh_t = weight_hh._data.T
+    xg = input_gates._data
     # packed result: rows 0..T-1 the outputs (in time order), then c_n for LSTM
     packed = xp.empty((T + (kind == "lstm"), B, H), dtype)
     order = range(T - 1, -1, -1) if reverse else range(T)
-    h = hx.data
-    c = cx.data if kind == "lstm" else None
+    h = hx._data
+    c = cx._data if kind == "lstm" else None
     h_prev = xp.empty((T, B, H), dtype)  # the state each step started from, in time order (for dW_hh)
     workspaces = []
     for t in order:
         hg = h @ w_hh_t
         if bias_hh is not None:
-            hg += bias_hh.data
+            hg += bias_hh._data
         h_prev[t] = h
         h, c, workspace = forward(xp, xg[t], hg, h, c)
         workspaces.append(workspace)
@@ -280,7 +280,7 @@ def _layer(kind, op, input_gates, weight_hh, bias_hh, hx, cx, reverse):
             d_xg[t] = d_in
             if kind == "gru":
                 d_hg[t] = d_hid
-            d_h = d_hid @ weight_hh.data
+            d_h = d_hid @ weight_hh._data
             if d_h_direct is not None:
                 d_h += d_h_direct
         # dW_hh = sum over steps of d_hidden_gates^T h_prev: one GEMM over all steps

@@ -16,12 +16,12 @@ from fastnn.tensor import Tensor
 def reshape(x, shape):
     shape = shape_args(shape) if isinstance(shape, (tuple, list)) else (shape,)
     try:
-        out = x.data.reshape(shape)
+        out = x._data.reshape(shape)
     except ValueError:
-        raise ValueError(f"shape {list(shape)} is invalid for input of size {x.data.size} "
+        raise ValueError(f"shape {list(shape)} is invalid for input of size {x._data.size} "
                          f"(shape {tuple(x.shape)})") from None
     # NumPy and CuPy reshape without a copy when x is contiguous or only unit dims move; other cases may copy.
-    view = x.data.flags.c_contiguous or _without_ones(x.shape) == _without_ones(out.shape)
+    view = x._data.flags.c_contiguous or _without_ones(x.shape) == _without_ones(out.shape)
     return make_result(out, (x,), lambda g: (g.reshape(x.shape),), "reshape", saved=(),
                        shares_storage=x if view else None)
 
@@ -45,7 +45,7 @@ def permute(x, dims):
     if sorted(dims) != list(range(x.ndim)):
         raise ValueError(f"permute: dims {dims} are not a permutation of {x.ndim} dimensions")
     inverse = tuple(sorted(range(len(dims)), key=dims.__getitem__))
-    return make_result(x.data.transpose(dims), (x,), lambda g: (g.transpose(inverse),), "permute", saved=(),
+    return make_result(x._data.transpose(dims), (x,), lambda g: (g.transpose(inverse),), "permute", saved=(),
                        shares_storage=x)
 
 
@@ -66,7 +66,7 @@ def expand(x, sizes):
                          f"{tuple(x.shape)})")
     target = tuple(s if s != -1 else x.shape[i - lead] for i, s in enumerate(sizes))
     try:
-        out = x._backend.xp.broadcast_to(x.data, target)
+        out = x._backend.xp.broadcast_to(x._data, target)
     except ValueError:
         raise ValueError(f"expand: cannot expand shape {tuple(x.shape)} to {sizes}") from None
     return make_result(out, (x,), lambda g: (unbroadcast(g, x.shape),), "expand", saved=(), shares_storage=x)
@@ -90,9 +90,9 @@ def unsqueeze(x, dim):
 def to_index(index):
     """Translate Tensors inside an index into their arrays."""
     if isinstance(index, Tensor):
-        return index.data
+        return index._data
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return tuple(i._data if isinstance(i, Tensor) else i for i in index)
     return index
 
 
@@ -119,7 +119,7 @@ def getitem(x, index):
             # a trailing `...` makes NumPy return a 0-d view instead of a detached scalar for x[i] of a vector
             index = parts + (Ellipsis,)
     try:
-        out = x.data[index]
+        out = x._data[index]
     except IndexError as e:
         raise IndexError(f"{e} (tensor of shape {tuple(x.shape)})") from None
     backend = x._backend
@@ -144,9 +144,9 @@ def index_put(x, index, value):
     value = as_tensor(value, x)
     check_same_device(x, value)
     device_index = _device_index(index, backend)
-    out = x.data.copy()
+    out = x._data.copy()
     try:
-        out[device_index] = value.data.astype(x.dtype, copy=False)
+        out[device_index] = value._data.astype(x.dtype, copy=False)
     except (IndexError, ValueError) as e:
         raise type(e)(f"{e} (tensor of shape {tuple(x.shape)}, value of shape {tuple(value.shape)})") from None
 
@@ -199,7 +199,7 @@ def cat(tensors, dim=0):
     if any(t.dtype != first.dtype for t in tensors):  # PyTorch promotes: float32 + int64 -> float32
         dtype = result_type(*tensors)
         tensors = [t if t.dtype == dtype else astype(t, dtype) for t in tensors]
-    out = first._backend.xp.concatenate([t.data for t in tensors], axis=axis)
+    out = first._backend.xp.concatenate([t._data for t in tensors], axis=axis)
     bounds = [0]
     for t in tensors:
         bounds.append(bounds[-1] + t.shape[axis])
@@ -244,16 +244,16 @@ def pad(x, pad, mode="constant", value=0.0):
                              f"dimension {d} of input {list(x.shape)}")
     xp = x._backend.xp
     if mode == "constant":
-        out = xp.pad(x.data, widths, mode="constant", constant_values=value)
+        out = xp.pad(x._data, widths, mode="constant", constant_values=value)
     else:
-        out = xp.pad(x.data, widths, mode=_PAD_MODES[mode])
+        out = xp.pad(x._data, widths, mode=_PAD_MODES[mode])
 
     def backward(g):
         if mode == "constant":
             return (g[tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(widths))],)
         # Non-constant modes copy input values into the border: route those gradients back by index.
-        positions = xp.pad(xp.arange(x.data.size).reshape(x.shape), widths, mode=_PAD_MODES[mode])
-        gx = xp.zeros(x.data.size, dtype=g.dtype)
+        positions = xp.pad(xp.arange(x._data.size).reshape(x.shape), widths, mode=_PAD_MODES[mode])
+        gx = xp.zeros(x._data.size, dtype=g.dtype)
         x._backend.kernels.scatter_add(gx, positions.reshape(-1), xp.ascontiguousarray(g).reshape(-1))
         return (gx.reshape(x.shape),)
     return make_result(out, (x,), backward, "pad", saved=())
@@ -335,7 +335,7 @@ def repeat(input, *sizes):
     reps = tuple(int(r) for r in reps)
     shape = (1,) * (len(reps) - x.ndim) + tuple(x.shape)
     xp = x._backend.xp
-    out = xp.tile(x.data.reshape(shape), reps)
+    out = xp.tile(x._data.reshape(shape), reps)
 
     def backward(g):
         # out[r0, s0, r1, s1, ...] interleaves repeat and source axes: sum the repeat ones
@@ -369,9 +369,9 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
         if counts.ndim != 1 or counts.dtype.kind not in "iu":
             raise ValueError(f"repeat_interleave(): repeats must be a 1-D integer tensor, got dtype {counts.dtype}, "
                              f"shape {tuple(counts.shape)}")
-        if bool((counts.data < 0).any()):
+        if bool((counts._data < 0).any()):
             raise ValueError("repeat_interleave(): repeats can not be negative")
-        return Tensor._wrap(_repeat_positions(counts._backend.xp, counts.data), counts._backend)
+        return Tensor._wrap(_repeat_positions(counts._backend.xp, counts._data), counts._backend)
     x = input
     if dim is None:
         x, axis = reshape(x, (-1,)), 0
@@ -383,7 +383,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
         if repeats.ndim > 1 or repeats.numel() not in (1, n) or repeats.dtype.kind not in "iu":
             raise ValueError(f"repeat_interleave(): repeats must be an int or a 1-D integer tensor of {n} counts, "
                              f"got dtype {repeats.dtype}, shape {tuple(repeats.shape)}")
-        counts = xp.broadcast_to(repeats.data.reshape(-1), (n,))
+        counts = xp.broadcast_to(repeats._data.reshape(-1), (n,))
     else:
         counts = xp.full((n,), int(repeats), dtype=np.dtype(np.int64))
     if bool((counts < 0).any()):
@@ -405,7 +405,7 @@ def roll(input, shifts, dims=None):
                 raise ValueError(f"roll(): shifts {tuple(shifts)} need dims")
             shifts = shifts[0]
         s = int(shifts)
-        out = xp.roll(x.data.reshape(-1), s).reshape(x.shape)
+        out = xp.roll(x._data.reshape(-1), s).reshape(x.shape)
         return make_result(out, (x,), lambda g: (xp.roll(g.reshape(-1), -s).reshape(x.shape),), "roll", saved=())
     shifts = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
     dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
@@ -413,7 +413,7 @@ def roll(input, shifts, dims=None):
         raise ValueError(f"roll(): shifts {shifts} and dims {dims} must have the same length")
     axes = tuple(normalize_dim(d, x.ndim) for d in dims)
     s = tuple(int(v) for v in shifts)
-    out = xp.roll(x.data, s, axis=axes)
+    out = xp.roll(x._data, s, axis=axes)
     return make_result(out, (x,), lambda g: (xp.roll(g, tuple(-v for v in s), axis=axes),), "roll", saved=())
 
 
@@ -425,7 +425,7 @@ def flip(input, dims):
     if len(set(axes)) != len(axes):
         raise ValueError(f"flip(): dims {dims} has a repeated dimension")
     xp = x._backend.xp
-    out = xp.flip(x.data, axes).copy() if axes else x.data.copy()
+    out = xp.flip(x._data, axes).copy() if axes else x._data.copy()
     return make_result(out, (x,), lambda g: (xp.flip(g, axes) if axes else g,), "flip", saved=())
 
 

@@ -24,7 +24,7 @@ def one_hot(tensor, num_classes=-1):
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral):
         raise TypeError(f"one_hot(): num_classes must be an int, got {num_classes!r}")
     xp = tensor._backend.xp
-    data = tensor.data
+    data = tensor._data
     if data.size and int(data.min()) < 0:
         raise RuntimeError("Class values must be non-negative.")
     if num_classes == -1:

@@ -150,7 +150,7 @@ class LBFGS(Optimizer):
         super().add_param_group(param_group)
 
     def _numel(self):
-        return sum(p.data.size for p in self._params)
+        return sum(p._data.size for p in self._params)
 
     @property
     def _backend(self):
@@ -158,14 +158,14 @@ class LBFGS(Optimizer):
 
     def _gather_flat_grad(self):
         xp = self._backend.xp
-        return xp.concatenate([xp.zeros(p.data.size, p.dtype) if p.grad is None else p.grad.data.reshape(-1)
+        return xp.concatenate([xp.zeros(p._data.size, p.dtype) if p.grad is None else p.grad._data.reshape(-1)
                                for p in self._params])
 
     def _add_grad(self, step_size, update):
         offset = 0
         for p in self._params:
-            numel = p.data.size
-            p.data += step_size * update[offset:offset + numel].reshape(p.shape)
+            numel = p._data.size
+            p._data += step_size * update[offset:offset + numel].reshape(p.shape)
             p._bump_version()
             offset += numel
 
@@ -175,7 +175,7 @@ class LBFGS(Optimizer):
         loss = float(self._evaluate(closure))
         flat_grad = self._gather_flat_grad()
         for p, saved in zip(self._params, x):
-            p.data[...] = saved
+            p._data[...] = saved
             p._bump_version()
         return loss, flat_grad
 
@@ -264,7 +264,7 @@ class LBFGS(Optimizer):
                 break  # not a descent direction any more (to within tolerance)
 
             if line_search_fn is not None:
-                x_init = [p.data.copy() for p in self._params]
+                x_init = [p._data.copy() for p in self._params]
 
                 def obj_func(x, step, direction):
                     return self._directional_evaluate(closure, x, step, direction)
@@ -312,7 +312,7 @@ class LBFGS(Optimizer):
     def _restore_flat(self, name, value):
         backend = self._backend
         if isinstance(value, Tensor):
-            value = backend.from_host(value._backend.to_host(value.data))
+            value = backend.from_host(value._backend.to_host(value._data))
         elif not isinstance(value, backend.array_types):
             if not hasattr(value, "__array_interface__") or getattr(value, "ndim", 0) == 0:
                 return value

@@ -90,7 +90,7 @@ class Optimizer:
     @staticmethod
     def zeros_like_param(p):
         """A zeroed C-contiguous state array with p's shape, dtype and device."""
-        return p._backend.xp.zeros_like(p.data, order="C")
+        return p._backend.xp.zeros_like(p._data, order="C")
 
     def add_param_group(self, param_group):
         """Append a group: {'params': tensors, option: value, ...}; missing options take the defaults."""
@@ -145,7 +145,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad.data[...] = 0
+                    p.grad._data[...] = 0
                     p.grad._bump_version()
 
     @_with_step_hooks
@@ -168,10 +168,10 @@ class Optimizer:
         writability, byte order), then run one update and bump p's version (backward refuses stale graphs)."""
         name = type(self).__name__
         backend = p._backend
-        data, grad = p.data, p.grad.data
+        data, grad = p._data, p.grad._data
         if not p.dtype.isnative:
             raise TypeError(f"{name}: parameter of shape {tuple(p.shape)} has non-native byte order ({p.dtype.str}); "
-                            f"convert it with p.data = p.data.astype(p.dtype.newbyteorder('='))")
+                            f"load it through fastnn.Tensor, which converts to native byte order")
         if p.dtype not in backend.kernel_dtypes:
             raise TypeError(f"{name}: parameters must be float32 or float64, got dtype {p.dtype} "
                             f"(shape {tuple(p.shape)})")
@@ -258,7 +258,7 @@ class Optimizer:
         arrays of p's dtype on p's device; scalars stay as they are."""
         backend = p._backend
         if isinstance(value, Tensor):
-            value = backend.from_host(value._backend.to_host(value.data))
+            value = backend.from_host(value._backend.to_host(value._data))
         elif not isinstance(value, backend.array_types):
             if not hasattr(value, "__array_interface__") or getattr(value, "ndim", 0) == 0:
                 return value

@@ -29,7 +29,7 @@ class Rprop(Optimizer):
         if not state:
             state["step"] = 0
             state["prev"] = self.zeros_like_param(p)
-            state["step_size"] = p._backend.xp.full_like(p.data, group["lr"], order="C")
+            state["step_size"] = p._backend.xp.full_like(p._data, group["lr"], order="C")
         state["step"] += 1
         etaminus, etaplus = group["etas"]
         step_size_min, step_size_max = group["step_sizes"]

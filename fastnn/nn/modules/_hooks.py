@@ -17,7 +17,7 @@ class BackwardHookCall:
 
     def _identity(self, t, backward):
         self._backend = t._backend
-        return make_result(t.data, (t,), backward, "BackwardHookFunctionBackward", saved=(), shares_storage=t)
+        return make_result(t._data, (t,), backward, "BackwardHookFunctionBackward", saved=(), shares_storage=t)
 
     def setup_inputs(self, args):
         args = list(args)
@@ -76,7 +76,7 @@ class BackwardHookCall:
                 if len(result) != self.n_inputs:
                     raise RuntimeError(f"backward hook returned {len(result)} gradients for "
                                        f"{type(self.module).__name__}'s {self.n_inputs} inputs")
-                self.grad_inputs = [None if r is None else (r.data if isinstance(r, Tensor) else r)
+                self.grad_inputs = [None if r is None else (r._data if isinstance(r, Tensor) else r)
                                     for r in result]
                 replaced = self.grad_inputs
         self.pending = len(self.waiting)  # ready for another backward through a retained graph

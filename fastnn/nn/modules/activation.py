@@ -142,7 +142,7 @@ class Swish(Module):
         return F.swish(input, self.beta)
 
     def extra_repr(self):
-        beta = float(self.beta.data[0]) if self.learnable else self.beta
+        beta = float(self.beta._data[0]) if self.learnable else self.beta
         return f"beta={beta}, learnable={self.learnable}"
 
 

@@ -221,7 +221,7 @@ class Module:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad.data[...] = 0
+                    p.grad._data[...] = 0
 
     # ---- dtype / device ---------------------------------------------------------------------------------
     def _apply_to_tensors(self, fn):
@@ -244,7 +244,7 @@ class Module:
         def convert(t):
             new = t.to(dtype=dtype if t.dtype.kind == "f" else None, device=device)
             if new is not t:
-                t.data, t._backend = new.data, new._backend
+                t._data, t._backend = new._data, new._backend
                 if t.grad is not None:
                     t.grad = t.grad.to(dtype=t.dtype, device=t.device)
         return self._apply_to_tensors(convert)
@@ -298,7 +298,7 @@ class Module:
                 continue
             value = state_dict[key]
             if isinstance(value, Tensor):
-                array = value.data if value._backend is target._backend else value._backend.to_host(value.data)
+                array = value._data if value._backend is target._backend else value._backend.to_host(value._data)
             elif isinstance(value, target._backend.array_types):
                 array = value
             else:
@@ -321,7 +321,7 @@ class Module:
                                "\n  ".join(problems))
         for key, array in arrays.items():
             target = own[key]
-            target.data[...] = target._backend.asarray(array)
+            target._data[...] = target._backend.asarray(array)
             target._bump_version()
         return IncompatibleKeys(missing, unexpected)
 

@@ -55,9 +55,9 @@ class _NormBase(Module):
 
     def reset_running_stats(self):
         if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+            self.running_mean._data[...] = 0
+            self.running_var._data[...] = 1
+            self.num_batches_tracked._data[...] = 0
 
     def reset_parameters(self):
         self.reset_running_stats()
@@ -80,9 +80,9 @@ class _BatchNorm(_NormBase):
         momentum=None means a cumulative average: the n-th batch weighs 1/n.
         """
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked._data += 1
             if self.momentum is None:
-                return 1.0 / float(self.num_batches_tracked.data)
+                return 1.0 / float(self.num_batches_tracked._data)
         return 0.0 if self.momentum is None else self.momentum
 
     def forward(self, input):

@@ -30,16 +30,16 @@ class Embedding(Module):
     def reset_parameters(self):
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            self.weight._data[self.padding_idx] = 0
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
         """An Embedding holding a copy of the 2-D `embeddings`; freeze=True makes the weight non-trainable."""
-        data = np.array(embeddings.data if isinstance(embeddings, Tensor) else embeddings)
+        data = np.array(embeddings._data if isinstance(embeddings, Tensor) else embeddings)
         if data.ndim != 2:
             raise ValueError(f"embeddings must be 2-D (num_embeddings, embedding_dim), got shape {data.shape}")
         module = cls(data.shape[0], data.shape[1], padding_idx, dtype=data.dtype)
-        module.weight.data[...] = data
+        module.weight._data[...] = data
         module.weight.requires_grad_(not freeze)
         return module
 

@@ -40,7 +40,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
                            f"{sorted({str(g.device) for g in grads})}")
     xp = backend.xp
     dtype = xp.result_type(*[g.dtype for g in grads])
-    norms = xp.stack([_vector_norm(xp, g.data.reshape(-1).astype(dtype), norm_type) for g in grads])
+    norms = xp.stack([_vector_norm(xp, g._data.reshape(-1).astype(dtype), norm_type) for g in grads])
     total_norm = _vector_norm(xp, norms, norm_type)
     if error_if_nonfinite and not math.isfinite(float(total_norm)):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so "
@@ -50,7 +50,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     # A coefficient of exactly 1 leaves the gradients unchanged (nan still propagates, as in PyTorch).
     if float(clip_coef) != 1.0:
         for g in grads:
-            g.data *= clip_coef.astype(g.dtype)
+            g._data *= clip_coef.astype(g.dtype)
             g._bump_version()
     return Tensor._wrap(xp.asarray(total_norm, dtype=dtype), backend)
 
@@ -59,5 +59,5 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     """Clamp every gradient element to [-clip_value, clip_value]."""
     clip_value = float(clip_value)
     for g in _grads(parameters):
-        g._backend.xp.clip(g.data, -clip_value, clip_value, out=g.data)
+        g._backend.xp.clip(g._data, -clip_value, clip_value, out=g._data)
         g._bump_version()

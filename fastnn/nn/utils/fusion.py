@@ -30,16 +30,16 @@ def fuse_conv_bn(conv, bn):
         raise ValueError(f"cannot fuse Conv2d with {conv.out_channels} output channels (weight shape "
                          f"{tuple(conv.weight.shape)}) and BatchNorm2d({bn.num_features})")
     dtype = conv.weight.dtype
-    scale = 1.0 / np.sqrt(bn.running_var.data.astype(np.float64) + bn.eps)
+    scale = 1.0 / np.sqrt(bn.running_var._data.astype(np.float64) + bn.eps)
     if bn.weight is not None:
-        scale = scale * bn.weight.data
-    shift = -bn.running_mean.data.astype(np.float64) * scale
+        scale = scale * bn.weight._data
+    shift = -bn.running_mean._data.astype(np.float64) * scale
     if conv.bias is not None:
-        shift = shift + conv.bias.data * scale
+        shift = shift + conv.bias._data * scale
     if bn.bias is not None:
-        shift = shift + bn.bias.data
+        shift = shift + bn.bias._data
     fused = copy.deepcopy(conv)
-    fused.weight = Parameter((conv.weight.data * scale.reshape(-1, 1, 1, 1)).astype(dtype))
+    fused.weight = Parameter((conv.weight._data * scale.reshape(-1, 1, 1, 1)).astype(dtype))
     fused.bias = Parameter(shift.astype(dtype))
     return fused.eval()
 
