@@ -3,7 +3,8 @@
 from fastnn import autograd
 from fastnn.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from fastnn.tensor import (Tensor, bool_, float16, float32, float64, int32, int64, uint8)
-from fastnn.random import default_generator, get_rng_state, manual_seed, set_rng_state
+from fastnn.random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed,
+                           set_rng_state)
 from fastnn.serialization import load, save
 from fastnn._dispatch import get_num_threads, set_num_threads
 from fastnn.factory import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace,
@@ -25,8 +26,93 @@ from fastnn.ops import (bincount, bitwise_and, bitwise_not, bitwise_or, bitwise_
                         searchsorted, trace)
 from fastnn.ops import (broadcast_tensors, broadcast_to, column_stack, hstack, meshgrid, row_stack, vstack)
 from fastnn.ops.math import norm
+from fastnn.tensor import (can_cast, finfo, get_default_dtype, iinfo, is_complex, is_signed, promote_types,
+                           result_type, set_default_dtype, set_printoptions)
+from fastnn.ops.math import (addbmm, addcdiv, addcmul, addmv, addr, baddbmm, cdist, copysign, cross, deg2rad, dot,
+                             erfc, fmax, fmin, frac, heaviside, hypot, inner, isclose, isneginf, isposinf, kron,
+                             logaddexp, logaddexp2, logcumsumexp, logdet, logit, mv, rad2deg, signbit, sinc,
+                             tensordot, vdot, xlogy)
+from fastnn.ops.reduce import (aminmax, nanmean, nanmedian, nanquantile, nansum, quantile, std_mean, var_mean)
+from fastnn.ops.indexing import (cummax, cummin, histc, index_copy, index_fill, isin, masked_scatter, put,
+                                 scatter_reduce, take, unique_consecutive)
+from fastnn.ops.shape import (atleast_1d, atleast_2d, atleast_3d, block_diag, broadcast_shapes, cartesian_prod,
+                              combinations, diff, dsplit, dstack, fliplr, flipud, hsplit, ravel, rot90, select,
+                              split_with_sizes, tensor_split, vsplit)
+from fastnn.ops.random import normal
+from fastnn.factory import tril_indices, triu_indices
 from fastnn.ops import all, any, max, min, pow, relu, round  # noqa: F401  (shadow builtins only in this namespace)
 clip, moveaxis, arcsin, arccos, arctan, arctan2 = clamp, movedim, asin, acos, atan, atan2  # PyTorch's aliases
+swapdims, concat, concatenate, ger = swapaxes, cat, cat, outer
+greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+multiply, true_divide, negative = mul, div, neg
+
+
+def positive(input):
+    return input
+
+
+def subtract(input, other, *, alpha=1):
+    """input - alpha * other."""
+    return sub(input, other if alpha == 1 else mul(other, alpha))
+
+
+def divide(input, other, *, rounding_mode=None):
+    """input / other; rounding_mode 'trunc' or 'floor' rounds the quotient (integers stay integers)."""
+    if rounding_mode is None:
+        return div(input, other)
+    if rounding_mode == "floor":
+        return floor_divide(input, other)
+    if rounding_mode == "trunc":
+        dtype = result_type(input, other)
+        q = trunc(div(input, other))
+        return q.to(dtype=dtype) if dtype.kind in "iu" else q
+    raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}")
+
+
+def inverse(input):
+    return linalg.inv(input)
+
+
+def det(input):
+    return linalg.det(input)
+
+
+def slogdet(input):
+    return linalg.slogdet(input)
+
+
+def use_deterministic_algorithms(mode, *, warn_only=False):
+    """Accepted: every fastnn op is deterministic already (reductions have a fixed order, no atomics)."""
+    _deterministic[0] = bool(mode)
+
+
+def are_deterministic_algorithms_enabled():
+    return _deterministic[0]
+
+
+_deterministic = [False]
+
+
+class inference_mode(autograd._GradMode):
+    """torch.inference_mode(mode=True): no graph is recorded inside (fastnn has no separate inference tensors,
+    so this is no_grad; inference_mode(False) leaves grad mode as it is)."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):  # bare @inference_mode
+            return cls()(mode)
+        self = object.__new__(cls)
+        self._enabled = bool(mode)
+        return self
+
+    def __init__(self, mode=True):
+        pass
+
+    def _recreate_cm(self):
+        return type(self)(self._enabled)
+
+    def __enter__(self):
+        self._mode = False if self._enabled else is_grad_enabled()
+        return super().__enter__()
 
 
 def is_tensor(obj):
@@ -42,7 +128,7 @@ def numel(input):
 from fastnn.summary import summary
 from fastnn._dispatch import device
 from fastnn import data, models, nn, optim  # noqa: E402  (subpackages build on the names above)
-from fastnn import accelerator, backends, cuda, utils  # noqa: E402,F401
+from fastnn import accelerator, backends, cuda, linalg, utils  # noqa: E402,F401
 
 # PyTorch's dtype aliases (fastnn.float is float32, fastnn.long int64, ...); they shadow the builtins only as
 # attributes of this namespace, as torch.float does.

@@ -7,14 +7,15 @@ import numpy as np
 
 from fastnn import _dispatch
 from fastnn.ops._util import shape_args
-from fastnn.tensor import Tensor, as_dtype, float32, int64
+from fastnn.tensor import Tensor, as_dtype, get_default_dtype, int64
 
 _REFUSED_TYPES = (str, bytes, dict, set, frozenset)
 
 
-def _dtype(dtype, default):
-    """The dtype to build, refusing what fastnn tensors cannot hold (complex, strings, objects)."""
-    dtype = default if dtype is None else as_dtype(dtype)
+def _dtype(dtype, default=None):
+    """The dtype to build (`default`, else the default dtype, when None), refusing what fastnn tensors cannot hold
+    (complex, strings, objects)."""
+    dtype = (get_default_dtype() if default is None else default) if dtype is None else as_dtype(dtype)
     if dtype.kind not in "biuf":
         raise TypeError(f"dtype {dtype} is not supported: fastnn tensors hold bool, integer or floating point data")
     return dtype
@@ -27,7 +28,8 @@ def _finish(data, backend, requires_grad):
 
 def tensor(data, dtype=None, requires_grad=False, device=None):
     """A new tensor holding a copy of `data`, on `device` (default: data's device if it is a Tensor, else the CPU,
-    as in PyTorch). Python floats become float32 and ints int64, as in PyTorch; an ndarray keeps its dtype.
+    as in PyTorch). Python floats become the default dtype (float32 unless set_default_dtype) and ints int64, as
+    in PyTorch; an ndarray keeps its dtype.
     Strings, dicts, objects and complex numbers are refused with a TypeError."""
     if isinstance(data, Tensor):
         device = data.device if device is None else device
@@ -53,7 +55,7 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
         host = host.astype(_dtype(dtype, None), copy=False)
     elif not is_array:
         if host.dtype.kind == "f":
-            host = host.astype(float32)
+            host = host.astype(get_default_dtype())
         elif host.dtype.kind in "iu":
             host = host.astype(int64)
     return _finish(backend.from_host(host), backend, requires_grad)
@@ -61,22 +63,22 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
 
 def zeros(*size, dtype=None, requires_grad=False, device="cpu"):
     backend = _dispatch.backend(device)
-    return _finish(backend.xp.zeros(shape_args(size), dtype=_dtype(dtype, float32)), backend, requires_grad)
+    return _finish(backend.xp.zeros(shape_args(size), dtype=_dtype(dtype)), backend, requires_grad)
 
 
 def ones(*size, dtype=None, requires_grad=False, device="cpu"):
     backend = _dispatch.backend(device)
-    return _finish(backend.xp.ones(shape_args(size), dtype=_dtype(dtype, float32)), backend, requires_grad)
+    return _finish(backend.xp.ones(shape_args(size), dtype=_dtype(dtype)), backend, requires_grad)
 
 
 def empty(*size, dtype=None, requires_grad=False, device="cpu"):
     backend = _dispatch.backend(device)
-    return _finish(backend.xp.empty(shape_args(size), dtype=_dtype(dtype, float32)), backend, requires_grad)
+    return _finish(backend.xp.empty(shape_args(size), dtype=_dtype(dtype)), backend, requires_grad)
 
 
 def full(size, fill_value, dtype=None, requires_grad=False, device="cpu"):
-    default = float32 if isinstance(fill_value, float) else (np.dtype(bool) if isinstance(fill_value, bool)
-                                                             else int64)
+    default = get_default_dtype() if isinstance(fill_value, float) else (
+        np.dtype(bool) if isinstance(fill_value, bool) else int64)
     shape = (size,) if isinstance(size, int) else tuple(size)
     backend = _dispatch.backend(device)
     return _finish(backend.xp.full(shape, fill_value, dtype=_dtype(dtype, default)), backend, requires_grad)
@@ -90,7 +92,7 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False, device="cpu
     if (end - start) * step < 0:
         raise ValueError(f"arange: upper bound and larger bound inconsistent with step sign: start={start!r}, "
                          f"end={end!r}, step={step!r}")
-    default = int64 if all(isinstance(v, (int, np.integer)) for v in (start, end, step)) else float32
+    default = int64 if all(isinstance(v, (int, np.integer)) for v in (start, end, step)) else get_default_dtype()
     backend = _dispatch.backend(device)
     return _finish(backend.xp.arange(start, end, step, dtype=_dtype(dtype, default)), backend, requires_grad)
 
@@ -103,7 +105,7 @@ def _drawn(method, shape, dtype, default, requires_grad, device, generator, **pa
 
 def _float_dtype(dtype, name):
     """rand/randn draw floats: PyTorch refuses an integer dtype ("not implemented for 'Long'"), as here."""
-    dtype = _dtype(dtype, float32)
+    dtype = _dtype(dtype)
     if dtype.kind != "f":
         raise TypeError(f"{name}: dtype must be a floating point type, got {dtype}")
     return dtype
@@ -126,8 +128,8 @@ def randint(low, high=None, size=(), dtype=None, device="cpu", generator=None):
     return _drawn("integers", tuple(size), dtype, int64, False, device, generator, low=low, high=high)
 
 
-def _like(fn, t, dtype, requires_grad, device):
-    return fn(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=device or t.device)
+def _like(fn, t, dtype, requires_grad, device, **generator):
+    return fn(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=device or t.device, **generator)
 
 
 def zeros_like(t, dtype=None, requires_grad=False, device=None):
@@ -138,12 +140,12 @@ def ones_like(t, dtype=None, requires_grad=False, device=None):
     return _like(ones, t, dtype, requires_grad, device)
 
 
-def rand_like(t, dtype=None, requires_grad=False, device=None):
-    return _like(rand, t, dtype, requires_grad, device)
+def rand_like(t, dtype=None, requires_grad=False, device=None, *, generator=None):
+    return _like(rand, t, dtype, requires_grad, device, generator=generator)
 
 
-def randn_like(t, dtype=None, requires_grad=False, device=None):
-    return _like(randn, t, dtype, requires_grad, device)
+def randn_like(t, dtype=None, requires_grad=False, device=None, *, generator=None):
+    return _like(randn, t, dtype, requires_grad, device, generator=generator)
 
 
 def full_like(t, fill_value, dtype=None, requires_grad=False, device=None):
@@ -169,7 +171,7 @@ def eye(n, m=None, *, dtype=None, requires_grad=False, device="cpu"):
         if v is not None and (not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0):
             raise ValueError(f"eye(): {name} must be a non-negative int, got {v!r}")
     backend = _dispatch.backend(device)
-    return _finish(backend.xp.eye(n, n if m is None else m, dtype=_dtype(dtype, float32)), backend, requires_grad)
+    return _finish(backend.xp.eye(n, n if m is None else m, dtype=_dtype(dtype)), backend, requires_grad)
 
 
 def _steps(steps, name):
@@ -179,10 +181,10 @@ def _steps(steps, name):
 
 
 def linspace(start, end, steps, *, dtype=None, requires_grad=False, device="cpu"):
-    """`steps` evenly spaced values from start to end inclusive (float32 by default, as in PyTorch)."""
+    """`steps` evenly spaced values from start to end inclusive (the default dtype unless given, as in PyTorch)."""
     steps = _steps(steps, "linspace")
     backend = _dispatch.backend(device)
-    dtype = _dtype(dtype, float32)
+    dtype = _dtype(dtype)
     data = backend.xp.linspace(float(start), float(end), steps, dtype=np.dtype(np.float64))
     if dtype.kind in "iu":  # PyTorch truncates toward zero for integer dtypes
         data = backend.xp.trunc(data)
@@ -193,7 +195,7 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, requires_grad=False, d
     """base ** linspace(start, end, steps)."""
     steps = _steps(steps, "logspace")
     backend = _dispatch.backend(device)
-    dtype = _dtype(dtype, float32)
+    dtype = _dtype(dtype)
     exponents = backend.xp.linspace(float(start), float(end), steps, dtype=np.dtype(np.float64))
     return _finish((float(base) ** exponents).astype(dtype), backend, requires_grad)
 
@@ -239,3 +241,26 @@ def as_tensor(data, dtype=None, device=None):
             return from_numpy(data)
         return tensor(data, dtype=dtype, device=device)
     return tensor(data, dtype=dtype, device=device)
+
+
+def _triangle_indices(name, row, col, offset, dtype, device, upper):
+    for arg, v in (("row", row), ("col", col), ("offset", offset)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or (arg != "offset" and v < 0):
+            raise ValueError(f"{name}(): {arg} must be a{' non-negative' if arg != 'offset' else 'n'} int, got {v!r}")
+    backend = _dispatch.backend(device)
+    xp = backend.xp
+    r = xp.arange(row)[:, None]
+    c = xp.arange(col)[None, :]
+    inside = (c - r >= offset) if upper else (c - r <= offset)
+    rows, cols = xp.nonzero(inside)  # row-major order, as PyTorch lists them
+    return _finish(xp.stack([rows, cols]).astype(_dtype(dtype, int64)), backend, False)
+
+
+def tril_indices(row, col, offset=0, *, dtype=None, device="cpu"):
+    """The 2 x N (row, column) coordinates of the lower triangle of a row x col matrix (diagonal `offset`)."""
+    return _triangle_indices("tril_indices", row, col, offset, dtype, device, upper=False)
+
+
+def triu_indices(row, col, offset=0, *, dtype=None, device="cpu"):
+    """The 2 x N (row, column) coordinates of the upper triangle of a row x col matrix (diagonal `offset`)."""
+    return _triangle_indices("triu_indices", row, col, offset, dtype, device, upper=True)

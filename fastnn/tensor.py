@@ -27,6 +27,90 @@ def as_dtype(dtype):
         raise TypeError(f"unknown dtype {dtype!r}") from None
 
 
+_default_dtype = [float32]  # set_default_dtype's setting, read by the factories
+
+
+def get_default_dtype():
+    """The dtype factories give floating point data when no dtype is passed (float32 unless set otherwise)."""
+    return _default_dtype[0]
+
+
+def set_default_dtype(d):
+    """Make `d` (a floating point dtype) what zeros, rand, tensor(1.5), arange(0.5, ...), ... build by default."""
+    d = as_dtype(d)
+    if d.kind != "f":
+        raise TypeError(f"only floating-point types are supported as the default type, got {d}")
+    _default_dtype[0] = d
+
+
+def _float_info(type, name, kinds, other):
+    dtype = get_default_dtype() if type is None else as_dtype(type.dtype if isinstance(type, Tensor) else type)
+    if dtype.kind not in kinds:
+        raise TypeError(f"fastnn.{name}() requires a {'floating point' if kinds == 'f' else 'integer'} input type, "
+                        f"got {dtype}; use fastnn.{other} for it")
+    return dtype
+
+
+def finfo(type=None):
+    """Machine limits of a floating point dtype (default: the default dtype): eps, max, min, tiny, smallest_normal,
+    resolution, bits, dtype, as torch.finfo (NumPy's finfo holds the same numbers)."""
+    return np.finfo(_float_info(type, "finfo", "f", "iinfo"))
+
+
+def iinfo(type):
+    """Limits of an integer dtype: min, max, bits, dtype (torch.iinfo; bool is refused as there)."""
+    return np.iinfo(_float_info(type, "iinfo", "iu", "finfo"))
+
+
+def promote_types(type1, type2):
+    """The dtype two dtypes promote to by PyTorch's table (int64 with float16 gives float16)."""
+    return _ops._util.promote_types(as_dtype(type1), as_dtype(type2))
+
+
+def result_type(tensor1, tensor2):
+    """The dtype of an op on two operands (tensors or numbers), by PyTorch's rules (fastnn.ops._util)."""
+    return _ops._util.result_type(tensor1, tensor2)
+
+
+def can_cast(from_, to):
+    """Whether PyTorch's in-place ops cast `from_` to `to` (within or down a kind: float64 -> float32 yes, float ->
+    int no, int -> bool no)."""
+    return _can_cast(as_dtype(from_), as_dtype(to))
+
+
+def is_signed(input):
+    return input.is_signed()
+
+
+def is_complex(input):
+    """Always False: fastnn tensors hold no complex data."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"is_complex(): argument 'input' must be a Tensor, not {type(input).__name__}")
+    return False
+
+
+# set_printoptions' settings, as np.array2string's arguments (PyTorch's defaults: 4 digits, summarise past 1000)
+_print_options = dict(precision=4, threshold=1000, edgeitems=3, max_line_width=80, suppress_small=False)
+_PRINT_PROFILES = {"default": dict(precision=4, threshold=1000, edgeitems=3, max_line_width=80),
+                   "short": dict(precision=2, threshold=1000, edgeitems=2, max_line_width=80),
+                   "full": dict(precision=4, threshold=2 ** 63 - 1, edgeitems=3, max_line_width=80)}
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    """How tensors print, as torch.set_printoptions: a profile ('default', 'short', 'full') and/or single
+    settings; sci_mode=False never uses scientific notation (True: NumPy's choice, as None)."""
+    if profile is not None:
+        if profile not in _PRINT_PROFILES:
+            raise ValueError(f"set_printoptions: profile must be 'default', 'short' or 'full', got {profile!r}")
+        _print_options.update(_PRINT_PROFILES[profile])
+    for key, value in (("precision", precision), ("threshold", threshold), ("edgeitems", edgeitems),
+                       ("max_line_width", linewidth)):
+        if value is not None:
+            _print_options[key] = int(value)
+    if sci_mode is not None:
+        _print_options["suppress_small"] = not sci_mode
+
+
 _SUPPORTED_KINDS = "biuf"  # bool, signed/unsigned int, float: what kernels and ops are written for
 
 
@@ -390,7 +474,7 @@ class Tensor:
 
     def __repr__(self):
         host = self._backend.to_host(self._data)
-        body = np.array2string(host, precision=4, separator=", ", prefix="tensor(")  # host: formatting a copy
+        body = np.array2string(host, separator=", ", prefix="tensor(", **_print_options)  # host: formatting a copy
         extras = []
         if self.dtype not in (float32, int64, bool_):
             extras.append(f"dtype={self.dtype}")
@@ -464,19 +548,31 @@ class Tensor:
     def maximum(self, other): return _ops.maximum(self, other)
     def minimum(self, other): return _ops.minimum(self, other)
     def matmul(self, other): return _ops.matmul(self, other)
-    def sum(self, dim=None, keepdim=False): return _ops.sum(self, dim, keepdim)
-    def mean(self, dim=None, keepdim=False): return _ops.mean(self, dim, keepdim)
-    def max(self, dim=None, keepdim=False): return _ops.max(self, dim, keepdim)
-    def min(self, dim=None, keepdim=False): return _ops.min(self, dim, keepdim)
-    def amax(self, dim=None, keepdim=False): return _ops.amax(self, dim, keepdim)
-    def amin(self, dim=None, keepdim=False): return _ops.amin(self, dim, keepdim)
+    # reductions also take NumPy's axis=/keepdims=/out=None (as torch does), so np.sum(t), np.all(t == 1) work
+    def sum(self, dim=None, keepdim=False, *, dtype=None, **np_args):
+        return _ops.sum(self._as_dtype(dtype), *_dim_args("sum", dim, keepdim, np_args))
+
+    def mean(self, dim=None, keepdim=False, *, dtype=None, **np_args):
+        return _ops.mean(self._as_dtype(dtype), *_dim_args("mean", dim, keepdim, np_args))
+
+    def max(self, dim=None, keepdim=False, **np_args): return _ops.max(self, *_dim_args("max", dim, keepdim, np_args))
+    def min(self, dim=None, keepdim=False, **np_args): return _ops.min(self, *_dim_args("min", dim, keepdim, np_args))
+    def amax(self, dim=None, keepdim=False, **np_args):
+        return _ops.amax(self, *_dim_args("amax", dim, keepdim, np_args))
+    def amin(self, dim=None, keepdim=False, **np_args):
+        return _ops.amin(self, *_dim_args("amin", dim, keepdim, np_args))
     def var(self, dim=None, unbiased=None, keepdim=False, correction=None):
         return _ops.var(self, dim, unbiased, keepdim, correction)
     def std(self, dim=None, unbiased=None, keepdim=False, correction=None):
         return _ops.std(self, dim, unbiased, keepdim, correction)
     def logsumexp(self, dim, keepdim=False): return _ops.logsumexp(self, dim, keepdim)
-    def argmax(self, dim=None, keepdim=False): return _ops.argmax(self, dim, keepdim)
-    def argmin(self, dim=None, keepdim=False): return _ops.argmin(self, dim, keepdim)
+    def argmax(self, dim=None, keepdim=False, **np_args):
+        return _ops.argmax(self, *_dim_args("argmax", dim, keepdim, np_args))
+    def argmin(self, dim=None, keepdim=False, **np_args):
+        return _ops.argmin(self, *_dim_args("argmin", dim, keepdim, np_args))
+
+    def _as_dtype(self, dtype):
+        return self if dtype is None or as_dtype(dtype) == self.dtype else _ops.astype(self, as_dtype(dtype))
     def reshape(self, *shape): return _ops.reshape(self, _ops.shape_args(shape))
     def view(self, *shape): return _ops.reshape(self, _ops.shape_args(shape))
     def flatten(self, start_dim=0, end_dim=-1): return _ops.flatten(self, start_dim, end_dim)
@@ -509,7 +605,8 @@ class Tensor:
     def outer(self, vec2): return _ops.outer(self, vec2)
     def cumsum(self, dim, *, dtype=None): return _ops.cumsum(self, dim, dtype=dtype)
     def cumprod(self, dim, *, dtype=None): return _ops.cumprod(self, dim, dtype=dtype)
-    def prod(self, dim=None, keepdim=False, *, dtype=None): return _ops.prod(self, dim, keepdim, dtype=dtype)
+    def prod(self, dim=None, keepdim=False, *, dtype=None, **np_args):
+        return _ops.prod(self, *_dim_args("prod", dim, keepdim, np_args), dtype=dtype)
     def norm(self, p="fro", dim=None, keepdim=False, dtype=None): return _ops.math.norm(self, p, dim, keepdim, dtype)
     def dist(self, other, p=2): return _ops.dist(self, other, p)
     def sign(self): return _ops.sign(self)
@@ -577,8 +674,8 @@ class Tensor:
     def isinf(self): return _ops.isinf(self)
     def isfinite(self): return _ops.isfinite(self)
     def nan_to_num(self, nan=0.0, posinf=None, neginf=None): return _ops.nan_to_num(self, nan, posinf, neginf)
-    def any(self, dim=None, keepdim=False): return _ops.any(self, dim, keepdim)
-    def all(self, dim=None, keepdim=False): return _ops.all(self, dim, keepdim)
+    def any(self, dim=None, keepdim=False, **np_args): return _ops.any(self, *_dim_args("any", dim, keepdim, np_args))
+    def all(self, dim=None, keepdim=False, **np_args): return _ops.all(self, *_dim_args("all", dim, keepdim, np_args))
     def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
         return _ops.allclose(self, other, rtol, atol, equal_nan)
     def equal(self, other): return _ops.equal(self, other)
@@ -625,10 +722,31 @@ class Tensor:
 
     # introspection PyTorch code asks for
     def is_floating_point(self): return self.dtype.kind == "f"
-    def is_contiguous(self): return bool(self._data.flags.c_contiguous)
-    def element_size(self): return self.dtype.itemsize
-    def nelement(self): return self.numel()
-    def ndimension(self): return self.ndim
+    def is_complex(self): return False
+    def is_signed(self): return self.dtype.kind in "if"
+    def is_same_size(self, other): return self.shape == other.shape
+    def get_device(self): return -1 if self.device.type == "cpu" else (self.device.index or 0)
+
+    def data_ptr(self):
+        """The address of this tensor's first element (the device's address off the CPU)."""
+        return _address(self._data, "data_ptr")
+
+    @property
+    def itemsize(self): return self.dtype.itemsize
+
+    @property
+    def nbytes(self): return self.numel() * self.dtype.itemsize
+
+    @property
+    def is_cpu(self): return self.device.type == "cpu"
+
+    def storage_offset(self):
+        """Elements from the start of the storage this view sees to its first element (0 for a tensor that owns
+        its storage)."""
+        base = self._data
+        while type(getattr(base, "base", None)) is type(self._data):
+            base = base.base
+        return (_address(self._data, "storage_offset") - _address(base, "storage_offset")) // self.dtype.itemsize
 
     def stride(self, dim=None):
         """Strides in elements, as PyTorch counts them (NumPy counts bytes)."""
@@ -669,6 +787,107 @@ class Tensor:
     def multinomial(self, num_samples, replacement=False, *, generator=None):
         return _ops.multinomial(self, num_samples, replacement, generator=generator)
     def bernoulli(self, p=None, *, generator=None): return _ops.bernoulli(self, p, generator=generator)
+
+    # more math, reductions, indexing and shape methods (the functions live in fastnn.ops.*, fastnn.linalg)
+    def addcmul(self, tensor1, tensor2, *, value=1): return _ops.math.addcmul(self, tensor1, tensor2, value=value)
+    def addcdiv(self, tensor1, tensor2, *, value=1): return _ops.math.addcdiv(self, tensor1, tensor2, value=value)
+    def dot(self, tensor): return _ops.math.dot(self, tensor)
+    def vdot(self, other): return _ops.math.vdot(self, other)
+    def mv(self, vec): return _ops.math.mv(self, vec)
+    def inner(self, other): return _ops.math.inner(self, other)
+    def kron(self, other): return _ops.math.kron(self, other)
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        return _ops.math.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+    def addbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        return _ops.math.addbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+    def addmv(self, mat, vec, *, beta=1, alpha=1): return _ops.math.addmv(self, mat, vec, beta=beta, alpha=alpha)
+    def addr(self, vec1, vec2, *, beta=1, alpha=1): return _ops.math.addr(self, vec1, vec2, beta=beta, alpha=alpha)
+    def cross(self, other, dim=None): return _ops.math.cross(self, other, dim)
+    def logcumsumexp(self, dim): return _ops.math.logcumsumexp(self, dim)
+    def logaddexp(self, other): return _ops.math.logaddexp(self, other)
+    def logaddexp2(self, other): return _ops.math.logaddexp2(self, other)
+    def hypot(self, other): return _ops.math.hypot(self, other)
+    def xlogy(self, other): return _ops.math.xlogy(self, other)
+    def logit(self, eps=None): return _ops.math.logit(self, eps)
+    def erfc(self): return _ops.math.erfc(self)
+    def sinc(self): return _ops.math.sinc(self)
+    def deg2rad(self): return _ops.math.deg2rad(self)
+    def rad2deg(self): return _ops.math.rad2deg(self)
+    def frac(self): return _ops.math.frac(self)
+    def fmax(self, other): return _ops.math.fmax(self, other)
+    def fmin(self, other): return _ops.math.fmin(self, other)
+    def copysign(self, other): return _ops.math.copysign(self, other)
+    def heaviside(self, values): return _ops.math.heaviside(self, values)
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return _ops.math.isclose(self, other, rtol, atol, equal_nan)
+    def isneginf(self): return _ops.math.isneginf(self)
+    def isposinf(self): return _ops.math.isposinf(self)
+    def signbit(self): return _ops.math.signbit(self)
+    def logdet(self): return _ops.math.logdet(self)
+    def det(self): return _linalg().det(self)
+    def slogdet(self): return _linalg().slogdet(self)
+    def inverse(self): return _linalg().inv(self)
+    def pinverse(self, rcond=1e-15): return _linalg().pinv(self, rtol=rcond)
+    def aminmax(self, *, dim=None, keepdim=False): return _ops.reduce.aminmax(self, dim=dim, keepdim=keepdim)
+    def nansum(self, dim=None, keepdim=False, *, dtype=None): return _ops.reduce.nansum(self, dim, keepdim, dtype=dtype)
+    def nanmean(self, dim=None, keepdim=False, *, dtype=None):
+        return _ops.reduce.nanmean(self, dim, keepdim, dtype=dtype)
+    def nanmedian(self, dim=None, keepdim=False): return _ops.reduce.nanmedian(self, dim, keepdim)
+    def quantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
+        return _ops.reduce.quantile(self, q, dim, keepdim, interpolation=interpolation)
+    def nanquantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
+        return _ops.reduce.nanquantile(self, q, dim, keepdim, interpolation=interpolation)
+    def index_fill(self, dim, index, value): return _ops.indexing.index_fill(self, dim, index, value)
+    def index_copy(self, dim, index, source): return _ops.indexing.index_copy(self, dim, index, source)
+    def masked_scatter(self, mask, source): return _ops.indexing.masked_scatter(self, mask, source)
+    def put(self, index, source, accumulate=False): return _ops.indexing.put(self, index, source, accumulate)
+    def take(self, index): return _ops.indexing.take(self, index)
+    def scatter_reduce(self, dim, index, src, reduce, *, include_self=True):
+        return _ops.indexing.scatter_reduce(self, dim, index, src, reduce, include_self=include_self)
+    def cummax(self, dim): return _ops.indexing.cummax(self, dim)
+    def cummin(self, dim): return _ops.indexing.cummin(self, dim)
+    def isin(self, test_elements, *, assume_unique=False, invert=False):
+        return _ops.indexing.isin(self, test_elements, invert=invert)
+    def unique_consecutive(self, return_inverse=False, return_counts=False, dim=None):
+        return _ops.indexing.unique_consecutive(self, return_inverse, return_counts, dim)
+    def histc(self, bins=100, min=0, max=0): return _ops.indexing.histc(self, bins, min, max)
+    def tensor_split(self, indices_or_sections, dim=0): return _ops.shape.tensor_split(self, indices_or_sections, dim)
+    def split_with_sizes(self, split_sizes, dim=0): return _ops.shape.split_with_sizes(self, split_sizes, dim)
+    def hsplit(self, sections): return _ops.shape.hsplit(self, sections)
+    def vsplit(self, sections): return _ops.shape.vsplit(self, sections)
+    def dsplit(self, sections): return _ops.shape.dsplit(self, sections)
+    def ravel(self): return _ops.shape.ravel(self)
+    def select(self, dim, index): return _ops.shape.select(self, dim, index)
+    def rot90(self, k=1, dims=(0, 1)): return _ops.shape.rot90(self, k, dims)
+    def fliplr(self): return _ops.shape.fliplr(self)
+    def flipud(self): return _ops.shape.flipud(self)
+    def unfold(self, dimension, size, step): return _ops.shape.unfold(self, dimension, size, step)
+    def diff(self, n=1, dim=-1, prepend=None, append=None): return _ops.shape.diff(self, n, dim, prepend, append)
+    def absolute(self): return _ops.abs(self)
+    def fix(self): return _ops.trunc(self)
+    def positive(self): return self
+    negative, multiply, true_divide = neg, mul, div
+
+    def subtract(self, other, *, alpha=1): return _ops.sub(self, self._scaled(other, alpha))
+
+    def divide(self, other, *, rounding_mode=None):
+        from fastnn import divide
+        return divide(self, other, rounding_mode=rounding_mode)
+
+    def as_strided(self, size, stride, storage_offset=0):
+        """The elements at storage_offset + sum(i_k * stride[k]) of this tensor's (row-major) elements, in the
+        shape `size`: a gather, so it reads like PyTorch's view and carries gradient (writes do not go back)."""
+        size, stride = tuple(int(v) for v in size), tuple(int(v) for v in stride)
+        if len(size) != len(stride):
+            raise ValueError(f"as_strided: mismatch in length of strides {stride} and shape {size}")
+        xp = self._backend.xp
+        positions = xp.full(size, int(storage_offset), dtype=int64)
+        for axis, (n, st) in enumerate(zip(size, stride)):
+            positions = positions + (xp.arange(n) * st).reshape((1,) * axis + (n,) + (1,) * (len(size) - axis - 1))
+        if positions.size and (int(positions.min()) < 0 or int(positions.max()) >= self.numel()):
+            raise ValueError(f"as_strided: size {size}, stride {stride} and offset {storage_offset} reach outside "
+                             f"the tensor's {self.numel()} elements")
+        return _ops.shape.ravel(self)[Tensor._wrap(positions, self._backend)]
 
     # in-place forms: the out-of-place op's values written into this tensor's storage, recorded by autograd as
     # PyTorch does (see _apply_inplace)
@@ -742,6 +961,23 @@ class Tensor:
     def bernoulli_(self, p=0.5, *, generator=None):
         return self._inplace_op("bernoulli_", _random.fill, "bernoulli", generator, p=p)
 
+    def random_(self, *args, generator=None, **bounds):
+        """random_(), random_(to) or random_(from, to): integers in [from, to) (see fastnn.ops.random)."""
+        low, high = ((0, None) if not args else (0, args[0]) if len(args) == 1 else tuple(args))
+        low, high = bounds.pop("from", low), bounds.pop("to", high)
+        if bounds:
+            raise TypeError(f"random_() got unexpected keyword arguments {sorted(bounds)}")
+        return self._inplace_op("random_", _random.fill, "random", generator, low=low, high=high)
+
+    def geometric_(self, p, *, generator=None):
+        return self._inplace_op("geometric_", _random.fill, "geometric", generator, p=p)
+
+    def log_normal_(self, mean=1.0, std=2.0, *, generator=None):
+        return self._inplace_op("log_normal_", _random.fill, "log_normal", generator, mean=mean, std=std)
+
+    def cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
+        return self._inplace_op("cauchy_", _random.fill, "cauchy", generator, median=median, sigma=sigma)
+
 
 from fastnn import _dispatch  # noqa: E402
 from fastnn import ops as _ops  # noqa: E402  (ops import Tensor; method bodies resolve _ops at call time)
@@ -751,5 +987,117 @@ from fastnn.ops import random as _random  # noqa: E402
 _INPLACE_BINARY = {"add": _ops.add, "subtract": _ops.sub, "multiply": _ops.mul, "true_divide": _ops.div}
 
 
+def _linalg():
+    from fastnn import linalg
+    return linalg
+
+
+def _dim_args(name, dim, keepdim, np_args):
+    """(dim, keepdim) from PyTorch's arguments or NumPy's aliases axis=, keepdims= (out= only as None), which
+    numpy's functions pass when they call a tensor's method."""
+    unknown = set(np_args) - {"axis", "keepdims", "out"}
+    if unknown:
+        raise TypeError(f"{name}() got unexpected keyword arguments {sorted(unknown)}")
+    if np_args.get("out") is not None:
+        raise TypeError(f"{name}(): out= is not supported by fastnn; use the returned tensor")
+    axis = np_args.get("axis")
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{name}(): got both dim and its alias axis")
+        dim = tuple(axis) if isinstance(axis, list) else axis
+    if np_args.get("keepdims") is not None:
+        keepdim = np_args["keepdims"]
+    return dim, bool(keepdim)
+
+
+def _address(array, name):
+    interface = getattr(array, "__array_interface__", None) or getattr(array, "__cuda_array_interface__", None)
+    if interface is None:
+        raise RuntimeError(f"{name}(): arrays of type {type(array).__name__} expose no address")
+    return int(interface["data"][0])
+
+
 def _can_cast(src, dst):
     return np.can_cast(src, dst, casting="same_kind")
+
+
+def _inplace_form(name, fn):
+    def method(self, *args, **kwargs):
+        return self._apply_inplace(name, fn, *args, **kwargs)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"In-place {name[:-1]}: its values written into this tensor (see Tensor._apply_inplace)."
+    return method
+
+
+def _method_of(name):
+    return lambda self, *args, **kwargs: getattr(Tensor, name)(self, *args, **kwargs)
+
+
+# In-place forms of out-of-place methods, PyTorch's name + "_": differentiable and version-counted like add_.
+_INPLACE_FORMS = (
+    "acos", "asin", "atan", "arccos", "arcsin", "arctan", "cos", "sin", "tan", "sinh", "cosh", "log1p", "log2",
+    "log10", "expm1", "exp2", "erf", "erfc", "rsqrt", "sinc", "deg2rad", "rad2deg", "frac", "logit", "absolute",
+    "fix", "negative", "nan_to_num", "clamp_min", "clamp_max", "cumsum", "cumprod", "atan2", "arctan2", "hypot",
+    "xlogy", "copysign", "heaviside", "floor_divide", "logical_and", "logical_or", "logical_xor", "logical_not",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "eq", "ne", "lt", "le", "gt", "ge", "greater",
+    "greater_equal", "less", "less_equal", "not_equal", "multiply", "true_divide", "subtract", "divide", "addcmul",
+    "addcdiv", "baddbmm", "addbmm", "addmv", "addr", "addmm", "index_fill", "index_copy", "masked_scatter",
+    "scatter_reduce", "put")
+for _name in _INPLACE_FORMS:
+    assert not hasattr(Tensor, _name + "_"), _name  # never shadow a hand-written in-place method
+    setattr(Tensor, _name + "_", _inplace_form(_name + "_", _method_of(_name)))
+
+
+def _restride(name, fn):
+    """In-place shape changes (t_, transpose_, squeeze_, unsqueeze_): this tensor becomes the view fn returns,
+    keeping its storage; in a graph it takes the view's place, as PyTorch's in-place view ops do."""
+    def method(self, *args):
+        if self._tracks_inplace() and self.requires_grad and self._node is None:
+            raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place operation")
+        current = Tensor._wrap(self._data, self._backend, self._node, self._version_counter)
+        current.requires_grad = self.requires_grad
+        result = fn(current, *args)
+        self._data = result._data
+        if result._node is not None:
+            self._node = result._node
+        self._bump_version()
+        return self
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+Tensor.t_ = _restride("t_", _ops.t)
+Tensor.transpose_ = _restride("transpose_", _ops.transpose)
+Tensor.swapdims_ = Tensor.swapaxes_ = _restride("swapdims_", _ops.transpose)
+Tensor.squeeze_ = _restride("squeeze_", _ops.squeeze)
+Tensor.unsqueeze_ = _restride("unsqueeze_", _ops.unsqueeze)
+
+
+def _detach_(self):
+    """Detach this tensor from the graph that made it, in place: it becomes a leaf that does not require grad."""
+    if self._view_of is not None and self._node is not None:
+        raise RuntimeError("Can't detach views in-place. Use detach() instead")
+    self._node, self.requires_grad = None, False
+    return self
+
+
+def _fill_diagonal_(self, fill_value, wrap=False):
+    """Write fill_value on the main diagonal (all indices equal; a tensor of >2 dims must have equal sizes). For
+    a tall matrix, wrap=True restarts the diagonal every cols + 1 rows, as PyTorch (and numpy.fill_diagonal) do."""
+    if self.ndim < 2:
+        raise ValueError(f"fill_diagonal_: dimensions must be larger than 1, got {self.ndim}")
+    if self.ndim > 2 and len(set(self.shape)) != 1:
+        raise ValueError(f"fill_diagonal_: all dimensions of input must be of equal length, got {tuple(self.shape)}")
+    xp = self._backend.xp
+    rows, cols = self.shape[0], self.numel() // self.shape[0]
+    step = sum(self.numel() // int(np.prod(self.shape[:d + 1])) for d in range(self.ndim))  # a row-major diagonal step
+    end = self.numel() if wrap and self.ndim == 2 else min(rows, self.shape[1]) * cols
+    positions = Tensor._wrap(xp.arange(0, end, step, dtype=int64), self._backend)
+
+    def fill(t, value):
+        return _ops.reshape(_ops.index_put(_ops.reshape(t, (-1,)), (positions,), value), t.shape)
+    return self._apply_inplace("fill_diagonal_", fill, fill_value)
+
+
+Tensor.detach_ = _detach_
+Tensor.fill_diagonal_ = _fill_diagonal_

@@ -498,3 +498,277 @@ def take_along_dim(input, indices, dim=None):
     i_shape[axis] = indices.shape[axis]
     return gather(expand(x, tuple(x_shape)), axis, expand(indices, tuple(i_shape)))
 
+
+
+# ---- more of torch's indexing, composed of index_put, gather, scatter (so their gradients carry) -----------------
+import builtins  # noqa: E402  (histc's arguments shadow min and max)
+
+
+def _along(x, dim, index, name):
+    """The index tuple (:, ..., :, idx) that addresses positions `index` (a 0-D or 1-D integer tensor) along
+    dim."""
+    axis = normalize_dim(dim, x.ndim)
+    idx = _vector_index(index, name, x.shape[axis] if x.ndim else 1, dim)
+    return (slice(None),) * axis + (Tensor._wrap(idx, x._backend),)
+
+
+def index_fill(input, dim, index, value):
+    """A copy of input with the slices index[i] along dim set to value (a number or a 0-d tensor)."""
+    from fastnn.ops.shape import index_put
+    x = _tensor(input, "index_fill")
+    check_same_device(x, index)
+    if isinstance(value, Tensor) and value.ndim:
+        raise ValueError(f"index_fill(): only supports a 0-dimensional value tensor, but got tensor with "
+                         f"{value.ndim} dimension(s)")
+    if x.ndim == 0:
+        return index_put(x, (), value) if _vector_index(index, "index_fill", 1, dim).size else elementwise.clone(x)
+    return index_put(x, _along(x, dim, index, "index_fill"), value)
+
+
+def index_copy(input, dim, index, source):
+    """A copy of input with source's slice i written to slice index[i] along dim (repeats: the last wins)."""
+    from fastnn.ops.shape import index_put
+    x = _tensor(input, "index_copy")
+    _index_add_args(x, dim, index, source, "index_copy")
+    if x.ndim == 0:
+        return index_put(x, (), source)
+    return index_put(x, _along(x, dim, index, "index_copy"), source)
+
+
+def masked_scatter(input, mask, source):
+    """A copy of input whose positions where mask (broadcast to input) is True take source's first elements in
+    row-major order."""
+    from fastnn.ops.shape import expand, index_put, reshape
+    x = _tensor(input, "masked_scatter")
+    mask = _mask(mask, x, "masked_scatter")
+    _tensor(source, "masked_scatter", "source")
+    check_same_device(x, source)
+    if source.dtype != x.dtype:
+        raise TypeError(f"masked_scatter(): expected source of dtype {x.dtype}, got {source.dtype}")
+    full = expand(mask, x.shape)
+    n = int(full._data.sum())
+    if n > source._data.size:
+        raise ValueError(f"masked_scatter(): the mask selects {n} positions, source has only "
+                         f"{source._data.size} elements")
+    return index_put(x, Tensor._wrap(_private(full._data, x, source), x._backend), reshape(source, (-1,))[:n])
+
+
+def take(input, index):
+    """input's elements at `index` in the flattened input (negative indices count from the end); the result
+    has index's shape."""
+    from fastnn.ops.shape import reshape
+    x = _tensor(input, "take")
+    index = _index_tensor(index, "take")
+    check_same_device(x, index)
+    n = x._data.size
+    if bool(((index._data < -n) | (index._data >= n)).any()):
+        raise IndexError(f"take(): index out of range for a tensor of {n} elements")
+    flat = index._data.reshape(-1).astype(_INT64) % builtins.max(n, 1)
+    return reshape(reshape(x, (-1,))[Tensor._wrap(flat, x._backend)], index.shape)
+
+
+def put(input, index, source, accumulate=False):
+    """A copy of input with source's elements written at `index` of the flattened input (added with
+    accumulate=True; without it, where index repeats the last write wins)."""
+    from fastnn.ops.shape import index_put, reshape
+    x = _tensor(input, "put")
+    index = _index_tensor(index, "put")
+    _tensor(source, "put", "source")
+    check_same_device(x, index)
+    check_same_device(x, source)
+    if source._data.size != index._data.size:
+        raise ValueError(f"put(): expected source and index to have the same number of elements, got "
+                         f"{source._data.size} and {index._data.size}")
+    if source.dtype != x.dtype:
+        raise TypeError(f"put(): expected source of dtype {x.dtype}, got {source.dtype}")
+    n = x._data.size
+    if bool(((index._data < -n) | (index._data >= n)).any()):
+        raise IndexError(f"put(): index out of range for a tensor of {n} elements")
+    flat_index = Tensor._wrap(index._data.reshape(-1).astype(_INT64) % builtins.max(n, 1), x._backend)
+    flat = reshape(x, (-1,))
+    values = reshape(source, (-1,))
+    out = index_add(flat, 0, flat_index, values) if accumulate else index_put(flat, (flat_index,), values)
+    return reshape(out, x.shape)
+
+
+_SCATTER_REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
+
+
+def _reduce_into(xp, combine, out, members, elems):
+    """out[m] = combine(out[m], e) for every (m, e) pair, repeats included (ufunc.at, built from plain indexing so
+    that every backend has it): round r applies each group's r-th element, so no round repeats a position."""
+    order = xp.argsort(members, kind="stable")
+    ordered = members[order]
+    rank = xp.arange(ordered.size) - xp.searchsorted(ordered, ordered, side="left")
+    for r in range(int(rank.max()) + 1 if rank.size else 0):
+        pick = order[rank == r]
+        out[members[pick]] = combine(out[members[pick]], elems[pick])
+
+
+def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
+    """A copy of input with each src[i][j] (dim=0, and so on) reduced into out[index[i][j]][j] by `reduce`
+    ('sum', 'prod', 'mean', 'amax', 'amin'); include_self=False leaves input's values at scattered positions
+    out of the reduction. amax/amin share the gradient evenly among the tied elements, as PyTorch does; prod's
+    gradient is the product of the other elements of the group."""
+    x = _tensor(input, "scatter_reduce")
+    if reduce not in _SCATTER_REDUCTIONS:
+        raise ValueError(f"scatter_reduce(): reduce argument must be one of {_SCATTER_REDUCTIONS}, got {reduce!r}")
+    index = _index_tensor(index, "scatter_reduce")
+    _tensor(src, "scatter_reduce", "src")
+    check_same_device(x, index)
+    check_same_device(x, src)
+    if src.dtype != x.dtype:
+        raise TypeError(f"scatter_reduce(): expected src of dtype {x.dtype}, got {src.dtype}")
+    axis = normalize_dim(dim, x.ndim)
+    _check_index_shape(x, axis, index, "scatter_reduce", src)
+    _check_bounds(index._data, x.shape[axis], "scatter_reduce", dim)
+    backend = x._backend
+    xp = backend.xp
+    # Every element of src in the group it lands in, as a flat group number (a position of the output).
+    where = _along_axis(xp, index._data.astype(_INT64), axis)
+    group = xp.ravel_multi_index(tuple(xp.broadcast_to(w, index.shape) for w in where), x.shape).reshape(-1)
+    values = _src_part(src._data, index).reshape(-1)
+    size = x._data.size
+    self_in = xp.ones(size, dtype=bool) if include_self else xp.bincount(group, minlength=size) == 0
+    flat_x = x._data.reshape(-1)
+    self_positions = xp.nonzero(self_in)[0]
+    members = xp.concatenate([group, self_positions])  # the group (output position) of every reduced element
+    elems = xp.concatenate([values, flat_x[self_positions]])
+    count = xp.bincount(members, minlength=size).astype(x.dtype)
+    if reduce in ("sum", "mean"):
+        total = xp.zeros(size, dtype=x.dtype)
+        backend.kernels.scatter_add(total, (members,), xp.ascontiguousarray(elems))
+        out = total if reduce == "sum" else total / count if x.dtype.kind == "f" else total // count.astype(x.dtype)
+    elif reduce == "prod":
+        out = xp.ones(size, dtype=x.dtype)
+        _reduce_into(xp, xp.multiply, out, members, elems)
+    else:  # every position has at least one member (itself, or a src element), so start from one of them
+        out = xp.zeros(size, dtype=x.dtype)
+        out[members] = elems
+        _reduce_into(xp, xp.minimum if reduce == "amin" else xp.maximum, out, members, elems)
+    out = out.reshape(x.shape)
+
+    def backward(g):
+        gflat = g.reshape(-1)
+        if reduce == "sum":
+            per = xp.ones_like(elems)
+        elif reduce == "mean":
+            per = 1 / count[members]
+        elif reduce == "prod":
+            # product of the others in the group: out / e, or (for a zero e) the product of the group's other
+            # elements, computed with the zeros taken out
+            nonzero = xp.where(elems == 0, xp.ones_like(elems), elems)
+            zeros = xp.bincount(members, weights=(elems == 0).astype(xp.float64), minlength=size)
+            prod_nz = xp.ones(size, dtype=x.dtype)
+            _reduce_into(xp, xp.multiply, prod_nz, members, nonzero)
+            z = zeros[members]
+            per = xp.where(z == 0, prod_nz[members] / nonzero,
+                           xp.where((z == 1) & (elems == 0), prod_nz[members], 0))
+        else:
+            tied = (elems == out.reshape(-1)[members]).astype(x.dtype)
+            ties = xp.bincount(members, weights=tied.astype(xp.float64), minlength=size).astype(x.dtype)
+            per = tied / xp.maximum(ties, 1)[members]
+        contrib = gflat[members] * per
+        gx = xp.zeros(size, dtype=g.dtype)  # input's values left out of the reduction get no gradient
+        gx[self_positions] = contrib[values.size:]
+        gs = xp.zeros(src.shape, dtype=g.dtype)
+        gs[tuple(slice(0, n) for n in index.shape)] = contrib[:values.size].reshape(index.shape)
+        return gx.reshape(x.shape), gs
+    return make_result(out, (x, src), backward, "scatter_reduce", saved=())
+
+
+def _cumulative_extreme(input, dim, largest, name):
+    """(values, indices) of the running max (min) along dim; ties take the later index, as in PyTorch."""
+    x = _tensor(input, name)
+    xp = x._backend.xp
+    if x.ndim == 0:
+        return ValuesIndices(elementwise.clone(x), _indices(xp.zeros((), dtype=_INT64), x))
+    axis = normalize_dim(dim, x.ndim)
+    data = xp.moveaxis(x._data, axis, 0)
+    idx = xp.zeros(data.shape, dtype=_INT64)
+    best = data[0].copy() if data.shape[0] else None
+    for i in range(1, data.shape[0]):
+        better = (data[i] >= best) if largest else (data[i] <= best)
+        if x.dtype.kind == "f":  # NaN wins and stays (PyTorch propagates it)
+            better = better | xp.isnan(data[i])
+            better = better & ~xp.isnan(best)
+        best = xp.where(better, data[i], best)
+        idx[i] = xp.where(better, i, idx[i - 1])
+    idx = xp.moveaxis(idx, 0, axis)
+    return ValuesIndices(gather(x, axis, Tensor._wrap(idx, x._backend)), _indices(idx, x))
+
+
+def cummax(input, dim):
+    return _cumulative_extreme(input, dim, True, "cummax")
+
+
+def cummin(input, dim):
+    return _cumulative_extreme(input, dim, False, "cummin")
+
+
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    """Whether each element of `elements` occurs in test_elements (a tensor or a number)."""
+    backend = (elements if isinstance(elements, Tensor) else test_elements)._backend
+    xp = backend.xp
+    e = elements._data if isinstance(elements, Tensor) else xp.asarray(elements)
+    t = test_elements._data if isinstance(test_elements, Tensor) else xp.asarray(test_elements)
+    pool = xp.sort(t.reshape(-1))
+    if pool.size == 0:
+        found = xp.zeros(e.shape, dtype=bool)
+    else:
+        pos = xp.clip(xp.searchsorted(pool, e), 0, pool.size - 1)
+        found = pool[pos] == e
+    return Tensor._wrap(scalar_array(~found if invert else found, xp), backend)
+
+
+def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
+    """input with each run of equal consecutive values (slices along dim when given) collapsed to one; the
+    inverse maps every element (slice) to its run, counts are the run lengths."""
+    x = _tensor(input, "unique_consecutive")
+    xp = x._backend.xp
+    if dim is None:
+        data = x._data.reshape(-1)
+        axis = 0
+        changes = data[1:] != data[:-1]
+    else:
+        axis = normalize_dim(dim, x.ndim)
+        data = x._data
+        moved = xp.moveaxis(data, axis, 0).reshape(data.shape[axis], -1)
+        changes = (moved[1:] != moved[:-1]).any(axis=1)
+    n = data.shape[axis]
+    starts = xp.concatenate([xp.zeros(1 if n else 0, dtype=bool), changes]) if n else xp.zeros(0, dtype=bool)
+    if n:
+        starts[0] = True
+    first = xp.nonzero(starts)[0]
+    out = Tensor._wrap(xp.take(data, first, axis=axis), x._backend)
+    results = [out]
+    if return_inverse:
+        inverse = xp.cumsum(starts) - 1
+        results.append(Tensor._wrap(inverse.reshape(x.shape) if dim is None else inverse, x._backend))
+    if return_counts:
+        results.append(Tensor._wrap(xp.diff(xp.concatenate([first, xp.asarray([n])])).astype(_INT64),
+                                    x._backend))
+    return results[0] if len(results) == 1 else tuple(results)
+
+
+def histc(input, bins=100, min=0, max=0):
+    """Counts of input's values in `bins` equal-width bins over [min, max] (over the data's range when
+    min == max, both 0 by default); values outside are ignored. The counts have input's dtype, as in PyTorch."""
+    x = _tensor(input, "histc")
+    if x.dtype.kind != "f":
+        raise TypeError(f"histc(): expected a floating point tensor, got {x.dtype}")
+    if not isinstance(bins, (int, np.integer)) or bins <= 0:
+        raise ValueError(f"histc(): bins must be > 0, got {bins!r}")
+    if min > max:
+        raise ValueError(f"histc(): max must be larger than min, got min={min}, max={max}")
+    xp = x._backend.xp
+    data = x._data.reshape(-1)
+    lo, hi = float(min), float(max)
+    if lo == hi and data.size:
+        lo, hi = float(data.min()), float(data.max())
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    inside = (data >= lo) & (data <= hi)
+    which = xp.floor((data[inside] - lo) / (hi - lo) * bins).astype(_INT64)
+    which = xp.minimum(which, bins - 1)  # the top edge belongs to the last bin
+    return Tensor._wrap(xp.bincount(which, minlength=bins).astype(x.dtype), x._backend)

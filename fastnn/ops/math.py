@@ -765,3 +765,347 @@ def clamp_min(input, min):
 def clamp_max(input, max):
     from fastnn.ops.elementwise import clamp
     return clamp(input, max=max)
+
+
+# ---- more of torch's math, composed of differentiable ops (so gradients, tangents and export follow them) ------
+from fastnn.ops import elementwise as _ew  # noqa: E402
+from fastnn.ops import indexing as _ix  # noqa: E402
+from fastnn.ops import reduce as _red  # noqa: E402
+from fastnn.ops import shape as _sh  # noqa: E402
+from fastnn.ops.linalg import matmul as _matmul  # noqa: E402
+
+
+def _scaled(t, factor):
+    """t * factor, skipping the multiply for 1 (a weak scalar: t's dtype is kept)."""
+    return t if factor == 1 else _ew.mul(t, factor)
+
+
+def _const(like, value):
+    """A constant tensor of like's shape, dtype and device outside the graph (a branch of `where` that must not
+    carry gradient, or NaN, back)."""
+    xp = like._backend.xp
+    return Tensor._wrap(xp.full(like.shape, value, dtype=like.dtype), like._backend)
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """input + value * tensor1 * tensor2 (the update step of hand-written optimizers)."""
+    return _ew.add(input, _scaled(_ew.mul(tensor1, tensor2), value))
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """input + value * tensor1 / tensor2; integer tensor1 and tensor2 are refused, as in PyTorch."""
+    if all(isinstance(t, Tensor) and t.dtype.kind in "biu" for t in (tensor1, tensor2)):
+        raise TypeError("addcdiv(): integer division with addcdiv is not supported; use (input + value * "
+                        "torch.trunc(tensor1 / tensor2)) for integer inputs")
+    return _ew.add(input, _scaled(_ew.div(tensor1, tensor2), value))
+
+
+def _vector(t, name, arg):
+    _tensor(t, name, arg)
+    if t.ndim != 1:
+        raise ValueError(f"{name}(): argument '{arg}' must be a 1-D tensor, got shape {tuple(t.shape)}")
+    return t
+
+
+def dot(input, tensor):
+    """The inner product of two 1-D tensors of equal length and dtype."""
+    a, b = _vector(input, "dot", "input"), _vector(tensor, "dot", "tensor")
+    if a.dtype != b.dtype:
+        raise TypeError(f"dot(): expected both vectors to have same dtype, but found {a.dtype} and {b.dtype}")
+    if a.shape != b.shape:
+        raise ValueError(f"dot(): inconsistent tensor size, expected tensors of the same length, got "
+                         f"{a.shape[0]} and {b.shape[0]}")
+    return _matmul(a, b)
+
+
+vdot = dot  # for real tensors conjugating the first argument changes nothing
+
+
+def mv(input, vec):
+    """Matrix (n, m) times vector (m,)."""
+    _tensor(input, "mv")
+    if input.ndim != 2:
+        raise ValueError(f"mv(): argument 'input' must be a 2-D tensor, got shape {tuple(input.shape)}")
+    _vector(vec, "mv", "vec")
+    if input.shape[1] != vec.shape[0]:
+        raise ValueError(f"mv(): size mismatch, got input {tuple(input.shape)} and vec {tuple(vec.shape)}")
+    return _matmul(input, vec)
+
+
+def tensordot(a, b, dims=2):
+    """Sum of products over the last `dims` dims of a and the first `dims` of b, or over the paired dims
+    ([dims_a], [dims_b]); done as one matrix product of permuted, reshaped operands."""
+    _tensor(a, "tensordot", "a")
+    _tensor(b, "tensordot", "b")
+    if isinstance(dims, (int, np.integer)):
+        if dims < 0:
+            raise ValueError(f"tensordot(): dims must be a non-negative int, got {dims}")
+        dims_a, dims_b = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else:
+        dims_a, dims_b = ([d] if isinstance(d, int) else list(d) for d in dims)
+    dims_a = [normalize_dim(d, a.ndim) for d in dims_a]
+    dims_b = [normalize_dim(d, b.ndim) for d in dims_b]
+    if len(dims_a) != len(dims_b) or any(a.shape[i] != b.shape[j] for i, j in zip(dims_a, dims_b)):
+        raise ValueError(f"tensordot(): contracted dims {dims_a} of shape {tuple(a.shape)} and {dims_b} of shape "
+                         f"{tuple(b.shape)} do not match")
+    free_a = [d for d in range(a.ndim) if d not in dims_a]
+    free_b = [d for d in range(b.ndim) if d not in dims_b]
+    k = math.prod(a.shape[d] for d in dims_a)
+    left = _sh.reshape(_sh.permute(a, free_a + dims_a), (-1, k))
+    right = _sh.reshape(_sh.permute(b, dims_b + free_b), (k, -1))
+    return _sh.reshape(_matmul(left, right), tuple(a.shape[d] for d in free_a) + tuple(b.shape[d] for d in free_b))
+
+
+def inner(input, other):
+    """Sum of products over the last dim of both (a product when either is 0-d)."""
+    _tensor(input, "inner")
+    _tensor(other, "inner", "other")
+    if input.ndim == 0 or other.ndim == 0:
+        return _ew.mul(input, other)
+    return tensordot(input, other, ([-1], [-1]))
+
+
+def kron(input, other):
+    """The Kronecker product: block (i, j) of the result is input[i, j] * other (any number of dims)."""
+    _tensor(input, "kron")
+    _tensor(other, "kron", "other")
+    n = builtins.max(input.ndim, other.ndim)
+    a_shape = (1,) * (n - input.ndim) + tuple(input.shape)
+    b_shape = (1,) * (n - other.ndim) + tuple(other.shape)
+    a = _sh.reshape(input, tuple(s for d in a_shape for s in (d, 1)))
+    b = _sh.reshape(other, tuple(s for d in b_shape for s in (1, d)))
+    return _sh.reshape(_ew.mul(a, b), tuple(p * q for p, q in zip(a_shape, b_shape)))
+
+
+def _beta_alpha(name, input, product, beta, alpha):
+    """beta * input + alpha * product, the result of product's shape; beta == 0 ignores input (NaNs too)."""
+    _tensor(input, name)
+    try:
+        shape = np.broadcast_shapes(tuple(input.shape), tuple(product.shape))
+    except ValueError:
+        shape = None
+    if shape != tuple(product.shape):
+        raise ValueError(f"{name}(): input of shape {tuple(input.shape)} does not broadcast to the product's "
+                         f"shape {tuple(product.shape)}")
+    out = _scaled(product, alpha)
+    return out if beta == 0 else _ew.add(_scaled(input, beta), out)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """beta * input + alpha * bmm(batch1, batch2)."""
+    return _beta_alpha("baddbmm", input, bmm(batch1, batch2), beta, alpha)
+
+
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """beta * input + alpha * the sum over the batch of batch1[i] @ batch2[i]."""
+    return _beta_alpha("addbmm", input, _red.sum(bmm(batch1, batch2), 0), beta, alpha)
+
+
+def addmv(input, mat, vec, *, beta=1, alpha=1):
+    """beta * input + alpha * mat @ vec."""
+    return _beta_alpha("addmv", input, mv(mat, vec), beta, alpha)
+
+
+def addr(input, vec1, vec2, *, beta=1, alpha=1):
+    """beta * input + alpha * outer(vec1, vec2)."""
+    return _beta_alpha("addr", input, outer(vec1, vec2), beta, alpha)
+
+
+def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
+    """p-norm distances between the rows of x1 (..., P, M) and of x2 (..., R, M): shape (..., P, R). The gradient
+    at a zero distance is 0, as in PyTorch."""
+    for arg, t in (("x1", x1), ("x2", x2)):
+        _tensor(t, "cdist", arg)
+        if t.ndim < 2:
+            raise ValueError(f"cdist(): {arg} must have at least 2 dimensions, got shape {tuple(t.shape)}")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise ValueError(f"cdist(): x1 and x2 must have the same number of columns, got {x1.shape[-1]} and "
+                         f"{x2.shape[-1]}")
+    if not p >= 0:
+        raise ValueError(f"cdist(): p must be non-negative, got {p}")
+    diff = sub(_sh.unsqueeze(x1, -2), _sh.unsqueeze(x2, -3))
+    return norm(diff, p, dim=-1)
+
+
+def cross(input, other, dim=None):
+    """The cross product of 3-vectors along dim (default: the first dim of size 3, PyTorch's deprecated default;
+    linalg.cross uses -1)."""
+    a, b = _binary(_tensor(input, "cross"), other)
+    shape = np.broadcast_shapes(tuple(a.shape), tuple(b.shape))
+    if dim is None:
+        dim = next((d for d, n in enumerate(shape) if n == 3), None)
+        if dim is None:
+            raise ValueError(f"cross(): no dimension of size 3 in input of shape {shape}")
+    axis = normalize_dim(dim, len(shape))
+    if shape[axis] != 3:
+        raise ValueError(f"cross(): dimension {dim} must have size 3, got {shape[axis]}")
+    a, b = _sh.broadcast_to(a, shape), _sh.broadcast_to(b, shape)
+    lead = (slice(None),) * axis
+    ax = [_sh.getitem(a, lead + (i,)) for i in range(3)]
+    bx = [_sh.getitem(b, lead + (i,)) for i in range(3)]
+    parts = [sub(_ew.mul(ax[(i + 1) % 3], bx[(i + 2) % 3]), _ew.mul(ax[(i + 2) % 3], bx[(i + 1) % 3]))
+             for i in range(3)]
+    return _sh.stack(parts, axis)
+
+
+def logcumsumexp(input, dim):
+    """log(cumsum(exp(input), dim)) without overflow or underflow: a running logaddexp along dim. Its gradient
+    runs the recurrence back (S_j = g_j + exp(out_j - out_{j+1}) S_{j+1}), never forming exp(input)."""
+    x = _floating(input, "logcumsumexp")
+    xp = x._backend.xp
+    axis = normalize_dim(dim, x.ndim)
+    data = x._data if x.ndim else x._data.reshape(1)
+    moved = xp.moveaxis(data, axis if x.ndim else 0, 0)
+    out = xp.empty_like(moved)
+    if moved.shape[0]:
+        out[0] = moved[0]
+    for i in range(1, moved.shape[0]):
+        out[i] = xp.logaddexp(out[i - 1], moved[i])
+    result = xp.moveaxis(out, 0, axis if x.ndim else 0).reshape(x.shape)
+
+    def backward(g):
+        gm = xp.moveaxis(g if x.ndim else g.reshape(1), axis if x.ndim else 0, 0)
+        s = xp.empty_like(gm)
+        n = gm.shape[0]
+        if n:
+            s[n - 1] = gm[n - 1]
+        for i in range(n - 2, -1, -1):
+            # out is non-decreasing, so exp(out_i - out_{i+1}) <= 1; an all -inf prefix contributes nothing
+            step = xp.where(xp.isneginf(out[i + 1]), 0, xp.exp(out[i] - xp.where(xp.isneginf(out[i + 1]), 0,
+                                                                                out[i + 1])))
+            s[i] = gm[i] + step * s[i + 1]
+        gx = xp.where(xp.isneginf(moved), 0, s * xp.exp(moved - xp.where(xp.isneginf(out), 0, out)))
+        return (xp.moveaxis(gx, 0, axis if x.ndim else 0).reshape(x.shape),)
+    return make_result(scalar_array(result, xp), (x,), backward, "logcumsumexp", saved=(x,), saves_output=True)
+
+
+def _real_pair(input, other, name):
+    a, b = _floating_pair(_tensor(input, name), other, name)
+    return a, b
+
+
+def logaddexp(input, other):
+    """log(exp(input) + exp(other)), as max + log1p(exp(-|input - other|)) (no overflow)."""
+    a, b = _real_pair(input, other, "logaddexp")
+    return _ew.add(_ew.maximum(a, b), log1p(_ew.exp(_ew.neg(_ew.abs(sub(a, b))))))
+
+
+def logaddexp2(input, other):
+    """log2(2**input + 2**other), computed like logaddexp."""
+    a, b = _real_pair(input, other, "logaddexp2")
+    return _ew.add(_ew.maximum(a, b), _ew.div(log1p(exp2(_ew.neg(_ew.abs(sub(a, b))))), math.log(2)))
+
+
+def hypot(input, other):
+    """sqrt(input**2 + other**2) element-wise."""
+    a, b = _real_pair(input, other, "hypot")
+    return _ew.sqrt(_ew.add(_ew.mul(a, a), _ew.mul(b, b)))
+
+
+def xlogy(input, other):
+    """input * log(other), 0 where input is 0 (unless other is NaN), as scipy.special.xlogy."""
+    x, y = _real_pair(input, other, "xlogy")
+    zero = _ew.eq(x, 0) & ~isnan(y)
+    safe = _ix.where(zero, _const(y, 1), y)  # log(1) = 0 keeps the unused branch (and its gradient) finite
+    return _ix.where(zero, _const(x, 0), _ew.mul(x, _ew.log(safe)))
+
+
+def logit(input, eps=None):
+    """log(p / (1 - p)); with eps, p is first clamped to [eps, 1 - eps]."""
+    p = _floating(input, "logit")
+    if eps is not None:
+        p = _ew.clamp(p, eps, 1 - eps)
+    return sub(_ew.log(p), log1p(_ew.neg(p)))
+
+
+def erfc(input):
+    """1 - erf(input)."""
+    return _ew.sub(1, erf(input))
+
+
+def sinc(input):
+    """sin(pi x) / (pi x), 1 at 0 (with gradient 0 there)."""
+    x = _floating(input, "sinc")
+    zero = _ew.eq(x, 0)
+    pix = _ew.mul(_ix.where(zero, _const(x, 1), x), math.pi)
+    return _ix.where(zero, _const(x, 1), _ew.div(sin(pix), pix))
+
+
+def deg2rad(input):
+    return _ew.mul(_floating(input, "deg2rad"), math.pi / 180)
+
+
+def rad2deg(input):
+    return _ew.mul(_floating(input, "rad2deg"), 180 / math.pi)
+
+
+def frac(input):
+    """input - trunc(input) (the fractional part, with input's sign)."""
+    x = _tensor(input, "frac")
+    if x.dtype.kind != "f":
+        raise TypeError(f"frac(): expected a floating point tensor, got {x.dtype}")
+    return sub(x, trunc(x))
+
+
+def _nan_ignoring(name, pick):
+    def op(input, other):
+        a, b = _binary(_tensor(input, name), other)
+        if a.dtype.kind != "f":
+            return pick(a, b)
+        return _ix.where(isnan(b), a, _ix.where(isnan(a), b, pick(a, b)))
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Element-wise {name[1:]}imum that ignores NaN (NaN only where both are NaN)."
+    return op
+
+
+fmax = _nan_ignoring("fmax", _ew.maximum)
+fmin = _nan_ignoring("fmin", _ew.minimum)
+
+
+def signbit(input):
+    """True where the sign bit is set (negative numbers and -0.0)."""
+    x = _tensor(input, "signbit")
+    xp = x._backend.xp
+    return Tensor._wrap(scalar_array(xp.signbit(x._data) if x.dtype.kind == "f" else x._data < 0, xp), x._backend)
+
+
+def copysign(input, other):
+    """|input| with the sign of other (including -0.0's); the gradient to other is 0."""
+    a, b = _real_pair(input, other, "copysign")
+    return _ix.where(signbit(b), _ew.neg(_ew.abs(a)), _ew.abs(a))
+
+
+def heaviside(input, values):
+    """0 where input < 0, values where input == 0, 1 where input > 0 (no gradient, as in PyTorch)."""
+    x, v = _binary(_tensor(input, "heaviside"), values)
+    xp = x._backend.xp
+    out = xp.where(x._data == 0, v._data, (x._data > 0).astype(x.dtype))
+    return Tensor._wrap(scalar_array(xp.broadcast_to(out, np.broadcast_shapes(x.shape, v.shape)).copy(), xp),
+                        x._backend)
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """|input - other| <= atol + rtol * |other| element-wise (infinities equal when equal)."""
+    a, b = _binary(_tensor(input, "isclose"), other)
+    xp = a._backend.xp
+    x, y = a._data, b._data
+    if a.dtype.kind != "f":
+        return Tensor._wrap(scalar_array(xp.abs(x - y) <= atol + rtol * xp.abs(y), xp), a._backend)
+    with np.errstate(invalid="ignore"):
+        close = (x == y) | (xp.isfinite(x) & xp.isfinite(y) & (xp.abs(x - y) <= atol + rtol * xp.abs(y)))
+    if equal_nan:
+        close = close | (xp.isnan(x) & xp.isnan(y))
+    return Tensor._wrap(scalar_array(close, xp), a._backend)
+
+
+isposinf = _predicate("isposinf", lambda xp, a: xp.isposinf(a) if a.dtype.kind == "f"
+                      else xp.zeros(a.shape, dtype=bool))
+isneginf = _predicate("isneginf", lambda xp, a: xp.isneginf(a) if a.dtype.kind == "f"
+                      else xp.zeros(a.shape, dtype=bool))
+
+
+def logdet(input):
+    """log(det(input)): NaN for a negative determinant, -inf for a singular matrix, as in PyTorch."""
+    from fastnn import linalg
+    sign, logabs = linalg.slogdet(input)
+    return _ix.where(_ew.lt(sign, 0), _const(sign, math.nan), logabs)

@@ -1,6 +1,7 @@
 """Random sampling ops with PyTorch's names: multinomial, bernoulli, and the fills behind the in-place
-Tensor.normal_/uniform_/bernoulli_/exponential_. All draw through the tensor's backend (`Backend.draw`), i.e. from
+Tensor.normal_/uniform_/bernoulli_/exponential_/random_/geometric_/log_normal_/cauchy_, and torch.normal. All draw through the tensor's backend (`Backend.draw`), i.e. from
 fastnn's seeded generator unless a `generator` is given."""
+import builtins
 import math
 
 import numpy as np
@@ -94,7 +95,7 @@ def fill(t, method, generator=None, **params):
     """A new tensor of t's shape and dtype for the in-place fills: 'normal' (mean, std), 'uniform' (low, high),
     'exponential' (lambd), 'bernoulli' (p: a number or a tensor of probabilities)."""
     backend = t._backend
-    if t.dtype.kind != "f" and method != "bernoulli":
+    if t.dtype.kind != "f" and method not in ("bernoulli", "random", "geometric"):
         raise TypeError(f"{method}_(): expected a floating point tensor, got {t.dtype}")
     if method == "normal":
         if params["std"] < 0:
@@ -112,6 +113,8 @@ def fill(t, method, generator=None, **params):
             raise ValueError(f"exponential_(): expects lambd > 0, got lambd={lambd}")
         u = backend.draw("random", t.shape, _FLOAT64, generator=generator)
         data = (-backend.xp.log1p(-u) / lambd).astype(t.dtype)
+    elif method in ("random", "geometric", "log_normal", "cauchy"):
+        data = _more_fills[method](t, backend, generator, **params)
     else:
         p = params["p"]
         _check_probability(p, "bernoulli_")
@@ -121,3 +124,80 @@ def fill(t, method, generator=None, **params):
             p = p._data
         data = bernoulli_draw(backend, t.shape, t.dtype, p, generator)
     return Tensor._wrap(data, backend)
+
+
+def _random_ints(t, backend, generator, low, high):
+    """random_: integers in [low, high); high=None means PyTorch's default top, the largest integer t's dtype holds
+    exactly plus one (2**24 for float32, 2**53 for float64, iinfo.max + 1 for integers, 2 for bool)."""
+    dtype = t.dtype
+    if high is None:
+        high = (2 if dtype.kind == "b" else 2 ** (np.finfo(dtype).nmant + 1) + 1 if dtype.kind == "f"
+                else builtins.min(int(np.iinfo(dtype).max) + 1, 2 ** 63))
+    for name, v in (("from", low), ("to", high)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+            raise TypeError(f"random_(): '{name}' must be an int, got {v!r}")
+    if low >= high:
+        raise ValueError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    return backend.draw("integers", t.shape, _INT64, generator=generator, low=low, high=high).astype(dtype)
+
+
+def _geometric(t, backend, generator, p):
+    # the number of Bernoulli(p) trials up to the first success, by inversion: floor(log(1-u) / log(1-p)) + 1
+    if not 0 < p < 1:
+        raise ValueError(f"geometric_ expects p to be in (0, 1), but got p={p}")
+    u = backend.draw("random", t.shape, _FLOAT64, generator=generator)
+    xp = backend.xp
+    return (xp.floor(xp.log1p(-u) / math.log1p(-p)) + 1).astype(t.dtype)
+
+
+def _log_normal(t, backend, generator, mean, std):
+    if not std > 0:
+        raise ValueError(f"log_normal_ expects std > 0.0, but found std={std}")
+    z = backend.draw("standard_normal", t.shape, _FLOAT64, generator=generator)
+    return backend.xp.exp(mean + std * z).astype(t.dtype)
+
+
+def _cauchy(t, backend, generator, median, sigma):
+    if not sigma > 0:
+        raise ValueError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
+    u = backend.draw("random", t.shape, _FLOAT64, generator=generator)
+    return (median + sigma * backend.xp.tan(math.pi * (u - 0.5))).astype(t.dtype)
+
+
+_more_fills = {"random": _random_ints, "geometric": _geometric, "log_normal": _log_normal, "cauchy": _cauchy}
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """torch.normal: draws of N(mean, std) where mean and std are tensors (broadcast together) or numbers; with
+    two numbers, `size` gives the shape. As in PyTorch the draws carry no gradient to mean and std (their
+    gradient is zero), but the result requires grad when they do."""
+    from fastnn import factory
+    from fastnn.autograd import make_result
+    from fastnn.ops._util import as_tensor
+    tensors = [v for v in (mean, std) if isinstance(v, Tensor)]
+    if not tensors:
+        if size is None:
+            raise TypeError("normal(): with a number mean and std, the 'size' argument is required")
+        if not std >= 0:
+            raise ValueError(f"normal expects std >= 0.0, but found std {std}")
+        return factory.randn(size, dtype=dtype, device=device, generator=generator).mul_(std).add_(mean) \
+            .requires_grad_(requires_grad)
+    if size is not None:
+        raise TypeError("normal(): 'size' is only accepted when mean and std are both numbers")
+    like = tensors[0]
+    m, s = as_tensor(mean, like), as_tensor(std, like)
+    for name, v in (("mean", m), ("std", s)):
+        if v.dtype.kind != "f":
+            raise TypeError(f"normal(): '{name}' must be a floating point tensor, got {v.dtype}")
+    if m._backend is not s._backend:
+        raise RuntimeError(f"expected all tensors on the same device, got {m.device} and {s.device}")
+    if bool((s._data < 0).any()):
+        raise ValueError("normal expects all elements of std >= 0.0")
+    backend = m._backend
+    xp = backend.xp
+    out_dtype = np.promote_types(m.dtype, s.dtype)
+    shape = np.broadcast_shapes(m.shape, s.shape)
+    z = backend.draw("standard_normal", shape, out_dtype, generator=generator)
+    out = (m._data + s._data * z).astype(out_dtype)
+    return make_result(out, (m, s), lambda g: (xp.zeros(m.shape, m.dtype), xp.zeros(s.shape, s.dtype)), "normal",
+                       saved=())

@@ -186,3 +186,141 @@ def logsumexp(x, dim, keepdim=False):
         return (_expand_back(g, x, axes, keepdim) * xp.exp(x._data - out_keep),)
     out = out_keep if keepdim else out_keep.reshape(_dropped_shape(x, axes))
     return make_result(scalar_array(out, xp), (x,), backward, "logsumexp", saves_output=True)
+
+
+# ---- more of torch's reductions, composed of the ops above (gradients follow them) -------------------------------
+AMinMax = namedtuple("aminmax", ["min", "max"])
+
+
+def aminmax(input, *, dim=None, keepdim=False):
+    """(min, max) over dim (all elements when None), as amin and amax."""
+    return AMinMax(amin(input, dim, keepdim), amax(input, dim, keepdim))
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(var, mean) in one call, the variance with Bessel's correction by default."""
+    return var(input, dim, unbiased, keepdim, correction), mean(input, dim, keepdim)
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(std, mean) in one call."""
+    return std(input, dim, unbiased, keepdim, correction), mean(input, dim, keepdim)
+
+
+def _without_nans(input, name):
+    from fastnn.ops.elementwise import where
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}(): argument 'input' must be a Tensor, not {type(input).__name__}")
+    if input.dtype.kind != "f":
+        return input, None
+    xp = input._backend.xp
+    nan = Tensor._wrap(xp.isnan(input._data), input._backend)
+    zeros = Tensor._wrap(xp.zeros(input.shape, dtype=input.dtype), input._backend)
+    return where(nan, zeros, input), nan
+
+
+def nansum(input, dim=None, keepdim=False, *, dtype=None):
+    """The sum treating NaN as 0."""
+    x, _ = _without_nans(input, "nansum")
+    if dtype is not None:
+        from fastnn.ops.elementwise import astype
+        from fastnn.tensor import as_dtype
+        x = astype(x, as_dtype(dtype))
+    return sum(x, dim, keepdim)
+
+
+def nanmean(input, dim=None, keepdim=False, *, dtype=None):
+    """The mean of the non-NaN elements (NaN where all are NaN)."""
+    from fastnn.ops.elementwise import div
+    if not isinstance(input, Tensor) or input.dtype.kind != "f":
+        raise TypeError(f"nanmean(): expected a floating point tensor, got "
+                        f"{getattr(input, 'dtype', type(input).__name__)}")
+    x, nan = _without_nans(input, "nanmean")
+    count = sum(Tensor._wrap(~nan._data, x._backend), dim, keepdim)
+    return div(nansum(x, dim, keepdim, dtype=dtype), count)
+
+
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _quantile(input, q, dim, keepdim, interpolation, ignore_nan, name):
+    from fastnn.ops import elementwise as ew
+    from fastnn.ops import indexing, shape as sh
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}(): argument 'input' must be a Tensor, not {type(input).__name__}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"{name}() input tensor must be either float or double dtype, got {input.dtype}")
+    if interpolation not in _INTERPOLATIONS:
+        raise ValueError(f"{name}() interpolation must be one of {_INTERPOLATIONS}, got {interpolation!r}")
+    backend = input._backend
+    xp = backend.xp
+    scalar_q = not isinstance(q, Tensor)
+    qs = xp.asarray([float(q)], dtype=input.dtype) if scalar_q else q._data.reshape(-1).astype(input.dtype)
+    if not scalar_q and q.ndim > 1:
+        raise ValueError(f"{name}() q must be a scalar or 1D tensor, got shape {tuple(q.shape)}")
+    if bool(((qs < 0) | (qs > 1)).any()):
+        raise ValueError(f"{name}() q values must be in the range [0, 1]")
+    x = sh.reshape(input, (-1,)) if dim is None else input
+    axis = 0 if dim is None else normalize_dim(dim, x.ndim)
+    if x.ndim == 0:
+        x, axis = sh.reshape(x, (1,)), 0
+    n = x.shape[axis]
+    if n == 0:
+        raise ValueError(f"{name}() input tensor must be non-empty")
+    values = sh.movedim(indexing.sort(x, axis).values, axis, -1)  # (..., n), NaNs last
+    nan = xp.isnan(values._data)
+    count = (n - nan.sum(axis=-1, keepdims=True)) if ignore_nan else xp.full(values.shape[:-1] + (1,), n)
+    pos = qs * (xp.maximum(count, 1) - 1).astype(input.dtype)  # (..., Q)
+    lo = xp.floor(pos).astype(_INT64)
+    hi = xp.ceil(pos).astype(_INT64)
+    if interpolation == "nearest":
+        lo = hi = xp.round(pos).astype(_INT64)  # half to even, as PyTorch
+    elif interpolation == "lower":
+        hi = lo
+    elif interpolation == "higher":
+        lo = hi
+    below = indexing.gather(values, -1, Tensor._wrap(lo, backend))
+    above = indexing.gather(values, -1, Tensor._wrap(hi, backend))
+    weight = xp.full(pos.shape, 0.5, dtype=input.dtype) if interpolation == "midpoint" else (pos - lo)
+    out = ew.add(below, ew.mul(ew.sub(above, below), Tensor._wrap(weight, backend)))
+    # no value: a slice of NaNs only (nanquantile) or holding one (quantile)
+    undefined = (count == 0) if ignore_nan else nan.any(axis=-1, keepdims=True)
+    out = ew.where(Tensor._wrap(xp.broadcast_to(undefined, out.shape), backend),
+                   Tensor._wrap(xp.full(out.shape, math.nan, dtype=input.dtype), backend), out)
+    out = sh.movedim(out, -1, 0)  # (Q, ...)
+    if keepdim:
+        out = sh.unsqueeze(out, axis + 1) if dim is not None else sh.reshape(out, (qs.shape[0],) + (1,) * input.ndim)
+    return sh.squeeze(out, 0) if scalar_q else out
+
+
+def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """The q-th quantiles (q a number or a 1-D tensor, leading the result's shape) over dim (all elements when
+    None), interpolating between the two nearest ranks as `interpolation` says; NaN where a slice holds NaN."""
+    return _quantile(input, q, dim, keepdim, interpolation, False, "quantile")
+
+
+def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """quantile ignoring NaNs (NaN only for a slice of NaNs)."""
+    return _quantile(input, q, dim, keepdim, interpolation, True, "nanquantile")
+
+
+def nanmedian(input, dim=None, keepdim=False):
+    """The lower median of the non-NaN elements: nanmedian(x) -> tensor, nanmedian(x, dim) -> (values,
+    indices), as median."""
+    from fastnn.ops import indexing
+    from fastnn.ops.shape import reshape
+    if not isinstance(input, Tensor):
+        raise TypeError(f"nanmedian(): argument 'input' must be a Tensor, not {type(input).__name__}")
+    if input.dtype.kind != "f":
+        return indexing.median(input, dim, keepdim)
+    xp = input._backend.xp
+    x = input if dim is not None else reshape(input, (-1,))
+    axis = 0 if dim is None else normalize_dim(dim, x.ndim)
+    if x.ndim == 0:
+        return indexing.median(x, dim, keepdim)
+    count = x.shape[axis] - xp.isnan(x._data).sum(axis=axis, keepdims=True)
+    position = (xp.maximum(count, 1) - 1) // 2
+    result = indexing._kth(x, axis, position.astype(_INT64), keepdim or dim is None, "nanmedian")
+    if dim is None:
+        return result.values.reshape(())
+    return result

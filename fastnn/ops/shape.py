@@ -535,3 +535,228 @@ def column_stack(tensors):
     """1-D (and 0-D) tensors become columns, then concatenation along dim 1."""
     tensors = _check_sequence(tensors, "column_stack")
     return cat([reshape(t, (-1, 1)) if t.ndim <= 1 else t for t in tensors], 1)
+
+
+# ---- more of torch's shape functions, composed of the views and copies above ------------------------------------
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def tensor_split(input, indices_or_sections, dim=0):
+    """Views along dim: `sections` pieces as equal as can be (the first size % sections one longer, as
+    numpy.array_split), or the pieces between the listed indices."""
+    axis, n = _size_along(input, dim, "tensor_split")
+    if isinstance(indices_or_sections, Tensor):
+        if indices_or_sections.ndim > 1 or indices_or_sections.dtype.kind not in "iu":
+            raise ValueError("tensor_split(): a tensor indices_or_sections must be a 0-D or 1-D integer tensor")
+        indices_or_sections = (indices_or_sections.item() if indices_or_sections.ndim == 0
+                               else indices_or_sections.tolist())
+    if _is_int(indices_or_sections):
+        sections = int(indices_or_sections)
+        if sections <= 0:
+            raise ValueError(f"tensor_split(): number of sections must be larger than 0, got {sections}")
+        small, extra = divmod(n, sections)
+        bounds = [0]
+        for i in range(sections):
+            bounds.append(bounds[-1] + small + (1 if i < extra else 0))
+    else:
+        cuts = [min(max(int(i) + (n if i < 0 else 0), 0), n) for i in indices_or_sections]
+        bounds = [0]
+        for b in cuts + [n]:
+            bounds.append(max(b, bounds[-1]))  # a cut before the previous one gives an empty piece
+    return _slices(input, axis, bounds)
+
+
+def split_with_sizes(input, split_sizes, dim=0):
+    """Views of the listed sizes along dim (they must add up to its size)."""
+    return split(input, list(split_sizes), dim)
+
+
+def _directional_split(name, dim_for):
+    def op(input, indices_or_sections):
+        need = {"hsplit": 1, "vsplit": 2, "dsplit": 3}[name]
+        if input.ndim < need:
+            raise ValueError(f"torch.{name} requires a tensor with at least {need} dimension, but got a tensor with "
+                             f"{input.ndim} dimensions!")
+        dim = dim_for(input)
+        if _is_int(indices_or_sections) and input.shape[dim] % indices_or_sections:
+            raise ValueError(f"torch.{name} attempted to split along dimension {dim}, but the size of the "
+                             f"dimension {input.shape[dim]} is not divisible by the split_size "
+                             f"{indices_or_sections}!")
+        return tensor_split(input, indices_or_sections, dim)
+    op.__name__ = op.__qualname__ = name
+    return op
+
+
+hsplit = _directional_split("hsplit", lambda x: 1 if x.ndim > 1 else 0)
+vsplit = _directional_split("vsplit", lambda x: 0)
+dsplit = _directional_split("dsplit", lambda x: 2)
+
+
+def _at_least(name, ndim, reshape_to):
+    def op(*tensors):
+        if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+            tensors = tuple(tensors[0])
+        out = tuple(t if t.ndim >= ndim else reshape(t, reshape_to(t)) for t in _check_sequence(tensors, name))
+        return out[0] if len(out) == 1 else out
+    op.__name__ = op.__qualname__ = name
+    return op
+
+
+atleast_1d = _at_least("atleast_1d", 1, lambda t: (1,))
+atleast_2d = _at_least("atleast_2d", 2, lambda t: (1,) * (2 - t.ndim) + tuple(t.shape))
+# numpy's (and PyTorch's) rule: a 1-D (n,) becomes (1, n, 1), a 2-D (m, n) becomes (m, n, 1)
+atleast_3d = _at_least("atleast_3d", 3, lambda t: {0: (1, 1, 1), 1: (1,) + tuple(t.shape) + (1,),
+                                                   2: tuple(t.shape) + (1,)}[t.ndim])
+
+
+def dstack(tensors):
+    """Concatenation along dim 2 after atleast_3d."""
+    parts = atleast_3d(*_check_sequence(tensors, "dstack"))
+    return cat(list(parts) if isinstance(parts, tuple) else [parts], 2)
+
+
+def ravel(input):
+    """The elements as a 1-D tensor."""
+    return reshape(input, (-1,))
+
+
+def select(input, dim, index):
+    """input[..., index, ...] along dim (that dim removed): a view."""
+    axis, n = _size_along(input, dim, "select")
+    if not _is_int(index) or not -n <= index < n:
+        raise IndexError(f"select(): index {index} out of range for tensor of size {tuple(input.shape)} at "
+                         f"dimension {dim}")
+    return getitem(input, (slice(None),) * axis + (int(index),))
+
+
+def rot90(input, k=1, dims=(0, 1)):
+    """input rotated by 90 degrees k times in the plane of dims, from the first towards the second."""
+    dims = tuple(dims)
+    if len(dims) != 2:
+        raise ValueError(f"rot90(): expected total rotation dims == 2, but got dims = {len(dims)}")
+    if input.ndim < 2:
+        raise ValueError(f"rot90(): expected total dims >= 2, but got total dims = {input.ndim}")
+    d0, d1 = (normalize_dim(d, input.ndim) for d in dims)
+    if d0 == d1:
+        raise ValueError(f"rot90(): expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}")
+    k %= 4
+    if k == 1:
+        return transpose(flip(input, (d1,)), d0, d1)
+    if k == 2:
+        return flip(input, (d0, d1))
+    if k == 3:
+        return transpose(flip(input, (d0,)), d0, d1)
+    return input.clone()
+
+
+def fliplr(input):
+    """input with its columns (dim 1) reversed."""
+    if input.ndim < 2:
+        raise ValueError(f"fliplr(): input must be >= 2-d, got shape {tuple(input.shape)}")
+    return flip(input, (1,))
+
+
+def flipud(input):
+    """input with its rows (dim 0) reversed."""
+    if input.ndim < 1:
+        raise ValueError("flipud(): input must be >= 1-d, got a 0-d tensor")
+    return flip(input, (0,))
+
+
+def unfold(input, dimension, size, step):
+    """Tensor.unfold: every window of `size` elements along dimension, `step` apart: that dimension becomes the
+    window count and a new last dimension holds each window (a gather: the gradient adds up the overlaps)."""
+    from fastnn.ops.indexing import index_select
+    x = input
+    if x.ndim == 0:
+        x = reshape(x, (1,))
+    axis = normalize_dim(dimension, x.ndim)
+    n = x.shape[axis]
+    if not _is_int(size) or not 0 <= size <= n:
+        raise ValueError(f"unfold(): maximum size for tensor at dimension {axis} is {n} but size is {size}")
+    if not _is_int(step) or step <= 0:
+        raise ValueError(f"unfold(): step is {step} but must be > 0")
+    xp = x._backend.xp
+    windows = (n - size) // step + 1
+    positions = (xp.arange(windows)[:, None] * step + xp.arange(size)[None, :]).reshape(-1)
+    picked = index_select(x, axis, Tensor._wrap(positions.astype(np.dtype(np.int64)), x._backend))
+    picked = unflatten(picked, axis, (windows, size))
+    return movedim(picked, axis + 1, -1)
+
+
+def block_diag(*tensors):
+    """The tensors (0-D, 1-D as a row, or 2-D) as blocks down the diagonal of a zero matrix."""
+    from fastnn.ops._util import result_type
+    from fastnn.ops.elementwise import astype
+    tensors = _check_sequence(tensors, "block_diag") if tensors else ()
+    if not tensors:
+        from fastnn.factory import empty
+        return empty((1, 0))
+    blocks = []
+    for t in tensors:
+        if t.ndim > 2:
+            raise ValueError(f"block_diag(): input tensors must have 2 or fewer dimensions, got {t.ndim}")
+        blocks.append(reshape(t, (1, 1) if t.ndim == 0 else (1, -1)) if t.ndim < 2 else t)
+    dtype = result_type(*blocks)
+    width = sum(b.shape[1] for b in blocks)
+    rows, left = [], 0
+    for b in blocks:
+        b = b if b.dtype == dtype else astype(b, dtype)
+        rows.append(pad(b, (left, width - left - b.shape[1])))
+        left += b.shape[1]
+    return cat(rows, 0)
+
+
+def cartesian_prod(*tensors):
+    """Every combination of one element from each 1-D tensor, as rows (one tensor: itself)."""
+    tensors = _check_sequence(tensors, "cartesian_prod")
+    if len(tensors) == 1:
+        return tensors[0]
+    return stack([reshape(g, (-1,)) for g in meshgrid(*tensors, indexing="ij")], 1)
+
+
+def combinations(input, r=2, with_replacement=False):
+    """The r-element combinations of a 1-D tensor's elements, as rows (itertools.combinations' order)."""
+    import itertools
+    from fastnn.ops.indexing import index_select
+    if input.ndim != 1:
+        raise ValueError(f"combinations(): expect a 1-D vector, but got shape {tuple(input.shape)}")
+    if not _is_int(r) or r < 0:
+        raise ValueError(f"combinations(): r must be a non-negative int, got {r!r}")
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    rows = list(pick(range(input.shape[0]), r))
+    if r == 0 or not rows:
+        return reshape(index_select(input, 0, Tensor._wrap(input._backend.xp.zeros(0, dtype=np.dtype(np.int64)),
+                                                          input._backend)), (0,) if r == 0 else (0, r))
+    xp = input._backend.xp
+    idx = Tensor._wrap(xp.asarray([i for row in rows for i in row], dtype=np.dtype(np.int64)), input._backend)
+    return reshape(index_select(input, 0, idx), (len(rows), r))
+
+
+def broadcast_shapes(*shapes):
+    """The shape the given shapes broadcast to."""
+    try:
+        return tuple(np.broadcast_shapes(*(tuple(s) if isinstance(s, (tuple, list)) else (s,) for s in shapes)))
+    except ValueError:
+        raise ValueError(f"broadcast_shapes(): shapes {list(shapes)} are not broadcastable") from None
+
+
+def diff(input, n=1, dim=-1, prepend=None, append=None):
+    """The n-th forward difference along dim, after concatenating prepend and append to input along it."""
+    if input.ndim == 0:
+        raise ValueError("diff(): expected at least one dimension, got a 0-d tensor")
+    if not _is_int(n) or n < 0:
+        raise ValueError(f"diff(): order n must be non-negative but got {n!r}")
+    from fastnn.ops.elementwise import sub
+    axis = normalize_dim(dim, input.ndim)
+    parts = [p for p in (prepend, input, append) if p is not None]
+    x = cat([p if p.ndim else expand(reshape(p, (1,) * input.ndim), input.shape[:axis] + (1,) +
+                                     input.shape[axis + 1:]) for p in parts], axis) if len(parts) > 1 else input
+    for _ in range(n):
+        length = x.shape[axis]
+        if length == 0:
+            break
+        later, earlier = narrow(x, axis, 1, length - 1), narrow(x, axis, 0, length - 1)
+        x = later ^ earlier if x.dtype == np.bool_ else sub(later, earlier)  # bools differ by xor, as in PyTorch
+    return x
