@@ -83,7 +83,7 @@ def slogdet(input):
 
 def use_deterministic_algorithms(mode, *, warn_only=False):
     """Accepted: every fastnn op is deterministic already (reductions have a fixed order, no atomics)."""
-    _deterministic[0] = bool(mode)
+    _deterministic[0] = not not mode  # (`bool` is fastnn.bool, the dtype, in this namespace)
 
 
 def are_deterministic_algorithms_enabled():
@@ -101,7 +101,7 @@ class inference_mode(autograd._GradMode):
         if callable(mode):  # bare @inference_mode
             return cls()(mode)
         self = object.__new__(cls)
-        self._enabled = bool(mode)
+        self._enabled = not not mode
         return self
 
     def __init__(self, mode=True):

@@ -794,7 +794,7 @@ def addcmul(input, tensor1, tensor2, *, value=1):
 
 def addcdiv(input, tensor1, tensor2, *, value=1):
     """input + value * tensor1 / tensor2; integer tensor1 and tensor2 are refused, as in PyTorch."""
-    if all(isinstance(t, Tensor) and t.dtype.kind in "biu" for t in (tensor1, tensor2)):
+    if builtins.all(isinstance(t, Tensor) and t.dtype.kind in "biu" for t in (tensor1, tensor2)):
         raise TypeError("addcdiv(): integer division with addcdiv is not supported; use (input + value * "
                         "torch.trunc(tensor1 / tensor2)) for integer inputs")
     return _ew.add(input, _scaled(_ew.div(tensor1, tensor2), value))
@@ -845,7 +845,7 @@ def tensordot(a, b, dims=2):
         dims_a, dims_b = ([d] if isinstance(d, int) else list(d) for d in dims)
     dims_a = [normalize_dim(d, a.ndim) for d in dims_a]
     dims_b = [normalize_dim(d, b.ndim) for d in dims_b]
-    if len(dims_a) != len(dims_b) or any(a.shape[i] != b.shape[j] for i, j in zip(dims_a, dims_b)):
+    if len(dims_a) != len(dims_b) or builtins.any(a.shape[i] != b.shape[j] for i, j in zip(dims_a, dims_b)):
         raise ValueError(f"tensordot(): contracted dims {dims_a} of shape {tuple(a.shape)} and {dims_b} of shape "
                          f"{tuple(b.shape)} do not match")
     free_a = [d for d in range(a.ndim) if d not in dims_a]

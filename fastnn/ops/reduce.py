@@ -255,6 +255,9 @@ def _quantile(input, q, dim, keepdim, interpolation, ignore_nan, name):
     backend = input._backend
     xp = backend.xp
     scalar_q = not isinstance(q, Tensor)
+    if not scalar_q and q._backend is not backend:
+        raise RuntimeError(f"{name}() q tensor must be on the same device as the input tensor, got {q.device} and "
+                           f"{input.device}")
     qs = xp.asarray([float(q)], dtype=input.dtype) if scalar_q else q._data.reshape(-1).astype(input.dtype)
     if not scalar_q and q.ndim > 1:
         raise ValueError(f"{name}() q must be a scalar or 1D tensor, got shape {tuple(q.shape)}")

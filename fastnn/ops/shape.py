@@ -560,10 +560,9 @@ def tensor_split(input, indices_or_sections, dim=0):
         for i in range(sections):
             bounds.append(bounds[-1] + small + (1 if i < extra else 0))
     else:
-        cuts = [min(max(int(i) + (n if i < 0 else 0), 0), n) for i in indices_or_sections]
-        bounds = [0]
-        for b in cuts + [n]:
-            bounds.append(max(b, bounds[-1]))  # a cut before the previous one gives an empty piece
+        # Python's slice rules between consecutive cuts: negative cuts count from the end, a cut before the
+        # previous one gives an empty piece (and the next piece starts back at it), as torch and numpy do
+        bounds = [0] + [int(i) for i in indices_or_sections] + [n]
     return _slices(input, axis, bounds)
 
 
