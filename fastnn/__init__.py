@@ -38,6 +38,9 @@ from fastnn.ops.indexing import (cummax, cummin, histc, index_copy, index_fill, 
 from fastnn.ops.shape import (atleast_1d, atleast_2d, atleast_3d, block_diag, broadcast_shapes, cartesian_prod,
                               combinations, diff, dsplit, dstack, fliplr, flipud, hsplit, ravel, rot90, select,
                               split_with_sizes, tensor_split, vsplit)
+from fastnn.ops.math import (acosh, arccosh, arcsinh, arctanh, asinh, atanh, corrcoef, cov, diag_embed, diagflat,
+                             float_power, matrix_power, msort, rsub, sgn, trapezoid, trapz, vander)
+from fastnn.ops.shape import unravel_index
 from fastnn.ops.random import normal
 from fastnn.factory import tril_indices, triu_indices
 from fastnn.ops import all, any, max, min, pow, relu, round  # noqa: F401  (shadow builtins only in this namespace)
@@ -67,6 +70,68 @@ def divide(input, other, *, rounding_mode=None):
         q = trunc(div(input, other))
         return q.to(dtype=dtype) if dtype.kind in "iu" else q
     raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}")
+
+
+def is_nonzero(input):
+    return input.is_nonzero()
+
+
+def is_same_size(input, other):
+    return input.is_same_size(other)
+
+
+def get_device(input):
+    return input.get_device()
+
+
+def detach(input):
+    return input.detach()
+
+
+def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False):
+    """A 0-d tensor holding the number s (the default float dtype unless dtype is given)."""
+    return tensor(s, dtype=dtype or get_default_dtype(), device=device, requires_grad=requires_grad)
+
+
+asarray = as_tensor
+
+
+def pinverse(input, rcond=1e-15):
+    return linalg.pinv(input, rtol=rcond)
+
+
+def cholesky(input, upper=False):
+    return linalg.cholesky(input, upper=upper)
+
+
+def qr(input, some=True):
+    return input.qr(some)
+
+
+def svd(input, some=True, compute_uv=True):
+    return input.svd(some, compute_uv)
+
+
+def matrix_rank(input, tol=None, symmetric=False):
+    return linalg.matrix_rank(input, atol=tol)
+
+
+def is_inference_mode_enabled():
+    return _inference_depth[0] > 0
+
+
+_matmul_precision = ["highest"]
+
+
+def set_float32_matmul_precision(precision):
+    """Accepted ('highest', 'high', 'medium'): fastnn's float32 matrix products always use full float32."""
+    if precision not in ("highest", "high", "medium"):
+        raise ValueError(f"set_float32_matmul_precision: expected 'highest', 'high' or 'medium', got {precision!r}")
+    _matmul_precision[0] = precision
+
+
+def get_float32_matmul_precision():
+    return _matmul_precision[0]
 
 
 def inverse(input):
@@ -112,7 +177,15 @@ class inference_mode(autograd._GradMode):
 
     def __enter__(self):
         self._mode = False if self._enabled else is_grad_enabled()
+        _inference_depth[0] += self._enabled
         return super().__enter__()
+
+    def __exit__(self, *exc):
+        _inference_depth[0] -= self._enabled
+        return super().__exit__(*exc)
+
+
+_inference_depth = [0]
 
 
 def is_tensor(obj):

@@ -748,6 +748,11 @@ class Tensor:
             base = base.base
         return (_address(self._data, "storage_offset") - _address(base, "storage_offset")) // self.dtype.itemsize
 
+    def is_contiguous(self): return bool(self._data.flags.c_contiguous)
+    def element_size(self): return self.dtype.itemsize
+    def nelement(self): return self.numel()
+    def ndimension(self): return self.ndim
+
     def stride(self, dim=None):
         """Strides in elements, as PyTorch counts them (NumPy counts bytes)."""
         strides = tuple(s // self.dtype.itemsize for s in self._data.strides)
@@ -867,6 +872,83 @@ class Tensor:
     def fix(self): return _ops.trunc(self)
     def positive(self): return self
     negative, multiply, true_divide = neg, mul, div
+
+    def asinh(self): return _ops.math.asinh(self)
+    def acosh(self): return _ops.math.acosh(self)
+    def atanh(self): return _ops.math.atanh(self)
+    arcsinh, arccosh, arctanh = asinh, acosh, atanh
+    def sgn(self): return _ops.sign(self)
+    def float_power(self, exponent): return _ops.math.float_power(self, exponent)
+    def matrix_power(self, n): return _ops.math.matrix_power(self, n)
+    def diag_embed(self, offset=0, dim1=-2, dim2=-1): return _ops.math.diag_embed(self, offset, dim1, dim2)
+    def diagflat(self, offset=0): return _ops.math.diagflat(self, offset)
+    def cov(self, *, correction=1, fweights=None, aweights=None):
+        return _ops.math.cov(self, correction=correction, fweights=fweights, aweights=aweights)
+    def corrcoef(self): return _ops.math.corrcoef(self)
+    def msort(self): return _ops.math.msort(self)
+    def cholesky(self, upper=False): return _linalg().cholesky(self, upper=upper)
+
+    def qr(self, some=True):
+        """torch.qr: (Q, R), reduced unless some=False."""
+        return _linalg().qr(self, "reduced" if some else "complete")
+
+    def svd(self, some=True, compute_uv=True):
+        """torch.svd: (U, S, V) with V, not Vh (reduced unless some=False); gradients flow through S."""
+        u, s, vh = _linalg().svd(self, full_matrices=not some)
+        if compute_uv:
+            return u, s, vh.mT
+        zeros = self._backend.xp.zeros
+        return (Tensor._wrap(zeros(u.shape, self.dtype), self._backend), s,
+                Tensor._wrap(zeros(vh.mT.shape, self.dtype), self._backend))
+
+    def index_put(self, indices, values, accumulate=False):
+        """A copy with self[indices] = values (indices: a tuple of index tensors); accumulate=True adds, repeats
+        included."""
+        indices = tuple(indices)
+        if not accumulate:
+            return _ops.index_put(self, indices, values)
+        xp = self._backend.xp
+        parts = xp.broadcast_arrays(*(i._data.astype(int64) for i in indices))
+        flat = xp.ravel_multi_index(tuple(p % n for p, n in zip(parts, self.shape)), self.shape[:len(parts)])
+        rest = int(np.prod(self.shape[len(parts):]))
+        flat = (flat[..., None] * rest + xp.arange(rest)).reshape(-1)
+        values = values if isinstance(values, Tensor) else _ops._util.as_tensor(values, self)
+        target = tuple(parts[0].shape) + tuple(self.shape[len(parts):])  # the shape self[indices] has
+        return _ops.indexing.put(self, Tensor._wrap(flat, self._backend),
+                                 _ops.reshape(_ops.expand(values, target), (-1,)), accumulate=True)
+
+    def sum_to_size(self, *size):
+        """The sum of this tensor down to `size`, a shape it broadcasts to (the reverse of expand)."""
+        size = _ops.shape_args(size)
+        lead = self.ndim - len(size)
+        if lead < 0 or any(n != 1 and n != m for n, m in zip(size, self.shape[lead:])):
+            raise ValueError(f"sum_to_size: size {size} is not expandable to size {tuple(self.shape)}")
+        axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(size) if n == 1 and self.shape[lead + i] != 1)
+        return _ops.reshape(_ops.sum(self, axes) if axes else self, size)
+
+    def byte(self): return self.to(dtype=uint8)
+    def char(self): return self.to(dtype=np.dtype(np.int8))
+    def short(self): return self.to(dtype=np.dtype(np.int16))
+    def is_nonzero(self):
+        if self.numel() != 1:
+            what = "no values" if self.numel() == 0 else "more than one value"
+            raise RuntimeError(f"Boolean value of Tensor with {what} is ambiguous")
+        return bool(self.item())
+    def is_inference(self): return False
+
+    @property
+    def retains_grad(self): return self._retains_grad
+
+    @property
+    def mH(self): return self.mT
+
+    def adjoint(self): return self.mT
+
+    @property
+    def H(self):
+        if self.ndim > 2:
+            raise ValueError(f"tensor.H is only supported on matrices (2-D tensors), got a {self.ndim}-D tensor")
+        return self.t()
 
     def subtract(self, other, *, alpha=1): return _ops.sub(self, self._scaled(other, alpha))
 
@@ -1042,7 +1124,8 @@ _INPLACE_FORMS = (
     "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "eq", "ne", "lt", "le", "gt", "ge", "greater",
     "greater_equal", "less", "less_equal", "not_equal", "multiply", "true_divide", "subtract", "divide", "addcmul",
     "addcdiv", "baddbmm", "addbmm", "addmv", "addr", "addmm", "index_fill", "index_copy", "masked_scatter",
-    "scatter_reduce", "put")
+    "scatter_reduce", "put", "asinh", "acosh", "atanh", "arcsinh", "arccosh", "arctanh", "sgn", "float_power",
+    "index_put")
 for _name in _INPLACE_FORMS:
     assert not hasattr(Tensor, _name + "_"), _name  # never shadow a hand-written in-place method
     setattr(Tensor, _name + "_", _inplace_form(_name + "_", _method_of(_name)))

@@ -94,6 +94,15 @@ UNARY = {
         np.lib.stride_tricks.sliding_window_view(a, 1, axis=0), -1, -1), "any"),
     "dstack": (lambda x: fastnn.dstack([x, x * 2]), lambda a: np.dstack([a, a * 2]), "any"),
     "kron": (lambda x: fastnn.kron(x, x * 2), lambda a: np.kron(a, a * 2), "any"),
+    "asinh": (fastnn.asinh, np.arcsinh, "any"),
+    "acosh": (lambda x: fastnn.acosh(x + 1), lambda a: np.arccosh(a + 1), "positive"),
+    "atanh": (fastnn.atanh, np.arctanh, "unit"),
+    "float_power": (lambda x: fastnn.float_power(x, 3), lambda a: a ** 3, "any"),
+    "diag_embed": (lambda x: fastnn.diag_embed(x, 1, 0, -1), lambda a: np.moveaxis(
+        np.apply_along_axis(lambda v: np.diag(v, 1), -1, a), (-2, -1), (0, -1)), "any"),
+    "cov": (lambda x: fastnn.cov(x.reshape(x.shape[0], -1) if x.ndim > 1 else x, correction=0),
+            lambda a: np.cov(a.reshape(a.shape[0], -1) if a.ndim > 1 else a, ddof=0), "any"),
+    "trapezoid": (lambda x: fastnn.trapezoid(x, dx=0.5, dim=0), lambda a: np.trapezoid(a, dx=0.5, axis=0), "any"),
 }
 
 
@@ -249,6 +258,9 @@ def test_linalg_square(n, batch, seed, device):
           device, rtol=1e-8, atol=1e-9)
     check(fastnn.logdet, (spd,), np.linalg.slogdet(spd)[1], device, rtol=1e-9)
     check(lambda x: x.inverse(), (a,), np.linalg.inv(a), device, rtol=1e-9, atol=1e-10)
+    check(lambda x: fastnn.matrix_power(x, 3), (a,), np.linalg.matrix_power(a, 3), device, rtol=1e-9)
+    check(lambda x: fastnn.matrix_power(x, -2), (a,), np.linalg.matrix_power(np.linalg.inv(a), 2), device,
+          rtol=1e-8, atol=1e-10)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -329,6 +341,34 @@ def test_creation_and_combination_functions():
     assert fastnn.diff(fastnn.tensor([True, False, False])).tolist() == [True, False]  # torch: xor of bools
     assert fastnn.diff(fastnn.tensor([1, 4]), prepend=fastnn.tensor([0]), append=fastnn.tensor([9])).tolist() == \
         [1, 3, 5]
+
+
+def test_statistics_and_shapes_against_pytorch_values():
+    x = np.random.default_rng(3).standard_normal((3, 5))
+    fw, aw = np.array([1, 2, 1, 3, 1]), np.array([0.5, 1.0, 2.0, 1.0, 0.25])
+    got = fastnn.cov(fastnn.tensor(x), fweights=fastnn.tensor(fw), aweights=fastnn.tensor(aw))
+    np.testing.assert_allclose(got.numpy(), np.cov(x, fweights=fw, aweights=aw), rtol=1e-12)
+    np.testing.assert_allclose(fastnn.corrcoef(fastnn.tensor(x)).numpy(), np.corrcoef(x), rtol=1e-12)
+    assert fastnn.cov(fastnn.tensor([1.0, 2.0, 4.0])).shape == ()                     # torch: a 0-d tensor
+    with pytest.raises(TypeError, match="integral dtype"):
+        fastnn.cov(fastnn.tensor(x), fweights=fastnn.tensor(aw))
+    rows, cols = fastnn.unravel_index(fastnn.tensor([4, 1, -1]), (2, 3))            # torch: ([1, 0, 1], [1, 1, 2])
+    assert rows.tolist() == [1, 0, 1] and cols.tolist() == [1, 1, 2] and rows.dtype == fastnn.int64
+    with pytest.raises(ValueError, match="must be in the range"):
+        fastnn.unravel_index(fastnn.tensor([6]), (2, 3))
+    assert fastnn.vander(fastnn.tensor([1, 2, 3]), 3).tolist() == [[1, 1, 1], [4, 2, 1], [9, 3, 1]]
+    assert fastnn.float_power(fastnn.tensor([2]), 2).dtype == fastnn.float64
+    assert fastnn.diagflat(fastnn.tensor([[1, 2], [3, 4]])).shape == (4, 4)
+    assert fastnn.msort(fastnn.tensor([[3, 1], [1, 2]])).tolist() == [[1, 1], [3, 2]]
+    assert fastnn.ones(2, 3).sum_to_size(1, 3).tolist() == [[2.0, 2.0, 2.0]]
+    acc = fastnn.zeros(3, 2).index_put((fastnn.tensor([0, 0, 2]),), fastnn.tensor(1.0), accumulate=True)
+    assert acc.tolist() == [[2, 2], [0, 0], [1, 1]]                                  # repeats accumulate
+    u, s, v = fastnn.tensor(x).svd()                                                 # torch.svd: V, not Vh
+    assert v.shape == (5, 3) and np.allclose(((u * s) @ v.mT).numpy(), x)
+    assert fastnn.scalar_tensor(3).dtype == fastnn.float32 and fastnn.is_nonzero(fastnn.tensor([2]))
+    with fastnn.inference_mode():
+        assert fastnn.is_inference_mode_enabled()
+    assert not fastnn.is_inference_mode_enabled()
 
 
 def test_predicates_and_counts_match_numpy():

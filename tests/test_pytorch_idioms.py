@@ -125,3 +125,49 @@ def test_inplace_refusals_and_version_checks_match_pytorch():
     with fastnn.no_grad():      # and under no_grad a leaf may be edited, as optimizers do
         leaf += 1
     assert leaf.tolist() == [2.0, 3.0]
+
+
+def test_manual_sgd_through_dot_data():
+    # The "SGD by hand" of PyTorch's tutorials: updates through .data bypass autograd's leaf check and version
+    # counter, and .data.copy_ / w.data = ... replace values in place.
+    w = nn.Parameter(fastnn.tensor([1.0, -2.0]))
+    x = fastnn.tensor([3.0, 0.5])
+    loss = (w * x).sum() ** 2                                   # d/dw = 2 (w.x) x = 2 * 2 * x
+    loss.backward()
+    version = w._version
+    w.data.add_(-0.1 * w.grad)                                  # torch: w becomes [1 - 1.2, -2 - 0.2]
+    np.testing.assert_allclose(w.detach().numpy(), [-0.2, -2.2], rtol=1e-6)
+    assert w._version == version and w.requires_grad and w.is_leaf   # .data has its own version counter
+    w.data.copy_(fastnn.tensor([5.0, 6.0]))
+    assert w.tolist() == [5.0, 6.0]
+    w.data = fastnn.zeros(3)                                     # set_data may change the shape, as in torch
+    assert w.shape == (3,) and isinstance(w, nn.Parameter) and w.requires_grad
+    p = nn.Parameter(fastnn.ones(2))
+    with pytest.raises(TypeError, match="has to be a tensor"):
+        p.data = [1.0, 2.0]
+
+
+def test_generator_objects_drive_randperm_and_shuffles():
+    g = fastnn.Generator().manual_seed(0)
+    first = fastnn.randperm(8, generator=g).tolist()
+    assert sorted(first) == list(range(8))
+    assert fastnn.randperm(8, generator=fastnn.Generator().manual_seed(0)).tolist() == first
+    assert fastnn.randperm(8, generator=g).tolist() != first    # the stream moves on
+    loader = fastnn.data.DataLoader(list(range(10)), batch_size=10, shuffle=True,
+                                    generator=fastnn.Generator().manual_seed(1))
+    again = fastnn.data.DataLoader(list(range(10)), batch_size=10, shuffle=True,
+                                   generator=fastnn.Generator().manual_seed(1))
+    assert next(iter(loader)).tolist() == next(iter(again)).tolist()
+
+
+def test_optimizer_written_by_hand_with_addcmul_and_addcdiv():
+    # Adam's update as scripts write it with in-place tensor ops (torch.optim's single-tensor form)
+    p = fastnn.tensor([1.0, -1.0], requires_grad=True)
+    m, v = fastnn.zeros(2), fastnn.zeros(2)
+    (p * p).sum().backward()
+    with fastnn.no_grad():
+        m.mul_(0.9).add_(p.grad, alpha=0.1)
+        v.mul_(0.999).addcmul_(p.grad, p.grad, value=0.001)
+        denom = (v / (1 - 0.999)).sqrt().add_(1e-8)
+        p.addcdiv_(m / (1 - 0.9), denom, value=-0.01)
+    np.testing.assert_allclose(p.detach().numpy(), [0.99, -0.99], rtol=1e-6)   # torch.optim.Adam's first step

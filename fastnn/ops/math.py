@@ -1109,3 +1109,155 @@ def logdet(input):
     from fastnn import linalg
     sign, logabs = linalg.slogdet(input)
     return _ix.where(_ew.lt(sign, 0), _const(sign, math.nan), logabs)
+
+
+asinh = _unary("asinh", lambda xp, x: xp.arcsinh(x), lambda xp, g, x, o: g / xp.sqrt(x * x + 1), "x")
+acosh = _unary("acosh", lambda xp, x: xp.arccosh(x), lambda xp, g, x, o: g / xp.sqrt(x * x - 1), "x")
+atanh = _unary("atanh", lambda xp, x: xp.arctanh(x), lambda xp, g, x, o: g / (1 - x * x), "x")
+arcsinh, arccosh, arctanh = asinh, acosh, atanh
+sgn = sign  # for real tensors
+
+
+def float_power(input, exponent):
+    """input ** exponent computed in float64 (PyTorch's float_power)."""
+    a, b = _binary(_tensor(input, "float_power"), exponent)
+    f64 = np.dtype(np.float64)
+    return _ew.pow(astype(a, f64) if a.dtype != f64 else a, astype(b, f64) if b.dtype != f64 else b)
+
+
+def matrix_power(input, n):
+    """The n-th power of square matrices by repeated squaring (n < 0: of the inverse; n = 0: the identity)."""
+    x = _tensor(input, "matrix_power")
+    if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"matrix_power(): expected a (batch of) square matrices, got shape {tuple(x.shape)}")
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+        raise TypeError(f"matrix_power(): n must be an int, got {n!r}")
+    if n == 0:
+        xp = x._backend.xp
+        return Tensor._wrap(xp.broadcast_to(xp.eye(x.shape[-1], dtype=x.dtype), x.shape).copy(), x._backend)
+    if n < 0:
+        from fastnn import linalg
+        x, n = linalg.inv(x), -n
+    result, square = None, x
+    while n:
+        if n & 1:
+            result = square if result is None else _matmul(result, square)
+        n >>= 1
+        if n:
+            square = _matmul(square, square)
+    return result
+
+
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    """Matrices whose `offset` diagonal (in dims dim1, dim2 of the result) holds input's last dim."""
+    x = _tensor(input, "diag_embed")
+    n = x.shape[-1] if x.ndim else 1
+    xp = x._backend.xp
+    eye = Tensor._wrap(xp.eye(n, dtype=x.dtype), x._backend)
+    square = _ew.mul(_sh.unsqueeze(x if x.ndim else _sh.reshape(x, (1,)), -1), eye)  # (..., n, n)
+    k = abs(int(offset))
+    if k:
+        # shift the diagonal: pad columns before (offset > 0) or rows before (offset < 0), and the other side after
+        widths = (k, 0, 0, k) if offset > 0 else (0, k, k, 0)
+        square = _sh.pad(square, widths)
+    out_ndim = square.ndim
+    d1, d2 = normalize_dim(dim1, out_ndim), normalize_dim(dim2, out_ndim)
+    if d1 == d2:
+        raise ValueError(f"diag_embed(): diagonal dimensions cannot be identical {dim1}, {dim2}")
+    return _sh.movedim(square, (out_ndim - 2, out_ndim - 1), (d1, d2))
+
+
+def diagflat(input, offset=0):
+    """The flattened input as the `offset` diagonal of a square matrix."""
+    return diag(_sh.reshape(_tensor(input, "diagflat"), (-1,)), offset)
+
+
+def cov(input, *, correction=1, fweights=None, aweights=None):
+    """The covariance matrix of the variables in input's rows (observations in columns; a 1-D input is one
+    variable), with frequency and/or observation weights, as numpy.cov."""
+    x = _floating(input, "cov")
+    if x.ndim > 2:
+        raise ValueError(f"cov(): expected input to have two or fewer dimensions but got an input with {x.ndim}")
+    x = _sh.reshape(x, (1, -1)) if x.ndim < 2 else x
+    n = x.shape[1]
+    weights = None
+    for name, w in (("fweights", fweights), ("aweights", aweights)):
+        if w is not None:
+            if not isinstance(w, Tensor) or w.ndim != 1 or w.shape[0] != n:
+                raise ValueError(f"cov(): expected {name} to be a 1-D tensor of {n} elements")
+            if name == "fweights" and w.dtype.kind not in "iu":
+                raise TypeError(f"cov(): expected fweights to have an integral dtype but got {w.dtype}")
+            weights = w if weights is None else _ew.mul(weights, w)
+    if weights is None:
+        total = n
+        mean = _red.mean(x, 1, True)
+        centered = sub(x, mean)
+        divisor = n - correction
+        prod = _matmul(centered, _sh.transpose(centered, 0, 1))
+    else:
+        weights = astype(weights, x.dtype) if weights.dtype != x.dtype else weights
+        total = _red.sum(weights)
+        mean = _ew.div(_red.sum(_ew.mul(x, weights), 1, True), total)
+        centered = sub(x, mean)
+        prod = _matmul(_ew.mul(centered, weights), _sh.transpose(centered, 0, 1))
+        if aweights is None:
+            divisor = _ew.sub(total, correction)
+        else:
+            a = astype(aweights, x.dtype) if aweights.dtype != x.dtype else aweights
+            divisor = _ew.sub(total, _ew.mul(_ew.div(_red.sum(_ew.mul(weights, a)), total), correction))
+    out = _ew.div(prod, divisor if isinstance(divisor, Tensor) else builtins.max(divisor, 0))
+    return _sh.reshape(out, ()) if input.ndim < 2 else out
+
+
+def corrcoef(input):
+    """Pearson correlation coefficients of input's rows (numpy.corrcoef), clipped to [-1, 1]."""
+    c = cov(input)
+    if c.ndim == 0:
+        return _ew.div(c, c)
+    d = _ew.sqrt(diagonal(c))
+    return _ew.clamp(_ew.div(_ew.div(c, _sh.unsqueeze(d, 1)), _sh.unsqueeze(d, 0)), -1, 1)
+
+
+def trapezoid(y, x=None, *, dx=None, dim=-1):
+    """The trapezoidal rule along dim: spacing dx (default 1) or the sample points x."""
+    y = _tensor(y, "trapezoid", "y")
+    axis = normalize_dim(dim, y.ndim)
+    n = y.shape[axis]
+    if n == 0:
+        return _red.sum(y, axis)
+    pair = _ew.add(_sh.narrow(y, axis, 1, n - 1), _sh.narrow(y, axis, 0, n - 1))
+    if x is None:
+        return _ew.mul(_red.sum(pair, axis), 0.5 * (1.0 if dx is None else dx))
+    if dx is not None:
+        raise TypeError("trapezoid(): pass either x or dx, not both")
+    spacing = _sh.diff(x, dim=-1 if x.ndim == 1 else axis)
+    if x.ndim == 1:
+        spacing = _sh.reshape(spacing, (n - 1,) + (1,) * (y.ndim - axis - 1))
+    return _ew.mul(_red.sum(_ew.mul(pair, spacing), axis), 0.5)
+
+
+trapz = trapezoid
+
+
+def vander(x, N=None, increasing=False):
+    """The Vandermonde matrix of a 1-D x: columns x**(N-1) .. x**0 (increasing=True: x**0 .. x**(N-1))."""
+    x = _tensor(x, "vander", "x")
+    if x.ndim != 1:
+        raise ValueError(f"vander(): x must be a one-dimensional tensor, got shape {tuple(x.shape)}")
+    n = x.shape[0] if N is None else int(N)
+    powers = list(range(n)) if increasing else list(range(n - 1, -1, -1))
+    xp = x._backend.xp
+    dtype = x.dtype if x.dtype.kind == "f" else _INT64
+    exps = Tensor._wrap(xp.asarray(powers, dtype=dtype), x._backend)
+    base = astype(x, dtype) if x.dtype != dtype else x
+    return _ew.pow(_sh.unsqueeze(base, 1), _sh.unsqueeze(exps, 0))
+
+
+def msort(input):
+    """input sorted along dim 0."""
+    return _ix.sort(input, 0).values
+
+
+def rsub(input, other, *, alpha=1):
+    """other - alpha * input."""
+    return sub(other, _scaled(input, alpha))

@@ -759,3 +759,20 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
         later, earlier = narrow(x, axis, 1, length - 1), narrow(x, axis, 0, length - 1)
         x = later ^ earlier if x.dtype == np.bool_ else sub(later, earlier)  # bools differ by xor, as in PyTorch
     return x
+
+
+def unravel_index(indices, shape):
+    """The coordinates, one int64 tensor per dim of `shape`, of flat (row-major) `indices`."""
+    if not isinstance(indices, Tensor):
+        from fastnn.factory import tensor
+        indices = tensor(indices)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"unravel_index(): expected 'indices' to be an integer tensor, got {indices.dtype}")
+    shape = (shape,) if _is_int(shape) else tuple(int(s) for s in shape)
+    size = math.prod(shape)
+    data = indices._data
+    if bool(((data < -size) | (data >= size)).any()):
+        raise ValueError(f"unravel_index(): 'indices' must be in the range [{-size}, {size - 1}] for shape {shape}")
+    xp = indices._backend.xp
+    coords = xp.unravel_index(data.astype(np.dtype(np.int64)) % max(size, 1), shape)
+    return tuple(Tensor._wrap(scalar_array(c.astype(np.dtype(np.int64)), xp), indices._backend) for c in coords)
