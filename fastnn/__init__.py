@@ -41,6 +41,7 @@ from fastnn.ops.shape import (atleast_1d, atleast_2d, atleast_3d, block_diag, br
 from fastnn.ops.math import (acosh, arccosh, arcsinh, arctanh, asinh, atanh, corrcoef, cov, diag_embed, diagflat,
                              float_power, matrix_power, msort, rsub, sgn, trapezoid, trapz, vander)
 from fastnn.ops.shape import unravel_index
+from fastnn.ops.math import digamma, erfinv, lgamma, polygamma
 from fastnn.ops.random import normal
 from fastnn.factory import tril_indices, triu_indices
 from fastnn.ops import all, any, max, min, pow, relu, round  # noqa: F401  (shadow builtins only in this namespace)

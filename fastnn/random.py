@@ -3,7 +3,7 @@
 `Generator` is torch.Generator: an np.random.Generator (PCG64) with PyTorch's methods (manual_seed, seed,
 initial_seed, get_state/set_state, device). Being an np.random.Generator, it is accepted wherever fastnn takes a
 `generator` (random factories and fills, nn.init, samplers, random_split, DataLoader). The global generator is one
-too, reseeded in place by manual_seed, so a reference to it never goes stale.
+too (default_generator() returns it).
 """
 import contextlib
 import threading
@@ -13,6 +13,10 @@ import numpy as np
 # PyTorch seeds every new torch.Generator() with this value (c10's default_rng_seed_val).
 DEFAULT_SEED = 67280421310721
 _STATE_BYTES = 37  # PCG64 state (16) + increment (16) + has_uint32 (1) + uinteger (4), little-endian
+
+
+def _entropy_seed():
+    return int(np.random.SeedSequence().entropy) % 2 ** 64  # 128 bits from the OS, folded to a 64-bit seed
 
 
 def _check_seed(seed, name):
@@ -47,7 +51,7 @@ class Generator(np.random.Generator):
 
     def seed(self):
         """Reseed from the OS's entropy; returns the new 64-bit seed."""
-        seed = int(np.random.SeedSequence().entropy) % 2 ** 64
+        seed = _entropy_seed()
         self.manual_seed(seed)
         return seed
 
@@ -102,13 +106,19 @@ _thread_state = threading.local()
 
 
 def manual_seed(seed):
-    """Seed fastnn's global generator (initializers, dropout, shuffling, random tensors); returns it."""
-    return _generator.manual_seed(seed)
+    """Seed fastnn's global generator (initializers, dropout, shuffling, random tensors); returns it. The global
+    generator becomes a new object: a device backend keys its own stream by the host generator (cuda's Philox
+    streams), so a new object restarts those streams too."""
+    global _generator
+    _generator = Generator().manual_seed(seed)
+    return _generator
 
 
 def seed():
     """Seed the global generator from the OS's entropy; returns the seed."""
-    return _generator.seed()
+    new_seed = _entropy_seed()
+    manual_seed(new_seed)
+    return new_seed
 
 
 def initial_seed():

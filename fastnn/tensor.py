@@ -877,6 +877,10 @@ class Tensor:
     def acosh(self): return _ops.math.acosh(self)
     def atanh(self): return _ops.math.atanh(self)
     arcsinh, arccosh, arctanh = asinh, acosh, atanh
+    def lgamma(self): return _ops.math.lgamma(self)
+    def digamma(self): return _ops.math.digamma(self)
+    def polygamma(self, n): return _ops.math.polygamma(n, self)
+    def erfinv(self): return _ops.math.erfinv(self)
     def sgn(self): return _ops.sign(self)
     def float_power(self, exponent): return _ops.math.float_power(self, exponent)
     def matrix_power(self, n): return _ops.math.matrix_power(self, n)
@@ -1125,7 +1129,7 @@ _INPLACE_FORMS = (
     "greater_equal", "less", "less_equal", "not_equal", "multiply", "true_divide", "subtract", "divide", "addcmul",
     "addcdiv", "baddbmm", "addbmm", "addmv", "addr", "addmm", "index_fill", "index_copy", "masked_scatter",
     "scatter_reduce", "put", "asinh", "acosh", "atanh", "arcsinh", "arccosh", "arctanh", "sgn", "float_power",
-    "index_put")
+    "index_put", "lgamma", "digamma", "polygamma", "erfinv")
 for _name in _INPLACE_FORMS:
     assert not hasattr(Tensor, _name + "_"), _name  # never shadow a hand-written in-place method
     setattr(Tensor, _name + "_", _inplace_form(_name + "_", _method_of(_name)))

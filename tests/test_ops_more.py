@@ -102,6 +102,11 @@ UNARY = {
         np.apply_along_axis(lambda v: np.diag(v, 1), -1, a), (-2, -1), (0, -1)), "any"),
     "cov": (lambda x: fastnn.cov(x.reshape(x.shape[0], -1) if x.ndim > 1 else x, correction=0),
             lambda a: np.cov(a.reshape(a.shape[0], -1) if a.ndim > 1 else a, ddof=0), "any"),
+    "lgamma": (fastnn.lgamma, scipy.special.gammaln, "nonzero"),
+    "lgamma_large": (lambda x: fastnn.lgamma(x * 40), lambda a: scipy.special.gammaln(a * 40), "positive"),
+    "digamma": (fastnn.digamma, scipy.special.digamma, "nonzero"),
+    "polygamma2": (lambda x: fastnn.polygamma(2, x), lambda a: scipy.special.polygamma(2, a), "positive"),
+    "erfinv": (fastnn.erfinv, scipy.special.erfinv, "unit"),
     "trapezoid": (lambda x: fastnn.trapezoid(x, dx=0.5, dim=0), lambda a: np.trapezoid(a, dx=0.5, axis=0), "any"),
 }
 
@@ -341,6 +346,19 @@ def test_creation_and_combination_functions():
     assert fastnn.diff(fastnn.tensor([True, False, False])).tolist() == [True, False]  # torch: xor of bools
     assert fastnn.diff(fastnn.tensor([1, 4]), prepend=fastnn.tensor([0]), append=fastnn.tensor([9])).tolist() == \
         [1, 3, 5]
+
+
+def test_special_functions_follow_pytorch_at_poles_and_in_float32():
+    v = fastnn.tensor([0.0, -1.0, 1.0, 2.0, 0.5, -2.5])
+    assert fastnn.lgamma(v).tolist()[:4] == [math.inf, math.inf, 0.0, 0.0]          # torch, float32
+    d = fastnn.digamma(v).tolist()
+    assert d[0] == -math.inf and math.isnan(d[1])                                    # torch: -inf, nan
+    np.testing.assert_allclose(d[2:], scipy.special.digamma([1.0, 2.0, 0.5, -2.5]), rtol=1e-6)
+    assert fastnn.erfinv(fastnn.tensor([1.0, -1.0, 0.0])).tolist() == [math.inf, -math.inf, 0.0]
+    assert math.isnan(fastnn.erfinv(fastnn.tensor(1.5)).item())
+    assert fastnn.lgamma(fastnn.tensor([3])).dtype == fastnn.float32                # integers compute in float32
+    with pytest.raises(ValueError, match="negative n"):
+        fastnn.polygamma(-1, v)
 
 
 def test_statistics_and_shapes_against_pytorch_values():

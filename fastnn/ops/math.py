@@ -1261,3 +1261,120 @@ def msort(input):
 def rsub(input, other, *, alpha=1):
     """other - alpha * input."""
     return sub(other, _scaled(input, alpha))
+
+
+# ---- special functions, from elementary array functions (no kernel of their own) ------------------------------
+_LANCZOS_G = 7.0
+_LANCZOS = (0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+            12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7)
+# Bernoulli numbers B2, B4, ..., B14 for the asymptotic series of the polygamma functions
+_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6)
+
+
+def _lgamma_array(xp, x):
+    """log|Gamma(x)|: Lanczos (g=7, 9 terms; ~1e-15 relative) for x >= 0.5, the reflection formula below."""
+    small = x < 0.5
+    z = xp.where(small, 1 - x, x) - 1
+    series = _c(_LANCZOS[0], z) + sum(_c(p, z) / (z + i) for i, p in enumerate(_LANCZOS[1:], start=1))
+    t = z + _c(_LANCZOS_G + 0.5, z)
+    big = _c(0.5 * math.log(2 * math.pi), z) + (z + _c(0.5, z)) * xp.log(t) - t + xp.log(series)
+    with np.errstate(divide="ignore"):
+        reflected = _c(math.log(math.pi), x) - xp.log(xp.abs(xp.sin(_c(math.pi, x) * x))) - big
+    pole = (x <= 0) & (x == xp.floor(x))  # 0, -1, -2, ...: +inf, as PyTorch (sin(pi x) is not exactly 0 there)
+    return xp.where(pole, _c(math.inf, x), xp.where(small, reflected, big))
+
+
+def _polygamma_array(xp, n, x):
+    """The n-th derivative of digamma: the recurrence psi_n(x) = psi_n(x + 1) - (-1)^n n! / x^(n+1) lifts x to
+    x + S >= 10 (S grows with how negative x is), where the asymptotic series with B2..B14 holds to ~1e-14."""
+    lowest = float(x.min()) if x.size else 0.0
+    shift = builtins.max(10, math.ceil(10 - lowest)) if math.isfinite(lowest) else 10
+    total = xp.zeros_like(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i in range(shift):
+            total = total + 1 / (x + _c(i, x)) ** (n + 1)
+        z = x + _c(shift, x)
+        if n == 0:
+            asym = xp.log(z) - 1 / (2 * z) - sum(_c(b / (2 * k), z) / z ** (2 * k)
+                                              for k, b in enumerate(_BERNOULLI, start=1))
+            return asym - total
+        # (-1)^(n+1) psi_n(z) ~ (n-1)!/z^n + n!/(2 z^(n+1)) + sum_k B_2k (2k+n-1)! / ((2k)! z^(2k+n))
+        asym = _c(math.factorial(n - 1), z) / z ** n + _c(math.factorial(n) / 2, z) / z ** (n + 1) + sum(
+            _c(b * math.factorial(2 * k + n - 1) / math.factorial(2 * k), z) / z ** (2 * k + n)
+            for k, b in enumerate(_BERNOULLI, start=1))
+        sign = _c(-1.0 if n % 2 == 0 else 1.0, z)  # (-1)^(n+1)
+        return sign * (asym + _c(math.factorial(n), z) * total)
+
+
+_F64 = np.dtype(np.float64)
+
+
+def _in_float64(fn, xp, data):
+    """fn computed in float64 and cast back: float32 would lose the series' last digits (lgamma(1) != 0)."""
+    return fn(xp, data.astype(_F64)).astype(data.dtype)
+
+
+def _polygamma_op(n, input, name):
+    x = _floating(input, name)
+    xp = x._backend.xp
+    data = x._data
+
+    def values(xp, v):
+        out = _polygamma_array(xp, n, v)
+        if n == 0:  # digamma: -inf at 0, NaN at the negative integers (PyTorch's values)
+            out = xp.where((v < 0) & (v == xp.floor(v)), _c(math.nan, v), out)
+        return out
+    out = scalar_array(_in_float64(values, xp, data), xp)
+    return make_result(out, (x,), lambda g: (g * _in_float64(lambda xp, v: _polygamma_array(xp, n + 1, v), xp,
+                                                                data),), name, saved=(x,))
+
+
+def digamma(input):
+    """d/dx log Gamma(x); its gradient is polygamma(1, x)."""
+    return _polygamma_op(0, input, "digamma")
+
+
+def polygamma(n, input):
+    """The n-th derivative of digamma (n = 0 is digamma)."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"polygamma(n, x) does not support negative n, got n={n!r}")
+    return _polygamma_op(int(n), input, "polygamma")
+
+
+def lgamma(input):
+    """log|Gamma(input)|; its gradient is digamma(input)."""
+    x = _floating(input, "lgamma")
+    xp = x._backend.xp
+    data = x._data
+    out = scalar_array(_in_float64(_lgamma_array, xp, data), xp)
+    return make_result(out, (x,), lambda g: (g * _in_float64(lambda xp, v: _polygamma_array(xp, 0, v), xp, data),),
+                       "lgamma", saved=(x,))
+
+
+def erfinv(input):
+    """The inverse of erf on (-1, 1) (+-inf at +-1, NaN outside): Giles' single-precision approximation refined
+    by two Newton steps on erf. Its gradient is sqrt(pi)/2 * exp(erfinv(x)^2)."""
+    y = _floating(input, "erfinv")
+    backend = y._backend
+    xp = backend.xp
+    data = y._data
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = -xp.log((1 - data) * (1 + data))
+        central, tail = w - _c(2.5, w), xp.sqrt(w) - _c(3.0, w)
+        p = xp.where(w < 5, _c(2.81022636e-08, w), _c(-0.000200214257, w))
+        for a, b in ((3.43273939e-07, 0.000100950558), (-3.5233877e-06, 0.00134934322),
+                     (-4.39150654e-06, -0.00367342844), (0.00021858087, 0.00573950773),
+                     (-0.00125372503, -0.0076224613), (-0.00417768164, 0.00943887047),
+                     (0.246640727, 1.00167406), (1.50140941, 2.83297682)):
+            p = xp.where(w < 5, _c(a, w) + p * central, _c(b, w) + p * tail)
+        x = p * data
+        finite = xp.abs(data) < 1
+        for _ in range(2):
+            safe = xp.where(finite, x, 0)
+            err = backend.kernels.erf(xp.ascontiguousarray(safe)).reshape(safe.shape) - data
+            x = xp.where(finite, safe - err / (_c(2 / math.sqrt(math.pi), safe) * xp.exp(-safe * safe)), x)
+        x = xp.where(xp.abs(data) == 1, xp.sign(data) * _c(math.inf, data), xp.where(xp.abs(data) > 1,
+                                                                                   _c(math.nan, data), x))
+    out = scalar_array(x, xp)
+    return make_result(out, (y,), lambda g: (g * _c(math.sqrt(math.pi) / 2, out) * xp.exp(out * out),), "erfinv",
+                       saved=(), saves_output=True)
