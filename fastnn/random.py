@@ -89,6 +89,8 @@ class Generator(np.random.Generator):
     def __repr__(self):
         return f"<fastnn.Generator device={self._device} initial_seed={self._initial_seed}>"
 
+    __str__ = __repr__  # np.random.Generator defines its own __str__
+
 
 def _restore_generator(device, initial_seed, state):
     g = Generator(device)
