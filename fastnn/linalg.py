@@ -16,7 +16,7 @@ from fastnn.ops import math as _math
 from fastnn.ops.linalg import matmul
 from fastnn.ops import reduce as _red
 from fastnn.ops import shape as _sh
-from fastnn.ops._util import normalize_dim
+from fastnn.ops._util import normalize_dim, scalar_array
 from fastnn.tensor import Tensor
 
 SlogdetResult = namedtuple("slogdet", ["sign", "logabsdet"])
@@ -44,10 +44,10 @@ def _mT(a):
     return a.swapaxes(-1, -2)
 
 
-def _singular(xp, fn, *args, name):
+def _singular(fn, *args, name):
     try:
         return fn(*args)
-    except xp.linalg.LinAlgError as e:
+    except np.linalg.LinAlgError as e:  # CuPy raises NumPy's (when its linalg errstate asks it to)
         raise ValueError(f"linalg.{name}: {e} (the input is singular or not positive-definite)") from None
 
 
@@ -55,7 +55,7 @@ def inv(A):
     """The inverse of square matrices; ValueError for a singular one. d(A^-1) = -A^-1 dA A^-1."""
     A = _matrix(A, "inv")
     xp = A._backend.xp
-    out = _singular(xp, xp.linalg.inv, A._data, name="inv")
+    out = _singular(xp.linalg.inv, A._data, name="inv")
     return make_result(out, (A,), lambda g: (-_mT(out) @ g @ _mT(out),), "linalg_inv", saved=(),
                        saves_output=True)
 
@@ -68,8 +68,8 @@ def det(A):
     data = A._data
 
     def backward(g):
-        return ((g * out)[..., None, None] * _mT(_singular(xp, xp.linalg.inv, data, name="det")),)
-    return make_result(out if out.ndim else xp.asarray(out), (A,), backward, "linalg_det", saved=(A,))
+        return ((g * out)[..., None, None] * _mT(_singular(xp.linalg.inv, data, name="det")),)
+    return make_result(scalar_array(out, xp), (A,), backward, "linalg_det", saved=(A,))
 
 
 def slogdet(A):
@@ -80,10 +80,9 @@ def slogdet(A):
     data = A._data
 
     def backward(g):
-        return (g[..., None, None] * _mT(_singular(xp, xp.linalg.inv, data, name="slogdet")),)
-    logabs = make_result(logabs if logabs.ndim else xp.asarray(logabs), (A,), backward, "linalg_slogdet",
-                         saved=(A,))
-    return SlogdetResult(Tensor._wrap(sign if sign.ndim else xp.asarray(sign), A._backend), logabs)
+        return (g[..., None, None] * _mT(_singular(xp.linalg.inv, data, name="slogdet")),)
+    logabs = make_result(scalar_array(logabs, xp), (A,), backward, "linalg_slogdet", saved=(A,))
+    return SlogdetResult(Tensor._wrap(scalar_array(sign, xp), A._backend), logabs)
 
 
 def _vector_rhs(A, B):
@@ -108,7 +107,7 @@ def solve(A, B, *, left=True):
     batch = np.broadcast_shapes(A.shape[:-2], b.shape[:-2])
     a = xp.broadcast_to(A._data, batch + A.shape[-2:])
     b = xp.broadcast_to(b, batch + b.shape[-2:])
-    x = _singular(xp, xp.linalg.solve, a, b, name="solve")
+    x = _singular(xp.linalg.solve, a, b, name="solve")
 
     def backward(g):
         g = g[..., None] if vector else g
@@ -123,7 +122,7 @@ def cholesky(A, *, upper=False):
     read. Gradient: Murray's formula, symmetrised, as PyTorch's."""
     A = _matrix(A, "cholesky")
     xp = A._backend.xp
-    L = _singular(xp, xp.linalg.cholesky, A._data, name="cholesky")
+    L = _singular(xp.linalg.cholesky, A._data, name="cholesky")
 
     def backward(g):
         gL = xp.tril(_mT(g) if upper else g)  # L's upper triangle is constant zeros
