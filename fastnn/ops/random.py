@@ -1,6 +1,6 @@
-"""Random sampling ops with PyTorch's names: multinomial, bernoulli, and the fills behind the in-place
-Tensor.normal_/uniform_/bernoulli_/exponential_/random_/geometric_/log_normal_/cauchy_, and torch.normal. All draw through the tensor's backend (`Backend.draw`), i.e. from
-fastnn's seeded generator unless a `generator` is given."""
+"""Random sampling ops with PyTorch's names: multinomial, bernoulli, normal, and the fills behind the in-place
+Tensor.normal_/uniform_/bernoulli_/exponential_/random_/geometric_/log_normal_/cauchy_. All draw through the
+tensor's backend (`Backend.draw`), i.e. from fastnn's seeded generator unless a `generator` is given."""
 import builtins
 import math
 
