@@ -171,17 +171,23 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
     """torch.normal: draws of N(mean, std) where mean and std are tensors (broadcast together) or numbers; with
     two numbers, `size` gives the shape. As in PyTorch the draws carry no gradient to mean and std (their
     gradient is zero), but the result requires grad when they do."""
-    from fastnn import factory
+    from fastnn import _dispatch
     from fastnn.autograd import make_result
-    from fastnn.ops._util import as_tensor
+    from fastnn.ops._util import as_tensor, shape_args
+    from fastnn.tensor import as_dtype, get_default_dtype
     tensors = [v for v in (mean, std) if isinstance(v, Tensor)]
     if not tensors:
         if size is None:
             raise TypeError("normal(): with a number mean and std, the 'size' argument is required")
         if not std >= 0:
             raise ValueError(f"normal expects std >= 0.0, but found std {std}")
-        return factory.randn(size, dtype=dtype, device=device, generator=generator).mul_(std).add_(mean) \
-            .requires_grad_(requires_grad)
+        dtype = get_default_dtype() if dtype is None else as_dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"normal(): dtype must be a floating point type, got {dtype}")
+        backend = _dispatch.backend(device)
+        z = backend.draw("standard_normal", shape_args((size,)), dtype, generator=generator)
+        out = Tensor._wrap(z * dtype.type(std) + dtype.type(mean), backend)
+        return out.requires_grad_(True) if requires_grad else out
     if size is not None:
         raise TypeError("normal(): 'size' is only accepted when mean and std are both numbers")
     like = tensors[0]

@@ -689,9 +689,10 @@ def block_diag(*tensors):
     from fastnn.ops._util import result_type
     from fastnn.ops.elementwise import astype
     tensors = _check_sequence(tensors, "block_diag") if tensors else ()
-    if not tensors:
-        from fastnn.factory import empty
-        return empty((1, 0))
+    if not tensors:  # torch.block_diag() is a 1 x 0 tensor of the default dtype
+        from fastnn.ops._util import _cpu
+        from fastnn.tensor import get_default_dtype
+        return Tensor._wrap(_cpu().xp.zeros((1, 0), dtype=get_default_dtype()), _cpu())
     blocks = []
     for t in tensors:
         if t.ndim > 2:
@@ -763,9 +764,7 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
 
 def unravel_index(indices, shape):
     """The coordinates, one int64 tensor per dim of `shape`, of flat (row-major) `indices`."""
-    if not isinstance(indices, Tensor):
-        from fastnn.factory import tensor
-        indices = tensor(indices)
+    indices = as_tensor(indices, None)
     if indices.dtype.kind not in "iu":
         raise TypeError(f"unravel_index(): expected 'indices' to be an integer tensor, got {indices.dtype}")
     shape = (shape,) if _is_int(shape) else tuple(int(s) for s in shape)
