@@ -1,8 +1,10 @@
 """fastnn.linalg: torch.linalg's functions on (batches of) matrices in the last two dims.
 
 Forward passes use the tensor's backend array module (`xp.linalg`: LAPACK through NumPy on the CPU); gradients
-are the textbook matrix-calculus formulas PyTorch uses (inv, det, slogdet, solve, cholesky, eigh, qr, pinv, the
-singular values), written on the same arrays. Norms and lstsq are compositions of differentiable ops.
+are the matrix-calculus formulas PyTorch uses (inv, det, slogdet, solve, cholesky, eigh, qr, svd, pinv), written
+on the same arrays. Norms and lstsq are compositions of differentiable ops. A factorisation with several outputs
+(eigh, qr, svd) records one node per output: its backward is linear in the output gradients, so the nodes' sum
+is the joint backward.
 """
 import builtins
 import math
@@ -202,23 +204,56 @@ def qr(A, mode="reduced"):
     return QRResult(q, r)
 
 
+def _svd_backward(xp, U, S, Vh, gU, gS, gVh):
+    """PyTorch's real svd_backward on the reduced factors (k = min(m, n) columns; a full_matrices=True U or Vh
+    contributes through its first k): gA = U [skew(U^T gU) / E S + S skew(V^T gV) / E + diag(gS)] V^T
+    + (I - U U^T) gU S^-1 V^T + U S^-1 gV^T (I - V V^T), with skew(X) = X - X^T and E_ij = S_j^2 - S_i^2. The
+    singular vectors' gradient needs distinct nonzero singular values (and a loss blind to their signs)."""
+    k = S.shape[-1]
+    U, Vh = U[..., :, :k], Vh[..., :k, :]
+    m, n = U.shape[-2], Vh.shape[-1]
+    inner = xp.zeros(S.shape + (k,), dtype=S.dtype)
+    idx = xp.arange(k)
+    if gS is not None:
+        inner[..., idx, idx] = gS
+    if gU is None and gVh is None:
+        return (U * inner[..., idx, idx][..., None, :]) @ Vh
+    E = S[..., None, :] ** 2 - S[..., :, None] ** 2
+    off = ~xp.eye(k, dtype=bool)
+    inv_E = xp.where(off, 1 / xp.where(off, E, 1), 0)
+    out = 0
+    if gU is not None:
+        gU = gU[..., :, :k]
+        UtgU = _mT(U) @ gU
+        inner = inner + ((UtgU - _mT(UtgU)) * inv_E) * S[..., None, :]
+        if m > k:
+            out = out + (gU - U @ UtgU) / S[..., None, :] @ Vh
+    if gVh is not None:
+        gV = _mT(gVh[..., :k, :])
+        V = _mT(Vh)
+        VtgV = Vh @ gV
+        inner = inner + S[..., :, None] * ((VtgV - _mT(VtgV)) * inv_E)
+        if n > k:
+            out = out + (U / S[..., None, :]) @ _mT(gV - V @ VtgV)
+    return U @ inner @ Vh + out
+
+
 def svd(A, full_matrices=True):
-    """(U, S, Vh) with A = U diag(S) Vh. Gradients flow through S (svdvals, matrix_norm 'nuc'/2, ...); U and Vh
-    carry none: a loss reading them raises when it is differentiated, instead of giving a wrong gradient."""
+    """(U, S, Vh) with A = U diag(S) Vh, differentiable (see _svd_backward for when the vectors' gradient is
+    defined)."""
     A = _matrix(A, "svd", square=False)
     xp = A._backend.xp
     U, S, Vh = xp.linalg.svd(A._data, full_matrices=full_matrices)
-    k = S.shape[-1]
 
-    def values_backward(g):
-        return ((U[..., :, :k] * g[..., None, :]) @ Vh[..., :k, :],)
-
-    def refused(g):
-        raise NotImplementedError("linalg.svd: gradients through U and Vh are not implemented in fastnn; "
-                                  "differentiate through the singular values (S) only")
-    s = make_result(S, (A,), values_backward, "linalg_svd", saved=())
-    u = make_result(U, (A,), refused, "linalg_svd", saved=())
-    vh = make_result(Vh, (A,), refused, "linalg_svd", saved=())
+    def part(which):
+        def backward(g):
+            grads = [None, None, None]
+            grads[which] = g
+            return (_svd_backward(xp, U, S, Vh, *grads),)
+        return backward
+    u = make_result(U, (A,), part(0), "linalg_svd", saved=())
+    s = make_result(S, (A,), part(1), "linalg_svd", saved=())
+    vh = make_result(Vh, (A,), part(2), "linalg_svd", saved=())
     return SVDResult(u, s, vh)
 
 

@@ -897,7 +897,7 @@ class Tensor:
         return _linalg().qr(self, "reduced" if some else "complete")
 
     def svd(self, some=True, compute_uv=True):
-        """torch.svd: (U, S, V) with V, not Vh (reduced unless some=False); gradients flow through S."""
+        """torch.svd: (U, S, V) with V, not Vh (reduced unless some=False)."""
         u, s, vh = _linalg().svd(self, full_matrices=not some)
         if compute_uv:
             return u, s, vh.mT
