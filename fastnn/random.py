@@ -24,7 +24,7 @@ def _check_seed(seed, name):
         raise TypeError(f"{name} expects an int, got {type(seed).__name__}")
     seed = int(seed)
     if not -2 ** 63 <= seed < 2 ** 64:
-        raise RuntimeError(f"{name}: seed must be within [-0x8000_0000_0000_0000, 0xffff_ffff_ffff_ffff], "
+        raise ValueError(f"{name}: seed must be within [-0x8000_0000_0000_0000, 0xffff_ffff_ffff_ffff], "
                            f"got {seed}")
     return seed % 2 ** 64  # PyTorch folds negative seeds into uint64 the same way
 
@@ -73,7 +73,7 @@ class Generator(np.random.Generator):
             raise TypeError(f"set_state expects a uint8 Tensor from get_state, got "
                             f"{getattr(new_state, 'dtype', type(new_state).__name__)}")
         if new_state.shape != (_STATE_BYTES,):
-            raise RuntimeError(f"set_state: expected a state of {_STATE_BYTES} bytes, got shape "
+            raise ValueError(f"set_state: expected a state of {_STATE_BYTES} bytes, got shape "
                                f"{tuple(new_state.shape)}")
         raw = bytes(new_state.numpy().tobytes())
         self.bit_generator.state = {

@@ -581,6 +581,11 @@ def test_generator_seeding_state_and_independence():
         g.manual_seed(1.5)
     with pytest.raises(TypeError, match="uint8 Tensor"):
         g.set_state([1, 2])
+    with pytest.raises(ValueError, match="37 bytes"):
+        g.set_state(fastnn.zeros(5, dtype=fastnn.uint8))
+    assert g.manual_seed(-1).initial_seed() == 2 ** 64 - 1               # torch folds negative seeds the same way
+    with pytest.raises(ValueError, match="seed must be within"):
+        g.manual_seed(2 ** 64)
 
 
 def test_rng_state_round_trip_and_pickling():
