@@ -82,6 +82,8 @@ class Tracer:
             result = fn(*args, **kwargs)
         finally:
             self._depth -= 1
+        # lists are copied: a model may append to a list it passed (DenseNet's features list)
+        arguments = {k: list(v) if type(v) is list else v for k, v in arguments.items()}
         self.calls.append(OpCall(name, arguments, result, self.modules[-1] if self.modules else ""))
         return result
 

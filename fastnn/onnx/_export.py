@@ -168,14 +168,14 @@ def export(model, args, f, *, export_params=True, verbose=False, input_names=Non
         if call.twin is not None:
             for key, value in call.arguments.items():
                 _pair(value, call.twin.arguments[key], g)
+            _pair(call.result, call.twin.result, g)  # converters read which result dims are dynamic
         names = convert(g, call)
         names = [names] if isinstance(names, str) else list(names)
         results = flat_tensors(call.result)
-        twins = flat_tensors(call.twin.result) if call.twin is not None else [None] * len(results)
         if len(names) != len(results):
             g.unsupported(f"its converter returned {len(names)} outputs for {len(results)} result tensors")
-        for t, twin, name in zip(results, twins, names):
-            g.bind(t, name, None if twin is None else twin.shape)
+        for t, name in zip(results, names):
+            g.bind(t, name)
     g.call = None
 
     graph_outputs = []
