@@ -58,11 +58,20 @@ def traced(fn):
 class OpCall:
     """One recorded op call: `arguments` maps each parameter name to its value; `twin` is the same call in a
     second trace at other input sizes (or None)."""
-    __slots__ = ("name", "arguments", "result", "module", "twin")
+    __slots__ = ("name", "arguments", "result", "module", "nodes", "twin")
 
-    def __init__(self, name, arguments, result, module):
+    def __init__(self, name, arguments, result, module, nodes):
         self.name, self.arguments, self.result, self.module = name, arguments, result, module
+        self.nodes = nodes  # id(tensor) -> its autograd node at the call (an in-place op later rebinds it)
         self.twin = None
+
+
+def _note_nodes(value, nodes):
+    if hasattr(value, "_node"):
+        nodes[id(value)] = value._node
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            _note_nodes(v, nodes)
 
 
 class Tracer:
@@ -77,14 +86,17 @@ class Tracer:
     def call(self, name, fn, args, kwargs, arguments):
         if self._depth:
             return fn(*args, **kwargs)
+        # lists are copied: a model may append to a list it passed (DenseNet's features list)
+        arguments = {k: list(v) if type(v) is list else v for k, v in arguments.items()}
+        nodes = {}
+        _note_nodes(list(arguments.values()), nodes)
         self._depth += 1
         try:
             result = fn(*args, **kwargs)
         finally:
             self._depth -= 1
-        # lists are copied: a model may append to a list it passed (DenseNet's features list)
-        arguments = {k: list(v) if type(v) is list else v for k, v in arguments.items()}
-        self.calls.append(OpCall(name, arguments, result, self.modules[-1] if self.modules else ""))
+        _note_nodes(result, nodes)
+        self.calls.append(OpCall(name, arguments, result, self.modules[-1] if self.modules else "", nodes))
         return result
 
     def __enter__(self):

@@ -383,3 +383,18 @@ def test_cli_export_from_checkpoint(tmp_path, capsys):
     x = x_of(3, 1, 28, 28)
     got = run_ort(out.read_bytes(), {"input": x.numpy()})[0]
     assert rel_err(got, expected(model, (x,))[0]) < RTOL
+
+
+def test_in_place_ops_follow_the_new_value():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+
+        def forward(self, x):
+            out = self.fc(x)
+            out += x  # the tensor `out` now stands for fc(x) + x
+            out *= 2
+            return F.relu(out)
+    fastnn.manual_seed(0)
+    check(Net(), x_of(2, 3), reference=True, batch=3)

@@ -1,7 +1,8 @@
 """GraphBuilder: what a converter uses to emit ONNX nodes for one traced op call.
 
-Values are named per fastnn tensor: a tensor made by a traced op is keyed by its autograd node (so a tensor that an
-in-place op rebinds to a new node gets the new value), any other tensor by identity. A tensor the trace never made
+Values are named per fastnn tensor: a tensor made by a traced op is keyed by the autograd node it had when the
+op being converted ran (an in-place op later rebinds the same Tensor object to a new node and value), any other
+tensor by identity. A tensor the trace never made
 is a parameter or buffer (an initializer under its state_dict name, or a graph input with export_params=False) or
 a constant created inside forward (an initializer holding its value). `dynamic(t)` says which dims of a value
 changed between the two traces of an export with dynamic_axes.
@@ -14,10 +15,6 @@ from fastnn.onnx._registry import UnsupportedOperatorError
 from fastnn.tensor import Tensor
 
 INT64_MAX = np.iinfo(np.int64).max
-
-
-def value_key(t):
-    return ("node", id(t._node)) if t._node is not None else ("tensor", id(t))
 
 
 def flat_tensors(value):
@@ -35,34 +32,42 @@ class GraphBuilder:
         self.nodes, self.initializers, self.inputs = [], [], []
         self.call = None  # the OpCall being converted
         self._param_names = param_names  # id(tensor) -> state_dict name
-        self._values = {}  # value_key -> ONNX value name
-        self._shapes_b = {}  # value_key -> shape in the second trace
+        self._values = {}  # _key -> ONNX value name
+        self._shapes_b = {}  # _key -> shape in the second trace
         self._counter = itertools.count()
 
     # ---- values ---------------------------------------------------------------------------------------------
+    def _node(self, t):
+        """t's autograd node when the current call ran (after the trace: its final one)."""
+        return t._node if self.call is None else self.call.nodes.get(id(t), t._node)
+
+    def _key(self, t):
+        node = self._node(t)
+        return ("node", id(node)) if node is not None else ("tensor", id(t))
+
     def bind(self, t, name, shape_b=None):
-        self._values[value_key(t)] = name
+        self._values[self._key(t)] = name
         if shape_b is not None:
-            self._shapes_b[value_key(t)] = tuple(shape_b)
+            self._shapes_b[self._key(t)] = tuple(shape_b)
 
     def note_twin(self, t, twin):
         """Record the second trace's shape of t (a tensor argument of the current call) if not known yet."""
-        self._shapes_b.setdefault(value_key(t), tuple(twin.shape))
+        self._shapes_b.setdefault(self._key(t), tuple(twin.shape))
 
     def dynamic(self, t):
         """The dims of t whose size differs between the two traces (empty without dynamic_axes)."""
-        other = self._shapes_b.get(value_key(t))
+        other = self._shapes_b.get(self._key(t))
         return frozenset() if other is None else frozenset(i for i, (a, b) in enumerate(zip(t.shape, other))
                                                            if a != b)
 
     def name(self, t):
         """The ONNX value name of Tensor t, adding an initializer for a parameter, buffer or constant."""
-        key = value_key(t)
+        key = self._key(t)
         if key in self._values:
             return self._values[key]
-        if t._node is not None:
-            self.unsupported(f"it reads a tensor made by op '{t._node.name}', which fastnn cannot trace (decorate "
-                             f"that op with fastnn._tracing.traced and register a converter for it)")
+        if self._node(t) is not None:
+            self.unsupported(f"it reads a tensor made by op '{self._node(t).name}', which fastnn cannot trace "
+                             f"(decorate that op with fastnn._tracing.traced and register a converter for it)")
         if self.dynamic(t):
             self.unsupported(f"it reads a tensor of shape {tuple(t.shape)} created inside forward whose size "
                              f"depends on the input size (dims {sorted(self.dynamic(t))}); build it from the input "
@@ -129,7 +134,7 @@ class GraphBuilder:
         """The Reshape shape taking x to out's shape that keeps dynamic dims dynamic: a dim copied unchanged
         from the same position of x is 0 (copy), one other dynamic dim is -1, the rest are static sizes."""
         dyn_x, dyn_out = self.dynamic(x), self.dynamic(out)
-        shape_b_x, shape_b_out = self._shapes_b.get(value_key(x)), self._shapes_b.get(value_key(out))
+        shape_b_x, shape_b_out = self._shapes_b.get(self._key(x)), self._shapes_b.get(self._key(out))
         target = []
         for i, n in enumerate(out.shape):
             if i not in dyn_out:
