@@ -398,3 +398,20 @@ def test_in_place_ops_follow_the_new_value():
             return F.relu(out)
     fastnn.manual_seed(0)
     check(Net(), x_of(2, 3), reference=True, batch=3)
+
+
+class ScaledWeight(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 4)
+
+    def forward(self, x):
+        return x.matmul(self.fc.weight.t() * 0.5)  # ops on the weight alone: folded into one initializer
+
+
+@pytest.mark.parametrize("fold", [True, False])
+def test_constant_folding_of_parameter_only_ops(fold):
+    fastnn.manual_seed(0)
+    proto = check(ScaledWeight(), x_of(2, 3), reference=True, batch=3, do_constant_folding=fold)
+    assert ({"Transpose", "Mul"} <= op_types(proto)) is not fold
+    assert op_types(proto) >= {"MatMul"}

@@ -104,9 +104,9 @@ def export(model, args, f, *, export_params=True, verbose=False, input_names=Non
     has accepted.
 
     args: the example input(s), a Tensor or a tuple of Tensors. dynamic_axes: {input/output name: [axes] or
-    {axis: dim name}}. opset_version: 17 or newer. do_constant_folding is accepted for torch compatibility:
-    everything that does not depend on the inputs is already a constant of the trace. export_params=False makes
-    the parameters graph inputs; keep_initializers_as_inputs=True also lists initializers as inputs.
+    {axis: dim name}}. opset_version: 17 or newer. do_constant_folding: an op call that reads only parameters,
+    buffers and constants is replaced by its traced result (export_params=False keeps parameters as inputs, so
+    nothing reading them is folded); keep_initializers_as_inputs=True also lists initializers as graph inputs.
     """
     onnx = _import_onnx()
     if not isinstance(opset_version, int) or not MIN_OPSET <= opset_version <= onnx.defs.onnx_opset_version():
@@ -161,6 +161,8 @@ def export(model, args, f, *, export_params=True, verbose=False, input_names=Non
 
     for call in calls:
         g.call = call
+        if do_constant_folding and g.is_constant(call.arguments):
+            continue  # its results become initializers holding their traced values when something reads them
         convert = CONVERTERS.get(call.name)
         if convert is None:
             g.unsupported(f"no converter is registered for it; add one with "

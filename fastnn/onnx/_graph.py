@@ -60,6 +60,14 @@ class GraphBuilder:
         return frozenset() if other is None else frozenset(i for i, (a, b) in enumerate(zip(t.shape, other))
                                                            if a != b)
 
+    def is_constant(self, value):
+        """Whether every Tensor in value (an argument dict, tuple or list) is a parameter, buffer or constant:
+        bound to no graph value yet and, with export_params=False, not a parameter."""
+        if isinstance(value, Tensor):
+            return self._key(value) not in self._values and (self.export_params or id(value) not in self._param_names)
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, (tuple, list)) else ()
+        return all(self.is_constant(v) for v in items)
+
     def name(self, t):
         """The ONNX value name of Tensor t, adding an initializer for a parameter, buffer or constant."""
         key = self._key(t)
