@@ -142,6 +142,12 @@ LAYERS = {
     "upsample_bilinear_corners": (lambda: nn.Upsample(size=(5, 6), mode="bilinear", align_corners=True),
                                   (1, 2, 3, 4)),
     "upsample_bicubic": (lambda: nn.Upsample(scale_factor=2, mode="bicubic"), (1, 2, 4, 4)),
+    "upsample_nearest_exact": (lambda: nn.Upsample(size=(5, 7), mode="nearest-exact"), (1, 2, 3, 4)),
+    "upsample_linear_1d": (lambda: nn.Upsample(scale_factor=1.5, mode="linear"), (1, 2, 5)),
+    "upsample_trilinear": (lambda: nn.Upsample(size=(3, 4, 5), mode="trilinear", align_corners=True),
+                           (1, 1, 2, 3, 3)),
+    "interpolate_area": (lambda: nn.Upsample(size=(2, 3), mode="area"), (1, 2, 5, 7)),
+    "pixel_shuffle": (lambda: nn.PixelShuffle(2), (1, 8, 2, 3)),
     "zero_pad": (lambda: nn.ZeroPad2d((1, 2, 0, 1)), (1, 2, 3, 3)),
     "reflection_pad": (lambda: nn.ReflectionPad2d(1), (1, 2, 3, 3)),
     "replication_pad": (lambda: nn.ReplicationPad1d((2, 1)), (1, 2, 4)),
@@ -187,6 +193,17 @@ class Functional(nn.Module):
         s = y.sum(dim=1, keepdim=True).mean(-1)  # (N, 1)
         stacked = fastnn.stack([w[:, 0], s[:, 0], y.max(dim=2)[0][:, 1]], dim=1)  # (N, 3)
         return fastnn.clamp(stacked, -50, 50), y.reshape(x.shape[0], 4, 5)[..., None, 0]
+
+
+class Extremes(nn.Module):
+    def forward(self, x):
+        values, indices = x.min(dim=0)
+        return x.argmax(1), x.argmax(), x.max(), values, indices, x.logsumexp(1), x.sum(), x.amin(1, keepdim=True)
+
+
+def test_reductions_and_arg_reductions():
+    proto = check(Extremes(), x_of(4, 5), reference=True)
+    assert {"ArgMax", "ArgMin", "ReduceMax", "ReduceMin", "ReduceLogSumExp", "ReduceSum"} <= op_types(proto)
 
 
 def test_inline_tensor_ops_match():
@@ -286,7 +303,7 @@ def test_resnet20_graph_dynamic_batch_and_names(tmp_path):
 def test_static_export_has_fixed_batch():
     proto, data = export_bytes(nn.Linear(3, 2), x_of(2, 3))
     assert [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim] == [2, 3]
-    with pytest.raises(Exception):
+    with pytest.raises(Exception, match="invalid dimensions"):
         run_ort(data, {"input_0": x_of(5, 3).numpy()})
 
 

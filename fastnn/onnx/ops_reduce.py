@@ -44,5 +44,11 @@ def _extreme(op_type, arg_type):
 
 register_converter("max")(_extreme("ReduceMax", "ArgMax"))
 register_converter("min")(_extreme("ReduceMin", "ArgMin"))
-register_converter("argmax")(lambda g, call: _arg(g, "ArgMax", *call.arguments.values()))
-register_converter("argmin")(lambda g, call: _arg(g, "ArgMin", *call.arguments.values()))
+def _arg_converter(op_type):
+    def convert(g, call):
+        return _arg(g, op_type, call.arguments["x"], call.arguments["dim"], call.arguments["keepdim"])
+    return convert
+
+
+register_converter("argmax")(_arg_converter("ArgMax"))
+register_converter("argmin")(_arg_converter("ArgMin"))
