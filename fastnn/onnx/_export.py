@@ -97,28 +97,10 @@ def _pair(a, b, g):
             _pair(x, y, g)
 
 
-def export(model, args, f, *, export_params=True, verbose=False, input_names=None, output_names=None,
-           opset_version=MIN_OPSET, do_constant_folding=True, dynamic_axes=None, keep_initializers_as_inputs=False):
-    """Export `model` (a fastnn Module, traced in eval mode) to ONNX file `f` (a path or a binary file object)
-    with torch.onnx.export's arguments; returns the ModelProto, which onnx.checker.check_model(full_check=True)
-    has accepted.
-
-    args: the example input(s), a Tensor or a tuple of Tensors. dynamic_axes: {input/output name: [axes] or
-    {axis: dim name}}. opset_version: 17 or newer. do_constant_folding: an op call that reads only parameters,
-    buffers and constants is replaced by its traced result (export_params=False keeps parameters as inputs, so
-    nothing reading them is folded); keep_initializers_as_inputs=True also lists initializers as graph inputs.
-    """
-    onnx = _import_onnx()
-    if not isinstance(opset_version, int) or not MIN_OPSET <= opset_version <= onnx.defs.onnx_opset_version():
-        raise ValueError(f"export: opset_version must be an int from {MIN_OPSET} to "
-                         f"{onnx.defs.onnx_opset_version()} (this onnx), got {opset_version!r}")
-    inputs = _as_inputs(args)
-    input_names = list(input_names or [f"input_{i}" for i in range(len(inputs))])
-    if len(input_names) != len(inputs):
-        raise ValueError(f"export: {len(input_names)} input_names for {len(inputs)} inputs")
-
+def _record(model, params, inputs, input_names, output_names, dynamic_axes):
+    """Trace the model in eval mode (twice with dynamic axes); restore its mode and requires_grad flags after.
+    Returns (traced inputs, calls, outputs, output names, dynamic axes, second-trace inputs and outputs)."""
     was_training = model.training
-    params = list(model.named_parameters()) + list(model.named_buffers())
     grad_flags = [(p, p.requires_grad) for _, p in params]
     model.eval()
     try:
@@ -146,19 +128,11 @@ def export(model, args, f, *, export_params=True, verbose=False, input_names=Non
         for p, flag in grad_flags:
             p.requires_grad = flag
         model.train(was_training)
+    return traced_inputs, calls, outputs, output_names, axes, twin_inputs, twin_outputs
 
-    g = GraphBuilder(onnx, opset_version, export_params, {id(p): name for name, p in params})
-    dim_names = {}  # (size in trace 1, size in trace 2) -> symbolic dim name, to reuse input dim names on outputs
-    graph_inputs = []
-    for i, (x, name) in enumerate(zip(traced_inputs, input_names)):
-        shape = list(x.shape)
-        for axis, dim in axes.get(name, {}).items():
-            dim_names[(x.shape[axis], twin_inputs[i].shape[axis])] = dim
-            shape[axis] = dim
-        g.bind(x, name, None if twin_inputs is None else twin_inputs[i].shape)
-        graph_inputs.append(onnx.helper.make_tensor_value_info(
-            name, onnx.helper.np_dtype_to_tensor_dtype(x.dtype), shape))
 
+def _convert(g, calls, do_constant_folding):
+    """Emit the nodes of every recorded call through its converter and name its results."""
     for call in calls:
         g.call = call
         if do_constant_folding and g.is_constant(call.arguments):
@@ -179,6 +153,45 @@ def export(model, args, f, *, export_params=True, verbose=False, input_names=Non
         for t, name in zip(results, names):
             g.bind(t, name)
     g.call = None
+
+
+def export(model, args, f, *, export_params=True, verbose=False, input_names=None, output_names=None,
+           opset_version=MIN_OPSET, do_constant_folding=True, dynamic_axes=None, keep_initializers_as_inputs=False):
+    """Export `model` (a fastnn Module, traced in eval mode) to ONNX file `f` (a path or a binary file object)
+    with torch.onnx.export's arguments; returns the ModelProto, which onnx.checker.check_model(full_check=True)
+    has accepted.
+
+    args: the example input(s), a Tensor or a tuple of Tensors. dynamic_axes: {input/output name: [axes] or
+    {axis: dim name}}. opset_version: 17 or newer. do_constant_folding: an op call that reads only parameters,
+    buffers and constants is replaced by its traced result (export_params=False keeps parameters as inputs, so
+    nothing reading them is folded); keep_initializers_as_inputs=True also lists initializers as graph inputs.
+    """
+    onnx = _import_onnx()
+    if not isinstance(opset_version, int) or not MIN_OPSET <= opset_version <= onnx.defs.onnx_opset_version():
+        raise ValueError(f"export: opset_version must be an int from {MIN_OPSET} to "
+                         f"{onnx.defs.onnx_opset_version()} (this onnx), got {opset_version!r}")
+    inputs = _as_inputs(args)
+    input_names = list(input_names or [f"input_{i}" for i in range(len(inputs))])
+    if len(input_names) != len(inputs):
+        raise ValueError(f"export: {len(input_names)} input_names for {len(inputs)} inputs")
+
+    params = list(model.named_parameters()) + list(model.named_buffers())
+    traced_inputs, calls, outputs, output_names, axes, twin_inputs, twin_outputs = _record(
+        model, params, inputs, input_names, output_names, dynamic_axes)
+
+    g = GraphBuilder(onnx, opset_version, export_params, {id(p): name for name, p in params})
+    dim_names = {}  # (size in trace 1, size in trace 2) -> symbolic dim name, to reuse input dim names on outputs
+    graph_inputs = []
+    for i, (x, name) in enumerate(zip(traced_inputs, input_names)):
+        shape = list(x.shape)
+        for axis, dim in axes.get(name, {}).items():
+            dim_names[(x.shape[axis], twin_inputs[i].shape[axis])] = dim
+            shape[axis] = dim
+        g.bind(x, name, None if twin_inputs is None else twin_inputs[i].shape)
+        graph_inputs.append(onnx.helper.make_tensor_value_info(
+            name, onnx.helper.np_dtype_to_tensor_dtype(x.dtype), shape))
+
+    _convert(g, calls, do_constant_folding)
 
     graph_outputs = []
     taken = {v.name for v in graph_inputs} | {i.name for i in g.initializers}

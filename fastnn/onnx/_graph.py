@@ -61,10 +61,12 @@ class GraphBuilder:
                                                            if a != b)
 
     def is_constant(self, value):
-        """Whether every Tensor in value (an argument dict, tuple or list) is a parameter, buffer or constant:
-        bound to no graph value yet and, with export_params=False, not a parameter."""
+        """Whether every Tensor in value (an argument dict, tuple or list) is a parameter, buffer or constant: no
+        autograd node (inputs are traced requiring grad), bound to no graph value yet and, with
+        export_params=False, not a parameter."""
         if isinstance(value, Tensor):
-            return self._key(value) not in self._values and (self.export_params or id(value) not in self._param_names)
+            return (self._node(value) is None and self._key(value) not in self._values
+                    and (self.export_params or id(value) not in self._param_names))
         items = value.values() if isinstance(value, dict) else value if isinstance(value, (tuple, list)) else ()
         return all(self.is_constant(v) for v in items)
 
