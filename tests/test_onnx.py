@@ -206,6 +206,21 @@ def test_reductions_and_arg_reductions():
     assert {"ArgMax", "ArgMin", "ReduceMax", "ReduceMin", "ReduceLogSumExp", "ReduceSum"} <= op_types(proto)
 
 
+class MoreOps(nn.Module):
+    def forward(self, x):  # x: (N, 4, 6)
+        a, b = x.split(3, dim=2)
+        c, d = fastnn.chunk(x, 2, dim=1)
+        e = fastnn.erf(F.swish(a, 1.5))[:, :2] + fastnn.bmm(c, d.transpose(1, 2)).mean(-1, keepdim=True)
+        f = x[:, :1, :1].expand(x.shape[0], 2, 3) + b[:, 2:]
+        g = x[fastnn.tensor(np.array([1, 0], np.int64))]  # an integer-tensor index: rows 1 and 0
+        return fastnn.cat([e, f], 1), g.to(fastnn.float64) * 2
+
+
+def test_split_chunk_expand_swish_erf_bmm_cast():
+    proto = check(MoreOps(), x_of(2, 4, 6), reference=True, batch=3)
+    assert {"Split", "Expand", "Erf", "Cast"} <= op_types(proto)
+
+
 def test_inline_tensor_ops_match():
     fastnn.manual_seed(0)
     check(Functional(), x_of(2, 3, 4), reference=True)
