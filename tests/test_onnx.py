@@ -447,3 +447,13 @@ def test_constant_folding_of_parameter_only_ops(fold):
     proto = check(ScaledWeight(), x_of(2, 3), reference=True, batch=3, do_constant_folding=fold)
     assert ({"Transpose", "Mul"} <= op_types(proto)) is not fold
     assert op_types(proto) >= {"MatMul"}
+
+
+def test_export_from_every_device(device):
+    fastnn.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.Linear(48, 2))
+    x = x_of(2, 2, 4, 4)
+    want = expected(model, (x,))[0]
+    model.to(device)
+    proto, data = export_bytes(model, x.to(device), input_names=["x"], dynamic_axes={"x": [0]})
+    assert rel_err(run_ort(data, {"x": x.numpy()})[0], want) < RTOL

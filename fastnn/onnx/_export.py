@@ -81,7 +81,7 @@ def _traced_inputs(inputs, grow=None):
         for axis in (grow or {}).get(i, ()):
             n = array.shape[axis]
             array = np.take(array, np.arange(n + 1) % n, axis=axis)
-        t = Tensor(np.array(array))
+        t = Tensor(np.array(array), device=x.device)
         if t.dtype.kind == "f":
             t.requires_grad_(True)
         result.append(t)
