@@ -1,8 +1,8 @@
 """Recording op calls for exporters (fastnn.onnx): `@traced` above a public op function in fastnn/ops.
 
-Outside an export a traced op costs one global read more than the plain call (~80 ns: the wrapper is generated
-with the op's own signature, since a generic `*args, **kwargs` wrapper costs ~300 ns per call, several
-percent of a small op). While a `Tracer` is active it records the outermost traced call (op name, arguments by
+Outside an export a traced op costs a wrapper call and one global read (~50-150 ns): the wrapper is generated with
+the op's own signature, because a generic `*args, **kwargs` wrapper costs ~250-320 ns per call, several percent
+of a small op. While a `Tracer` is active it records the outermost traced call (op name, arguments by
 parameter name with defaults filled in, result, the module being run) and lets the ops called inside it run
 unrecorded, so a converter sees `linear`, not the matmul and add it may be made of.
 """
