@@ -361,12 +361,19 @@ def test_missing_converter_names_op_and_module():
         export_bytes(model, x_of(2, 3))
 
 
+class _Cos(nn.Module):
+    def forward(self, x):
+        return fastnn.cos(x)
+
+
 def test_untraced_op_on_an_input_is_named():
     class Net(nn.Module):
         def forward(self, x):
             return fastnn.sin(x) + 1  # sin has no tracing hook: caught through its autograd node
-    with pytest.raises(fastnn.onnx.UnsupportedOperatorError, match="made by op 'sin'"):
+    with pytest.raises(fastnn.onnx.UnsupportedOperatorError, match="op 'add' in module Net: .*made by op 'sin'"):
         export_bytes(Net(), x_of(2, 3))
+    with pytest.raises(fastnn.onnx.UnsupportedOperatorError, match="outputs: .*made by op 'cos'"):
+        export_bytes(nn.Sequential(nn.Linear(3, 3), _Cos()), x_of(2, 3))
 
 
 def test_user_registered_converter(monkeypatch):

@@ -162,5 +162,7 @@ class GraphBuilder:
 
     def unsupported(self, reason):
         call = self.call
-        where = f" in module {call.module}" if call is not None and call.module else ""
-        raise UnsupportedOperatorError(f"ONNX export of op '{call.name if call else '?'}'{where}: {reason}")
+        if call is None:  # writing the graph's outputs
+            raise UnsupportedOperatorError(f"ONNX export of the model's outputs: {reason}")
+        where = f" in module {call.module}" if call.module else ""
+        raise UnsupportedOperatorError(f"ONNX export of op '{call.name}'{where}: {reason}")
