@@ -42,17 +42,18 @@ def traced(fn):
             positional.append(p.name)
     names = [p.lstrip("*").split("=")[0] for p in params if p != "*"]
     args = ", ".join(positional + call_keywords)
-    # No closure over the arguments in `op`: captured arguments would become cells, costing ~150 ns per call.
-    source = (f"def _make(_fn, _name, {', '.join(['_'] + list(defaults))}):\n"
-              f"    def op({', '.join(params)}):\n"
+    # No closure over the arguments in the wrapper: captured arguments would become cells, costing ~150 ns per call.
+    source = (f"def _make({', '.join(['_fn', '_name'] + list(defaults))}):\n"
+              f"    def {fn.__name__}({', '.join(params)}):\n"
               f"        if _active is None:\n"
               f"            return _fn({args})\n"
               f"        return _active.call(_name, _fn, ({''.join(a + ', ' for a in positional)}), "
               f"{{{', '.join(keywords)}}}, {{{', '.join(f'{n!r}: {n}' for n in names)}}})\n"
-              f"    return op\n")
+              f"    return {fn.__name__}\n")
     namespace = {}
-    exec(source, globals(), namespace)  # globals: `_active` is read from this module
-    return functools.update_wrapper(namespace["_make"](fn, fn.__name__, None, **defaults), fn)
+    # globals: `_active` is read from this module; the file name tells a traceback where the wrapper comes from
+    exec(compile(source, f"<traced wrapper of {fn.__module__}.{fn.__name__}>", "exec"), globals(), namespace)
+    return functools.update_wrapper(namespace["_make"](fn, fn.__name__, **defaults), fn)
 
 
 class OpCall:
