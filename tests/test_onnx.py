@@ -339,6 +339,16 @@ def test_opset_18_reductions_and_mish():
     assert "Mish" in op_types(proto)
 
 
+def test_opset_20_gelu_and_circular_pad():
+    class Net(nn.Module):
+        def forward(self, x):
+            return F.gelu(F.pad(x, (1, 2), mode="circular"), approximate="tanh") + F.gelu(x.sum(-1, keepdim=True))
+    proto = check(Net(), x_of(2, 3, 4), reference=True, opset_version=20)
+    assert {"Gelu", "Pad"} <= op_types(proto)
+    with pytest.raises(fastnn.onnx.UnsupportedOperatorError, match="circular.*opset_version >= 19"):
+        export_bytes(Net(), x_of(2, 3, 4))
+
+
 # ---- errors and custom converters --------------------------------------------------------------------------
 @traced
 def cube(x):
