@@ -1,5 +1,5 @@
 """The `fastnn` console script: `fastnn train ...`, `fastnn bench ...`, `fastnn info`, `fastnn search ...`,
-`fastnn diagnose ...`, `fastnn plot ...`."""
+`fastnn diagnose ...`, `fastnn plot ...`, `fastnn export ...`."""
 import argparse
 import sys
 import time
@@ -306,11 +306,11 @@ def main(argv=None):
     sub.add_parser("info", help="versions, threads and kernel cache location")
     sub.add_parser("run", help="run a script as N data-parallel MPI processes: fastnn run -n N script.py ...")
     from fastnn import cli_tools
-    cli_tools.add_parsers(sub)  # search, diagnose, plot
+    cli_tools.add_parsers(sub)  # search, diagnose, plot, export
     args = parser.parse_args(argv)
     if args.command == "train":
         return train(args)
-    if args.command in ("search", "diagnose", "plot"):
+    if args.command in cli_tools.COMMANDS:
         return cli_tools.run(args)
     return info(args)
 

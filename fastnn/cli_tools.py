@@ -1,5 +1,5 @@
-"""The `fastnn search`, `fastnn diagnose` and `fastnn plot` subcommands (parsers and handlers; fastnn.cli wires
-them in). Each imports what it needs (Optuna, matplotlib) only when it runs."""
+"""The `fastnn search`, `fastnn diagnose`, `fastnn plot` and `fastnn export` subcommands (parsers and handlers;
+fastnn.cli wires them in). Each imports what it needs (Optuna, matplotlib, onnx) only when it runs."""
 import json
 import os
 
@@ -9,14 +9,18 @@ SEARCH_KEYS = {"model": str, "epochs": int, "limit": int, "val_fraction": float,
 
 
 def add_parsers(sub):
-    """Register the three subcommands on the `fastnn` subparsers `sub`."""
+    """Register the subcommands on the `fastnn` subparsers `sub`."""
     _search_parser(sub)
     _diagnose_parser(sub)
     _plot_parser(sub)
+    _export_parser(sub)
+
+
+COMMANDS = ("search", "diagnose", "plot", "export")
 
 
 def run(args):
-    return {"search": search, "diagnose": diagnose, "plot": plot}[args.command](args)
+    return {"search": search, "diagnose": diagnose, "plot": plot, "export": export}[args.command](args)
 
 
 def _data_options(p):
@@ -269,4 +273,38 @@ def plot(args):
     except (ValueError, KeyError, FileNotFoundError, ImportError) as e:
         raise SystemExit(f"fastnn plot: {e}") from None
     print(f"wrote {path}")
+    return 0
+
+
+# ---- fastnn export ----------------------------------------------------------------------------------------
+def _export_parser(sub):
+    from fastnn.cli import MODELS
+    p = sub.add_parser("export", help="export a trained model to ONNX (needs fastnn[onnx])",
+                       description="Write a `fastnn train` model with the weights of a checkpoint (a trainer "
+                                   "checkpoint such as last.fastnn, or a saved state_dict) as an ONNX graph with a "
+                                   "dynamic batch size: input 'input', output 'logits'.")
+    p.add_argument("--model", choices=list(MODELS), required=True)
+    p.add_argument("--checkpoint", required=True, help="trainer checkpoint or state_dict file")
+    p.add_argument("--out", required=True, help="the .onnx file to write")
+    p.add_argument("--input-shape", default="1,1,28,28", help="example input shape N,C,H,W (default 1,1,28,28)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
+
+
+def export(args):
+    import fastnn
+    import fastnn.onnx
+    from fastnn.cli import build_model
+    from fastnn.train.trainer import CHECKPOINT_KIND
+    try:
+        shape = tuple(int(n) for n in args.input_shape.split(","))
+        state = fastnn.load(args.checkpoint)
+        if isinstance(state, dict) and state.get("kind") == CHECKPOINT_KIND:
+            state = state["model"]
+        model = build_model(args.model)
+        model.load_state_dict(state)
+        fastnn.onnx.export(model, fastnn.zeros(*shape), args.out, input_names=["input"], output_names=["logits"],
+                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=args.opset)
+    except (ValueError, KeyError, FileNotFoundError, ImportError, RuntimeError) as e:
+        raise SystemExit(f"fastnn export: {e}") from None
+    print(f"wrote {args.out} ({args.model}, input shape {shape} with a dynamic batch, opset {args.opset})")
     return 0

@@ -15,6 +15,7 @@ from operator import attrgetter
 
 import numpy as np
 
+from fastnn._tracing import traced
 from fastnn.autograd import make_result
 from fastnn.ops._util import normalize_dim
 from fastnn.tensor import Tensor
@@ -72,6 +73,7 @@ def _elementwise(x, op, family, *scalars, saves_output=False):
 
 
 # ---- piecewise-linear -----------------------------------------------------------------------------------
+@traced
 def hardtanh(x, min_val=-1.0, max_val=1.0):
     min_val, max_val = _real("hardtanh", "min_val", min_val), _real("hardtanh", "max_val", max_val)
     if min_val > max_val:
@@ -79,18 +81,22 @@ def hardtanh(x, min_val=-1.0, max_val=1.0):
     return _elementwise(x, "hardtanh", _HARDTANH, min_val, max_val)
 
 
+@traced
 def relu(x):
     return _elementwise(x, "relu", _HARDTANH, 0.0, math.inf)
 
 
+@traced
 def relu6(x):
     return _elementwise(x, "relu6", _HARDTANH, 0.0, 6.0)
 
 
+@traced
 def leaky_relu(x, negative_slope=0.01):
     return _elementwise(x, "leaky_relu", _LEAKY_RELU, _real("leaky_relu", "negative_slope", negative_slope))
 
 
+@traced
 def prelu(x, weight):
     """x where x > 0, else weight * x; weight holds one slope or one per channel (dim 1 of x)."""
     data = _compute_array(x, "prelu")
@@ -120,32 +126,39 @@ def prelu(x, weight):
 
 
 # ---- smooth ---------------------------------------------------------------------------------------------
+@traced
 def elu(x, alpha=1.0):
     return _elementwise(x, "elu", _ELU, _real("elu", "alpha", alpha), 1.0)
 
 
+@traced
 def selu(x):
     return _elementwise(x, "selu", _ELU, SELU_ALPHA, SELU_SCALE)
 
 
+@traced
 def gelu(x, approximate="none"):
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu(): approximate must be 'none' or 'tanh', got {approximate!r}")
     return _elementwise(x, "gelu", _GELU, approximate == "tanh")
 
 
+@traced
 def sigmoid(x):
     return _elementwise(x, "sigmoid", _SIGMOID, saves_output=True)
 
 
+@traced
 def tanh(x):
     return _elementwise(x, "tanh", _TANH, saves_output=True)
 
 
+@traced
 def silu(x):
     return _elementwise(x, "silu", _SWISH, 1.0)
 
 
+@traced
 def swish(x, beta=1.0):
     """x * sigmoid(beta * x); beta is a number or a one-element Tensor (a learnable Parameter gets a grad)."""
     if not isinstance(beta, Tensor):
@@ -171,6 +184,7 @@ def swish(x, beta=1.0):
     return make_result(out.reshape(x.shape).astype(x.dtype, copy=False), (x, beta), backward, "swish")
 
 
+@traced
 def softplus(x, beta=1.0, threshold=20.0):
     beta = _real("softplus", "beta", beta)
     if beta == 0:
@@ -178,11 +192,13 @@ def softplus(x, beta=1.0, threshold=20.0):
     return _elementwise(x, "softplus", _SOFTPLUS, beta, _real("softplus", "threshold", threshold))
 
 
+@traced
 def mish(x):
     return _elementwise(x, "mish", _MISH)
 
 
 # ---- maxout ---------------------------------------------------------------------------------------------
+@traced
 def maxout(x, pieces, dim=1):
     """Max over consecutive groups of `pieces` entries along `dim`: size C becomes C // pieces."""
     data = _compute_array(x, "maxout")
@@ -231,6 +247,7 @@ def _log_softmax_array(xp, data, axis):
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
+@traced
 def log_softmax(x, dim, dtype=None):
     x, axis = _softmax_input(x, dim, dtype, "log_softmax")
     xp = x._backend.xp
@@ -241,6 +258,7 @@ def log_softmax(x, dim, dtype=None):
     return make_result(out, (x,), backward, "log_softmax", saved=(), saves_output=True)
 
 
+@traced
 def softmax(x, dim, dtype=None):
     x, axis = _softmax_input(x, dim, dtype, "softmax")
     xp = x._backend.xp

@@ -1,4 +1,5 @@
 """2-D convolution (PyTorch's F.conv2d) with its backward, on the device's direct or im2col kernels."""
+from fastnn._tracing import traced
 from fastnn._validation import check_conv_args, int_tuple, output_sizes, padding_pairs
 from fastnn.autograd import make_result
 
@@ -12,6 +13,7 @@ def conv2d_output_shape(input_shape, weight_shape, stride=1, padding=0, dilation
                                                             dilation)
 
 
+@traced
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"):
     """Cross-correlation of input (N, Cin, H, W) with weight (Cout, Cin/groups, kh, kw), plus bias (Cout,).
 

@@ -11,12 +11,14 @@ All of them run on the conv2d kernels, so each gets conv2d's tuned algorithms:
   conv2d's forward (input gradient) and conv2d's weight gradient. conv_transpose1d is it at unit height.
 """
 
+from fastnn._tracing import traced
 from fastnn.autograd import make_result
 from fastnn._validation import check_conv_args, int_tuple, output_sizes, padding_pairs
 from fastnn.ops.conv import conv2d
 from fastnn.ops.shape import permute, reshape, squeeze, unsqueeze
 
 
+@traced
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Cross-correlation of input (N, Cin, L) with weight (Cout, Cin/groups, k), plus bias (Cout,); arguments
     as in PyTorch's F.conv1d (padding: int, 'valid' or 'same')."""
@@ -56,6 +58,7 @@ def _depth_taps(x, kernel, stride, pad, dilation, out_depth):
                        saved=())
 
 
+@traced
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Cross-correlation of input (N, Cin, D, H, W) with weight (Cout, Cin/groups, kd, kh, kw), plus bias
     (Cout,); arguments as in PyTorch's F.conv3d (padding: int, triple, 'valid' or 'same')."""
@@ -81,6 +84,7 @@ def _zero_extend(xp, array, sizes):
     return xp.pad(array, extra) if any(hi for _, hi in extra) else array
 
 
+@traced
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
                      algorithm="auto"):
     """Transposed convolution of input (N, Cin, H, W) with weight (Cin, Cout/groups, kh, kw), plus bias (Cout,).
@@ -148,6 +152,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     return make_result(out[0] if unbatched else out, inputs, backward, op, saved=(input, weight))
 
 
+@traced
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """Transposed convolution of input (N, Cin, L) with weight (Cin, Cout/groups, k), plus bias (Cout,);
     arguments as in PyTorch's F.conv_transpose1d. Runs as conv_transpose2d at unit height."""

@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from fastnn._tracing import traced
 from fastnn.autograd import make_result
 from fastnn.tensor import Tensor
 
@@ -57,6 +58,7 @@ def _masked_scale(input, p, mask_shape, name):
     return make_result(out, (input,), lambda g: (g * factor,), name, saved=())
 
 
+@traced
 def dropout(input, p=0.5, training=True, inplace=False):
     """Inverted dropout: zero each element with probability p and scale the survivors by 1/(1 - p) in training,
     so the expected activation is unchanged and evaluation (training=False) is the identity.
@@ -70,6 +72,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
     return _masked_scale(input, p, input.shape, "dropout")
 
 
+@traced
 def dropout2d(input, p=0.5, training=True, inplace=False):
     """Channel dropout for (N, C, H, W): each whole feature map input[n, c] is zeroed with probability p and the
     kept maps are scaled by 1/(1 - p) (Tompson et al.; neighbouring pixels are correlated, so per-pixel dropout
@@ -83,6 +86,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     return _masked_scale(input, p, input.shape[:2] + (1, 1), "dropout2d")
 
 
+@traced
 def alpha_dropout(input, p=0.5, training=False, inplace=False):
     """Dropout for SELU networks (Klambauer et al.): dropped units are set to SELU's saturation value
     -alpha' = -1.7581 and the result goes through the affine map a * x + b that restores zero mean and unit
@@ -106,6 +110,7 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
     return make_result(out, (input,), lambda g: (g * factor,), "alpha_dropout", saved=())
 
 
+@traced
 def drop_path(input, p, training=True, mode="row"):
     """Stochastic depth (Huang et al., 2016) for the output of a residual branch, as torchvision's
     stochastic_depth: mode="row" drops each sample's branch (dim 0) independently with probability p,

@@ -7,6 +7,7 @@ import operator
 
 import numpy as np
 
+from fastnn._tracing import traced
 from fastnn.autograd import Node, is_grad_enabled, make_result, unbroadcast
 from fastnn.ops._util import as_tensor, check_same_device, product_saved, result_type, scalar_array
 from fastnn.tensor import Tensor
@@ -28,6 +29,7 @@ def _binary(a, b):
     return a, b
 
 
+@traced
 def add(a, b):
     a, b = _binary(a, b)
     out = scalar_array(a._data + b._data, a._backend.xp)
@@ -38,6 +40,7 @@ def add(a, b):
     return make_result(out, (a, b), backward, "add", saved=())
 
 
+@traced
 def sub(a, b):
     a, b = _binary(a, b)
     out = scalar_array(a._data - b._data, a._backend.xp)
@@ -48,6 +51,7 @@ def sub(a, b):
     return make_result(out, (a, b), backward, "sub", saved=())
 
 
+@traced
 def mul(a, b):
     a, b = _binary(a, b)
     out = scalar_array(a._data * b._data, a._backend.xp)
@@ -58,6 +62,7 @@ def mul(a, b):
     return make_result(out, (a, b), backward, "mul", saved=product_saved(a, b))
 
 
+@traced
 def div(a, b):
     a, b = _binary(a, b)
     if a.dtype.kind in "biu":  # true division of integers gives the default float dtype, as in PyTorch
@@ -70,6 +75,7 @@ def div(a, b):
     return make_result(out, (a, b), backward, "div", saved=(b,), saves_output=b.requires_grad)
 
 
+@traced
 def pow(a, b):
     a, b = _binary(a, b)
     xp = a._backend.xp
@@ -88,25 +94,30 @@ def pow(a, b):
     return make_result(out, (a, b), backward, "pow", saved=(a, b), saves_output=b.requires_grad)
 
 
+@traced
 def neg(x):
     return make_result(scalar_array(-x._data, x._backend.xp), (x,), lambda g: (-g,), "neg", saved=())
 
 
+@traced
 def exp(x):
     out = scalar_array(x._backend.xp.exp(x._data), x._backend.xp)
     return make_result(out, (x,), lambda g: (g * out,), "exp", saved=(), saves_output=True)
 
 
+@traced
 def log(x):
     out = scalar_array(x._backend.xp.log(x._data), x._backend.xp)
     return make_result(out, (x,), lambda g: (g / x._data,), "log")
 
 
+@traced
 def sqrt(x):
     out = scalar_array(x._backend.xp.sqrt(x._data), x._backend.xp)
     return make_result(out, (x,), lambda g: (g / (2 * out),), "sqrt", saved=(), saves_output=True)
 
 
+@traced
 def abs(x):
     xp = x._backend.xp
     return make_result(scalar_array(xp.abs(x._data), xp), (x,), lambda g: (g * xp.sign(x._data),), "abs")
@@ -119,6 +130,7 @@ def _bound(value, x):
     return x.dtype.type(value)
 
 
+@traced
 def clamp(x, min=None, max=None):
     if min is None and max is None:
         raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
@@ -139,6 +151,7 @@ def _tie_weights(wins, ties, dtype):
     return wins.astype(dtype) + ties.astype(dtype) * dtype.type(0.5)
 
 
+@traced
 def maximum(a, b):
     a, b = _binary(a, b)
     out = scalar_array(a._backend.xp.maximum(a._data, b._data), a._backend.xp)
@@ -150,6 +163,7 @@ def maximum(a, b):
     return make_result(out, (a, b), backward, "maximum")
 
 
+@traced
 def minimum(a, b):
     a, b = _binary(a, b)
     out = scalar_array(a._backend.xp.minimum(a._data, b._data), a._backend.xp)
@@ -176,6 +190,7 @@ def where(condition, a, b):
     return make_result(out, (a, b), backward, "where", saved=())
 
 
+@traced
 def astype(x, dtype):
     out = x._data.astype(dtype)
     if dtype.kind not in "fc":
@@ -183,6 +198,7 @@ def astype(x, dtype):
     return make_result(out, (x,), lambda g: (g.astype(x.dtype),), "astype", saved=())
 
 
+@traced
 def clone(x):
     return make_result(x._data.copy(), (x,), lambda g: (g,), "clone", saved=())
 

@@ -1,6 +1,7 @@
 """Embedding lookup: rows of a weight table picked by integer indices, with a scatter-add backward."""
 import numpy as np
 
+from fastnn._tracing import traced
 from fastnn.autograd import make_result
 from fastnn.tensor import Tensor
 
@@ -17,6 +18,7 @@ def check_padding_idx(padding_idx, num_embeddings):
     return int(padding_idx) % num_embeddings
 
 
+@traced
 def embedding(input, weight, padding_idx=None):
     """out[..., :] = weight[input[...], :] for an integer index tensor `input` of any shape.
 

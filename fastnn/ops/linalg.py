@@ -1,11 +1,13 @@
 """Matrix products: matmul (NumPy semantics, batched, broadcasting) and the fused affine map of Linear."""
 import numpy as np
 
+from fastnn._tracing import traced
 from fastnn.autograd import make_result, unbroadcast
 from fastnn.ops._util import as_tensor, check_same_device, product_saved, scalar_array
 from fastnn.tensor import Tensor
 
 
+@traced
 def matmul(a, b):
     a = as_tensor(a, b if isinstance(b, Tensor) else None)
     b = as_tensor(b, a)
@@ -45,6 +47,7 @@ def matmul(a, b):
     return make_result(out, (a, b), backward, "matmul", saved=product_saved(a, b))
 
 
+@traced
 def linear(input, weight, bias=None):
     """y = x W^T + b over the last dimension of x (PyTorch's F.linear)."""
     if input.ndim < 1 or weight.ndim != 2:

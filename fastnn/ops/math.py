@@ -10,6 +10,7 @@ import string
 
 import numpy as np
 
+from fastnn._tracing import traced
 from fastnn.autograd import make_result, unbroadcast
 from fastnn.ops._util import as_tensor, check_same_device, normalize_dim, product_saved, result_type, scalar_array
 from fastnn.ops.elementwise import _binary, astype, sub
@@ -68,6 +69,7 @@ exp2 = _unary("exp2", lambda xp, x: xp.exp2(x), lambda xp, g, x, o: g * o * _c(m
 square = _unary("square", lambda xp, x: x * x, lambda xp, g, x, o: 2 * g * x, "x", floating=False)
 
 
+@traced
 def erf(input):
     x = _floating(input, "erf")
     backend = x._backend
@@ -210,11 +212,13 @@ def _product(name, a, b):
     return make_result(out, (a, b), backward, name, saved=product_saved(a, b))
 
 
+@traced
 def mm(input, mat2):
     _matrix_operands("mm", input, mat2, 2)
     return _product("mm", input, mat2)
 
 
+@traced
 def bmm(input, mat2):
     _matrix_operands("bmm", input, mat2, 3)
     return _product("bmm", input, mat2)

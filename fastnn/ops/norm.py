@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from fastnn._tracing import traced
 from fastnn._validation import check_eps
 from fastnn.autograd import make_result
 from fastnn.tensor import Tensor
@@ -109,6 +110,7 @@ def _channel_layout(input, op, weight, bias):
     return n, channels, size, w, b
 
 
+@traced
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """Per-channel normalisation of an (N, C, *) input: batch statistics when training (updating the running
     ones with the unbiased variance), else running_mean and running_var."""
@@ -129,6 +131,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return out
 
 
+@traced
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
                   momentum=0.1, eps=1e-5):
     """Normalisation of each sample's channel over its spatial positions; with use_input_stats=False, the
@@ -148,6 +151,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     return out
 
 
+@traced
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Normalisation of each sample over groups of num_groups consecutive channels, then a per-channel affine."""
     n, channels, size, w, b = _channel_layout(input, "group_norm", weight, bias)
@@ -166,6 +170,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     return _normalize(normalized, (n, channels, size), weight, bias, w, b, 0.0, identity, "group_norm_affine")[0]
 
 
+@traced
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalisation over the trailing dimensions `normalized_shape`, with an element-wise affine of that shape."""
     shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
@@ -194,6 +199,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return make_result(y.reshape(input.shape), inputs, backward, "layer_norm")
 
 
+@traced
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     """x / (k + alpha * mean of x^2 over a window of `size` channels)^beta, the window zero-padded by size//2
     channels before and (size-1)//2 after, as PyTorch computes it."""

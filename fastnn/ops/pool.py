@@ -5,6 +5,7 @@ Inputs are (N, C, H, W) or unbatched (C, H, W); the kernels see them as N*C inde
 import math
 import numbers
 
+from fastnn._tracing import traced
 from fastnn._validation import pool_window
 from fastnn.autograd import make_result
 from fastnn.tensor import Tensor
@@ -35,6 +36,7 @@ def _max_result(op, input, out, indices, out_shape, return_indices):
     return result
 
 
+@traced
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """Max over kernel_size windows (int or (kh, kw)); stride defaults to kernel_size; padded positions
     never win. With return_indices, also returns int64 flat indices h*W + w of each max inside its plane."""
@@ -56,6 +58,7 @@ def divisor_code(op, divisor_override):
     return int(divisor_override)
 
 
+@traced
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Mean over kernel_size windows; the divisor is the window's size including padding

@@ -6,6 +6,7 @@ as N*C independent planes. Inputs are batched (N, C, *spatial) or unbatched (C, 
 """
 import numbers
 
+from fastnn._tracing import traced
 from fastnn._validation import check_pool_input, int_tuple, pool_window
 from fastnn.autograd import make_result
 from fastnn.ops.pool import _max_result, _planes, avg_pool2d, divisor_code, max_pool2d
@@ -21,6 +22,7 @@ def _squeeze_height(result, return_indices):
     return squeeze(result, -2)
 
 
+@traced
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """Max over windows of an (N, C, L) input; indices (with return_indices) are positions along L."""
     kernel, stride, padding, dilation, _ = pool_window("max_pool1d", input, 1, kernel_size, stride, padding,
@@ -30,6 +32,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return _squeeze_height(result, return_indices)
 
 
+@traced
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """Mean over windows of an (N, C, L) input (the divisor counts padding when count_include_pad)."""
     kernel, stride, padding, _, _ = pool_window("avg_pool1d", input, 1, kernel_size, stride, padding, 1, ceil_mode)
@@ -38,6 +41,7 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     return squeeze(out, -2)
 
 
+@traced
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """Max over windows of an (N, C, D, H, W) input; padded positions never win. With return_indices, also
     the int64 flat indices d*H*W + h*W + w of each max inside its plane."""
@@ -48,6 +52,7 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return _max_result("max_pool3d", input, out, indices, input.shape[:-3] + out_size, return_indices)
 
 
+@traced
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Mean over windows of an (N, C, D, H, W) input; the divisor is the window size including padding
@@ -79,6 +84,7 @@ def _adaptive_size(op, input, output_size, spatial):
     return int_tuple(op, "output_size", sizes, spatial, 1)
 
 
+@traced
 def adaptive_avg_pool2d(input, output_size):
     """Mean over PyTorch's adaptive regions: output (i, j) pools rows [floor(i*H/oh), ceil((i+1)*H/oh)) and
     the matching columns. output_size (1, 1), global average pooling, is a plain mean."""
@@ -97,6 +103,7 @@ def adaptive_avg_pool2d(input, output_size):
                        saved=())
 
 
+@traced
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     """Max over PyTorch's adaptive regions (see adaptive_avg_pool2d); indices are flat h*W + w."""
     oh, ow = _adaptive_size("adaptive_max_pool2d", input, output_size, 2)
@@ -104,12 +111,14 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     return _max_result("adaptive_max_pool2d", input, out, indices, input.shape[:-2] + (oh, ow), return_indices)
 
 
+@traced
 def adaptive_avg_pool1d(input, output_size):
     """adaptive_avg_pool2d along L of an (N, C, L) input."""
     (size,) = _adaptive_size("adaptive_avg_pool1d", input, output_size, 1)
     return squeeze(adaptive_avg_pool2d(unsqueeze(input, -2), (1, size)), -2)
 
 
+@traced
 def adaptive_max_pool1d(input, output_size, return_indices=False):
     """adaptive_max_pool2d along L of an (N, C, L) input; indices are positions along L."""
     (size,) = _adaptive_size("adaptive_max_pool1d", input, output_size, 1)

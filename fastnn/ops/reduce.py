@@ -5,6 +5,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from fastnn._tracing import traced
 from fastnn.autograd import make_result
 from fastnn.ops._util import normalize_dim, scalar_array
 from fastnn.tensor import Tensor
@@ -38,6 +39,7 @@ def _expand_back(g, x, axes, keepdim):
     return g if keepdim else g.reshape(_kept_shape(x, axes))
 
 
+@traced
 def sum(x, dim=None, keepdim=False):
     axes = _axes(x, dim)
     xp = x._backend.xp
@@ -49,6 +51,7 @@ def sum(x, dim=None, keepdim=False):
     return make_result(scalar_array(out, xp), (x,), backward, "sum", saved=())
 
 
+@traced
 def mean(x, dim=None, keepdim=False):
     if x.dtype.kind not in "fc":
         raise TypeError(f"mean expects a floating point tensor, got {x.dtype}")
@@ -98,19 +101,23 @@ def _extreme_dim(x, dim, keepdim, largest):
                   Tensor._wrap(scalar_array(indices.astype(_INT64), xp), x._backend))
 
 
+@traced
 def amax(x, dim=None, keepdim=False):
     return _extreme_all(x, dim, keepdim, True)
 
 
+@traced
 def amin(x, dim=None, keepdim=False):
     return _extreme_all(x, dim, keepdim, False)
 
 
+@traced
 def max(x, dim=None, keepdim=False):
     """max(x) -> Tensor; max(x, dim) -> (values, indices), as in PyTorch. max(a, b) is fastnn.maximum."""
     return _extreme_all(x, None, False, True) if dim is None else _extreme_dim(x, dim, keepdim, True)
 
 
+@traced
 def min(x, dim=None, keepdim=False):
     return _extreme_all(x, None, False, False) if dim is None else _extreme_dim(x, dim, keepdim, False)
 
@@ -125,10 +132,12 @@ def _arg(x, dim, keepdim, largest):
     return Tensor._wrap(xp.asarray(out, dtype=_INT64), x._backend)
 
 
+@traced
 def argmax(x, dim=None, keepdim=False):
     return _arg(x, dim, keepdim, True)
 
 
+@traced
 def argmin(x, dim=None, keepdim=False):
     return _arg(x, dim, keepdim, False)
 
@@ -175,6 +184,7 @@ def std(x, dim=None, unbiased=None, keepdim=False, correction=None):
     return make_result(out, (x,), backward, "std", saved=(), saves_output=True)
 
 
+@traced
 def logsumexp(x, dim, keepdim=False):
     axes = _axes(x, dim)
     xp = x._backend.xp

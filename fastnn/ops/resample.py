@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from fastnn._tracing import traced
 from fastnn._validation import int_tuple
 from fastnn.autograd import make_result
 from fastnn.ops.pool_nd import adaptive_avg_pool1d, adaptive_avg_pool2d
@@ -117,6 +118,7 @@ def _apply_along(xp, data, mats, transpose):
     return xp.ascontiguousarray(data)
 
 
+@traced
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
     """PyTorch's F.interpolate on (N, C, d1[, d2[, d3]]) inputs."""
@@ -169,6 +171,7 @@ def _factor(name, arg, value):
     return int(value)
 
 
+@traced
 def pixel_shuffle(input, upscale_factor):
     """(*, C*r*r, H, W) -> (*, C, H*r, W*r); a reshape-permute-reshape, differentiable through those views."""
     _check_tensor("pixel_shuffle", input)

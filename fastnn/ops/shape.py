@@ -7,12 +7,14 @@ import math
 
 import numpy as np
 
+from fastnn._tracing import traced
 from fastnn.autograd import make_result, unbroadcast
 from fastnn.ops.elementwise import astype
 from fastnn.ops._util import as_tensor, check_same_device, normalize_dim, result_type, scalar_array, shape_args
 from fastnn.tensor import Tensor
 
 
+@traced
 def reshape(x, shape):
     shape = shape_args(shape) if isinstance(shape, (tuple, list)) else (shape,)
     try:
@@ -30,6 +32,7 @@ def _without_ones(shape):
     return tuple(n for n in shape if n != 1)
 
 
+@traced
 def flatten(x, start_dim=0, end_dim=-1):
     if x.ndim == 0:
         return reshape(x, (1,))
@@ -40,6 +43,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     return reshape(x, shape)
 
 
+@traced
 def permute(x, dims):
     dims = tuple(normalize_dim(d, x.ndim) for d in dims)
     if sorted(dims) != list(range(x.ndim)):
@@ -49,6 +53,7 @@ def permute(x, dims):
                        shares_storage=x)
 
 
+@traced
 def transpose(x, dim0, dim1):
     dims = list(range(x.ndim))
     d0, d1 = normalize_dim(dim0, x.ndim), normalize_dim(dim1, x.ndim)
@@ -56,6 +61,7 @@ def transpose(x, dim0, dim1):
     return permute(x, dims)
 
 
+@traced
 def expand(x, sizes):
     sizes = shape_args(sizes)
     if len(sizes) < x.ndim:
@@ -72,6 +78,7 @@ def expand(x, sizes):
     return make_result(out, (x,), lambda g: (unbroadcast(g, x.shape),), "expand", saved=(), shares_storage=x)
 
 
+@traced
 def squeeze(x, dim=None):
     if dim is None:
         shape = tuple(n for n in x.shape if n != 1)
@@ -82,6 +89,7 @@ def squeeze(x, dim=None):
     return reshape(x, shape)
 
 
+@traced
 def unsqueeze(x, dim):
     axis = normalize_dim(dim, x.ndim + 1)
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
@@ -110,6 +118,7 @@ def _device_index(index, backend):
     return index
 
 
+@traced
 def getitem(x, index):
     index = to_index(index)
     basic = _is_basic(index)
@@ -187,6 +196,7 @@ def _type_name(value):
     return cls.__name__ if plain else f"{cls.__module__}.{cls.__name__}"
 
 
+@traced
 def cat(tensors, dim=0):
     tensors = _check_sequence(tensors, "cat")
     first = tensors[0]
@@ -210,6 +220,7 @@ def cat(tensors, dim=0):
     return make_result(out, tuple(tensors), backward, "cat", saved=())
 
 
+@traced
 def stack(tensors, dim=0):
     tensors = _check_sequence(tensors, "stack")
     for t in tensors[1:]:
@@ -223,6 +234,7 @@ def stack(tensors, dim=0):
 _PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
+@traced
 def pad(x, pad, mode="constant", value=0.0):
     """PyTorch's F.pad: `pad` lists (left, right) pairs starting from the LAST dimension."""
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
@@ -273,6 +285,7 @@ def _slices(x, axis, bounds):
     return tuple(getitem(x, lead + (slice(lo, hi),)) for lo, hi in zip(bounds[:-1], bounds[1:]))
 
 
+@traced
 def split(tensor, split_size_or_sections, dim=0):
     """Views of `tensor` along dim: pieces of split_size_or_sections elements (the last may be smaller), or of the
     listed sizes, which must add up to the dimension's size."""
@@ -293,6 +306,7 @@ def split(tensor, split_size_or_sections, dim=0):
     return _slices(tensor, axis, bounds)
 
 
+@traced
 def chunk(input, chunks, dim=0):
     """At most `chunks` views along dim, each of ceil(size / chunks) elements but the last (PyTorch's rule: it
     may return fewer chunks)."""
@@ -461,6 +475,7 @@ def unflatten(input, dim, sizes):
     return reshape(x, x.shape[:axis] + sizes + x.shape[axis + 1:])
 
 
+@traced
 def t(input):
     """The transpose of a 2-D tensor; a 0-D or 1-D tensor is returned as is (PyTorch's rule)."""
     if input.ndim > 2:
