@@ -135,3 +135,8 @@ def add_tangents(*terms):
     for t in present[1:]:
         total = total + t
     return total
+
+
+def tangent_or_zeros(tangent, x):
+    """`tangent`, or zeros shaped like x when the input has none (for rules that need every operand's)."""
+    return tangent if tangent is not None else Tensor._wrap(x._backend.xp.zeros(x.shape, x.dtype), x._backend)

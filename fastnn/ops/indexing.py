@@ -57,7 +57,7 @@ def _pick(x, idx, axis, name):
     backend = x._backend
     xp = backend.xp
     if x.ndim == 0:
-        return make_result(x._data.copy(), (x,), lambda g: (g,), name, saved=())
+        return make_result(x._data.copy(), (x,), lambda g: (g,), name, saved=(), tangent=elementwise.clone)
     where = _along_axis(xp, idx, axis)
     out = x._data[where]
 
@@ -65,7 +65,8 @@ def _pick(x, idx, axis, name):
         gx = xp.zeros(x.shape, dtype=g.dtype)
         backend.kernels.scatter_add(gx, where, xp.ascontiguousarray(g))
         return (gx,)
-    return make_result(scalar_array(out, xp), (x,), backward, name, saved=())
+    return make_result(scalar_array(out, xp), (x,), backward, name, saved=(),
+                       tangent=lambda t: _pick(t, idx, axis, name))
 
 
 def _indices(idx, x):
@@ -339,7 +340,8 @@ def index_select(input, dim, index):
         backend.kernels.scatter_add(gx, lead + (idx,), xp.ascontiguousarray(g.reshape(out.shape if x.ndim
                                                                                      else (1,))))
         return (gx.reshape(x.shape),)
-    return make_result(scalar_array(out, xp), (x,), backward, "index_select", saved=())
+    return make_result(scalar_array(out, xp), (x,), backward, "index_select", saved=(),
+                       tangent=lambda t: index_select(t, dim, index))
 
 
 def _index_add_args(x, dim, index, source, name):
