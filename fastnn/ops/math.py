@@ -11,7 +11,8 @@ import string
 import numpy as np
 
 from fastnn.autograd import make_result, unbroadcast
-from fastnn.ops._util import as_tensor, check_same_device, normalize_dim, product_saved, result_type, scalar_array
+from fastnn.ops._util import (add_tangents, as_tensor, check_same_device, normalize_dim, product_saved, result_type,
+                              scalar_array)
 from fastnn.ops.elementwise import _binary, astype, sub
 from fastnn.tensor import Tensor
 
@@ -78,7 +79,8 @@ def erf(input):
 
     def backward(g):
         return (g * _c(2 / math.sqrt(math.pi), data) * xp.exp(-data * data),)
-    return make_result(scalar_array(out, xp), (x,), backward, "erf")
+    return make_result(scalar_array(out, xp), (x,), backward, "erf",
+                       tangent=lambda t: t * (-(x * x)).exp() * _c(2 / math.sqrt(math.pi), data))
 
 
 def _step(name, forward):
@@ -207,7 +209,8 @@ def _product(name, a, b):
     def backward(g):
         return (g @ b._data.swapaxes(-1, -2) if a.requires_grad else None,
                 a._data.swapaxes(-1, -2) @ g if b.requires_grad else None)
-    return make_result(out, (a, b), backward, name, saved=product_saved(a, b))
+    return make_result(out, (a, b), backward, name, saved=product_saved(a, b), tangent=lambda ta, tb: add_tangents(
+        None if ta is None else _product(name, ta, b), None if tb is None else _product(name, a, tb)))
 
 
 def mm(input, mat2):
@@ -243,7 +246,12 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
         return (unbroadcast(g * scale(beta), c.shape) if c.requires_grad else None,
                 ga @ mat2._data.T if mat1.requires_grad else None,
                 mat1._data.T @ ga if mat2.requires_grad else None)
-    return make_result(out, (c, mat1, mat2), backward, "addmm", saved=product_saved(mat1, mat2))
+    def tangent(tc, t1, t2):
+        product = add_tangents(None if t1 is None else _product("mm", t1, mat2),
+                               None if t2 is None else _product("mm", mat1, t2))
+        return add_tangents(None if tc is None or beta == 0 else tc * scale(beta),
+                            None if product is None else product * scale(alpha))
+    return make_result(out, (c, mat1, mat2), backward, "addmm", saved=product_saved(mat1, mat2), tangent=tangent)
 
 
 def outer(input, vec2):
@@ -256,7 +264,8 @@ def outer(input, vec2):
 
     def backward(g):
         return (g @ b._data if a.requires_grad else None, a._data @ g if b.requires_grad else None)
-    return make_result(out, (a, b), backward, "outer", saved=product_saved(a, b))
+    return make_result(out, (a, b), backward, "outer", saved=product_saved(a, b), tangent=lambda ta, tb: add_tangents(
+        None if ta is None else outer(ta, b), None if tb is None else outer(a, tb)))
 
 
 ger = outer
@@ -347,7 +356,10 @@ def einsum(equation, *operands):
         return tuple(grad_of(i, g) if t.requires_grad else None for i, t in enumerate(operands))
     saved = tuple(t for i, t in enumerate(operands)
                   if builtins.any(o.requires_grad for j, o in enumerate(operands) if j != i))
-    return make_result(scalar_array(out, xp), operands, backward, "einsum", saved=saved)
+    def tangent(*tangents):  # multilinear: one einsum per operand with a tangent, in that operand's place
+        return add_tangents(*(None if t is None else einsum(equation, *operands[:i], t, *operands[i + 1:])
+                              for i, t in enumerate(tangents)))
+    return make_result(scalar_array(out, xp), operands, backward, "einsum", saved=saved, tangent=tangent)
 
 
 # ---- cumulative and product reductions ----------------------------------------------------------------------
@@ -437,7 +449,19 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
             return (xp.zeros(x.shape, dtype=g.dtype),)
         before, after = _exclusive_products(xp, data, axis)
         return ((g.reshape(kept_shape) * before * after).reshape(x.shape),)
-    return make_result(scalar_array(out, xp), (x,), backward, "prod")
+    def tangent(t):
+        # sum_i t_i * prod_{j != i} x_j along the axis, through ops (no division: zeros are fine); the products of
+        # the others come from an n x n copy of each reduced row, so this costs n times the input's memory.
+        from fastnn.ops.elementwise import where
+        from fastnn.ops.shape import expand, movedim, reshape, unsqueeze
+        flat = reshape(x, (-1,)) if dim is None else reshape(x, data.shape)
+        rows = movedim(flat, axis, -1)
+        n = rows.shape[-1]
+        eye = Tensor._wrap(xp.eye(n, dtype=_BOOL), x._backend)
+        others = prod(where(eye, 1, expand(unsqueeze(rows, -2), rows.shape[:-1] + (n, n))), -1)
+        tangent_rows = movedim(reshape(t, flat.shape), axis, -1)
+        return reshape((tangent_rows * others).sum(-1), out.shape)
+    return make_result(scalar_array(out, xp), (x,), backward, "prod", tangent=tangent)
 
 
 # ---- norms ----------------------------------------------------------------------------------------------------
