@@ -512,7 +512,23 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
             return (xp.where(nonzero, gk / safe, t(0)) * data,)
         scale = xp.where(nonzero, gk / safe ** t(p - 1), t(0))
         return (scale * xp.sign(data) * a ** t(p - 1),)
-    return make_result(scalar_array(out, xp), (x,), backward, "norm", saves_output=True)
+
+    def tangent(tv):  # the backward's cases, from ops on x (reverse mode differentiates them)
+        from fastnn.ops.elementwise import where
+        sign = Tensor._wrap(xp.sign(data), x._backend)
+        if p == 0:
+            slope = Tensor._wrap(xp.zeros_like(data), x._backend)
+        elif p in (math.inf, -math.inf):
+            hits = (a == kept).astype(data.dtype)
+            slope = sign * Tensor._wrap(hits / hits.sum(axis=axes, keepdims=True), x._backend)
+        elif p == 1:
+            slope = sign
+        else:
+            nonzero = Tensor._wrap(kept > 0, x._backend)
+            safe = where(nonzero, norm(x, p, axes, keepdim=True), t(1))
+            slope = where(nonzero, x.abs() ** t(p - 1) * sign / safe ** t(p - 1), t(0))
+        return (slope * tv).sum(axes, keepdim=True).reshape(out.shape)
+    return make_result(scalar_array(out, xp), (x,), backward, "norm", saves_output=True, tangent=tangent)
 
 
 def dist(input, other, p=2):
