@@ -57,7 +57,8 @@ def mul(a, b):
         return (unbroadcast(g * b._data, a.shape) if a.requires_grad else None,
                 unbroadcast(g * a._data, b.shape) if b.requires_grad else None)
     return make_result(out, (a, b), backward, "mul", saved=product_saved(a, b),
-                       tangent=lambda ta, tb: add_tangents(None if ta is None else ta * b, None if tb is None else a * tb))
+                       tangent=lambda ta, tb: add_tangents(None if ta is None else ta * b,
+                                                           None if tb is None else a * tb))
 
 
 def div(a, b):

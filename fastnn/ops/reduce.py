@@ -59,7 +59,8 @@ def mean(x, dim=None, keepdim=False):
 
     def backward(g):
         return (xp.broadcast_to(_expand_back(g, x, axes, keepdim) / x.dtype.type(count), x.shape),)
-    return make_result(scalar_array(out, xp), (x,), backward, "mean", saved=(), tangent=lambda t: mean(t, axes, keepdim))
+    return make_result(scalar_array(out, xp), (x,), backward, "mean", saved=(),
+                       tangent=lambda t: mean(t, axes, keepdim))
 
 
 def _extreme_all(x, dim, keepdim, largest):
