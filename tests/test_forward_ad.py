@@ -49,6 +49,11 @@ def _seeded(fn, seed=7):
     return run
 
 
+def _zero_index(like):
+    """Index 0 along dim 0 for every position of `like` (scatter's and index_add's index)."""
+    return fastnn.zeros(like.shape, dtype=fastnn.int64, device=like.device)
+
+
 def _fixed(like):
     """A constant of like's shape and device, different at each position (a target that is not an input)."""
     values = np.sin(np.arange(max(like.numel(), 1)) * 1.7).reshape(like.shape)
@@ -82,6 +87,16 @@ OPS = {
     "where": (lambda a, b: fastnn.where(a > 0, a * b, b), lambda s, d: [s, _partner(s, d)], (0, 3), "any"),
     "clone": (lambda a: a.clone() * a, SAME, (0, 3), "any"),
     "erf": (fastnn.erf, SAME, (0, 3), "any"),
+    "trigonometric_hyperbolic": (lambda a: a.sin() + a.cos() + (a * 0.3).tan() + a.sinh() + a.cosh() + a.atan()
+                                 + (a.tanh() * 0.9).asin() + (a.tanh() * 0.9).acos(), SAME, (0, 3), "any"),
+    "logs_exps_powers": (lambda a: a.log1p() + a.log2() + a.log10() + a.expm1() + a.exp2() + a.square()
+                         + a.reciprocal() + a.rsqrt(), SAME, (0, 3), "positive"),
+    "piecewise_constant": (lambda a: a.floor() * a + a.ceil() + a.round() + a.trunc() + a.sign() * a
+                           + fastnn.floor_divide(a, 0.7), SAME, (0, 3), "any"),
+    "atan2_fmod_remainder_lerp": (lambda a, b: fastnn.atan2(a, b) + fastnn.fmod(a, b) + fastnn.remainder(a, 0.7)
+                                  + fastnn.lerp(a, b, a.sigmoid()), lambda s, d: [s, _partner(s, d)], (0, 3),
+                                  "nonzero"),
+    "nan_to_num": (fastnn.nan_to_num, SAME, (0, 3), "any"),
     # reductions
     "sum": (lambda a: a.sum(-1) + a.sum(), SAME, (1, 3), "any"),
     "mean": (lambda a: a.mean(0, keepdim=True), SAME, (1, 3), "any"),
@@ -114,6 +129,21 @@ OPS = {
     "gather_sort_topk": (lambda a: a.sort(-1)[0] + a.gather(-1, fastnn.zeros(a.shape, dtype=fastnn.int64,
                                                                              device=a.device))
                          + a.topk(1, -1)[0], SAME, (1, 3), "any"),
+    "cumsum_tril_triu_diag": (lambda a: a.cumsum(-1) + a.tril(1) + a.triu() + fastnn.diag(fastnn.diag(a[0]))
+                              + fastnn.diagonal(a, 0, -2, -1).sum(), SAME, (2, 2), "any"),
+    "scatter_index_add": (lambda a, b: fastnn.scatter(a, 0, _zero_index(a), b) + fastnn.scatter(a, 0, _zero_index(a),
+                                                                                               value=2.0)
+                          + fastnn.scatter_add(a, 0, _zero_index(a), b)
+                          + fastnn.index_add(a, 0, _zero_index(a)[:, 0], b, alpha=2.0),
+                          lambda s, d: [s, s], (2, 2), "any"),
+    "masked_fill_select": (lambda a, b: fastnn.masked_fill(a, a > 0, b.sum()) * a + fastnn.masked_fill(a, a < 0, 1.0)
+                           + fastnn.masked_select(a, a > 0).sum(), lambda s, d: [s, (2,)], (1, 3), "any"),
+    "embedding": (lambda w: F.embedding(tensor(np.array([[0, 1], [1, 0]]), w.device), w),
+                  lambda s, d: [(2,) + s[1:]], (2, 2), "any"),
+    "interpolate_unfold_fold": (lambda x: F.interpolate(x, scale_factor=2, mode="bilinear").sum()
+                                + F.interpolate(x, size=(3, 2)).sum() + F.unfold(x, 2, padding=1).sum(-1)
+                                .sum() + F.fold(F.unfold(x, 1), x.shape[2:], 1).sum()
+                                + F.pixel_shuffle(x.repeat(1, 4, 1, 1), 2).sum(), SAME, (4, 4), "any"),
     "index_select": (lambda a: a.index_select(0, fastnn.tensor([0, 0], device=a.device)), SAME, (1, 3), "any"),
     # products
     "matmul": (lambda a, b: a @ b, lambda s, d: [s, s[-1:] + (d(st.integers(1, 3)),)], (1, 3), "any"),

@@ -32,16 +32,18 @@ def _floating(x, name):
 
 
 # ---- element-wise functions ---------------------------------------------------------------------------------
-def _unary(name, forward, grad, reads, floating=True):
+def _unary(name, forward, grad, reads, floating=True, derivative=None):
     """An element-wise op: forward(xp, x) -> out; grad(xp, g, x, out) -> input gradient. `reads` says what grad
-    needs ('x', 'out' or nothing), hence what the node saves; `floating`: integers compute in float32."""
+    needs ('x', 'out' or nothing), hence what the node saves; `floating`: integers compute in float32.
+    derivative(x): f'(x) from ops on the Tensor x, for the tangent rule t * f'(x)."""
     def op(input):
         x = _floating(input, name) if floating else _tensor(input, name)
         xp = x._backend.xp
         out = scalar_array(forward(xp, x._data), xp)
         data = x._data
         return make_result(out, (x,), lambda g: (grad(xp, g, data, out),), name,
-                           saved=(x,) if reads == "x" else (), saves_output=reads == "out")
+                           saved=(x,) if reads == "x" else (), saves_output=reads == "out",
+                           tangent=None if derivative is None else lambda t: t * derivative(x))
     op.__name__ = op.__qualname__ = name
     return op
 
@@ -51,22 +53,34 @@ def _c(value, like):
     return like.dtype.type(value)
 
 
-reciprocal = _unary("reciprocal", lambda xp, x: 1 / x, lambda xp, g, x, o: -g * o * o, "out")
-rsqrt = _unary("rsqrt", lambda xp, x: 1 / xp.sqrt(x), lambda xp, g, x, o: _c(-0.5, o) * g * o * o * o, "out")
-sin = _unary("sin", lambda xp, x: xp.sin(x), lambda xp, g, x, o: g * xp.cos(x), "x")
-cos = _unary("cos", lambda xp, x: xp.cos(x), lambda xp, g, x, o: -g * xp.sin(x), "x")
-tan = _unary("tan", lambda xp, x: xp.tan(x), lambda xp, g, x, o: g * (1 + o * o), "out")
-sinh = _unary("sinh", lambda xp, x: xp.sinh(x), lambda xp, g, x, o: g * xp.cosh(x), "x")
-cosh = _unary("cosh", lambda xp, x: xp.cosh(x), lambda xp, g, x, o: g * xp.sinh(x), "x")
-asin = _unary("asin", lambda xp, x: xp.arcsin(x), lambda xp, g, x, o: g / xp.sqrt(1 - x * x), "x")
-acos = _unary("acos", lambda xp, x: xp.arccos(x), lambda xp, g, x, o: -g / xp.sqrt(1 - x * x), "x")
-atan = _unary("atan", lambda xp, x: xp.arctan(x), lambda xp, g, x, o: g / (1 + x * x), "x")
-log1p = _unary("log1p", lambda xp, x: xp.log1p(x), lambda xp, g, x, o: g / (1 + x), "x")
-expm1 = _unary("expm1", lambda xp, x: xp.expm1(x), lambda xp, g, x, o: g * (o + 1), "out")
-log2 = _unary("log2", lambda xp, x: xp.log2(x), lambda xp, g, x, o: g / (x * _c(math.log(2), x)), "x")
-log10 = _unary("log10", lambda xp, x: xp.log10(x), lambda xp, g, x, o: g / (x * _c(math.log(10), x)), "x")
-exp2 = _unary("exp2", lambda xp, x: xp.exp2(x), lambda xp, g, x, o: g * o * _c(math.log(2), o), "out")
-square = _unary("square", lambda xp, x: x * x, lambda xp, g, x, o: 2 * g * x, "x", floating=False)
+reciprocal = _unary("reciprocal", lambda xp, x: 1 / x, lambda xp, g, x, o: -g * o * o, "out",
+                    derivative=lambda x: -1 / (x * x))
+rsqrt = _unary("rsqrt", lambda xp, x: 1 / xp.sqrt(x), lambda xp, g, x, o: _c(-0.5, o) * g * o * o * o, "out",
+               derivative=lambda x: -0.5 * x ** -1.5)
+sin = _unary("sin", lambda xp, x: xp.sin(x), lambda xp, g, x, o: g * xp.cos(x), "x", derivative=lambda x: cos(x))
+cos = _unary("cos", lambda xp, x: xp.cos(x), lambda xp, g, x, o: -g * xp.sin(x), "x", derivative=lambda x: -sin(x))
+tan = _unary("tan", lambda xp, x: xp.tan(x), lambda xp, g, x, o: g * (1 + o * o), "out",
+             derivative=lambda x: 1 + tan(x) ** 2)
+sinh = _unary("sinh", lambda xp, x: xp.sinh(x), lambda xp, g, x, o: g * xp.cosh(x), "x", derivative=lambda x: cosh(x))
+cosh = _unary("cosh", lambda xp, x: xp.cosh(x), lambda xp, g, x, o: g * xp.sinh(x), "x", derivative=lambda x: sinh(x))
+asin = _unary("asin", lambda xp, x: xp.arcsin(x), lambda xp, g, x, o: g / xp.sqrt(1 - x * x), "x",
+              derivative=lambda x: (1 - x * x) ** -0.5)
+acos = _unary("acos", lambda xp, x: xp.arccos(x), lambda xp, g, x, o: -g / xp.sqrt(1 - x * x), "x",
+              derivative=lambda x: -(1 - x * x) ** -0.5)
+atan = _unary("atan", lambda xp, x: xp.arctan(x), lambda xp, g, x, o: g / (1 + x * x), "x",
+              derivative=lambda x: 1 / (1 + x * x))
+log1p = _unary("log1p", lambda xp, x: xp.log1p(x), lambda xp, g, x, o: g / (1 + x), "x",
+               derivative=lambda x: 1 / (1 + x))
+expm1 = _unary("expm1", lambda xp, x: xp.expm1(x), lambda xp, g, x, o: g * (o + 1), "out",
+               derivative=lambda x: x.exp())
+log2 = _unary("log2", lambda xp, x: xp.log2(x), lambda xp, g, x, o: g / (x * _c(math.log(2), x)), "x",
+              derivative=lambda x: 1 / (x * math.log(2)))
+log10 = _unary("log10", lambda xp, x: xp.log10(x), lambda xp, g, x, o: g / (x * _c(math.log(10), x)), "x",
+               derivative=lambda x: 1 / (x * math.log(10)))
+exp2 = _unary("exp2", lambda xp, x: xp.exp2(x), lambda xp, g, x, o: g * o * _c(math.log(2), o), "out",
+              derivative=lambda x: exp2(x) * math.log(2))
+square = _unary("square", lambda xp, x: x * x, lambda xp, g, x, o: 2 * g * x, "x", floating=False,
+                derivative=lambda x: 2 * x)
 
 
 def erf(input):
@@ -83,13 +97,18 @@ def erf(input):
                        tangent=lambda t: t * (-(x * x)).exp() * _c(2 / math.sqrt(math.pi), data))
 
 
+def _zero_tangent(t):
+    """The tangent of a piecewise-constant op (a zero array: 0 * t would turn an infinite tangent into NaN)."""
+    return Tensor._wrap(t._backend.xp.zeros_like(t._data), t._backend)
+
+
 def _step(name, forward):
     """sign/floor/ceil/trunc: piecewise constant, so the gradient is 0 (PyTorch's); integers pass unchanged."""
     def op(input):
         x = _tensor(input, name)
         xp = x._backend.xp
         out = x._data.copy() if (x.dtype.kind in "biu" and name != "sign") else scalar_array(forward(xp, x._data), xp)
-        return make_result(out, (x,), lambda g: (xp.zeros_like(g),), name, saved=())
+        return make_result(out, (x,), lambda g: (xp.zeros_like(g),), name, saved=(), tangent=_zero_tangent)
     op.__name__ = op.__qualname__ = name
     return op
 
@@ -113,7 +132,8 @@ def round(input, *, decimals=0):
     else:  # PyTorch scales by 10**decimals, rounds half to even and scales back
         scale = _c(10.0 ** decimals, x._data)
         out = xp.round(x._data * scale) / scale
-    return make_result(scalar_array(out, xp), (x,), lambda g: (xp.zeros_like(g),), "round", saved=())
+    return make_result(scalar_array(out, xp), (x,), lambda g: (xp.zeros_like(g),), "round", saved=(),
+                       tangent=_zero_tangent)
 
 
 # ---- element-wise binary ------------------------------------------------------------------------------------
@@ -133,7 +153,9 @@ def atan2(input, other):
         denom = a._data * a._data + b._data * b._data
         return (unbroadcast(g * b._data / denom, a.shape) if a.requires_grad else None,
                 unbroadcast(-g * a._data / denom, b.shape) if b.requires_grad else None)
-    return make_result(out, (a, b), backward, "atan2")
+    def tangent(ta, tb):  # (b ta - a tb) / (a^2 + b^2)
+        return add_tangents(None if ta is None else b * ta, None if tb is None else -(a * tb)) / (a * a + b * b)
+    return make_result(out, (a, b), backward, "atan2", tangent=tangent)
 
 
 def _modulo(name, forward, quotient):
@@ -149,7 +171,9 @@ def _modulo(name, forward, quotient):
         def backward(g):
             return (unbroadcast(g, a.shape) if a.requires_grad else None,
                     unbroadcast(-g * quotient(xp, a._data / b._data), b.shape) if b.requires_grad else None)
-        return make_result(out, (a, b), backward, name, saved=(a, b) if b.requires_grad else ())
+        return make_result(out, (a, b), backward, name, saved=(a, b) if b.requires_grad else (),
+                           tangent=lambda ta, tb: add_tangents(ta, None if tb is None else -(tb * Tensor._wrap(
+                               quotient(xp, a._data / b._data), a._backend))))
     op.__name__ = op.__qualname__ = name
     return op
 
@@ -167,7 +191,7 @@ def floor_divide(input, other):
     out = scalar_array(xp.floor_divide(a._data, b._data), xp)
     return make_result(out, (a, b), lambda g: (xp.zeros(a.shape, dtype=g.dtype) if a.requires_grad else None,
                                                xp.zeros(b.shape, dtype=g.dtype) if b.requires_grad else None),
-                       "floor_divide", saved=())
+                       "floor_divide", saved=(), tangent=lambda ta, tb: _zero_tangent(ta if tb is None else tb))
 
 
 def lerp(input, end, weight):
@@ -186,7 +210,9 @@ def lerp(input, end, weight):
                 unbroadcast(g * w._data, end.shape) if end.requires_grad else None,
                 unbroadcast(g * (end._data - start._data), w.shape) if w.requires_grad else None)
     saved = ((w,) if start.requires_grad or end.requires_grad else ()) + ((start, end) if w.requires_grad else ())
-    return make_result(out, (start, end, w), backward, "lerp", saved=saved)
+    return make_result(out, (start, end, w), backward, "lerp", saved=saved, tangent=lambda ts, te, tw: add_tangents(
+        None if ts is None else ts * (1 - w), None if te is None else te * w,
+        None if tw is None else tw * (end - start)))
 
 
 # ---- matrix products ----------------------------------------------------------------------------------------
@@ -383,7 +409,7 @@ def cumsum(input, dim, *, dtype=None):
     def backward(g):
         g1 = g.reshape(data.shape)
         return (xp.flip(xp.cumsum(xp.flip(g1, axis), axis=axis), axis).reshape(x.shape),)
-    return make_result(scalar_array(out, xp), (x,), backward, "cumsum", saved=())
+    return make_result(scalar_array(out, xp), (x,), backward, "cumsum", saved=(), tangent=lambda t: cumsum(t, axis))
 
 
 def _exclusive_products(xp, data, axis):
@@ -544,7 +570,8 @@ def _triangle(name, upper):
             raise ValueError(f"{name}(): input tensor must have at least 2 dimensions, got shape {tuple(x.shape)}")
         xp = x._backend.xp
         part = xp.triu if upper else xp.tril
-        return make_result(part(x._data, diagonal), (x,), lambda g: (part(g, diagonal),), name, saved=())
+        return make_result(part(x._data, diagonal), (x,), lambda g: (part(g, diagonal),), name, saved=(),
+                           tangent=lambda t: op(t, diagonal))
     op.__name__ = op.__qualname__ = name
     return op
 
@@ -583,7 +610,7 @@ def diag(input, diagonal=0):
             gx = xp.zeros(x.shape, dtype=g.dtype)
             gx[rows, cols] = g
             return (gx,)
-    return make_result(out, (x,), backward, "diag", saved=())
+    return make_result(out, (x,), backward, "diag", saved=(), tangent=lambda t: diag(t, k))
 
 
 # ---- tests on values --------------------------------------------------------------------------------------------
@@ -623,7 +650,7 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     x = _tensor(input, "nan_to_num")
     xp = x._backend.xp
     if x.dtype.kind != "f":
-        return make_result(x._data.copy(), (x,), lambda g: (g,), "nan_to_num", saved=())
+        return make_result(x._data.copy(), (x,), lambda g: (g,), "nan_to_num", saved=(), tangent=lambda t: t)
     info = np.finfo(x.dtype)
     t = x.dtype.type
     data = x._data
@@ -631,7 +658,7 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     out = xp.where(data == t(math.inf), t(info.max if posinf is None else posinf), out)
     out = xp.where(data == t(-math.inf), t(info.min if neginf is None else neginf), out)
     return make_result(scalar_array(out, xp), (x,), lambda g: (xp.where(xp.isfinite(data), g, t(0)),),
-                       "nan_to_num")
+                       "nan_to_num", tangent=lambda tv: tv * Tensor._wrap(xp.isfinite(data), x._backend))
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
@@ -709,7 +736,8 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
         rows, cols = _diagonal_positions(xp, planes.shape[-2:], k)
         planes[..., rows, cols] = g
         return (gx,)
-    return make_result(out, (x,), backward, "diagonal", saved=(), shares_storage=x)
+    return make_result(out, (x,), backward, "diagonal", saved=(), shares_storage=x,
+                       tangent=lambda t: diagonal(t, k, d1, d2))
 
 
 def trace(input):
