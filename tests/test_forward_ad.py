@@ -43,9 +43,9 @@ def finite_difference_jvp(fn, arrays, tangents, device, eps=1e-6):
 
 def _seeded(fn, seed=7):
     """fn after fastnn.manual_seed(seed): a random op then draws the same mask at every evaluation."""
-    def run(*args):
+    def run(*args, **kwargs):
         fastnn.manual_seed(seed)
-        return fn(*args)
+        return fn(*args, **kwargs)
     return run
 
 
@@ -171,6 +171,15 @@ OPS = {
     "avg_pool": (lambda x: F.avg_pool2d(x, 2, 1, padding=1, count_include_pad=False).sum() + F.avg_pool1d(x[0], 2, 1, 1)
                  .sum() + F.adaptive_avg_pool2d(x, (2, 3)).sum() + F.avg_pool3d(x[None], 1).sum(), SAME, (4, 4),
                  "any"),
+    "attention": (lambda q, k, v: F.scaled_dot_product_attention(q, k, v)
+                  + F.scaled_dot_product_attention(q, q, v, is_causal=True, scale=0.7),
+                  lambda s, d: [s, s, s[:-1] + (2,)], (2, 3), "any"),
+    "attention_masks_gqa_dropout": (
+        lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m)
+        + F.scaled_dot_product_attention(q, k, v, attn_mask=m > 0)
+        + F.scaled_dot_product_attention(q.repeat(1, 2, 1, 1), k, v, enable_gqa=True).sum(1, keepdim=True)
+        + _seeded(F.scaled_dot_product_attention)(q, k, v, dropout_p=0.3),
+        lambda s, d: [s, s[:-2] + (s[-2] + 1, s[-1]), s[:-2] + (s[-2] + 1, 2), (s[-2], s[-2] + 1)], (4, 4), "any"),
     # normalization
     "batch_norm_train": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
                          lambda s, d: [(s[0] + 1,) + s[1:], (s[1],), (s[1],)], (2, 4), "any"),
