@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 import fastnn
 import fastnn.nn.functional as F
-from fastnn import func
+from fastnn import func, nn
 from conftest import host, t as tensor
 
 seeds = st.integers(0, 2 ** 32 - 1)
@@ -181,3 +181,22 @@ def test_compositions_fastnn_cannot_run_raise():
         func.grad(lambda x: func.grad(f)(x).sum())(x)
     with pytest.raises(NotImplementedError, match="forward-over-reverse"):
         func.jacfwd(func.jacrev(f))(x)
+
+
+def test_jacfwd_equals_jacrev_on_modules():
+    """Layers get forward mode from their functional ops: a conv stack in eval mode and a transformer layer."""
+    fastnn.manual_seed(0)
+    conv = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(12, 5), nn.Dropout(0.2)).double().eval()
+    transformer = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, batch_first=True).double()
+    for model, shape in ((conv, (1, 1, 4, 4)), (transformer, (1, 3, 4))):
+        x = fastnn.randn(*shape, dtype=fastnn.float64)
+        forward = func.jacfwd(model)(x)
+        assert forward.shape == model(x).shape + x.shape
+        np.testing.assert_allclose(host(forward), host(func.jacrev(model)(x)), rtol=1e-10, atol=1e-12)
+
+
+def test_an_op_without_tangent_rule_fails_loudly_inside_jacfwd():
+    lstm = nn.LSTM(4, 3, batch_first=True).double()
+    with pytest.raises(NotImplementedError, match="'lstm_layer' has no tangent rule"):
+        func.jacfwd(lambda x: lstm(x)[0])(fastnn.randn(1, 2, 4, dtype=fastnn.float64))
