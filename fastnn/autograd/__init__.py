@@ -94,7 +94,7 @@ def make_result(data, inputs, backward, name=None, saved=None, saves_output=Fals
     counter = None if shares_storage is None else shares_storage._version_counter
     if is_grad_enabled() and any(t.requires_grad for t in inputs):
         kept = inputs if saved is None else saved
-        node = Node(inputs, backward, _op_name(name, backward),
+        node = Node(inputs, backward, name or _op_name(backward),
                     [(t._version_counter, t._version_counter[0]) for t in kept])
         out = Tensor._wrap(data, backend, node, counter)
         out._view_of = shares_storage
@@ -103,12 +103,13 @@ def make_result(data, inputs, backward, name=None, saved=None, saves_output=Fals
     else:
         out = Tensor._wrap(data, backend, None, counter)
     if _forward.visible:  # the only cost of forward mode outside a dual level
-        propagate_tangents(out, inputs, tangent, _op_name(name, backward))
+        propagate_tangents(out, inputs, tangent, name or _op_name(backward))
     return out
 
 
-def _op_name(name, backward):
-    return name or getattr(backward, "__qualname__", "op").split(".")[0]
+def _op_name(backward):
+    """The name of an op that passed none: its backward's qualified name up to the first dot."""
+    return getattr(backward, "__qualname__", "op").split(".")[0]
 
 
 class _ForwardLevels:
