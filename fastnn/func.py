@@ -50,8 +50,8 @@ def _repack(values, single):
 # ---- forward mode ---------------------------------------------------------------------------------------------
 def jvp(func, primals, tangents, *, strict=False, has_aux=False):
     """(func(*primals), J(primals) @ tangents) [+ aux]: one forward pass carrying the tangents.
-    primals and tangents are tuples of Tensors of equal shapes and dtypes; `strict` is accepted for torch.func's
-    signature (an output independent of the inputs gets a zero tangent, as torch.func does by default)."""
+    primals and tangents are tuples of Tensors of equal shapes and dtypes. An output independent of the inputs
+    gets a zero tangent, or with strict=True raises, as in torch.func."""
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError(f"jvp: primals and tangents must be tuples, got {type(primals).__name__} and "
                         f"{type(tangents).__name__}")
@@ -64,6 +64,9 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
         output, aux = _split_aux(func(*duals), has_aux, "jvp")
         outputs, single = _tensors(output, "jvp: the output of func")
         unpacked = [forward_ad.unpack_dual(o) for o in outputs]
+        if strict and any(u.tangent is None for u in unpacked):
+            raise RuntimeError("jvp(f, primals, tangents, strict=True): the output of f is independent of the "
+                               "inputs. This is not allowed with strict=True.")
         primal_out = [u.primal for u in unpacked]
         tangent_out = [_zeros_like(o) if u.tangent is None else u.tangent for o, u in zip(outputs, unpacked)]
     result = (_repack(primal_out, single), _repack(tangent_out, single))

@@ -164,6 +164,8 @@ def test_jvp_tuples_aux_and_errors():
     assert host(tb).tolist() == 0.0 and aux == "aux"
     const, tangent = func.jvp(lambda x: fastnn.ones(2, dtype=fastnn.float64), (x,), (v,))
     np.testing.assert_array_equal(host(tangent), [0.0, 0.0])
+    with pytest.raises(RuntimeError, match="independent of the inputs"):
+        func.jvp(lambda x: fastnn.ones(2, dtype=fastnn.float64), (x,), (v,), strict=True)
     with pytest.raises(ValueError, match=r"\(3,\).*\(2,\)"):
         func.jvp(lambda x: x, (x,), (tensor(np.zeros(3)),))
     with pytest.raises(TypeError, match="must be tuples"):

@@ -158,9 +158,8 @@ def propagate_tangents(out, inputs, rule, name):
             tangent = rule(*tangents)
             if tangent.shape != out.shape:  # e.g. the tangent of a + b when only the smaller operand is dual
                 tangent = tangent.expand(out.shape)
-        if tangent.dtype != out.dtype:
-            raise RuntimeError(f"internal error: the tangent rule of '{name}' gave dtype {tangent.dtype} for an "
-                               f"output of dtype {out.dtype}")
+            if tangent.dtype != out.dtype:  # e.g. a float64 loss weight with a float32 input: the output's dtype
+                tangent = tangent.to(out.dtype)
         set_tangent(out, level, tangent)
 
 
