@@ -49,6 +49,18 @@ def _seeded(fn, seed=7):
     return run
 
 
+def _recurrent(gates, w, b, h, c):
+    """Every recurrent op: LSTM/GRU/RNN layers (both directions) and cells, on slices of the same tensors."""
+    from fastnn.ops import rnn
+    n = h.shape[-1]
+    out = rnn.lstm_layer(gates, w, b, h, c)[0].sum(0) + rnn.lstm_layer(gates, w, None, h, c, reverse=True)[2]
+    out = out + rnn.gru_layer(gates[..., :3 * n], w[:3 * n], b[:3 * n], h)[1]
+    out = out + rnn.rnn_layer(gates[..., :n], w[:n], b[:n], h, reverse=True)[0].sum(0)
+    out = out + sum(rnn.lstm_cell(gates[0], h @ w.t(), c, b, b))
+    out = out + rnn.gru_cell(gates[0, :, :3 * n], h @ w[:3 * n].t(), h)
+    return out + rnn.rnn_tanh_cell(gates[0, :, :n], h @ w[:n].t(), b[:n]) + rnn.rnn_relu_cell(gates[-1, :, :n], h)
+
+
 def _zero_index(like):
     """Index 0 along dim 0 for every position of `like` (scatter's and index_add's index)."""
     return fastnn.zeros(like.shape, dtype=fastnn.int64, device=like.device)
@@ -180,6 +192,8 @@ OPS = {
         + F.scaled_dot_product_attention(q.repeat(1, 2, 1, 1), k, v, enable_gqa=True).sum(1, keepdim=True)
         + _seeded(F.scaled_dot_product_attention)(q, k, v, dropout_p=0.3),
         lambda s, d: [s, s[:-2] + (s[-2] + 1, s[-1]), s[:-2] + (s[-2] + 1, 2), (s[-2], s[-2] + 1)], (4, 4), "any"),
+    "recurrent_layers_and_cells": (_recurrent, lambda s, d: [(s[0], s[1], 4 * s[2]), (4 * s[2], s[2]), (4 * s[2],),
+                                                             (s[1], s[2]), (s[1], s[2])], (3, 3), "any"),
     # normalization
     "batch_norm_train": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
                          lambda s, d: [(s[0] + 1,) + s[1:], (s[1],), (s[1],)], (2, 4), "any"),

@@ -101,6 +101,15 @@ def unpack_dual(tensor, *, level=None):
     return UnpackedDualTensor(_alias(tensor, level, "unpack_dual"), tangent)
 
 
+def composite_tangent(fn, inputs, tangents):
+    """The tangent of fn(*inputs) along `tangents` (None for an input without one), fn being built from ops that
+    have tangent rules: the rule of a fused op with no short derivative (a recurrent layer's time loop) evaluates
+    the op's composite form at a fresh dual level."""
+    with dual_level() as level:
+        duals = [x if t is None else make_dual(x, t, level=level) for x, t in zip(inputs, tangents)]
+        return unpack_dual(fn(*duals), level=level).tangent
+
+
 def _alias(tensor, level, name):
     """A view of `tensor` that keeps its reverse-mode graph and its tangents at every level but `level`."""
     with hidden_level(level):
