@@ -204,6 +204,8 @@ OPS = {
                    "any"),
     "group_instance_norm": (lambda x, w, b: F.group_norm(x, 2, w, b) + F.instance_norm(x, weight=w, bias=b),
                             lambda s, d: [(s[0], 2 * s[1], s[2] + 1), (2 * s[1],), (2 * s[1],)], (3, 3), "any"),
+    "local_response_norm": (lambda x: F.local_response_norm(x, 3, alpha=0.5, beta=0.7, k=1.5)
+                            + F.local_response_norm(x, 2), SAME, (3, 4), "any"),
     # activations
     "relu_family": (lambda a: F.relu(a) + F.relu6(3 * a) + F.hardtanh(a, -0.5, 0.7) + F.leaky_relu(a, 0.2),
                     SAME, (0, 3), "nonzero"),

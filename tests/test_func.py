@@ -206,5 +206,5 @@ def test_jacfwd_equals_jacrev_on_a_recurrent_layer():
 
 
 def test_an_op_without_tangent_rule_fails_loudly_inside_jacfwd():
-    with pytest.raises(NotImplementedError, match="'local_response_norm' has no tangent rule"):
-        func.jacfwd(lambda x: F.local_response_norm(x, 2))(fastnn.randn(1, 3, 2, dtype=fastnn.float64))
+    with pytest.raises(NotImplementedError, match="'cumprod' has no tangent rule"):
+        func.jacfwd(lambda x: x.cumprod(0))(fastnn.randn(3, dtype=fastnn.float64))

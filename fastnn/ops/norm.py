@@ -251,4 +251,13 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
         dy = xp.ascontiguousarray(g, dtype=x.dtype).reshape(x.shape)
         dx = kern.local_response_norm_backward(dy, x, y, base, int(size), scalar(alpha), scalar(beta))
         return (dx.reshape(input.shape),)
-    return make_result(y.reshape(input.shape), (input,), backward, "local_response_norm")
+    def composite(x):  # the forward from ops: zero-padded channel windows of x^2 averaged by a pool
+        from fastnn.ops.pool import avg_pool2d
+        from fastnn.ops.shape import pad
+        squares = pad((x * x).reshape(n, 1, channels, -1), (0, 0, size // 2, (size - 1) // 2))
+        return x / (avg_pool2d(squares, (size, 1), 1).reshape(x.shape) * alpha + k) ** beta
+
+    def tangent(t):
+        from fastnn.autograd.forward_ad import composite_tangent
+        return composite_tangent(composite, (input,), (t,))
+    return make_result(y.reshape(input.shape), (input,), backward, "local_response_norm", tangent=tangent)
