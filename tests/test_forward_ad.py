@@ -141,8 +141,9 @@ OPS = {
     "gather_sort_topk": (lambda a: a.sort(-1)[0] + a.gather(-1, fastnn.zeros(a.shape, dtype=fastnn.int64,
                                                                              device=a.device))
                          + a.topk(1, -1)[0], SAME, (1, 3), "any"),
-    "cumsum_tril_triu_diag": (lambda a: a.cumsum(-1) + a.tril(1) + a.triu() + fastnn.diag(fastnn.diag(a[0]))
-                              + fastnn.diagonal(a, 0, -2, -1).sum(), SAME, (2, 2), "any"),
+    "cumsum_cumprod_tril_triu_diag": (lambda a: a.cumsum(-1) + a.cumprod(0) + a.tril(1) + a.triu()
+                                      + fastnn.diag(fastnn.diag(a[0])) + fastnn.diagonal(a, 0, -2, -1).sum(), SAME,
+                                      (2, 2), "any"),
     "scatter_index_add": (lambda a, b: fastnn.scatter(a, 0, _zero_index(a), b) + fastnn.scatter(a, 0, _zero_index(a),
                                                                                                value=2.0)
                           + fastnn.scatter_add(a, 0, _zero_index(a), b)

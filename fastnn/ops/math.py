@@ -450,7 +450,18 @@ def cumprod(input, dim, *, dtype=None):
         upper = xp.triu(xp.ones((n, n), dtype=data.dtype))  # k >= i
         gx = (partial * upper * g1[..., None, :]).sum(axis=-1)
         return (xp.moveaxis(gx, -1, axis).reshape(x.shape),)
-    return make_result(scalar_array(out.reshape(x.shape), xp), (x,), backward, "cumprod", saves_output=True)
+    def tangent(t):  # d out_k = sum_{i <= k} t_i prod_{j <= k, j != i} x_j through ops (zeros allowed): O(n^2)
+        from fastnn.ops.elementwise import where
+        from fastnn.ops.shape import expand, movedim, reshape, unsqueeze
+        rows = movedim(reshape(x, data.shape), axis, -1)
+        n = rows.shape[-1]
+        eye = Tensor._wrap(xp.eye(n, dtype=_BOOL), x._backend)
+        partial = cumprod(where(eye, 1, expand(unsqueeze(rows, -2), rows.shape[:-1] + (n, n))), -1)
+        upper = Tensor._wrap(xp.triu(xp.ones((n, n), dtype=data.dtype)), x._backend)  # k >= i
+        tangent_rows = unsqueeze(movedim(reshape(t, data.shape), axis, -1), -1)
+        return reshape(movedim((tangent_rows * partial * upper).sum(-2), -1, axis), x.shape)
+    return make_result(scalar_array(out.reshape(x.shape), xp), (x,), backward, "cumprod", saves_output=True,
+                       tangent=tangent)
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):
