@@ -203,6 +203,7 @@ from fastnn.summary import summary
 from fastnn._dispatch import device
 from fastnn import data, models, nn, optim  # noqa: E402  (subpackages build on the names above)
 from fastnn import accelerator, backends, cuda, linalg, onnx, utils  # noqa: E402,F401
+from fastnn import func  # noqa: E402,F401  (fastnn.func: function transforms, as torch.func)
 
 # PyTorch's dtype aliases (fastnn.float is float32, fastnn.long int64, ...); they shadow the builtins only as
 # attributes of this namespace, as torch.float does.

@@ -135,6 +135,7 @@ def _unpickle(host, device, requires_grad, cls):
 
 class Tensor:
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operators
+    _fw_tangents = None  # {dual level: tangent Tensor}, set by forward-mode AD (fastnn.autograd.forward_ad)
 
     def __init__(self, data, requires_grad=False, device=None, _node=None):
         if isinstance(data, Tensor):
@@ -226,6 +227,8 @@ class Tensor:
         return self._version_counter[0]
 
     def _bump_version(self):
+        if self._fw_tangents:  # its tangent would silently go stale
+            raise NotImplementedError("in-place operation on a dual tensor (forward-mode AD); use an out-of-place op")
         self._version_counter[0] += 1
 
     # ---- properties -------------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ from fastnn._kernels.twin import TwinArray, TwinBackend
 
 ROOT = pathlib.Path(fastnn.__file__).parent
 SEAM_MODULES = sorted(
-    [*ROOT.glob("ops/*.py"), ROOT / "tensor.py", ROOT / "autograd.py", ROOT / "optim/optimizer.py",
-     ROOT / "optim/lbfgs.py", ROOT / "nn/init.py", *ROOT.glob("nn/utils/clip_grad.py")])
+    [*ROOT.glob("ops/*.py"), ROOT / "tensor.py", *ROOT.glob("autograd/*.py"), ROOT / "func.py",
+     ROOT / "optim/optimizer.py", ROOT / "optim/lbfgs.py", ROOT / "nn/init.py", *ROOT.glob("nn/utils/clip_grad.py")])
 
 # NumPy calls allowed above the seam: host metadata only, never tensor data.
 ALLOWED_NUMPY_CALLS = {

@@ -126,3 +126,17 @@ def shape_args(args):
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         return tuple(args[0])
     return tuple(args)
+
+
+def add_tangents(*terms):
+    """The sum of a tangent rule's terms, leaving out the None ones (inputs without a tangent)."""
+    present = [t for t in terms if t is not None]
+    total = present[0]
+    for t in present[1:]:
+        total = total + t
+    return total
+
+
+def tangent_or_zeros(tangent, x):
+    """`tangent`, or zeros shaped like x when the input has none (for rules that need every operand's)."""
+    return tangent if tangent is not None else Tensor._wrap(x._backend.xp.zeros(x.shape, x.dtype), x._backend)

@@ -54,9 +54,11 @@ def _real(op, name, value):
     return float(value)
 
 
-def _elementwise(x, op, family, *scalars, saves_output=False):
+def _elementwise(x, op, family, *scalars, saves_output=False, derivative=None):
     """Run the family's forward kernel on x's flat data and record its backward kernel, which reads the flat
-    input (or the output when `saves_output`). Float scalars are cast to the compute dtype; bools pass as flags."""
+    input (or the output when `saves_output`). Float scalars are cast to the compute dtype; bools pass as flags.
+    `derivative()`: f'(x) from fastnn ops (a constant mask where f is piecewise linear), for the tangent rule
+    t * f'(x) (reverse mode differentiates it again)."""
     data = _compute_array(x, op)
     xp = x._backend.xp
     forward_kernel, backward_kernel = family(x._backend.kernels)
@@ -69,7 +71,30 @@ def _elementwise(x, op, family, *scalars, saves_output=False):
         grad = backward_kernel(xp.ascontiguousarray(g, dtype=data.dtype).reshape(-1), saved, *args)
         return (grad.reshape(x.shape).astype(x.dtype, copy=False),)
     return make_result(out.reshape(x.shape).astype(x.dtype, copy=False), (x,), backward, op,
-                       saved=() if saves_output else None, saves_output=saves_output)
+                       saved=() if saves_output else None, saves_output=saves_output,
+                       tangent=None if derivative is None else lambda t: t * derivative())
+
+
+def _mask(x, values):
+    """A constant (array of x's device, in x's dtype) inside a tangent rule: its derivative is 0."""
+    return Tensor._wrap(values.astype(x.dtype), x._backend)
+
+
+def _elu_derivative(x, alpha, scale):
+    return (x.exp() * (scale * alpha)).where(x <= 0, scale)
+
+
+def _gelu_derivative(x, approximate):
+    if approximate == "tanh":  # 0.5 x (1 + tanh(u)), u = sqrt(2 / pi) (x + 0.044715 x^3)
+        c = math.sqrt(2 / math.pi)
+        th = tanh((x + 0.044715 * x ** 3) * c)
+        return 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * c * (1 + 3 * 0.044715 * x * x)
+    return 0.5 * (1 + (x * (1 / math.sqrt(2))).erf()) + x * (x * x * -0.5).exp() * (1 / math.sqrt(2 * math.pi))
+
+
+def _swish_derivative(x, beta):  # d/dx x sigmoid(beta x) = s (1 + beta x (1 - s))
+    s = sigmoid(x * beta)
+    return s * (1 + x * beta * (1 - s))
 
 
 # ---- piecewise-linear -----------------------------------------------------------------------------------
@@ -78,22 +103,26 @@ def hardtanh(x, min_val=-1.0, max_val=1.0):
     min_val, max_val = _real("hardtanh", "min_val", min_val), _real("hardtanh", "max_val", max_val)
     if min_val > max_val:
         raise ValueError(f"hardtanh(): min_val ({min_val}) cannot be greater than max_val ({max_val})")
-    return _elementwise(x, "hardtanh", _HARDTANH, min_val, max_val)
+    return _elementwise(x, "hardtanh", _HARDTANH, min_val, max_val,
+                        derivative=lambda: _mask(x, (x._data > min_val) & (x._data < max_val)))
 
 
 @traced
 def relu(x):
-    return _elementwise(x, "relu", _HARDTANH, 0.0, math.inf)
+    return _elementwise(x, "relu", _HARDTANH, 0.0, math.inf, derivative=lambda: _mask(x, x._data > 0))
 
 
 @traced
 def relu6(x):
-    return _elementwise(x, "relu6", _HARDTANH, 0.0, 6.0)
+    return _elementwise(x, "relu6", _HARDTANH, 0.0, 6.0,
+                        derivative=lambda: _mask(x, (x._data > 0) & (x._data < 6)))
 
 
 @traced
 def leaky_relu(x, negative_slope=0.01):
-    return _elementwise(x, "leaky_relu", _LEAKY_RELU, _real("leaky_relu", "negative_slope", negative_slope))
+    slope = _real("leaky_relu", "negative_slope", negative_slope)
+    return _elementwise(x, "leaky_relu", _LEAKY_RELU, slope,
+                        derivative=lambda: _mask(x, x._backend.xp.where(x._data > 0, 1.0, slope)))
 
 
 @traced
@@ -122,47 +151,58 @@ def prelu(x, weight):
             xp.ascontiguousarray(g, dtype=data.dtype).reshape(x3.shape), x3, slopes)
         grad_weight = grad_weight_rows.sum(axis=0).reshape(weight.shape).astype(weight.dtype, copy=False)
         return grad_in.reshape(x.shape).astype(x.dtype, copy=False), grad_weight
-    return make_result(out.reshape(x.shape).astype(x.dtype, copy=False), (x, weight), backward, "prelu")
+    def tangent(tx, tw):
+        w = weight.reshape((channels,) + (1,) * (x.ndim - 2) if slopes.size > 1 else ())
+        return ((0 if tx is None else tx * w.where(x <= 0, 1.0)) +
+                (0 if tw is None else (x * tw.reshape(w.shape)).where(x <= 0, 0.0)))
+    return make_result(out.reshape(x.shape).astype(x.dtype, copy=False), (x, weight), backward, "prelu",
+                       tangent=tangent)
 
 
 # ---- smooth ---------------------------------------------------------------------------------------------
 @traced
 def elu(x, alpha=1.0):
-    return _elementwise(x, "elu", _ELU, _real("elu", "alpha", alpha), 1.0)
+    alpha = _real("elu", "alpha", alpha)
+    return _elementwise(x, "elu", _ELU, alpha, 1.0, derivative=lambda: _elu_derivative(x, alpha, 1.0))
 
 
 @traced
 def selu(x):
-    return _elementwise(x, "selu", _ELU, SELU_ALPHA, SELU_SCALE)
+    return _elementwise(x, "selu", _ELU, SELU_ALPHA, SELU_SCALE,
+                        derivative=lambda: _elu_derivative(x, SELU_ALPHA, SELU_SCALE))
 
 
 @traced
 def gelu(x, approximate="none"):
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu(): approximate must be 'none' or 'tanh', got {approximate!r}")
-    return _elementwise(x, "gelu", _GELU, approximate == "tanh")
+    return _elementwise(x, "gelu", _GELU, approximate == "tanh", derivative=lambda: _gelu_derivative(x, approximate))
 
 
 @traced
 def sigmoid(x):
-    return _elementwise(x, "sigmoid", _SIGMOID, saves_output=True)
+    def derivative():
+        s = sigmoid(x)
+        return s * (1 - s)
+    return _elementwise(x, "sigmoid", _SIGMOID, saves_output=True, derivative=derivative)
 
 
 @traced
 def tanh(x):
-    return _elementwise(x, "tanh", _TANH, saves_output=True)
+    return _elementwise(x, "tanh", _TANH, saves_output=True, derivative=lambda: 1 - tanh(x) ** 2)
 
 
 @traced
 def silu(x):
-    return _elementwise(x, "silu", _SWISH, 1.0)
+    return _elementwise(x, "silu", _SWISH, 1.0, derivative=lambda: _swish_derivative(x, 1.0))
 
 
 @traced
 def swish(x, beta=1.0):
     """x * sigmoid(beta * x); beta is a number or a one-element Tensor (a learnable Parameter gets a grad)."""
     if not isinstance(beta, Tensor):
-        return _elementwise(x, "swish", _SWISH, _real("swish", "beta", beta))
+        beta = _real("swish", "beta", beta)
+        return _elementwise(x, "swish", _SWISH, beta, derivative=lambda: _swish_derivative(x, beta))
     data = _compute_array(x, "swish")
     if beta._data.size != 1:
         raise ValueError(f"swish(): beta must hold one element, got shape {beta.shape}")
@@ -181,7 +221,12 @@ def swish(x, beta=1.0):
         # the partials are summed on the device (keepdims: an array, never a host scalar)
         grad_beta = beta_partials.sum(keepdims=True).reshape(beta.shape).astype(beta.dtype)
         return grad_in.reshape(x.shape).astype(x.dtype, copy=False), grad_beta
-    return make_result(out.reshape(x.shape).astype(x.dtype, copy=False), (x, beta), backward, "swish")
+    def tangent(tx, tb):  # d/d beta of x sigmoid(beta x) = x^2 s (1 - s)
+        s = sigmoid(beta * x)
+        return ((0 if tx is None else tx * _swish_derivative(x, beta)) +
+                (0 if tb is None else tb * x * x * s * (1 - s)))
+    return make_result(out.reshape(x.shape).astype(x.dtype, copy=False), (x, beta), backward, "swish",
+                       tangent=tangent)
 
 
 @traced
@@ -189,12 +234,18 @@ def softplus(x, beta=1.0, threshold=20.0):
     beta = _real("softplus", "beta", beta)
     if beta == 0:
         raise ValueError("softplus(): beta must be non-zero")
-    return _elementwise(x, "softplus", _SOFTPLUS, beta, _real("softplus", "threshold", threshold))
+    threshold = _real("softplus", "threshold", threshold)
+    # linear (slope 1) above the threshold, as the forward
+    return _elementwise(x, "softplus", _SOFTPLUS, beta, threshold,
+                        derivative=lambda: sigmoid(x * beta).where(x * beta <= threshold, 1.0))
 
 
 @traced
 def mish(x):
-    return _elementwise(x, "mish", _MISH)
+    def derivative():  # mish = x tanh(softplus(x))
+        th = tanh(softplus(x))
+        return th + x * (1 - th * th) * sigmoid(x)
+    return _elementwise(x, "mish", _MISH, derivative=derivative)
 
 
 # ---- maxout ---------------------------------------------------------------------------------------------
@@ -219,7 +270,13 @@ def maxout(x, pieces, dim=1):
     def backward(g):
         g3 = xp.ascontiguousarray(g, dtype=data.dtype).reshape(out.shape)
         return (backend.maxout_backward(g3, x3, int(pieces)).reshape(x.shape).astype(x.dtype, copy=False),)
-    return make_result(out.reshape(out_shape).astype(x.dtype, copy=False), (x,), backward, "maxout")
+    def tangent(t):  # the tangent of each group's winner (argmax: the first of ties, as the kernel)
+        from fastnn.ops.indexing import _pick
+        grouped = (x3.shape[0], channels // pieces, int(pieces), x3.shape[2])
+        winner = xp.argmax(x3.reshape(grouped), axis=2)[:, :, None]
+        return _pick(t.reshape(grouped), winner, 2, "maxout").reshape(out_shape)
+    return make_result(out.reshape(out_shape).astype(x.dtype, copy=False), (x,), backward, "maxout",
+                       tangent=tangent)
 
 
 # ---- softmax --------------------------------------------------------------------------------------------
@@ -255,7 +312,8 @@ def log_softmax(x, dim, dtype=None):
 
     def backward(g):
         return (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),)
-    return make_result(out, (x,), backward, "log_softmax", saved=(), saves_output=True)
+    return make_result(out, (x,), backward, "log_softmax", saved=(), saves_output=True,
+                       tangent=lambda t: t - (softmax(x, axis) * t).sum(axis, keepdim=True))
 
 
 @traced
@@ -270,4 +328,7 @@ def softmax(x, dim, dtype=None):
 
     def backward(g):
         return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
-    return make_result(out, (x,), backward, "softmax", saved=(), saves_output=True)
+    def tangent(t):
+        s = softmax(x, axis)
+        return s * (t - (s * t).sum(axis, keepdim=True))
+    return make_result(out, (x,), backward, "softmax", saved=(), saves_output=True, tangent=tangent)

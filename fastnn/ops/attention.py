@@ -134,8 +134,36 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         if mask_is_float:
             grads += (unbroadcast(grad_scores, attn_mask.shape).astype(attn_mask.dtype, copy=False),)
         return grads
+    def tangent(tq, tk, tv, tm=None):
+        # the forward again from ops (its shift and normaliser's guard as constants: they change no value), then
+        # d scores = (tq k^T + q tk^T) scale + tm, d weights = W (d scores - sum(W d scores)), d out = dW v + W tv
+        from fastnn.ops._util import add_tangents
+        from fastnn.ops.elementwise import where
+        from fastnn.ops.shape import repeat_interleave
+
+        def heads(t):  # key/value heads repeated for grouped-query attention, as the forward
+            return t if repeat == 1 else repeat_interleave(t, repeat, dim=-3)
+
+        def constant(array):
+            return Tensor._wrap(array, query._backend)
+        key_r, value_r = heads(key), heads(value)
+        s = (query @ key_r.transpose(-1, -2)) * scale + (attn_mask if mask_is_float else 0)
+        if attn_mask is not None and attn_mask.dtype == np.bool_:
+            s = where(attn_mask, s, -math.inf)
+        elif is_causal:
+            s = where(constant(xp.tril(xp.ones((L, S), dtype=bool))), s, -math.inf)
+        e = (s - constant(row_max)).exp()
+        w = e / where(constant(total > 0), e.sum(-1, keepdim=True), 1)
+        d_scores = add_tangents(None if tq is None else (tq @ key_r.transpose(-1, -2)) * scale,
+                                None if tk is None else (query @ heads(tk).transpose(-1, -2)) * scale, tm)
+        kept = (lambda a: a) if factor is None else (lambda a: a * constant(factor))
+        return add_tangents(
+            None if d_scores is None else kept(w * (d_scores - (w * d_scores).sum(-1, keepdim=True))) @ value_r,
+            None if tv is None else kept(w) @ heads(tv))
+
     inputs = (query, key, value) + ((attn_mask,) if mask_is_float else ())
-    return make_result(out, inputs, backward, "scaled_dot_product_attention", saved=(query, key, value))
+    return make_result(out, inputs, backward, "scaled_dot_product_attention", saved=(query, key, value),
+                       tangent=tangent)
 
 
 def _merge_masks(attn_mask, key_padding_mask, batch, heads, L, S, dtype, op):

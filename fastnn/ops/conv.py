@@ -56,6 +56,14 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
             gx = gx[0] if unbatched else gx
         return (gx, gw) if bias is None else (gx, gw, gb)
 
+    def tangent(tx, tw, tb=None):  # conv is linear in each argument
+        from fastnn.ops._util import add_tangents
+        return add_tangents(
+            None if tx is None else conv2d(tx, weight, None, stride, padding, dilation, groups, algorithm),
+            None if tw is None else conv2d(input, tw, None, stride, padding, dilation, groups, algorithm),
+            None if tb is None else tb.reshape((-1, 1, 1)))
+
     inputs = (input, weight) if bias is None else (input, weight, bias)
     # The backward reads the input and weight values, never the bias's.
-    return make_result(out[0] if unbatched else out, inputs, backward, "conv2d", saved=(input, weight))
+    return make_result(out[0] if unbatched else out, inputs, backward, "conv2d", saved=(input, weight),
+                       tangent=tangent)

@@ -55,7 +55,7 @@ def _depth_taps(x, kernel, stride, pad, dilation, out_depth):
         return (grad[:, :, pad[0]:pad[0] + depth],)
 
     return make_result(taps.reshape(n * out_depth, channels * kernel, height, width), (x,), backward, "conv3d",
-                       saved=())
+                       saved=(), tangent=lambda t: _depth_taps(t, kernel, stride, pad, dilation, out_depth))
 
 
 @traced
@@ -148,8 +148,17 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
             gb = g.sum(axis=(0, 2, 3))
         return (gx, gw) if bias is None else (gx, gw, gb)
 
+    def tangent(tx, tw, tb=None):  # linear in each argument, as conv2d
+        from fastnn.ops._util import add_tangents
+        return add_tangents(
+            None if tx is None else conv_transpose2d(tx, weight, None, stride, padding, output_padding, groups,
+                                                     dilation, algorithm),
+            None if tw is None else conv_transpose2d(input, tw, None, stride, padding, output_padding, groups,
+                                                     dilation, algorithm),
+            None if tb is None else tb.reshape((-1, 1, 1)))
+
     inputs = (input, weight) if bias is None else (input, weight, bias)
-    return make_result(out[0] if unbatched else out, inputs, backward, op, saved=(input, weight))
+    return make_result(out[0] if unbatched else out, inputs, backward, op, saved=(input, weight), tangent=tangent)
 
 
 @traced

@@ -55,7 +55,9 @@ def _masked_scale(input, p, mask_shape, name):
         # A bool array times a scalar: several times faster than where() with two scalars.
         factor = xp.multiply(_keep_mask(input, mask_shape, keep), dtype(1.0 / keep), dtype=input.dtype)
     out = input._data * factor
-    return make_result(out, (input,), lambda g: (g * factor,), name, saved=())
+    # the tangent goes through the same mask (a constant: the draw is not redone)
+    return make_result(out, (input,), lambda g: (g * factor,), name, saved=(),
+                       tangent=lambda t: t * Tensor._wrap(factor, input._backend))
 
 
 @traced
@@ -107,7 +109,8 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
         shift = xp.multiply(keep, dtype(a * _SELU_SATURATION), dtype=input.dtype)
         shift += dtype(-a * _SELU_SATURATION * (1.0 - p))
     out = input._data * factor + shift
-    return make_result(out, (input,), lambda g: (g * factor,), "alpha_dropout", saved=())
+    return make_result(out, (input,), lambda g: (g * factor,), "alpha_dropout", saved=(),
+                       tangent=lambda t: t * Tensor._wrap(factor, input._backend))
 
 
 @traced

@@ -8,8 +8,8 @@ import operator
 import numpy as np
 
 from fastnn._tracing import traced
-from fastnn.autograd import Node, is_grad_enabled, make_result, unbroadcast
-from fastnn.ops._util import as_tensor, check_same_device, product_saved, result_type, scalar_array
+from fastnn.autograd import Node, _forward, is_grad_enabled, make_result, propagate_tangents, unbroadcast
+from fastnn.ops._util import add_tangents, as_tensor, check_same_device, product_saved, result_type, scalar_array
 from fastnn.tensor import Tensor
 
 
@@ -37,7 +37,7 @@ def add(a, b):
     def backward(g):
         return (unbroadcast(g, a.shape) if a.requires_grad else None,
                 unbroadcast(g, b.shape) if b.requires_grad else None)
-    return make_result(out, (a, b), backward, "add", saved=())
+    return make_result(out, (a, b), backward, "add", saved=(), tangent=add_tangents)
 
 
 @traced
@@ -48,7 +48,8 @@ def sub(a, b):
     def backward(g):
         return (unbroadcast(g, a.shape) if a.requires_grad else None,
                 unbroadcast(-g, b.shape) if b.requires_grad else None)
-    return make_result(out, (a, b), backward, "sub", saved=())
+    return make_result(out, (a, b), backward, "sub", saved=(),
+                       tangent=lambda ta, tb: add_tangents(ta, None if tb is None else neg(tb)))
 
 
 @traced
@@ -59,7 +60,9 @@ def mul(a, b):
     def backward(g):
         return (unbroadcast(g * b._data, a.shape) if a.requires_grad else None,
                 unbroadcast(g * a._data, b.shape) if b.requires_grad else None)
-    return make_result(out, (a, b), backward, "mul", saved=product_saved(a, b))
+    return make_result(out, (a, b), backward, "mul", saved=product_saved(a, b),
+                       tangent=lambda ta, tb: add_tangents(None if ta is None else ta * b,
+                                                           None if tb is None else a * tb))
 
 
 @traced
@@ -72,7 +75,9 @@ def div(a, b):
     def backward(g):
         return (unbroadcast(g / b._data, a.shape) if a.requires_grad else None,
                 unbroadcast(-g * out / b._data, b.shape) if b.requires_grad else None)
-    return make_result(out, (a, b), backward, "div", saved=(b,), saves_output=b.requires_grad)
+    def tangent(ta, tb):  # (ta - (a / b) tb) / b
+        return div(add_tangents(ta, None if tb is None else -(div(a, b) * tb)), b)
+    return make_result(out, (a, b), backward, "div", saved=(b,), saves_output=b.requires_grad, tangent=tangent)
 
 
 @traced
@@ -91,36 +96,45 @@ def pow(a, b):
             log_a = xp.where(positive, xp.log(xp.where(positive, a._data, 1)), 0).astype(out.dtype)
             gb = unbroadcast(g * out * log_a, b.shape)
         return ga, gb
-    return make_result(out, (a, b), backward, "pow", saved=(a, b), saves_output=b.requires_grad)
+    def tangent(ta, tb):
+        da = None if ta is None else ta * b * pow(a, b - 1)
+        if tb is None:
+            return da
+        positive = gt(a, 0)
+        return add_tangents(da, tb * pow(a, b) * where(positive, log(where(positive, a, 1)), 0))
+    return make_result(out, (a, b), backward, "pow", saved=(a, b), saves_output=b.requires_grad, tangent=tangent)
 
 
 @traced
 def neg(x):
-    return make_result(scalar_array(-x._data, x._backend.xp), (x,), lambda g: (-g,), "neg", saved=())
+    return make_result(scalar_array(-x._data, x._backend.xp), (x,), lambda g: (-g,), "neg", saved=(), tangent=neg)
 
 
 @traced
 def exp(x):
     out = scalar_array(x._backend.xp.exp(x._data), x._backend.xp)
-    return make_result(out, (x,), lambda g: (g * out,), "exp", saved=(), saves_output=True)
+    return make_result(out, (x,), lambda g: (g * out,), "exp", saved=(), saves_output=True,
+                       tangent=lambda t: t * exp(x))
 
 
 @traced
 def log(x):
     out = scalar_array(x._backend.xp.log(x._data), x._backend.xp)
-    return make_result(out, (x,), lambda g: (g / x._data,), "log")
+    return make_result(out, (x,), lambda g: (g / x._data,), "log", tangent=lambda t: t / x)
 
 
 @traced
 def sqrt(x):
     out = scalar_array(x._backend.xp.sqrt(x._data), x._backend.xp)
-    return make_result(out, (x,), lambda g: (g / (2 * out),), "sqrt", saved=(), saves_output=True)
+    return make_result(out, (x,), lambda g: (g / (2 * out),), "sqrt", saved=(), saves_output=True,
+                       tangent=lambda t: t / (2 * sqrt(x)))
 
 
 @traced
 def abs(x):
     xp = x._backend.xp
-    return make_result(scalar_array(xp.abs(x._data), xp), (x,), lambda g: (g * xp.sign(x._data),), "abs")
+    return make_result(scalar_array(xp.abs(x._data), xp), (x,), lambda g: (g * xp.sign(x._data),), "abs",
+                       tangent=lambda t: t * Tensor._wrap(xp.sign(x._data), x._backend))
 
 
 def _bound(value, x):
@@ -143,12 +157,24 @@ def clamp(x, min=None, max=None):
         if hi is not None:
             inside = x._data <= hi if inside is None else inside & (x._data <= hi)
         return (g * inside,)
-    return make_result(out, (x,), backward, "clamp")
+
+    def tangent(t):
+        inside = (x._data >= lo) if lo is not None else xp.ones(x.shape, bool)
+        if hi is not None:
+            inside &= x._data <= hi
+        return t * Tensor._wrap(inside, x._backend)
+    return make_result(out, (x,), backward, "clamp", tangent=tangent)
 
 
 def _tie_weights(wins, ties, dtype):
     """Share of the gradient going to the first input: 1 where it wins, 1/2 on ties (as PyTorch)."""
     return wins.astype(dtype) + ties.astype(dtype) * dtype.type(0.5)
+
+
+def _tie_tangent(a, b, ta, tb, wa):
+    """maximum's/minimum's tangent: each input's tangent weighted by its share of the gradient (wa, 1 - wa)."""
+    wa = Tensor._wrap(wa, a._backend)
+    return add_tangents(None if ta is None else ta * wa, None if tb is None else tb * (1 - wa))
 
 
 @traced
@@ -160,7 +186,8 @@ def maximum(a, b):
         # Ties split the gradient evenly between both inputs, as PyTorch does.
         wa = _tie_weights(a._data > b._data, a._data == b._data, g.dtype)
         return unbroadcast(g * wa, a.shape), unbroadcast(g * (1 - wa), b.shape)
-    return make_result(out, (a, b), backward, "maximum")
+    return make_result(out, (a, b), backward, "maximum", tangent=lambda ta, tb: _tie_tangent(
+        a, b, ta, tb, _tie_weights(a._data > b._data, a._data == b._data, out.dtype)))
 
 
 @traced
@@ -171,7 +198,8 @@ def minimum(a, b):
     def backward(g):
         wa = _tie_weights(a._data < b._data, a._data == b._data, g.dtype)
         return unbroadcast(g * wa, a.shape), unbroadcast(g * (1 - wa), b.shape)
-    return make_result(out, (a, b), backward, "minimum")
+    return make_result(out, (a, b), backward, "minimum", tangent=lambda ta, tb: _tie_tangent(
+        a, b, ta, tb, _tie_weights(a._data < b._data, a._data == b._data, out.dtype)))
 
 
 def where(condition, a, b):
@@ -187,7 +215,10 @@ def where(condition, a, b):
     def backward(g):
         return (unbroadcast(xp.where(cond, g, 0), a.shape) if a.requires_grad else None,
                 unbroadcast(xp.where(cond, 0, g), b.shape) if b.requires_grad else None)
-    return make_result(out, (a, b), backward, "where", saved=())
+    def tangent(ta, tb):
+        c = Tensor._wrap(cond, a._backend)
+        return where(c, 0.0 if ta is None else ta, 0.0 if tb is None else tb)
+    return make_result(out, (a, b), backward, "where", saved=(), tangent=tangent)
 
 
 @traced
@@ -195,12 +226,13 @@ def astype(x, dtype):
     out = x._data.astype(dtype)
     if dtype.kind not in "fc":
         return Tensor._wrap(out, x._backend)
-    return make_result(out, (x,), lambda g: (g.astype(x.dtype),), "astype", saved=())
+    return make_result(out, (x,), lambda g: (g.astype(x.dtype),), "astype", saved=(),
+                       tangent=lambda t: astype(t, dtype))
 
 
 @traced
 def clone(x):
-    return make_result(x._data.copy(), (x,), lambda g: (g,), "clone", saved=())
+    return make_result(x._data.copy(), (x,), lambda g: (g,), "clone", saved=(), tangent=clone)
 
 
 def to_device(x, device):
@@ -208,10 +240,11 @@ def to_device(x, device):
     from fastnn import _dispatch
     source, target = x._backend, _dispatch.backend(device)
     out = Tensor._wrap(target.from_host(source.to_host(x._data)), target)
-    if not (x.requires_grad and is_grad_enabled()):
-        return out
-    out.requires_grad = True
-    out._node = Node((x,), lambda g: (source.from_host(target.to_host(g)),), "to_device", [])
+    if x.requires_grad and is_grad_enabled():
+        out.requires_grad = True
+        out._node = Node((x,), lambda g: (source.from_host(target.to_host(g)),), "to_device", [])
+    if _forward.visible:  # not through make_result (two devices): propagate tangents here
+        propagate_tangents(out, (x,), lambda t: to_device(t, device), "to_device")
     return out
 
 

@@ -57,4 +57,5 @@ def embedding(input, weight, padding_idx=None):
             grad[padding_idx] = 0
         return grad.astype(weight.dtype, copy=False), None
     # the backward reads the indices (as PyTorch saves them), not the table's values
-    return make_result(out, (weight, input), backward, "embedding", saved=(input,))
+    return make_result(out, (weight, input), backward, "embedding", saved=(input,),
+                       tangent=lambda tw, ti: embedding(input, tw))  # linear in the table; indices have none

@@ -10,7 +10,7 @@ import numpy as np
 
 from fastnn.autograd import is_grad_enabled, make_result, unbroadcast
 from fastnn.ops import elementwise
-from fastnn.ops._util import check_same_device, normalize_dim, scalar_array
+from fastnn.ops._util import check_same_device, normalize_dim, scalar_array, tangent_or_zeros
 from fastnn.tensor import Tensor
 
 _INT64 = np.dtype(np.int64)
@@ -57,7 +57,7 @@ def _pick(x, idx, axis, name):
     backend = x._backend
     xp = backend.xp
     if x.ndim == 0:
-        return make_result(x._data.copy(), (x,), lambda g: (g,), name, saved=())
+        return make_result(x._data.copy(), (x,), lambda g: (g,), name, saved=(), tangent=elementwise.clone)
     where = _along_axis(xp, idx, axis)
     out = x._data[where]
 
@@ -65,7 +65,8 @@ def _pick(x, idx, axis, name):
         gx = xp.zeros(x.shape, dtype=g.dtype)
         backend.kernels.scatter_add(gx, where, xp.ascontiguousarray(g))
         return (gx,)
-    return make_result(scalar_array(out, xp), (x,), backward, name, saved=())
+    return make_result(scalar_array(out, xp), (x,), backward, name, saved=(),
+                       tangent=lambda t: _pick(t, idx, axis, name))
 
 
 def _indices(idx, x):
@@ -279,8 +280,10 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
         gs = xp.zeros(src.shape, dtype=g.dtype)
         gs[tuple(slice(0, n) for n in index.shape)] = g[where]
         return gx, gs
+    def tangent(tx, ts=None):  # the written positions take src's tangent (0 for a number), the rest x's
+        return scatter(tangent_or_zeros(tx, x), dim, index, 0.0 if scalar else tangent_or_zeros(ts, src))
     inputs = (x,) if scalar else (x, src)
-    return make_result(out, inputs, backward, "scatter", saved=())
+    return make_result(out, inputs, backward, "scatter", saved=(), tangent=tangent)
 
 
 def scatter_add(input, dim, index, src):
@@ -308,7 +311,8 @@ def scatter_add(input, dim, index, src):
             gs = xp.zeros(src.shape, dtype=g.dtype)
             gs[tuple(slice(0, n) for n in index.shape)] = g[where]
         return (g if x.requires_grad else None), gs
-    return make_result(out, (x, src), backward, "scatter_add", saved=())
+    return make_result(out, (x, src), backward, "scatter_add", saved=(), tangent=lambda tx, ts: scatter_add(
+        tangent_or_zeros(tx, x), dim, index, tangent_or_zeros(ts, src)))
 
 
 def _vector_index(index, name, size, dim):
@@ -339,7 +343,8 @@ def index_select(input, dim, index):
         backend.kernels.scatter_add(gx, lead + (idx,), xp.ascontiguousarray(g.reshape(out.shape if x.ndim
                                                                                      else (1,))))
         return (gx.reshape(x.shape),)
-    return make_result(scalar_array(out, xp), (x,), backward, "index_select", saved=())
+    return make_result(scalar_array(out, xp), (x,), backward, "index_select", saved=(),
+                       tangent=lambda t: index_select(t, dim, index))
 
 
 def _index_add_args(x, dim, index, source, name):
@@ -371,7 +376,8 @@ def index_add(input, dim, index, source, *, alpha=1):
     def backward(g):
         return ((g if x.requires_grad else None),
                 (xp.take(g, idx, axis=axis) * scale if source.requires_grad else None))
-    return make_result(out, (x, source), backward, "index_add", saved=())
+    return make_result(out, (x, source), backward, "index_add", saved=(), tangent=lambda tx, ts: index_add(
+        tangent_or_zeros(tx, x), dim, index, tangent_or_zeros(ts, source), alpha=alpha))
 
 
 def add_values(backend, target, where, values, scale):
@@ -427,7 +433,9 @@ def masked_fill(input, mask, value):
         if len(inputs) == 1:
             return (gx,)
         return gx, (xp.where(m, g, g.dtype.type(0)).sum().astype(value.dtype) if value.requires_grad else None)
-    return make_result(out, inputs, backward, "masked_fill", saved=())
+    def tangent(tx, tv=None):
+        return masked_fill(tangent_or_zeros(tx, x), Tensor._wrap(m, x._backend), 0.0 if tv is None else tv)
+    return make_result(out, inputs, backward, "masked_fill", saved=(), tangent=tangent)
 
 
 def masked_select(input, mask):
@@ -447,7 +455,8 @@ def masked_select(input, mask):
         gx = xp.zeros(shape, dtype=g.dtype)
         gx[m] = g
         return (unbroadcast(gx, x.shape),)
-    return make_result(out, (x,), backward, "masked_select", saved=())
+    return make_result(out, (x,), backward, "masked_select", saved=(),
+                       tangent=lambda t: masked_select(t, Tensor._wrap(m, x._backend)))
 
 
 def nonzero(input, *, as_tuple=False):

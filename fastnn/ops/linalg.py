@@ -3,7 +3,7 @@ import numpy as np
 
 from fastnn._tracing import traced
 from fastnn.autograd import make_result, unbroadcast
-from fastnn.ops._util import as_tensor, check_same_device, product_saved, scalar_array
+from fastnn.ops._util import add_tangents, as_tensor, check_same_device, product_saved, scalar_array
 from fastnn.tensor import Tensor
 
 
@@ -44,7 +44,8 @@ def matmul(a, b):
         if b.requires_grad:
             gb = unbroadcast(a2.swapaxes(-1, -2) @ g2, b2.shape).reshape(b.shape)
         return ga, gb
-    return make_result(out, (a, b), backward, "matmul", saved=product_saved(a, b))
+    return make_result(out, (a, b), backward, "matmul", saved=product_saved(a, b), tangent=lambda ta, tb: add_tangents(
+        None if ta is None else matmul(ta, b), None if tb is None else matmul(a, tb)))
 
 
 @traced
@@ -76,4 +77,6 @@ def linear(input, weight, bias=None):
         gb = g2.sum(axis=0) if bias is not None and bias.requires_grad else None
         return (gx, gw, gb) if bias is not None else (gx, gw)
     inputs = (input, weight, bias) if bias is not None else (input, weight)
-    return make_result(out, inputs, backward, "linear", saved=product_saved(input, weight))
+    def tangent(tx, tw, tb=None):
+        return add_tangents(None if tx is None else linear(tx, weight), None if tw is None else linear(input, tw), tb)
+    return make_result(out, inputs, backward, "linear", saved=product_saved(input, weight), tangent=tangent)

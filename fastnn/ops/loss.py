@@ -7,7 +7,8 @@ import numpy as np
 from fastnn._validation import check_reduction
 from fastnn.autograd import make_result
 from fastnn.ops.activation import _log_softmax_array
-from fastnn.ops.elementwise import add, clamp, div, eq, exp, gt, log, minimum, mul, neg, sqrt, sub, where
+from fastnn.ops.elementwise import add, clamp, div, eq, exp, gt, log, maximum, minimum, mul, neg, sqrt, sub, where
+from fastnn.ops._util import add_tangents
 from fastnn.ops.reduce import mean, sum as _sum
 from fastnn.ops.shape import unsqueeze
 from fastnn.ops.vector import pairwise_distance
@@ -110,8 +111,13 @@ def _weighted_nll(name, input, logp, target, weight, ignore_index, reduction, la
         else:
             grad = -coef
         return ((grad * g).astype(dtype),)
+    def tangent(t):  # loss = -sum_c coef log p, coef constant; d log p = t - sum_c softmax * t for cross_entropy
+        from fastnn.ops.activation import softmax
+        dlogp = t - (softmax(input, 1) * t).sum(1, keepdim=True) if softmax_grad else t
+        losses_t = -(_constant(input, coefficients()) * dlogp).sum(1)
+        return losses_t if reduction == "none" else losses_t.sum() / (denom if reduction == "mean" else 1)
     # the backward reads the target's coefficients and (cross_entropy) logp, a new array: never input's values
-    return make_result(out, (input,), backward, name, saved=())
+    return make_result(out, (input,), backward, name, saved=(), tangent=tangent)
 
 
 def _check_class_input(name, input):
@@ -142,7 +148,18 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return _weighted_nll("nll_loss", input, input._data, target, weight, ignore_index, reduction, 0.0, False)
 
 
-def _elementwise_loss(name, input, target, reduction, value, grad):
+def _constant(like, array):
+    """An array of like's device as a Tensor outside any graph, in a tangent rule (its derivative is 0)."""
+    return Tensor._wrap(array, like._backend)
+
+
+def _sign(d):
+    return _constant(d, d._backend.xp.sign(d._data))
+
+
+def _elementwise_loss(name, input, target, reduction, value, grad, derivative):
+    """A loss value(input - target), reduced; grad(xp, d) is value's derivative on arrays (for backward),
+    derivative(d) the same from ops on the Tensor d (for the tangent rule, which reverse mode differentiates)."""
     check_reduction(reduction)
     _check_float_input(name, input)
     xp = input._backend.xp
@@ -160,18 +177,22 @@ def _elementwise_loss(name, input, target, reduction, value, grad):
     def backward(g):
         d = grad(xp, diff) * g * scale
         return d, -d
+    def tangent(tx, ty):
+        return _reduce(derivative(input - target) * add_tangents(tx, None if ty is None else neg(ty)), reduction)
     # the backward reads `diff`, computed here: in-place edits of input or target afterwards do not affect it
-    return make_result(out, (input, target), backward, name, saved=())
+    return make_result(out, (input, target), backward, name, saved=(), tangent=tangent)
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     reduction = legacy_reduction(size_average, reduce, reduction)
-    return _elementwise_loss("mse_loss", input, target, reduction, lambda xp, d: d * d, lambda xp, d: 2 * d)
+    return _elementwise_loss("mse_loss", input, target, reduction, lambda xp, d: d * d, lambda xp, d: 2 * d,
+                             lambda d: 2 * d)
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     reduction = legacy_reduction(size_average, reduce, reduction)
-    return _elementwise_loss("l1_loss", input, target, reduction, lambda xp, d: xp.abs(d), lambda xp, d: xp.sign(d))
+    return _elementwise_loss("l1_loss", input, target, reduction, lambda xp, d: xp.abs(d), lambda xp, d: xp.sign(d),
+                             _sign)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
@@ -198,8 +219,17 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     def backward(g):
         sig = xp.exp(log_sig)
         return (((pw * y + 1 - y) * sig - pw * y) * w * g * scale).astype(input.dtype), None
+    def tangent(tx, ty):  # the target's tangent is dropped, as backward gives the target no gradient
+        from fastnn.ops.activation import sigmoid
+        from fastnn.ops._util import tangent_or_zeros
+        yt = _constant(input, y)
+        pwt = 1 if pos_weight is None else pos_weight
+        wt = 1 if weight is None else weight
+        slope = ((pwt * yt + 1 - yt) * sigmoid(input) - pwt * yt) * wt
+        return _reduce(slope * tangent_or_zeros(tx, input), reduction)
     # the backward reads log_sig and a copy of the target, computed here
-    return make_result(out, (input, target), backward, "binary_cross_entropy_with_logits", saved=())
+    return make_result(out, (input, target), backward, "binary_cross_entropy_with_logits", saved=(),
+                       tangent=tangent)
 
 
 # ---- issue 14: the remaining losses of torch.nn.functional, by PyTorch's formulas ----------------------------
@@ -256,7 +286,13 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         gx = (w * (x - y) / xp.maximum(x * (1 - x), t(1e-12)) * g * scale).astype(input.dtype, copy=False)
         gy = (w * (log_1mx - log_x) * g * scale).astype(input.dtype, copy=False)
         return gx, gy
-    return make_result(out, (input, target), backward, "binary_cross_entropy", saved=())
+
+    def tangent(tx, ty):
+        wt = 1 if weight is None else weight
+        dx = None if tx is None else wt * (input - target) / maximum(input * (1 - input), t(1e-12)) * tx
+        dy = None if ty is None else wt * (maximum(log(1 - input), t(-100)) - maximum(log(input), t(-100))) * ty
+        return _reduce(add_tangents(dx, dy), reduction)
+    return make_result(out, (input, target), backward, "binary_cross_entropy", saved=(), tangent=tangent)
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
@@ -266,11 +302,12 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
         raise RuntimeError(f"smooth_l1_loss does not support negative values for beta, got beta={beta}")
     if beta == 0:
         return _elementwise_loss("smooth_l1_loss", input, target, reduction, lambda xp, d: xp.abs(d),
-                                 lambda xp, d: xp.sign(d))
+                                 lambda xp, d: xp.sign(d), _sign)
     return _elementwise_loss(
         "smooth_l1_loss", input, target, reduction,
         lambda xp, d: xp.where(xp.abs(d) < beta, 0.5 * d * d / beta, xp.abs(d) - 0.5 * beta).astype(d.dtype),
-        lambda xp, d: xp.where(xp.abs(d) < beta, d / beta, xp.sign(d)).astype(d.dtype))
+        lambda xp, d: xp.where(xp.abs(d) < beta, d / beta, xp.sign(d)).astype(d.dtype),
+        lambda d: where(_constant(d, d._backend.xp.abs(d._data) < beta), d / beta, _sign(d)))
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0):
@@ -280,7 +317,8 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
     return _elementwise_loss(
         "huber_loss", input, target, reduction,
         lambda xp, d: xp.where(xp.abs(d) <= delta, 0.5 * d * d, delta * (xp.abs(d) - 0.5 * delta)).astype(d.dtype),
-        lambda xp, d: xp.where(xp.abs(d) <= delta, d, delta * xp.sign(d)).astype(d.dtype))
+        lambda xp, d: xp.where(xp.abs(d) <= delta, d, delta * xp.sign(d)).astype(d.dtype),
+        lambda d: where(_constant(d, d._backend.xp.abs(d._data) <= delta), d, _sign(d) * delta))
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
@@ -321,7 +359,17 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
         if log_target:
             return (-p * g).astype(input.dtype), (p * (y - x + 1) * g).astype(input.dtype)
         return (-y * g).astype(input.dtype), (xp.where(positive, log_y + 1 - x, t(0)) * g).astype(input.dtype)
-    return make_result(out, (input, target), backward, "kl_div", saved=())
+
+    def tangent(tx, ty):
+        if log_target:
+            p_t = exp(target)
+            dx, dy = -p_t, p_t * (target - input + 1)
+        else:
+            pos = _constant(input, positive)
+            dx, dy = -target, where(pos, log(where(pos, target, t(1))) + 1 - input, t(0))
+        pointwise = add_tangents(None if tx is None else dx * tx, None if ty is None else dy * ty)
+        return pointwise if reduction == "none" else pointwise.sum() * scale
+    return make_result(out, (input, target), backward, "kl_div", saved=(), tangent=tangent)
 
 
 def _check_same_size(name, *tensors):

@@ -12,7 +12,8 @@ import numpy as np
 
 from fastnn._tracing import traced
 from fastnn.autograd import make_result, unbroadcast
-from fastnn.ops._util import as_tensor, check_same_device, normalize_dim, product_saved, result_type, scalar_array
+from fastnn.ops._util import (add_tangents, as_tensor, check_same_device, normalize_dim, product_saved, result_type,
+                              scalar_array)
 from fastnn.ops.elementwise import _binary, astype, sub
 from fastnn.tensor import Tensor
 
@@ -32,16 +33,18 @@ def _floating(x, name):
 
 
 # ---- element-wise functions ---------------------------------------------------------------------------------
-def _unary(name, forward, grad, reads, floating=True):
+def _unary(name, forward, grad, reads, floating=True, derivative=None):
     """An element-wise op: forward(xp, x) -> out; grad(xp, g, x, out) -> input gradient. `reads` says what grad
-    needs ('x', 'out' or nothing), hence what the node saves; `floating`: integers compute in float32."""
+    needs ('x', 'out' or nothing), hence what the node saves; `floating`: integers compute in float32.
+    derivative(x): f'(x) from ops on the Tensor x, for the tangent rule t * f'(x)."""
     def op(input):
         x = _floating(input, name) if floating else _tensor(input, name)
         xp = x._backend.xp
         out = scalar_array(forward(xp, x._data), xp)
         data = x._data
         return make_result(out, (x,), lambda g: (grad(xp, g, data, out),), name,
-                           saved=(x,) if reads == "x" else (), saves_output=reads == "out")
+                           saved=(x,) if reads == "x" else (), saves_output=reads == "out",
+                           tangent=None if derivative is None else lambda t: t * derivative(x))
     op.__name__ = op.__qualname__ = name
     return op
 
@@ -51,22 +54,34 @@ def _c(value, like):
     return like.dtype.type(value)
 
 
-reciprocal = _unary("reciprocal", lambda xp, x: 1 / x, lambda xp, g, x, o: -g * o * o, "out")
-rsqrt = _unary("rsqrt", lambda xp, x: 1 / xp.sqrt(x), lambda xp, g, x, o: _c(-0.5, o) * g * o * o * o, "out")
-sin = _unary("sin", lambda xp, x: xp.sin(x), lambda xp, g, x, o: g * xp.cos(x), "x")
-cos = _unary("cos", lambda xp, x: xp.cos(x), lambda xp, g, x, o: -g * xp.sin(x), "x")
-tan = _unary("tan", lambda xp, x: xp.tan(x), lambda xp, g, x, o: g * (1 + o * o), "out")
-sinh = _unary("sinh", lambda xp, x: xp.sinh(x), lambda xp, g, x, o: g * xp.cosh(x), "x")
-cosh = _unary("cosh", lambda xp, x: xp.cosh(x), lambda xp, g, x, o: g * xp.sinh(x), "x")
-asin = _unary("asin", lambda xp, x: xp.arcsin(x), lambda xp, g, x, o: g / xp.sqrt(1 - x * x), "x")
-acos = _unary("acos", lambda xp, x: xp.arccos(x), lambda xp, g, x, o: -g / xp.sqrt(1 - x * x), "x")
-atan = _unary("atan", lambda xp, x: xp.arctan(x), lambda xp, g, x, o: g / (1 + x * x), "x")
-log1p = _unary("log1p", lambda xp, x: xp.log1p(x), lambda xp, g, x, o: g / (1 + x), "x")
-expm1 = _unary("expm1", lambda xp, x: xp.expm1(x), lambda xp, g, x, o: g * (o + 1), "out")
-log2 = _unary("log2", lambda xp, x: xp.log2(x), lambda xp, g, x, o: g / (x * _c(math.log(2), x)), "x")
-log10 = _unary("log10", lambda xp, x: xp.log10(x), lambda xp, g, x, o: g / (x * _c(math.log(10), x)), "x")
-exp2 = _unary("exp2", lambda xp, x: xp.exp2(x), lambda xp, g, x, o: g * o * _c(math.log(2), o), "out")
-square = _unary("square", lambda xp, x: x * x, lambda xp, g, x, o: 2 * g * x, "x", floating=False)
+reciprocal = _unary("reciprocal", lambda xp, x: 1 / x, lambda xp, g, x, o: -g * o * o, "out",
+                    derivative=lambda x: -1 / (x * x))
+rsqrt = _unary("rsqrt", lambda xp, x: 1 / xp.sqrt(x), lambda xp, g, x, o: _c(-0.5, o) * g * o * o * o, "out",
+               derivative=lambda x: -0.5 * x ** -1.5)
+sin = _unary("sin", lambda xp, x: xp.sin(x), lambda xp, g, x, o: g * xp.cos(x), "x", derivative=lambda x: cos(x))
+cos = _unary("cos", lambda xp, x: xp.cos(x), lambda xp, g, x, o: -g * xp.sin(x), "x", derivative=lambda x: -sin(x))
+tan = _unary("tan", lambda xp, x: xp.tan(x), lambda xp, g, x, o: g * (1 + o * o), "out",
+             derivative=lambda x: 1 + tan(x) ** 2)
+sinh = _unary("sinh", lambda xp, x: xp.sinh(x), lambda xp, g, x, o: g * xp.cosh(x), "x", derivative=lambda x: cosh(x))
+cosh = _unary("cosh", lambda xp, x: xp.cosh(x), lambda xp, g, x, o: g * xp.sinh(x), "x", derivative=lambda x: sinh(x))
+asin = _unary("asin", lambda xp, x: xp.arcsin(x), lambda xp, g, x, o: g / xp.sqrt(1 - x * x), "x",
+              derivative=lambda x: (1 - x * x) ** -0.5)
+acos = _unary("acos", lambda xp, x: xp.arccos(x), lambda xp, g, x, o: -g / xp.sqrt(1 - x * x), "x",
+              derivative=lambda x: -(1 - x * x) ** -0.5)
+atan = _unary("atan", lambda xp, x: xp.arctan(x), lambda xp, g, x, o: g / (1 + x * x), "x",
+              derivative=lambda x: 1 / (1 + x * x))
+log1p = _unary("log1p", lambda xp, x: xp.log1p(x), lambda xp, g, x, o: g / (1 + x), "x",
+               derivative=lambda x: 1 / (1 + x))
+expm1 = _unary("expm1", lambda xp, x: xp.expm1(x), lambda xp, g, x, o: g * (o + 1), "out",
+               derivative=lambda x: x.exp())
+log2 = _unary("log2", lambda xp, x: xp.log2(x), lambda xp, g, x, o: g / (x * _c(math.log(2), x)), "x",
+              derivative=lambda x: 1 / (x * math.log(2)))
+log10 = _unary("log10", lambda xp, x: xp.log10(x), lambda xp, g, x, o: g / (x * _c(math.log(10), x)), "x",
+               derivative=lambda x: 1 / (x * math.log(10)))
+exp2 = _unary("exp2", lambda xp, x: xp.exp2(x), lambda xp, g, x, o: g * o * _c(math.log(2), o), "out",
+              derivative=lambda x: exp2(x) * math.log(2))
+square = _unary("square", lambda xp, x: x * x, lambda xp, g, x, o: 2 * g * x, "x", floating=False,
+                derivative=lambda x: 2 * x)
 
 
 @traced
@@ -80,7 +95,13 @@ def erf(input):
 
     def backward(g):
         return (g * _c(2 / math.sqrt(math.pi), data) * xp.exp(-data * data),)
-    return make_result(scalar_array(out, xp), (x,), backward, "erf")
+    return make_result(scalar_array(out, xp), (x,), backward, "erf",
+                       tangent=lambda t: t * (-(x * x)).exp() * _c(2 / math.sqrt(math.pi), data))
+
+
+def _zero_tangent(t):
+    """The tangent of a piecewise-constant op (a zero array: 0 * t would turn an infinite tangent into NaN)."""
+    return Tensor._wrap(t._backend.xp.zeros_like(t._data), t._backend)
 
 
 def _step(name, forward):
@@ -89,7 +110,7 @@ def _step(name, forward):
         x = _tensor(input, name)
         xp = x._backend.xp
         out = x._data.copy() if (x.dtype.kind in "biu" and name != "sign") else scalar_array(forward(xp, x._data), xp)
-        return make_result(out, (x,), lambda g: (xp.zeros_like(g),), name, saved=())
+        return make_result(out, (x,), lambda g: (xp.zeros_like(g),), name, saved=(), tangent=_zero_tangent)
     op.__name__ = op.__qualname__ = name
     return op
 
@@ -113,7 +134,8 @@ def round(input, *, decimals=0):
     else:  # PyTorch scales by 10**decimals, rounds half to even and scales back
         scale = _c(10.0 ** decimals, x._data)
         out = xp.round(x._data * scale) / scale
-    return make_result(scalar_array(out, xp), (x,), lambda g: (xp.zeros_like(g),), "round", saved=())
+    return make_result(scalar_array(out, xp), (x,), lambda g: (xp.zeros_like(g),), "round", saved=(),
+                       tangent=_zero_tangent)
 
 
 # ---- element-wise binary ------------------------------------------------------------------------------------
@@ -133,7 +155,9 @@ def atan2(input, other):
         denom = a._data * a._data + b._data * b._data
         return (unbroadcast(g * b._data / denom, a.shape) if a.requires_grad else None,
                 unbroadcast(-g * a._data / denom, b.shape) if b.requires_grad else None)
-    return make_result(out, (a, b), backward, "atan2")
+    def tangent(ta, tb):  # (b ta - a tb) / (a^2 + b^2)
+        return add_tangents(None if ta is None else b * ta, None if tb is None else -(a * tb)) / (a * a + b * b)
+    return make_result(out, (a, b), backward, "atan2", tangent=tangent)
 
 
 def _modulo(name, forward, quotient):
@@ -149,7 +173,9 @@ def _modulo(name, forward, quotient):
         def backward(g):
             return (unbroadcast(g, a.shape) if a.requires_grad else None,
                     unbroadcast(-g * quotient(xp, a._data / b._data), b.shape) if b.requires_grad else None)
-        return make_result(out, (a, b), backward, name, saved=(a, b) if b.requires_grad else ())
+        return make_result(out, (a, b), backward, name, saved=(a, b) if b.requires_grad else (),
+                           tangent=lambda ta, tb: add_tangents(ta, None if tb is None else -(tb * Tensor._wrap(
+                               quotient(xp, a._data / b._data), a._backend))))
     op.__name__ = op.__qualname__ = name
     return op
 
@@ -167,7 +193,7 @@ def floor_divide(input, other):
     out = scalar_array(xp.floor_divide(a._data, b._data), xp)
     return make_result(out, (a, b), lambda g: (xp.zeros(a.shape, dtype=g.dtype) if a.requires_grad else None,
                                                xp.zeros(b.shape, dtype=g.dtype) if b.requires_grad else None),
-                       "floor_divide", saved=())
+                       "floor_divide", saved=(), tangent=lambda ta, tb: _zero_tangent(ta if tb is None else tb))
 
 
 def lerp(input, end, weight):
@@ -186,7 +212,9 @@ def lerp(input, end, weight):
                 unbroadcast(g * w._data, end.shape) if end.requires_grad else None,
                 unbroadcast(g * (end._data - start._data), w.shape) if w.requires_grad else None)
     saved = ((w,) if start.requires_grad or end.requires_grad else ()) + ((start, end) if w.requires_grad else ())
-    return make_result(out, (start, end, w), backward, "lerp", saved=saved)
+    return make_result(out, (start, end, w), backward, "lerp", saved=saved, tangent=lambda ts, te, tw: add_tangents(
+        None if ts is None else ts * (1 - w), None if te is None else te * w,
+        None if tw is None else tw * (end - start)))
 
 
 # ---- matrix products ----------------------------------------------------------------------------------------
@@ -209,7 +237,8 @@ def _product(name, a, b):
     def backward(g):
         return (g @ b._data.swapaxes(-1, -2) if a.requires_grad else None,
                 a._data.swapaxes(-1, -2) @ g if b.requires_grad else None)
-    return make_result(out, (a, b), backward, name, saved=product_saved(a, b))
+    return make_result(out, (a, b), backward, name, saved=product_saved(a, b), tangent=lambda ta, tb: add_tangents(
+        None if ta is None else _product(name, ta, b), None if tb is None else _product(name, a, tb)))
 
 
 @traced
@@ -247,7 +276,12 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
         return (unbroadcast(g * scale(beta), c.shape) if c.requires_grad else None,
                 ga @ mat2._data.T if mat1.requires_grad else None,
                 mat1._data.T @ ga if mat2.requires_grad else None)
-    return make_result(out, (c, mat1, mat2), backward, "addmm", saved=product_saved(mat1, mat2))
+    def tangent(tc, t1, t2):
+        product = add_tangents(None if t1 is None else _product("mm", t1, mat2),
+                               None if t2 is None else _product("mm", mat1, t2))
+        return add_tangents(None if tc is None or beta == 0 else tc * scale(beta),
+                            None if product is None else product * scale(alpha))
+    return make_result(out, (c, mat1, mat2), backward, "addmm", saved=product_saved(mat1, mat2), tangent=tangent)
 
 
 def outer(input, vec2):
@@ -260,7 +294,8 @@ def outer(input, vec2):
 
     def backward(g):
         return (g @ b._data if a.requires_grad else None, a._data @ g if b.requires_grad else None)
-    return make_result(out, (a, b), backward, "outer", saved=product_saved(a, b))
+    return make_result(out, (a, b), backward, "outer", saved=product_saved(a, b), tangent=lambda ta, tb: add_tangents(
+        None if ta is None else outer(ta, b), None if tb is None else outer(a, tb)))
 
 
 ger = outer
@@ -351,7 +386,10 @@ def einsum(equation, *operands):
         return tuple(grad_of(i, g) if t.requires_grad else None for i, t in enumerate(operands))
     saved = tuple(t for i, t in enumerate(operands)
                   if builtins.any(o.requires_grad for j, o in enumerate(operands) if j != i))
-    return make_result(scalar_array(out, xp), operands, backward, "einsum", saved=saved)
+    def tangent(*tangents):  # multilinear: one einsum per operand with a tangent, in that operand's place
+        return add_tangents(*(None if t is None else einsum(equation, *operands[:i], t, *operands[i + 1:])
+                              for i, t in enumerate(tangents)))
+    return make_result(scalar_array(out, xp), operands, backward, "einsum", saved=saved, tangent=tangent)
 
 
 # ---- cumulative and product reductions ----------------------------------------------------------------------
@@ -375,7 +413,7 @@ def cumsum(input, dim, *, dtype=None):
     def backward(g):
         g1 = g.reshape(data.shape)
         return (xp.flip(xp.cumsum(xp.flip(g1, axis), axis=axis), axis).reshape(x.shape),)
-    return make_result(scalar_array(out, xp), (x,), backward, "cumsum", saved=())
+    return make_result(scalar_array(out, xp), (x,), backward, "cumsum", saved=(), tangent=lambda t: cumsum(t, axis))
 
 
 def _exclusive_products(xp, data, axis):
@@ -416,7 +454,18 @@ def cumprod(input, dim, *, dtype=None):
         upper = xp.triu(xp.ones((n, n), dtype=data.dtype))  # k >= i
         gx = (partial * upper * g1[..., None, :]).sum(axis=-1)
         return (xp.moveaxis(gx, -1, axis).reshape(x.shape),)
-    return make_result(scalar_array(out.reshape(x.shape), xp), (x,), backward, "cumprod", saves_output=True)
+    def tangent(t):  # d out_k = sum_{i <= k} t_i prod_{j <= k, j != i} x_j through ops (zeros allowed): O(n^2)
+        from fastnn.ops.elementwise import where
+        from fastnn.ops.shape import expand, movedim, reshape, unsqueeze
+        rows = movedim(reshape(x, data.shape), axis, -1)
+        n = rows.shape[-1]
+        eye = Tensor._wrap(xp.eye(n, dtype=_BOOL), x._backend)
+        partial = cumprod(where(eye, 1, expand(unsqueeze(rows, -2), rows.shape[:-1] + (n, n))), -1)
+        upper = Tensor._wrap(xp.triu(xp.ones((n, n), dtype=data.dtype)), x._backend)  # k >= i
+        tangent_rows = unsqueeze(movedim(reshape(t, data.shape), axis, -1), -1)
+        return reshape(movedim((tangent_rows * partial * upper).sum(-2), -1, axis), x.shape)
+    return make_result(scalar_array(out.reshape(x.shape), xp), (x,), backward, "cumprod", saves_output=True,
+                       tangent=tangent)
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):
@@ -441,7 +490,19 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
             return (xp.zeros(x.shape, dtype=g.dtype),)
         before, after = _exclusive_products(xp, data, axis)
         return ((g.reshape(kept_shape) * before * after).reshape(x.shape),)
-    return make_result(scalar_array(out, xp), (x,), backward, "prod")
+    def tangent(t):
+        # sum_i t_i * prod_{j != i} x_j along the axis, through ops (no division: zeros are fine); the products of
+        # the others come from an n x n copy of each reduced row, so this costs n times the input's memory.
+        from fastnn.ops.elementwise import where
+        from fastnn.ops.shape import expand, movedim, reshape, unsqueeze
+        flat = reshape(x, (-1,)) if dim is None else reshape(x, data.shape)
+        rows = movedim(flat, axis, -1)
+        n = rows.shape[-1]
+        eye = Tensor._wrap(xp.eye(n, dtype=_BOOL), x._backend)
+        others = prod(where(eye, 1, expand(unsqueeze(rows, -2), rows.shape[:-1] + (n, n))), -1)
+        tangent_rows = movedim(reshape(t, flat.shape), axis, -1)
+        return reshape((tangent_rows * others).sum(-1), out.shape)
+    return make_result(scalar_array(out, xp), (x,), backward, "prod", tangent=tangent)
 
 
 # ---- norms ----------------------------------------------------------------------------------------------------
@@ -492,7 +553,23 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
             return (xp.where(nonzero, gk / safe, t(0)) * data,)
         scale = xp.where(nonzero, gk / safe ** t(p - 1), t(0))
         return (scale * xp.sign(data) * a ** t(p - 1),)
-    return make_result(scalar_array(out, xp), (x,), backward, "norm", saves_output=True)
+
+    def tangent(tv):  # the backward's cases, from ops on x (reverse mode differentiates them)
+        from fastnn.ops.elementwise import where
+        sign = Tensor._wrap(xp.sign(data), x._backend)
+        if p == 0:
+            slope = Tensor._wrap(xp.zeros_like(data), x._backend)
+        elif p in (math.inf, -math.inf):
+            hits = (a == kept).astype(data.dtype)
+            slope = sign * Tensor._wrap(hits / hits.sum(axis=axes, keepdims=True), x._backend)
+        elif p == 1:
+            slope = sign
+        else:
+            nonzero = Tensor._wrap(kept > 0, x._backend)
+            safe = where(nonzero, norm(x, p, axes, keepdim=True), t(1))
+            slope = where(nonzero, x.abs() ** t(p - 1) * sign / safe ** t(p - 1), t(0))
+        return (slope * tv).sum(axes, keepdim=True).reshape(out.shape)
+    return make_result(scalar_array(out, xp), (x,), backward, "norm", saves_output=True, tangent=tangent)
 
 
 def dist(input, other, p=2):
@@ -508,7 +585,8 @@ def _triangle(name, upper):
             raise ValueError(f"{name}(): input tensor must have at least 2 dimensions, got shape {tuple(x.shape)}")
         xp = x._backend.xp
         part = xp.triu if upper else xp.tril
-        return make_result(part(x._data, diagonal), (x,), lambda g: (part(g, diagonal),), name, saved=())
+        return make_result(part(x._data, diagonal), (x,), lambda g: (part(g, diagonal),), name, saved=(),
+                           tangent=lambda t: op(t, diagonal))
     op.__name__ = op.__qualname__ = name
     return op
 
@@ -547,7 +625,7 @@ def diag(input, diagonal=0):
             gx = xp.zeros(x.shape, dtype=g.dtype)
             gx[rows, cols] = g
             return (gx,)
-    return make_result(out, (x,), backward, "diag", saved=())
+    return make_result(out, (x,), backward, "diag", saved=(), tangent=lambda t: diag(t, k))
 
 
 # ---- tests on values --------------------------------------------------------------------------------------------
@@ -587,7 +665,7 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     x = _tensor(input, "nan_to_num")
     xp = x._backend.xp
     if x.dtype.kind != "f":
-        return make_result(x._data.copy(), (x,), lambda g: (g,), "nan_to_num", saved=())
+        return make_result(x._data.copy(), (x,), lambda g: (g,), "nan_to_num", saved=(), tangent=lambda t: t)
     info = np.finfo(x.dtype)
     t = x.dtype.type
     data = x._data
@@ -595,7 +673,7 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     out = xp.where(data == t(math.inf), t(info.max if posinf is None else posinf), out)
     out = xp.where(data == t(-math.inf), t(info.min if neginf is None else neginf), out)
     return make_result(scalar_array(out, xp), (x,), lambda g: (xp.where(xp.isfinite(data), g, t(0)),),
-                       "nan_to_num")
+                       "nan_to_num", tangent=lambda tv: tv * Tensor._wrap(xp.isfinite(data), x._backend))
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
@@ -673,7 +751,8 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
         rows, cols = _diagonal_positions(xp, planes.shape[-2:], k)
         planes[..., rows, cols] = g
         return (gx,)
-    return make_result(out, (x,), backward, "diagonal", saved=(), shares_storage=x)
+    return make_result(out, (x,), backward, "diagonal", saved=(), shares_storage=x,
+                       tangent=lambda t: diagonal(t, k, d1, d2))
 
 
 def trace(input):

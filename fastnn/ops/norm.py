@@ -13,6 +13,7 @@ import numpy as np
 from fastnn._tracing import traced
 from fastnn._validation import check_eps
 from fastnn.autograd import make_result
+from fastnn.ops._util import add_tangents
 from fastnn.tensor import Tensor
 
 
@@ -96,8 +97,41 @@ def _normalize(input, view, weight, bias, w, b, eps, stats, name):
         if bias is not None:
             grads.append(db.reshape(repeats, -1).sum(axis=0))
         return tuple(grads)
+    def tangent(tx, *param_tangents):
+        tw, tb = _param_tangents(weight, bias, param_tangents)
+        per_k = (1, view[1], 1)
+        xv, tv = input.reshape(view), None if tx is None else tx.reshape(view)
+        if stats is None:
+            xhat, dxhat = _normalized_tangent(xv, tv, (0, 2), eps)
+        else:  # fixed statistics: an affine map of x
+            mean_k, invstd_k = (Tensor._wrap(a.astype(input.dtype).reshape(per_k), input._backend) for a in stats)
+            xhat = (xv - mean_k) * invstd_k
+            dxhat = None if tv is None else tv * invstd_k
+
+        def channel(p):  # a (C,) parameter or its tangent, as (1, K, 1)
+            return p.repeat(repeats).reshape(per_k)
+        return add_tangents(None if dxhat is None else dxhat if weight is None else dxhat * channel(weight),
+                            None if tw is None else xhat * channel(tw),
+                            None if tb is None else channel(tb)).expand(view).reshape(input.shape)
     inputs = (input,) + tuple(t for t in (weight, bias) if t is not None)
-    return make_result(y.reshape(input.shape), inputs, backward, name), mean, var
+    return make_result(y.reshape(input.shape), inputs, backward, name, tangent=tangent), mean, var
+
+
+def _param_tangents(weight, bias, tangents):
+    """(weight's tangent, bias's tangent) from those of the inputs after the first (absent parameters: None)."""
+    tangents = iter(tangents)
+    return tuple(None if p is None else next(tangents) for p in (weight, bias))
+
+
+def _normalized_tangent(x, t, axes, eps):
+    """(x_hat, its tangent along t) for x_hat = (x - mean) / sqrt(var + eps) over `axes` (biased variance), from
+    ops so that reverse mode differentiates them: d x_hat = (t - mean(t) - x_hat mean(t x_hat)) / sqrt(var + eps)."""
+    centered = x - x.mean(axes, keepdim=True)
+    rstd = ((centered * centered).mean(axes, keepdim=True) + eps) ** -0.5
+    xhat = centered * rstd
+    if t is None:
+        return xhat, None
+    return xhat, (t - t.mean(axes, keepdim=True) - xhat * (t * xhat).mean(axes, keepdim=True)) * rstd
 
 
 def _channel_layout(input, op, weight, bias):
@@ -195,8 +229,15 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         if bias is not None:
             grads.append(db.reshape(shape))
         return tuple(grads)
+    def tangent(tx, *param_tangents):
+        tw, tb = _param_tangents(weight, bias, param_tangents)
+        xhat, dxhat = _normalized_tangent(input.reshape(x.shape), None if tx is None else tx.reshape(x.shape), (1,),
+                                          eps)
+        return add_tangents(None if dxhat is None else dxhat if weight is None else dxhat * weight.reshape(width),
+                            None if tw is None else xhat * tw.reshape(width),
+                            None if tb is None else tb.reshape(width)).expand(x.shape).reshape(input.shape)
     inputs = (input,) + tuple(t for t in (weight, bias) if t is not None)
-    return make_result(y.reshape(input.shape), inputs, backward, "layer_norm")
+    return make_result(y.reshape(input.shape), inputs, backward, "layer_norm", tangent=tangent)
 
 
 @traced
@@ -216,4 +257,13 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
         dy = xp.ascontiguousarray(g, dtype=x.dtype).reshape(x.shape)
         dx = kern.local_response_norm_backward(dy, x, y, base, int(size), scalar(alpha), scalar(beta))
         return (dx.reshape(input.shape),)
-    return make_result(y.reshape(input.shape), (input,), backward, "local_response_norm")
+    def composite(x):  # the forward from ops: zero-padded channel windows of x^2 averaged by a pool
+        from fastnn.ops.pool import avg_pool2d
+        from fastnn.ops.shape import pad
+        squares = pad((x * x).reshape(n, 1, channels, -1), (0, 0, size // 2, (size - 1) // 2))
+        return x / (avg_pool2d(squares, (size, 1), 1).reshape(x.shape) * alpha + k) ** beta
+
+    def tangent(t):
+        from fastnn.autograd.forward_ad import composite_tangent
+        return composite_tangent(composite, (input,), (t,))
+    return make_result(y.reshape(input.shape), (input,), backward, "local_response_norm", tangent=tangent)

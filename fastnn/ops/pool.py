@@ -30,7 +30,11 @@ def _max_result(op, input, out, indices, out_shape, return_indices):
         grad = backend.kernels.max_pool2d_backward(g, indices.reshape(-1, 1, count), 1, plane_size)
         return (grad.reshape(input.shape),)
 
-    result = make_result(out.reshape(out_shape), (input,), backward, op, saved=())
+    def tangent(t):  # the tangent at each window's argmax
+        from fastnn.ops.indexing import _pick
+        return _pick(t.reshape(-1, plane_size), indices.reshape(-1, count), 1, op).reshape(out_shape)
+
+    result = make_result(out.reshape(out_shape), (input,), backward, op, saved=(), tangent=tangent)
     if return_indices:
         return result, Tensor._wrap(indices.reshape(out_shape), backend)
     return result
@@ -78,4 +82,6 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                                                    divisor)
         return (grad.reshape(input.shape),)
 
-    return make_result(out.reshape(input.shape[:-2] + (oh, ow)), (input,), backward, "avg_pool2d", saved=())
+    return make_result(out.reshape(input.shape[:-2] + (oh, ow)), (input,), backward, "avg_pool2d", saved=(),
+                       tangent=lambda t: avg_pool2d(t, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                                    divisor_override))

@@ -71,7 +71,9 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                                                    count_include_pad, divisor)
         return (grad.reshape(input.shape),)
 
-    return make_result(out.reshape(input.shape[:-3] + out_size), (input,), backward, "avg_pool3d", saved=())
+    return make_result(out.reshape(input.shape[:-3] + out_size), (input,), backward, "avg_pool3d", saved=(),
+                       tangent=lambda t: avg_pool3d(t, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                                    divisor_override))
 
 
 def _adaptive_size(op, input, output_size, spatial):
@@ -100,7 +102,7 @@ def adaptive_avg_pool2d(input, output_size):
         return (backend.kernels.adaptive_avg_pool2d_backward(g, height, width).reshape(input.shape),)
 
     return make_result(out.reshape(input.shape[:-2] + (oh, ow)), (input,), backward, "adaptive_avg_pool2d",
-                       saved=())
+                       saved=(), tangent=lambda t: adaptive_avg_pool2d(t, (oh, ow)))
 
 
 @traced

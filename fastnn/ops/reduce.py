@@ -48,7 +48,7 @@ def sum(x, dim=None, keepdim=False):
 
     def backward(g):
         return (xp.broadcast_to(_expand_back(g, x, axes, keepdim), x.shape),)
-    return make_result(scalar_array(out, xp), (x,), backward, "sum", saved=())
+    return make_result(scalar_array(out, xp), (x,), backward, "sum", saved=(), tangent=lambda t: sum(t, axes, keepdim))
 
 
 @traced
@@ -62,7 +62,8 @@ def mean(x, dim=None, keepdim=False):
 
     def backward(g):
         return (xp.broadcast_to(_expand_back(g, x, axes, keepdim) / x.dtype.type(count), x.shape),)
-    return make_result(scalar_array(out, xp), (x,), backward, "mean", saved=())
+    return make_result(scalar_array(out, xp), (x,), backward, "mean", saved=(),
+                       tangent=lambda t: mean(t, axes, keepdim))
 
 
 def _extreme_all(x, dim, keepdim, largest):
@@ -78,7 +79,11 @@ def _extreme_all(x, dim, keepdim, largest):
         hits = x._data == kept
         share = hits / hits.sum(axis=axes, keepdims=True).astype(x.dtype)
         return ((_expand_back(g, x, axes, keepdim) * share).astype(x.dtype),)
-    return make_result(out, (x,), backward, "amax" if largest else "amin", saves_output=True)
+    def tangent(t):  # the tied extremes' tangents averaged, as backward shares the gradient
+        hits = x._data == kept
+        share = Tensor._wrap(hits / hits.sum(axis=axes, keepdims=True).astype(x.dtype), x._backend)
+        return sum(t * share, axes, keepdim)
+    return make_result(out, (x,), backward, "amax" if largest else "amin", saves_output=True, tangent=tangent)
 
 
 def _extreme_dim(x, dim, keepdim, largest):
@@ -97,7 +102,10 @@ def _extreme_dim(x, dim, keepdim, largest):
     if not keepdim:  # new names: the backward closure needs the unsqueezed idx
         shape = _dropped_shape(x, (axis,))
         values, indices = scalar_array(values.reshape(shape), xp), idx.reshape(shape)
-    return MaxMin(make_result(values, (x,), backward, "max" if largest else "min", saved=()),
+    def tangent(t):  # the tangent at the returned index
+        from fastnn.ops.indexing import _pick
+        return _pick(t, idx, axis, "max" if largest else "min").reshape(values.shape)
+    return MaxMin(make_result(values, (x,), backward, "max" if largest else "min", saved=(), tangent=tangent),
                   Tensor._wrap(scalar_array(indices.astype(_INT64), xp), x._backend))
 
 
@@ -158,6 +166,11 @@ def _centered(x, dim, unbiased, correction, name):
     return axes, centered, denom
 
 
+def _variance_tangent(x, t, axes, keepdim, denom):
+    """d var = 2 / denom * sum((x - mean) * t), with x's values through ops (reverse mode differentiates it)."""
+    return sum((x - mean(x, axes, keepdim=True)) * t, axes, keepdim) * (x.dtype.type(2) / denom)
+
+
 def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
     """Variance with Bessel's correction by default (correction=1), as in PyTorch."""
     axes, centered, denom = _centered(x, dim, unbiased, correction, "var")
@@ -167,7 +180,8 @@ def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
     def backward(g):
         return (_expand_back(g, x, axes, keepdim) * (x.dtype.type(2) / denom) * centered,)
     # The backward reads only `centered`, a private copy: an in-place edit of x after var does not change it.
-    return make_result(scalar_array(out, xp), (x,), backward, "var", saved=())
+    return make_result(scalar_array(out, xp), (x,), backward, "var", saved=(),
+                       tangent=lambda t: _variance_tangent(x, t, axes, keepdim, denom))
 
 
 def std(x, dim=None, unbiased=None, keepdim=False, correction=None):
@@ -181,7 +195,13 @@ def std(x, dim=None, unbiased=None, keepdim=False, correction=None):
         nonzero = s > 0
         scale = xp.where(nonzero, _expand_back(g, x, axes, keepdim) / (denom * xp.where(nonzero, s, 1)), 0)
         return (scale.astype(x.dtype) * centered,)
-    return make_result(out, (x,), backward, "std", saved=(), saves_output=True)
+    def tangent(t):  # d std = d var / (2 std), 0 where std is 0 (as backward)
+        from fastnn.ops.elementwise import where
+        s = std(x, axes, keepdim=keepdim, correction=denom_correction)
+        positive = s > 0
+        return where(positive, _variance_tangent(x, t, axes, keepdim, denom) / (2 * where(positive, s, 1)), 0)
+    denom_correction = _correction(unbiased, correction)
+    return make_result(out, (x,), backward, "std", saved=(), saves_output=True, tangent=tangent)
 
 
 @traced
@@ -195,7 +215,8 @@ def logsumexp(x, dim, keepdim=False):
     def backward(g):
         return (_expand_back(g, x, axes, keepdim) * xp.exp(x._data - out_keep),)
     out = out_keep if keepdim else out_keep.reshape(_dropped_shape(x, axes))
-    return make_result(scalar_array(out, xp), (x,), backward, "logsumexp", saves_output=True)
+    return make_result(scalar_array(out, xp), (x,), backward, "logsumexp", saves_output=True,
+                       tangent=lambda t: sum(t * (x - logsumexp(x, axes, keepdim=True)).exp(), axes, keepdim))
 
 
 # ---- more of torch's reductions, composed of the ops above (gradients follow them) -------------------------------

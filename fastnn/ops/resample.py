@@ -161,7 +161,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
 
     def backward(g):
         return (_apply_along(xp, g, mats, True),)
-    return make_result(out, (input,), backward, "interpolate", saved=())
+    return make_result(out, (input,), backward, "interpolate", saved=(), tangent=lambda t: interpolate(
+        t, size, scale_factor, mode, align_corners, recompute_scale_factor))
 
 
 # ---- pixel shuffle -------------------------------------------------------------------------------------------
@@ -256,7 +257,8 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
                            f"components must be at least one.")
     xp = x._backend.xp
     out = _im2col(xp, x._data, hw, k, d, p, s, blocks)
-    y = make_result(out, (x,), lambda g: (_col2im(xp, g, hw, k, d, p, s, blocks),), "unfold", saved=())
+    y = make_result(out, (x,), lambda g: (_col2im(xp, g, hw, k, d, p, s, blocks),), "unfold", saved=(),
+                    tangent=lambda t: unfold(t, kernel_size, dilation, padding, stride))
     return y if batched else reshape(y, y.shape[1:])
 
 
@@ -281,5 +283,6 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
                            f"input.size(2)={x.shape[2]}.")
     xp = x._backend.xp
     out = _col2im(xp, xp.ascontiguousarray(x._data), hw, k, d, p, s, blocks)
-    y = make_result(out, (x,), lambda g: (_im2col(xp, g, hw, k, d, p, s, blocks),), "fold", saved=())
+    y = make_result(out, (x,), lambda g: (_im2col(xp, g, hw, k, d, p, s, blocks),), "fold", saved=(),
+                    tangent=lambda t: fold(t, output_size, kernel_size, dilation, padding, stride))
     return y if batched else reshape(y, y.shape[1:])

@@ -23,7 +23,7 @@ along a new leading axis and are handed out as views of it (getitem), since a gr
 import numpy as np
 
 from fastnn.autograd import make_result
-from fastnn.ops.shape import getitem
+from fastnn.ops.shape import getitem, stack
 from fastnn.tensor import Tensor
 
 _NONLINEARITIES = ("tanh", "relu")
@@ -135,6 +135,21 @@ def _check_shape(op, name, t, shape):
         raise ValueError(f"{op}(): expected {name} of shape {tuple(shape)}, got {tuple(t.shape)}")
 
 
+def _composite_step(kind, input_gates, hidden_gates, h, c):
+    """One step of `kind` from ops, (h', c' or None): the form tangent rules differentiate (the fused math above
+    is its array twin)."""
+    from fastnn.ops.activation import relu, sigmoid, tanh
+    if kind == "lstm":
+        i, f, g, o = (input_gates + hidden_gates).chunk(4, 1)
+        c_new = sigmoid(f) * c + sigmoid(i) * tanh(g)
+        return sigmoid(o) * tanh(c_new), c_new
+    if kind == "gru":
+        (xr, xz, xn), (hr, hz, hn) = input_gates.chunk(3, 1), hidden_gates.chunk(3, 1)
+        r, z = sigmoid(xr + hr), sigmoid(xz + hz)
+        return (1 - z) * tanh(xn + r * hn) + z * h, None
+    return (tanh if kind == "rnn_tanh" else relu)(input_gates + hidden_gates), None
+
+
 # ---- one step: the cell ops --------------------------------------------------------------------------------------
 def _cell(kind, op, input_gates, hidden_gates, h, c, input_bias, hidden_bias):
     """One step of `kind` on (B, k*H) gate pre-activations; returns h' (and c' for LSTM)."""
@@ -187,9 +202,20 @@ def _cell(kind, op, input_gates, hidden_gates, h, c, input_bias, hidden_bias):
         if "hidden_bias" in slots:
             grads[slots["hidden_bias"]] = d_hidden.sum(axis=0)
         return tuple(grads)
+    def composite(*values):  # the step from ops, on the inputs in `inputs`' order
+        named = dict(zip(["input_gates", "hidden_gates"] + list(slots), values))
+        ig, hg = named["input_gates"], named["hidden_gates"]
+        ig = ig if "input_bias" not in named else ig + named["input_bias"]
+        hg = hg if "hidden_bias" not in named else hg + named["hidden_bias"]
+        h_new, c_new = _composite_step(kind, ig, hg, named.get("h"), named.get("c"))
+        return h_new if c_new is None else stack([h_new, c_new])
+
+    def tangent(*tangents):
+        from fastnn.autograd.forward_ad import composite_tangent
+        return composite_tangent(composite, inputs, tangents)
     # the backward reads the state's values (kept in the workspace) and nothing else of the inputs
     saved = tuple(t for t in (h if kind == "gru" else None, c) if t is not None)
-    out = make_result(packed, tuple(inputs), backward, op, saved=saved)
+    out = make_result(packed, tuple(inputs), backward, op, saved=saved, tangent=tangent)
     if kind == "lstm":
         return getitem(out, 0), getitem(out, 1)
     return out
@@ -294,8 +320,24 @@ def _layer(kind, op, input_gates, weight_hh, bias_hh, hx, cx, reverse):
         return tuple(grads)
     inputs = (input_gates, weight_hh) + ((bias_hh,) if bias_hh is not None else ()) + (hx,) + (
         (cx,) if kind == "lstm" else ())
+    def composite(*values):  # the time loop from ops, on the inputs in `inputs`' order
+        values = iter(values)
+        gates, w = next(values), next(values)
+        b = next(values) if bias_hh is not None else None
+        h, c = next(values), (next(values) if kind == "lstm" else None)
+        outputs = [None] * T
+        for t in order:
+            hg = h @ w.t()
+            h, c = _composite_step(kind, gates[t], hg if b is None else hg + b, h, c)
+            outputs[t] = h
+        return stack(outputs + ([c] if kind == "lstm" else []))
+
+    def tangent(*tangents):
+        from fastnn.autograd.forward_ad import composite_tangent
+        return composite_tangent(composite, inputs, tangents)
     # the backward reads weight_hh; hx/cx and the gates' activations live in its own workspace arrays
-    out = make_result(packed, inputs, backward, op, saved=(weight_hh, hx) + ((cx,) if kind == "lstm" else ()))
+    out = make_result(packed, inputs, backward, op, saved=(weight_hh, hx) + ((cx,) if kind == "lstm" else ()),
+                      tangent=tangent)
     last = 0 if reverse else T - 1
     if kind == "lstm":
         return getitem(out, slice(0, T)), getitem(out, last), getitem(out, T)

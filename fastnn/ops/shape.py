@@ -10,7 +10,8 @@ import numpy as np
 from fastnn._tracing import traced
 from fastnn.autograd import make_result, unbroadcast
 from fastnn.ops.elementwise import astype
-from fastnn.ops._util import as_tensor, check_same_device, normalize_dim, result_type, scalar_array, shape_args
+from fastnn.ops._util import (as_tensor, check_same_device, normalize_dim, result_type, scalar_array, shape_args,
+                              tangent_or_zeros)
 from fastnn.tensor import Tensor
 
 
@@ -25,7 +26,7 @@ def reshape(x, shape):
     # NumPy and CuPy reshape without a copy when x is contiguous or only unit dims move; other cases may copy.
     view = x._data.flags.c_contiguous or _without_ones(x.shape) == _without_ones(out.shape)
     return make_result(out, (x,), lambda g: (g.reshape(x.shape),), "reshape", saved=(),
-                       shares_storage=x if view else None)
+                       shares_storage=x if view else None, tangent=lambda t: reshape(t, out.shape))
 
 
 def _without_ones(shape):
@@ -50,7 +51,7 @@ def permute(x, dims):
         raise ValueError(f"permute: dims {dims} are not a permutation of {x.ndim} dimensions")
     inverse = tuple(sorted(range(len(dims)), key=dims.__getitem__))
     return make_result(x._data.transpose(dims), (x,), lambda g: (g.transpose(inverse),), "permute", saved=(),
-                       shares_storage=x)
+                       shares_storage=x, tangent=lambda t: permute(t, dims))
 
 
 @traced
@@ -75,7 +76,8 @@ def expand(x, sizes):
         out = x._backend.xp.broadcast_to(x._data, target)
     except ValueError:
         raise ValueError(f"expand: cannot expand shape {tuple(x.shape)} to {sizes}") from None
-    return make_result(out, (x,), lambda g: (unbroadcast(g, x.shape),), "expand", saved=(), shares_storage=x)
+    return make_result(out, (x,), lambda g: (unbroadcast(g, x.shape),), "expand", saved=(), shares_storage=x,
+                       tangent=lambda t: expand(t, target))
 
 
 @traced
@@ -141,7 +143,7 @@ def getitem(x, index):
             backend.kernels.scatter_add(gx, _device_index(index, backend), backend.xp.ascontiguousarray(g))
         return (gx,)
     return make_result(scalar_array(out, backend.xp), (x,), backward, "getitem", saved=(),
-                       shares_storage=x if basic else None)
+                       shares_storage=x if basic else None, tangent=lambda t: getitem(t, index))
 
 
 def index_put(x, index, value):
@@ -168,7 +170,8 @@ def index_put(x, index, value):
             gv = unbroadcast(picked.reshape((1,) * (len(value.shape) - picked.ndim) + picked.shape)
                              if picked.ndim < len(value.shape) else picked, value.shape).astype(value.dtype)
         return gx, gv
-    return make_result(out, (x, value), backward, "index_put", saved=())
+    return make_result(out, (x, value), backward, "index_put", saved=(), tangent=lambda tx, tv: index_put(
+        tangent_or_zeros(tx, x), index, 0.0 if tv is None else tv))
 
 
 def _is_mask(index):
@@ -217,7 +220,8 @@ def cat(tensors, dim=0):
 
     def backward(g):
         return tuple(g[lead + (slice(lo, hi),)] for lo, hi in zip(bounds[:-1], bounds[1:]))
-    return make_result(out, tuple(tensors), backward, "cat", saved=())
+    return make_result(out, tuple(tensors), backward, "cat", saved=(), tangent=lambda *ts: cat(
+        [tangent_or_zeros(t, x) for t, x in zip(ts, tensors)], axis))
 
 
 @traced
@@ -268,7 +272,10 @@ def pad(x, pad, mode="constant", value=0.0):
         gx = xp.zeros(x._data.size, dtype=g.dtype)
         x._backend.kernels.scatter_add(gx, positions.reshape(-1), xp.ascontiguousarray(g).reshape(-1))
         return (gx.reshape(x.shape),)
-    return make_result(out, (x,), backward, "pad", saved=())
+    def tangent(t):
+        from fastnn.ops.shape import pad as pad_op  # the argument `pad` shadows the function here
+        return pad_op(t, pad, mode)
+    return make_result(out, (x,), backward, "pad", saved=(), tangent=tangent)
 
 
 # ---- splitting, repeating and reordering (PyTorch's names) ---------------------------------------------------
@@ -356,7 +363,7 @@ def repeat(input, *sizes):
         split_shape = tuple(v for pair in zip(reps, shape) for v in pair)
         summed = g.reshape(split_shape).sum(axis=tuple(range(0, 2 * len(reps), 2)))
         return (summed.reshape(x.shape),)
-    return make_result(out, (x,), backward, "repeat", saved=())
+    return make_result(out, (x,), backward, "repeat", saved=(), tangent=lambda t: repeat(t, reps))
 
 
 def tile(input, dims):
@@ -420,7 +427,8 @@ def roll(input, shifts, dims=None):
             shifts = shifts[0]
         s = int(shifts)
         out = xp.roll(x._data.reshape(-1), s).reshape(x.shape)
-        return make_result(out, (x,), lambda g: (xp.roll(g.reshape(-1), -s).reshape(x.shape),), "roll", saved=())
+        return make_result(out, (x,), lambda g: (xp.roll(g.reshape(-1), -s).reshape(x.shape),), "roll", saved=(),
+                           tangent=lambda t: roll(t, s))
     shifts = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
     dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
     if len(shifts) != len(dims):
@@ -428,7 +436,8 @@ def roll(input, shifts, dims=None):
     axes = tuple(normalize_dim(d, x.ndim) for d in dims)
     s = tuple(int(v) for v in shifts)
     out = xp.roll(x._data, s, axis=axes)
-    return make_result(out, (x,), lambda g: (xp.roll(g, tuple(-v for v in s), axis=axes),), "roll", saved=())
+    return make_result(out, (x,), lambda g: (xp.roll(g, tuple(-v for v in s), axis=axes),), "roll", saved=(),
+                       tangent=lambda t: roll(t, s, axes))
 
 
 def flip(input, dims):
@@ -440,7 +449,8 @@ def flip(input, dims):
         raise ValueError(f"flip(): dims {dims} has a repeated dimension")
     xp = x._backend.xp
     out = xp.flip(x._data, axes).copy() if axes else x._data.copy()
-    return make_result(out, (x,), lambda g: (xp.flip(g, axes) if axes else g,), "flip", saved=())
+    return make_result(out, (x,), lambda g: (xp.flip(g, axes) if axes else g,), "flip", saved=(),
+                       tangent=lambda t: flip(t, axes))
 
 
 def movedim(input, source, destination):

@@ -1,8 +1,11 @@
-"""Reverse-mode autodiff: graph nodes, an iterative topological backward pass, grad mode, gradcheck.
+"""Autodiff: graph nodes, an iterative topological backward pass, grad mode, gradcheck; the forward-mode tangent
+propagation that fastnn.autograd.forward_ad drives.
 
-Each op builds its output with `make_result(data, inputs, backward)`, where `backward(grad_out)` returns one
-gradient array (or None) per input. The closure keeps what the backward pass needs; it is dropped after
-`backward()` so intermediate buffers are freed unless `retain_graph=True`.
+Each op builds its output with `make_result(data, inputs, backward, tangent=...)`, where `backward(grad_out)`
+returns one gradient array (or None) per input. The closure keeps what the backward pass needs; it is dropped after
+`backward()` so intermediate buffers are freed unless `retain_graph=True`. `tangent(*input_tangents)` (Tensors,
+None for an input without one) returns the output's tangent built from fastnn ops, so that it is itself recorded
+by reverse mode; it runs only while a dual level is entered.
 
 Every tensor carries a version counter that in-place edits bump. A node records the versions of the tensors its
 backward reads (`saved`: by default all inputs, plus the output when `saves_output`), and backward raises
@@ -10,6 +13,7 @@ PyTorch's error if one has changed since, instead of computing a wrong gradient.
 """
 import contextlib
 import threading
+import weakref
 
 _state = threading.local()
 
@@ -77,10 +81,12 @@ class Node:
         self.saved = saved
 
 
-def make_result(data, inputs, backward, name=None, saved=None, saves_output=False, shares_storage=None):
+def make_result(data, inputs, backward, name=None, saved=None, saves_output=False, shares_storage=None,
+                tangent=None):
     """Wrap `data` (an array of the inputs' backend) in a Tensor; record a node when grad mode is on and an input
     requires grad. `saved`: the inputs whose values `backward` reads (default: all); `saves_output`: it reads the
-    output too; `shares_storage`: the input whose storage the output views (it then shares its version counter)."""
+    output too; `shares_storage`: the input whose storage the output views (it then shares its version counter);
+    `tangent`: the op's forward-mode rule (see the module docstring), called only inside a dual level."""
     backend = inputs[0]._backend
     for t in inputs:
         if t._backend is not backend:
@@ -88,14 +94,73 @@ def make_result(data, inputs, backward, name=None, saved=None, saves_output=Fals
     counter = None if shares_storage is None else shares_storage._version_counter
     if is_grad_enabled() and any(t.requires_grad for t in inputs):
         kept = inputs if saved is None else saved
-        node = Node(inputs, backward, name or getattr(backward, "__qualname__", "op").split(".")[0],
+        node = Node(inputs, backward, name or _op_name(backward),
                     [(t._version_counter, t._version_counter[0]) for t in kept])
         out = Tensor._wrap(data, backend, node, counter)
         out._view_of = shares_storage
         if saves_output:
             node.saved.append((out._version_counter, out._version_counter[0]))
-        return out
-    return Tensor._wrap(data, backend, None, counter)
+    else:
+        out = Tensor._wrap(data, backend, None, counter)
+    if _forward.visible:  # the only cost of forward mode outside a dual level
+        propagate_tangents(out, inputs, tangent, name or _op_name(backward))
+    return out
+
+
+def _op_name(backward):
+    """The name of an op that passed none: its backward's qualified name up to the first dot."""
+    return getattr(backward, "__qualname__", "op").split(".")[0]
+
+
+class _ForwardLevels:
+    """The dual levels entered (innermost last) and those whose tangents ops propagate now: a tangent rule runs
+    with its own level hidden, so the ops inside it compute values (and tangents of the other levels) instead of
+    recursing into the same level."""
+    __slots__ = ("entered", "visible", "duals")
+
+    def __init__(self):
+        self.entered = []    # level ids, innermost last; ids are never reused
+        self.visible = ()
+        self.duals = {}      # level -> weak references to the tensors holding a tangent at it (cleared on exit)
+
+
+_forward = _ForwardLevels()
+
+
+@contextlib.contextmanager
+def hidden_level(level):
+    """Ops inside ignore (and give no) tangents of `level`."""
+    previous = _forward.visible
+    _forward.visible = tuple(v for v in previous if v != level)
+    try:
+        yield
+    finally:
+        _forward.visible = previous
+
+
+def set_tangent(tensor, level, tangent):
+    tangents = dict(tensor._fw_tangents) if tensor._fw_tangents else {}
+    tangents[level] = tangent
+    tensor._fw_tangents = tangents
+    _forward.duals[level].append(weakref.ref(tensor))
+
+
+def propagate_tangents(out, inputs, rule, name):
+    """Give `out` a tangent at every visible level where an input has one, by the op's rule."""
+    for level in _forward.visible:
+        tangents = [t._fw_tangents.get(level) if t._fw_tangents else None for t in inputs]
+        if all(v is None for v in tangents) or out.dtype.kind != "f":
+            continue
+        if rule is None:
+            raise NotImplementedError(f"forward-mode AD: the op '{name}' has no tangent rule; it cannot take a dual "
+                                      f"tensor (use reverse mode, or compose it from ops that have one)")
+        with hidden_level(level):
+            tangent = rule(*tangents)
+            if tangent.shape != out.shape:  # e.g. the tangent of a + b when only the smaller operand is dual
+                tangent = tangent.expand(out.shape)
+            if tangent.dtype != out.dtype:  # e.g. a float64 loss weight with a float32 input: the output's dtype
+                tangent = tangent.to(out.dtype)
+        set_tangent(out, level, tangent)
 
 
 def _check_versions(node):
@@ -267,3 +332,4 @@ def _accumulate_leaf(tensor, g):
 # Bottom imports: fastnn/__init__.py imports this module first, so tensor.py finds it initialised.
 from fastnn.tensor import Tensor  # noqa: E402
 from fastnn.gradcheck import gradcheck  # noqa: E402,F401  (autograd.gradcheck, as in PyTorch)
+from fastnn.autograd import forward_ad  # noqa: E402,F401  (autograd.forward_ad, as in PyTorch)
