@@ -3,6 +3,7 @@
 The math lives in fastnn.ops; this module is the public face layers and users call.
 """
 from fastnn import ops
+from fastnn.tensor import Tensor
 from fastnn.ops import (binary_cross_entropy_with_logits, cross_entropy, l1_loss, linear, mse_loss, nll_loss,
                         pad, sigmoid, tanh)
 from fastnn.ops import activation as _activation
@@ -107,3 +108,72 @@ from fastnn.ops.loss import (binary_cross_entropy, cosine_embedding_loss, gaussi
 __all__ += ["binary_cross_entropy", "cosine_embedding_loss", "gaussian_nll_loss", "huber_loss", "kl_div",
             "margin_ranking_loss", "multilabel_soft_margin_loss", "poisson_nll_loss", "smooth_l1_loss",
             "triplet_margin_loss"]
+
+# ---- more activations and their in-place forms (issue 14) ------------------------------------------------------
+from fastnn.ops.activation import (celu as _celu, glu, hardshrink, hardsigmoid as _hardsigmoid,  # noqa: E402
+                                   hardswish as _hardswish, logsigmoid, rrelu as _rrelu, softmin, softshrink,
+                                   softsign, tanhshrink, threshold as _threshold)
+
+__all__ += ["celu", "celu_", "elu_", "glu", "hardshrink", "hardsigmoid", "hardswish", "hardtanh_", "leaky_relu_",
+            "logsigmoid", "relu_", "rrelu", "rrelu_", "selu_", "softmin", "softshrink", "softsign", "tanhshrink",
+            "threshold", "threshold_"]
+
+
+def hardswish(input, inplace=False):
+    return _hardswish(input)
+
+
+def hardsigmoid(input, inplace=False):
+    return _hardsigmoid(input)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    return _celu(input, alpha)
+
+
+def threshold(input, threshold, value, inplace=False):
+    return _threshold(input, threshold, value)
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    return _rrelu(input, lower, upper, training)
+
+
+# The trailing-underscore forms write into `input` and return it, recorded by autograd as PyTorch does (a leaf
+# that requires grad is refused); see Tensor._apply_inplace.
+def _inplace(input, name, fn, *args):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}(): input must be a Tensor, got {type(input).__name__}")
+    return input._inplace_op(name, fn, *args)
+
+
+def relu_(input):
+    return _inplace(input, "relu_", ops.relu)
+
+
+def elu_(input, alpha=1.0):
+    return _inplace(input, "elu_", _activation.elu, alpha)
+
+
+def leaky_relu_(input, negative_slope=0.01):
+    return _inplace(input, "leaky_relu_", _activation.leaky_relu, negative_slope)
+
+
+def hardtanh_(input, min_val=-1.0, max_val=1.0):
+    return _inplace(input, "hardtanh_", _activation.hardtanh, min_val, max_val)
+
+
+def selu_(input):
+    return _inplace(input, "selu_", _activation.selu)
+
+
+def celu_(input, alpha=1.0):
+    return _inplace(input, "celu_", _celu, alpha)
+
+
+def threshold_(input, threshold, value):
+    return _inplace(input, "threshold_", _threshold, threshold, value)
+
+
+def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
+    return _inplace(input, "rrelu_", _rrelu, lower, upper, training)

@@ -26,4 +26,8 @@ from fastnn.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RN
 from fastnn.nn.modules.transformer import (MultiheadAttention, TransformerDecoder, TransformerDecoderLayer,
                                           TransformerEncoder, TransformerEncoderLayer)
 
+# issue 14, part B
+from fastnn.nn.modules.activation import (CELU, GLU, Hardshrink, Hardsigmoid, Hardswish, LogSigmoid, RReLU,
+                                        Softmax2d, Softmin, Softshrink, Softsign, Tanhshrink, Threshold)
+
 __all__ = [name for name in dir() if name[0].isupper()]
