@@ -177,3 +177,10 @@ def threshold_(input, threshold, value):
 
 def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
     return _inplace(input, "rrelu_", _rrelu, lower, upper, training)
+
+# ---- margin losses (issue 14, part B) --------------------------------------------------------------------------
+from fastnn.ops.loss import (hinge_embedding_loss, multi_margin_loss, multilabel_margin_loss,  # noqa: E402
+                             soft_margin_loss, triplet_margin_with_distance_loss)
+
+__all__ += ["hinge_embedding_loss", "multi_margin_loss", "multilabel_margin_loss", "soft_margin_loss",
+            "triplet_margin_with_distance_loss"]

@@ -7,7 +7,7 @@ import numpy as np
 from fastnn._validation import check_reduction
 from fastnn.autograd import make_result
 from fastnn.ops.activation import _log_softmax_array
-from fastnn.ops.elementwise import add, clamp, div, eq, exp, gt, log, minimum, mul, neg, sqrt, sub, where
+from fastnn.ops.elementwise import add, clamp, div, eq, exp, gt, log, minimum, mul, ne, neg, sqrt, sub, where
 from fastnn.ops.reduce import mean, sum as _sum
 from fastnn.ops.shape import unsqueeze
 from fastnn.ops.vector import pairwise_distance
@@ -450,3 +450,109 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     w = None if weight is None else weight.expand(input.shape)
     per_class = binary_cross_entropy_with_logits(input, target, w, reduction="none")
     return _reduce(div(_sum(per_class, input.ndim - 1), input.shape[-1]), reduction)
+
+
+# ---- issue 14, part B: the margin losses --------------------------------------------------------------------
+def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
+    """x where target = 1, max(0, margin - x) where target = -1 (PyTorch adds both terms for any other target
+    value, which this follows)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_reduction(reduction)
+    _check_float_input("hinge_embedding_loss", input)
+    target = _as_target(target, input)
+    _same_shape("hinge_embedding_loss", input, target)
+    margin_term = where(ne(target, 1), clamp(sub(margin, input), min=0), 0.0)
+    self_term = where(ne(target, -1), input, 0.0)
+    return _reduce(add(margin_term, self_term), reduction)
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """log(1 + exp(-target * input)) per element (targets in {1, -1}), computed as -logsigmoid(target * input)."""
+    from fastnn.ops.activation import logsigmoid
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_reduction(reduction)
+    _check_float_input("soft_margin_loss", input)
+    target = _as_target(target, input, input.dtype)
+    _same_shape("soft_margin_loss", input, target)
+    return _reduce(neg(logsigmoid(mul(target, input))), reduction)
+
+
+def _class_targets(name, input, target):
+    """(input as (N, C), target as int64 (N,) on input's device, whether input was 1-D) with the targets checked."""
+    _check_float_input(name, input)
+    if input.ndim not in (1, 2) or input.shape[-1] == 0:
+        raise ValueError(f"{name}: expected a non-empty 1-D (C) or 2-D (N, C) input, got shape {tuple(input.shape)}")
+    target = _as_target(target, input)
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"{name}: target must hold integer class indices, got dtype {target.dtype}")
+    single = input.ndim == 1
+    if single:
+        input, target = unsqueeze(input, 0), target.reshape(1, *target.shape)
+    return input, target, single
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
+                      reduction="mean"):
+    """Multi-class hinge loss: for each sample, sum over classes i != y of max(0, margin - x[y] + x[i])^p
+    (times weight[y]), divided by the number of classes C. p is 1 or 2."""
+    from fastnn.ops.indexing import gather
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_reduction(reduction)
+    if p not in (1, 2):
+        raise ValueError(f"multi_margin_loss: only p == 1 and p == 2 supported, got p={p!r}")
+    input, target, single = _class_targets("multi_margin_loss", input, target)
+    n, classes = input.shape
+    if target.shape != (n,):
+        raise ValueError(f"multi_margin_loss: inconsistent target size {tuple(target.shape)} for input of size "
+                         f"{(classes,) if single else (n, classes)}")
+    labels = target._data
+    if labels.size and bool(((labels < 0) | (labels >= classes)).any()):
+        raise ValueError(f"multi_margin_loss: target values must lie in [0, {classes - 1}], got "
+                         f"{labels.min().item()}..{labels.max().item()}")
+    xp = input._backend.xp
+    index = target.reshape(n, 1)
+    terms = clamp(add(sub(input, gather(input, 1, index)), margin), min=0)
+    if p == 2:
+        terms = mul(terms, terms)
+    if weight is not None:
+        if weight.shape != (classes,):
+            raise ValueError(f"multi_margin_loss: weight must have shape ({classes},), got {tuple(weight.shape)}")
+        terms = mul(terms, gather(weight.to(dtype=input.dtype), 0, target).reshape(n, 1))
+    others = Tensor(labels.reshape(n, 1) != xp.arange(classes).reshape(1, classes), device=input.device)
+    losses = div(_sum(where(others, terms, 0.0), 1), classes)
+    return _reduce(losses.reshape(()) if single else losses, reduction)
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """Multi-label hinge loss: target row n lists sample n's classes, ended by the first -1; the loss sums
+    max(0, 1 - (x[j] - x[i])) over its classes j and the other classes i, divided by C."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_reduction(reduction)
+    input, target, single = _class_targets("multilabel_margin_loss", input, target)
+    n, classes = input.shape
+    if target.shape != (n, classes):
+        raise ValueError(f"multilabel_margin_loss: target must have the input's shape {tuple(input.shape)}, "
+                         f"got {tuple(target.shape)}")
+    labels = target._data
+    xp = input._backend.xp
+    if labels.size and bool(((labels < -1) | (labels >= classes)).any()):
+        raise ValueError(f"multilabel_margin_loss: target values must be -1 or lie in [0, {classes - 1}]")
+    listed = xp.cumprod(labels != -1, axis=1).astype(bool)  # entries before the row's first -1
+    is_target = ((labels[:, :, None] == xp.arange(classes)) & listed[:, :, None]).any(axis=1)   # (N, C)
+    pairs = Tensor(is_target[:, :, None] & ~is_target[:, None, :], device=input.device)      # (N, j, i)
+    hinge = clamp(sub(1.0, sub(unsqueeze(input, 2), unsqueeze(input, 1))), min=0)
+    losses = div(_sum(where(pairs, hinge, 0.0), (1, 2)), classes)
+    return _reduce(losses.reshape(()) if single else losses, reduction)
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin=1.0,
+                                      swap=False, reduction="mean"):
+    """max(d(a, p) - d(a, n) + margin, 0) for any distance function (default: pairwise_distance)."""
+    check_reduction(reduction)
+    if margin <= 0:
+        raise ValueError(f"triplet_margin_with_distance_loss: margin must be greater than 0, got {margin}")
+    distance = pairwise_distance if distance_function is None else distance_function
+    d_pos, d_neg = distance(anchor, positive), distance(anchor, negative)
+    if swap:
+        d_neg = minimum(d_neg, distance(positive, negative))
+    return _reduce(clamp(add(sub(d_pos, d_neg), margin), min=0), reduction)

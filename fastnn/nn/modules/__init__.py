@@ -29,5 +29,7 @@ from fastnn.nn.modules.transformer import (MultiheadAttention, TransformerDecode
 # issue 14, part B
 from fastnn.nn.modules.activation import (CELU, GLU, Hardshrink, Hardsigmoid, Hardswish, LogSigmoid, RReLU,
                                         Softmax2d, Softmin, Softshrink, Softsign, Tanhshrink, Threshold)
+from fastnn.nn.modules.loss import (HingeEmbeddingLoss, MultiLabelMarginLoss, MultiMarginLoss, SoftMarginLoss,
+                                    TripletMarginWithDistanceLoss)
 
 __all__ = [name for name in dir() if name[0].isupper()]
