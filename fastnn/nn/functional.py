@@ -184,3 +184,8 @@ from fastnn.ops.loss import (hinge_embedding_loss, multi_margin_loss, multilabel
 
 __all__ += ["hinge_embedding_loss", "multi_margin_loss", "multilabel_margin_loss", "soft_margin_loss",
             "triplet_margin_with_distance_loss"]
+
+# ---- layers of issue 14, part B --------------------------------------------------------------------------------
+from fastnn.ops.norm import rms_norm  # noqa: E402
+
+__all__ += ["rms_norm"]

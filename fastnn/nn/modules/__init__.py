@@ -31,5 +31,6 @@ from fastnn.nn.modules.activation import (CELU, GLU, Hardshrink, Hardsigmoid, Ha
                                         Softmax2d, Softmin, Softshrink, Softsign, Tanhshrink, Threshold)
 from fastnn.nn.modules.loss import (HingeEmbeddingLoss, MultiLabelMarginLoss, MultiMarginLoss, SoftMarginLoss,
                                     TripletMarginWithDistanceLoss)
+from fastnn.nn.modules.normalization import BatchNorm3d, InstanceNorm1d, InstanceNorm3d, RMSNorm
 
 __all__ = [name for name in dir() if name[0].isupper()]
