@@ -189,3 +189,57 @@ __all__ += ["hinge_embedding_loss", "multi_margin_loss", "multilabel_margin_loss
 from fastnn.ops.norm import rms_norm  # noqa: E402
 
 __all__ += ["rms_norm"]
+from fastnn.ops.dropout import dropout1d, dropout3d, feature_alpha_dropout  # noqa: E402
+from fastnn.ops.resample import channel_shuffle  # noqa: E402
+
+__all__ += ["bilinear", "channel_shuffle", "dropout1d", "dropout3d", "feature_alpha_dropout", "gumbel_softmax",
+            "pdist"]
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """y[..., o] = sum_ij input1[..., i] weight[o, i, j] input2[..., j] + bias[o]."""
+    for name, t in (("input1", input1), ("input2", input2), ("weight", weight)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"bilinear(): {name} must be a Tensor, got {type(t).__name__}")
+    if weight.ndim != 3 or input1.shape[-1:] != weight.shape[1:2] or input2.shape[-1:] != weight.shape[2:]:
+        raise ValueError(f"bilinear(): weight of shape (out, in1, in2) must match the last dims of input1 "
+                         f"{tuple(input1.shape)} and input2 {tuple(input2.shape)}, got weight {tuple(weight.shape)}")
+    if input1.shape[:-1] != input2.shape[:-1]:
+        raise ValueError(f"bilinear(): input1 {tuple(input1.shape)} and input2 {tuple(input2.shape)} must have the "
+                         f"same batch dimensions")
+    out = ops.einsum("...i,oij,...j->...o", input1, weight, input2)
+    return out if bias is None else out + bias
+
+
+def pdist(input, p=2):
+    """The p-norm distance between every pair of rows i < j of an (N, M) input, in row-major order of the pairs
+    (N * (N - 1) / 2 values); the gradient at a zero distance is 0, as in PyTorch."""
+    from fastnn.ops.math import norm
+    if not isinstance(input, Tensor):
+        raise TypeError(f"pdist(): input must be a Tensor, got {type(input).__name__}")
+    if input.ndim != 2:
+        raise ValueError(f"pdist(): only supports 2D tensors, got: {input.ndim}D")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or p < 0:
+        raise ValueError(f"pdist(): only supports non-negative p values, got p={p!r}")
+    xp = input._backend.xp
+    i, j = xp.triu_indices(input.shape[0], 1)
+    return norm(input[i] - input[j], p, dim=1)
+
+
+def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1):
+    """softmax((logits + g) / tau) with g ~ Gumbel(0, 1) from fastnn's generator; hard=True returns the one-hot of
+    its argmax, with the soft sample's gradient (straight-through estimator). `eps` is unused, as in PyTorch."""
+    if not isinstance(logits, Tensor):
+        raise TypeError(f"gumbel_softmax(): logits must be a Tensor, got {type(logits).__name__}")
+    if logits.dtype.kind != "f":
+        raise TypeError(f"gumbel_softmax(): logits must be a floating point tensor, got {logits.dtype}")
+    backend = logits._backend
+    gumbels = -backend.xp.log(backend.draw("standard_exponential", logits.shape, logits.dtype))
+    soft = softmax((logits + Tensor(gumbels, device=logits.device)) / tau, dim)
+    if not hard:
+        return soft
+    xp = backend.xp
+    axis = dim % logits.ndim
+    index = xp.expand_dims(soft._data.argmax(axis=axis), axis)
+    onehot = (xp.arange(logits.shape[axis]).reshape((-1,) + (1,) * (logits.ndim - axis - 1)) == index)
+    return Tensor(onehot.astype(logits.dtype), device=logits.device) - soft.detach() + soft

@@ -13,7 +13,7 @@ import numpy as np
 from fastnn._validation import int_tuple
 from fastnn.autograd import make_result
 from fastnn.ops.pool_nd import adaptive_avg_pool1d, adaptive_avg_pool2d
-from fastnn.ops.shape import permute, reshape
+from fastnn.ops.shape import permute, reshape, transpose
 from fastnn.tensor import Tensor
 
 _LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2}
@@ -280,3 +280,19 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     out = _col2im(xp, xp.ascontiguousarray(x._data), hw, k, d, p, s, blocks)
     y = make_result(out, (x,), lambda g: (_im2col(xp, g, hw, k, d, p, s, blocks),), "fold", saved=())
     return y if batched else reshape(y, y.shape[1:])
+
+
+def channel_shuffle(input, groups):
+    """(N, C, *) with C = g * k: channel c = i * k + j moves to j * g + i (ShuffleNet's interleave of the groups)."""
+    _check_tensor("channel_shuffle", input)
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups <= 0:
+        raise ValueError(f"channel_shuffle: number of groups to divide channels in must be positive, got "
+                         f"groups={groups!r}")
+    if input.ndim < 3:
+        raise ValueError(f"channel_shuffle: expected input of at least 3 dimensions (N, C, *), got shape "
+                         f"{tuple(input.shape)}")
+    n, c, *rest = input.shape
+    if c % groups:
+        raise ValueError(f"channel_shuffle: number of channels ({c}) must be divisible by groups ({groups})")
+    x = reshape(input, (n, groups, c // groups, *rest))
+    return reshape(transpose(x, 1, 2), input.shape)

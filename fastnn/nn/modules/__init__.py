@@ -32,5 +32,9 @@ from fastnn.nn.modules.activation import (CELU, GLU, Hardshrink, Hardsigmoid, Ha
 from fastnn.nn.modules.loss import (HingeEmbeddingLoss, MultiLabelMarginLoss, MultiMarginLoss, SoftMarginLoss,
                                     TripletMarginWithDistanceLoss)
 from fastnn.nn.modules.normalization import BatchNorm3d, InstanceNorm1d, InstanceNorm3d, RMSNorm
+from fastnn.nn.modules.dropout import Dropout1d, Dropout3d, FeatureAlphaDropout
+from fastnn.nn.modules.linear import Bilinear, Unflatten
+from fastnn.nn.modules.padding import ZeroPad3d
+from fastnn.nn.modules.pixelshuffle import ChannelShuffle
 
 __all__ = [name for name in dir() if name[0].isupper()]
