@@ -36,5 +36,7 @@ from fastnn.nn.modules.dropout import Dropout1d, Dropout3d, FeatureAlphaDropout
 from fastnn.nn.modules.linear import Bilinear, Unflatten
 from fastnn.nn.modules.padding import ZeroPad3d
 from fastnn.nn.modules.pixelshuffle import ChannelShuffle
+from fastnn.nn.modules.pooling import (AdaptiveAvgPool3d, AdaptiveMaxPool3d, LPPool1d, LPPool2d, LPPool3d,
+                                       MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
 
 __all__ = [name for name in dir() if name[0].isupper()]
