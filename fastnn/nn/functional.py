@@ -304,3 +304,6 @@ def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
 
 def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     return _pool_nd.lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 3)
+from fastnn.ops.resample import affine_grid, grid_sample  # noqa: E402
+
+__all__ += ["affine_grid", "grid_sample"]
