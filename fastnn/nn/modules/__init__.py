@@ -40,5 +40,6 @@ from fastnn.nn.modules.pooling import (AdaptiveAvgPool3d, AdaptiveMaxPool3d, LPP
                                        MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
 from fastnn.nn.modules.lazy import (LazyConv1d, LazyConv2d, LazyConv3d, LazyConvTranspose1d, LazyConvTranspose2d,
                                     LazyLinear, LazyModuleMixin)
+from fastnn.nn.modules.transformer import Transformer
 
 __all__ = [name for name in dir() if name[0].isupper()]
