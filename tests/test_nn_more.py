@@ -3,6 +3,7 @@
 Each functional op: forward against a NumPy reference and gradients against finite differences (float64) over
 Hypothesis-drawn shapes, on every registered device; facts about PyTorch written into the tests; state_dict keys
 and shapes as PyTorch's. With torch installed, a last test compares the same calls number for number."""
+import itertools
 import math
 
 import numpy as np
@@ -307,6 +308,64 @@ def test_triplet_margin_with_distance_loss(device):
     expected = np.maximum(d_pos - np.minimum(d_neg, d_swap) + 0.5, 0).mean()
     loss = nn.TripletMarginWithDistanceLoss(distance_function=cosine_distance, margin=0.5, swap=True)
     check(lambda x, y, z: loss(x, y, z), (a, p, n), expected, device)
+
+
+def _ctc_brute_force(log_probs, target, blank=0):
+    """-log of the summed probability of every path over T steps that collapses (merge repeats, drop blanks)
+    to the target: the definition, by enumeration."""
+    steps, classes = log_probs.shape
+    total = 0.0
+    for path in itertools.product(range(classes), repeat=steps):
+        collapsed = [c for i, c in enumerate(path) if c != blank and (i == 0 or c != path[i - 1])]
+        if collapsed == list(target):
+            total += math.exp(sum(log_probs[i, c] for i, c in enumerate(path)))
+    return -math.log(total) if total else math.inf
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@settings(max_examples=10)
+@given(seed=seeds, steps=st.integers(1, 5), lengths=st.lists(st.integers(0, 3), min_size=1, max_size=3),
+       reduction=reductions, blank=st.integers(0, 2))
+def test_ctc_loss_against_enumerated_alignments(seed, steps, lengths, reduction, blank, device):
+    rng = np.random.default_rng(seed)
+    n, classes = len(lengths), 3
+    logits = rng.standard_normal((steps, n, classes))
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    labels = [c for c in range(classes) if c != blank]
+    targets = [list(rng.choice(labels, k)) for k in lengths]
+    input_lengths = rng.integers(1, steps + 1, n)
+    losses = np.array([_ctc_brute_force(log_probs[:input_lengths[i], i], targets[i], blank) for i in range(n)])
+    possible = np.isfinite(losses)
+    padded = np.array([row + [labels[0]] * (3 - len(row)) for row in targets])
+    expected = _reduce(np.where(possible, losses, 0) / (np.maximum(lengths, 1) if reduction == "mean" else 1),
+                       reduction)
+
+    def fn(x):
+        return F.ctc_loss(x, t(padded, device), t(input_lengths, device), t(lengths, device), blank, reduction,
+                          zero_infinity=True)
+    check(fn, (log_probs,), expected, device, rtol=1e-10, atol=1e-12)
+    # 1-D concatenated targets give the same numbers
+    flat = t(np.array(sum(targets, []), np.int64), device)
+    same = F.ctc_loss(t(log_probs, device), flat, input_lengths.tolist(), lengths, blank, reduction, True)
+    np.testing.assert_allclose(host(same), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_ctc_loss_facts_and_errors():
+    # one step, target [1]: the only path is "1", so the loss is -log p(1); 'mean' divides by the target length
+    log_probs = t(np.log([[[0.2, 0.5, 0.3]]]))
+    loss = nn.CTCLoss()(log_probs, t([[1]]), [1], [1])
+    assert loss.item() == pytest.approx(-math.log(0.5), abs=1e-15)
+    impossible = F.ctc_loss(log_probs, t([[1, 2]]), [1], [2], reduction="none")
+    assert host(impossible).tolist() == [math.inf]                       # a target longer than its input
+    assert F.ctc_loss(log_probs, t([[1, 2]]), [1], [2], zero_infinity=True).item() == 0.0
+    unbatched = F.ctc_loss(t(np.log([[0.2, 0.5, 0.3]])), t([1]), 1, 1)
+    assert unbatched.item() == pytest.approx(-math.log(0.5), abs=1e-15)
+    with pytest.raises(ValueError, match="other than blank=0"):
+        F.ctc_loss(log_probs, t([[0]]), [1], [1])
+    with pytest.raises(ValueError, match="input_lengths"):
+        F.ctc_loss(log_probs, t([[1]]), [2], [1])
+    with pytest.raises(TypeError, match="integer class indices"):
+        F.ctc_loss(log_probs, t([[1.0]]), [1], [1])
 
 
 # ---- normalisation layers -------------------------------------------------------------------------------------
@@ -864,12 +923,17 @@ def test_same_numbers_as_pytorch():
         ("multi_margin_loss", lambda f, a: f.multi_margin_loss(a[:, 0, 0], labels_of(a), p=2, margin=0.5)),
         ("soft_margin_loss", lambda f, a: f.soft_margin_loss(a, a.sign())),
         ("hinge_embedding_loss", lambda f, a: f.hinge_embedding_loss(a, a.sign(), 0.4)),
+        ("ctc_loss", lambda f, a: f.ctc_loss(f.log_softmax(a[0], 2), ints(a, [[1, 2], [3, 3], [1, 1], [5, 4], [2, 2]]),
+                                             ints(a, [4, 3, 2, 4, 1]), ints(a, [1, 2, 0, 2, 1]), reduction="none")),
         ("grid_sample", lambda f, a: f.grid_sample(a, f.affine_grid(a[:, 0, :2, :3] * 0.7, (3, 4, 3, 5),
                                                                     align_corners=False), align_corners=False)),
     ]
 
     def labels_of(a):
         return (torch.tensor(labels) if isinstance(a, torch.Tensor) else fastnn.tensor(labels))
+
+    def ints(a, values):
+        return (torch.tensor(values) if isinstance(a, torch.Tensor) else fastnn.tensor(values))
     for name, call in cases:
         ours = host(call(F, fastnn.tensor(x)))
         theirs = call(tf, torch.tensor(x)).numpy()

@@ -307,3 +307,6 @@ def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
 from fastnn.ops.resample import affine_grid, grid_sample  # noqa: E402
 
 __all__ += ["affine_grid", "grid_sample"]
+from fastnn.ops.loss import ctc_loss  # noqa: E402
+
+__all__ += ["ctc_loss"]

@@ -29,7 +29,7 @@ from fastnn.nn.modules.transformer import (MultiheadAttention, TransformerDecode
 # issue 14, part B
 from fastnn.nn.modules.activation import (CELU, GLU, Hardshrink, Hardsigmoid, Hardswish, LogSigmoid, RReLU,
                                         Softmax2d, Softmin, Softshrink, Softsign, Tanhshrink, Threshold)
-from fastnn.nn.modules.loss import (HingeEmbeddingLoss, MultiLabelMarginLoss, MultiMarginLoss, SoftMarginLoss,
+from fastnn.nn.modules.loss import (CTCLoss, HingeEmbeddingLoss, MultiLabelMarginLoss, MultiMarginLoss, SoftMarginLoss,
                                     TripletMarginWithDistanceLoss)
 from fastnn.nn.modules.normalization import BatchNorm3d, InstanceNorm1d, InstanceNorm3d, RMSNorm
 from fastnn.nn.modules.dropout import Dropout1d, Dropout3d, FeatureAlphaDropout
