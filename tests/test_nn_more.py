@@ -465,6 +465,9 @@ def test_unflatten_channel_shuffle_zero_pad3d(device):
           device)
     padded = nn.ZeroPad3d((1, 0, 2, 0, 0, 1))(fastnn.ones(1, 1, 2, 3, 4, device=device))  # (W, H, D) pairs
     assert padded.shape == (1, 1, 3, 5, 5) and host(padded).sum() == 24
+    cube = np.arange(24.0).reshape(1, 2, 3, 4)          # unbatched (C, D, H, W)
+    wrapped = host(nn.CircularPad3d(1)(t(cube, device)))
+    assert np.array_equal(wrapped, np.pad(cube, ((0, 0), (1, 1), (1, 1), (1, 1)), mode="wrap"))
 
 
 @pytest.mark.parametrize("device", DEVICES)

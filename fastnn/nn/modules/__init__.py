@@ -34,7 +34,7 @@ from fastnn.nn.modules.loss import (CTCLoss, HingeEmbeddingLoss, MultiLabelMargi
 from fastnn.nn.modules.normalization import BatchNorm3d, InstanceNorm1d, InstanceNorm3d, RMSNorm
 from fastnn.nn.modules.dropout import Dropout1d, Dropout3d, FeatureAlphaDropout
 from fastnn.nn.modules.linear import Bilinear, Unflatten
-from fastnn.nn.modules.padding import ZeroPad3d
+from fastnn.nn.modules.padding import CircularPad3d, ZeroPad3d
 from fastnn.nn.modules.pixelshuffle import ChannelShuffle
 from fastnn.nn.modules.pooling import (AdaptiveAvgPool3d, AdaptiveMaxPool3d, LPPool1d, LPPool2d, LPPool3d,
                                        MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)

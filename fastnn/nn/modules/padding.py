@@ -103,6 +103,10 @@ class CircularPad2d(_NonConstantPad):
     mode = "circular"
 
 
+class CircularPad3d(_NonConstantPad):
+    mode, dims = "circular", 3
+
+
 class ZeroPad3d(ConstantPad3d):
     def __init__(self, padding):
         super().__init__(padding, 0.0)
