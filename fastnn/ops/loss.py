@@ -593,14 +593,14 @@ def _ctc_targets(targets, tg_lens, n, blank, classes, unbatched):
     if host.dtype.kind not in "iu":
         raise TypeError(f"ctc_loss: targets must hold integer class indices, got dtype {host.dtype}")
     longest = int(tg_lens.max())
-    padded = np.full((n, longest), blank, np.int64)  # host
+    padded = np.full((n, longest), blank, np.int64)  # host: the label layout, from host copies
     if unbatched:
         host = host.reshape(1, -1)
     if host.ndim == 1:                                   # the N targets concatenated
         if host.size != tg_lens.sum():
             raise ValueError(f"ctc_loss: 1-D targets must hold sum(target_lengths) = {tg_lens.sum()} labels, got "
                              f"{host.size}")
-        rows = np.split(host, np.cumsum(tg_lens)[:-1])  # host
+        rows = np.split(host, np.cumsum(tg_lens)[:-1])  # host: the concatenated targets, split
     elif host.ndim == 2 and host.shape[0] == n and host.shape[1] >= longest:
         rows = [row[:length] for row, length in zip(host, tg_lens)]
     else:
@@ -608,11 +608,11 @@ def _ctc_targets(targets, tg_lens, n, blank, classes, unbatched):
                          f"shape {host.shape}")
     for i, row in enumerate(rows):
         padded[i, :len(row)] = row
-    used = np.arange(longest) < tg_lens[:, None]  # host
+    used = np.arange(longest) < tg_lens[:, None]  # host: which padded entries are labels
     if ((padded[used] < 0) | (padded[used] >= classes) | (padded[used] == blank)).any():
         raise ValueError(f"ctc_loss: target labels must be class indices in [0, {classes - 1}] other than "
                          f"blank={blank}")
-    extended = np.full((n, 2 * longest + 1), blank, np.int64)  # host
+    extended = np.full((n, 2 * longest + 1), blank, np.int64)  # host: sent to the device once
     extended[:, 1::2] = padded
     return extended
 
@@ -643,7 +643,7 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     extended = _ctc_targets(targets, tg_lens, n, blank, classes, unbatched)
     width = extended.shape[1]
     # s may also be reached from s - 2: a label (not blank) unlike the label before it
-    skip_host = np.zeros((n, width), bool)  # host
+    skip_host = np.zeros((n, width), bool)  # host: from the host label rows
     skip_host[:, 2:] = (extended[:, 2:] != blank) & (extended[:, 2:] != extended[:, :-2])
     ext, skip = backend.asarray(extended), backend.asarray(skip_host)
     dtype = lp.dtype
