@@ -779,6 +779,23 @@ def test_lazy_conv_variants():
         nn.LazyConv2d(4, 3, groups=2)(fastnn.randn(1, 3, 5, 5))
 
 
+@pytest.mark.parametrize("lazy, plain, shape", [
+    (nn.LazyBatchNorm1d, nn.BatchNorm1d, (4, 3)), (nn.LazyBatchNorm2d, nn.BatchNorm2d, (2, 3, 4, 4)),
+    (nn.LazyBatchNorm3d, nn.BatchNorm3d, (2, 3, 2, 2, 2)), (nn.LazyInstanceNorm1d, nn.InstanceNorm1d, (2, 3, 5)),
+    (nn.LazyInstanceNorm2d, nn.InstanceNorm2d, (3, 4, 4)), (nn.LazyInstanceNorm3d, nn.InstanceNorm3d, (1, 3, 2, 2, 2))])
+def test_lazy_norms_take_num_features_from_the_first_input(lazy, plain, shape):
+    m = lazy()
+    assert isinstance(m.weight, nn.UninitializedParameter) and isinstance(m.running_mean, nn.UninitializedBuffer)
+    x = fastnn.randn(*shape)
+    out = m(x)
+    # PyTorch's lazy norms default to affine=True, track_running_stats=True (the instance norms too)
+    reference = plain(3, affine=True, track_running_stats=True)
+    np.testing.assert_allclose(host(out), host(reference(x)), rtol=1e-5, atol=1e-6)
+    assert type(m) is plain and m.num_features == 3
+    assert {k: v.shape for k, v in m.state_dict().items()} == {k: v.shape for k, v in reference.state_dict().items()}
+    np.testing.assert_allclose(host(m.running_var), host(reference.running_var), rtol=1e-6)
+
+
 # ---- Transformer --------------------------------------------------------------------------------------------
 def test_transformer_state_dict_layout_is_pytorchs():
     m = nn.Transformer(d_model=8, nhead=2, num_encoder_layers=2, num_decoder_layers=1, dim_feedforward=16)

@@ -38,8 +38,9 @@ from fastnn.nn.modules.padding import CircularPad3d, ZeroPad3d
 from fastnn.nn.modules.pixelshuffle import ChannelShuffle
 from fastnn.nn.modules.pooling import (AdaptiveAvgPool3d, AdaptiveMaxPool3d, LPPool1d, LPPool2d, LPPool3d,
                                        MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
-from fastnn.nn.modules.lazy import (LazyConv1d, LazyConv2d, LazyConv3d, LazyConvTranspose1d, LazyConvTranspose2d,
-                                    LazyLinear, LazyModuleMixin)
+from fastnn.nn.modules.lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d, LazyConv1d, LazyConv2d,
+                                    LazyConv3d, LazyConvTranspose1d, LazyConvTranspose2d, LazyInstanceNorm1d,
+                                    LazyInstanceNorm2d, LazyInstanceNorm3d, LazyLinear, LazyModuleMixin)
 from fastnn.nn.modules.transformer import Transformer
 
 __all__ = [name for name in dir() if name[0].isupper()]

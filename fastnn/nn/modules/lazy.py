@@ -1,14 +1,18 @@
-"""Lazy modules: LazyLinear and LazyConv*/LazyConvTranspose* infer their input size (in_features, in_channels)
-from the first input they see, then become the plain layer (LazyLinear becomes a Linear).
+"""Lazy modules: LazyLinear, LazyConv*/LazyConvTranspose* and the lazy batch and instance norms infer their input
+size (in_features, in_channels, num_features) from the first input they see, then become the plain layer
+(LazyLinear becomes a Linear).
 
-Until then their weight and bias are UninitializedParameters. They are materialised in place, so an optimizer
+Until then their weight and bias are UninitializedParameters (running statistics: UninitializedBuffers). They are materialised in place, so an optimizer
 may be built before or after the first forward, as in PyTorch; `state_dict`/`load_state_dict` need one forward
 first in fastnn (PyTorch can also materialise from a state_dict).
 """
 from fastnn.nn.modules.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
 from fastnn.nn.modules.linear import Linear
 from fastnn.nn.modules.module import Module
-from fastnn.nn.parameter import UninitializedParameter
+from fastnn.nn.modules.normalization import (BatchNorm1d, BatchNorm2d, BatchNorm3d, InstanceNorm1d, InstanceNorm2d,
+                                              InstanceNorm3d)
+from fastnn.nn.parameter import UninitializedBuffer, UninitializedParameter, UninitializedTensorMixin
+from fastnn.tensor import as_dtype
 
 
 class LazyModuleMixin:
@@ -22,7 +26,8 @@ class LazyModuleMixin:
             self.bias = UninitializedParameter(dtype=dtype)
 
     def has_uninitialized_params(self):
-        return any(isinstance(p, UninitializedParameter) for p in self._parameters.values())
+        return any(isinstance(t, UninitializedTensorMixin)
+                   for t in (*self._parameters.values(), *self._buffers.values()))
 
     def __call__(self, *args, **kwargs):
         if self.has_uninitialized_params():
@@ -107,3 +112,51 @@ class LazyConvTranspose1d(_LazyConvTransposeNd, ConvTranspose1d):
 
 class LazyConvTranspose2d(_LazyConvTransposeNd, ConvTranspose2d):
     cls_to_become = ConvTranspose2d
+
+
+class _LazyNormBase(LazyModuleMixin):
+    """num_features from the channel dim of the first input (dim 1, or dim 0 of an unbatched instance-norm input)."""
+
+    def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, dtype=None):
+        super().__init__(1, eps, momentum, affine, track_running_stats, dtype)
+        self.num_features = 0
+        dtype = as_dtype(dtype or "float32")
+        for name in ("weight", "bias") if affine else ():
+            setattr(self, name, UninitializedParameter(dtype=dtype))
+        for name in ("running_mean", "running_var") if track_running_stats else ():
+            self._buffers[name] = UninitializedBuffer(dtype=dtype)
+
+    def initialize_parameters(self, input, *args, **kwargs):
+        if input.ndim < 2:
+            raise ValueError(f"{type(self).__name__}: expected an input with a channel dimension, got shape "
+                             f"{tuple(input.shape)}")
+        unbatched = getattr(self, "_spatial", None) is not None and input.ndim == self._spatial + 1
+        self.num_features = input.shape[0 if unbatched else 1]
+        for t in (*self._parameters.values(), *self._buffers.values()):
+            if isinstance(t, UninitializedTensorMixin):
+                t.materialize((self.num_features,))
+        self.reset_parameters()
+
+
+class LazyBatchNorm1d(_LazyNormBase, BatchNorm1d):
+    cls_to_become = BatchNorm1d
+
+
+class LazyBatchNorm2d(_LazyNormBase, BatchNorm2d):
+    cls_to_become = BatchNorm2d
+
+
+class LazyBatchNorm3d(_LazyNormBase, BatchNorm3d):
+    cls_to_become = BatchNorm3d
+
+
+class LazyInstanceNorm1d(_LazyNormBase, InstanceNorm1d):
+    cls_to_become = InstanceNorm1d
+
+
+class LazyInstanceNorm2d(_LazyNormBase, InstanceNorm2d):
+    cls_to_become = InstanceNorm2d
+
+
+class LazyInstanceNorm3d(_LazyNormBase, InstanceNorm3d):
+    cls_to_become = InstanceNorm3d
