@@ -368,6 +368,24 @@ def test_ctc_loss_facts_and_errors():
         F.ctc_loss(log_probs, t([[1.0]]), [1], [1])
 
 
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "huber_loss"])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_elementwise_losses_take_weight(name, reduction, device):
+    rng = np.random.default_rng(0)
+    a, y, w = rng.standard_normal((3, 4)) * 2, rng.standard_normal((3, 4)), rng.random((3, 4)) + 0.1
+    a = away_from(a - y, (-1, 0, 1)) + y          # differences away from the kinks of l1 and huber
+    d = a - y
+    per_element = {"mse_loss": d * d, "l1_loss": np.abs(d),
+                   "huber_loss": np.where(np.abs(d) <= 1, 0.5 * d * d, np.abs(d) - 0.5)}[name] * w
+    # PyTorch 2.13: 'mean' is sum(w * loss) / sum(w) for mse_loss and l1_loss, mean(w * loss) for huber_loss
+    expected = {"none": per_element, "sum": per_element.sum(),
+                "mean": per_element.mean() if name == "huber_loss" else per_element.sum() / w.sum()}[reduction]
+    check(lambda x, weight: getattr(F, name)(x, t(y, device), reduction=reduction, weight=weight), (a, w), expected,
+          device)
+    with pytest.raises(ValueError, match="same size"):
+        getattr(F, name)(t(a, device), t(y, device), weight=t(w[0], device))
+
+
 # ---- normalisation layers -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("device", DEVICES)
 @given(shape=hnp.array_shapes(min_dims=2, max_dims=4, min_side=1, max_side=4), seed=seeds,

@@ -164,13 +164,17 @@ def _elementwise_loss(name, input, target, reduction, value, grad):
     return make_result(out, (input, target), backward, name, saved=())
 
 
-def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     reduction = legacy_reduction(size_average, reduce, reduction)
+    if weight is not None:
+        return _weighted("mse_loss", mse_loss(input, target, reduction="none"), weight, reduction, True)
     return _elementwise_loss("mse_loss", input, target, reduction, lambda xp, d: d * d, lambda xp, d: 2 * d)
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     reduction = legacy_reduction(size_average, reduce, reduction)
+    if weight is not None:
+        return _weighted("l1_loss", l1_loss(input, target, reduction="none"), weight, reduction, True)
     return _elementwise_loss("l1_loss", input, target, reduction, lambda xp, d: xp.abs(d), lambda xp, d: xp.sign(d))
 
 
@@ -273,10 +277,12 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
         lambda xp, d: xp.where(xp.abs(d) < beta, d / beta, xp.sign(d)).astype(d.dtype))
 
 
-def huber_loss(input, target, reduction="mean", delta=1.0):
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     """0.5 d^2 where |d| <= delta, delta (|d| - 0.5 delta) elsewhere: smooth_l1_loss times delta at beta=delta."""
     if delta <= 0:
         raise RuntimeError(f"huber_loss does not support non-positive values for delta, got delta={delta}")
+    if weight is not None:
+        return _weighted("huber_loss", huber_loss(input, target, "none", delta), weight, reduction, False)
     return _elementwise_loss(
         "huber_loss", input, target, reduction,
         lambda xp, d: xp.where(xp.abs(d) <= delta, 0.5 * d * d, delta * (xp.abs(d) - 0.5 * delta)).astype(d.dtype),
@@ -715,3 +721,17 @@ def _log_sum_where(xp, values, mask):
     shift = xp.where(xp.isfinite(top), top, 0)
     with np.errstate(divide="ignore"):
         return xp.log(xp.exp(masked - shift[:, None]).sum(axis=1)) + shift
+
+
+def _weighted(name, losses, weight, reduction, mean_by_weight):
+    """PyTorch's `weight=` of mse_loss, l1_loss and huber_loss: per-element weights of the input's shape; 'mean'
+    is sum(w * loss) / sum(w) for the first two and mean(w * loss) for huber_loss (as PyTorch computes them)."""
+    check_reduction(reduction)
+    weight = _as_target(weight, losses, losses.dtype)
+    if weight.shape != losses.shape:
+        raise ValueError(f"{name}: weights and input must have the same size, got weight {tuple(weight.shape)} and "
+                         f"input {tuple(losses.shape)}")
+    weighted = mul(losses, weight)
+    if reduction == "mean" and mean_by_weight:
+        return div(_sum(weighted), _sum(weight))
+    return _reduce(weighted, reduction)
