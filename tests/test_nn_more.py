@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import fastnn
@@ -525,6 +525,58 @@ def test_gumbel_softmax(device):
     np.testing.assert_allclose(hard_grad, host(leaf_logits.grad), rtol=1e-12)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@settings(max_examples=10)
+@given(seed=seeds, sizes=st.lists(st.integers(0, 3), min_size=1, max_size=4), mode=st.sampled_from(["sum", "mean",
+       "max"]), padded=st.booleans(), weighted=st.booleans())
+def test_embedding_bag(seed, sizes, mode, padded, weighted, device):
+    rng = np.random.default_rng(seed)
+    table = rng.standard_normal((6, 3))
+    flat = rng.integers(0, 6, sum(sizes))
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    padding_idx = 2 if padded else None
+    psw = rng.random(flat.size) + 0.5 if weighted and mode == "sum" else None
+    expected = np.zeros((len(sizes), 3))
+    for b, (start, size) in enumerate(zip(offsets, sizes)):
+        members = [i for i in range(start, start + size) if flat[i] != padding_idx]
+        if members:
+            rows = table[flat[members]] * (psw[members, None] if psw is not None else 1)
+            expected[b] = {"sum": rows.sum(0), "mean": rows.mean(0), "max": rows.max(0)}[mode]
+    assume((flat != padding_idx).any())        # else no output depends on the table (nothing to differentiate)
+
+    def fn(weight, *per_sample):
+        return F.embedding_bag(t(flat, device), weight, t(offsets, device), mode=mode, padding_idx=padding_idx,
+                               per_sample_weights=per_sample[0] if per_sample else None)
+    check(fn, (table,) if psw is None else (table, psw), expected, device)
+
+
+def test_embedding_bag_layer_as_in_the_text_classification_tutorial():
+    """PyTorch's text classification tutorial: EmbeddingBag(vocab, dim) over concatenated token ids + offsets,
+    then a Linear; trained a few steps on two separable 'topics', it learns them."""
+    fastnn.manual_seed(0)
+    bag = nn.EmbeddingBag(20, 8, mode="mean")
+    assert {k: v.shape for k, v in bag.state_dict().items()} == {"weight": (20, 8)}
+    assert repr(bag) == "EmbeddingBag(20, 8, mode='mean')"
+    fc = nn.Linear(8, 2)
+    opt = optim.SGD(list(bag.parameters()) + list(fc.parameters()), lr=2.0)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 32)
+    texts = [rng.integers(0, 10, rng.integers(2, 6)) + 10 * y for y in labels]    # topic y uses ids 10y..10y+9
+    tokens = fastnn.tensor(np.concatenate(texts))
+    offsets = fastnn.tensor(np.cumsum([0] + [len(x) for x in texts[:-1]]))
+    for _ in range(30):
+        loss = F.cross_entropy(fc(bag(tokens, offsets)), fastnn.tensor(labels))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.1
+    assert (host(fc(bag(tokens, offsets)).argmax(1)) == labels).all()
+    with pytest.raises(NotImplementedError, match="only supported for mode='sum'"):
+        bag(tokens, offsets, per_sample_weights=fastnn.ones(len(tokens)))
+    with pytest.raises(ValueError, match="offsets"):
+        bag(tokens, fastnn.tensor([1, 3]))
+
+
 # ---- channel dropouts ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("layer, shape", [(nn.Dropout1d, (8, 16, 5)), (nn.Dropout1d, (16, 5)),
                                           (nn.Dropout3d, (4, 16, 2, 2, 3)), (nn.Dropout3d, (16, 2, 2, 3))])
@@ -961,6 +1013,8 @@ def test_same_numbers_as_pytorch():
         ("multi_margin_loss", lambda f, a: f.multi_margin_loss(a[:, 0, 0], labels_of(a), p=2, margin=0.5)),
         ("soft_margin_loss", lambda f, a: f.soft_margin_loss(a, a.sign())),
         ("hinge_embedding_loss", lambda f, a: f.hinge_embedding_loss(a, a.sign(), 0.4)),
+        ("embedding_bag", lambda f, a: f.embedding_bag(ints(a, [1, 2, 4, 0, 4, 3]), a[0, 0], ints(a, [0, 2, 2]),
+                                                       mode="max", padding_idx=3)),
         ("ctc_loss", lambda f, a: f.ctc_loss(f.log_softmax(a[0], 2), ints(a, [[1, 2], [3, 3], [1, 1], [5, 4], [2, 2]]),
                                              ints(a, [4, 3, 2, 4, 1]), ints(a, [1, 2, 0, 2, 1]), reduction="none")),
         ("grid_sample", lambda f, a: f.grid_sample(a, f.affine_grid(a[:, 0, :2, :3] * 0.7, (3, 4, 3, 5),

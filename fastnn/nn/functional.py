@@ -310,3 +310,69 @@ __all__ += ["affine_grid", "grid_sample"]
 from fastnn.ops.loss import ctc_loss  # noqa: E402
 
 __all__ += ["ctc_loss"]
+
+# ---- embedding bags (issue 14, part B) ---------------------------------------------------------------------------
+__all__ += ["embedding_bag"]
+
+
+def _bag_layout(input, offsets, include_last_offset):
+    """(flat indices, bag id of each, number of bags) on the host, from a 2-D input (one bag per row) or a 1-D input
+    cut at `offsets` (with include_last_offset, offsets also holds the end of the last bag)."""
+    import numpy as np
+    flat = input._backend.to_host(input._data)
+    if flat.ndim == 2:
+        if offsets is not None:
+            raise ValueError("embedding_bag: offsets must be None when input is 2-D (one bag per row)")
+        return flat.reshape(-1), np.repeat(np.arange(flat.shape[0]), flat.shape[1]), flat.shape[0]
+    if flat.ndim != 1 or offsets is None:
+        raise ValueError(f"embedding_bag: input must be 2-D (B, N), or 1-D with offsets, got shape {flat.shape} and "
+                         f"offsets={offsets!r}")
+    starts = np.asarray(offsets._backend.to_host(offsets._data) if isinstance(offsets, Tensor) else offsets)
+    bounds = starts if include_last_offset else np.append(starts, flat.size)
+    if starts.ndim != 1 or starts.dtype.kind not in "iu" or not starts.size or starts[0] != 0 \
+            or (np.diff(bounds) < 0).any() or bounds[-1] > flat.size:
+        raise ValueError(f"embedding_bag: offsets must be a 1-D non-decreasing integer sequence starting at 0 and "
+                         f"at most len(input) = {flat.size}, got {offsets!r}")
+    return flat, np.repeat(np.arange(len(bounds) - 1), np.diff(bounds)), len(bounds) - 1
+
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
+                  sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
+    """The sum, mean or max of the embeddings of each bag of indices: bags are the rows of a 2-D input, or the
+    runs of a 1-D input that start at `offsets`. Entries equal to padding_idx are left out (and not counted by
+    'mean'); an empty bag gives zeros. per_sample_weights (mode 'sum' only) scale each embedding first."""
+    import numpy as np
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"embedding_bag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+    if max_norm is not None or scale_grad_by_freq:
+        raise NotImplementedError("embedding_bag: max_norm and scale_grad_by_freq are not implemented in fastnn")
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError(f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                                  f"supported for mode='sum' (got mode='{mode}')")
+    if not isinstance(input, Tensor) or input.dtype.kind not in "iu":
+        raise TypeError(f"embedding_bag: input must be an integer Tensor of indices, got "
+                        f"{getattr(input, 'dtype', type(input).__name__)}")
+    flat, bags, count = _bag_layout(input, offsets, include_last_offset)
+    kept = np.arange(flat.size) if padding_idx is None else np.nonzero(flat != padding_idx)[0]
+
+    def device_tensor(host_array):
+        return Tensor(weight._backend.asarray(host_array), device=weight.device)
+    rows = embedding(device_tensor(flat[kept]), weight)                       # (kept entries, D)
+    if per_sample_weights is not None:
+        if tuple(per_sample_weights.shape) != tuple(input.shape):
+            raise ValueError(f"embedding_bag: per_sample_weights of shape {tuple(per_sample_weights.shape)} must "
+                             f"have the input's shape {tuple(input.shape)}")
+        rows = rows * per_sample_weights.reshape(-1)[device_tensor(kept)].reshape(-1, 1)
+    bag_of_row = bags[kept]
+    zeros = device_tensor(np.zeros((count, weight.shape[1]), weight.dtype))
+    if mode == "max":
+        pieces = []
+        for b in range(count):
+            members = np.nonzero(bag_of_row == b)[0]
+            pieces.append(rows[device_tensor(members)].amax(0) if members.size else zeros[b])
+        return ops.stack(pieces) if pieces else zeros
+    out = ops.index_add(zeros, 0, device_tensor(bag_of_row), rows)
+    if mode == "mean":
+        sizes = np.maximum(np.bincount(bag_of_row, minlength=count), 1).astype(weight.dtype).reshape(-1, 1)
+        out = out / device_tensor(sizes)
+    return out

@@ -41,6 +41,7 @@ from fastnn.nn.modules.pooling import (AdaptiveAvgPool3d, AdaptiveMaxPool3d, LPP
 from fastnn.nn.modules.lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d, LazyConv1d, LazyConv2d,
                                     LazyConv3d, LazyConvTranspose1d, LazyConvTranspose2d, LazyInstanceNorm1d,
                                     LazyInstanceNorm2d, LazyInstanceNorm3d, LazyLinear, LazyModuleMixin)
+from fastnn.nn.modules.sparse import EmbeddingBag
 from fastnn.nn.modules.transformer import Transformer
 
 __all__ = [name for name in dir() if name[0].isupper()]
