@@ -1030,3 +1030,50 @@ def test_same_numbers_as_pytorch():
         ours = host(call(F, fastnn.tensor(x)))
         theirs = call(tf, torch.tensor(x)).numpy()
         np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+# ---- nn.utils.prune -----------------------------------------------------------------------------------------
+def test_prune_l1_unstructured_iterative_and_remove():
+    from fastnn.nn.utils import prune
+    m = nn.Linear(5, 4)
+    rng = np.random.default_rng(0)
+    values = ((rng.permutation(20) + 1) * rng.choice([-1, 1], 20)).reshape(4, 5).astype(np.float32)  # distinct |w|
+    with fastnn.no_grad():
+        m.weight.copy_(fastnn.tensor(values))
+    prune.l1_unstructured(m, "weight", amount=0.25)               # 5 smallest |w| of 20
+    assert list(m.state_dict()) == ["bias", "weight_orig", "weight_mask"]   # PyTorch's names and order
+    order = np.argsort(np.abs(values).ravel())
+    assert set(np.flatnonzero(host(m.weight_mask) == 0)) == set(order[:5])
+    prune.l1_unstructured(m, "weight", amount=3)                  # 3 more, among the 15 still kept
+    assert set(np.flatnonzero(host(m.weight_mask) == 0)) == set(order[:8])
+    np.testing.assert_array_equal(host(m.weight), values * host(m.weight_mask))
+    m(fastnn.randn(2, 5)).sum().backward()
+    assert (host(m.weight_orig.grad)[host(m.weight_mask) == 0] == 0).all()   # pruned entries get no gradient
+    assert prune.is_pruned(m)
+    prune.remove(m, "weight")
+    assert list(m.state_dict()) == ["bias", "weight"] and not prune.is_pruned(m)
+    assert (host(m.weight.detach()) == 0).sum() == 8 and isinstance(m.weight, nn.Parameter)
+    with pytest.raises(ValueError, match="has to be pruned"):
+        prune.remove(m, "weight")
+    with pytest.raises(ValueError, match="amount"):
+        prune.l1_unstructured(m, "weight", amount=1.5)
+
+
+def test_prune_structured_global_and_custom():
+    from fastnn.nn.utils import prune
+    conv = nn.Conv2d(2, 4, 3)
+    with fastnn.no_grad():
+        conv.weight.copy_(fastnn.tensor(np.arange(1, 5, dtype=np.float32).reshape(4, 1, 1, 1) * np.ones((4, 2, 3, 3),
+                                                                                                       np.float32)))
+    prune.ln_structured(conv, "weight", amount=0.5, n=2, dim=0)   # the 2 output channels of smallest L2 norm
+    assert host(conv.weight_mask).reshape(4, -1).max(1).tolist() == [0.0, 0.0, 1.0, 1.0]
+    a, b = nn.Linear(3, 3), nn.Linear(3, 2)
+    prune.global_unstructured([(a, "weight"), (b, "weight")], prune.L1Unstructured, amount=6)
+    both = np.concatenate([host(a.weight_orig.detach()).ravel(), host(b.weight_orig.detach()).ravel()])
+    pruned = np.concatenate([host(a.weight_mask).ravel(), host(b.weight_mask).ravel()]) == 0
+    assert pruned.sum() == 6 and np.abs(both[pruned]).max() <= np.abs(both[~pruned]).min()
+    lin = nn.Linear(2, 2)
+    prune.custom_from_mask(lin, "bias", fastnn.tensor([1.0, 0.0]))
+    assert host(lin.bias.detach())[1] == 0
+    prune.random_unstructured(lin, "weight", amount=2)
+    assert (host(lin.weight_mask) == 0).sum() == 2
