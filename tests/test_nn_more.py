@@ -1077,3 +1077,59 @@ def test_prune_structured_global_and_custom():
     assert host(lin.bias.detach())[1] == 0
     prune.random_unstructured(lin, "weight", amount=2)
     assert (host(lin.weight_mask) == 0).sum() == 2
+
+
+# ---- nn.utils.parametrize -----------------------------------------------------------------------------------
+class Symmetric(nn.Module):          # the PyTorch parametrizations tutorial's first example
+    def forward(self, X):
+        return X.triu() + X.triu(1).transpose(-1, -2)
+
+
+class Scale(nn.Module):
+    def forward(self, X):
+        return X * 2.0
+
+    def right_inverse(self, A):
+        return A / 2.0
+
+
+def test_register_parametrization_symmetric_as_in_the_tutorial():
+    from fastnn.nn.utils import parametrize
+    layer = nn.Linear(3, 3)
+    original = layer.weight
+    opt = optim.SGD(layer.parameters(), lr=0.1)           # built before: the same Parameter becomes `original`
+    parametrize.register_parametrization(layer, "weight", Symmetric())
+    w = host(layer.weight.detach())
+    assert np.array_equal(w, w.T) and parametrize.is_parametrized(layer, "weight")
+    assert layer.parametrizations.weight.original is original
+    assert list(layer.state_dict()) == ["bias", "parametrizations.weight.original"]   # PyTorch's keys
+    assert type(layer).__name__ == "ParametrizedLinear" and isinstance(layer, nn.Linear)
+    layer(fastnn.randn(4, 3)).sum().backward()
+    opt.step()
+    w = host(layer.weight.detach())
+    assert np.array_equal(w, w.T)                        # still symmetric after training the original
+    parametrize.remove_parametrizations(layer, "weight")
+    assert type(layer) is nn.Linear and list(layer.state_dict()) == ["bias", "weight"]
+    assert np.array_equal(host(layer.weight.detach()), w)
+
+
+def test_parametrization_right_inverse_chaining_and_cache():
+    from fastnn.nn.utils import parametrize
+    layer = nn.Linear(2, 2, dtype="float64")
+    start = host(layer.weight.detach()).copy()
+    parametrize.register_parametrization(layer, "weight", Scale())
+    np.testing.assert_allclose(host(layer.parametrizations.weight.original), start / 2)   # right_inverse
+    np.testing.assert_allclose(host(layer.weight), start)
+    layer.weight = fastnn.tensor(np.eye(2))              # assignment goes through right_inverse
+    np.testing.assert_allclose(host(layer.parametrizations.weight.original), np.eye(2) / 2)
+    parametrize.register_parametrization(layer, "weight", Symmetric())
+    assert len(layer.parametrizations.weight) == 2
+    with parametrize.cached():
+        assert layer.weight is layer.weight
+    assert layer.weight is not layer.weight
+    parametrize.remove_parametrizations(layer, "weight", leave_parametrized=False)
+    np.testing.assert_allclose(host(layer.weight.detach()), np.eye(2) / 2)
+    with pytest.raises(ValueError, match="shape"):
+        parametrize.register_parametrization(nn.Linear(3, 2), "weight", Symmetric())
+    with pytest.raises(ValueError, match="does not have a parametrization"):
+        parametrize.remove_parametrizations(layer, "weight")

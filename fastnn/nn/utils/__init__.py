@@ -7,3 +7,4 @@ from fastnn.nn.utils.convert_parameters import parameters_to_vector, vector_to_p
 from fastnn.nn.utils.spectral_norm import remove_spectral_norm, spectral_norm
 from fastnn.nn.utils.weight_norm import remove_weight_norm, weight_norm
 from fastnn.nn.utils import prune
+from fastnn.nn.utils import parametrize
