@@ -476,6 +476,7 @@ def test_unflatten_channel_shuffle_zero_pad3d(device):
     c = fastnn.arange(6.0, device=device).reshape(1, 6, 1, 1)
     assert host(nn.ChannelShuffle(2)(c)).ravel().tolist() == [0, 3, 1, 4, 2, 5]
     assert host(F.channel_shuffle(c, 3)).ravel().tolist() == [0, 2, 4, 1, 3, 5]
+    assert F.native_channel_shuffle is F.channel_shuffle
     with pytest.raises(ValueError, match="divisible by groups"):
         F.channel_shuffle(c, 4)
     a = np.random.default_rng(0).standard_normal((1, 6, 2, 2))

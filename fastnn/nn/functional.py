@@ -192,8 +192,10 @@ __all__ += ["rms_norm"]
 from fastnn.ops.dropout import dropout1d, dropout3d, feature_alpha_dropout  # noqa: E402
 from fastnn.ops.resample import channel_shuffle  # noqa: E402
 
+native_channel_shuffle = channel_shuffle  # PyTorch's F has both names for the same op
+
 __all__ += ["bilinear", "channel_shuffle", "dropout1d", "dropout3d", "feature_alpha_dropout", "gumbel_softmax",
-            "pdist"]
+            "native_channel_shuffle", "pdist"]
 
 
 def bilinear(input1, input2, weight, bias=None):
