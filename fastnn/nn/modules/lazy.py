@@ -2,9 +2,9 @@
 size (in_features, in_channels, num_features) from the first input they see, then become the plain layer
 (LazyLinear becomes a Linear).
 
-Until then their weight and bias are UninitializedParameters (running statistics: UninitializedBuffers). They are materialised in place, so an optimizer
-may be built before or after the first forward, as in PyTorch; `state_dict`/`load_state_dict` need one forward
-first in fastnn (PyTorch can also materialise from a state_dict).
+Until then their weight and bias are UninitializedParameters (running statistics: UninitializedBuffers). They
+are materialised in place, so an optimizer may be built before or after the first forward, as in PyTorch;
+`state_dict`/`load_state_dict` need one forward first in fastnn (PyTorch can also materialise from a state_dict).
 """
 from fastnn.nn.modules.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
 from fastnn.nn.modules.linear import Linear
