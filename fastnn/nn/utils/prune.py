@@ -93,7 +93,7 @@ class _Unstructured(BasePruningMethod):
     def __init__(self, amount):
         super().__init__()
         self.amount = amount
-        _count(amount, math.inf if isinstance(amount, numbers.Integral) else 1)
+        _count(amount, math.inf if isinstance(amount, numbers.Integral) else 1)   # checks its type and range now
 
     def compute_mask(self, t, default_mask):
         xp = _xp(t)
