@@ -1134,3 +1134,27 @@ def test_parametrization_right_inverse_chaining_and_cache():
         parametrize.register_parametrization(nn.Linear(3, 2), "weight", Symmetric())
     with pytest.raises(ValueError, match="does not have a parametrization"):
         parametrize.remove_parametrizations(layer, "weight")
+
+
+def test_parametrizations_weight_norm_layout_and_values(device):
+    from fastnn.nn.utils import parametrizations, parametrize
+    fastnn.manual_seed(0)
+    layer = nn.Linear(3, 2, dtype="float64").to(device)
+    w = host(layer.weight.detach()).copy()
+    parametrizations.weight_norm(layer)
+    # torch.nn.utils.parametrizations.weight_norm(Linear(3, 2)).state_dict(): g (2, 1), v (2, 3)
+    assert {k: v.shape for k, v in layer.state_dict().items()} == {
+        "bias": (2,), "parametrizations.weight.original0": (2, 1), "parametrizations.weight.original1": (2, 3)}
+    np.testing.assert_allclose(host(layer.parametrizations.weight.original0), np.linalg.norm(w, axis=1,
+                                                                                            keepdims=True))
+    np.testing.assert_allclose(host(layer.weight), w, rtol=1e-12)
+    x = t(np.random.default_rng(0).standard_normal((4, 3)), device)
+    np.testing.assert_allclose(host(layer(x)), host(x) @ w.T + host(layer.bias.detach()), rtol=1e-12)
+    # gradients reach g and v through the parametrized weight (gradcheck perturbs the originals in place)
+    originals = [layer.parametrizations.weight.original0, layer.parametrizations.weight.original1]
+    assert gradcheck(lambda g, v: layer(x), originals)
+    parametrize.remove_parametrizations(layer, "weight")
+    np.testing.assert_allclose(host(layer.weight.detach()), w, rtol=1e-12)
+    with pytest.raises(ValueError, match="single original"):
+        parametrizations.weight_norm(layer)
+        parametrize.remove_parametrizations(layer, "weight", leave_parametrized=False)

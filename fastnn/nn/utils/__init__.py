@@ -8,3 +8,4 @@ from fastnn.nn.utils.spectral_norm import remove_spectral_norm, spectral_norm
 from fastnn.nn.utils.weight_norm import remove_weight_norm, weight_norm
 from fastnn.nn.utils import prune
 from fastnn.nn.utils import parametrize
+from fastnn.nn.utils import parametrizations

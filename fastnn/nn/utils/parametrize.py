@@ -29,7 +29,8 @@ def cached():
 
 
 class ParametrizationList(ModuleList):
-    """The parametrizations of one tensor and its `original` parameter."""
+    """The parametrizations of one tensor and its `original` parameter, or `original0`, `original1`, ... when the
+    first parametrization's right_inverse returns several tensors (its forward then takes them all)."""
 
     def __init__(self, modules, original, unsafe=False):
         super().__init__(modules)
@@ -39,25 +40,38 @@ class ParametrizationList(ModuleList):
             for module in reversed(list(self._modules.values())):
                 if hasattr(module, "right_inverse"):
                     value = module.right_inverse(value)
-        # without a right_inverse the original Parameter itself moves here (an optimizer holding it keeps working)
-        self.original = original if value is original else Parameter(value.detach(),
-                                                                     requires_grad=original.requires_grad)
+        self.is_tensor = not isinstance(value, (tuple, list))
+        if self.is_tensor:
+            # without a right_inverse the original Parameter itself moves here (an optimizer holding it keeps
+            # working)
+            self.original = original if value is original else Parameter(value.detach(),
+                                                                         requires_grad=original.requires_grad)
+        else:
+            for i, part in enumerate(value):
+                setattr(self, f"original{i}", Parameter(part.detach(), requires_grad=original.requires_grad))
+            self.ntensors = len(value)
+
+    def _originals(self):
+        return [self.original] if self.is_tensor else [getattr(self, f"original{i}") for i in range(self.ntensors)]
 
     def right_inverse(self, value):
-        """module.<name> = value: store the original that gives `value` (exact only with right_inverse)."""
+        """module.<name> = value: store the original(s) that give `value` (exact only with right_inverse)."""
         with no_grad():
             for module in reversed(list(self._modules.values())):
                 if not hasattr(module, "right_inverse"):
                     raise RuntimeError(f"parametrization {type(module).__name__} does not implement right_inverse")
                 value = module.right_inverse(value)
-            if tuple(value.shape) != tuple(self.original.shape) and not self.unsafe:
-                raise ValueError(f"right_inverse gave shape {tuple(value.shape)}, the original has "
-                                 f"{tuple(self.original.shape)}")
-            self.original.copy_(value)
+            values = [value] if self.is_tensor else list(value)
+            for original, new in zip(self._originals(), values):
+                if tuple(new.shape) != tuple(original.shape) and not self.unsafe:
+                    raise ValueError(f"right_inverse gave shape {tuple(new.shape)}, the original has "
+                                     f"{tuple(original.shape)}")
+                original.copy_(new)
 
     def forward(self):
-        x = self.original
-        for module in self._modules.values():
+        modules = list(self._modules.values())
+        x = modules[0](*self._originals())
+        for module in modules[1:]:
             x = module(x)
         return x
 
@@ -102,10 +116,10 @@ def register_parametrization(module, tensor_name, parametrization, *, unsafe=Fal
     original = module._parameters.get(tensor_name)
     if original is None:
         raise ValueError(f"Module '{type(module).__name__}' has no parameter '{tensor_name}' to parametrize")
+    plist = ParametrizationList([parametrization], original, unsafe)
     if not unsafe:
         with no_grad():
-            _check_shape(parametrization(original), original, tensor_name)
-    plist = ParametrizationList([parametrization], original, unsafe)
+            _check_shape(plist(), original, tensor_name)
     del module._parameters[tensor_name]
     if "parametrizations" not in module._modules:
         module.__class__ = _parametrized_class(module)
@@ -135,9 +149,12 @@ def remove_parametrizations(module, tensor_name, leave_parametrized=True):
     if not is_parametrized(module, tensor_name):
         raise ValueError(f"Module {type(module).__name__} does not have a parametrization on {tensor_name}")
     plist = module.parametrizations[tensor_name]
+    if not leave_parametrized and not plist.is_tensor:
+        raise ValueError("remove_parametrizations(leave_parametrized=False) needs a single original tensor, but "
+                         f"{tensor_name} has {plist.ntensors}")
     with no_grad():
         value = plist() if leave_parametrized else plist.original
-    parameter = Parameter(value.detach().clone(), requires_grad=plist.original.requires_grad)
+    parameter = Parameter(value.detach().clone(), requires_grad=plist._originals()[0].requires_grad)
     del module.parametrizations._modules[tensor_name]
     delattr(type(module), tensor_name)
     if not module.parametrizations._modules:
