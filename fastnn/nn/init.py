@@ -203,3 +203,36 @@ def zero_init_residual_(model):
         if getattr(layer, "bias", None) is not None:
             zeros_(layer.bias)
     return model
+
+
+def sparse_(tensor, sparsity, std=0.01, generator=None):
+    """A 2-D tensor drawn from N(0, std^2) with ceil(sparsity * rows) entries of every column set to zero, at rows
+    chosen at random per column (Martens, 2010), as PyTorch's sparse_."""
+    if tensor.ndim != 2:
+        raise ValueError(f"sparse_: only tensors with 2 dimensions are supported, got shape {tuple(tensor.shape)}")
+    if not 0 <= sparsity <= 1:
+        raise ValueError(f"sparse_: sparsity must lie in [0, 1], got {sparsity!r}")
+    rows, cols = tensor.shape
+    num_zeros = int(math.ceil(sparsity * rows))
+    gen = _gen(generator)
+    values = gen.normal(0.0, std, (rows, cols))
+    for col in range(cols):
+        values[gen.permutation(rows)[:num_zeros], col] = 0
+    return _fill(tensor, values)
+
+
+def dirac_(tensor, groups=1):
+    """The identity convolution: a 3-, 4- or 5-D conv weight that is 1 at the kernel centre where the output
+    channel (within each of `groups` groups) equals the input channel, else 0, so it passes its input through."""
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError(f"dirac_: only tensors with 3, 4, or 5 dimensions are supported, got shape "
+                         f"{tuple(tensor.shape)}")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or tensor.shape[0] % groups:
+        raise ValueError(f"dirac_: dim 0 ({tensor.shape[0]}) must be divisible by groups, got groups={groups!r}")
+    out_per_group = tensor.shape[0] // groups
+    values = np.zeros(tensor.shape, tensor.dtype)  # host: the new weight, built on the host then copied over
+    centre = tuple(n // 2 for n in tensor.shape[2:])
+    for g in range(groups):
+        for d in range(min(out_per_group, tensor.shape[1])):
+            values[(g * out_per_group + d, d) + centre] = 1
+    return _fill(tensor, values)

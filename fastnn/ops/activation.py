@@ -332,3 +332,120 @@ def softmax(x, dim, dtype=None):
         s = softmax(x, axis)
         return s * (t - (s * t).sum(axis, keepdim=True))
     return make_result(out, (x,), backward, "softmax", saved=(), saves_output=True, tangent=tangent)
+
+
+# ---- activations built from array expressions (issue 14) --------------------------------------------------
+# PyTorch's less common activations: forward and derivative as backend-array formulas, one pass of NumPy-style
+# math each way. They are cheap next to the layers around them, so they get no fused kernel.
+def _pointwise(x, op, forward, derivative):
+    """An element-wise op: forward(xp, a) -> output array, derivative(xp, a) -> d output / d a (same shape)."""
+    data = _compute_array(x, op)
+    xp = x._backend.xp
+    out = forward(xp, data)
+
+    def backward(g):
+        return ((g * derivative(xp, data)).astype(x.dtype, copy=False),)
+    return make_result(out.astype(x.dtype, copy=False), (x,), backward, op)
+
+
+def hardswish(x):
+    """x * relu6(x + 3) / 6; its derivative is 0 below -3, x / 3 + 1/2 on [-3, 3] and 1 above (PyTorch's)."""
+    return _pointwise(x, "hardswish", lambda xp, a: a * xp.clip(a + 3, 0, 6) / 6,
+                      lambda xp, a: xp.where(a < -3, 0.0, xp.where(a <= 3, a / 3 + 0.5, 1.0)))
+
+
+def hardsigmoid(x):
+    """relu6(x + 3) / 6; derivative 1/6 strictly inside (-3, 3)."""
+    return _pointwise(x, "hardsigmoid", lambda xp, a: xp.clip(a + 3, 0, 6) / 6,
+                      lambda xp, a: ((a > -3) & (a < 3)) / 6.0)
+
+
+def _lambd(op, lambd):
+    lambd = _real(op, "lambd", lambd)
+    if lambd < 0:
+        raise ValueError(f"{op}(): lambd must be greater or equal to 0, got {lambd}")
+    return lambd
+
+
+def hardshrink(x, lambd=0.5):
+    """x where |x| > lambd, else 0."""
+    lambd = _real("hardshrink", "lambd", lambd)
+    return _pointwise(x, "hardshrink", lambda xp, a: xp.where(xp.abs(a) > lambd, a, 0),
+                      lambda xp, a: (xp.abs(a) > lambd).astype(a.dtype))
+
+
+def softshrink(x, lambd=0.5):
+    """x - lambd above lambd, x + lambd below -lambd, else 0."""
+    lambd = _lambd("softshrink", lambd)
+    return _pointwise(x, "softshrink", lambda xp, a: xp.where(xp.abs(a) > lambd, a - xp.sign(a) * lambd, 0),
+                      lambda xp, a: (xp.abs(a) > lambd).astype(a.dtype))
+
+
+def tanhshrink(x):
+    """x - tanh(x)."""
+    return _pointwise(x, "tanhshrink", lambda xp, a: a - xp.tanh(a), lambda xp, a: xp.tanh(a) ** 2)
+
+
+def softsign(x):
+    """x / (1 + |x|)."""
+    return _pointwise(x, "softsign", lambda xp, a: a / (1 + xp.abs(a)), lambda xp, a: 1 / (1 + xp.abs(a)) ** 2)
+
+
+def logsigmoid(x):
+    """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), finite for every finite x; derivative sigmoid(-x)."""
+    return _pointwise(x, "logsigmoid", lambda xp, a: xp.minimum(a, 0) - xp.log1p(xp.exp(-xp.abs(a))),
+                      lambda xp, a: 1 / (1 + xp.exp(a)))
+
+
+def celu(x, alpha=1.0):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
+    alpha = _real("celu", "alpha", alpha)
+    if alpha == 0:
+        raise ValueError("celu(): alpha must be non-zero (the formula divides by it)")
+    return _pointwise(x, "celu", lambda xp, a: xp.where(a > 0, a, alpha * xp.expm1(xp.minimum(a, 0) / alpha)),
+                      lambda xp, a: xp.where(a > 0, 1.0, xp.exp(xp.minimum(a, 0) / alpha)))
+
+
+def threshold(x, threshold, value):
+    """x where x > threshold, else value (PyTorch's argument names: the threshold and the replacement)."""
+    threshold, value = _real("threshold", "threshold", threshold), _real("threshold", "value", value)
+    return _pointwise(x, "threshold", lambda xp, a: xp.where(a > threshold, a, value),
+                      lambda xp, a: (a > threshold).astype(a.dtype))
+
+
+def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
+    """Randomized leaky ReLU (Xu et al., 2015): in training each negative element gets its own slope drawn
+    uniformly from [lower, upper] (fastnn's seeded generator); in evaluation the slope is (lower + upper) / 2."""
+    lower, upper = _real("rrelu", "lower", lower), _real("rrelu", "upper", upper)
+    if lower > upper:
+        raise ValueError(f"rrelu(): lower bound ({lower}) must be less than or equal to upper bound ({upper})")
+    if not training:
+        return leaky_relu(x, (lower + upper) / 2)
+    data = _compute_array(x, "rrelu")
+    slopes = x._backend.draw("uniform", x.shape, data.dtype, generator, low=lower, high=upper)
+    # the factor that multiplies x (1 where x > 0, PyTorch's rule) is both the forward and the derivative
+    factor = x._backend.xp.where(data > 0, data.dtype.type(1), slopes)
+    return make_result((data * factor).astype(x.dtype, copy=False), (x,),
+                       lambda g: ((g * factor).astype(x.dtype, copy=False),), "rrelu", saved=())
+
+
+def glu(x, dim=-1):
+    """Gated linear unit: a * sigmoid(b), where a and b are the two halves of x along dim."""
+    from fastnn.ops.elementwise import mul
+    from fastnn.ops.shape import chunk
+    if not isinstance(x, Tensor):
+        raise TypeError(f"glu(): expected a Tensor, got {type(x).__name__}")
+    if x.ndim == 0:
+        raise ValueError("glu(): input must have at least one dimension (got a 0-d tensor)")
+    axis = normalize_dim(dim, x.ndim)
+    if x.shape[axis] % 2:
+        raise ValueError(f"glu(): halving dimension must be even, but dimension {dim} is size {x.shape[axis]}")
+    a, b = chunk(x, 2, axis)
+    return mul(a, sigmoid(b))
+
+
+def softmin(x, dim, dtype=None):
+    """softmax(-x) along dim."""
+    from fastnn.ops.elementwise import neg
+    x, _ = _softmax_input(x, dim, dtype, "softmin")
+    return softmax(neg(x), dim)

@@ -98,19 +98,7 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
     p = check_probability(p)
     if not training or p == 0.0:
         return input
-    dtype = input.dtype.type
-    xp = input._backend.xp
-    if p == 1.0:
-        factor = shift = xp.zeros(input.shape, input.dtype)
-    else:
-        keep = _keep_mask(input, input.shape, 1.0 - p)
-        a = 1.0 / math.sqrt((_SELU_SATURATION ** 2 * p + 1.0) * (1.0 - p))
-        factor = xp.multiply(keep, dtype(a), dtype=input.dtype)
-        shift = xp.multiply(keep, dtype(a * _SELU_SATURATION), dtype=input.dtype)
-        shift += dtype(-a * _SELU_SATURATION * (1.0 - p))
-    out = input._data * factor + shift
-    return make_result(out, (input,), lambda g: (g * factor,), "alpha_dropout", saved=(),
-                       tangent=lambda t: t * Tensor._wrap(factor, input._backend))
+    return _alpha_scale(input, p, input.shape, "alpha_dropout")
 
 
 @traced
@@ -132,3 +120,57 @@ def drop_path(input, p, training=True, mode="row"):
         return input
     mask_shape = (input.shape[0] if mode == "row" else 1,) + (1,) * (input.ndim - 1)
     return _masked_scale(input, p, mask_shape, "drop_path")
+
+
+# ---- issue 14, part B: the other channel dropouts -----------------------------------------------------------
+def _feature_dropout(input, p, training, name, spatial):
+    """Dropout of whole channels of an (N, C, *spatial) or unbatched (C, *spatial) input."""
+    _check_input(input, name)
+    if input.ndim not in (spatial + 1, spatial + 2):
+        raise ValueError(f"{name} expects a {spatial + 1}-D (C, ...) or {spatial + 2}-D (N, C, ...) input, got "
+                         f"shape {tuple(input.shape)}")
+    p = check_probability(p)
+    if not training or p == 0.0:
+        return input
+    channels = input.ndim - spatial
+    return _masked_scale(input, p, input.shape[:channels] + (1,) * spatial, name)
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Channel dropout for (N, C, L) or (C, L): each input[n, c] is zeroed with probability p, the rest scaled by
+    1/(1 - p)."""
+    return _feature_dropout(input, p, training, "dropout1d", 1)
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    """Channel dropout for (N, C, D, H, W) or (C, D, H, W)."""
+    return _feature_dropout(input, p, training, "dropout3d", 3)
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Alpha dropout (see alpha_dropout) that drops whole channels: one keep/drop draw per input[n, c], shared by
+    the channel's spatial positions, with the same affine correction."""
+    _check_input(input, "feature_alpha_dropout")
+    if input.ndim < 2:
+        raise ValueError(f"feature_alpha_dropout expects an (N, C, *) input, got shape {tuple(input.shape)}")
+    p = check_probability(p)
+    if not training or p == 0.0:
+        return input
+    return _alpha_scale(input, p, input.shape[:2] + (1,) * (input.ndim - 2), "feature_alpha_dropout")
+
+
+def _alpha_scale(input, p, mask_shape, name):
+    """alpha dropout's a * (kept ? x : -alpha') + b with one keep/drop draw per element of `mask_shape`."""
+    dtype = input.dtype.type
+    xp = input._backend.xp
+    if p == 1.0:
+        factor = shift = xp.zeros(mask_shape, input.dtype)
+    else:
+        keep = _keep_mask(input, mask_shape, 1.0 - p)
+        a = 1.0 / math.sqrt((_SELU_SATURATION ** 2 * p + 1.0) * (1.0 - p))
+        factor = xp.multiply(keep, dtype(a), dtype=input.dtype)
+        shift = xp.multiply(keep, dtype(a * _SELU_SATURATION), dtype=input.dtype)
+        shift += dtype(-a * _SELU_SATURATION * (1.0 - p))
+    out = input._data * factor + shift
+    return make_result(out, (input,), lambda g: (g * factor,), name, saved=(),
+                       tangent=lambda t: t * Tensor._wrap(factor, input._backend))

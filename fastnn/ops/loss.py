@@ -7,7 +7,7 @@ import numpy as np
 from fastnn._validation import check_reduction
 from fastnn.autograd import make_result
 from fastnn.ops.activation import _log_softmax_array
-from fastnn.ops.elementwise import add, clamp, div, eq, exp, gt, log, maximum, minimum, mul, neg, sqrt, sub, where
+from fastnn.ops.elementwise import add, clamp, div, eq, exp, gt, log, maximum, minimum, mul, ne, neg, sqrt, sub, where
 from fastnn.ops._util import add_tangents
 from fastnn.ops.reduce import mean, sum as _sum
 from fastnn.ops.shape import unsqueeze
@@ -183,14 +183,18 @@ def _elementwise_loss(name, input, target, reduction, value, grad, derivative):
     return make_result(out, (input, target), backward, name, saved=(), tangent=tangent)
 
 
-def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     reduction = legacy_reduction(size_average, reduce, reduction)
+    if weight is not None:
+        return _weighted("mse_loss", mse_loss(input, target, reduction="none"), weight, reduction, True)
     return _elementwise_loss("mse_loss", input, target, reduction, lambda xp, d: d * d, lambda xp, d: 2 * d,
                              lambda d: 2 * d)
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     reduction = legacy_reduction(size_average, reduce, reduction)
+    if weight is not None:
+        return _weighted("l1_loss", l1_loss(input, target, reduction="none"), weight, reduction, True)
     return _elementwise_loss("l1_loss", input, target, reduction, lambda xp, d: xp.abs(d), lambda xp, d: xp.sign(d),
                              _sign)
 
@@ -310,10 +314,12 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
         lambda d: where(_constant(d, d._backend.xp.abs(d._data) < beta), d / beta, _sign(d)))
 
 
-def huber_loss(input, target, reduction="mean", delta=1.0):
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     """0.5 d^2 where |d| <= delta, delta (|d| - 0.5 delta) elsewhere: smooth_l1_loss times delta at beta=delta."""
     if delta <= 0:
         raise RuntimeError(f"huber_loss does not support non-positive values for delta, got delta={delta}")
+    if weight is not None:
+        return _weighted("huber_loss", huber_loss(input, target, "none", delta), weight, reduction, False)
     return _elementwise_loss(
         "huber_loss", input, target, reduction,
         lambda xp, d: xp.where(xp.abs(d) <= delta, 0.5 * d * d, delta * (xp.abs(d) - 0.5 * delta)).astype(d.dtype),
@@ -498,3 +504,282 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     w = None if weight is None else weight.expand(input.shape)
     per_class = binary_cross_entropy_with_logits(input, target, w, reduction="none")
     return _reduce(div(_sum(per_class, input.ndim - 1), input.shape[-1]), reduction)
+
+
+# ---- issue 14, part B: the margin losses --------------------------------------------------------------------
+def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
+    """x where target = 1, max(0, margin - x) where target = -1 (PyTorch adds both terms for any other target
+    value, which this follows)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_reduction(reduction)
+    _check_float_input("hinge_embedding_loss", input)
+    target = _as_target(target, input)
+    _same_shape("hinge_embedding_loss", input, target)
+    margin_term = where(ne(target, 1), clamp(sub(margin, input), min=0), 0.0)
+    self_term = where(ne(target, -1), input, 0.0)
+    return _reduce(add(margin_term, self_term), reduction)
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """log(1 + exp(-target * input)) per element (targets in {1, -1}), computed as -logsigmoid(target * input)."""
+    from fastnn.ops.activation import logsigmoid
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_reduction(reduction)
+    _check_float_input("soft_margin_loss", input)
+    target = _as_target(target, input, input.dtype)
+    _same_shape("soft_margin_loss", input, target)
+    return _reduce(neg(logsigmoid(mul(target, input))), reduction)
+
+
+def _class_targets(name, input, target):
+    """(input as (N, C), target as int64 (N,) on input's device, whether input was 1-D) with the targets checked."""
+    _check_float_input(name, input)
+    if input.ndim not in (1, 2) or input.shape[-1] == 0:
+        raise ValueError(f"{name}: expected a non-empty 1-D (C) or 2-D (N, C) input, got shape {tuple(input.shape)}")
+    target = _as_target(target, input)
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"{name}: target must hold integer class indices, got dtype {target.dtype}")
+    single = input.ndim == 1
+    if single:
+        input, target = unsqueeze(input, 0), target.reshape(1, *target.shape)
+    return input, target, single
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
+                      reduction="mean"):
+    """Multi-class hinge loss: for each sample, sum over classes i != y of max(0, margin - x[y] + x[i])^p
+    (times weight[y]), divided by the number of classes C. p is 1 or 2."""
+    from fastnn.ops.indexing import gather
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_reduction(reduction)
+    if p not in (1, 2):
+        raise ValueError(f"multi_margin_loss: only p == 1 and p == 2 supported, got p={p!r}")
+    input, target, single = _class_targets("multi_margin_loss", input, target)
+    n, classes = input.shape
+    if target.shape != (n,):
+        raise ValueError(f"multi_margin_loss: inconsistent target size {tuple(target.shape)} for input of size "
+                         f"{(classes,) if single else (n, classes)}")
+    labels = target._data
+    if labels.size and bool(((labels < 0) | (labels >= classes)).any()):
+        raise ValueError(f"multi_margin_loss: target values must lie in [0, {classes - 1}], got "
+                         f"{labels.min().item()}..{labels.max().item()}")
+    xp = input._backend.xp
+    index = target.reshape(n, 1)
+    terms = clamp(add(sub(input, gather(input, 1, index)), margin), min=0)
+    if p == 2:
+        terms = mul(terms, terms)
+    if weight is not None:
+        if weight.shape != (classes,):
+            raise ValueError(f"multi_margin_loss: weight must have shape ({classes},), got {tuple(weight.shape)}")
+        terms = mul(terms, gather(weight.to(dtype=input.dtype), 0, target).reshape(n, 1))
+    others = Tensor(labels.reshape(n, 1) != xp.arange(classes).reshape(1, classes), device=input.device)
+    losses = div(_sum(where(others, terms, 0.0), 1), classes)
+    return _reduce(losses.reshape(()) if single else losses, reduction)
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """Multi-label hinge loss: target row n lists sample n's classes, ended by the first -1; the loss sums
+    max(0, 1 - (x[j] - x[i])) over its classes j and the other classes i, divided by C."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_reduction(reduction)
+    input, target, single = _class_targets("multilabel_margin_loss", input, target)
+    n, classes = input.shape
+    if target.shape != (n, classes):
+        raise ValueError(f"multilabel_margin_loss: target must have the input's shape {tuple(input.shape)}, "
+                         f"got {tuple(target.shape)}")
+    labels = target._data
+    xp = input._backend.xp
+    if labels.size and bool(((labels < -1) | (labels >= classes)).any()):
+        raise ValueError(f"multilabel_margin_loss: target values must be -1 or lie in [0, {classes - 1}]")
+    listed = xp.cumprod(labels != -1, axis=1).astype(bool)  # entries before the row's first -1
+    is_target = ((labels[:, :, None] == xp.arange(classes)) & listed[:, :, None]).any(axis=1)   # (N, C)
+    pairs = Tensor(is_target[:, :, None] & ~is_target[:, None, :], device=input.device)      # (N, j, i)
+    hinge = clamp(sub(1.0, sub(unsqueeze(input, 2), unsqueeze(input, 1))), min=0)
+    losses = div(_sum(where(pairs, hinge, 0.0), (1, 2)), classes)
+    return _reduce(losses.reshape(()) if single else losses, reduction)
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin=1.0,
+                                      swap=False, reduction="mean"):
+    """max(d(a, p) - d(a, n) + margin, 0) for any distance function (default: pairwise_distance)."""
+    check_reduction(reduction)
+    if margin <= 0:
+        raise ValueError(f"triplet_margin_with_distance_loss: margin must be greater than 0, got {margin}")
+    distance = pairwise_distance if distance_function is None else distance_function
+    d_pos, d_neg = distance(anchor, positive), distance(anchor, negative)
+    if swap:
+        d_neg = minimum(d_neg, distance(positive, negative))
+    return _reduce(clamp(add(sub(d_pos, d_neg), margin), min=0), reduction)
+
+
+# ---- CTC (issue 14, part B) -----------------------------------------------------------------------------------
+def _host_ints(name, values, n):
+    """`values` (a Tensor, sequence or int) as a host int64 array of n entries."""
+    host = values._backend.to_host(values._data) if isinstance(values, Tensor) else values
+    host = np.asarray(host).reshape(-1)  # host: lengths given by the caller, copied to the host
+    if host.dtype.kind not in "iu" or host.shape != (n,):
+        raise ValueError(f"ctc_loss: {name} must hold {n} integer lengths (one per sample), got {values!r}")
+    return host.astype(np.int64)
+
+
+def _logaddexp(xp, *arrays):
+    """log(sum(exp(a))) element-wise over the arrays; -inf where all are -inf, without warnings."""
+    top = arrays[0]
+    for a in arrays[1:]:
+        top = xp.maximum(top, a)
+    shift = xp.where(xp.isfinite(top), top, 0)
+    with np.errstate(divide="ignore"):
+        return xp.log(sum(xp.exp(a - shift) for a in arrays)) + shift
+
+
+def _shift(xp, a, k, fill):
+    """out[:, s] = a[:, s - k] (k > 0: from the left, k < 0: from the right), `fill` where that is outside."""
+    if abs(k) >= a.shape[1]:
+        return xp.full(a.shape, fill, a.dtype)
+    pad = xp.full((a.shape[0], abs(k)), fill, a.dtype)
+    return xp.concatenate([pad, a[:, :-k]] if k > 0 else [a[:, -k:], pad], axis=1)
+
+
+def _ctc_targets(targets, tg_lens, n, blank, classes, unbatched):
+    """The (N, 2 * max length + 1) extended label rows blank, l1, blank, l2, ..., blank, on the host."""
+    host = targets._backend.to_host(targets._data) if isinstance(targets, Tensor) else targets
+    host = np.asarray(host)  # host: the labels, a host copy
+    if host.dtype.kind not in "iu":
+        raise TypeError(f"ctc_loss: targets must hold integer class indices, got dtype {host.dtype}")
+    longest = int(tg_lens.max())
+    padded = np.full((n, longest), blank, np.int64)  # host: the label layout, from host copies
+    if unbatched:
+        host = host.reshape(1, -1)
+    if host.ndim == 1:                                   # the N targets concatenated
+        if host.size != tg_lens.sum():
+            raise ValueError(f"ctc_loss: 1-D targets must hold sum(target_lengths) = {tg_lens.sum()} labels, got "
+                             f"{host.size}")
+        rows = np.split(host, np.cumsum(tg_lens)[:-1])  # host: the concatenated targets, split
+    elif host.ndim == 2 and host.shape[0] == n and host.shape[1] >= longest:
+        rows = [row[:length] for row, length in zip(host, tg_lens)]
+    else:
+        raise ValueError(f"ctc_loss: targets must be (N, S) with S >= max(target_lengths) = {longest}, or 1-D, got "
+                         f"shape {host.shape}")
+    for i, row in enumerate(rows):
+        padded[i, :len(row)] = row
+    used = np.arange(longest) < tg_lens[:, None]  # host: which padded entries are labels
+    if ((padded[used] < 0) | (padded[used] >= classes) | (padded[used] == blank)).any():
+        raise ValueError(f"ctc_loss: target labels must be class indices in [0, {classes - 1}] other than "
+                         f"blank={blank}")
+    extended = np.full((n, 2 * longest + 1), blank, np.int64)  # host: sent to the device once
+    extended[:, 1::2] = padded
+    return extended
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False):
+    """Connectionist temporal classification (Graves et al., 2006): -log of the summed probability of every
+    alignment of each target to its input, by the forward-backward recursions in log space.
+
+    log_probs (T, N, C) (or unbatched (T, C)) are log-probabilities, usually log_softmax over C; targets are
+    (N, S) padded or the 1-D concatenation of the N targets. 'mean' divides each loss by its target length, then
+    averages over the batch (PyTorch's). The gradient is the exact one for log_probs; after a log_softmax it
+    equals PyTorch's (whose formula folds that log_softmax in)."""
+    check_reduction(reduction)
+    _check_float_input("ctc_loss", log_probs)
+    if log_probs.ndim not in (2, 3):
+        raise ValueError(f"ctc_loss: log_probs must be (T, N, C) or (T, C), got shape {tuple(log_probs.shape)}")
+    backend, xp = log_probs._backend, log_probs._backend.xp
+    unbatched = log_probs.ndim == 2
+    lp = log_probs._data[:, None, :] if unbatched else log_probs._data
+    steps, n, classes = lp.shape
+    if isinstance(blank, bool) or not isinstance(blank, (int, np.integer)) or not 0 <= blank < classes:
+        raise ValueError(f"ctc_loss: blank must be a class index in [0, {classes - 1}], got {blank!r}")
+    in_lens = _host_ints("input_lengths", input_lengths, n)
+    tg_lens = _host_ints("target_lengths", target_lengths, n)
+    if (in_lens < 1).any() or (in_lens > steps).any() or (tg_lens < 0).any():
+        raise ValueError(f"ctc_loss: input_lengths must lie in [1, {steps}] (T) and target_lengths be >= 0, got "
+                         f"{in_lens.tolist()} and {tg_lens.tolist()}")
+    extended = _ctc_targets(targets, tg_lens, n, blank, classes, unbatched)
+    width = extended.shape[1]
+    # s may also be reached from s - 2: a label (not blank) unlike the label before it
+    skip_host = np.zeros((n, width), bool)  # host: from the host label rows
+    skip_host[:, 2:] = (extended[:, 2:] != blank) & (extended[:, 2:] != extended[:, :-2])
+    ext, skip = backend.asarray(extended), backend.asarray(skip_host)
+    dtype = lp.dtype
+    neg_inf = dtype.type(-np.inf)
+    emit = xp.take_along_axis(lp, xp.broadcast_to(ext[None], (steps, n, width)), axis=2)   # (T, N, S')
+    positions = xp.arange(width)[None, :]
+    last = backend.asarray(2 * tg_lens)[:, None]            # the final blank's position
+    t_end = backend.asarray(in_lens)[:, None] - 1          # each sample's last step
+
+    alpha = xp.full((steps, n, width), neg_inf, dtype)
+    alpha[0] = xp.where(positions < 2, emit[0], neg_inf)
+    for t_ in range(1, steps):
+        prev = alpha[t_ - 1]
+        step = emit[t_] + _logaddexp(xp, prev, _shift(xp, prev, 1, neg_inf),
+                                     xp.where(skip, _shift(xp, prev, 2, neg_inf), neg_inf))
+        alpha[t_] = xp.where(t_ <= t_end, step, prev)           # past its input, a sample keeps its alphas
+    # alpha[-1] holds each sample's alphas at its last step; the paths end on the last label or the final blank
+    log_likelihood = _log_sum_where(xp, alpha[-1], (positions == last) | (positions == last - 1))
+    losses = -log_likelihood
+    infinite = ~xp.isfinite(losses)
+    if zero_infinity:
+        losses = xp.where(infinite, 0, losses)
+    lengths = xp.maximum(backend.asarray(tg_lens), 1).astype(dtype)
+    if reduction == "none":
+        out = losses[0] if unbatched else losses
+    else:
+        out = losses.sum() if reduction == "sum" else (losses / lengths).mean()
+
+    def backward(g):
+        skip_next = _shift(xp, skip, -2, False)             # s + 2 may be reached from s
+        beta = xp.full((steps, n, width), neg_inf, dtype)
+        for t_ in range(steps - 1, -1, -1):
+            if t_ + 1 < steps:
+                nxt = beta[t_ + 1]
+                later = emit[t_] + _logaddexp(xp, nxt, _shift(xp, nxt, -1, neg_inf),
+                                              xp.where(skip_next, _shift(xp, nxt, -2, neg_inf), neg_inf))
+            else:
+                later = xp.full((n, width), neg_inf, dtype)
+            start = xp.where((positions == last) | (positions == last - 1), emit[t_], neg_inf)
+            beta[t_] = xp.where(t_ == t_end, start, xp.where(t_ < t_end, later, neg_inf))
+        both = alpha + beta                                   # alpha_t(s) beta_t(s), y_t(l'_s) counted twice
+        top = both.max(axis=2, keepdims=True)
+        top = xp.where(xp.isfinite(top), top, 0)
+        onehot = (ext[:, :, None] == xp.arange(classes)).astype(dtype)          # (N, S', C)
+        summed = xp.einsum("tns,nsc->tnc", xp.exp(both - top), onehot)
+        with np.errstate(divide="ignore"):
+            log_ab = xp.log(summed) + top
+        # d(-log p) / d lp[t, c] = -sum over s with l'_s = c of alpha_t(s) beta_t(s) / (y_t(c) p); an
+        # impossible target (p = 0) gives NaN here, zeroed below
+        with np.errstate(invalid="ignore"):
+            grad = -xp.exp(log_ab - lp - log_likelihood[None, :, None])
+        if reduction == "none":
+            scale = xp.asarray(g, dtype).reshape(n)
+        elif reduction == "sum":
+            scale = xp.broadcast_to(xp.asarray(g, dtype).reshape(1), (n,))
+        else:
+            scale = g / (lengths * n)
+        if zero_infinity:
+            scale = xp.where(infinite, 0, scale)
+        grad = xp.where(xp.isfinite(grad), grad, 0) * scale[None, :, None]
+        return ((grad[:, 0] if unbatched else grad).astype(dtype, copy=False),)
+    return make_result(xp.asarray(out, dtype), (log_probs,), backward, "ctc_loss", saved=())
+
+
+def _log_sum_where(xp, values, mask):
+    """log(sum(exp(values))) over the last axis where mask is True; -inf where no entry is."""
+    masked = xp.where(mask, values, -np.inf)
+    top = masked.max(axis=1)
+    shift = xp.where(xp.isfinite(top), top, 0)
+    with np.errstate(divide="ignore"):
+        return xp.log(xp.exp(masked - shift[:, None]).sum(axis=1)) + shift
+
+
+def _weighted(name, losses, weight, reduction, mean_by_weight):
+    """PyTorch's `weight=` of mse_loss, l1_loss and huber_loss: per-element weights of the input's shape; 'mean'
+    is sum(w * loss) / sum(w) for the first two and mean(w * loss) for huber_loss (as PyTorch computes them)."""
+    check_reduction(reduction)
+    weight = _as_target(weight, losses, losses.dtype)
+    if weight.shape != losses.shape:
+        raise ValueError(f"{name}: weights and input must have the same size, got weight {tuple(weight.shape)} and "
+                         f"input {tuple(losses.shape)}")
+    weighted = mul(losses, weight)
+    if reduction == "mean" and mean_by_weight:
+        return div(_sum(weighted), _sum(weight))
+    return _reduce(weighted, reduction)

@@ -267,3 +267,22 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
         from fastnn.autograd.forward_ad import composite_tangent
         return composite_tangent(composite, (input,), (t,))
     return make_result(y.reshape(input.shape), (input,), backward, "local_response_norm", tangent=tangent)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """x / sqrt(mean(x^2 over the trailing normalized_shape dims) + eps) * weight; eps=None is the input dtype's
+    machine epsilon (PyTorch's default). Composed of differentiable ops: no statistics to save."""
+    from fastnn.ops.elementwise import add, mul
+    from fastnn.ops.math import rsqrt
+    from fastnn.ops.reduce import mean
+    shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
+    _check_input(input, "rms_norm", len(shape), f"(*, {', '.join(map(str, shape))})")
+    if input.shape[input.ndim - len(shape):] != shape:
+        raise ValueError(f"rms_norm: normalized_shape {shape} must match the trailing dimensions of input of shape "
+                         f"{tuple(input.shape)}")
+    eps = float(np.finfo(input.dtype).eps) if eps is None else check_eps(eps, "rms_norm")
+    if weight is not None and tuple(weight.shape) != shape:
+        raise ValueError(f"rms_norm: weight must have shape {shape}, got {tuple(weight.shape)}")
+    dims = tuple(range(input.ndim - len(shape), input.ndim))
+    out = mul(input, rsqrt(add(mean(mul(input, input), dims, keepdim=True), eps)))
+    return out if weight is None else mul(out, weight)

@@ -4,6 +4,7 @@ F.avg_pool1d/3d, F.adaptive_avg_pool1d/2d, F.adaptive_max_pool1d/2d and F.fracti
 1-D pooling runs as 2-D pooling at unit height; the others on the device's pool kernels, which see the input
 as N*C independent planes. Inputs are batched (N, C, *spatial) or unbatched (C, *spatial).
 """
+import math
 import numbers
 
 from fastnn._tracing import traced
@@ -181,3 +182,82 @@ def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=Non
     samples = _fractional_samples(op, input, _random_samples, generator)
     out, indices = input._backend.kernels.fractional_max_pool2d_forward(_planes(input, 2), samples, kh, kw, oh, ow)
     return _max_result(op, input, out, indices, input.shape[:-2] + (oh, ow), return_indices)
+
+
+# ---- issue 14, part B: unpooling, power-average pooling, 3-D adaptive pooling ----------------------------------
+def max_unpool(input, indices, kernel_size, stride, padding, output_size, spatial):
+    """The partial inverse of max pooling over `spatial` dims: each input value is written at its flat index
+    (as max_pool returned it) inside a zero plane of the output size (in - 1) * stride - 2 * padding + kernel,
+    or `output_size`. The gradient reads the output gradient back at the same indices."""
+    op = f"max_unpool{spatial}d"
+    check_pool_input(op, input, spatial)
+    if not isinstance(indices, Tensor) or indices.dtype.kind not in "iu":
+        raise TypeError(f"{op}: indices must be an integer Tensor (as max_pool{spatial}d(return_indices=True) "
+                        f"returns), got {getattr(indices, 'dtype', type(indices).__name__)}")
+    if indices.shape != input.shape:
+        raise ValueError(f"{op}: indices of shape {tuple(indices.shape)} must have the input's shape "
+                         f"{tuple(input.shape)}")
+    kernel = int_tuple(op, "kernel_size", kernel_size, spatial, 1)
+    stride = kernel if stride is None else int_tuple(op, "stride", stride, spatial, 1)
+    padding = int_tuple(op, "padding", padding, spatial, 0)
+    if output_size is None:
+        sizes = tuple((n - 1) * s - 2 * p + k for n, s, p, k in zip(input.shape[-spatial:], stride, padding, kernel))
+    else:
+        sizes = tuple(output_size)[-spatial:]
+        if len(sizes) != spatial:
+            raise ValueError(f"{op}: output_size must hold the {spatial} output sizes (or the whole output shape), "
+                             f"got {output_size!r}")
+        sizes = int_tuple(op, "output_size", sizes, spatial, 1)
+    plane = math.prod(sizes)
+    xp = input._backend.xp
+    flat = indices._backend.xp.ascontiguousarray(indices._data).reshape(-1, math.prod(input.shape[-spatial:]))
+    if flat.size and bool(((flat < 0) | (flat >= plane)).any()):
+        raise ValueError(f"{op}: found an index outside the output plane of size {sizes} (indices must come from "
+                         f"the matching max pool)")
+    rows = xp.arange(flat.shape[0]).reshape(-1, 1)
+    out = xp.zeros((flat.shape[0], plane), input.dtype)
+    out[rows, flat] = input._data.reshape(flat.shape)
+
+    def backward(g):
+        return (xp.ascontiguousarray(g).reshape(out.shape)[rows, flat].reshape(input.shape),)
+    return make_result(out.reshape(input.shape[:-spatial] + sizes), (input,), backward, op, saved=())
+
+
+def lp_pool(input, norm_type, kernel_size, stride, ceil_mode, spatial):
+    """(sum over each window of x^p)^(1/p), PyTorch's formula: the window's mean of x^p from avg pooling,
+    times the window size, with negative sums clamped to 0 before the root."""
+    from fastnn.ops.elementwise import abs as _abs, mul, pow
+    from fastnn.ops.math import sign
+    from fastnn.ops.activation import relu
+    op = f"lp_pool{spatial}d"
+    check_pool_input(op, input, spatial)
+    if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real) or norm_type == 0:
+        raise ValueError(f"{op}: norm_type must be a non-zero real number, got {norm_type!r}")
+    kernel = int_tuple(op, "kernel_size", kernel_size, spatial, 1)
+    pool = (avg_pool1d, avg_pool2d, avg_pool3d)[spatial - 1]
+    out = pool(pow(input, norm_type), kernel, kernel if stride is None else stride, 0, ceil_mode)
+    return pow(mul(mul(sign(out), relu(_abs(out))), math.prod(kernel)), 1.0 / norm_type)
+
+
+def _separable_3d(op, input, output_size, pool2d, pool1d):
+    """A 3-D adaptive pool from a 2-D one over (H, W), then a 1-D one over D: the adaptive regions are products
+    of per-axis intervals, so a mean (or max) over one is the mean (max) over D of the means over H, W."""
+    od, oh, ow = _adaptive_size(op, input, output_size, 3)
+    batched = input if input.ndim == 5 else unsqueeze(input, 0)
+    n, c, d, h, w = batched.shape
+    x = pool2d(batched.reshape(n, c * d, h, w), (oh, ow)).reshape(n, c, d, oh * ow)
+    x = pool1d(x.transpose(2, 3).reshape(n, c * oh * ow, d), od)
+    out = x.reshape(n, c, oh * ow, od).transpose(2, 3).reshape(n, c, od, oh, ow)
+    return out if input.ndim == 5 else squeeze(out, 0)
+
+
+def adaptive_avg_pool3d(input, output_size):
+    """Mean over PyTorch's adaptive regions of (N, C, D, H, W) (see adaptive_avg_pool2d)."""
+    return _separable_3d("adaptive_avg_pool3d", input, output_size, adaptive_avg_pool2d, adaptive_avg_pool1d)
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    """Max over PyTorch's adaptive regions of (N, C, D, H, W)."""
+    if return_indices:
+        raise NotImplementedError("adaptive_max_pool3d(return_indices=True) is not implemented in fastnn yet")
+    return _separable_3d("adaptive_max_pool3d", input, output_size, adaptive_max_pool2d, adaptive_max_pool1d)

@@ -14,7 +14,7 @@ from fastnn._tracing import traced
 from fastnn._validation import int_tuple
 from fastnn.autograd import make_result
 from fastnn.ops.pool_nd import adaptive_avg_pool1d, adaptive_avg_pool2d
-from fastnn.ops.shape import permute, reshape
+from fastnn.ops.shape import permute, reshape, transpose
 from fastnn.tensor import Tensor
 
 _LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2}
@@ -286,3 +286,142 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     y = make_result(out, (x,), lambda g: (_im2col(xp, g, hw, k, d, p, s, blocks),), "fold", saved=(),
                     tangent=lambda t: fold(t, output_size, kernel_size, dilation, padding, stride))
     return y if batched else reshape(y, y.shape[1:])
+
+
+def channel_shuffle(input, groups):
+    """(N, C, *) with C = g * k: channel c = i * k + j moves to j * g + i (ShuffleNet's interleave of the groups)."""
+    _check_tensor("channel_shuffle", input)
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups <= 0:
+        raise ValueError(f"channel_shuffle: number of groups to divide channels in must be positive, got "
+                         f"groups={groups!r}")
+    if input.ndim < 3:
+        raise ValueError(f"channel_shuffle: expected input of at least 3 dimensions (N, C, *), got shape "
+                         f"{tuple(input.shape)}")
+    n, c, *rest = input.shape
+    if c % groups:
+        raise ValueError(f"channel_shuffle: number of channels ({c}) must be divisible by groups ({groups})")
+    x = reshape(input, (n, groups, c // groups, *rest))
+    return reshape(transpose(x, 1, 2), input.shape)
+
+
+# ---- spatial transformers: affine_grid and grid_sample (issue 14, part B) --------------------------------------
+def _grid_coords(xp, steps, align_corners, dtype):
+    """PyTorch's normalised sample positions along one axis: -1..1 at pixel centres of the corner pixels
+    (align_corners) or at the image edges (steps positions at the pixel centres of [-1, 1])."""
+    if steps <= 1:
+        return xp.zeros(steps, dtype)
+    coords = xp.linspace(-1, 1, steps, dtype=dtype)
+    return coords if align_corners else coords * dtype.type((steps - 1) / steps)
+
+
+def affine_grid(theta, size, align_corners=None):
+    """The (N, H, W, 2) sampling grid of (x, y) positions that the affine maps theta (N, 2, 3) give for an output
+    of size (N, C, H, W), or the (N, D, H, W, 3) grid of theta (N, 3, 4) for size (N, C, D, H, W). Differentiable
+    in theta (a matmul of the fixed base grid)."""
+    from fastnn.ops.linalg import matmul
+    if not isinstance(theta, Tensor) or theta.dtype.kind != "f":
+        raise TypeError(f"affine_grid(): theta must be a floating point Tensor, got "
+                        f"{getattr(theta, 'dtype', type(theta).__name__)}")
+    size = tuple(int(s) for s in size)
+    if len(size) not in (4, 5):
+        raise ValueError(f"affine_grid(): size must be (N, C, H, W) or (N, C, D, H, W), got {size}")
+    k = len(size) - 2
+    if theta.shape != (size[0], k, k + 1):
+        raise ValueError(f"affine_grid(): expected theta of shape ({size[0]}, {k}, {k + 1}) for size {size}, got "
+                         f"{tuple(theta.shape)}")
+    if min(size) <= 0:
+        raise ValueError(f"affine_grid(): expected non-zero, positive output size, got {size}")
+    xp = theta._backend.xp
+    spatial = size[2:]
+    # coordinate j of the base grid varies along spatial axis k - 1 - j: x along W, y along H, z along D
+    axes = [_grid_coords(xp, n, bool(align_corners), theta.dtype) for n in spatial]
+    mesh = xp.meshgrid(*axes, indexing="ij")
+    base = xp.stack([*reversed(mesh), xp.ones(spatial, theta.dtype)], axis=-1).reshape(1, -1, k + 1)
+    grid = matmul(Tensor(base, device=theta.device), transpose(theta, 1, 2))
+    return reshape(grid, (size[0], *spatial, k))
+
+
+_GRID_MODES = ("bilinear", "nearest")
+_GRID_PADDINGS = ("zeros", "border")
+
+
+def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
+    """output[n, :, h, w] = input[n] sampled at grid[n, h, w] = (x, y) in [-1, 1] (x along W, y along H), by
+    bilinear interpolation or the nearest pixel (rounding half to even); positions outside read 0 (zeros) or the
+    nearest edge pixel (border). 4-D input only. Gradients reach both input and grid (bilinear)."""
+    _check_tensor("grid_sample", input)
+    if mode not in _GRID_MODES:
+        raise (NotImplementedError if mode == "bicubic" else ValueError)(
+            f"grid_sample(): mode must be one of {_GRID_MODES}, got {mode!r}")
+    if padding_mode not in _GRID_PADDINGS:
+        raise (NotImplementedError if padding_mode == "reflection" else ValueError)(
+            f"grid_sample(): padding_mode must be one of {_GRID_PADDINGS}, got {padding_mode!r}")
+    if input.ndim != 4 or input.dtype.kind != "f":
+        raise ValueError(f"grid_sample(): expected a 4-D floating point input (N, C, H, W), got shape "
+                         f"{tuple(input.shape)} of {input.dtype} (5-D volumetric sampling is not implemented)")
+    if not isinstance(grid, Tensor) or grid.ndim != 4 or grid.shape[-1] != 2 or grid.shape[0] != input.shape[0]:
+        raise ValueError(f"grid_sample(): expected grid of shape (N, H_out, W_out, 2) with N={input.shape[0]}, got "
+                         f"{tuple(getattr(grid, 'shape', ()))}")
+    if grid.dtype != input.dtype:
+        raise TypeError(f"grid_sample(): expected grid to have the input's dtype {input.dtype}, got {grid.dtype}")
+    if grid._backend is not input._backend:
+        raise RuntimeError(f"expected all tensors on the same device, got {input.device} and {grid.device}")
+    xp, kernels = input._backend.xp, input._backend.kernels
+    n, c, h, w = input.shape
+    points = grid.shape[1] * grid.shape[2]
+    dtype = input.dtype.type
+    align = bool(align_corners)
+
+    def unnormalize(coord, size):
+        """pixel coordinate, d pixel / d coord, and where the gradient passes (border clamps)."""
+        if align:
+            pixel, scale = (coord + 1) / 2 * (size - 1), dtype((size - 1) / 2)
+        else:
+            pixel, scale = ((coord + 1) * size - 1) / 2, dtype(size / 2)
+        if padding_mode == "border":
+            inside = (pixel >= 0) & (pixel <= size - 1)
+            return xp.clip(pixel, 0, size - 1), scale * inside
+        return pixel, scale
+
+    coords = grid._data.reshape(n, points, 2)
+    ix, scale_x = unnormalize(coords[..., 0], w)
+    iy, scale_y = unnormalize(coords[..., 1], h)
+    if mode == "bilinear":
+        x0, y0 = xp.floor(ix), xp.floor(iy)
+        wx1, wy1 = ix - x0, iy - y0
+        wx0, wy0 = 1 - wx1, 1 - wy1
+        # (x, y, weight, d weight / d ix, d weight / d iy) per corner
+        corners = [(x0, y0, wx0 * wy0, -wy0, -wx0), (x0 + 1, y0, wx1 * wy0, wy0, -wx1),
+                   (x0, y0 + 1, wx0 * wy1, -wy1, wx0), (x0 + 1, y0 + 1, wx1 * wy1, wy1, wx1)]
+    else:
+        corners = [(xp.rint(ix), xp.rint(iy), xp.ones_like(ix), None, None)]
+    flat = xp.ascontiguousarray(input._data).reshape(n, c, h * w)
+    plane = (xp.arange(n * c).reshape(n, c, 1) * (h * w))
+    out = xp.zeros((n, c, points), input.dtype)
+    taps = []
+    for x, y, weight, dwx, dwy in corners:
+        valid = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+        index = xp.where(valid, y * w + x, 0).astype(xp.int64).reshape(n, 1, points)
+        values = xp.take_along_axis(flat, xp.broadcast_to(index, (n, c, points)), axis=2) * valid[:, None, :]
+        out += weight[:, None, :] * values
+        taps.append((plane + index, (weight * valid)[:, None, :], values, dwx, dwy))
+
+    def backward(g):
+        g = xp.ascontiguousarray(g).reshape(n, c, points)
+        grad_input = grad_grid = None
+        if input.requires_grad:
+            grad_input = xp.zeros(n * c * h * w, input.dtype)
+            for index, weight, *_ in taps:
+                kernels.scatter_add(grad_input, xp.broadcast_to(index, (n, c, points)).reshape(-1),
+                                    (g * weight).reshape(-1))
+            grad_input = grad_input.reshape(input.shape)
+        if grid.requires_grad:
+            gx, gy = xp.zeros((n, points), input.dtype), xp.zeros((n, points), input.dtype)
+            if mode == "bilinear":
+                for _, _, values, dwx, dwy in taps:
+                    gv = (g * values).sum(axis=1)
+                    gx += gv * dwx
+                    gy += gv * dwy
+            grad_grid = xp.stack([gx * scale_x, gy * scale_y], axis=-1).reshape(grid.shape).astype(input.dtype)
+        return grad_input, grad_grid
+    return make_result(out.reshape(n, c, *grid.shape[1:3]), (input, grid), backward, "grid_sample", saved=())

@@ -26,4 +26,22 @@ from fastnn.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RN
 from fastnn.nn.modules.transformer import (MultiheadAttention, TransformerDecoder, TransformerDecoderLayer,
                                           TransformerEncoder, TransformerEncoderLayer)
 
+# issue 14, part B
+from fastnn.nn.modules.activation import (CELU, GLU, Hardshrink, Hardsigmoid, Hardswish, LogSigmoid, RReLU,
+                                        Softmax2d, Softmin, Softshrink, Softsign, Tanhshrink, Threshold)
+from fastnn.nn.modules.loss import (CTCLoss, HingeEmbeddingLoss, MultiLabelMarginLoss, MultiMarginLoss, SoftMarginLoss,
+                                    TripletMarginWithDistanceLoss)
+from fastnn.nn.modules.normalization import BatchNorm3d, InstanceNorm1d, InstanceNorm3d, RMSNorm
+from fastnn.nn.modules.dropout import Dropout1d, Dropout3d, FeatureAlphaDropout
+from fastnn.nn.modules.linear import Bilinear, Unflatten
+from fastnn.nn.modules.padding import CircularPad3d, ZeroPad3d
+from fastnn.nn.modules.pixelshuffle import ChannelShuffle
+from fastnn.nn.modules.pooling import (AdaptiveAvgPool3d, AdaptiveMaxPool3d, LPPool1d, LPPool2d, LPPool3d,
+                                       MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
+from fastnn.nn.modules.lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d, LazyConv1d, LazyConv2d,
+                                    LazyConv3d, LazyConvTranspose1d, LazyConvTranspose2d, LazyInstanceNorm1d,
+                                    LazyInstanceNorm2d, LazyInstanceNorm3d, LazyLinear, LazyModuleMixin)
+from fastnn.nn.modules.sparse import EmbeddingBag
+from fastnn.nn.modules.transformer import Transformer
+
 __all__ = [name for name in dir() if name[0].isupper()]

@@ -10,8 +10,8 @@ from fastnn.tensor import Tensor
 
 
 class BackwardHookCall:
-    def __init__(self, module, hooks):
-        self.module, self.hooks = module, list(hooks)
+    def __init__(self, module, hooks, pre_hooks=()):
+        self.module, self.hooks, self.pre_hooks = module, list(hooks), list(pre_hooks)
         self.n_inputs, self.n_outputs, self.pending = 0, 0, 0
         self.grad_inputs, self.grad_outputs, self.waiting = [], [], []
 
@@ -36,6 +36,9 @@ class BackwardHookCall:
         if outs is None or not is_grad_enabled():
             return out
         positions = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o.requires_grad]
+        if self.pre_hooks and len(positions) > 1:
+            raise RuntimeError(f"register_full_backward_pre_hook: fastnn supports it on modules with one tensor "
+                               f"output that requires grad; {type(self.module).__name__} returned {len(positions)}")
         self.n_outputs = sum(isinstance(o, Tensor) for o in outs)
         self.grad_outputs = [None] * self.n_outputs
         for j, i in enumerate(positions):
@@ -44,6 +47,11 @@ class BackwardHookCall:
 
     def _output_backward(self, j):
         def backward(g):
+            for hook in self.pre_hooks:  # one output (setup_outputs checks): its gradient is all of grad_output
+                result = hook(self.module, (self._wrap(g),))
+                if result is not None:
+                    result = result[0] if isinstance(result, (tuple, list)) else result
+                    g = result._data if isinstance(result, Tensor) else result
             self.grad_outputs[j] = g
             if not self.pending:  # nothing below needs grad: fire now, grad_input all None
                 self._fire()

@@ -85,3 +85,24 @@ class StochasticDepth(Module):
 
 
 DropPath = StochasticDepth  # timm's name for per-sample stochastic depth
+
+
+class Dropout1d(_DropoutNd):
+    """Zero whole channels input[n, c] of an (N, C, L) or (C, L) input with probability p, scaling the rest."""
+
+    def forward(self, input):
+        return F.dropout1d(input, self.p, self.training)
+
+
+class Dropout3d(_DropoutNd):
+    """Zero whole channels of an (N, C, D, H, W) or (C, D, H, W) input with probability p, scaling the rest."""
+
+    def forward(self, input):
+        return F.dropout3d(input, self.p, self.training)
+
+
+class FeatureAlphaDropout(_DropoutNd):
+    """Alpha dropout of whole channels (see F.feature_alpha_dropout)."""
+
+    def forward(self, input):
+        return F.feature_alpha_dropout(input, self.p, self.training)

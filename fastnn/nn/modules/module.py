@@ -28,38 +28,79 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward() method")
 
     def __call__(self, *args, **kwargs):
-        for hook in self._forward_pre_hooks.values():
-            result = hook(self, args)
-            if result is not None:
-                args = result if isinstance(result, tuple) else (result,)
+        kwarg_hooks = self.__dict__.get("_hooks_with_kwargs", ())
+        for key, hook in self._forward_pre_hooks.items():
+            if key in kwarg_hooks:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(f"forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                           f"but got {result!r}")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
         backward_hooks = self.__dict__.get("_backward_hooks")
-        if backward_hooks:
-            call = BackwardHookCall(self, backward_hooks.values())
+        backward_pre_hooks = self.__dict__.get("_backward_pre_hooks")
+        if backward_hooks or backward_pre_hooks:
+            call = BackwardHookCall(self, (backward_hooks or {}).values(), (backward_pre_hooks or {}).values())
             args = call.setup_inputs(args)
-        out = self.forward(*args, **kwargs)
-        for hook in self._forward_hooks.values():
-            result = hook(self, args, out)
+        try:
+            out = self.forward(*args, **kwargs)
+        except Exception:
+            for key, hook in self._forward_hooks.items():
+                if key in self.__dict__.get("_always_called_hooks", ()):
+                    # PyTorch calls these even when forward raised; their result is ignored, the error re-raised
+                    if key in kwarg_hooks:
+                        hook(self, args, kwargs, None)
+                    else:
+                        hook(self, args, None)
+            raise
+        for key, hook in self._forward_hooks.items():
+            result = hook(self, args, kwargs, out) if key in kwarg_hooks else hook(self, args, out)
             if result is not None:
                 out = result
-        if backward_hooks:
+        if backward_hooks or backward_pre_hooks:
             out = call.setup_outputs(out)
         return out
 
-    def register_forward_hook(self, hook):
-        return _HookHandle(self._forward_hooks, hook)
+    def _add_hook(self, registry, hook, prepend, with_kwargs=False, always_call=False):
+        """A handle for `hook` in `registry` (first when prepend); flags kept by id, removed with the handle."""
+        flags = []
+        for wanted, name in ((with_kwargs, "_hooks_with_kwargs"), (always_call, "_always_called_hooks")):
+            if wanted:
+                if name not in self.__dict__:
+                    object.__setattr__(self, name, set())
+                flags.append(self.__dict__[name])
+        handle = _HookHandle(registry, hook, flags)
+        if prepend:
+            registry.move_to_end(handle.id, last=False)
+        return handle
 
-    def register_forward_pre_hook(self, hook):
-        return _HookHandle(self._forward_pre_hooks, hook)
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
+        """hook(module, args, output) (or hook(module, args, kwargs, output) with_kwargs) after forward; a non-None
+        result replaces the output. always_call: also called (with output None) when forward raises."""
+        return self._add_hook(self._forward_hooks, hook, prepend, with_kwargs, always_call)
+
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """hook(module, args) -> None or new args; with_kwargs, hook(module, args, kwargs) -> None or
+        (new_args, new_kwargs)."""
+        return self._add_hook(self._forward_pre_hooks, hook, prepend, with_kwargs)
 
     def register_full_backward_hook(self, hook, prepend=False):
         """hook(module, grad_input, grad_output) -> None or new grad_input, called during backward with the
         gradients of this call's tensor inputs and outputs (through identity nodes around the call)."""
         if "_backward_hooks" not in self.__dict__:
             object.__setattr__(self, "_backward_hooks", OrderedDict())
-        handle = _HookHandle(self._backward_hooks, hook)
-        if prepend:
-            self._backward_hooks.move_to_end(handle.id, last=False)
-        return handle
+        return self._add_hook(self._backward_hooks, hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """hook(module, grad_output) -> None or new grad_output, called during backward before the gradient
+        enters the module (fastnn: modules with one tensor output)."""
+        if "_backward_pre_hooks" not in self.__dict__:
+            object.__setattr__(self, "_backward_pre_hooks", OrderedDict())
+        return self._add_hook(self._backward_pre_hooks, hook, prepend)
 
     # ---- registration -----------------------------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -193,6 +234,20 @@ class Module:
             module = module._modules[part]
         return module
 
+    def get_parameter(self, target):
+        prefix, _, name = target.rpartition(".")
+        module = self.get_submodule(prefix)
+        if name not in module._parameters:
+            raise AttributeError(f"{type(module).__name__} has no parameter {name!r} (looking up {target!r})")
+        return module._parameters[name]
+
+    def get_buffer(self, target):
+        prefix, _, name = target.rpartition(".")
+        module = self.get_submodule(prefix)
+        if name not in module._buffers:
+            raise AttributeError(f"{type(module).__name__} has no buffer {name!r} (looking up {target!r})")
+        return module._buffers[name]
+
     def apply(self, fn):
         for child in self.children():
             child.apply(fn)
@@ -261,6 +316,19 @@ class Module:
     def cpu(self):
         return self.to(device="cpu")
 
+    def to_empty(self, *, device, recurse=True):
+        """Give every parameter and buffer new, uninitialised storage of its shape and dtype on `device` (PyTorch's
+        way to leave the meta device; values must then be loaded or initialised)."""
+        backend = _dispatch.backend(device)
+        modules = self.modules() if recurse else [self]
+        for module in modules:
+            for registry in (module._parameters, module._buffers):
+                for t in registry.values():
+                    if t is not None:
+                        t._data, t._backend = backend.xp.empty(t.shape, t.dtype), backend
+                        t.grad = None
+        return self
+
     # ---- state ------------------------------------------------------------------------------------------
     def state_dict(self, destination=None, prefix="", keep_vars=False):
         """Parameters and persistent buffers by dotted name (tensors share memory with the module)."""
@@ -275,11 +343,13 @@ class Module:
                     destination[dot + name] = b if keep_vars else b.detach()
         return destination
 
-    def load_state_dict(self, state_dict, strict=True):
-        """Copy tensors from `state_dict` into this module's parameters and buffers.
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """Copy tensors from `state_dict` into this module's parameters and buffers (assign=True: make the
+        state_dict's tensors the module's, parameters keeping their requires_grad, as PyTorch does).
 
         Every shape is checked before anything is copied, so a failed load leaves the module unchanged.
-        With strict=True, missing or unexpected keys are an error.
+        With strict=True, missing or unexpected keys are an error. Returns (missing_keys, unexpected_keys), after
+        the hooks of register_load_state_dict_post_hook have seen them.
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"load_state_dict: state_dict must be a mapping of names to tensors (e.g. the result "
@@ -321,9 +391,33 @@ class Module:
                                "\n  ".join(problems))
         for key, array in arrays.items():
             target = own[key]
-            target._data[...] = target._backend.asarray(array)
-            target._bump_version()
-        return IncompatibleKeys(missing, unexpected)
+            if assign:
+                self._assign(key, target, state_dict[key])
+            else:
+                target._data[...] = target._backend.asarray(array)
+                target._bump_version()
+        result = IncompatibleKeys(missing, unexpected)
+        for module in self.modules():
+            for hook in module.__dict__.get("_load_state_dict_post_hooks", {}).values():
+                hook(module, result)
+        return result
+
+    def _assign(self, key, target, value):
+        """load_state_dict(assign=True): `value` (a Tensor or array) replaces the parameter or buffer at `key`."""
+        prefix, _, name = key.rpartition(".")
+        module = self.get_submodule(prefix)
+        value = value if isinstance(value, Tensor) else Tensor(value, device=target.device)
+        if name in module._parameters:
+            module._parameters[name] = value if isinstance(value, Parameter) else Parameter(
+                value, requires_grad=target.requires_grad)
+        else:
+            module._buffers[name] = value
+
+    def register_load_state_dict_post_hook(self, hook):
+        """hook(module, incompatible_keys) after load_state_dict, which may edit the keys' lists in place."""
+        if "_load_state_dict_post_hooks" not in self.__dict__:
+            object.__setattr__(self, "_load_state_dict_post_hooks", OrderedDict())
+        return _HookHandle(self._load_state_dict_post_hooks, hook)
 
     # ---- repr -------------------------------------------------------------------------------------------
     def extra_repr(self):
@@ -350,10 +444,14 @@ class Module:
 class _HookHandle:
     _next_id = 0
 
-    def __init__(self, registry, hook):
-        self.registry, self.id = registry, _HookHandle._next_id
+    def __init__(self, registry, hook, flags=()):
+        self.registry, self.id, self.flags = registry, _HookHandle._next_id, flags
         _HookHandle._next_id += 1
         registry[self.id] = hook
+        for flag_set in flags:
+            flag_set.add(self.id)
 
     def remove(self):
         self.registry.pop(self.id, None)
+        for flag_set in self.flags:
+            flag_set.discard(self.id)

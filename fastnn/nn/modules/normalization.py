@@ -1,4 +1,4 @@
-"""Normalisation layers: BatchNorm1d/2d, InstanceNorm2d, LayerNorm, GroupNorm, LocalResponseNorm.
+"""Normalisation layers: BatchNorm1d/2d/3d, InstanceNorm1d/2d/3d, LayerNorm, GroupNorm, LocalResponseNorm, RMSNorm.
 
 Thin Modules over fastnn.nn.functional, with PyTorch's arguments, defaults, parameters and buffers (weight,
 bias, running_mean, running_var, num_batches_tracked), so state_dicts carry the same keys.
@@ -111,25 +111,49 @@ class BatchNorm2d(_BatchNorm):
     _input_ndims = (4,)
 
 
-class InstanceNorm2d(_NormBase):
-    """Normalisation of each sample's channels over H and W; (C, H, W) inputs are treated as a batch of one."""
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation of (N, C, D, H, W) inputs."""
+    _input_ndims = (5,)
+
+
+class _InstanceNorm(_NormBase):
+    """Normalisation of each sample's channels over their `_spatial` trailing dims; an unbatched (C, *) input is
+    treated as a batch of one."""
+    _spatial = 2
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, dtype=None):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype)
 
     def forward(self, input):
-        if input.ndim not in (3, 4):
-            raise ValueError(f"expected 3D or 4D input (got {input.ndim}D input)")
-        channels = input.shape[-3]
+        unbatched, batched_ndim = self._spatial + 1, self._spatial + 2
+        if input.ndim not in (unbatched, batched_ndim):
+            raise ValueError(f"expected {unbatched}D or {batched_ndim}D input (got {input.ndim}D input)")
+        channel_dim = input.ndim - unbatched
+        channels = input.shape[channel_dim]
         if channels != self.num_features:
-            raise ValueError(f"InstanceNorm2d({self.num_features}) got input of shape {tuple(input.shape)}: expected "
-                             f"{self.num_features} channels in dimension {input.ndim - 3}, got {channels}")
-        batched = input if input.ndim == 4 else input.reshape((1,) + input.shape)
+            raise ValueError(f"{type(self).__name__}({self.num_features}) got input of shape {tuple(input.shape)}: "
+                             f"expected {self.num_features} channels in dimension {channel_dim}, got {channels}")
+        batched = input if input.ndim == batched_ndim else input.reshape((1,) + input.shape)
         # As in PyTorch, instance norm counts no batches: momentum=None leaves the running statistics as they are.
         out = F.instance_norm(batched, self.running_mean, self.running_var, self.weight, self.bias,
                               self.training or not self.track_running_stats,
                               0.0 if self.momentum is None else self.momentum, self.eps)
-        return out if input.ndim == 4 else out.reshape(input.shape)
+        return out if input.ndim == batched_ndim else out.reshape(input.shape)
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation of (N, C, L) or (C, L) inputs."""
+    _spatial = 1
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation of (N, C, H, W) or (C, H, W) inputs."""
+    _spatial = 2
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation of (N, C, D, H, W) or (C, D, H, W) inputs."""
+    _spatial = 3
 
 
 class LayerNorm(Module):
@@ -192,3 +216,30 @@ class LocalResponseNorm(Module):
 
     def extra_repr(self):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class RMSNorm(Module):
+    """x / sqrt(mean(x^2) + eps) over the trailing `normalized_shape` dims, times an element-wise weight
+    (Zhang & Sennrich, 2019); eps=None uses the input dtype's machine epsilon, as PyTorch does."""
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, dtype=None):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
+        self.normalized_shape = tuple(positive_int("normalized_shape entries", n) for n in shape)
+        self.eps = None if eps is None else check_eps(eps, type(self).__name__)
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(np.empty(self.normalized_shape, as_dtype(dtype or "float32")))
+        else:
+            self.register_parameter("weight", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            init.ones_(self.weight)
+
+    def forward(self, input):
+        return F.rms_norm(input, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

@@ -101,3 +101,15 @@ class CircularPad1d(_NonConstantPad):
 
 class CircularPad2d(_NonConstantPad):
     mode = "circular"
+
+
+class CircularPad3d(_NonConstantPad):
+    mode, dims = "circular", 3
+
+
+class ZeroPad3d(ConstantPad3d):
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self):
+        return f"{self.padding}"

@@ -192,3 +192,75 @@ class FractionalMaxPool2d(Module):
         size = (f"output_size={self.output_size}" if self.output_size is not None
                 else f"output_ratio={self.output_ratio}")
         return f"kernel_size={self.kernel_size}, {size}"
+
+
+# ---- issue 14, part B ----------------------------------------------------------------------------------------
+class AdaptiveAvgPool3d(_AdaptivePoolNd):
+    """Average over PyTorch's adaptive regions of (N, C, D, H, W) to output_size."""
+
+    def forward(self, input):
+        return F.adaptive_avg_pool3d(input, self.output_size)
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    """Max over PyTorch's adaptive regions of (N, C, D, H, W) to output_size (no return_indices yet)."""
+
+    def forward(self, input):
+        return F.adaptive_max_pool3d(input, self.output_size, self.return_indices)
+
+
+class _MaxUnpoolNd(Module):
+    _spatial = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+
+    def forward(self, input, indices, output_size=None):
+        unpool = (F.max_unpool1d, F.max_unpool2d, F.max_unpool3d)[self._spatial - 1]
+        return unpool(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    _spatial = 1
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    _spatial = 2
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    _spatial = 3
+
+
+class _LPPoolNd(Module):
+    _spatial = 2
+
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
+        super().__init__()
+        self.norm_type, self.kernel_size, self.stride, self.ceil_mode = norm_type, kernel_size, stride, ceil_mode
+
+    def forward(self, input):
+        pool = (F.lp_pool1d, F.lp_pool2d, F.lp_pool3d)[self._spatial - 1]
+        return pool(input, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+    def extra_repr(self):
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"ceil_mode={self.ceil_mode}")
+
+
+class LPPool1d(_LPPoolNd):
+    _spatial = 1
+
+
+class LPPool2d(_LPPoolNd):
+    _spatial = 2
+
+
+class LPPool3d(_LPPoolNd):
+    _spatial = 3

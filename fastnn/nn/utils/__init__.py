@@ -6,3 +6,6 @@ from fastnn.nn.utils import rnn
 from fastnn.nn.utils.convert_parameters import parameters_to_vector, vector_to_parameters
 from fastnn.nn.utils.spectral_norm import remove_spectral_norm, spectral_norm
 from fastnn.nn.utils.weight_norm import remove_weight_norm, weight_norm
+from fastnn.nn.utils import prune
+from fastnn.nn.utils import parametrize
+from fastnn.nn.utils import parametrizations
