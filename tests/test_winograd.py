@@ -1,4 +1,4 @@
-"""The Winograd F(4x4, 3x3) conv kernel: against its NumPy reference and the direct definition, chunked tiles,
+"""The Winograd F(4x4, 3x3) conv and weight-gradient kernels: against their NumPy references and the direct definition, chunked tiles,
 determinism, its backward, and the fallback for convs it does not cover. Op-level gradchecks run with
 algorithm='winograd' in test_conv.py."""
 import numpy as np
@@ -45,21 +45,31 @@ def test_kernel_matches_reference_and_definition(case):
     _assert_close(got, ref_conv.conv2d_forward(x, w, b, (1, 1), padding, (1, 1), 1))
 
 
-def test_reference_is_exact_in_float64_against_the_definition():
+@pytest.mark.parametrize("padding", [(0, 0), (1, 2), (2, 1)])
+def test_reference_is_exact_in_float64_against_the_definition(padding):
     rng = np.random.default_rng(0)
     x, w, b = rng.standard_normal((2, 6, 11, 9)), rng.standard_normal((4, 6, 3, 3)), rng.standard_normal(4)
-    np.testing.assert_allclose(ref_winograd.conv2d_forward(x, w, b, (1, 2)),
-                               ref_conv.conv2d_forward(x, w, b, (1, 1), (1, 2), (1, 1), 1), rtol=1e-12, atol=1e-12)
+    out = ref_winograd.conv2d_forward(x, w, b, padding)
+    np.testing.assert_allclose(out, ref_conv.conv2d_forward(x, w, b, (1, 1), padding, (1, 1), 1), rtol=1e-12,
+                               atol=1e-12)
+    grad_out = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(ref_winograd.conv2d_weight_grad(grad_out, x, padding),
+                               ref_conv.conv2d_backward(grad_out, x, w, (1, 1), padding, (1, 1), 1)[1], rtol=1e-12,
+                               atol=1e-11)
 
 
-@pytest.mark.parametrize("chunk", [1, 5, 64])
-def test_chunks_of_tiles_across_images_give_the_same_result(monkeypatch, chunk):
+@pytest.mark.parametrize("chunk, slots", [(1, 3), (5, 2), (64, 8)])
+def test_chunks_of_tiles_across_images_match_the_reference(monkeypatch, chunk, slots):
+    """Chunks of tiles straddle images; the weight gradient sums chunks in slots, then slots in order."""
+    monkeypatch.setattr(cpu_winograd, "_TILES_PER_CHUNK", chunk)
+    monkeypatch.setattr(cpu_winograd, "_MAX_WEIGHT_SLOTS", slots)
     rng = np.random.default_rng(1)
     x, w = rng.standard_normal((3, 4, 10, 7)), rng.standard_normal((5, 4, 3, 3))
-    whole = cpu_winograd.conv2d_forward_winograd(x, w, None, (1, 1))
-    monkeypatch.setattr(cpu_winograd, "_TILES_PER_CHUNK", chunk)
-    np.testing.assert_allclose(cpu_winograd.conv2d_forward_winograd(x, w, None, (1, 1)), whole, rtol=1e-13,
-                               atol=1e-13)
+    grad_out = rng.standard_normal((3, 5, 10, 7))
+    np.testing.assert_allclose(cpu_winograd.conv2d_forward_winograd(x, w, None, (1, 1)),
+                               ref_winograd.conv2d_forward(x, w, None, (1, 1)), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cpu_winograd.conv2d_weight_grad_winograd(grad_out, x, (1, 1)),
+                               ref_winograd.conv2d_weight_grad(grad_out, x, (1, 1)), rtol=1e-12, atol=1e-12)
 
 
 def test_wide_layer_float32_is_bit_identical_run_to_run_and_close_to_the_definition():
@@ -83,6 +93,7 @@ def test_backward_matches_reference(case, seed):
     for g, e in zip(got, expected):
         assert g.dtype == x.dtype and g.shape == e.shape
         _assert_close(g, e)
+    _assert_close(got[1], ref_winograd.conv2d_weight_grad(grad_out, x, padding))
 
 
 @pytest.mark.parametrize("w_shape, stride, padding, dilation, groups", [

@@ -18,9 +18,9 @@ Three algorithms with the same results up to float rounding:
   back into each image (col2im). One thread pool (Numba's) runs it all, so BLAS threads never compete.
 
 * winograd (cpu_winograd.py): F(4x4, 3x3) for stride-1 undilated 3x3 convs, 4x fewer multiplies, as 36
-  batched GEMMs between input and weight transforms; its input gradient is again such a conv, its weight
-  gradient runs on direct or im2col. Asked for a conv it does not cover, it runs the one of those two that
-  the policy picks for the shape.
+  batched GEMMs between input and weight transforms; its input gradient is again such a conv and its weight
+  gradient 36 GEMMs over the tiles. Asked for a conv it does not cover, it runs the one of direct and im2col
+  that the policy picks for the shape.
 
 Every parallel loop writes only its own slice (an image, an (image, channel block) plane, or a per-chunk
 partial that is then summed in a fixed order), so results are race-free and bit-identical run to run.
@@ -565,19 +565,16 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups, algorithm):
 def conv2d_backward_winograd(grad_out, x, w, stride, padding, dilation, groups, need_input, need_weight,
                              need_bias):
     """Gradients of the winograd forward: the input gradient is the stride-1 3x3 conv of grad_out with the
-    flipped, transposed weight and padding 2 - padding (a winograd conv too); the weight and bias
-    gradients come from the direct/im2col kernels."""
-    grad_x = None
+    flipped, transposed weight and padding 2 - padding, the weight gradient the forward's transpose (both
+    Winograd, see cpu_winograd.py)."""
+    grad_out = np.ascontiguousarray(grad_out, x.dtype)
+    grad_x = grad_w = None
     if need_input:
         w_flipped = np.ascontiguousarray(np.asarray(w, x.dtype)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        grad_x = cpu_winograd.conv2d_forward_winograd(np.ascontiguousarray(grad_out, x.dtype), w_flipped, None,
-                                                      (2 - padding[0], 2 - padding[1]))
-    grad_w = grad_b = None
-    if need_weight or need_bias:
-        other = _direct_or_im2col(w.shape, groups, stride, grad_out.shape[2:])
-        _, grad_w, grad_b = conv2d_backward(grad_out, x, w, stride, padding, dilation, groups, False,
-                                            need_weight, need_bias, other)
-    return grad_x, grad_w, grad_b
+        grad_x = cpu_winograd.conv2d_forward_winograd(grad_out, w_flipped, None, (2 - padding[0], 2 - padding[1]))
+    if need_weight:
+        grad_w = cpu_winograd.conv2d_weight_grad_winograd(grad_out, x, padding)
+    return grad_x, grad_w, _bias_grad(grad_out) if need_bias else None
 
 
 def conv2d_backward(grad_out, x, w, stride, padding, dilation, groups, need_input, need_weight, need_bias,
