@@ -24,8 +24,8 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 sys.path[:0] = [str(BENCH_DIR), str(REPO_DIR)]  # the benchmark helpers and this source tree's fastnn
-from _timing import (SGEMM_SIZE, Table, best_times, compiled_isa, cpu_model, pin_threads, print_comparison,  # noqa: E402
-                     sgemm_ceiling_gflops)
+from _timing import (SGEMM_SIZE, Table, best_times, compiled_isa, cpu_model, pin_threads,  # noqa: E402
+                     print_comparison, sgemm_ceiling_gflops)
 
 SECTIONS = ("conv", "pool", "optim", "toolkit", "models", "lenet", "startup")
 # (N, Cin, H, W, Cout, k, stride, padding)

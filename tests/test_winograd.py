@@ -1,15 +1,21 @@
-"""The Winograd F(4x4, 3x3) conv and weight-gradient kernels: against their NumPy references and the direct definition, chunked tiles,
-determinism, its backward, and the fallback for convs it does not cover. Op-level gradchecks run with
-algorithm='winograd' in test_conv.py."""
+"""The Winograd F(4x4, 3x3) conv and weight-gradient kernels: against their NumPy references and the direct
+definition, chunked tiles, determinism, the backward, and the fallback for convs they do not cover or that are
+too small. Op-level gradchecks run with algorithm='winograd' in test_conv.py."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastnn import _dispatch
-from fastnn._kernels import cpu_winograd, ref_conv, ref_winograd
+from fastnn._kernels import cpu_conv, cpu_winograd, ref_conv, ref_winograd
 
 CPU = _dispatch.backend("cpu")
+
+
+@pytest.fixture(autouse=True)
+def _winograd_at_every_size(monkeypatch):
+    """'winograd' runs small convs on direct/im2col (cpu_conv._WINOGRAD_MIN_MACS); these tests' convs are small."""
+    monkeypatch.setattr(cpu_conv, "_WINOGRAD_MIN_MACS", 0)
 # float32 Winograd rounds the transformed values (entries up to ~10x the input's) before the products, so it
 # is looser than the direct kernels; measured errors are ~1e-6 of the output's scale for these sizes.
 TOLERANCE = {np.float64: 1e-11, np.float32: 2e-5}
@@ -141,3 +147,14 @@ def test_inf_in_input_makes_the_outputs_that_see_it_non_finite():
     np.testing.assert_array_equal(out[0], expected[0])
     np.testing.assert_array_equal(out[1, :, :8, :], expected[1, :, :8, :])
     np.testing.assert_array_equal(out[1, :, :, :8], expected[1, :, :, :8])
+
+
+def test_winograd_leaves_convs_too_small_for_its_transforms_to_the_other_kernels(monkeypatch):
+    monkeypatch.setattr(cpu_conv, "_WINOGRAD_MIN_MACS", 1 << 23)
+    calls = []
+    monkeypatch.setattr(cpu_winograd, "conv2d_forward_winograd", lambda *args: calls.append(args))
+    x, w = np.ones((1, 16, 32, 32), np.float32), np.ones((16, 16, 3, 3), np.float32)  # 2.4M multiply-adds
+    out = CPU.kernels.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1, "winograd")
+    assert not calls and out[0, 0, 5, 5] == 16 * 9
+    CPU.kernels.conv2d_forward(np.ones((4, 16, 32, 32), np.float32), w, None, (1, 1), (1, 1), (1, 1), 1, "winograd")
+    assert len(calls) == 1

@@ -47,6 +47,10 @@ _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 # transformed patches (36 x Cin x chunk floats) stay in the L2 cache next to its outputs (measured, 2 threads,
 # the bench's wide shapes: 64 and 512 were 5-45% slower than 128 forward; 128-512 alike for the weight gradient).
 _TILES_PER_CHUNK = 128
+# Smaller problems (a single image) are cut into up to _MIN_CHUNKS chunks of at least _MIN_TILES_PER_CHUNK
+# tiles, so that both cores get work; the cut depends only on the shape, never on the thread count.
+_MIN_CHUNKS = 8
+_MIN_TILES_PER_CHUNK = 16
 # The weight gradient's per-slot partial sums (36 x Cout x Cin each): at most this many slots.
 _MAX_WEIGHT_SLOTS = 8
 
@@ -244,6 +248,10 @@ def _winograd_weight_grad(x, grad, tile_n, tile_y, tile_x, pad_h, pad_w, chunk, 
     return partial
 
 
+def _chunk(n_tiles):
+    return min(_TILES_PER_CHUNK, max(_MIN_TILES_PER_CHUNK, -(-n_tiles // _MIN_CHUNKS)))
+
+
 def _tiles(n_img, out_h, out_w):
     """(tile_n, tile_y, tile_x): image and output origin of every TILE x TILE output tile, batch-major."""
     ty, tx = np.arange(-(-out_h // TILE)) * TILE, np.arange(-(-out_w // TILE)) * TILE
@@ -251,9 +259,9 @@ def _tiles(n_img, out_h, out_w):
     return n.ravel(), y.ravel(), x.ravel()
 
 
-def conv2d_forward_winograd(x, w, b, padding, u=None):
+def conv2d_forward_winograd(x, w, b, padding):
     """3x3 stride-1 conv of x (N, Cin, H, W) with w (Cout, Cin, 3, 3), bias b or None, symmetric padding
-    (ph, pw) <= 2 (see winograd_applies); u: w's weight_transform when the caller has it."""
+    (ph, pw) <= 2 (see winograd_applies)."""
     x = np.ascontiguousarray(x)
     n_img, _, height, width = x.shape
     cout = w.shape[0]
@@ -261,11 +269,10 @@ def conv2d_forward_winograd(x, w, b, padding, u=None):
     out = np.empty((n_img, cout, out_h, out_w), x.dtype)
     if out.size == 0:
         return out
-    if u is None:
-        u = weight_transform(np.asarray(w, x.dtype))
+    u = weight_transform(np.asarray(w, x.dtype))
     bias = np.zeros(cout, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
     tile_n, tile_y, tile_x = _tiles(n_img, out_h, out_w)
-    return _winograd_conv(x, u, bias, tile_n, tile_y, tile_x, padding[0], padding[1], _TILES_PER_CHUNK,
+    return _winograd_conv(x, u, bias, tile_n, tile_y, tile_x, padding[0], padding[1], _chunk(tile_n.size),
                           BT.astype(x.dtype), AT.astype(x.dtype), out)
 
 
@@ -275,8 +282,9 @@ def conv2d_weight_grad_winograd(grad_out, x, padding):
     grad_out = np.ascontiguousarray(grad_out, x.dtype)
     n_img, cout, out_h, out_w = grad_out.shape
     tile_n, tile_y, tile_x = _tiles(n_img, out_h, out_w)
-    slots = max(1, min(_MAX_WEIGHT_SLOTS, -(-tile_n.size // _TILES_PER_CHUNK)))
+    chunk = _chunk(tile_n.size)
+    slots = max(1, min(_MAX_WEIGHT_SLOTS, -(-tile_n.size // chunk)))
     partial = np.empty((slots, _PATCH * _PATCH, cout, x.shape[1]), x.dtype)
-    _winograd_weight_grad(x, grad_out, tile_n, tile_y, tile_x, padding[0], padding[1], _TILES_PER_CHUNK,
+    _winograd_weight_grad(x, grad_out, tile_n, tile_y, tile_x, padding[0], padding[1], chunk,
                           BT.astype(x.dtype), np.ascontiguousarray(AT.T, x.dtype), partial)
     return _weight_grad_transform(partial, G.astype(x.dtype), np.empty((cout, x.shape[1], 3, 3), x.dtype))
