@@ -57,6 +57,43 @@ def peak_memory_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo (Linux), else platform.processor()."""
+    import platform
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def compiled_isa():
+    """What Numba compiles the kernels for: LLVM's host CPU name and its widest vector features."""
+    import llvmlite.binding as llvm
+    features = llvm.get_host_cpu_features()
+    isa = [name for name in ("avx512f", "avx2", "fma") if features.get(name)]
+    return f"{llvm.get_host_cpu_name()} ({'+'.join(isa) or 'no AVX2/AVX-512'})"
+
+
+SGEMM_SIZE = 2048
+
+
+def sgemm_ceiling_gflops(threads, reps=3):
+    """The host's SGEMM rate in GFLOP/s: NumPy matmul of two SGEMM_SIZE^2 float32 matrices on `threads` BLAS
+    threads, best of `reps` (the convolution rows' GFLOP/s are quoted as a share of it)."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((SGEMM_SIZE, SGEMM_SIZE), dtype=np.float32) for _ in range(2))
+    with threadpool_limits(limits=threads, user_api="blas"):
+        a @ b
+        seconds = min(_seconds_per_call(lambda: a @ b, 1) for _ in range(reps))
+    return 2 * SGEMM_SIZE ** 3 / seconds / 1e9
+
+
 # Variables that change how the libraries thread; run.py prints those set.
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "OMP_NUM_THREADS", "OMP_WAIT_POLICY",
                     "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -88,7 +125,8 @@ class Table:
     def section(self, title):
         print(f"\n== {title} ==\n{self.HEADER}\n{'-' * len(self.HEADER)}", flush=True)
 
-    def add(self, section, name, unit, fastnn, torch=None, max_ratio=None, max_value=None, note=""):
+    def add(self, section, name, unit, fastnn, torch=None, max_ratio=None, max_value=None, note="", **extra):
+        """One row; `extra` fields (e.g. gflops) go into the JSON row as they are."""
         ratio = fastnn / torch if torch else None
         if max_ratio is not None:
             target = f"<= {max_ratio:g}x"
@@ -99,7 +137,7 @@ class Table:
         else:
             target, met = "", None
         row = {"section": section, "name": name, "unit": unit, "fastnn": fastnn, "torch": torch, "ratio": ratio,
-               "target": target, "met": met, "note": note}
+               "target": target, "met": met, "note": note, **extra}
         self.rows.append(row)
         print(self._line(row), flush=True)
         return row
@@ -121,6 +159,26 @@ class Table:
         for row in missed:
             print("MISSED " + self._line(row))
         return not missed
+
+
+def print_comparison(rows, old_rows, old_label):
+    """Each row's fastnn value against the same-named row of an earlier run (`old_rows`, from its JSON file)."""
+    old = {(r["section"], r["name"]): r for r in old_rows}
+    width = Table.NAME_WIDTH
+    header = f"{'benchmark':<{width}} {'before':>11} {'now':>11} {'change':>8} {'ratio before':>13} {'now':>7}"
+    print(f"\n== change against {old_label} (fastnn; negative = faster) ==\n{header}\n{'-' * len(header)}")
+    for row in rows:
+        before = old.get((row["section"], row["name"]))
+        if before is None or not before["fastnn"]:
+            print(f"{row['name']:<{width}} {'-':>11} {_format(row['fastnn'], row['unit']):>11}  (new row)")
+            continue
+        change = 100 * (row["fastnn"] / before["fastnn"] - 1)
+        ratios = [f"{r['ratio']:.2f}x" if r.get("ratio") is not None else "-" for r in (before, row)]
+        print(f"{row['name']:<{width}} {_format(before['fastnn'], row['unit']):>11} "
+              f"{_format(row['fastnn'], row['unit']):>11} {change:>+7.0f}% {ratios[0]:>13} {ratios[1]:>7}")
+    missing = [name for (_, name) in old.keys() - {(r["section"], r["name"]) for r in rows}]
+    if missing:
+        print(f"not run now: {len(missing)} rows of {old_label}")
 
 
 def _format(value, unit):

@@ -1,13 +1,16 @@
 """Benchmark fastnn against PyTorch (when importable) on the same workloads, in the same run, same thread count.
 
     python bench/run.py [--quick] [--only conv|pool|optim|toolkit|models|lenet|startup ...] [--threads N]
-                        [--json PATH] [--no-torch]
+                        [--json PATH] [--compare-json OLD.json] [--no-torch]
 
 Sections: conv2d forward and forward+backward (direct, im2col and the auto choice), 2x2 pooling, Adam and
 SGD-momentum steps over 1M and 10M float32 parameters, the training-toolkit layers and optimizers
 (normalization, activations, every optimizer's step), whole models from fastnn.models (inference and
 training steps of ResNets, VGG and ResNeXt), one LeNet-5 epoch on Fashion-MNIST (time and peak memory,
-each framework in its own process) and the cold start of a fresh process. See bench/README.md.
+each framework in its own process) and the cold start of a fresh process. The header gives the CPU, the
+vector ISA Numba compiles for and the measured SGEMM ceiling; conv rows give GFLOP/s (2 x the direct
+algorithm's multiply-adds, so a Winograd conv can exceed 100%) and their share of that ceiling. See
+bench/README.md.
 """
 import argparse
 import json
@@ -21,13 +24,14 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 sys.path[:0] = [str(BENCH_DIR), str(REPO_DIR)]  # the benchmark helpers and this source tree's fastnn
-from _timing import Table, best_times, pin_threads  # noqa: E402
+from _timing import (SGEMM_SIZE, Table, best_times, compiled_isa, cpu_model, pin_threads,  # noqa: E402
+                     print_comparison, sgemm_ceiling_gflops)
 
 SECTIONS = ("conv", "pool", "optim", "toolkit", "models", "lenet", "startup")
 # (N, Cin, H, W, Cout, k, stride, padding)
 CONV_SHAPES = [(64, 1, 28, 28, 32, 5, 1, 2), (64, 32, 14, 14, 64, 3, 1, 1), (128, 64, 16, 16, 64, 3, 1, 1),
                (128, 128, 8, 8, 128, 3, 1, 1), (32, 3, 32, 32, 64, 3, 1, 1)]
-CONV_ALGORITHMS = ("direct", "im2col", "auto")
+CONV_ALGORITHMS = ("direct", "im2col", "winograd", "auto")
 POOL_SHAPE = (64, 32, 28, 28)
 OPTIM_SIZES = (1_000_000, 10_000_000)
 OPTIM_TENSORS = 10  # the parameters are split into this many equal tensors, as a model has several layers
@@ -63,18 +67,23 @@ def parse_args(argv):
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="threads for both frameworks (default: os.cpu_count())")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--compare-json", type=Path, metavar="OLD.json",
+                        help="also print each row's change against an earlier run's --json file")
     parser.add_argument("--no-torch", action="store_true", help="time fastnn only, even if PyTorch is installed")
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
+    if args.compare_json is not None and not args.compare_json.is_file():
+        parser.error(f"--compare-json: no such file {args.compare_json}")
     return args
 
 
 class Context:
     """What every section needs: the frameworks, the repetition count, the table."""
 
-    def __init__(self, args, np, fastnn, torch):
+    def __init__(self, args, np, fastnn, torch, ceiling_gflops):
         self.args, self.np, self.fastnn, self.torch = args, np, fastnn, torch
+        self.ceiling_gflops = ceiling_gflops
         self.reps = 2 if args.quick else 5
         self.table = Table()
         self.rng = np.random.default_rng(0)
@@ -149,15 +158,25 @@ def bench_conv(ctx):
         pairs, torch_pair, mismatch = _conv_workloads(ctx, shape)
         out_hw = ((h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1)
         auto_choice = ctx.fastnn._kernels.cpu_conv.choose_algorithm((cout, cin, k, k), 1, (stride, stride), out_hw)
+        # FLOPs of the direct algorithm: a multiply and an add per tap, output and input channel; the backward
+        # does that twice (input and weight gradients).
+        flops = 2 * n * cout * out_hw[0] * out_hw[1] * cin * k * k
         for mode, index in (("fwd", 0), ("fwd+bwd", 1)):
             fastnn_times, torch_time = ctx.time([pairs[a][index] for a in CONV_ALGORITHMS], torch_pair[index])
+            mode_flops = flops * (1 if mode == "fwd" else 3)
             for algorithm, seconds in zip(CONV_ALGORITHMS, fastnn_times):
-                notes = [f"chose {auto_choice}"] if algorithm == "auto" else []
+                gflops = mode_flops / seconds / 1e9
+                share = 100 * gflops / ctx.ceiling_gflops
+                notes = [f"{gflops:.0f} GFLOP/s, {share:.0f}% of SGEMM"]
+                if torch_time:
+                    notes.append(f"PyTorch {100 * mode_flops / torch_time / 1e9 / ctx.ceiling_gflops:.0f}%")
+                if algorithm == "auto":
+                    notes.append(f"chose {auto_choice}")
                 if mode == "fwd" and mismatch is not None and mismatch(algorithm):
                     notes.append("OUTPUT DIFFERS FROM PYTORCH")
                 target = TARGET_CONV_RATIO if (mode, algorithm) == ("fwd+bwd", "auto") else None
                 ctx.table.add("conv", f"{label} {mode} {algorithm}", "ms", _ms(seconds), _ms(torch_time),
-                              max_ratio=target, note="; ".join(notes))
+                              max_ratio=target, note="; ".join(notes), gflops=gflops, ceiling_share=share / 100)
 
 
 def bench_pool(ctx):
@@ -376,21 +395,29 @@ def main(argv=None):
     torch, torch_note = _import_torch(args)
     sections = [s for s in SECTIONS if args.only is None or s in args.only]
     load = os.getloadavg()[0]
+    host = {"cpu": cpu_model(), "isa": compiled_isa(), "sgemm_gflops": sgemm_ceiling_gflops(args.threads)}
     print(f"fastnn {fastnn.__version__} | {torch_note} | NumPy {np.__version__} | Python {platform.python_version()}"
           f" | {args.threads} threads | {os.cpu_count()} CPUs | load average {load:.1f} | "
           f"{'quick' if args.quick else 'full'} run")
+    print(f"CPU {host['cpu']} | kernels compiled for {host['isa']} | SGEMM ceiling {host['sgemm_gflops']:.0f} "
+          f"GFLOP/s ({args.threads} BLAS threads, NumPy matmul {SGEMM_SIZE}^3 float32, best of 3)")
     print("thread variables: " + " ".join(f"{name}={value}" for name, value in thread_variables.items()))
     if load > 0.5 * os.cpu_count():
         print("warning: other processes are using the CPUs; timings and ratios will be noisy")
-    ctx = Context(args, np, fastnn, torch)
+    ctx = Context(args, np, fastnn, torch, host["sgemm_gflops"])
     start = time.perf_counter()
     for section in sections:
         SECTION_FUNCTIONS[section](ctx)
     all_met = ctx.table.print_summary()
     elapsed = time.perf_counter() - start
-    print(f"total {elapsed:.0f} s")
+    print(f"total {elapsed:.0f} s, load average now {os.getloadavg()[0]:.1f}")
+    if args.compare_json:
+        old = json.loads(args.compare_json.read_text())
+        old_load = old["meta"].get("load_average")
+        print_comparison(ctx.table.rows, old["rows"], f"{args.compare_json.name} (load average then "
+                                                      f"{'?' if old_load is None else f'{old_load:.1f}'})")
     if args.json:
-        meta = {"fastnn": fastnn.__version__, "torch": torch.__version__ if torch is not None else None,
+        meta = {**host, "fastnn": fastnn.__version__, "torch": torch.__version__ if torch is not None else None,
                 "numpy": np.__version__, "python": platform.python_version(), "threads": args.threads,
                 "cpus": os.cpu_count(), "thread_variables": thread_variables, "load_average": load,
                 "quick": args.quick, "sections": sections, "seconds": elapsed, "all_targets_met": all_met}

@@ -10,7 +10,7 @@ import pytest
 from fastnn import bench
 
 sys.path.insert(0, str(bench.RUN_SCRIPT.parent))
-from _timing import Table, best_times  # noqa: E402
+from _timing import Table, best_times, print_comparison  # noqa: E402
 
 
 @pytest.mark.skipif(not bench.RUN_SCRIPT.is_file(), reason="bench/ is not in this checkout")
@@ -27,6 +27,11 @@ def test_quick_pool_run_prints_table_and_writes_json(tmp_path, capfd):
     assert report["meta"]["sections"] == ["pool"] and report["meta"]["torch"] is None
     assert len(report["rows"]) == 4
     assert all(row["fastnn"] > 0 and row["torch"] is None and row["ratio"] is None for row in report["rows"])
+    assert report["meta"]["sgemm_gflops"] > 0 and report["meta"]["cpu"] and report["meta"]["isa"]
+    assert "SGEMM ceiling" in out and "kernels compiled for" in out
+    status = bench.main(["--quick", "--only", "pool", "--no-torch", "--compare-json", str(results)])
+    out = capfd.readouterr().out
+    assert status == 0 and "== change against results.json" in out
 
 
 def test_table_checks_ratio_and_absolute_targets(capsys):
@@ -45,6 +50,19 @@ def test_table_checks_ratio_and_absolute_targets(capsys):
     out = capsys.readouterr().out
     assert "1 met, 2 missed, 1 not checked" in out
     assert out.count("MISSED ") == 2
+
+
+def test_comparison_prints_each_rows_change_and_both_ratios(capsys):
+    old = [{"section": "s", "name": "a", "unit": "ms", "fastnn": 2.0, "ratio": 1.6},
+           {"section": "s", "name": "gone", "unit": "ms", "fastnn": 1.0, "ratio": None}]
+    now = [{"section": "s", "name": "a", "unit": "ms", "fastnn": 1.5, "ratio": 1.2},
+           {"section": "s", "name": "new", "unit": "ms", "fastnn": 3.0, "ratio": None}]
+    print_comparison(now, old, "old.json")
+    lines = capsys.readouterr().out.splitlines()
+    row_a = next(line for line in lines if line.startswith("a "))
+    assert row_a.split()[1:] == ["2", "ms", "1.5", "ms", "-25%", "1.60x", "1.20x"]
+    assert any(line.startswith("new ") and "(new row)" in line for line in lines)
+    assert "not run now: 1 rows of old.json" in lines
 
 
 def test_best_times_returns_one_positive_time_per_callable():

@@ -13,8 +13,14 @@ from fastnn._kernels import cpu_conv, ref_conv
 from fastnn.autograd import gradcheck
 from fastnn.ops.conv import conv2d, conv2d_output_shape
 
-ALGORITHMS = ["direct", "im2col"]
+ALGORITHMS = ["direct", "im2col", "winograd"]
 CPU = _dispatch.backend("cpu")
+
+
+@pytest.fixture(autouse=True)
+def _winograd_at_every_size(monkeypatch):
+    """'winograd' runs small convs on direct/im2col (cpu_conv._WINOGRAD_MIN_MACS); these tests' convs are small."""
+    monkeypatch.setattr(cpu_conv, "_WINOGRAD_MIN_MACS", 0)
 # Op tests: every CPU algorithm, and each other device with its own choice ('auto'; twin runs the reference).
 DEVICE_ALGORITHMS = [("cpu", a) for a in ALGORITHMS] + [(d, "auto") for d in DEVICES if d != "cpu"]
 
@@ -143,6 +149,7 @@ def test_kernels_accept_non_contiguous_arrays(algorithm):
 @pytest.mark.parametrize("shape, args", [
     (((16, 3, 20, 20), (24, 3, 5, 5)), ((1, 1), (2, 2), (1, 1), 1)),
     (((8, 12, 13, 11), (12, 4, 3, 3)), ((2, 1), (1, 1), (2, 1), 3)),
+    (((4, 16, 9, 10), (8, 16, 3, 3)), ((1, 1), (1, 1), (1, 1), 1)),
 ])
 def test_kernels_are_deterministic(algorithm, shape, args):
     rng = np.random.default_rng(4)
@@ -174,7 +181,7 @@ def test_im2col_weight_gradient_summed_in_batch_chunks_matches_reference(monkeyp
         _assert_close(got, want, np.float64)
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("algorithm", ["direct", "im2col"])  # Winograd's case: test_winograd.py
 def test_inf_in_input_reaches_only_the_outputs_that_see_it(algorithm):
     x = np.zeros((2, 3, 7, 6), np.float32)
     x[1, 2, 6, 5] = np.inf
@@ -199,6 +206,8 @@ def _leaf(shape, rng, requires_grad=True, device="cpu"):
     ((1, 3, 5, 5), (3, 1, 3, 3), True, dict(padding=2, dilation=2, groups=3)),
     ((1, 2, 5, 4), (2, 2, 2, 3), False, dict(padding="same")),
     ((2, 4, 3), (3, 2, 3, 2), True, dict(padding="valid")),
+    ((2, 3, 5, 6), (4, 3, 3, 3), True, dict(padding=1)),
+    ((1, 2, 6, 5), (3, 2, 3, 3), False, dict(padding=(0, 2))),
 ])
 def test_op_gradcheck(device, algorithm, x_shape, w_shape, with_bias, kwargs):
     rng = np.random.default_rng(5)
@@ -281,11 +290,11 @@ def test_auto_picks_direct_for_thin_or_large_plane_and_im2col_for_wide_layers():
     assert choose_algorithm((32, 1, 5, 5), 1, (1, 1), (24, 24)) == "direct"
     assert choose_algorithm((64, 3, 3, 3), 1, (1, 1), (32, 32)) == "direct"
     assert choose_algorithm((64, 1, 3, 3), 64, (1, 1), (8, 8)) == "direct"
-    assert choose_algorithm((64, 64, 3, 3), 1, (1, 1), (16, 16)) == "im2col"
-    assert choose_algorithm((64, 64, 3, 3), 1, (1, 1), (56, 56)) == "direct"
-    assert choose_algorithm((32, 32, 3, 3), 1, (1, 1), (16, 16)) == "direct"
+    assert choose_algorithm((64, 64, 3, 3), 1, (1, 1), (16, 16)) == "winograd"
     assert choose_algorithm((32, 32, 3, 3), 1, (2, 2), (16, 16)) == "im2col"
     assert choose_algorithm((256, 64, 1, 1), 1, (1, 1), (56, 56)) == "im2col"
+    assert choose_algorithm((64, 64, 5, 5), 1, (1, 1), (56, 56)) == "direct"
+    assert choose_algorithm((64, 64, 5, 5), 1, (1, 1), (16, 16)) == "im2col"
 
 
 # ---- errors -------------------------------------------------------------------------------------------------
@@ -324,7 +333,7 @@ def test_bad_shapes_and_dtypes(make_args, error, fragment):
     (dict(stride=(1, 2, 3)), TypeError, "stride must be an int or a tuple of 2 ints"),
     (dict(padding="full"), ValueError, "'valid' or 'same'"),
     (dict(padding="same", stride=2), ValueError, "not supported for strided"),
-    (dict(algorithm="winograd"), ValueError, "algorithm must be one of"),
+    (dict(algorithm="fft"), ValueError, "algorithm must be one of"),
 ])
 def test_bad_arguments(kwargs, error, fragment):
     with pytest.raises(error, match=fragment):

@@ -18,7 +18,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     """Cross-correlation of input (N, Cin, H, W) with weight (Cout, Cin/groups, kh, kw), plus bias (Cout,).
 
     Arguments as in PyTorch's F.conv2d (stride/padding/dilation: int or (h, w); padding also 'valid' or
-    'same'); `algorithm` picks the kernel: one of the device's algorithms (CPU: 'direct', 'im2col'),
+    'same'); `algorithm` picks the kernel: one of the device's algorithms (CPU: 'direct', 'im2col', 'winograd'),
     or 'auto' (the backend's measured choice, fastnn/_kernels/cpu_conv.choose_algorithm).
     """
     check_conv_args("conv2d", input, weight, bias, groups, 2, transposed=False)

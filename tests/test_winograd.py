@@ -1,0 +1,160 @@
+"""The Winograd F(4x4, 3x3) conv and weight-gradient kernels: against their NumPy references and the direct
+definition, chunked tiles, determinism, the backward, and the fallback for convs they do not cover or that are
+too small. Op-level gradchecks run with algorithm='winograd' in test_conv.py."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastnn import _dispatch
+from fastnn._kernels import cpu_conv, cpu_winograd, ref_conv, ref_winograd
+
+CPU = _dispatch.backend("cpu")
+
+
+@pytest.fixture(autouse=True)
+def _winograd_at_every_size(monkeypatch):
+    """'winograd' runs small convs on direct/im2col (cpu_conv._WINOGRAD_MIN_MACS); these tests' convs are small."""
+    monkeypatch.setattr(cpu_conv, "_WINOGRAD_MIN_MACS", 0)
+# float32 Winograd rounds the transformed values (entries up to ~10x the input's) before the products, so it
+# is looser than the direct kernels; measured errors are ~1e-6 of the output's scale for these sizes.
+TOLERANCE = {np.float64: 1e-11, np.float32: 2e-5}
+
+
+def _assert_close(actual, expected):
+    scale = 1 + np.abs(expected).max()
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=TOLERANCE[actual.dtype.type] * scale)
+
+
+@st.composite
+def cases(draw):
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    height = draw(st.integers(max(1, 3 - 2 * padding[0]), 14))
+    width = draw(st.integers(max(1, 3 - 2 * padding[1]), 14))
+    n, cin, cout = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    x = rng.standard_normal((n, cin, height, width)).astype(dtype)
+    w = rng.standard_normal((cout, cin, 3, 3)).astype(dtype)
+    b = rng.standard_normal(cout).astype(dtype) if draw(st.booleans()) else None
+    return x, w, b, padding
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases())
+def test_kernel_matches_reference_and_definition(case):
+    x, w, b, padding = case
+    got = cpu_winograd.conv2d_forward_winograd(x, w, b, padding)
+    expected = ref_winograd.conv2d_forward(x, w, b, padding)
+    assert got.dtype == x.dtype and got.shape == expected.shape
+    _assert_close(got, expected)
+    _assert_close(got, ref_conv.conv2d_forward(x, w, b, (1, 1), padding, (1, 1), 1))
+
+
+@pytest.mark.parametrize("padding", [(0, 0), (1, 2), (2, 1)])
+def test_reference_is_exact_in_float64_against_the_definition(padding):
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((2, 6, 11, 9)), rng.standard_normal((4, 6, 3, 3)), rng.standard_normal(4)
+    out = ref_winograd.conv2d_forward(x, w, b, padding)
+    np.testing.assert_allclose(out, ref_conv.conv2d_forward(x, w, b, (1, 1), padding, (1, 1), 1), rtol=1e-12,
+                               atol=1e-12)
+    grad_out = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(ref_winograd.conv2d_weight_grad(grad_out, x, padding),
+                               ref_conv.conv2d_backward(grad_out, x, w, (1, 1), padding, (1, 1), 1)[1], rtol=1e-12,
+                               atol=1e-11)
+
+
+@pytest.mark.parametrize("chunk, slots", [(1, 3), (5, 2), (64, 8)])
+def test_chunks_of_tiles_across_images_match_the_reference(monkeypatch, chunk, slots):
+    """Chunks of tiles straddle images; the weight gradient sums chunks in slots, then slots in order."""
+    monkeypatch.setattr(cpu_winograd, "_TILES_PER_CHUNK", chunk)
+    monkeypatch.setattr(cpu_winograd, "_MAX_WEIGHT_SLOTS", slots)
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((3, 4, 10, 7)), rng.standard_normal((5, 4, 3, 3))
+    grad_out = rng.standard_normal((3, 5, 10, 7))
+    np.testing.assert_allclose(cpu_winograd.conv2d_forward_winograd(x, w, None, (1, 1)),
+                               ref_winograd.conv2d_forward(x, w, None, (1, 1)), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cpu_winograd.conv2d_weight_grad_winograd(grad_out, x, (1, 1)),
+                               ref_winograd.conv2d_weight_grad(grad_out, x, (1, 1)), rtol=1e-12, atol=1e-12)
+
+
+def test_wide_layer_float32_is_bit_identical_run_to_run_and_close_to_the_definition():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4, 64, 16, 16)).astype(np.float32)
+    w = (rng.standard_normal((32, 64, 3, 3)) * 0.1).astype(np.float32)
+    first = CPU.kernels.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1, "winograd")
+    assert np.array_equal(first, CPU.kernels.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1, "winograd"))
+    expected = ref_conv.conv2d_forward(x.astype(np.float64), w.astype(np.float64), None, (1, 1), (1, 1), (1, 1), 1)
+    np.testing.assert_allclose(first, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+
+
+@settings(max_examples=25, deadline=None)
+@given(cases(), st.integers(0, 2 ** 32 - 1))
+def test_backward_matches_reference(case, seed):
+    x, w, _, padding = case
+    out_shape = (x.shape[0], w.shape[0], x.shape[2] + 2 * padding[0] - 2, x.shape[3] + 2 * padding[1] - 2)
+    grad_out = np.random.default_rng(seed).standard_normal(out_shape).astype(x.dtype)
+    expected = ref_conv.conv2d_backward(grad_out, x, w, (1, 1), padding, (1, 1), 1)
+    got = CPU.kernels.conv2d_backward(grad_out, x, w, (1, 1), padding, (1, 1), 1, True, True, True, "winograd")
+    for g, e in zip(got, expected):
+        assert g.dtype == x.dtype and g.shape == e.shape
+        _assert_close(g, e)
+    _assert_close(got[1], ref_winograd.conv2d_weight_grad(grad_out, x, padding))
+
+
+@pytest.mark.parametrize("w_shape, stride, padding, dilation, groups", [
+    ((4, 2, 3, 3), (1, 1), (1, 1), (2, 2), 1),   # dilated
+    ((4, 2, 3, 3), (2, 1), (1, 1), (1, 1), 1),   # strided
+    ((4, 2, 5, 5), (1, 1), (2, 2), (1, 1), 1),   # 5x5
+    ((4, 1, 3, 3), (1, 1), (1, 1), (1, 1), 2),   # grouped
+    ((4, 2, 3, 3), (1, 1), (3, 3), (1, 1), 1),   # padding > 2: its input gradient would need negative padding
+])
+def test_convs_winograd_does_not_cover_run_on_the_other_kernels(w_shape, stride, padding, dilation, groups):
+    assert not cpu_winograd.winograd_applies(w_shape, stride, padding, dilation, groups)
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 2, 9, 9)), rng.standard_normal(w_shape)
+    expected = ref_conv.conv2d_forward(x, w, None, stride, padding, dilation, groups)
+    got = CPU.kernels.conv2d_forward(x, w, None, stride, padding, dilation, groups, "winograd")
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+    grad_out = rng.standard_normal(expected.shape)
+    for g, e in zip(CPU.kernels.conv2d_backward(grad_out, x, w, stride, padding, dilation, groups, True, True, True,
+                                                "winograd"),
+                    ref_conv.conv2d_backward(grad_out, x, w, stride, padding, dilation, groups)):
+        np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-10)
+
+
+def test_policy_picks_winograd_for_wide_stride_1_3x3_only():
+    choose = CPU.conv_algorithm
+    assert choose((64, 64, 3, 3), 1, (1, 1), (16, 16)) == "winograd"
+    assert choose((128, 128, 3, 3), 1, (1, 1), (8, 8)) == "winograd"
+    assert choose((64, 3, 3, 3), 1, (1, 1), (32, 32)) != "winograd"  # 3 input channels: GEMMs too thin
+    assert choose((64, 64, 3, 3), 1, (2, 2), (8, 8)) != "winograd"
+    assert choose((64, 64, 5, 5), 1, (1, 1), (8, 8)) != "winograd"
+    assert choose((64, 2, 3, 3), 32, (1, 1), (8, 8)) != "winograd"
+
+
+def test_inf_in_input_makes_the_outputs_that_see_it_non_finite():
+    """Like PyTorch's Winograd kernels, an inf spreads through its 6x6 patch transform: the outputs that see it
+    are non-finite as in the definition (some NaN, inf - inf in the transforms), and so may be their tile
+    neighbours; the tiles whose patches miss it are exact."""
+    x = np.zeros((2, 3, 12, 12), np.float32)
+    x[1, 2, 10, 11] = np.inf
+    w = np.ones((5, 3, 3, 3), np.float32)
+    out = cpu_winograd.conv2d_forward_winograd(x, w, None, (1, 1))
+    expected = ref_conv.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1)
+    assert not np.isfinite(out[~np.isfinite(expected)]).any()
+    # Tiles are 4x4 from the origin; with padding 1, input row/column 10-11 lie in the patches of tiles 2 only.
+    np.testing.assert_array_equal(out[0], expected[0])
+    np.testing.assert_array_equal(out[1, :, :8, :], expected[1, :, :8, :])
+    np.testing.assert_array_equal(out[1, :, :, :8], expected[1, :, :, :8])
+
+
+def test_winograd_leaves_convs_too_small_for_its_transforms_to_the_other_kernels(monkeypatch):
+    monkeypatch.setattr(cpu_conv, "_WINOGRAD_MIN_MACS", 1 << 23)
+    calls = []
+    monkeypatch.setattr(cpu_winograd, "conv2d_forward_winograd", lambda *args: calls.append(args))
+    x, w = np.ones((1, 16, 32, 32), np.float32), np.ones((16, 16, 3, 3), np.float32)  # 2.4M multiply-adds
+    out = CPU.kernels.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1, "winograd")
+    assert not calls and out[0, 0, 5, 5] == 16 * 9
+    CPU.kernels.conv2d_forward(np.ones((4, 16, 32, 32), np.float32), w, None, (1, 1), (1, 1), (1, 1), 1, "winograd")
+    assert len(calls) == 1
