@@ -657,8 +657,8 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
         _reduce_into(xp, xp.minimum if reduce == "amin" else xp.maximum, out, members, elems)
     out = out.reshape(x.shape)
 
-    def backward(g):
-        gflat = g.reshape(-1)
+    def weights():
+        """d out[group] / d element, per reduced element (src's first, then the input's kept ones)."""
         if reduce == "sum":
             per = xp.ones_like(elems)
         elif reduce == "mean":
@@ -677,13 +677,28 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
             tied = (elems == out.reshape(-1)[members]).astype(x.dtype)
             ties = xp.bincount(members, weights=tied.astype(xp.float64), minlength=size).astype(x.dtype)
             per = tied / xp.maximum(ties, 1)[members]
-        contrib = gflat[members] * per
-        gx = xp.zeros(size, dtype=g.dtype)  # input's values left out of the reduction get no gradient
-        gx[self_positions] = contrib[values.size:]
-        gs = xp.zeros(src.shape, dtype=g.dtype)
-        gs[tuple(slice(0, n) for n in index.shape)] = contrib[:values.size].reshape(index.shape)
+        return per
+
+    def spread(per_element):
+        """Per-element values back on the input's and src's shapes (0 where an element is not reduced)."""
+        gx = xp.zeros(size, dtype=per_element.dtype)  # input's values left out of the reduction get no gradient
+        gx[self_positions] = per_element[values.size:]
+        gs = xp.zeros(src.shape, dtype=per_element.dtype)
+        gs[tuple(slice(0, n) for n in index.shape)] = per_element[:values.size].reshape(index.shape)
         return gx.reshape(x.shape), gs
-    return make_result(out, (x, src), backward, "scatter_reduce", saved=())
+
+    def backward(g):
+        return spread(g.reshape(-1)[members] * weights())
+
+    def tangent(tx, ts):
+        """The same scatter of the tangents, each scaled by its weight: exact for sum and mean (linear) and for
+        amax/amin (the tied elements are a constant selection); for prod the weights (the product of the other
+        elements) enter as constants, so reverse mode through this rule misses their own derivative."""
+        wx, ws = (Tensor._wrap(w, backend) for w in spread(weights()))
+        zero = Tensor._wrap(xp.zeros((), x.dtype), backend)
+        return scatter_reduce((zero if tx is None else tx) * wx, dim, index, (zero if ts is None else ts) * ws,
+                              "sum", include_self=include_self)
+    return make_result(out, (x, src), backward, "scatter_reduce", saved=(), tangent=tangent)
 
 
 def _cumulative_extreme(input, dim, largest, name):

@@ -1059,7 +1059,13 @@ def logcumsumexp(input, dim):
             s[i] = gm[i] + step * s[i + 1]
         gx = xp.where(xp.isneginf(moved), 0, s * xp.exp(moved - xp.where(xp.isneginf(out), 0, out)))
         return (xp.moveaxis(gx, 0, axis if x.ndim else 0).reshape(x.shape),)
-    return make_result(scalar_array(result, xp), (x,), backward, "logcumsumexp", saved=(x,), saves_output=True)
+    def tangent(t):  # sum_{j<=i} exp(x_j - out_i) t_j, shifted by the max along dim so exp(x - m) <= 1
+        if x.ndim == 0:
+            return t
+        m = _red.amax(x, axis, keepdim=True).detach()
+        return cumsum(t * (x - m).exp(), axis) * (m - logcumsumexp(x, axis)).exp()
+    return make_result(scalar_array(result, xp), (x,), backward, "logcumsumexp", saved=(x,), saves_output=True,
+                       tangent=tangent)
 
 
 def _real_pair(input, other, name):
@@ -1409,7 +1415,8 @@ def _polygamma_op(n, input, name):
         return out
     out = scalar_array(_in_float64(values, xp, data), xp)
     return make_result(out, (x,), lambda g: (g * _in_float64(lambda xp, v: _polygamma_array(xp, n + 1, v), xp,
-                                                                data),), name, saved=(x,))
+                                                                data),), name, saved=(x,),
+                       tangent=lambda t: t * _polygamma_op(n + 1, x, "polygamma"))
 
 
 def digamma(input):
@@ -1431,7 +1438,7 @@ def lgamma(input):
     data = x._data
     out = scalar_array(_in_float64(_lgamma_array, xp, data), xp)
     return make_result(out, (x,), lambda g: (g * _in_float64(lambda xp, v: _polygamma_array(xp, 0, v), xp, data),),
-                       "lgamma", saved=(x,))
+                       "lgamma", saved=(x,), tangent=lambda t: t * digamma(x))
 
 
 def erfinv(input):
@@ -1460,4 +1467,5 @@ def erfinv(input):
                                                                                    _c(math.nan, data), x))
     out = scalar_array(x, xp)
     return make_result(out, (y,), lambda g: (g * _c(math.sqrt(math.pi) / 2, out) * xp.exp(out * out),), "erfinv",
-                       saved=(), saves_output=True)
+                       saved=(), saves_output=True,
+                       tangent=lambda t: t * (erfinv(y) ** 2).exp() * (math.sqrt(math.pi) / 2))

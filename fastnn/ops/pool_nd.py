@@ -220,7 +220,8 @@ def max_unpool(input, indices, kernel_size, stride, padding, output_size, spatia
 
     def backward(g):
         return (xp.ascontiguousarray(g).reshape(out.shape)[rows, flat].reshape(input.shape),)
-    return make_result(out.reshape(input.shape[:-spatial] + sizes), (input,), backward, op, saved=())
+    return make_result(out.reshape(input.shape[:-spatial] + sizes), (input,), backward, op, saved=(),
+                       tangent=lambda t: max_unpool(t, indices, kernel_size, stride, padding, output_size, spatial))
 
 
 def lp_pool(input, norm_type, kernel_size, stride, ceil_mode, spatial):
