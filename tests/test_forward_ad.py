@@ -260,6 +260,10 @@ OPS = {
     "kl_div": (lambda a, b: F.kl_div(F.log_softmax(a, -1), F.softmax(b, -1), reduction="batchmean")
                + F.kl_div(F.log_softmax(a, -1), F.log_softmax(b, -1), reduction="sum", log_target=True),
                lambda s, d: [s, s], (1, 3), "any"),
+    "grid_sample": (lambda x, g: F.grid_sample(x, g.tanh() * 1.2, align_corners=False)
+                    + F.grid_sample(x, g.tanh() * 1.2, padding_mode="border", align_corners=True)
+                    + F.grid_sample(x, g.tanh() * 1.2, mode="nearest", align_corners=False),
+                    lambda s, d: [s, (s[0], 2, 3, 2)], (4, 4), "any"),
     # special functions and cumulative ops
     "special_functions": (lambda a: fastnn.lgamma(a) + fastnn.digamma(a) + fastnn.polygamma(2, a)
                           + fastnn.erfinv(a.tanh() * 0.9), SAME, (0, 3), "positive"),
