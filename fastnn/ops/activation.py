@@ -353,6 +353,7 @@ def _pointwise(x, op, forward, derivative, smooth=None):
     return make_result(out.astype(x.dtype, copy=False), (x,), backward, op, tangent=tangent)
 
 
+@traced
 def hardswish(x):
     """x * relu6(x + 3) / 6; its derivative is 0 below -3, x / 3 + 1/2 on [-3, 3] and 1 above (PyTorch's)."""
     return _pointwise(x, "hardswish", lambda xp, a: a * xp.clip(a + 3, 0, 6) / 6,
@@ -360,6 +361,7 @@ def hardswish(x):
                       lambda: _mask(x, (x._data >= -3) & (x._data <= 3)) * (x / 3 + 0.5) + _mask(x, x._data > 3))
 
 
+@traced
 def hardsigmoid(x):
     """relu6(x + 3) / 6; derivative 1/6 strictly inside (-3, 3)."""
     return _pointwise(x, "hardsigmoid", lambda xp, a: xp.clip(a + 3, 0, 6) / 6,
@@ -373,6 +375,7 @@ def _lambd(op, lambd):
     return lambd
 
 
+@traced
 def hardshrink(x, lambd=0.5):
     """x where |x| > lambd, else 0."""
     lambd = _real("hardshrink", "lambd", lambd)
@@ -380,6 +383,7 @@ def hardshrink(x, lambd=0.5):
                       lambda xp, a: (xp.abs(a) > lambd).astype(a.dtype))
 
 
+@traced
 def softshrink(x, lambd=0.5):
     """x - lambd above lambd, x + lambd below -lambd, else 0."""
     lambd = _lambd("softshrink", lambd)
@@ -387,24 +391,28 @@ def softshrink(x, lambd=0.5):
                       lambda xp, a: (xp.abs(a) > lambd).astype(a.dtype))
 
 
+@traced
 def tanhshrink(x):
     """x - tanh(x)."""
     return _pointwise(x, "tanhshrink", lambda xp, a: a - xp.tanh(a), lambda xp, a: xp.tanh(a) ** 2,
                       lambda: tanh(x) ** 2)
 
 
+@traced
 def softsign(x):
     """x / (1 + |x|)."""
     return _pointwise(x, "softsign", lambda xp, a: a / (1 + xp.abs(a)), lambda xp, a: 1 / (1 + xp.abs(a)) ** 2,
                       lambda: (x.abs() + 1) ** -2)
 
 
+@traced
 def logsigmoid(x):
     """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), finite for every finite x; derivative sigmoid(-x)."""
     return _pointwise(x, "logsigmoid", lambda xp, a: xp.minimum(a, 0) - xp.log1p(xp.exp(-xp.abs(a))),
                       lambda xp, a: 1 / (1 + xp.exp(a)), lambda: sigmoid(-x))
 
 
+@traced
 def celu(x, alpha=1.0):
     """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
     alpha = _real("celu", "alpha", alpha)
@@ -415,6 +423,7 @@ def celu(x, alpha=1.0):
                       lambda: (x.clamp(max=0.0) / alpha).exp().where(x <= 0, 1.0))
 
 
+@traced
 def threshold(x, threshold, value):
     """x where x > threshold, else value (PyTorch's argument names: the threshold and the replacement)."""
     threshold, value = _real("threshold", "threshold", threshold), _real("threshold", "value", value)
@@ -439,6 +448,7 @@ def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
                        tangent=lambda t: t * _mask(x, factor))
 
 
+@traced
 def glu(x, dim=-1):
     """Gated linear unit: a * sigmoid(b), where a and b are the two halves of x along dim."""
     from fastnn.ops.elementwise import mul
