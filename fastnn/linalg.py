@@ -3,9 +3,9 @@
 Forward passes use the tensor's backend array module (`xp.linalg`: LAPACK through NumPy on the CPU); gradients
 are the matrix-calculus formulas PyTorch uses (inv, det, slogdet, solve, cholesky, eigh, qr, svd, pinv), written
 on the same arrays; the tangent rules (forward mode) are the matching differentials, written with these
-functions and fastnn ops, so reverse mode differentiates them again. Norms and lstsq are compositions of differentiable ops. A factorisation with several outputs
-(eigh, qr, svd) records one node per output: its backward is linear in the output gradients, so the nodes' sum
-is the joint backward.
+functions and fastnn ops, so reverse mode differentiates them again. Norms and lstsq are compositions of
+differentiable ops. A factorisation with several outputs (eigh, qr, svd) records one node per output: its
+backward is linear in the output gradients, so the nodes' sum is the joint backward.
 """
 import builtins
 import math
@@ -13,6 +13,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from fastnn._tracing import traced
 from fastnn.autograd import make_result, unbroadcast
 from fastnn.ops import elementwise as _ew
 from fastnn.ops import math as _math
@@ -84,6 +85,7 @@ def inv(A):
                        saves_output=True, tangent=tangent)
 
 
+@traced
 def det(A):
     """Determinants; the gradient is det * A^-T (for invertible A)."""
     A = _matrix(A, "det")

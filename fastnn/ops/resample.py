@@ -351,6 +351,7 @@ _GRID_MODES = ("bilinear", "nearest")
 _GRID_PADDINGS = ("zeros", "border")
 
 
+@traced
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
     """output[n, :, h, w] = input[n] sampled at grid[n, h, w] = (x, y) in [-1, 1] (x along W, y along H), by
     bilinear interpolation or the nearest pixel (rounding half to even); positions outside read 0 (zeros) or the
