@@ -275,6 +275,23 @@ def test_new_layers_and_tensor_functions(opset):
     assert {"GridSample", "Det", "CumSum", "Einsum"} <= op_types(proto)
 
 
+class PoolUnpool(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pool, self.unpool = nn.MaxPool2d(2, stride=2, return_indices=True), nn.MaxUnpool2d(2, stride=2)
+
+    def forward(self, x):  # x: (N, 2, 5, 6)
+        values, indices = self.pool(x)
+        rows, row_indices = F.max_pool1d(x[:, :, 0], 3, stride=2, padding=1, return_indices=True)
+        unpooled_rows = F.max_unpool1d(rows, row_indices, 3, 2, 1, output_size=(6,))
+        return self.unpool(values, indices, output_size=x.shape), unpooled_rows, indices
+
+
+def test_max_pool_indices_and_unpool_dynamic_batch():
+    proto = check(PoolUnpool(), x_of(2, 2, 5, 6), batch=3)
+    assert {"MaxPool", "Mod", "ScatterElements"} <= op_types(proto)
+
+
 # ---- models ------------------------------------------------------------------------------------------------
 # (factory, kwargs, input shape): one constructor of every family in fastnn.models at a small input (the deeper
 # variants reuse the same blocks); the ones over ~3 s on a loaded 2-core host are marked slow.
