@@ -435,6 +435,8 @@ _SECOND_ORDER = {  # scalar functions of a (3, 3) input whose rules hold ops rev
                                    + F.hardswish(a * 4) * a).sum(),
     "special_logcumsumexp": lambda a: (fastnn.lgamma(a.exp()) + fastnn.digamma(a.exp())
                                        + fastnn.erfinv(a.tanh() * 0.9) + fastnn.logcumsumexp(a, 1)).sum(),
+    "scatter_reduce_prod": lambda a: fastnn.scatter_reduce(a, 0, _zero_index(a[:2]) + (a[:2] > 0).long(), a[1:] * 2,
+                                                           "prod").sum(),
     "linalg": lambda a: (fastnn.linalg.inv(_conditioned(a)).sum() + fastnn.linalg.det(_conditioned(a))
                          + fastnn.linalg.eigh(_spd(a)).eigenvalues.sum() + fastnn.linalg.svd(a).S.sum()
                          + fastnn.linalg.qr(_conditioned(a)).R.sum() + fastnn.linalg.cholesky(_spd(a)).sum()),

@@ -691,12 +691,20 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
         return spread(g.reshape(-1)[members] * weights())
 
     def tangent(tx, ts):
-        """The same scatter of the tangents, each scaled by its weight: exact for sum and mean (linear) and for
-        amax/amin (the tied elements are a constant selection); for prod the weights (the product of the other
-        elements) enter as constants, so reverse mode through this rule misses their own derivative."""
+        """The same scatter of the tangents, each scaled by d out / d element: constants for sum and mean
+        (linear) and amax/amin (the tied elements are a constant selection); for prod, out / element from ops
+        (so reverse mode differentiates it), the precomputed product of the others where the element is 0."""
+        region = tuple(slice(0, n) for n in index.shape)
         wx, ws = (Tensor._wrap(w, backend) for w in spread(weights()))
-        zero = Tensor._wrap(xp.zeros((), x.dtype), backend)
-        return scatter_reduce((zero if tx is None else tx) * wx, dim, index, (zero if ts is None else ts) * ws,
+        ws = ws[region]
+        if reduce == "prod":
+            product = scatter_reduce(x, dim, index, src, "prod", include_self=include_self)
+            part = src[region]
+            kept = Tensor._wrap(self_in.reshape(x.shape) & (x._data != 0), backend)
+            wx = elementwise.where(kept, product / elementwise.where(kept, x, 1.0), wx)
+            nonzero = part != 0
+            ws = elementwise.where(nonzero, gather(product, dim, index) / elementwise.where(nonzero, part, 1.0), ws)
+        return scatter_reduce(tangent_or_zeros(tx, x) * wx, dim, index, tangent_or_zeros(ts, src)[region] * ws,
                               "sum", include_self=include_self)
     return make_result(out, (x, src), backward, "scatter_reduce", saved=(), tangent=tangent)
 
