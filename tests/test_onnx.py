@@ -263,8 +263,8 @@ class NewOps(nn.Module):
         rows = x[:, 0]
         mixed = self.bilinear(rows, rows * 2) + fastnn.linalg.det(rows[..., :3, :3])[:, None, None]
         parts = fastnn.tensor_split(rows, 3, -1)
-        tail = fastnn.logaddexp(parts[0], parts[2][..., :1]) + fastnn.hypot(parts[1], parts[0]) + fastnn.cumsum(
-            rows, -1)[..., :1] + fastnn.atleast_3d(rows.sum())
+        tail = (fastnn.logaddexp(parts[0], parts[2][..., :1]) + fastnn.logaddexp2(parts[1], parts[0])
+                + fastnn.hypot(parts[1], parts[0]) + fastnn.cumsum(rows, -1)[..., :1] + fastnn.atleast_3d(rows.sum()))
         return sampled, mixed, tail, fastnn.einsum("nij,nkj->nik", rows, x[:, 1])
 
 

@@ -2,6 +2,8 @@
 
 Operands are cast to the result's dtype first: fastnn promotes types as PyTorch does, ONNX operators do not.
 """
+import math
+
 from fastnn.onnx._registry import register_converter
 
 _BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow", "maximum": "Max",
@@ -89,7 +91,9 @@ for _name, _build in {
         "log1p": lambda g, x, c: g.op("Log", g.op("Add", x, c(1.0))),
         "expm1": lambda g, x, c: g.op("Sub", g.op("Exp", x), c(1.0)),
         "square": lambda g, x, c: g.op("Mul", x, x),
-        "sign": lambda g, x, c: g.op("Sign", x)}.items():
+        "sign": lambda g, x, c: g.op("Sign", x),
+        "log2": lambda g, x, c: g.op("Div", g.op("Log", x), c(math.log(2))),
+        "exp2": lambda g, x, c: g.op("Pow", c(2.0), x)}.items():
     register_converter(_name)(_unary_expression(_build))
 
 

@@ -54,7 +54,7 @@ def _c(value, like):
     return like.dtype.type(value)
 
 
-# traced (exported to ONNX): the element-wise functions models use in forward (RMSNorm, logaddexp, LPPool)
+# traced (exported to ONNX): the element-wise functions models use in forward (RMSNorm, logaddexp(2), LPPool)
 reciprocal = traced(_unary("reciprocal", lambda xp, x: 1 / x, lambda xp, g, x, o: -g * o * o, "out",
                            derivative=lambda x: -1 / (x * x)))
 rsqrt = traced(_unary("rsqrt", lambda xp, x: 1 / xp.sqrt(x), lambda xp, g, x, o: _c(-0.5, o) * g * o * o * o,
@@ -75,12 +75,12 @@ log1p = traced(_unary("log1p", lambda xp, x: xp.log1p(x), lambda xp, g, x, o: g 
                       derivative=lambda x: 1 / (1 + x)))
 expm1 = traced(_unary("expm1", lambda xp, x: xp.expm1(x), lambda xp, g, x, o: g * (o + 1), "out",
                       derivative=lambda x: x.exp()))
-log2 = _unary("log2", lambda xp, x: xp.log2(x), lambda xp, g, x, o: g / (x * _c(math.log(2), x)), "x",
-              derivative=lambda x: 1 / (x * math.log(2)))
+log2 = traced(_unary("log2", lambda xp, x: xp.log2(x), lambda xp, g, x, o: g / (x * _c(math.log(2), x)), "x",
+                     derivative=lambda x: 1 / (x * math.log(2))))
 log10 = _unary("log10", lambda xp, x: xp.log10(x), lambda xp, g, x, o: g / (x * _c(math.log(10), x)), "x",
                derivative=lambda x: 1 / (x * math.log(10)))
-exp2 = _unary("exp2", lambda xp, x: xp.exp2(x), lambda xp, g, x, o: g * o * _c(math.log(2), o), "out",
-              derivative=lambda x: exp2(x) * math.log(2))
+exp2 = traced(_unary("exp2", lambda xp, x: xp.exp2(x), lambda xp, g, x, o: g * o * _c(math.log(2), o), "out",
+                     derivative=lambda x: exp2(x) * math.log(2)))
 square = traced(_unary("square", lambda xp, x: x * x, lambda xp, g, x, o: 2 * g * x, "x", floating=False,
                        derivative=lambda x: 2 * x))
 
