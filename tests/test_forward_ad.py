@@ -302,6 +302,10 @@ OPS = {
     # composites get forward mode from the ops they are built of
     "norms": (lambda a: fastnn.norm(a) + fastnn.norm(a, 1) + fastnn.norm(a, 3, dim=-1) + fastnn.norm(a, float("inf"))
               + fastnn.norm(a, 0), SAME, (1, 3), "nonzero"),
+    "composed_new_ops": (lambda x: F.affine_grid(x[:, 0, :2, :3], (x.shape[0], 1, 2, 3), align_corners=False).sum()
+                         + F.lp_pool2d(x.abs() + 0.5, 2, 2).sum() + F.max_pool2d_with_indices(x, 2)[0].sum()
+                         + F.embedding_bag(tensor(np.array([[0, 1], [1, 1]]), x.device), x[0, 0, :2], mode="max")
+                         .sum(), lambda s, d: [s[:2] + (s[2] + 2, s[3] + 2)], (4, 4), "nonzero"),
     "composites": (lambda a, b: F.cosine_similarity(a, b, -1) + F.normalize(a, dim=-1).sum(-1)
                    + F.pairwise_distance(a, b), lambda s, d: [s, s], (1, 3), "nonzero"),
 }
