@@ -2,9 +2,10 @@
 
 Forward passes use the tensor's backend array module (`xp.linalg`: LAPACK through NumPy on the CPU); gradients
 are the matrix-calculus formulas PyTorch uses (inv, det, slogdet, solve, cholesky, eigh, qr, svd, pinv), written
-on the same arrays. Norms and lstsq are compositions of differentiable ops. A factorisation with several outputs
-(eigh, qr, svd) records one node per output: its backward is linear in the output gradients, so the nodes' sum
-is the joint backward.
+on the same arrays; the tangent rules (forward mode) are the matching differentials, written with these
+functions and fastnn ops, so reverse mode differentiates them again. Norms and lstsq are compositions of
+differentiable ops. A factorisation with several outputs (eigh, qr, svd) records one node per output: its
+backward is linear in the output gradients, so the nodes' sum is the joint backward.
 """
 import builtins
 import math
@@ -12,6 +13,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from fastnn._tracing import traced
 from fastnn.autograd import make_result, unbroadcast
 from fastnn.ops import elementwise as _ew
 from fastnn.ops import math as _math
@@ -46,6 +48,24 @@ def _mT(a):
     return a.swapaxes(-1, -2)
 
 
+def _T(t):
+    return _sh.transpose(t, -1, -2)
+
+
+def _diag(M):
+    return _math.diagonal(M, 0, -2, -1)
+
+
+def _eye_like(A, n):
+    return Tensor._wrap(A._backend.xp.eye(n, dtype=A.dtype), A._backend)
+
+
+def _symmetric_read(t, UPLO):
+    """The symmetric matrix a factorisation of symmetric input sees in t: LAPACK reads one triangle only."""
+    half = t.tril() if UPLO == "L" else t.triu()
+    return half + _T(half) - _math.diag_embed(_diag(t))
+
+
 def _singular(fn, *args, name):
     try:
         return fn(*args)
@@ -58,10 +78,14 @@ def inv(A):
     A = _matrix(A, "inv")
     xp = A._backend.xp
     out = _singular(xp.linalg.inv, A._data, name="inv")
+    def tangent(t):
+        X = inv(A)
+        return -matmul(matmul(X, t), X)
     return make_result(out, (A,), lambda g: (-_mT(out) @ g @ _mT(out),), "linalg_inv", saved=(),
-                       saves_output=True)
+                       saves_output=True, tangent=tangent)
 
 
+@traced
 def det(A):
     """Determinants; the gradient is det * A^-T (for invertible A)."""
     A = _matrix(A, "det")
@@ -71,7 +95,9 @@ def det(A):
 
     def backward(g):
         return ((g * out)[..., None, None] * _mT(_singular(xp.linalg.inv, data, name="det")),)
-    return make_result(scalar_array(out, xp), (A,), backward, "linalg_det", saved=(A,))
+    # d det = det tr(A^-1 dA) (invertible A)
+    return make_result(scalar_array(out, xp), (A,), backward, "linalg_det", saved=(A,),
+                       tangent=lambda t: det(A) * _red.sum(_diag(solve(A, t)), -1))
 
 
 def slogdet(A):
@@ -83,7 +109,8 @@ def slogdet(A):
 
     def backward(g):
         return (g[..., None, None] * _mT(_singular(xp.linalg.inv, data, name="slogdet")),)
-    logabs = make_result(scalar_array(logabs, xp), (A,), backward, "linalg_slogdet", saved=(A,))
+    logabs = make_result(scalar_array(logabs, xp), (A,), backward, "linalg_slogdet", saved=(A,),
+                         tangent=lambda t: _red.sum(_diag(solve(A, t)), -1))
     return SlogdetResult(Tensor._wrap(scalar_array(sign, xp), A._backend), logabs)
 
 
@@ -116,7 +143,16 @@ def solve(A, B, *, left=True):
         gb = xp.linalg.solve(_mT(a), g)
         ga = -gb @ _mT(x)
         return (unbroadcast(ga, A.shape), unbroadcast(gb[..., 0] if vector else gb, B.shape))
-    return make_result(x[..., 0] if vector else x, (A, B), backward, "linalg_solve", saved=())
+    def tangent(tA, tB):  # dX = A^-1 (dB - dA X)
+        X = solve(A, B)
+        rhs = 0
+        if tB is not None:
+            rhs = _sh.unsqueeze(tB, -1) if vector else tB
+        if tA is not None:
+            rhs = rhs - matmul(tA, _sh.unsqueeze(X, -1) if vector else X)
+        dX = solve(A, rhs)
+        return _sh.squeeze(dX, -1) if vector else dX
+    return make_result(x[..., 0] if vector else x, (A, B), backward, "linalg_solve", saved=(), tangent=tangent)
 
 
 def cholesky(A, *, upper=False):
@@ -135,7 +171,14 @@ def cholesky(A, *, upper=False):
         Linv = xp.linalg.inv(L)
         s = _mT(Linv) @ phi @ Linv
         return (0.5 * (s + _mT(s)),)
-    return make_result(_mT(L).copy() if upper else L, (A,), backward, "linalg_cholesky", saved=())
+    def tangent(t):  # dL = L Phi(L^-1 dA L^-T), Phi: the lower triangle with the diagonal halved
+        L = cholesky(A)
+        Linv = inv(L)
+        X = matmul(matmul(Linv, _symmetric_read(t, "L")), _T(Linv))
+        dL = matmul(L, X.tril() - _math.diag_embed(_diag(X)) * 0.5)
+        return _T(dL) if upper else dL
+    return make_result(_mT(L).copy() if upper else L, (A,), backward, "linalg_cholesky", saved=(),
+                       tangent=tangent)
 
 
 def _eigh_arrays(A, UPLO):
@@ -167,8 +210,20 @@ def eigh(A, UPLO="L"):
     """(eigenvalues ascending, eigenvectors as columns) of symmetric matrices. The eigenvectors' gradient needs
     distinct eigenvalues (and a loss that does not depend on their signs), as in PyTorch."""
     A, xp, w, V = _eigh_arrays(A, UPLO)
-    values = make_result(w, (A,), lambda g: (_eigh_backward(xp, w, V, g, None),), "linalg_eigh", saved=())
-    vectors = make_result(V, (A,), lambda g: (_eigh_backward(xp, w, V, None, g),), "linalg_eigh", saved=())
+
+    def tangent(which):  # dw = diag(V^T dA V), dV = V (F * V^T dA V) with F_ij = 1 / (w_j - w_i) off the diagonal
+        def rule(t):
+            w, V = eigh(A, UPLO)
+            P = matmul(matmul(_T(V), _symmetric_read(t, UPLO)), V)
+            if which == 0:
+                return _diag(P)
+            eye = _eye_like(A, w.shape[-1])
+            return matmul(V, P * (1 - eye) / (_sh.unsqueeze(w, -2) - _sh.unsqueeze(w, -1) + eye))
+        return rule
+    values = make_result(w, (A,), lambda g: (_eigh_backward(xp, w, V, g, None),), "linalg_eigh", saved=(),
+                         tangent=tangent(0))
+    vectors = make_result(V, (A,), lambda g: (_eigh_backward(xp, w, V, None, g),), "linalg_eigh", saved=(),
+                          tangent=tangent(1))
     return EighResult(values, vectors)
 
 
@@ -197,10 +252,24 @@ def qr(A, mode="reduced"):
         M = R @ _mT(gR) - _mT(gQ) @ Q
         M = xp.tril(M) + _mT(xp.tril(M, -1))
         return _mT(xp.linalg.solve(R, _mT(gQ + Q @ M)))
-    r = make_result(R, (A,), lambda g: (backward(None, g),), "linalg_qr", saved=())
+    def tangent(which):
+        """X = Q^T dA R^-1 and its skew part Omega (from the strict lower triangle): dR = (X - Omega) R and
+        dQ = dA R^-1 - Q (X - Omega)."""
+        def rule(t):
+            if m < n or (mode == "complete" and m != n):
+                raise NotImplementedError("linalg.qr: forward mode is implemented for m >= n, and for "
+                                          "mode='complete' on square matrices only")
+            Q, R = qr(A)
+            Rinv = inv(R)
+            X = matmul(matmul(_T(Q), t), Rinv)
+            low = X.tril(-1)
+            upper = X - low + _T(low)  # X - Omega
+            return matmul(upper, R) if which == 1 else matmul(t, Rinv) - matmul(Q, upper)
+        return rule
+    r = make_result(R, (A,), lambda g: (backward(None, g),), "linalg_qr", saved=(), tangent=tangent(1))
     if mode == "r":
         return QRResult(Tensor._wrap(xp.zeros((0,), A.dtype), A._backend), r)
-    q = make_result(Q, (A,), lambda g: (backward(g, None),), "linalg_qr", saved=())
+    q = make_result(Q, (A,), lambda g: (backward(g, None),), "linalg_qr", saved=(), tangent=tangent(0))
     return QRResult(q, r)
 
 
@@ -251,9 +320,34 @@ def svd(A, full_matrices=True):
             grads[which] = g
             return (_svd_backward(xp, U, S, Vh, *grads),)
         return backward
-    u = make_result(U, (A,), part(0), "linalg_svd", saved=())
-    s = make_result(S, (A,), part(1), "linalg_svd", saved=())
-    vh = make_result(Vh, (A,), part(2), "linalg_svd", saved=())
+    def tangent(which):
+        """With P = U^T dA V: dS = diag(P), dU = U (F * (P S + S P^T)) + (I - U U^T) dA V S^-1 and dV likewise
+        with A^T, F_ij = 1 / (S_j^2 - S_i^2) off the diagonal (distinct nonzero singular values)."""
+        def rule(t):
+            m, n = A.shape[-2:]
+            if full_matrices and m != n and which != 1:
+                raise NotImplementedError("linalg.svd: forward mode for U and Vh of a non-square input needs "
+                                          "full_matrices=False (the completed columns are not unique)")
+            U, S, Vh = svd(A, full_matrices=False)
+            V = _T(Vh)
+            P = matmul(matmul(_T(U), t), V)
+            if which == 1:
+                return _diag(P)
+            Srow = _sh.unsqueeze(S, -2)   # S_j along the columns
+            eye = _eye_like(A, S.shape[-1])
+            F = (1 - eye) / (Srow * Srow - _T(Srow * Srow) + eye)
+            if which == 0:
+                side, inner = U, P * Srow + _T(P * Srow)       # P S + S P^T
+                projected = matmul(t, V)
+            else:
+                side, inner = V, _T(P) * Srow + _T(_T(P) * Srow)  # S P + P^T S
+                projected = matmul(_T(t), U)
+            d = matmul(side, F * inner) + (projected - matmul(side, matmul(_T(side), projected))) / Srow
+            return d if which == 0 else _T(d)
+        return rule
+    u = make_result(U, (A,), part(0), "linalg_svd", saved=(), tangent=tangent(0))
+    s = make_result(S, (A,), part(1), "linalg_svd", saved=(), tangent=tangent(1))
+    vh = make_result(Vh, (A,), part(2), "linalg_svd", saved=(), tangent=tangent(2))
     return SVDResult(u, s, vh)
 
 
@@ -283,7 +377,13 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False):
         eye_n = xp.eye(n, dtype=data.dtype)
         return (-_mT(P) @ g @ _mT(P) + (eye_m - data @ P) @ _mT(g) @ P @ _mT(P)
                 + _mT(P) @ P @ _mT(g) @ (eye_n - P @ data),)
-    return make_result(P, (A,), backward, "linalg_pinv", saved=(A,))
+    def tangent(t):  # the differential of a pseudo-inverse of constant rank
+        P = pinv(A, atol=atol, rtol=rtol, hermitian=hermitian)
+        tT = _T(t)
+        return (-matmul(matmul(P, t), P) + matmul(matmul(matmul(P, _T(P)), tT), _eye_like(A, m) - matmul(A, P))
+                + matmul(matmul(_eye_like(A, n) - matmul(P, A), tT), matmul(_T(P), P)))
+    m, n = A.shape[-2:]
+    return make_result(P, (A,), backward, "linalg_pinv", saved=(A,), tangent=tangent)
 
 
 def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):

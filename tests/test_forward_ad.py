@@ -78,6 +78,26 @@ def _partner(shape, draw):
     return draw(st.sampled_from(options))
 
 
+def _conditioned(a):
+    """a + 3 I: far from singular for standard-normal entries of these sizes."""
+    return a + 3 * fastnn.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+
+
+def _spd(a):
+    """A symmetric positive-definite matrix from a (its tangent is symmetric too)."""
+    return a @ a.mT + 0.5 * fastnn.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+
+
+def _sign_fixed(vectors):
+    """Columns with a positive first row: a loss blind to the eigen/singular vectors' arbitrary signs."""
+    return vectors * vectors[..., :1, :].sign()
+
+
+def _joined(*matrices):
+    """Several (batches of) matrices as one tensor: each flattened over its last two dims, concatenated."""
+    return fastnn.cat([m.flatten(-2) for m in matrices], -1)
+
+
 _LABELS = np.array([2, 0, 1, 1, 0, 2])
 _RUNNING = (np.array([0.1, -0.2, 0.3, 0.0]), np.array([1.5, 0.7, 2.0, 1.1]))
 
@@ -217,6 +237,11 @@ OPS = {
                                lambda s, d: [s, (s[1],), (1,)], (2, 3), "any"),
     "maxout": (lambda a: F.maxout(a, 2, -1), lambda s, d: [s[:-1] + (2 * s[-1],)], (1, 3), "any"),
     "softmax_log_softmax": (lambda a: F.softmax(a, -1) + F.log_softmax(a, 0), SAME, (1, 3), "any"),
+    "hard_shrink_threshold_family": (lambda a: F.hardswish(a * 4) + F.hardsigmoid(a * 4) + F.hardshrink(a, 0.1)
+                                     + F.softshrink(a, 0.1) + F.threshold(a, 0.1, -2.0)
+                                     + _seeded(F.rrelu)(a, training=True) + F.rrelu(a), SAME, (0, 3), "nonzero"),
+    "smooth_pointwise_activations": (lambda a: F.tanhshrink(a) + F.softsign(a) + F.logsigmoid(a) + F.celu(a, 0.7)
+                                     + F.glu(fastnn.cat([a, a * 2], -1)), SAME, (1, 3), "any"),
     # losses
     "mse_l1": (lambda a, b: F.mse_loss(a, b) + F.l1_loss(a, b, reduction="sum"), lambda s, d: [s, s], (0, 3),
                "nonzero"),
@@ -235,12 +260,52 @@ OPS = {
     "kl_div": (lambda a, b: F.kl_div(F.log_softmax(a, -1), F.softmax(b, -1), reduction="batchmean")
                + F.kl_div(F.log_softmax(a, -1), F.log_softmax(b, -1), reduction="sum", log_target=True),
                lambda s, d: [s, s], (1, 3), "any"),
+    "grid_sample": (lambda x, g: F.grid_sample(x, g.tanh() * 1.2, align_corners=False)
+                    + F.grid_sample(x, g.tanh() * 1.2, padding_mode="border", align_corners=True)
+                    + F.grid_sample(x, g.tanh() * 1.2, mode="nearest", align_corners=False),
+                    lambda s, d: [s, (s[0], 2, 3, 2)], (4, 4), "any"),
+    # special functions and cumulative ops
+    "special_functions": (lambda a: fastnn.lgamma(a) + fastnn.digamma(a) + fastnn.polygamma(2, a)
+                          + fastnn.erfinv(a.tanh() * 0.9), SAME, (0, 3), "positive"),
+    "logcumsumexp": (lambda a: fastnn.logcumsumexp(a, -1) + fastnn.logcumsumexp(a * 30, 0), SAME, (0, 3), "any"),
+    "scatter_reduce": (lambda a, b: sum(fastnn.scatter_reduce(a, 0, _zero_index(b) + (b > 0).long(), b, r,
+                                                              include_self=r != "mean")
+                                        for r in ("sum", "prod", "mean", "amax", "amin")),
+                       lambda s, d: [(s[0] + 1, s[1]), s], (2, 2), "nonzero"),
+    "max_unpool": (lambda x: F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2)
+                   + F.max_unpool1d(*F.max_pool1d(x[0], 2, return_indices=True), 2, output_size=x.shape[-1:])[None],
+                   lambda s, d: [s[:2] + (2 * s[2], 2 * s[3])], (4, 4), "any"),
+    # linear algebra (well-conditioned inputs: a sample plus 3 I, symmetrised where the op reads a triangle)
+    "linalg_inv_det_slogdet_solve": (lambda a, b: fastnn.linalg.inv(_conditioned(a))
+                                     + fastnn.linalg.det(_conditioned(a))[..., None, None]
+                                     + fastnn.linalg.slogdet(_conditioned(a)).logabsdet[..., None, None]
+                                     + fastnn.linalg.solve(_conditioned(a), b)
+                                     + fastnn.linalg.solve(_conditioned(a), b[..., 0])[..., None]
+                                     + fastnn.linalg.solve(_conditioned(a), b, left=False),
+                                     lambda s, d: [s[:-1] + (s[-2],), s[:-1] + (s[-2],)], (2, 3), "any"),
+    "linalg_cholesky_eigh": (lambda a: fastnn.linalg.cholesky(_spd(a)) + fastnn.linalg.cholesky(_spd(a), upper=True)
+                             + fastnn.linalg.eigh(_spd(a)).eigenvalues[..., None]
+                             + _sign_fixed(fastnn.linalg.eigh(_spd(a), "U").eigenvectors),
+                             lambda s, d: [s[:-1] + (s[-2],)], (2, 3), "any"),
+    "linalg_qr_svd_pinv": (lambda a: _joined(*fastnn.linalg.qr(a), fastnn.linalg.qr(a, "r").R,
+                                             fastnn.linalg.svd(a, full_matrices=False).S[..., None],
+                                             _sign_fixed(fastnn.linalg.svd(a, full_matrices=False).U),
+                                             _sign_fixed(fastnn.linalg.svd(a, full_matrices=False).Vh.mT),
+                                             _sign_fixed(fastnn.linalg.svd(a.mT, full_matrices=False).U),
+                                             fastnn.linalg.svd(a[..., :-1, :]).S[..., None], fastnn.linalg.pinv(a)),
+                           lambda s, d: [s[:-2] + (s[-2] + 1, s[-2])], (2, 3), "any"),
+    # random ops: PyTorch's tangent of a draw with respect to mean and std is zero
+    "normal": (lambda m, s: _seeded(fastnn.normal)(m, s.abs() + 0.5) * 0 + m, lambda s, d: [s, s], (1, 3), "any"),
     # dropout: the same mask for the primal and the tangent
     "dropout": (_seeded(lambda a: F.dropout(a, 0.3) + F.alpha_dropout(a, 0.3, True)), SAME, (1, 3), "any"),
     "dropout2d_drop_path": (_seeded(lambda a: F.dropout2d(a, 0.5) + F.drop_path(a, 0.5)), SAME, (4, 4), "any"),
     # composites get forward mode from the ops they are built of
     "norms": (lambda a: fastnn.norm(a) + fastnn.norm(a, 1) + fastnn.norm(a, 3, dim=-1) + fastnn.norm(a, float("inf"))
               + fastnn.norm(a, 0), SAME, (1, 3), "nonzero"),
+    "composed_new_ops": (lambda x: F.affine_grid(x[:, 0, :2, :3], (x.shape[0], 1, 2, 3), align_corners=False).sum()
+                         + F.lp_pool2d(x.abs() + 0.5, 2, 2).sum() + F.max_pool2d_with_indices(x, 2)[0].sum()
+                         + F.embedding_bag(tensor(np.array([[0, 1], [1, 1]]), x.device), x[0, 0, :2], mode="max")
+                         .sum(), lambda s, d: [s[:2] + (s[2] + 2, s[3] + 2)], (4, 4), "nonzero"),
     "composites": (lambda a, b: F.cosine_similarity(a, b, -1) + F.normalize(a, dim=-1).sum(-1)
                    + F.pairwise_distance(a, b), lambda s, d: [s, s], (1, 3), "nonzero"),
 }
@@ -367,6 +432,41 @@ def test_reverse_mode_differentiates_tangents():
         return host(p.grad)
     np.testing.assert_allclose(host(x.grad), (gradient(a + eps * v) - gradient(a - eps * v)) / (2 * eps),
                                rtol=1e-6, atol=1e-8)
+
+
+_SECOND_ORDER = {  # scalar functions of a (3, 3) input whose rules hold ops reverse mode must differentiate
+    "smooth_pointwise": lambda a: (F.tanhshrink(a) + F.softsign(a) * F.logsigmoid(a) + F.celu(a, 0.7)
+                                   + F.hardswish(a * 4) * a).sum(),
+    "special_logcumsumexp": lambda a: (fastnn.lgamma(a.exp()) + fastnn.digamma(a.exp())
+                                       + fastnn.erfinv(a.tanh() * 0.9) + fastnn.logcumsumexp(a, 1)).sum(),
+    "scatter_reduce_prod": lambda a: fastnn.scatter_reduce(a, 0, _zero_index(a[:2]) + (a[:2] > 0).long(), a[1:] * 2,
+                                                           "prod").sum(),
+    "linalg": lambda a: (fastnn.linalg.inv(_conditioned(a)).sum() + fastnn.linalg.det(_conditioned(a))
+                         + fastnn.linalg.eigh(_spd(a)).eigenvalues.sum() + fastnn.linalg.svd(a).S.sum()
+                         + fastnn.linalg.qr(_conditioned(a)).R.sum() + fastnn.linalg.cholesky(_spd(a)).sum()),
+    "grid_sample": lambda a: (F.grid_sample(a[None, None], a[None, :2, :, None].repeat(1, 1, 1, 2).tanh(),
+                                            align_corners=False) ** 2).sum(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SECOND_ORDER))
+def test_reverse_mode_differentiates_the_new_rules(name):
+    """Hessian-vector products (backward through the tangent) of the rules written today, against central
+    differences of the gradient."""
+    fn = _SECOND_ORDER[name]
+    rng = np.random.default_rng(3)
+    a, v = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    x = fastnn.tensor(a, requires_grad=True)
+    with fwAD.dual_level():
+        fwAD.unpack_dual(fn(fwAD.make_dual(x, fastnn.tensor(v)))).tangent.backward()
+    eps = 1e-6
+
+    def gradient(point):
+        p = fastnn.tensor(point, requires_grad=True)
+        fn(p).backward()
+        return host(p.grad)
+    np.testing.assert_allclose(host(x.grad), (gradient(a + eps * v) - gradient(a - eps * v)) / (2 * eps),
+                               rtol=1e-5, atol=1e-6)
 
 
 # ---- errors -----------------------------------------------------------------------------------------------------

@@ -100,6 +100,13 @@ LAYERS = {
     "groupnorm": (lambda: nn.GroupNorm(2, 4), (2, 4, 3, 3)),
     "instancenorm": (lambda: nn.InstanceNorm2d(3, affine=True), (2, 3, 4, 4)),
     "local_response_norm": (lambda: nn.LocalResponseNorm(3, alpha=0.1, beta=0.7, k=2.0), (2, 5, 3, 3)),
+    "rmsnorm": (lambda: nn.RMSNorm((3, 4), eps=1e-3), (2, 3, 4)),
+    "instancenorm1d": (lambda: nn.InstanceNorm1d(3, affine=True), (2, 3, 5)),
+    "instancenorm3d": (lambda: nn.InstanceNorm3d(3), (1, 3, 2, 3, 3)),
+    "batchnorm3d": (lambda: _bn(nn.BatchNorm3d(3), 3), (2, 3, 2, 3, 3)),
+    "channel_shuffle": (lambda: nn.ChannelShuffle(2), (1, 4, 2, 3)),
+    "lppool1d": (lambda: nn.LPPool1d(2, 3, stride=2), (2, 3, 7)),
+    "lppool2d": (lambda: nn.LPPool2d(2, (2, 3), stride=1), (2, 3, 4, 5)),
     "maxpool1d": (lambda: nn.MaxPool1d(3, stride=2, padding=1), (2, 3, 9)),
     "maxpool2d_ceil": (lambda: nn.MaxPool2d(3, stride=2, ceil_mode=True), (2, 3, 8, 8)),
     "maxpool2d_dilation": (lambda: nn.MaxPool2d(2, stride=1, dilation=2, padding=1), (1, 2, 6, 6)),
@@ -133,6 +140,16 @@ LAYERS = {
     "prelu_shared": (nn.PReLU, (2, 3, 4)),
     "relu6": (nn.ReLU6, (2, 3, 4)),
     "hardtanh": (lambda: nn.Hardtanh(-0.5, 0.7), (2, 3, 4)),
+    "hardswish": (nn.Hardswish, (2, 3, 4)),
+    "hardsigmoid": (nn.Hardsigmoid, (2, 3, 4)),
+    "softsign": (nn.Softsign, (2, 3, 4)),
+    "celu": (lambda: nn.CELU(0.7), (2, 3, 4)),
+    "hardshrink": (lambda: nn.Hardshrink(0.3), (2, 3, 4)),
+    "softshrink": (lambda: nn.Softshrink(0.3), (2, 3, 4)),
+    "tanhshrink": (nn.Tanhshrink, (2, 3, 4)),
+    "logsigmoid": (nn.LogSigmoid, (2, 3, 4)),
+    "threshold": (lambda: nn.Threshold(0.1, -2.0), (2, 3, 4)),
+    "glu": (lambda: nn.GLU(1), (2, 4, 3)),
     "flatten": (nn.Flatten, (2, 3, 4, 5)),
     "flatten_middle": (lambda: nn.Flatten(1, 2), (2, 3, 4, 5)),
     "dropout_identity": (lambda: nn.Sequential(nn.Dropout(0.5), nn.Identity()), (2, 3)),
@@ -229,6 +246,50 @@ def test_inline_tensor_ops_match():
 def test_inline_tensor_ops_dynamic_batch():
     fastnn.manual_seed(0)
     check(Functional(), x_of(2, 3, 4), batch=5)
+
+
+class NewOps(nn.Module):
+    """Layers and tensor functions added with PyTorch's wider API (issue 14) that export."""
+
+    def __init__(self):
+        super().__init__()
+        self.bilinear = nn.Bilinear(4, 4, 3)
+
+    def forward(self, x):  # x: (N, 2, 4, 4)
+        grid = F.affine_grid(x[:, 0, :2, :3] * 0.5, (x.shape[0], 2, 3, 5), align_corners=False)
+        sampled = F.grid_sample(x, grid, align_corners=False) + F.grid_sample(
+            x, x[:, :2].permute(0, 2, 3, 1).tanh() * 1.1, mode="nearest", padding_mode="border", align_corners=True
+        ).mean((2, 3), keepdim=True)
+        rows = x[:, 0]
+        mixed = self.bilinear(rows, rows * 2) + fastnn.linalg.det(rows[..., :3, :3])[:, None, None]
+        parts = fastnn.tensor_split(rows, 3, -1)
+        tail = (fastnn.logaddexp(parts[0], parts[2][..., :1]) + fastnn.logaddexp2(parts[1], parts[0])
+                + fastnn.hypot(parts[1], parts[0]) + fastnn.cumsum(rows, -1)[..., :1] + fastnn.atleast_3d(rows.sum()))
+        return sampled, mixed, tail, fastnn.einsum("nij,nkj->nik", rows, x[:, 1])
+
+
+@pytest.mark.parametrize("opset", [17, 20])
+def test_new_layers_and_tensor_functions(opset):
+    fastnn.manual_seed(0)
+    proto = check(NewOps(), x_of(2, 2, 4, 4), opset_version=opset)
+    assert {"GridSample", "Det", "CumSum", "Einsum"} <= op_types(proto)
+
+
+class PoolUnpool(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pool, self.unpool = nn.MaxPool2d(2, stride=2, return_indices=True), nn.MaxUnpool2d(2, stride=2)
+
+    def forward(self, x):  # x: (N, 2, 5, 6)
+        values, indices = self.pool(x)
+        rows, row_indices = F.max_pool1d(x[:, :, 0], 3, stride=2, padding=1, return_indices=True)
+        unpooled_rows = F.max_unpool1d(rows, row_indices, 3, 2, 1, output_size=(6,))
+        return self.unpool(values, indices, output_size=x.shape), unpooled_rows, indices
+
+
+def test_max_pool_indices_and_unpool_dynamic_batch():
+    proto = check(PoolUnpool(), x_of(2, 2, 5, 6), batch=3)
+    assert {"MaxPool", "Mod", "ScatterElements"} <= op_types(proto)
 
 
 # ---- models ------------------------------------------------------------------------------------------------

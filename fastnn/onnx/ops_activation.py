@@ -112,6 +112,63 @@ def mish(g, call):
     return g.op("Mul", x, g.op("Tanh", g.op("Softplus", x)))
 
 
+@register_converter("hardswish")
+def hardswish(g, call):
+    return g.op("HardSwish", _x(g, call))
+
+
+@register_converter("hardsigmoid")
+def hardsigmoid(g, call):
+    return g.op("HardSigmoid", _x(g, call), alpha=1 / 6, beta=0.5)
+
+
+@register_converter("softsign")
+def softsign(g, call):
+    return g.op("Softsign", _x(g, call))
+
+
+@register_converter("celu")
+def celu(g, call):
+    return g.op("Celu", _x(g, call), alpha=float(call.arguments["alpha"]))
+
+
+@register_converter("hardshrink")
+def hardshrink(g, call):
+    return g.op("Shrink", _x(g, call), lambd=float(call.arguments["lambd"]))
+
+
+@register_converter("softshrink")
+def softshrink(g, call):
+    lambd = float(call.arguments["lambd"])
+    return g.op("Shrink", _x(g, call), lambd=lambd, bias=lambd)
+
+
+@register_converter("tanhshrink")
+def tanhshrink(g, call):
+    x = _x(g, call)
+    return g.op("Sub", x, g.op("Tanh", x))
+
+
+@register_converter("logsigmoid")
+def logsigmoid(g, call):  # log(sigmoid(x)) = -softplus(-x); ONNX Runtime's Softplus is finite for large inputs
+    return g.op("Neg", g.op("Softplus", g.op("Neg", _x(g, call))))
+
+
+@register_converter("threshold")
+def threshold(g, call):
+    x = _x(g, call)
+    return g.op("Where", g.op("Greater", x, _scalar(g, call, call.arguments["threshold"])), x,
+                _scalar(g, call, call.arguments["value"]))
+
+
+@register_converter("glu")
+def glu(g, call):
+    x = call.arguments["x"]
+    a, b = g.op("Split", g.name(x), g.ints([x.shape[call.arguments["dim"] % x.ndim] // 2] * 2), outputs=2,
+                axis=call.arguments["dim"] % x.ndim)
+    return g.op("Mul", a, g.op("Sigmoid", b))
+
+
 def _softmax(op_type):
     def convert(g, call):
         x = call.arguments["x"]

@@ -5,6 +5,8 @@ an average's count), which gives PyTorch's output size on every runtime. Adaptiv
 plain average pool when the sizes allow, otherwise a product with constant averaging matrices (exact for every
 size pair, in and out).
 """
+import math
+
 import numpy as np
 
 from fastnn._validation import pool_args
@@ -21,15 +23,38 @@ def _pads(x, out, kernel, stride, padding, dilation):
 def _max_pool(spatial):
     def convert(g, call):
         a = call.arguments
-        if a["return_indices"]:
-            g.unsupported("return_indices=True (PyTorch's flat indices have no ONNX equivalent)")
-        x, out = a["input"], call.result.shape[-spatial:]
+        x = a["input"]
+        out = (call.result[0] if a["return_indices"] else call.result).shape[-spatial:]
         kernel, stride, padding, dilation = pool_args(call.name, spatial, a["kernel_size"], a["stride"],
                                                       a["padding"], a["dilation"])
-        return g.batched(x, spatial, lambda name: g.op(
-            "MaxPool", name, kernel_shape=list(kernel), strides=list(stride), dilations=list(dilation),
-            pads=_pads(x, out, kernel, stride, padding, dilation)))
+        attributes = dict(kernel_shape=list(kernel), strides=list(stride), dilations=list(dilation),
+                          pads=_pads(x, out, kernel, stride, padding, dilation))
+        if a["return_indices"]:
+            if x.ndim != spatial + 2:
+                g.unsupported("return_indices=True on an unbatched input")
+            values, flat = g.op("MaxPool", g.name(x), outputs=2, **attributes)
+            # ONNX counts the indices over the whole (N, C, *spatial) tensor, PyTorch within each plane
+            return [values, g.op("Mod", flat, g.ints([math.prod(x.shape[-spatial:])]))]
+        return g.batched(x, spatial, lambda name: g.op("MaxPool", name, **attributes))
     return convert
+
+
+@register_converter("max_unpool")
+def max_unpool(g, call):
+    """Each plane's values scattered (ScatterElements) at their in-plane indices into a plane of zeros; the
+    zeros take N and C from the input's shape, so a dynamic batch stays dynamic."""
+    a = call.arguments
+    x, spatial = a["input"], a["spatial"]
+    sizes = call.result.shape[-spatial:]
+    if x.ndim != spatial + 2:
+        g.unsupported("an unbatched input")
+    rows = g.op("Reshape", g.name(x), g.ints([0, 0, -1]))
+    index = g.op("Reshape", g.name(a["indices"]), g.ints([0, 0, -1]))
+    lead = g.op("Slice", g.op("Shape", g.name(x)), g.ints([0]), g.ints([2]))
+    zeros = g.op("ConstantOfShape", g.op("Concat", lead, g.ints([math.prod(sizes)]), axis=0),
+                 value=g.onnx.numpy_helper.from_array(np.zeros(1, x.dtype)))
+    planes = g.op("ScatterElements", zeros, index, rows, axis=2)
+    return g.op("Reshape", planes, g.ints([0, 0, *sizes]))
 
 
 def _avg_pool(spatial):

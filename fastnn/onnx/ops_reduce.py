@@ -1,4 +1,6 @@
 """Converters of the reductions (fastnn/ops/reduce.py)."""
+import numpy as np
+
 from fastnn.onnx._registry import register_converter
 from fastnn.ops._util import normalize_dim
 
@@ -52,3 +54,13 @@ def _arg_converter(op_type):
 
 register_converter("argmax")(_arg_converter("ArgMax"))
 register_converter("argmin")(_arg_converter("ArgMin"))
+
+
+@register_converter("cumsum")
+def cumsum(g, call):
+    x = call.arguments["input"]
+    name = g.cast(g.name(x), x.dtype, call.result.dtype)
+    if x.ndim == 0:
+        return g.op("Identity", name)
+    axis = np.asarray(normalize_dim(call.arguments["dim"], x.ndim), np.int64)  # CumSum's axis is a 0-D tensor
+    return g.op("CumSum", name, g.const(axis))

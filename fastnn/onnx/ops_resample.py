@@ -47,3 +47,12 @@ def pixel_shuffle(g, call):
     if x.ndim != 4:
         g.unsupported(f"pixel_shuffle is exported for 4-D inputs (DepthToSpace), got shape {tuple(x.shape)}")
     return g.op("DepthToSpace", g.name(x), blocksize=int(call.arguments["upscale_factor"]), mode="CRD")
+
+
+@register_converter("grid_sample")
+def grid_sample(g, call):
+    """GridSample (opset 16; its 'bilinear' mode is named 'linear' from opset 20)."""
+    a = call.arguments
+    mode = "linear" if a["mode"] == "bilinear" and g.opset >= 20 else a["mode"]
+    return g.op("GridSample", g.name(a["input"]), g.name(a["grid"]), mode=mode, padding_mode=a["padding_mode"],
+                align_corners=int(bool(a["align_corners"])))

@@ -337,23 +337,31 @@ def softmax(x, dim, dtype=None):
 # ---- activations built from array expressions (issue 14) --------------------------------------------------
 # PyTorch's less common activations: forward and derivative as backend-array formulas, one pass of NumPy-style
 # math each way. They are cheap next to the layers around them, so they get no fused kernel.
-def _pointwise(x, op, forward, derivative):
-    """An element-wise op: forward(xp, a) -> output array, derivative(xp, a) -> d output / d a (same shape)."""
+def _pointwise(x, op, forward, derivative, smooth=None):
+    """An element-wise op: forward(xp, a) -> output array, derivative(xp, a) -> d output / d a (same shape).
+    The tangent rule is t * f'(x): `smooth()` builds f'(x) from fastnn ops (so reverse mode differentiates it
+    again); without it f is piecewise linear and the derivative array is a constant mask."""
     data = _compute_array(x, op)
     xp = x._backend.xp
     out = forward(xp, data)
 
     def backward(g):
         return ((g * derivative(xp, data)).astype(x.dtype, copy=False),)
-    return make_result(out.astype(x.dtype, copy=False), (x,), backward, op)
+
+    def tangent(t):
+        return t * (_mask(x, derivative(xp, data)) if smooth is None else smooth())
+    return make_result(out.astype(x.dtype, copy=False), (x,), backward, op, tangent=tangent)
 
 
+@traced
 def hardswish(x):
     """x * relu6(x + 3) / 6; its derivative is 0 below -3, x / 3 + 1/2 on [-3, 3] and 1 above (PyTorch's)."""
     return _pointwise(x, "hardswish", lambda xp, a: a * xp.clip(a + 3, 0, 6) / 6,
-                      lambda xp, a: xp.where(a < -3, 0.0, xp.where(a <= 3, a / 3 + 0.5, 1.0)))
+                      lambda xp, a: xp.where(a < -3, 0.0, xp.where(a <= 3, a / 3 + 0.5, 1.0)),
+                      lambda: _mask(x, (x._data >= -3) & (x._data <= 3)) * (x / 3 + 0.5) + _mask(x, x._data > 3))
 
 
+@traced
 def hardsigmoid(x):
     """relu6(x + 3) / 6; derivative 1/6 strictly inside (-3, 3)."""
     return _pointwise(x, "hardsigmoid", lambda xp, a: xp.clip(a + 3, 0, 6) / 6,
@@ -367,6 +375,7 @@ def _lambd(op, lambd):
     return lambd
 
 
+@traced
 def hardshrink(x, lambd=0.5):
     """x where |x| > lambd, else 0."""
     lambd = _real("hardshrink", "lambd", lambd)
@@ -374,6 +383,7 @@ def hardshrink(x, lambd=0.5):
                       lambda xp, a: (xp.abs(a) > lambd).astype(a.dtype))
 
 
+@traced
 def softshrink(x, lambd=0.5):
     """x - lambd above lambd, x + lambd below -lambd, else 0."""
     lambd = _lambd("softshrink", lambd)
@@ -381,31 +391,39 @@ def softshrink(x, lambd=0.5):
                       lambda xp, a: (xp.abs(a) > lambd).astype(a.dtype))
 
 
+@traced
 def tanhshrink(x):
     """x - tanh(x)."""
-    return _pointwise(x, "tanhshrink", lambda xp, a: a - xp.tanh(a), lambda xp, a: xp.tanh(a) ** 2)
+    return _pointwise(x, "tanhshrink", lambda xp, a: a - xp.tanh(a), lambda xp, a: xp.tanh(a) ** 2,
+                      lambda: tanh(x) ** 2)
 
 
+@traced
 def softsign(x):
     """x / (1 + |x|)."""
-    return _pointwise(x, "softsign", lambda xp, a: a / (1 + xp.abs(a)), lambda xp, a: 1 / (1 + xp.abs(a)) ** 2)
+    return _pointwise(x, "softsign", lambda xp, a: a / (1 + xp.abs(a)), lambda xp, a: 1 / (1 + xp.abs(a)) ** 2,
+                      lambda: (x.abs() + 1) ** -2)
 
 
+@traced
 def logsigmoid(x):
     """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), finite for every finite x; derivative sigmoid(-x)."""
     return _pointwise(x, "logsigmoid", lambda xp, a: xp.minimum(a, 0) - xp.log1p(xp.exp(-xp.abs(a))),
-                      lambda xp, a: 1 / (1 + xp.exp(a)))
+                      lambda xp, a: 1 / (1 + xp.exp(a)), lambda: sigmoid(-x))
 
 
+@traced
 def celu(x, alpha=1.0):
     """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
     alpha = _real("celu", "alpha", alpha)
     if alpha == 0:
         raise ValueError("celu(): alpha must be non-zero (the formula divides by it)")
     return _pointwise(x, "celu", lambda xp, a: xp.where(a > 0, a, alpha * xp.expm1(xp.minimum(a, 0) / alpha)),
-                      lambda xp, a: xp.where(a > 0, 1.0, xp.exp(xp.minimum(a, 0) / alpha)))
+                      lambda xp, a: xp.where(a > 0, 1.0, xp.exp(xp.minimum(a, 0) / alpha)),
+                      lambda: (x.clamp(max=0.0) / alpha).exp().where(x <= 0, 1.0))
 
 
+@traced
 def threshold(x, threshold, value):
     """x where x > threshold, else value (PyTorch's argument names: the threshold and the replacement)."""
     threshold, value = _real("threshold", "threshold", threshold), _real("threshold", "value", value)
@@ -426,9 +444,11 @@ def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
     # the factor that multiplies x (1 where x > 0, PyTorch's rule) is both the forward and the derivative
     factor = x._backend.xp.where(data > 0, data.dtype.type(1), slopes)
     return make_result((data * factor).astype(x.dtype, copy=False), (x,),
-                       lambda g: ((g * factor).astype(x.dtype, copy=False),), "rrelu", saved=())
+                       lambda g: ((g * factor).astype(x.dtype, copy=False),), "rrelu", saved=(),
+                       tangent=lambda t: t * _mask(x, factor))
 
 
+@traced
 def glu(x, dim=-1):
     """Gated linear unit: a * sigmoid(b), where a and b are the two halves of x along dim."""
     from fastnn.ops.elementwise import mul

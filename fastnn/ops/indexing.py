@@ -657,8 +657,8 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
         _reduce_into(xp, xp.minimum if reduce == "amin" else xp.maximum, out, members, elems)
     out = out.reshape(x.shape)
 
-    def backward(g):
-        gflat = g.reshape(-1)
+    def weights():
+        """d out[group] / d element, per reduced element (src's first, then the input's kept ones)."""
         if reduce == "sum":
             per = xp.ones_like(elems)
         elif reduce == "mean":
@@ -677,13 +677,36 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
             tied = (elems == out.reshape(-1)[members]).astype(x.dtype)
             ties = xp.bincount(members, weights=tied.astype(xp.float64), minlength=size).astype(x.dtype)
             per = tied / xp.maximum(ties, 1)[members]
-        contrib = gflat[members] * per
-        gx = xp.zeros(size, dtype=g.dtype)  # input's values left out of the reduction get no gradient
-        gx[self_positions] = contrib[values.size:]
-        gs = xp.zeros(src.shape, dtype=g.dtype)
-        gs[tuple(slice(0, n) for n in index.shape)] = contrib[:values.size].reshape(index.shape)
+        return per
+
+    def spread(per_element):
+        """Per-element values back on the input's and src's shapes (0 where an element is not reduced)."""
+        gx = xp.zeros(size, dtype=per_element.dtype)  # input's values left out of the reduction get no gradient
+        gx[self_positions] = per_element[values.size:]
+        gs = xp.zeros(src.shape, dtype=per_element.dtype)
+        gs[tuple(slice(0, n) for n in index.shape)] = per_element[:values.size].reshape(index.shape)
         return gx.reshape(x.shape), gs
-    return make_result(out, (x, src), backward, "scatter_reduce", saved=())
+
+    def backward(g):
+        return spread(g.reshape(-1)[members] * weights())
+
+    def tangent(tx, ts):
+        """The same scatter of the tangents, each scaled by d out / d element: constants for sum and mean
+        (linear) and amax/amin (the tied elements are a constant selection); for prod, out / element from ops
+        (so reverse mode differentiates it), the precomputed product of the others where the element is 0."""
+        region = tuple(slice(0, n) for n in index.shape)
+        wx, ws = (Tensor._wrap(w, backend) for w in spread(weights()))
+        ws = ws[region]
+        if reduce == "prod":
+            product = scatter_reduce(x, dim, index, src, "prod", include_self=include_self)
+            part = src[region]
+            kept = Tensor._wrap(self_in.reshape(x.shape) & (x._data != 0), backend)
+            wx = elementwise.where(kept, product / elementwise.where(kept, x, 1.0), wx)
+            nonzero = part != 0
+            ws = elementwise.where(nonzero, gather(product, dim, index) / elementwise.where(nonzero, part, 1.0), ws)
+        return scatter_reduce(tangent_or_zeros(tx, x) * wx, dim, index, tangent_or_zeros(ts, src)[region] * ws,
+                              "sum", include_self=include_self)
+    return make_result(out, (x, src), backward, "scatter_reduce", saved=(), tangent=tangent)
 
 
 def _cumulative_extreme(input, dim, largest, name):

@@ -54,10 +54,11 @@ def _c(value, like):
     return like.dtype.type(value)
 
 
-reciprocal = _unary("reciprocal", lambda xp, x: 1 / x, lambda xp, g, x, o: -g * o * o, "out",
-                    derivative=lambda x: -1 / (x * x))
-rsqrt = _unary("rsqrt", lambda xp, x: 1 / xp.sqrt(x), lambda xp, g, x, o: _c(-0.5, o) * g * o * o * o, "out",
-               derivative=lambda x: -0.5 * x ** -1.5)
+# traced (exported to ONNX): the element-wise functions models use in forward (RMSNorm, logaddexp(2), LPPool)
+reciprocal = traced(_unary("reciprocal", lambda xp, x: 1 / x, lambda xp, g, x, o: -g * o * o, "out",
+                           derivative=lambda x: -1 / (x * x)))
+rsqrt = traced(_unary("rsqrt", lambda xp, x: 1 / xp.sqrt(x), lambda xp, g, x, o: _c(-0.5, o) * g * o * o * o,
+                      "out", derivative=lambda x: -0.5 * x ** -1.5))
 sin = _unary("sin", lambda xp, x: xp.sin(x), lambda xp, g, x, o: g * xp.cos(x), "x", derivative=lambda x: cos(x))
 cos = _unary("cos", lambda xp, x: xp.cos(x), lambda xp, g, x, o: -g * xp.sin(x), "x", derivative=lambda x: -sin(x))
 tan = _unary("tan", lambda xp, x: xp.tan(x), lambda xp, g, x, o: g * (1 + o * o), "out",
@@ -70,18 +71,18 @@ acos = _unary("acos", lambda xp, x: xp.arccos(x), lambda xp, g, x, o: -g / xp.sq
               derivative=lambda x: -(1 - x * x) ** -0.5)
 atan = _unary("atan", lambda xp, x: xp.arctan(x), lambda xp, g, x, o: g / (1 + x * x), "x",
               derivative=lambda x: 1 / (1 + x * x))
-log1p = _unary("log1p", lambda xp, x: xp.log1p(x), lambda xp, g, x, o: g / (1 + x), "x",
-               derivative=lambda x: 1 / (1 + x))
-expm1 = _unary("expm1", lambda xp, x: xp.expm1(x), lambda xp, g, x, o: g * (o + 1), "out",
-               derivative=lambda x: x.exp())
-log2 = _unary("log2", lambda xp, x: xp.log2(x), lambda xp, g, x, o: g / (x * _c(math.log(2), x)), "x",
-              derivative=lambda x: 1 / (x * math.log(2)))
+log1p = traced(_unary("log1p", lambda xp, x: xp.log1p(x), lambda xp, g, x, o: g / (1 + x), "x",
+                      derivative=lambda x: 1 / (1 + x)))
+expm1 = traced(_unary("expm1", lambda xp, x: xp.expm1(x), lambda xp, g, x, o: g * (o + 1), "out",
+                      derivative=lambda x: x.exp()))
+log2 = traced(_unary("log2", lambda xp, x: xp.log2(x), lambda xp, g, x, o: g / (x * _c(math.log(2), x)), "x",
+                     derivative=lambda x: 1 / (x * math.log(2))))
 log10 = _unary("log10", lambda xp, x: xp.log10(x), lambda xp, g, x, o: g / (x * _c(math.log(10), x)), "x",
                derivative=lambda x: 1 / (x * math.log(10)))
-exp2 = _unary("exp2", lambda xp, x: xp.exp2(x), lambda xp, g, x, o: g * o * _c(math.log(2), o), "out",
-              derivative=lambda x: exp2(x) * math.log(2))
-square = _unary("square", lambda xp, x: x * x, lambda xp, g, x, o: 2 * g * x, "x", floating=False,
-                derivative=lambda x: 2 * x)
+exp2 = traced(_unary("exp2", lambda xp, x: xp.exp2(x), lambda xp, g, x, o: g * o * _c(math.log(2), o), "out",
+                     derivative=lambda x: exp2(x) * math.log(2)))
+square = traced(_unary("square", lambda xp, x: x * x, lambda xp, g, x, o: 2 * g * x, "x", floating=False,
+                       derivative=lambda x: 2 * x))
 
 
 @traced
@@ -115,7 +116,7 @@ def _step(name, forward):
     return op
 
 
-sign = _step("sign", lambda xp, x: xp.sign(x))
+sign = traced(_step("sign", lambda xp, x: xp.sign(x)))
 floor = _step("floor", lambda xp, x: xp.floor(x))
 ceil = _step("ceil", lambda xp, x: xp.ceil(x))
 trunc = _step("trunc", lambda xp, x: xp.trunc(x))
@@ -337,6 +338,7 @@ def _parse_einsum(equation, shapes):
     return subs, out, spare[n_ell:]
 
 
+@traced
 def einsum(equation, *operands):
     """torch.einsum(equation, *operands) (or a list of operands). The gradient of each operand is an einsum of
     the output gradient with the other operands; letters repeated within an operand (diagonals) go through an
@@ -401,6 +403,7 @@ def _reduction_dtype(x, dtype):
     return _INT64 if x.dtype.kind in "biu" else x.dtype
 
 
+@traced
 def cumsum(input, dim, *, dtype=None):
     x = _tensor(input, "cumsum")
     axis = normalize_dim(dim, x.ndim)
@@ -1059,7 +1062,13 @@ def logcumsumexp(input, dim):
             s[i] = gm[i] + step * s[i + 1]
         gx = xp.where(xp.isneginf(moved), 0, s * xp.exp(moved - xp.where(xp.isneginf(out), 0, out)))
         return (xp.moveaxis(gx, 0, axis if x.ndim else 0).reshape(x.shape),)
-    return make_result(scalar_array(result, xp), (x,), backward, "logcumsumexp", saved=(x,), saves_output=True)
+    def tangent(t):  # sum_{j<=i} exp(x_j - out_i) t_j, shifted by the max along dim so exp(x - m) <= 1
+        if x.ndim == 0:
+            return t
+        m = _red.amax(x, axis, keepdim=True).detach()
+        return cumsum(t * (x - m).exp(), axis) * (m - logcumsumexp(x, axis)).exp()
+    return make_result(scalar_array(result, xp), (x,), backward, "logcumsumexp", saved=(x,), saves_output=True,
+                       tangent=tangent)
 
 
 def _real_pair(input, other, name):
@@ -1409,7 +1418,8 @@ def _polygamma_op(n, input, name):
         return out
     out = scalar_array(_in_float64(values, xp, data), xp)
     return make_result(out, (x,), lambda g: (g * _in_float64(lambda xp, v: _polygamma_array(xp, n + 1, v), xp,
-                                                                data),), name, saved=(x,))
+                                                                data),), name, saved=(x,),
+                       tangent=lambda t: t * _polygamma_op(n + 1, x, "polygamma"))
 
 
 def digamma(input):
@@ -1431,7 +1441,7 @@ def lgamma(input):
     data = x._data
     out = scalar_array(_in_float64(_lgamma_array, xp, data), xp)
     return make_result(out, (x,), lambda g: (g * _in_float64(lambda xp, v: _polygamma_array(xp, 0, v), xp, data),),
-                       "lgamma", saved=(x,))
+                       "lgamma", saved=(x,), tangent=lambda t: t * digamma(x))
 
 
 def erfinv(input):
@@ -1460,4 +1470,5 @@ def erfinv(input):
                                                                                    _c(math.nan, data), x))
     out = scalar_array(x, xp)
     return make_result(out, (y,), lambda g: (g * _c(math.sqrt(math.pi) / 2, out) * xp.exp(out * out),), "erfinv",
-                       saved=(), saves_output=True)
+                       saved=(), saves_output=True,
+                       tangent=lambda t: t * (erfinv(y) ** 2).exp() * (math.sqrt(math.pi) / 2))

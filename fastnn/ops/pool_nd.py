@@ -185,6 +185,7 @@ def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=Non
 
 
 # ---- issue 14, part B: unpooling, power-average pooling, 3-D adaptive pooling ----------------------------------
+@traced
 def max_unpool(input, indices, kernel_size, stride, padding, output_size, spatial):
     """The partial inverse of max pooling over `spatial` dims: each input value is written at its flat index
     (as max_pool returned it) inside a zero plane of the output size (in - 1) * stride - 2 * padding + kernel,
@@ -220,7 +221,8 @@ def max_unpool(input, indices, kernel_size, stride, padding, output_size, spatia
 
     def backward(g):
         return (xp.ascontiguousarray(g).reshape(out.shape)[rows, flat].reshape(input.shape),)
-    return make_result(out.reshape(input.shape[:-spatial] + sizes), (input,), backward, op, saved=())
+    return make_result(out.reshape(input.shape[:-spatial] + sizes), (input,), backward, op, saved=(),
+                       tangent=lambda t: max_unpool(t, indices, kernel_size, stride, padding, output_size, spatial))
 
 
 def lp_pool(input, norm_type, kernel_size, stride, ceil_mode, spatial):

@@ -205,5 +205,6 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
     shape = np.broadcast_shapes(m.shape, s.shape)
     z = backend.draw("standard_normal", shape, out_dtype, generator=generator)
     out = (m._data + s._data * z).astype(out_dtype)
+    # PyTorch's derivative of a draw with respect to mean and std is zero, in both modes
     return make_result(out, (m, s), lambda g: (xp.zeros(m.shape, m.dtype), xp.zeros(s.shape, s.dtype)), "normal",
-                       saved=())
+                       saved=(), tangent=lambda tm, ts: Tensor._wrap(xp.zeros(shape, out_dtype), backend))

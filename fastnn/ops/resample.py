@@ -341,10 +341,17 @@ def affine_grid(theta, size, align_corners=None):
     return reshape(grid, (size[0], *spatial, k))
 
 
+def _unnormalized(coord, size, align, padding_mode):
+    """Pixel coordinates of grid_sample's [-1, 1] coordinates along an axis of `size` pixels (a Tensor)."""
+    pixel = (coord + 1) * ((size - 1) / 2) if align else ((coord + 1) * size - 1) / 2
+    return pixel.clamp(0, size - 1) if padding_mode == "border" else pixel
+
+
 _GRID_MODES = ("bilinear", "nearest")
 _GRID_PADDINGS = ("zeros", "border")
 
 
+@traced
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
     """output[n, :, h, w] = input[n] sampled at grid[n, h, w] = (x, y) in [-1, 1] (x along W, y along H), by
     bilinear interpolation or the nearest pixel (rounding half to even); positions outside read 0 (zeros) or the
@@ -398,13 +405,39 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     flat = xp.ascontiguousarray(input._data).reshape(n, c, h * w)
     plane = (xp.arange(n * c).reshape(n, c, 1) * (h * w))
     out = xp.zeros((n, c, points), input.dtype)
-    taps = []
+    taps, fixed = [], []
     for x, y, weight, dwx, dwy in corners:
         valid = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
         index = xp.where(valid, y * w + x, 0).astype(xp.int64).reshape(n, 1, points)
         values = xp.take_along_axis(flat, xp.broadcast_to(index, (n, c, points)), axis=2) * valid[:, None, :]
         out += weight[:, None, :] * values
         taps.append((plane + index, (weight * valid)[:, None, :], values, dwx, dwy))
+        fixed.append((x, y, xp.broadcast_to(index, (n, c, points)), valid[:, None, :].astype(input.dtype)))
+
+    def const(array):
+        return Tensor._wrap(array.astype(input.dtype, copy=False), input._backend)
+
+    def composite(inp, grd):
+        """The same sampling from fastnn ops with the corners held where the primal grid put them: bilinear
+        weights linear in the (unnormalised, clamped) coordinates, pixels gathered from the input."""
+        from fastnn.ops.indexing import gather
+        coord = reshape(grd, (n, points, 2))
+        px, py = (_unnormalized(coord[..., k], size, align, padding_mode) for k, size in ((0, w), (1, h)))
+        picked = reshape(inp, (n, c, h * w))
+        total = 0
+        # the corners in `corners`' order; the one at x0 weighs x0 + 1 - px, the one at x0 + 1 weighs px - x0
+        for (x, y, index, valid), (dx, dy) in zip(fixed, ((0, 0), (1, 0), (0, 1), (1, 1))):
+            values = gather(picked, 2, Tensor._wrap(index, input._backend)) * const(valid)
+            if mode == "bilinear":
+                wx = px - const(x - 1) if dx else const(x + 1) - px
+                wy = py - const(y - 1) if dy else const(y + 1) - py
+                values = values * (wx * wy).unsqueeze(1)
+            total = total + values
+        return reshape(total, (n, c, *grid.shape[1:3]))
+
+    def tangent(t_input, t_grid):
+        from fastnn.autograd.forward_ad import composite_tangent
+        return composite_tangent(composite, (input, grid), (t_input, t_grid))
 
     def backward(g):
         g = xp.ascontiguousarray(g).reshape(n, c, points)
@@ -424,4 +457,5 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
                     gy += gv * dwy
             grad_grid = xp.stack([gx * scale_x, gy * scale_y], axis=-1).reshape(grid.shape).astype(input.dtype)
         return grad_input, grad_grid
-    return make_result(out.reshape(n, c, *grid.shape[1:3]), (input, grid), backward, "grid_sample", saved=())
+    return make_result(out.reshape(n, c, *grid.shape[1:3]), (input, grid), backward, "grid_sample", saved=(),
+                       tangent=tangent)

@@ -17,7 +17,8 @@ class BackwardHookCall:
 
     def _identity(self, t, backward):
         self._backend = t._backend
-        return make_result(t._data, (t,), backward, "BackwardHookFunctionBackward", saved=(), shares_storage=t)
+        return make_result(t._data, (t,), backward, "BackwardHookFunctionBackward", saved=(), shares_storage=t,
+                           tangent=lambda v: v)
 
     def setup_inputs(self, args):
         args = list(args)
