@@ -18,7 +18,7 @@ from fastnn.data.transforms.functional import (InterpolationMode, _as_batch, _ch
 from fastnn.random import default_generator
 from fastnn.tensor import Tensor
 
-__all__ = ["Compose", "ToTensor", "Normalize", "RandomHorizontalFlip", "RandomVerticalFlip", "RandomCrop",
+__all__ = ["Compose", "ToTensor", "ToImage", "PILToTensor", "Normalize", "RandomHorizontalFlip", "RandomVerticalFlip", "RandomCrop",
            "Resize", "CenterCrop", "RandomResizedCrop", "FiveCrop", "TenCrop", "ColorJitter", "Grayscale",
            "RandomGrayscale", "FancyPCA", "RandomAffine", "RandomRotation", "RandAugment", "TrivialAugmentWide",
            "RandomErasing", "InterpolationMode", "functional", "MixUp", "CutMix", "Cutout"]
@@ -95,25 +95,32 @@ class Compose:
         return "Compose(" + ", ".join(repr(t) for t in self.transforms) + ")"
 
 
+def _channels_first(pic, name):
+    """An ndarray or PIL image H x W, H x W x C or batch N x H x W x C as an ndarray view C x H x W or
+    N x C x H x W."""
+    if isinstance(pic, Tensor):
+        raise TypeError(f"{name} expects an ndarray or PIL image (H x W, H x W x C or N x H x W x C), got a Tensor")
+    array = np.asarray(pic)
+    if array.ndim == 2:
+        array = array[None]
+    elif array.ndim == 3:
+        array = array.transpose(2, 0, 1)
+    elif array.ndim == 4:
+        array = array.transpose(0, 3, 1, 2)
+    else:
+        raise ValueError(f"{name} expects H x W, H x W x C or N x H x W x C, got shape {array.shape}")
+    return array
+
+
 class ToTensor:
-    """ndarray image H x W, H x W x C or batch N x H x W x C -> Tensor C x H x W or N x C x H x W.
+    """ndarray or PIL image H x W, H x W x C or batch N x H x W x C -> Tensor C x H x W or N x C x H x W.
 
     uint8 input is scaled to float32 in [0, 1] (x / 255); other dtypes are converted without scaling.
     """
     batched = True
 
     def __call__(self, pic):
-        if isinstance(pic, Tensor):
-            raise TypeError("ToTensor expects an ndarray image (H x W, H x W x C or N x H x W x C), got a Tensor")
-        array = np.asarray(pic)
-        if array.ndim == 2:
-            array = array[None]
-        elif array.ndim == 3:
-            array = array.transpose(2, 0, 1)
-        elif array.ndim == 4:
-            array = array.transpose(0, 3, 1, 2)
-        else:
-            raise ValueError(f"ToTensor expects H x W, H x W x C or N x H x W x C, got shape {array.shape}")
+        array = _channels_first(pic, "ToTensor")
         if array.dtype == np.uint8:
             scaled = array.astype(np.float32, order="C")
             scaled /= np.float32(255)
@@ -122,6 +129,30 @@ class ToTensor:
 
     def __repr__(self):
         return "ToTensor()"
+
+
+class ToImage:
+    """ndarray or PIL image H x W, H x W x C or batch N x H x W x C -> Tensor C x H x W or N x C x H x W with the
+    same dtype and values (torchvision.transforms.v2.ToImage; a Tensor is returned as it is)."""
+    batched = True
+
+    def __call__(self, pic):
+        if isinstance(pic, Tensor):
+            return pic
+        return Tensor(np.ascontiguousarray(_channels_first(pic, type(self).__name__)))
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class PILToTensor(ToImage):
+    """PIL image H x W x C -> Tensor C x H x W of the same dtype, unscaled (torchvision's PILToTensor). Also takes
+    the H x W x C ndarrays fastnn's data sets hand over (what np.asarray gives for a PIL image)."""
+
+    def __call__(self, pic):
+        if isinstance(pic, Tensor):
+            raise TypeError(f"pic should be PIL Image or ndarray, got {type(pic).__name__}")
+        return super().__call__(pic)
 
 
 class Normalize:

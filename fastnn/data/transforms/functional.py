@@ -29,11 +29,24 @@ class InterpolationMode(str, enum.Enum):
 
 # ---- input handling -----------------------------------------------------------------------------------------
 
+def _looks_channels_last(shape):
+    """Whether an ndarray of `shape` looks like H x W x C (or N x H x W x C): its last axis has 1, 3 or 4 entries
+    (gray, RGB, RGBA) and its third-to-last more than 4, so read as (..., C, H, W) it would be an image of over 4
+    channels and at most 4 pixels wide. (A C x H x W array with C <= 4, e.g. two-channel data, is never refused.)"""
+    return len(shape) >= 3 and shape[-1] in (1, 3, 4) and shape[-3] > 4
+
+
 def _unwrap(image):
-    """(ndarray view of `image`, function wrapping a result array back into the kind `image` was)."""
+    """(ndarray view of `image`, function wrapping a result array back into the kind `image` was). An ndarray
+    that looks channels-last (a raw image before ToTensor, a PIL image) is refused rather than misread."""
     if isinstance(image, Tensor):
         return image.detach().numpy(), lambda array: Tensor(array, device=image.device)
-    return np.asarray(image), lambda array: array
+    array = np.asarray(image)
+    if _looks_channels_last(array.shape):
+        raise ValueError(f"got an ndarray of shape {array.shape}, which looks like an H x W x C image (or N x H x "
+                         f"W x C batch); transforms take (..., C, H, W): convert it first with ToTensor() (uint8 "
+                         f"-> float in [0, 1]) or ToImage() (dtype kept), as before any torchvision transform")
+    return array, lambda array: array
 
 
 def _check_image_dims(array, name):
