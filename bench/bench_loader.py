@@ -15,6 +15,7 @@
    BN-CNN (bench/_bn_cnn.py, Adam) at batch 128. Target: <= 10%.
 """
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -86,7 +87,7 @@ def main(argv=None):
             fastnn.manual_seed(rep)
             seconds = epoch_seconds(loader, lenet_step())
             best[name] = min(best[name], seconds)
-            print(f"  rep {rep}: {name:<11} {seconds:6.2f} s", flush=True)
+            print(f"  rep {rep}: {name:<11} {seconds:6.2f} s  (load {os.getloadavg()[0]:.2f})", flush=True)
     loaders.clear()  # ends the persistent workers now, not during interpreter shutdown
     print(f"\nLeNet-5 epoch, {n:,} images, batch {BATCH_SIZE} (best of {args.reps}):")
     for name, seconds in best.items():

@@ -472,3 +472,52 @@ def test_distributed_sampler_is_exported_like_torch_utils_data():
 def test_spawned_workers_shard_an_iterable_dataset():
     loader = DataLoader(_Range(3, 7), num_workers=2, multiprocessing_context="spawn")
     assert _values(loader) == [[3], [5], [4], [6]]
+
+
+# ---- Numba threading layers: worker threads only where concurrent parallel launches are safe -----------------
+
+def test_thread_workers_decision_per_threading_layer(monkeypatch):
+    from fastnn.data import dataloader
+    assert dataloader._threads_can_run_kernels("omp") and dataloader._threads_can_run_kernels("tbb")
+    assert not dataloader._threads_can_run_kernels("workqueue")
+    assert dataloader._kernel_threading_layer() in ("omp", "tbb", "workqueue")
+    ds = _Augmented()
+    fastnn.manual_seed(5)
+    expected = [[b.copy() for b in (x.detach().numpy(), t["index"].detach().numpy())]
+                for x, t in DataLoader(ds, batch_size=6, shuffle=True)]
+    monkeypatch.setattr(dataloader, "_kernel_threading_layer", lambda: "workqueue")
+    fastnn.manual_seed(5)
+    loader = DataLoader(ds, batch_size=6, shuffle=True, num_workers=2)
+    with pytest.warns(RuntimeWarning, match="'workqueue' threading layer.*built in the calling thread"):
+        got = [[b.copy() for b in (x.detach().numpy(), t["index"].detach().numpy())] for x, t in loader]
+    _assert_same_batches(got, expected)  # the same batches, built without worker threads
+
+
+_WORKQUEUE_SCRIPT = """
+import threading
+import numpy as np
+import fastnn
+from fastnn import nn
+from fastnn.data import DataLoader, TensorDataset, transforms as T
+images = np.random.default_rng(0).random((256, 3, 32, 32), dtype=np.float32)
+class Augmented(TensorDataset):
+    def get_batch(self, indices):
+        return (T.RandomAffine(10)(self.tensors[0][indices]),)
+conv = nn.Conv2d(3, 8, 3)
+x = fastnn.tensor(images[:64])
+for (batch,) in DataLoader(Augmented(images), batch_size=32, num_workers=1):
+    conv(x).sum().backward()  # parallel kernels in this thread while a worker would run RandomAffine's
+import numba
+print("done", numba.threading_layer())
+"""
+
+
+def test_worker_threads_survive_the_workqueue_threading_layer():
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+    result = subprocess.run([sys.executable, "-W", "ignore::RuntimeWarning", "-c", _WORKQUEUE_SCRIPT], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-2:] == ["done", "workqueue"]

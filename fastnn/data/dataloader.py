@@ -29,6 +29,7 @@ import random
 import sys
 import threading
 import traceback
+import warnings
 
 import numpy as np
 
@@ -377,6 +378,21 @@ class _WorkersIter:
         self._finish()
 
 
+def _kernel_threading_layer():
+    """The threading layer Numba runs parallel kernels on ('omp', 'tbb' or 'workqueue'), started if need be
+    (numba.get_num_threads starts it, as the first parallel launch would)."""
+    import numba
+    numba.get_num_threads()
+    return numba.threading_layer()
+
+
+def _threads_can_run_kernels(layer):
+    """Whether worker threads may launch parallel kernels while the training thread does, on Numba threading
+    layer `layer`. OpenMP and TBB are thread-safe; 'workqueue' (Numba's own layer, its choice on a machine
+    without libgomp or TBB) aborts the whole process on a concurrent launch, even at one thread per caller."""
+    return layer in ("omp", "tbb")
+
+
 def _check_context(context, num_workers):
     """None for worker threads, else a multiprocessing context with the spawn or forkserver start method."""
     if context is None or context == "thread":
@@ -503,6 +519,14 @@ class DataLoader:
     def __iter__(self):
         # The base seed and the sampler's order are drawn here, when the iterator is created.
         if self.num_workers == 0:
+            return _SingleProcessIter(self)
+        if self._process_context is None and not _threads_can_run_kernels(_kernel_threading_layer()):
+            # Batches are seeded by index, so building them here gives the very batches the workers would.
+            warnings.warn(f"DataLoader: Numba's {_kernel_threading_layer()!r} threading layer aborts the process "
+                          f"when two threads launch parallel kernels at once, so the batches of this "
+                          f"num_workers={self.num_workers} loader are built in the calling thread (no overlap). "
+                          f"Install libgomp (OpenMP) or tbb for worker threads, or pass "
+                          f"multiprocessing_context='spawn' for worker processes.", RuntimeWarning, stacklevel=2)
             return _SingleProcessIter(self)
         return _WorkersIter(self)
 
