@@ -1,15 +1,15 @@
 """DataLoader: batches of a data set, optionally built by background workers (torch.utils.data.DataLoader).
 
-Workers are threads by default. Measured on a 2-core AMD EPYC (bench/bench_loader.py; README, "Loading data"): a
-LeNet-5 epoch on 6,400 Fashion-MNIST images with crop+flip+normalize took 0.96 s built in the training thread,
-0.81 s with one worker thread, 0.86 s with one worker process, against 0.76 s from pre-built tensors (best of 3;
-a first probe over 150 steps: 5.36 / 5.11 / 5.77 vs 4.85 ms per step). Batch building here is NumPy copies,
-fancy indexing and ufuncs, which release the GIL, so a worker thread overlaps with the training step at no
-transfer cost, while a worker process pays pickling through a pipe and 1-3 s of start-up (it imports fastnn
-and Numba) and still competes for the same two cores. A data set whose per-sample Python code dominates
-(decoding files with per-image Python loops) is better served by processes: pass multiprocessing_context=
-'spawn' or 'forkserver'. 'fork' is refused: Numba's OpenMP threading layer aborts in forked children. The
-training step's Numba kernels hold the GIL (none is nogil), which limits how much a worker thread overlaps.
+Workers are threads by default: batch building is NumPy copies, fancy indexing, ufuncs and augmentation
+kernels, and the training step's kernels, which all release the GIL (every CPU kernel is nogil=True), so a
+worker thread overlaps with the training step at no transfer cost; a worker process pays pickling through a
+pipe and 1-3 s of start-up (it imports fastnn and Numba) and still competes for the same cores (measured
+numbers: README, "Loading data"). A data set whose per-sample Python code dominates (decoding files with
+per-image Python loops) is better served by processes: pass multiprocessing_context='spawn' or 'forkserver'.
+'fork' is refused: Numba's OpenMP threading layer aborts in forked children. Worker threads need a Numba
+threading layer that takes parallel launches from two threads at once (OpenMP, TBB); Numba's own 'workqueue'
+layer (its choice where neither libgomp nor TBB is installed) aborts the process instead, so there a
+thread-worker loader builds its batches in the calling thread, with a warning.
 
 Randomness: when an iterator is created it draws a base seed (from `generator` when given, else from
 fastnn.random.default_generator()). Batch i is then built with default_generator() switched, for the building
