@@ -293,6 +293,12 @@ def test_uint8_outputs_printed_by_torchvision(case):
     np.testing.assert_array_equal(fn(_X), np.array(expected, np.uint8))
 
 
+def test_saturation_blend_rounds_once_like_torchs_fused_add():
+    # torch computes image * 1.7 + gray * (1 - 1.7) as one fused multiply-add in float32: for this pixel (gray
+    # 156) the red channel is 19.99999... -> 19, where two roundings give exactly 20. torchvision: [19, 232, 120].
+    assert F.adjust_saturation(rgb(76, 201, 135), 1.7).ravel().tolist() == [19, 232, 120]
+
+
 def test_float_resize_printed_by_torchvision():
     # torchvision 0.28.0 resize of channel 0 of _X / 255 (float32) to 3 x 2, with and without antialiasing
     x = (_X[:1] / 255).astype(np.float32)

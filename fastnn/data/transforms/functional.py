@@ -557,8 +557,12 @@ to_grayscale = rgb_to_grayscale
 
 
 def _blend(image, other, ratio, bound):
-    """torchvision's _blend in the working dtype: image * ratio + other * (1 - ratio), clamped."""
-    out = image * image.dtype.type(ratio) + other * image.dtype.type(1.0 - ratio)
+    """torchvision's _blend in the working dtype: image * ratio + other * (1 - ratio), clamped. torch adds the
+    second product with a fused multiply-add (one rounding), which float64 reproduces exactly for float32."""
+    dtype = image.dtype.type
+    out = (image * dtype(ratio)).astype(np.float64)
+    out += other.astype(np.float64) * np.float64(dtype(1.0 - ratio))
+    out = out.astype(image.dtype)
     return np.clip(out, 0, bound, out=out)
 
 
