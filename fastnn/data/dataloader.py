@@ -421,7 +421,9 @@ class DataLoader:
     yields single samples (converted to Tensors) without batching. Without collate_fn (or with default_collate),
     data sets with `get_batch` (TensorDataset, FashionMNIST, CIFAR10, Subsets of them) are batched by one
     fancy-indexing call over whole arrays, their transforms applied to the whole batch; others by __getitem__
-    per sample and default_collate. A collate_fn receives the list of samples of each batch.
+    per sample and default_collate. A collate_fn receives the list of samples of each batch. An IterableDataset
+    is batched as its iterator yields (no sampler: shuffle, sampler and batch_sampler are refused); with workers
+    each worker runs its own iterator (shard by get_worker_info()) and batches come from the workers in turn.
 
     num_workers > 0 builds batches in background workers (threads, or processes with
     multiprocessing_context='spawn'/'forkserver'; see the module notes for the measured choice and for
