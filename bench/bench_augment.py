@@ -1,6 +1,6 @@
 """Augmentation throughput (images/s) on batches of 128 x 3 x 32 x 32, fastnn vs torchvision.transforms.v2.
 
-    python bench/bench_augment.py [--reps R]
+    python bench/bench_augment.py [--reps R] [--no-torchvision]
 
 Each transform is looked up by name when the script runs, so the script works with whatever fastnn.data
 implements and prints "missing" for the rest. fastnn transforms take the whole batch and draw their random
@@ -98,6 +98,7 @@ def torchvision_transforms(steps):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--no-torchvision", action="store_true", help="time fastnn only (never imports torch)")
     args = parser.parse_args(argv)
     import numpy as np
     import fastnn
@@ -106,13 +107,17 @@ def main(argv=None):
     images = rng.random(BATCH, dtype=np.float32)
     labels = rng.integers(0, NUM_CLASSES, BATCH[0])
     fastnn_images, fastnn_labels = fastnn.tensor(images), fastnn.tensor(labels)
-    try:
-        import torch
-        import_v2()
-        torch_images, torch_labels = torch.from_numpy(images.copy()), torch.from_numpy(labels)
-    except ImportError:
-        torch = None
-        print("torchvision.transforms.v2: not importable, fastnn only", flush=True)
+    torch = None
+    if args.no_torchvision:
+        print("torchvision.transforms.v2: not used (--no-torchvision)", flush=True)
+    else:
+        try:
+            import torch
+            import_v2()
+            torch_images, torch_labels = torch.from_numpy(images.copy()), torch.from_numpy(labels)
+        except ImportError:
+            torch = None
+            print("torchvision.transforms.v2: not importable, fastnn only", flush=True)
     header = f"{'transform':<14} {'fastnn img/s':>13} {'tv batch img/s':>15} {'tv per-image':>13} {'ratio':>7}"
     print(header + "\n" + "-" * len(header))
     for row, steps in CASES:
