@@ -18,8 +18,8 @@ from fastnn.data.transforms.functional import (InterpolationMode, _as_batch, _ch
 from fastnn.random import default_generator
 from fastnn.tensor import Tensor
 
-__all__ = ["Compose", "ToTensor", "ToImage", "PILToTensor", "Normalize", "RandomHorizontalFlip", "RandomVerticalFlip", "RandomCrop",
-           "Resize", "CenterCrop", "RandomResizedCrop", "FiveCrop", "TenCrop", "ColorJitter", "Grayscale",
+__all__ = ["Compose", "ToTensor", "ToImage", "PILToTensor", "Normalize", "RandomHorizontalFlip",
+           "RandomVerticalFlip", "RandomCrop", "Resize", "CenterCrop", "RandomResizedCrop", "FiveCrop", "TenCrop", "ColorJitter", "Grayscale",
            "RandomGrayscale", "FancyPCA", "RandomAffine", "RandomRotation", "RandAugment", "TrivialAugmentWide",
            "RandomErasing", "InterpolationMode", "functional", "MixUp", "CutMix", "Cutout"]
 functional = F
