@@ -10,4 +10,16 @@ from fastnn.data.dataset import (ChainDataset, ConcatDataset, Dataset, IterableD
 from fastnn.data.datasets import (CIFAR10, EMBEDDED_NOTE, FASHION_MNIST_MEAN, FASHION_MNIST_STD, FashionMNIST,
                                   ImageFolder, fashion_mnist_arrays, read_idx, write_idx)
 from fastnn.data import tta  # noqa: E402  (after the names it builds on)
-from fastnn.distributed.sampler import DistributedSampler  # noqa: E402  (torch.utils.data has it too)
+
+
+def __getattr__(name):
+    # torch.utils.data has DistributedSampler too; imported on first use, as fastnn.distributed (DDP, process
+    # groups) is not needed by `import fastnn`
+    if name == "DistributedSampler":
+        from fastnn.distributed.sampler import DistributedSampler
+        return DistributedSampler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + ["DistributedSampler"])
