@@ -1,7 +1,8 @@
 """Deterministic image operations under torchvision.transforms.v2.functional's names, arguments and numbers.
 
 Inputs are fastnn Tensors or ndarrays shaped (..., C, H, W) (geometric operations also take a plain H x W
-image); each function returns the kind it was given. uint8 images stay uint8 and float images keep their
+image); each function returns the kind it was given. An ndarray that looks channels-last (last axis 1, 3 or 4,
+third-to-last over 4: a raw H x W x C image) raises a ValueError instead of being misread. uint8 images stay uint8 and float images keep their
 dtype, with torchvision's conventions: float images are in [0, 1], colour operations clamp to [0, 1] (uint8:
 [0, 255]) and cast uint8 results by truncation, resampling rounds half to even. The per-pixel work runs in the
 kernels of fastnn/_kernels/cpu_augment.py over whole batches.
