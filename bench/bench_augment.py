@@ -1,6 +1,6 @@
 """Augmentation throughput (images/s) on batches of 128 x 3 x 32 x 32, fastnn vs torchvision.transforms.v2.
 
-    python bench/bench_augment.py [--reps R]
+    python bench/bench_augment.py [--reps R] [--no-torchvision]
 
 Each transform is looked up by name when the script runs, so the script works with whatever fastnn.data
 implements and prints "missing" for the rest. fastnn transforms take the whole batch and draw their random
@@ -8,6 +8,11 @@ parameters per image. torchvision.transforms.v2 (only when importable; it is not
 on the same values as a torch tensor twice: called on the whole batch (one random draw shared by all 128
 images: cheaper, not the same augmentation) and image by image (what a per-sample data set pays). Inputs are
 float32 in [0, 1]. Target: fastnn at least as fast as torchvision on the same batch.
+
+torchvision's PyPI wheel is built against CUDA torch: with the CPU torch of the venv its import fails
+("operator torchvision::nms does not exist") when torchvision/_meta_registrations.py registers fake kernels for
+the two C++ operators its compiled library failed to define. Only the pure-Python transforms.v2 are needed, so
+`import_v2` first defines those two operator schemas (nms, qnms) with torch.library; they are never called.
 """
 import argparse
 import sys
@@ -54,10 +59,26 @@ def fastnn_transform(steps):
     return run
 
 
+def import_v2():
+    """torchvision.transforms.v2; where the import fails on operators a CPU torch lacks (see the docstring),
+    defines those operator schemas and imports again."""
+    try:
+        from torchvision.transforms import v2
+    except RuntimeError as e:
+        if "torchvision::nms does not exist" not in str(e):
+            raise
+        import torch
+        import_v2.library = torch.library.Library("torchvision", "DEF")  # kept alive: the schemas live with it
+        for name in ("nms", "qnms"):
+            import_v2.library.define(f"{name}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        from torchvision.transforms import v2
+    return v2
+
+
 def torchvision_transforms(steps):
     """(batch call, per-image call) with torchvision.transforms.v2, or None when it is not importable."""
     try:
-        from torchvision.transforms import v2
+        v2 = import_v2()
     except ImportError:
         return None
     built = [(name, getattr(v2, name)(**kwargs)) for name, kwargs in steps]
@@ -77,6 +98,7 @@ def torchvision_transforms(steps):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--no-torchvision", action="store_true", help="time fastnn only (never imports torch)")
     args = parser.parse_args(argv)
     import numpy as np
     import fastnn
@@ -85,13 +107,17 @@ def main(argv=None):
     images = rng.random(BATCH, dtype=np.float32)
     labels = rng.integers(0, NUM_CLASSES, BATCH[0])
     fastnn_images, fastnn_labels = fastnn.tensor(images), fastnn.tensor(labels)
-    try:
-        import torchvision.transforms.v2  # noqa: F401  (first: without torchvision, torch is never imported)
-        import torch
-        torch_images, torch_labels = torch.from_numpy(images.copy()), torch.from_numpy(labels)
-    except ImportError:
-        torch = None
-        print("torchvision.transforms.v2: not importable, fastnn only", flush=True)
+    torch = None
+    if args.no_torchvision:
+        print("torchvision.transforms.v2: not used (--no-torchvision)", flush=True)
+    else:
+        try:
+            import torch
+            import_v2()
+            torch_images, torch_labels = torch.from_numpy(images.copy()), torch.from_numpy(labels)
+        except ImportError:
+            torch = None
+            print("torchvision.transforms.v2: not importable, fastnn only", flush=True)
     header = f"{'transform':<14} {'fastnn img/s':>13} {'tv batch img/s':>15} {'tv per-image':>13} {'ratio':>7}"
     print(header + "\n" + "-" * len(header))
     for row, steps in CASES:

@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import fastnn
-from fastnn.data import (BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler, SubsetRandomSampler,
-                         TensorDataset, WeightedRandomSampler, get_worker_info, transforms as T)
+from fastnn.data import (BatchSampler, ChainDataset, DataLoader, Dataset, IterableDataset, RandomSampler,
+                         SequentialSampler, StackDataset, SubsetRandomSampler, TensorDataset, WeightedRandomSampler,
+                         default_convert, get_worker_info, transforms as T)
 
 
 # ---- samplers -----------------------------------------------------------------------------------------------
@@ -357,3 +358,166 @@ def test_use_generator_is_per_thread():
     with pytest.raises(TypeError, match="np.random.Generator"):
         with use_generator(5):
             pass
+
+
+# ---- iterable-style data sets, StackDataset, default_convert (expected values printed by torch 2.13) ---------
+
+class _Range(IterableDataset):
+    """PyTorch's documented IterableDataset example: range(start, end), split between workers by
+    get_worker_info() so that every worker yields its own part."""
+
+    def __init__(self, start, end):
+        self.start, self.end = start, end
+
+    def __iter__(self):
+        info = get_worker_info()
+        if info is None:
+            return iter(range(self.start, self.end))
+        per_worker = -(-(self.end - self.start) // info.num_workers)
+        low = self.start + info.id * per_worker
+        return iter(range(low, min(low + per_worker, self.end)))
+
+
+class _SizedRange(_Range):
+    def __len__(self):
+        return self.end - self.start
+
+
+def _values(loader):
+    return [b.detach().numpy().tolist() if isinstance(b, fastnn.Tensor) else b for b in loader]
+
+
+def test_iterable_dataset_batches_and_worker_sharding_match_pytorch():
+    assert _values(DataLoader(_Range(3, 7))) == [[3], [4], [5], [6]]
+    # PyTorch's docs: 2 workers yield [3], [5], [4], [6] (worker 0 has 3, 4; worker 1 has 5, 6; batches taken
+    # round-robin); 20 workers: [3], [4], [5], [6] (16 workers have nothing)
+    assert _values(DataLoader(_Range(3, 7), num_workers=2)) == [[3], [5], [4], [6]]
+    assert _values(DataLoader(_Range(3, 7), num_workers=20)) == [[3], [4], [5], [6]]
+    # torch: [0..3], [5..8], [4], [9]; drop_last: [0..3], [5..8]
+    assert _values(DataLoader(_Range(0, 10), batch_size=4, num_workers=2)) == [[0, 1, 2, 3], [5, 6, 7, 8], [4],
+                                                                              [9]]
+    assert _values(DataLoader(_Range(0, 10), batch_size=4, num_workers=2, drop_last=True)) == [[0, 1, 2, 3],
+                                                                                               [5, 6, 7, 8]]
+    assert _values(DataLoader(_Range(0, 10), batch_size=4, drop_last=True)) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert _values(DataLoader(_Range(0, 5), batch_size=None)) == [0, 1, 2, 3, 4]  # ints stay ints
+    persistent = DataLoader(_Range(0, 9), batch_size=2, num_workers=3, persistent_workers=True, in_order=False)
+    for _ in range(2):  # every epoch a fresh iterator in each worker
+        assert sorted(sum(_values(persistent), [])) == list(range(9))
+
+
+def test_iterable_dataset_loader_errors_and_length():
+    for kwargs in ({"shuffle": True}, {"sampler": [0]}, {"batch_sampler": [[0]]}):
+        name = next(iter(kwargs))
+        with pytest.raises(ValueError, match=f"IterableDataset: expected unspecified {name} option"):
+            DataLoader(_Range(0, 5), **kwargs)
+    with pytest.raises(TypeError):
+        len(DataLoader(_Range(0, 5)))  # torch: TypeError, object of type '_Range' has no len()
+    assert len(DataLoader(_SizedRange(0, 10), batch_size=4)) == 3  # torch: 3 and 2
+    assert len(DataLoader(_SizedRange(0, 10), batch_size=4, drop_last=True)) == 2
+
+    class Broken(IterableDataset):
+        def __iter__(self):
+            yield 1
+            raise KeyError("bad record")
+    with pytest.raises(KeyError, match="bad record"):
+        list(DataLoader(Broken(), batch_size=2, num_workers=1))
+
+
+def test_chain_dataset_and_iterable_addition():
+    chained = ChainDataset([_Range(0, 3), _Range(10, 12)])
+    assert list(chained) == [0, 1, 2, 10, 11]  # torch: [0, 1, 2, 10, 11]
+    assert len(ChainDataset([_SizedRange(0, 3), _SizedRange(0, 2)])) == 5
+    assert isinstance(_Range(0, 2) + _Range(3, 4), ChainDataset) and list(_Range(0, 2) + _Range(3, 4)) == [0, 1, 3]
+    with pytest.raises(TypeError, match="ChainDataset only supports IterableDataset"):
+        list(ChainDataset([TensorDataset(np.arange(3))]))
+
+
+def test_stack_dataset_samples_and_batches():
+    stacked = StackDataset(TensorDataset(np.arange(3)), [10, 11, 12])
+    assert len(stacked) == 3 and stacked[1] == ((1,), 11)  # torch: ((tensor(1),), 11) 3
+    assert StackDataset(a=[1, 2], b=[3, 4])[0] == {"a": 1, "b": 3}
+    # torch: [[[tensor([0, 1])], tensor([10, 11])], [[tensor([2])], tensor([12])]] (fastnn collates to tuples)
+    batches = list(DataLoader(stacked, batch_size=2))
+    assert [b[0][0].detach().numpy().tolist() for b in batches] == [[0, 1], [2]]
+    assert [b[1].detach().numpy().tolist() for b in batches] == [[10, 11], [12]]
+    (batch,) = DataLoader(StackDataset(a=[1, 2], b=[3, 4]), batch_size=2)
+    assert {k: v.detach().numpy().tolist() for k, v in batch.items()} == {"a": [1, 2], "b": [3, 4]}
+    for args, kwargs, match in [((), {}, "at least one"), (([1],), {"a": [1]}, "both were given"),
+                                (([1, 2], [1]), {}, "size mismatch")]:
+        with pytest.raises(ValueError, match=match):
+            StackDataset(*args, **kwargs)
+
+
+def test_default_convert_matches_pytorch():
+    converted = default_convert((np.float32(1.5), 2, "s"))
+    # torch: [tensor(1.5000), 2, 's'] -- a tuple becomes a list, NumPy scalars 0-d tensors, the rest unchanged
+    assert type(converted) is list and isinstance(converted[0], fastnn.Tensor) and converted[0].shape == ()
+    assert converted[0].item() == 1.5 and converted[1:] == [2, "s"]
+    assert default_convert(np.arange(3)).detach().numpy().tolist() == [0, 1, 2]
+    assert default_convert({"a": np.ones(2)})["a"].dtype == np.float64
+    strings = np.array(["x"])
+    assert default_convert(strings) is strings  # torch leaves string arrays alone
+    # torch: DataLoader(batch_size=None) converts each sample with default_convert: a tuple sample -> list
+    singles = list(DataLoader(TensorDataset(np.arange(2), np.arange(2)), batch_size=None))
+    assert type(singles[0]) is list and [s.item() for s in singles[1]] == [1, 1]
+
+
+def test_distributed_sampler_is_exported_like_torch_utils_data():
+    from fastnn.data import DistributedSampler
+    from fastnn.distributed.sampler import DistributedSampler as original
+    assert DistributedSampler is original
+    assert list(DistributedSampler(range(5), num_replicas=2, rank=1, shuffle=False)) == [1, 3, 0]
+
+
+def test_spawned_workers_shard_an_iterable_dataset():
+    loader = DataLoader(_Range(3, 7), num_workers=2, multiprocessing_context="spawn")
+    assert _values(loader) == [[3], [5], [4], [6]]
+
+
+# ---- Numba threading layers: worker threads only where concurrent parallel launches are safe -----------------
+
+def test_thread_workers_decision_per_threading_layer(monkeypatch):
+    from fastnn.data import dataloader
+    assert dataloader._threads_can_run_kernels("omp") and dataloader._threads_can_run_kernels("tbb")
+    assert not dataloader._threads_can_run_kernels("workqueue")
+    assert dataloader._kernel_threading_layer() in ("omp", "tbb", "workqueue")
+    ds = _Augmented()
+    fastnn.manual_seed(5)
+    expected = [[b.copy() for b in (x.detach().numpy(), t["index"].detach().numpy())]
+                for x, t in DataLoader(ds, batch_size=6, shuffle=True)]
+    monkeypatch.setattr(dataloader, "_kernel_threading_layer", lambda: "workqueue")
+    fastnn.manual_seed(5)
+    loader = DataLoader(ds, batch_size=6, shuffle=True, num_workers=2)
+    with pytest.warns(RuntimeWarning, match="'workqueue' threading layer.*built in the calling thread"):
+        got = [[b.copy() for b in (x.detach().numpy(), t["index"].detach().numpy())] for x, t in loader]
+    _assert_same_batches(got, expected)  # the same batches, built without worker threads
+
+
+_WORKQUEUE_SCRIPT = """
+import threading
+import numpy as np
+import fastnn
+from fastnn import nn
+from fastnn.data import DataLoader, TensorDataset, transforms as T
+images = np.random.default_rng(0).random((256, 3, 32, 32), dtype=np.float32)
+class Augmented(TensorDataset):
+    def get_batch(self, indices):
+        return (T.RandomAffine(10)(self.tensors[0][indices]),)
+conv = nn.Conv2d(3, 8, 3)
+x = fastnn.tensor(images[:64])
+for (batch,) in DataLoader(Augmented(images), batch_size=32, num_workers=1):
+    conv(x).sum().backward()  # parallel kernels in this thread while a worker would run RandomAffine's
+import numba
+print("done", numba.threading_layer())
+"""
+
+
+def test_worker_threads_survive_the_workqueue_threading_layer():
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+    result = subprocess.run([sys.executable, "-W", "ignore::RuntimeWarning", "-c", _WORKQUEUE_SCRIPT], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-2:] == ["done", "workqueue"]

@@ -1,4 +1,5 @@
-"""bench/bench_augment.py runs with whatever transforms exist and says which are missing (no timing asserted)."""
+"""bench/bench_augment.py runs with whatever transforms exist and says which are missing (no timing asserted;
+fastnn only: tests never import torch)."""
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ def test_bench_augment_reports_every_case(capsys, monkeypatch):
     import bench_augment
     import fastnn.data
     from fastnn.data import transforms
-    bench_augment.main(["--reps", "1"])
+    bench_augment.main(["--reps", "1", "--no-torchvision"])  # tests never import torch
     out = capsys.readouterr().out
     assert "host: " in out
     for row, steps in bench_augment.CASES:

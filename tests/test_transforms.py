@@ -320,3 +320,55 @@ def test_transforms_in_worker_threads_give_the_sequential_results():
         results = list(pool.map(lambda args: pipeline(args[0])(args[1]), enumerate(batches)))
     for got, want in zip(results, expected):
         np.testing.assert_array_equal(got, want)
+
+
+def test_to_image_and_pil_to_tensor_keep_dtype_and_values():
+    # torchvision.transforms.v2.ToImage: H x W x C ndarray -> C x H x W, same dtype and values (no scaling);
+    # H x W -> 1 x H x W; a Tensor passes through
+    hwc = np.arange(5 * 6 * 3, dtype=np.uint8).reshape(5, 6, 3)
+    out = T.ToImage()(hwc)
+    assert isinstance(out, fastnn.Tensor) and out.shape == (3, 5, 6) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out._data, hwc.transpose(2, 0, 1))
+    assert out._data.flags.c_contiguous
+    assert T.ToImage()(hwc[..., 0].astype(np.float64)).shape == (1, 5, 6)
+    nhwc = np.zeros((2, 7, 8, 3), np.float32)
+    assert T.ToImage()(nhwc).shape == (2, 3, 7, 8)  # fastnn's batches, as ToTensor takes them
+    already = fastnn.tensor(np.ones((3, 4, 4), np.float32))
+    assert T.ToImage()(already) is already
+    Image = pytest.importorskip("PIL.Image")
+    pil = Image.fromarray(hwc)
+    np.testing.assert_array_equal(T.PILToTensor()(pil)._data, hwc.transpose(2, 0, 1))
+    np.testing.assert_array_equal(T.ToTensor()(pil)._data, hwc.transpose(2, 0, 1) / np.float32(255))
+    with pytest.raises(TypeError, match="pic should be PIL Image"):
+        T.PILToTensor()(already)
+
+
+CHANNELS_LAST = [(32, 32, 3), (28, 28, 1), (5, 9, 4), (2, 32, 32, 3)]
+
+
+@pytest.mark.parametrize("shape", CHANNELS_LAST)
+@pytest.mark.parametrize("transform", ALL + [T.Normalize((0.5,) * 3, (0.2,) * 3), T.ColorJitter(0.3),
+                                             T.FiveCrop(2), T.Grayscale()], ids=lambda t: repr(t)[:40])
+def test_channels_last_ndarrays_are_refused_not_misread(shape, transform):
+    # A raw H x W x C image before ToTensor read as C x H x W would be transformed along the wrong axes without
+    # an error (a 32 x 32 x 3 image: 32 "channels" of 32 x 3 pixels).
+    with pytest.raises(ValueError, match=r"looks like an H x W x C image.*ToTensor\(\)"):
+        transform(np.zeros(shape, np.uint8))
+
+
+@pytest.mark.parametrize("fn", [F.horizontal_flip, lambda x: F.crop(x, 0, 0, 2, 2), lambda x: F.pad(x, 1),
+                                lambda x: F.resize(x, 4), lambda x: F.adjust_brightness(x, 1.5),
+                                lambda x: F.rotate(x, 10), lambda x: F.erase(x, 0, 0, 1, 1, 0)])
+def test_functional_ops_refuse_channels_last_ndarrays_but_take_chw(fn):
+    with pytest.raises(ValueError, match="looks like an H x W x C image"):
+        fn(np.zeros((32, 32, 3), np.float32))
+    fn(np.zeros((3, 32, 32), np.float32))  # the same pixels channels-first
+    fn(np.zeros((1, 6, 3), np.float32))  # C <= 4: a genuine one-channel image 6 x 3 is never refused
+    fn(fastnn.tensor(np.zeros((3, 32, 32), np.float32)))
+
+
+def test_converters_then_transforms_work_on_channels_last_images():
+    hwc = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.uint8)
+    out = T.Compose([T.ToTensor(), T.RandomCrop(28), T.ColorJitter(0.2)])(hwc)
+    assert out.shape == (2, 3, 28, 28)
+    assert T.Compose([T.ToImage(), T.RandomHorizontalFlip(p=1)])(hwc).dtype == np.uint8

@@ -258,3 +258,51 @@ def test_geometry_argument_errors():
                         (lambda: F.normalize(x, 0, 0), "non-zero")]:
         with pytest.raises(ValueError, match=match):
             call()
+
+
+# Outputs printed by torchvision 0.28.0 (transforms.v2.functional, CPU torch 2.13) for this 3 x 4 x 4 uint8
+# image; fastnn gives them bit for bit. (The float versions of these ops agree to 6e-7.)
+_X = ((np.arange(48).reshape(3, 4, 4) * 37 + 11) % 256).astype(np.uint8)
+_TORCHVISION = [
+    (lambda x: F.adjust_hue(x, 0.2),
+     [[[123, 160, 197, 26], [63, 196, 233, 126], [163, 200, 29, 66], [199, 236, 129, 166]],
+      [[11, 48, 85, 202], [239, 151, 188, 14], [51, 88, 205, 242], [154, 191, 17, 54]],
+      [[171, 208, 245, 141], [178, 20, 57, 174], [211, 248, 144, 181], [23, 60, 177, 214]]]),
+    (lambda x: F.adjust_saturation(x, 1.7),
+     [[[0, 2, 39, 96], [133, 255, 255, 0], [5, 42, 99, 137], [255, 255, 0, 8]],
+      [[101, 138, 175, 232], [255, 0, 14, 104], [141, 178, 235, 255], [0, 17, 107, 144]],
+      [[237, 255, 255, 0], [0, 113, 150, 240], [255, 255, 0, 0], [116, 153, 243, 255]]]),
+    (lambda x: F.adjust_sharpness(x, 1.8),
+     [[[11, 48, 85, 122], [159, 243, 255, 14], [51, 56, 125, 162], [199, 236, 17, 54]],
+      [[91, 128, 165, 202], [239, 0, 9, 94], [131, 199, 252, 242], [23, 60, 97, 134]],
+      [[171, 208, 245, 26], [63, 68, 137, 174], [211, 255, 0, 66], [103, 140, 177, 214]]]),
+    (lambda x: F.rotate(x, 33.0, interpolation="bilinear"),
+     [[[21, 79, 91, 10], [69, 181, 170, 142], [143, 119, 109, 63], [24, 133, 207, 13]],
+      [[55, 156, 137, 44], [114, 54, 116, 220], [221, 126, 171, 143], [58, 88, 62, 40]],
+      [[89, 234, 125, 71], [162, 134, 106, 75], [76, 189, 117, 156], [86, 168, 139, 74]]]),
+    (lambda x: F.affine(x, angle=10.0, translate=[1, -1], scale=1.1, shear=[5.0, 3.0], interpolation="bilinear"),
+     [[[21, 138, 183, 225], [34, 79, 95, 137], [111, 214, 142, 50], [0, 17, 17, 11]],
+      [[34, 207, 47, 51], [43, 129, 174, 192], [13, 42, 85, 130], [0, 4, 16, 35]],
+      [[19, 97, 113, 131], [75, 209, 209, 42], [57, 120, 155, 158], [0, 10, 30, 58]]]),
+]
+
+
+@pytest.mark.parametrize("case", range(len(_TORCHVISION)))
+def test_uint8_outputs_printed_by_torchvision(case):
+    fn, expected = _TORCHVISION[case]
+    np.testing.assert_array_equal(fn(_X), np.array(expected, np.uint8))
+
+
+def test_saturation_blend_rounds_once_like_torchs_fused_add():
+    # torch computes image * 1.7 + gray * (1 - 1.7) as one fused multiply-add in float32: for this pixel (gray
+    # 156) the red channel is 19.99999... -> 19, where two roundings give exactly 20. torchvision: [19, 232, 120].
+    assert F.adjust_saturation(rgb(76, 201, 135), 1.7).ravel().tolist() == [19, 232, 120]
+
+
+def test_float_resize_printed_by_torchvision():
+    # torchvision 0.28.0 resize of channel 0 of _X / 255 (float32) to 3 x 2, with and without antialiasing
+    x = (_X[:1] / 255).astype(np.float32)
+    np.testing.assert_allclose(F.resize(x, [3, 2], antialias=True)[0],
+                               [[0.320896, 0.419832], [0.515406, 0.528291], [0.609524, 0.335574]], atol=1e-6)
+    np.testing.assert_allclose(F.resize(x, [3, 2], antialias=False)[0],
+                               [[0.212418, 0.418954], [0.484314, 0.523529], [0.756209, 0.209804]], atol=1e-6)

@@ -125,8 +125,17 @@ def _quantize(img, integer, consts):
 
 
 @njit(nogil=True, cache=True)
+def _fma(a, b, c, like):
+    """a * b + c rounded once to `like`'s dtype: torch's vectorized add(other, alpha) is a fused multiply-add.
+    For float32 operands the float64 result is exact, so its rounding to float32 is the FMA's."""
+    return like.dtype.type(np.float64(a) * np.float64(b) + np.float64(c))
+
+
+@njit(nogil=True, cache=True)
 def _gray_value(img, y, x, consts):
-    return img[0, y, x] * consts[C_WR] + img[1, y, x] * consts[C_WG] + img[2, y, x] * consts[C_WB]
+    """torchvision's r.mul(wr).add_(g, alpha=wg).add_(b, alpha=wb), with its fused roundings."""
+    partial = _fma(img[1, y, x], consts[C_WG], img[0, y, x] * consts[C_WR], img)
+    return _fma(img[2, y, x], consts[C_WB], partial, img)
 
 
 @njit(nogil=True, cache=True)
@@ -226,11 +235,11 @@ def color_ops(images, ops, factors, alphas, consts, integer):
                             img[ch, y, x] = img[ch, y, x] * ratio
                 _quantize(img, integer, consts)
             elif op == OP_CONTRAST:
-                offset = _plane_mean(img, integer, consts) * alpha
+                mean = _plane_mean(img, integer, consts)
                 for ch in range(c):
                     for y in range(h):
                         for x in range(w):
-                            img[ch, y, x] = img[ch, y, x] * ratio + offset
+                            img[ch, y, x] = _fma(mean, alpha, img[ch, y, x] * ratio, img)
                 _quantize(img, integer, consts)
             elif op == OP_SATURATION and c == 3:
                 for y in range(h):
@@ -238,9 +247,8 @@ def color_ops(images, ops, factors, alphas, consts, integer):
                         g = _gray_value(img, y, x, consts)
                         if integer:
                             g = np.floor(g)
-                        g = g * alpha
                         for ch in range(3):
-                            img[ch, y, x] = img[ch, y, x] * ratio + g
+                            img[ch, y, x] = _fma(g, alpha, img[ch, y, x] * ratio, img)
                 _quantize(img, integer, consts)
             elif op == OP_HUE and c == 3:
                 _hue_shift(img, ratio, integer, consts)

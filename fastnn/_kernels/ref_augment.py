@@ -86,8 +86,14 @@ def _hsv_to_rgb(hue, s, v, k):
     return r, g, b
 
 
+def _fma(a, b, c):
+    """a * b + c rounded once to c's dtype (torch's add with alpha is a fused multiply-add; exact in float64
+    for float32 operands)."""
+    return (np.float64(b) * np.asarray(a, np.float64) + np.asarray(c, np.float64)).astype(np.asarray(c).dtype)
+
+
 def _gray(img, k):
-    return img[0] * k[C_WR] + img[1] * k[C_WG] + img[2] * k[C_WB]
+    return _fma(img[2], k[C_WB], _fma(img[1], k[C_WG], img[0] * k[C_WR]))
 
 
 def color_ops(images, ops, factors, alphas, consts, integer):
@@ -105,12 +111,12 @@ def color_ops(images, ops, factors, alphas, consts, integer):
                 if integer and channels == 3:
                     plane = np.floor(plane)
                 mean = np.asarray(plane.astype(np.float64).mean(), img.dtype)
-                img[...] = img * ratio + mean * alpha
+                img[...] = _fma(mean, alpha, img * ratio)
             elif op == OP_SATURATION and channels == 3:
                 gray = _gray(img, k)
                 if integer:
                     gray = np.floor(gray)
-                img[...] = img * ratio + gray * alpha
+                img[...] = _fma(gray, alpha, img * ratio)
             elif op == OP_HUE and channels == 3:
                 rgb = img * k[C_TO_UNIT] if integer else img
                 hue, s, v = _rgb_to_hsv(rgb[0], rgb[1], rgb[2], k)

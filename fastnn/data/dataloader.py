@@ -1,15 +1,15 @@
 """DataLoader: batches of a data set, optionally built by background workers (torch.utils.data.DataLoader).
 
-Workers are threads by default. Measured on a 2-core AMD EPYC (bench/bench_loader.py; README, "Loading data"): a
-LeNet-5 epoch on 6,400 Fashion-MNIST images with crop+flip+normalize took 0.96 s built in the training thread,
-0.81 s with one worker thread, 0.86 s with one worker process, against 0.76 s from pre-built tensors (best of 3;
-a first probe over 150 steps: 5.36 / 5.11 / 5.77 vs 4.85 ms per step). Batch building here is NumPy copies,
-fancy indexing and ufuncs, which release the GIL, so a worker thread overlaps with the training step at no
-transfer cost, while a worker process pays pickling through a pipe and 1-3 s of start-up (it imports fastnn
-and Numba) and still competes for the same two cores. A data set whose per-sample Python code dominates
-(decoding files with per-image Python loops) is better served by processes: pass multiprocessing_context=
-'spawn' or 'forkserver'. 'fork' is refused: Numba's OpenMP threading layer aborts in forked children. The
-training step's Numba kernels hold the GIL (none is nogil), which limits how much a worker thread overlaps.
+Workers are threads by default: batch building is NumPy copies, fancy indexing, ufuncs and augmentation
+kernels, and the training step's kernels, which all release the GIL (every CPU kernel is nogil=True), so a
+worker thread overlaps with the training step at no transfer cost; a worker process pays pickling through a
+pipe and 1-3 s of start-up (it imports fastnn and Numba) and still competes for the same cores (measured
+numbers: README, "Loading data"). A data set whose per-sample Python code dominates (decoding files with
+per-image Python loops) is better served by processes: pass multiprocessing_context='spawn' or 'forkserver'.
+'fork' is refused: Numba's OpenMP threading layer aborts in forked children. Worker threads need a Numba
+threading layer that takes parallel launches from two threads at once (OpenMP, TBB); Numba's own 'workqueue'
+layer (its choice where neither libgomp nor TBB is installed) aborts the process instead, so there a
+thread-worker loader builds its batches in the calling thread, with a warning.
 
 Randomness: when an iterator is created it draws a base seed (from `generator` when given, else from
 fastnn.random.default_generator()). Batch i is then built with default_generator() switched, for the building
@@ -29,11 +29,12 @@ import random
 import sys
 import threading
 import traceback
+import warnings
 
 import numpy as np
 
 from fastnn._dispatch import set_num_threads
-from fastnn.data.dataset import _as_tensors, default_collate, fetch_batch
+from fastnn.data.dataset import IterableDataset, default_collate, default_convert, fetch_batch
 from fastnn.data.sampler import BatchSampler, RandomSampler, SequentialSampler
 from fastnn.random import default_generator, manual_seed, use_generator
 
@@ -66,10 +67,45 @@ def _fetch(dataset, indices, auto_collation, collate_fn):
     """One batch: `indices` is a list of indices (auto_collation) or a single index."""
     if not auto_collation:
         sample = dataset[indices]
-        return _as_tensors(sample) if collate_fn is None else collate_fn(sample)
+        return default_convert(sample) if collate_fn is None else collate_fn(sample)
     if collate_fn is None or collate_fn is default_collate:
         return fetch_batch(dataset, np.asarray(indices, dtype=np.intp))
     return collate_fn([dataset[i] for i in indices])
+
+
+class _Exhausted:
+    """What a worker (or the calling thread) hands back for a batch its IterableDataset iterator ran out before."""
+
+
+def _fetch_iterable(iterator, batch_size, drop_last, collate_fn):
+    """The next batch of an IterableDataset's iterator (batch_size None: the next sample), or _Exhausted."""
+    if batch_size is None:
+        sample = next(iterator, _Exhausted)
+        if sample is _Exhausted:
+            return sample
+        return default_convert(sample) if collate_fn is None else collate_fn(sample)
+    samples = list(itertools.islice(iterator, batch_size))
+    if not samples or (drop_last and len(samples) < batch_size):
+        return _Exhausted
+    return (collate_fn or default_collate)(samples)
+
+
+class _IterableFetcher:
+    """Batches of an IterableDataset for one worker (or the calling thread): a fresh iterator per epoch."""
+
+    def __init__(self, dataset, batch_size, drop_last, collate_fn):
+        self.dataset, self.batch_size, self.drop_last, self.collate_fn = dataset, batch_size, drop_last, collate_fn
+        self.epoch, self.iterator = None, None
+
+    def __call__(self, epoch):
+        if epoch != self.epoch:
+            self.epoch, self.iterator = epoch, iter(self.dataset)
+        if self.iterator is None:
+            return _Exhausted
+        data = _fetch_iterable(self.iterator, self.batch_size, self.drop_last, self.collate_fn)
+        if data is _Exhausted:
+            self.iterator = None  # later asks this epoch get _Exhausted without touching the iterator again
+        return data
 
 
 class _ExceptionWrapper:
@@ -89,8 +125,9 @@ class _ExceptionWrapper:
 
 
 def _worker_loop(dataset, index_queue, result_queue, auto_collation, collate_fn, worker_init_fn, worker_id,
-                 num_workers, seed, in_process, parent_pid):
-    """Body of a worker thread or process: build the batches asked on index_queue until it sends None."""
+                 num_workers, seed, in_process, parent_pid, iterable):
+    """Body of a worker thread or process: build the batches asked on index_queue until it sends None.
+    `iterable` is None for a map-style data set, else (batch_size, drop_last) of an IterableDataset's loader."""
     _worker_state.info = WorkerInfo(worker_id, num_workers, seed, dataset)
     # Parallel kernels launched by a worker run on one thread (Numba's setting is per thread), as PyTorch's
     # workers do: the training step owns the cores, and two busy-waiting thread teams on them slow both.
@@ -99,7 +136,7 @@ def _worker_loop(dataset, index_queue, result_queue, auto_collation, collate_fn,
         random.seed(seed)
         np.random.seed(seed % 2**32)
         manual_seed(seed)
-    init_error = None
+    init_error, fetch_iterable = None, None if iterable is None else _IterableFetcher(dataset, *iterable, collate_fn)
     if worker_init_fn is not None:
         try:
             worker_init_fn(worker_id)
@@ -120,7 +157,10 @@ def _worker_loop(dataset, index_queue, result_queue, auto_collation, collate_fn,
             continue
         try:
             with use_generator(_batch_generator(base_seed, batch_index)):
-                data = _fetch(dataset, indices, auto_collation, collate_fn)
+                if fetch_iterable is None:
+                    data = _fetch(dataset, indices, auto_collation, collate_fn)
+                else:
+                    data = fetch_iterable(epoch)
         except Exception:
             data = _ExceptionWrapper(f"in DataLoader worker {worker_id}")
         result_queue.put((epoch, batch_index, data))
@@ -145,7 +185,7 @@ class _WorkerPool:
             index_queue = make_queue()
             args = (loader.dataset, index_queue, self.result_queue, loader._auto_collation, loader.collate_fn,
                     loader.worker_init_fn, worker_id, loader.num_workers, base_seed + worker_id, self.in_process,
-                    os.getpid())
+                    os.getpid(), (loader.batch_size, loader.drop_last) if loader._iterable else None)
             if self.in_process:
                 worker = context.Process(target=_worker_loop, args=args, daemon=True)
             else:
@@ -203,17 +243,26 @@ class _SingleProcessIter:
     def __init__(self, loader):
         self._loader = loader
         self._base_seed = loader._draw_base_seed()
-        self._index_iter = iter(loader._index_sampler)
+        if loader._iterable:
+            self._fetch_iterable = _IterableFetcher(loader.dataset, loader.batch_size, loader.drop_last,
+                                                    loader.collate_fn)
+        else:
+            self._index_iter = iter(loader._index_sampler)
         self._batch_index = 0
 
     def __iter__(self):
         return self
 
     def __next__(self):
-        indices = next(self._index_iter)
         loader = self._loader
+        indices = None if loader._iterable else next(self._index_iter)
         with use_generator(_batch_generator(self._base_seed, self._batch_index)):
-            data = _fetch(loader.dataset, indices, loader._auto_collation, loader.collate_fn)
+            if loader._iterable:
+                data = self._fetch_iterable(0)
+            else:
+                data = _fetch(loader.dataset, indices, loader._auto_collation, loader.collate_fn)
+        if data is _Exhausted:
+            raise StopIteration
         self._batch_index += 1
         return data
 
@@ -223,12 +272,13 @@ class _SingleProcessIter:
 
 class _WorkersIter:
     """Keeps prefetch_factor * num_workers batches asked of the workers (round-robin) and yields them in order
-    (or as they come, in_order=False)."""
+    (or as they come, in_order=False). With an IterableDataset every ask is "your next batch", and a worker
+    whose iterator ran out is asked no more (its answer to each ask still in flight is dropped)."""
 
     def __init__(self, loader):
         self._loader = loader
         self._base_seed = loader._draw_base_seed()
-        self._index_iter = iter(loader._index_sampler)
+        self._index_iter = itertools.repeat(None) if loader._iterable else iter(loader._index_sampler)
         pool = loader._persistent_pool
         if pool is None:
             pool = _WorkerPool(loader, self._base_seed)
@@ -237,7 +287,9 @@ class _WorkersIter:
         self._pool = pool
         pool.epoch += 1  # results of an abandoned earlier iterator carry an older epoch and are dropped
         self._epoch = pool.epoch
-        self._worker_cycle = itertools.cycle(range(loader.num_workers))
+        self._active = list(range(loader.num_workers))  # workers still asked for batches, in round-robin order
+        self._position = 0  # in _active: the worker asked next
+        self._worker_of = {}  # batch index -> the worker asked for it
         self._sent = self._yielded = 0
         self._buffer = {}
         for _ in range(loader.prefetch_factor * loader.num_workers):
@@ -245,13 +297,26 @@ class _WorkersIter:
                 break
 
     def _ask_next(self):
+        if not self._active:
+            return False
         try:
             indices = next(self._index_iter)
         except StopIteration:
             return False
-        self._pool.put(next(self._worker_cycle), (self._epoch, self._sent, self._base_seed, indices))
+        worker = self._active[self._position]
+        self._position = (self._position + 1) % len(self._active)
+        self._worker_of[self._sent] = worker
+        self._pool.put(worker, (self._epoch, self._sent, self._base_seed, indices))
         self._sent += 1
         return True
+
+    def _retire(self, worker):
+        """Ask `worker` (whose iterator ran out) no more, keeping the round-robin order of the others."""
+        if worker in self._active:
+            if self._active.index(worker) < self._position:
+                self._position -= 1
+            self._active.remove(worker)
+            self._position = self._position % len(self._active) if self._active else 0
 
     def __iter__(self):
         return self
@@ -267,12 +332,19 @@ class _WorkersIter:
             if self._sent == self._yielded:
                 self._finish()
                 raise StopIteration
+            batch_index = None
             if self._loader.in_order and self._yielded in self._buffer:
-                data = self._buffer.pop(self._yielded)
-                break
-            if not self._loader.in_order and self._buffer:
-                data = self._buffer.pop(next(iter(self._buffer)))
-                break
+                batch_index = self._yielded
+            elif not self._loader.in_order and self._buffer:
+                batch_index = next(iter(self._buffer))
+            if batch_index is not None:
+                data = self._buffer.pop(batch_index)
+                if data is not _Exhausted:
+                    break
+                self._yielded += 1  # an IterableDataset worker ran out: nothing to yield for this ask
+                self._retire(self._worker_of.pop(batch_index))
+                self._ask_next()
+                continue
             try:
                 epoch, batch_index, data = self._pool.get()
             except RuntimeError:  # timed out or a worker died: these workers are done with
@@ -283,6 +355,7 @@ class _WorkersIter:
             if epoch == self._epoch:
                 self._buffer[batch_index] = data
         self._yielded += 1
+        self._worker_of.pop(batch_index, None)
         self._ask_next()
         if isinstance(data, _ExceptionWrapper):
             data.reraise()
@@ -303,6 +376,21 @@ class _WorkersIter:
 
     def __del__(self):
         self._finish()
+
+
+def _kernel_threading_layer():
+    """The threading layer Numba runs parallel kernels on ('omp', 'tbb' or 'workqueue'), started if need be
+    (numba.get_num_threads starts it, as the first parallel launch would)."""
+    import numba
+    numba.get_num_threads()
+    return numba.threading_layer()
+
+
+def _threads_can_run_kernels(layer):
+    """Whether worker threads may launch parallel kernels while the training thread does, on Numba threading
+    layer `layer`. OpenMP and TBB are thread-safe; 'workqueue' (Numba's own layer, its choice on a machine
+    without libgomp or TBB) aborts the whole process on a concurrent launch, even at one thread per caller."""
+    return layer in ("omp", "tbb")
 
 
 def _check_context(context, num_workers):
@@ -333,7 +421,9 @@ class DataLoader:
     yields single samples (converted to Tensors) without batching. Without collate_fn (or with default_collate),
     data sets with `get_batch` (TensorDataset, FashionMNIST, CIFAR10, Subsets of them) are batched by one
     fancy-indexing call over whole arrays, their transforms applied to the whole batch; others by __getitem__
-    per sample and default_collate. A collate_fn receives the list of samples of each batch.
+    per sample and default_collate. A collate_fn receives the list of samples of each batch. An IterableDataset
+    is batched as its iterator yields (no sampler: shuffle, sampler and batch_sampler are refused); with workers
+    each worker runs its own iterator (shard by get_worker_info()) and batches come from the workers in turn.
 
     num_workers > 0 builds batches in background workers (threads, or processes with
     multiprocessing_context='spawn'/'forkserver'; see the module notes for the measured choice and for
@@ -367,6 +457,13 @@ class DataLoader:
             raise ValueError("persistent_workers option needs num_workers > 0")
         if generator is not None and not isinstance(generator, np.random.Generator):
             raise TypeError(f"generator must be an np.random.Generator, got {type(generator).__name__}")
+        iterable = isinstance(dataset, IterableDataset)
+        if iterable:
+            # A stream has no indices to sample: its order is its iterator's (PyTorch refuses the same options)
+            for name, value in (("shuffle", shuffle), ("sampler", sampler), ("batch_sampler", batch_sampler)):
+                if value not in (None, False):
+                    raise ValueError(f"DataLoader with IterableDataset: expected unspecified {name} option, but "
+                                     f"got {name}={value!r}")
         if sampler is not None and shuffle:
             raise ValueError("sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None:
@@ -377,9 +474,9 @@ class DataLoader:
         elif batch_size is None and drop_last:
             raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive with "
                              "drop_last")
-        if sampler is None:
+        if sampler is None and not iterable:
             sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
-        if batch_size is not None and batch_sampler is None:
+        if batch_size is not None and batch_sampler is None and not iterable:
             batch_sampler = BatchSampler(sampler, batch_size, bool(drop_last))
 
         self.dataset = dataset
@@ -399,6 +496,7 @@ class DataLoader:
         self.prefetch_factor = (2 if prefetch_factor is None else int(prefetch_factor)) if num_workers else None
         self.persistent_workers = bool(persistent_workers)
         self.in_order = bool(in_order)
+        self._iterable = iterable
         self._persistent_pool = None
 
     @property
@@ -413,11 +511,24 @@ class DataLoader:
         return int((self.generator if self.generator is not None else default_generator()).integers(2**62))
 
     def __len__(self):
-        return len(self._index_sampler)
+        if not self._iterable:
+            return len(self._index_sampler)
+        length = len(self.dataset)  # TypeError for a stream without __len__, as in PyTorch
+        if self.batch_size is None:
+            return length
+        return length // self.batch_size if self.drop_last else -(-length // self.batch_size)
 
     def __iter__(self):
         # The base seed and the sampler's order are drawn here, when the iterator is created.
         if self.num_workers == 0:
+            return _SingleProcessIter(self)
+        if self._process_context is None and not _threads_can_run_kernels(_kernel_threading_layer()):
+            # Batches are seeded by index, so building them here gives the very batches the workers would.
+            warnings.warn(f"DataLoader: Numba's {_kernel_threading_layer()!r} threading layer aborts the process "
+                          f"when two threads launch parallel kernels at once, so the batches of this "
+                          f"num_workers={self.num_workers} loader are built in the calling thread (no overlap). "
+                          f"Install libgomp (OpenMP) or tbb for worker threads, or pass "
+                          f"multiprocessing_context='spawn' for worker processes.", RuntimeWarning, stacklevel=2)
             return _SingleProcessIter(self)
         return _WorkersIter(self)
 

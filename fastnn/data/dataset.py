@@ -33,6 +33,69 @@ def _leading_size(item):
     return shape[0]
 
 
+class IterableDataset(Dataset):
+    """Base class of iterable-style data sets (streams): subclasses define __iter__, yielding samples.
+
+    DataLoader batches what the iterator yields (no sampler; shuffle/sampler/batch_sampler are refused). With
+    num_workers > 0 every worker iterates its own iterator over the same data set, so a data set that is not to
+    be duplicated must shard itself by get_worker_info() (id, num_workers), as in PyTorch.
+    """
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+    def __add__(self, other):
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """The samples of several iterable data sets one after another (chained on the fly)."""
+
+    def __init__(self, datasets):
+        self.datasets = datasets
+
+    def __iter__(self):
+        for dataset in self.datasets:
+            if not isinstance(dataset, IterableDataset):
+                raise TypeError(f"ChainDataset only supports IterableDataset, got {type(dataset).__name__}")
+            yield from dataset
+
+    def __len__(self):
+        return sum(len(dataset) for dataset in self.datasets)
+
+
+class StackDataset(Dataset):
+    """Sample i is the tuple (positional data sets) or dict (keyword data sets) of every data set's sample i.
+
+    The data sets must have the same length. Batches are each data set's batch (fetch_batch) in that structure.
+    """
+
+    def __init__(self, *args, **kwargs):
+        if args and kwargs:
+            raise ValueError("StackDataset takes data sets either positionally (tuple samples) or by keyword "
+                             "(dict samples), but both were given")
+        if not args and not kwargs:
+            raise ValueError("StackDataset needs at least one dataset")
+        self.datasets = args or kwargs
+        lengths = [len(d) for d in (args or kwargs.values())]
+        if any(length != lengths[0] for length in lengths):
+            raise ValueError(f"StackDataset: size mismatch between datasets (lengths {lengths})")
+        self._length = lengths[0]
+
+    def __len__(self):
+        return self._length
+
+    def __getitem__(self, index):
+        if isinstance(self.datasets, dict):
+            return {key: dataset[index] for key, dataset in self.datasets.items()}
+        return tuple(dataset[index] for dataset in self.datasets)
+
+    def get_batch(self, indices):
+        if isinstance(self.datasets, dict):
+            return {key: fetch_batch(dataset, indices) for key, dataset in self.datasets.items()}
+        return tuple(fetch_batch(dataset, indices) for dataset in self.datasets)
+
+
 class TensorDataset(Dataset):
     """Samples are the i-th rows of the given tensors (or ndarrays), which must share their first dimension.
 
@@ -159,16 +222,25 @@ def default_collate(batch):
                     f"got {type(elem).__name__}")
 
 
-def _as_tensors(batch):
-    if isinstance(batch, np.ndarray):
-        return Tensor(batch)
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
-        return type(batch)(*(_as_tensors(item) for item in batch))
-    if isinstance(batch, (tuple, list)):
-        return type(batch)(_as_tensors(item) for item in batch)
-    if isinstance(batch, dict):
-        return {key: _as_tensors(item) for key, item in batch.items()}
-    return batch
+def _as_tensors(data, tuple_type=None):
+    """Numeric ndarrays and NumPy scalars in `data` -> Tensors, recursively through namedtuples, tuples (made
+    `tuple_type` when given), lists and dicts; anything else (numbers, strings, string arrays) as it is."""
+    if isinstance(data, (np.ndarray, np.generic)):
+        return Tensor(data) if data.dtype.kind in "biuf" else data
+    if isinstance(data, tuple) and hasattr(data, "_fields"):
+        return type(data)(*(_as_tensors(item, tuple_type) for item in data))
+    if isinstance(data, (tuple, list)):
+        return (tuple_type or type(data))(_as_tensors(item, tuple_type) for item in data)
+    if isinstance(data, dict):
+        return {key: _as_tensors(item, tuple_type) for key, item in data.items()}
+    return data
+
+
+def default_convert(data):
+    """torch.utils.data.default_convert: numeric ndarrays and NumPy scalars become Tensors, recursively through
+    dicts, namedtuples, lists and tuples (a tuple becomes a list, as in PyTorch); anything else is returned as it
+    is. DataLoader(batch_size=None) applies it to every sample (unless given a collate_fn)."""
+    return _as_tensors(data, tuple_type=list)
 
 
 def fetch_batch(dataset, indices):

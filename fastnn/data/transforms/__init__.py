@@ -18,8 +18,8 @@ from fastnn.data.transforms.functional import (InterpolationMode, _as_batch, _ch
 from fastnn.random import default_generator
 from fastnn.tensor import Tensor
 
-__all__ = ["Compose", "ToTensor", "Normalize", "RandomHorizontalFlip", "RandomVerticalFlip", "RandomCrop",
-           "Resize", "CenterCrop", "RandomResizedCrop", "FiveCrop", "TenCrop", "ColorJitter", "Grayscale",
+__all__ = ["Compose", "ToTensor", "ToImage", "PILToTensor", "Normalize", "RandomHorizontalFlip",
+           "RandomVerticalFlip", "RandomCrop", "Resize", "CenterCrop", "RandomResizedCrop", "FiveCrop", "TenCrop", "ColorJitter", "Grayscale",
            "RandomGrayscale", "FancyPCA", "RandomAffine", "RandomRotation", "RandAugment", "TrivialAugmentWide",
            "RandomErasing", "InterpolationMode", "functional", "MixUp", "CutMix", "Cutout"]
 functional = F
@@ -95,25 +95,32 @@ class Compose:
         return "Compose(" + ", ".join(repr(t) for t in self.transforms) + ")"
 
 
+def _channels_first(pic, name):
+    """An ndarray or PIL image H x W, H x W x C or batch N x H x W x C as an ndarray view C x H x W or
+    N x C x H x W."""
+    if isinstance(pic, Tensor):
+        raise TypeError(f"{name} expects an ndarray or PIL image (H x W, H x W x C or N x H x W x C), got a Tensor")
+    array = np.asarray(pic)
+    if array.ndim == 2:
+        array = array[None]
+    elif array.ndim == 3:
+        array = array.transpose(2, 0, 1)
+    elif array.ndim == 4:
+        array = array.transpose(0, 3, 1, 2)
+    else:
+        raise ValueError(f"{name} expects H x W, H x W x C or N x H x W x C, got shape {array.shape}")
+    return array
+
+
 class ToTensor:
-    """ndarray image H x W, H x W x C or batch N x H x W x C -> Tensor C x H x W or N x C x H x W.
+    """ndarray or PIL image H x W, H x W x C or batch N x H x W x C -> Tensor C x H x W or N x C x H x W.
 
     uint8 input is scaled to float32 in [0, 1] (x / 255); other dtypes are converted without scaling.
     """
     batched = True
 
     def __call__(self, pic):
-        if isinstance(pic, Tensor):
-            raise TypeError("ToTensor expects an ndarray image (H x W, H x W x C or N x H x W x C), got a Tensor")
-        array = np.asarray(pic)
-        if array.ndim == 2:
-            array = array[None]
-        elif array.ndim == 3:
-            array = array.transpose(2, 0, 1)
-        elif array.ndim == 4:
-            array = array.transpose(0, 3, 1, 2)
-        else:
-            raise ValueError(f"ToTensor expects H x W, H x W x C or N x H x W x C, got shape {array.shape}")
+        array = _channels_first(pic, "ToTensor")
         if array.dtype == np.uint8:
             scaled = array.astype(np.float32, order="C")
             scaled /= np.float32(255)
@@ -122,6 +129,30 @@ class ToTensor:
 
     def __repr__(self):
         return "ToTensor()"
+
+
+class ToImage:
+    """ndarray or PIL image H x W, H x W x C or batch N x H x W x C -> Tensor C x H x W or N x C x H x W with the
+    same dtype and values (torchvision.transforms.v2.ToImage; a Tensor is returned as it is)."""
+    batched = True
+
+    def __call__(self, pic):
+        if isinstance(pic, Tensor):
+            return pic
+        return Tensor(np.ascontiguousarray(_channels_first(pic, type(self).__name__)))
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class PILToTensor(ToImage):
+    """PIL image H x W x C -> Tensor C x H x W of the same dtype, unscaled (torchvision's PILToTensor). Also takes
+    the H x W x C ndarrays fastnn's data sets hand over (what np.asarray gives for a PIL image)."""
+
+    def __call__(self, pic):
+        if isinstance(pic, Tensor):
+            raise TypeError(f"pic should be PIL Image or ndarray, got {type(pic).__name__}")
+        return super().__call__(pic)
 
 
 class Normalize:
@@ -585,30 +616,29 @@ class RandomRotation(_Random):
 
 # ---- automatic augmentation ---------------------------------------------------------------------------------
 
-def _apply_op(batch, op, magnitudes, interpolation, fill):
-    """torchvision's _AutoAugmentBase._apply_image_or_video_transform for a group of images, each with its own
-    (signed) magnitude."""
-    n = batch.shape[0]
-    height, width = batch.shape[-2:]
+_GEOMETRIC_OPS = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
+_COLOUR_OPS = {"Brightness": _K.OP_BRIGHTNESS, "Color": _K.OP_SATURATION, "Contrast": _K.OP_CONTRAST}
+
+
+def _op_matrices(op, magnitudes, height, width):
+    """The inverse affine matrices (n, 6) of geometric op `op` at each image's (signed) magnitude."""
+    n = len(magnitudes)
     zeros2 = [(0.0, 0.0)] * n
-    if op == "Identity":
-        return batch
     if op in ("ShearX", "ShearY"):
         shear = np.degrees(np.arctan(magnitudes))
         shears = np.stack([shear, np.zeros(n)] if op == "ShearX" else [np.zeros(n), shear], axis=1)
-        matrices = _matrices(np.zeros(n), zeros2, np.ones(n), shears, [F._center_f((0, 0), height, width)] * n)
-        return F._affine_batch(batch, matrices, interpolation, fill)
+        return _matrices(np.zeros(n), zeros2, np.ones(n), shears, [F._center_f((0, 0), height, width)] * n)
     if op in ("TranslateX", "TranslateY"):
         shift = np.trunc(magnitudes)  # int(magnitude)
         translations = np.stack([shift, np.zeros(n)] if op == "TranslateX" else [np.zeros(n), shift], axis=1)
-        matrices = _matrices(np.zeros(n), translations, np.ones(n), zeros2, [(0.0, 0.0)] * n)
-        return F._affine_batch(batch, matrices, interpolation, fill)
-    if op == "Rotate":
-        matrices = _matrices(-magnitudes, zeros2, np.ones(n), zeros2, [(0.0, 0.0)] * n)
-        return F._affine_batch(batch, matrices, interpolation, fill)
-    colour = {"Brightness": _K.OP_BRIGHTNESS, "Color": _K.OP_SATURATION, "Contrast": _K.OP_CONTRAST}
-    if op in colour:
-        return F._color_batch(batch, np.full((n, 1), colour[op]), 1.0 + magnitudes[:, None], op)
+        return _matrices(np.zeros(n), translations, np.ones(n), zeros2, zeros2)
+    assert op == "Rotate", op
+    return _matrices(-magnitudes, zeros2, np.ones(n), zeros2, zeros2)
+
+
+def _apply_op(batch, op, magnitudes):
+    """torchvision's _AutoAugmentBase._apply_image_or_video_transform for a group of images, each with its own
+    magnitude, for the ops not batched across ops by _AutoAugment._apply_round."""
     if op == "Sharpness":
         return F._sharpness_batch(batch, 1.0 + magnitudes)
     if op == "Posterize":
@@ -636,11 +666,29 @@ class _AutoAugment(_Random):
                 for name, (build, signed) in self._SPACE.items()}
 
     def _apply_round(self, batch, ops, magnitudes, space):
+        """Image i gets op ops[i] at magnitudes[i]. The geometric ops share one resampling kernel launch (one
+        matrix per image), and so do brightness, colour and contrast (one colour op code per image)."""
         out = batch.copy()
+        geometric, colour = [], []
         for index, name in enumerate(space):
             chosen = np.flatnonzero(ops == index)
-            if chosen.size:
-                out[chosen] = _apply_op(batch[chosen], name, magnitudes[chosen], self.interpolation, self.fill)
+            if not chosen.size or name == "Identity":
+                continue
+            if name in _GEOMETRIC_OPS:
+                geometric.append((chosen, _op_matrices(name, magnitudes[chosen], *batch.shape[-2:])))
+            elif name in _COLOUR_OPS:
+                colour.append((chosen, np.full(chosen.size, _COLOUR_OPS[name])))
+            else:
+                out[chosen] = _apply_op(batch[chosen], name, magnitudes[chosen])
+        if geometric:
+            chosen = np.concatenate([c for c, _ in geometric])
+            matrices = np.concatenate([m for _, m in geometric])
+            out[chosen] = F._affine_batch(batch[chosen], matrices, self.interpolation, self.fill)
+        if colour:
+            chosen = np.concatenate([c for c, _ in colour])
+            codes = np.concatenate([k for _, k in colour])
+            out[chosen] = F._color_batch(batch[chosen], codes[:, None], 1.0 + magnitudes[chosen, None],
+                                         type(self).__name__)
         return out
 
     def _checked(self, image):

@@ -1,7 +1,8 @@
 """Deterministic image operations under torchvision.transforms.v2.functional's names, arguments and numbers.
 
 Inputs are fastnn Tensors or ndarrays shaped (..., C, H, W) (geometric operations also take a plain H x W
-image); each function returns the kind it was given. uint8 images stay uint8 and float images keep their
+image); each function returns the kind it was given. An ndarray that looks channels-last (last axis 1, 3 or 4,
+third-to-last over 4: a raw H x W x C image) raises a ValueError instead of being misread. uint8 images stay uint8 and float images keep their
 dtype, with torchvision's conventions: float images are in [0, 1], colour operations clamp to [0, 1] (uint8:
 [0, 255]) and cast uint8 results by truncation, resampling rounds half to even. The per-pixel work runs in the
 kernels of fastnn/_kernels/cpu_augment.py over whole batches.
@@ -29,11 +30,24 @@ class InterpolationMode(str, enum.Enum):
 
 # ---- input handling -----------------------------------------------------------------------------------------
 
+def _looks_channels_last(shape):
+    """Whether an ndarray of `shape` looks like H x W x C (or N x H x W x C): its last axis has 1, 3 or 4 entries
+    (gray, RGB, RGBA) and its third-to-last more than 4, so read as (..., C, H, W) it would be an image of over 4
+    channels and at most 4 pixels wide. (A C x H x W array with C <= 4, e.g. two-channel data, is never refused.)"""
+    return len(shape) >= 3 and shape[-1] in (1, 3, 4) and shape[-3] > 4
+
+
 def _unwrap(image):
-    """(ndarray view of `image`, function wrapping a result array back into the kind `image` was)."""
+    """(ndarray view of `image`, function wrapping a result array back into the kind `image` was). An ndarray
+    that looks channels-last (a raw image before ToTensor, a PIL image) is refused rather than misread."""
     if isinstance(image, Tensor):
         return image.detach().numpy(), lambda array: Tensor(array, device=image.device)
-    return np.asarray(image), lambda array: array
+    array = np.asarray(image)
+    if _looks_channels_last(array.shape):
+        raise ValueError(f"got an ndarray of shape {array.shape}, which looks like an H x W x C image (or N x H x "
+                         f"W x C batch); transforms take (..., C, H, W): convert it first with ToTensor() (uint8 "
+                         f"-> float in [0, 1]) or ToImage() (dtype kept), as before any torchvision transform")
+    return array, lambda array: array
 
 
 def _check_image_dims(array, name):
@@ -544,8 +558,12 @@ to_grayscale = rgb_to_grayscale
 
 
 def _blend(image, other, ratio, bound):
-    """torchvision's _blend in the working dtype: image * ratio + other * (1 - ratio), clamped."""
-    out = image * image.dtype.type(ratio) + other * image.dtype.type(1.0 - ratio)
+    """torchvision's _blend in the working dtype: image * ratio + other * (1 - ratio), clamped. torch adds the
+    second product with a fused multiply-add (one rounding), which float64 reproduces exactly for float32."""
+    dtype = image.dtype.type
+    out = (image * dtype(ratio)).astype(np.float64)
+    out += other.astype(np.float64) * np.float64(dtype(1.0 - ratio))
+    out = out.astype(image.dtype)
     return np.clip(out, 0, bound, out=out)
 
 
