@@ -316,7 +316,8 @@ class _TensorHooks:
 
 def _run_hooks(tensor, g):
     for hook in list(tensor._hooks.pre.values()):
-        new = hook(Tensor._wrap(g, tensor._backend))
+        with no_grad():  # as in PyTorch, hooks run in no_grad mode
+            new = hook(Tensor._wrap(g, tensor._backend))
         if new is None:
             continue
         if not isinstance(new, Tensor):
@@ -394,8 +395,9 @@ def _accumulate_leaf(tensor, g):
     else:
         tensor.grad._data += g
     if tensor._hooks is not None:
-        for hook in list(tensor._hooks.post.values()):
-            hook(tensor)
+        with no_grad():  # e.g. a fused optimizer step `p.add_(p.grad, alpha=-lr)` on a leaf that requires grad
+            for hook in list(tensor._hooks.post.values()):
+                hook(tensor)
 
 
 # Bottom imports: fastnn/__init__.py imports this module first, so tensor.py finds it initialised.
