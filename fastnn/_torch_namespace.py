@@ -6,6 +6,8 @@ differs from F.*'s (torch.dropout(input, p, train) has no defaults; torch.batch_
 weight and bias before the running statistics; torch.embedding takes the weight first; losses take `reduction` as
 ATen's enum, 0 'none', 1 'mean', 2 'sum', without size_average/reduce). `cudnn_enabled` is accepted and ignored.
 """
+import warnings
+
 from fastnn.nn import functional as F
 from fastnn.tensor import Tensor
 
@@ -62,7 +64,7 @@ def dropout(input, p, train):
 
 
 def dropout_(input, p, train):
-    return F.dropout(input, p, train, inplace=True)
+    return _into(input, F.dropout(input, p, train))
 
 
 def alpha_dropout(input, p, train):
@@ -70,7 +72,7 @@ def alpha_dropout(input, p, train):
 
 
 def alpha_dropout_(input, p, train):
-    return F.alpha_dropout(input, p, train, inplace=True)
+    return _into(input, F.alpha_dropout(input, p, train))
 
 
 def feature_alpha_dropout(input, p, train):
@@ -78,7 +80,12 @@ def feature_alpha_dropout(input, p, train):
 
 
 def feature_alpha_dropout_(input, p, train):
-    return F.feature_alpha_dropout(input, p, train, inplace=True)
+    return _into(input, F.feature_alpha_dropout(input, p, train))
+
+
+def _into(input, out):
+    """The in-place form: F's dropouts return a new tensor (their `inplace` flag is only accepted)."""
+    return input if out is input else input.copy_(out)
 
 
 def embedding(weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
@@ -117,7 +124,9 @@ def _no_generator(generator):
 
 
 def kl_div(input, target, reduction=1, *, log_target=False):
-    return F.kl_div(input, target, reduction=_reduction(reduction), log_target=log_target)
+    with warnings.catch_warnings():  # ATen's kl_div has no F.kl_div warning about 'mean' vs 'batchmean'
+        warnings.filterwarnings("ignore", "reduction: 'mean' divides", UserWarning)
+        return F.kl_div(input, target, reduction=_reduction(reduction), log_target=log_target)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction=1):
@@ -150,4 +159,4 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
                       zero_infinity)
 
 
-__all__ = [name for name in globals() if not name.startswith("_") and name not in ("F", "Tensor")]
+__all__ = [name for name in globals() if not name.startswith("_") and name not in ("F", "Tensor", "warnings")]
