@@ -15,6 +15,7 @@ from fastnn.tensor import Tensor
 conv1d, conv2d, conv3d = F.conv1d, F.conv2d, F.conv3d
 conv_transpose1d, conv_transpose2d = F.conv_transpose1d, F.conv_transpose2d
 max_pool1d, max_pool2d, max_pool3d = F.max_pool1d, F.max_pool2d, F.max_pool3d
+max_pool1d_with_indices, log_softmax, rms_norm = F.max_pool1d_with_indices, F.log_softmax, F.rms_norm
 avg_pool1d, adaptive_avg_pool1d, adaptive_max_pool1d = F.avg_pool1d, F.adaptive_avg_pool1d, F.adaptive_max_pool1d
 pixel_shuffle, pixel_unshuffle, channel_shuffle = F.pixel_shuffle, F.pixel_unshuffle, F.channel_shuffle
 cosine_similarity, pairwise_distance, pdist = F.cosine_similarity, F.pairwise_distance, F.pdist
