@@ -202,6 +202,8 @@ def numel(input):
 from fastnn.summary import summary
 from fastnn._dispatch import device
 from fastnn import data, models, nn, optim  # noqa: E402  (subpackages build on the names above)
+from fastnn import _torch_namespace  # noqa: E402  (torch.conv2d, torch.dropout, torch.exp_, ...: over nn.functional)
+globals().update({name: getattr(_torch_namespace, name) for name in _torch_namespace.__all__})
 from fastnn import accelerator, backends, cuda, linalg, onnx, utils  # noqa: E402,F401
 from fastnn import func  # noqa: E402,F401  (fastnn.func: function transforms, as torch.func)
 

@@ -136,6 +136,7 @@ def _unpickle(host, device, requires_grad, cls):
 class Tensor:
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operators
     _fw_tangents = None  # {dual level: tangent Tensor}, set by forward-mode AD (fastnn.autograd.forward_ad)
+    _hooks = None  # autograd._TensorHooks once a hook is registered (the engine's only check for hooks)
 
     def __init__(self, data, requires_grad=False, device=None, _node=None):
         if isinstance(data, Tensor):
@@ -357,6 +358,27 @@ class Tensor:
             raise RuntimeError("you can only change requires_grad flags of leaf tensors")
         self.requires_grad = bool(requires_grad)
         return self
+
+    def register_hook(self, hook):
+        """hook(grad) runs when the gradient with respect to this tensor is computed (its total, once per backward
+        or autograd.grad); a Tensor it returns replaces the gradient. Returns a handle with .remove()."""
+        return self._add_hook("pre", hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """hook(tensor) runs after backward has accumulated this leaf's gradient into .grad."""
+        if self._node is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        return self._add_hook("post", hook)
+
+    def _add_hook(self, kind, hook):
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if not callable(hook):
+            raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+        from fastnn.nn.modules.module import _HookHandle  # the handle Module hooks return (nn imports tensor)
+        if self._hooks is None:
+            self._hooks = autograd._TensorHooks()
+        return _HookHandle(getattr(self._hooks, kind), hook)
 
     def retain_grad(self):
         if not self.requires_grad:

@@ -76,12 +76,12 @@ def test_background_fill_is_the_standardized_black_pixel(splits):
     assert fill == pytest.approx(BACKGROUND, abs=1e-6) and fill == pytest.approx(-0.81020, abs=1e-4)
     # The exact float32 value standardized() gives a black pixel (Fashion-MNIST borders are black).
     images, _ = splits[0].standardized()
-    assert np.float32(fill) == images[0, 0, 0, 0] and splits[0]._data[0, 0, 0] == 0
+    assert np.float32(fill) == images[0, 0, 0, 0] and splits[0].data[0, 0, 0] == 0
 
 
 def test_unaugmented_transform_is_bit_identical_to_standardized(splits):
     train = splits[0]
-    out = train_transform(augment=False)(train._data[:100, ..., None])
+    out = train_transform(augment=False)(train.data[:100, ..., None])
     assert isinstance(out, Tensor) and out.dtype == np.float32 and tuple(out.shape) == (100, 1, 28, 28)
     assert np.array_equal(out._data, train.standardized()[0][:100])
 

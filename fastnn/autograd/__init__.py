@@ -185,9 +185,13 @@ def unbroadcast(grad, shape):
     return grad.reshape(shape)
 
 
-def _topological_order(roots):
-    """Non-leaf tensors reachable from roots, each after every tensor that consumes it (iterative DFS)."""
-    order, visited = [], set()
+def _topological_order(roots, wanted=None):
+    """Non-leaf tensors reachable from roots, each after every tensor that consumes it (iterative DFS); and, for
+    each leaf with hooks (among `wanted` ids when given), [leaf, number of graph edges into it, gradient so far]."""
+    order, visited, hooked = [], set(), {}
+    for root in roots:
+        if root._node is None:
+            _count_hooked_edge(hooked, root, wanted)
     stack = [(root, False) for root in reversed(roots) if root._node is not None]
     while stack:
         tensor, expanded = stack.pop()
@@ -201,10 +205,18 @@ def _topological_order(roots):
         visited.add(id(tensor))
         stack.append((tensor, True))
         for parent in tensor._node.inputs:
-            if parent._node is not None and id(parent) not in visited:
-                stack.append((parent, False))
+            if parent._node is not None:
+                if id(parent) not in visited:
+                    stack.append((parent, False))
+            elif parent._hooks is not None:
+                _count_hooked_edge(hooked, parent, wanted)
     order.reverse()
-    return order
+    return order, hooked
+
+
+def _count_hooked_edge(hooked, leaf, wanted):
+    if leaf._hooks is not None and leaf.requires_grad and (wanted is None or id(leaf) in wanted):
+        hooked.setdefault(id(leaf), [leaf, 0, None])[1] += 1
 
 
 def _seed(root, gradient, what):
@@ -226,22 +238,33 @@ def _seed(root, gradient, what):
     return grad
 
 
-def _run_backward(roots, seeds, retain_graph, leaf_sink, captured=None):
+def _run_backward(roots, seeds, retain_graph, leaf_sink, captured=None, wanted=None):
     """Propagate `seeds` (one array per root) through the graph below `roots`. Leaf gradients go to
-    leaf_sink(tensor, grad); for the non-leaf tensors whose ids are keys of `captured`, their total gradient is
-    stored there instead of being propagated further on their behalf."""
+    leaf_sink(tensor, grad) (`wanted`: the ids of the leaves it uses, None for all); for the non-leaf tensors whose
+    ids are keys of `captured`, their total gradient is stored there too. A tensor's hooks (register_hook) see its
+    total gradient and may replace it: a non-leaf's when it is reached, a leaf's once every edge into it is done."""
+    order, hooked = _topological_order(roots, wanted)
     grads = {}
     for root, grad in zip(roots, seeds):
         if root._node is None:
-            leaf_sink(root, grad)
+            if hooked and id(root) in hooked:
+                _deliver_hooked(hooked, root, grad, leaf_sink)
+            else:
+                leaf_sink(root, grad)
         else:
             key = id(root)
             grads[key] = grads[key] + grad if key in grads else grad
-    for tensor in _topological_order(roots):
+    for tensor in order:
         node = tensor._node
         g = grads.pop(id(tensor), None)
         if g is None:
+            if hooked:  # the edges of a node that gets no gradient still count as done for the leaves below
+                for parent in node.inputs:
+                    if id(parent) in hooked:
+                        _deliver_hooked(hooked, parent, None, leaf_sink)
             continue
+        if tensor._hooks is not None:
+            g = _run_hooks(tensor, g)
         if captured is not None and id(tensor) in captured:
             captured[id(tensor)] = g
         if node.backward is None:
@@ -258,13 +281,57 @@ def _run_backward(roots, seeds, retain_graph, leaf_sink, captured=None):
             # must not keep every intermediate activation of its graph alive.
             node.backward, node.inputs = None, ()
         for parent, pg in zip(inputs, input_grads):
-            if pg is None or not parent.requires_grad:
+            if hooked and id(parent) in hooked:
+                _deliver_hooked(hooked, parent, pg, leaf_sink)
+            elif pg is None or not parent.requires_grad:
                 continue
-            if parent._node is None:
+            elif parent._node is None:
                 leaf_sink(parent, pg)
             else:
                 key = id(parent)
                 grads[key] = grads[key] + pg if key in grads else pg
+
+
+def _deliver_hooked(hooked, leaf, g, leaf_sink):
+    """One edge into a leaf with hooks is done: sum its gradient; after the last edge, run the hooks on the total
+    and hand it to the sink (as PyTorch runs a leaf's hooks once, on its whole gradient)."""
+    entry = hooked[id(leaf)]
+    if g is not None:
+        entry[2] = g if entry[2] is None else entry[2] + g
+    entry[1] -= 1
+    if entry[1] == 0:
+        del hooked[id(leaf)]
+        if entry[2] is not None:
+            leaf_sink(leaf, _run_hooks(leaf, entry[2]))
+
+
+class _TensorHooks:
+    """A tensor's hooks, by handle id in registration order: `pre` (register_hook, hook(grad) -> new grad or
+    None) and `post` (register_post_accumulate_grad_hook, hook(tensor) after .grad is accumulated)."""
+    __slots__ = ("pre", "post")
+
+    def __init__(self):
+        self.pre, self.post = {}, {}
+
+
+def _run_hooks(tensor, g):
+    for hook in list(tensor._hooks.pre.values()):
+        with no_grad():  # as in PyTorch, hooks run in no_grad mode
+            new = hook(Tensor._wrap(g, tensor._backend))
+        if new is None:
+            continue
+        if not isinstance(new, Tensor):
+            raise TypeError(f"a tensor hook must return a Tensor or None, got {type(new).__name__}")
+        if new.shape != tensor.shape:
+            raise RuntimeError(f"hook '{getattr(hook, '__name__', 'hook')}' has changed the size of value: "
+                               f"expected {tensor.shape}, got {new.shape}")
+        if new.dtype != tensor.dtype:
+            raise RuntimeError(f"hook '{getattr(hook, '__name__', 'hook')}' has changed the type of value: "
+                               f"expected {tensor.dtype}, got {new.dtype}")
+        if new._backend is not tensor._backend:
+            raise RuntimeError(f"a hook returned a gradient on {new.device} for a tensor on {tensor.device}")
+        g = new._data
+    return g
 
 
 def backward(root, gradient=None, retain_graph=False, inputs=None):
@@ -308,7 +375,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if id(tensor) in leaf_ids:
             key = id(tensor)
             leaf_grads[key] = leaf_grads[key] + g if key in leaf_grads else g
-    _run_backward(outputs, seeds, bool(retain_graph), sink, captured)
+    _run_backward(outputs, seeds, bool(retain_graph), sink, captured, leaf_ids)
     result = []
     for i, t in enumerate(inputs):
         g = leaf_grads.get(id(t)) if t._node is None else captured.get(id(t))
@@ -327,6 +394,10 @@ def _accumulate_leaf(tensor, g):
         tensor.grad = Tensor._wrap(g.astype(tensor.dtype, copy=True), tensor._backend)
     else:
         tensor.grad._data += g
+    if tensor._hooks is not None:
+        with no_grad():  # e.g. a fused optimizer step `p.add_(p.grad, alpha=-lr)` on a leaf that requires grad
+            for hook in list(tensor._hooks.post.values()):
+                hook(tensor)
 
 
 # Bottom imports: fastnn/__init__.py imports this module first, so tensor.py finds it initialised.

@@ -1,31 +1,21 @@
 """DistributedDataParallel: one model replica per rank, gradients averaged across ranks in fused buckets.
 
-How gradients are caught. fastnn's autograd engine has no per-parameter gradient hook, so for each forward run
-with grad enabled DDP puts, in place of every trainable parameter, identity views of it (ordinary graph nodes
-made with autograd.make_result, like any op); the parameters are restored right after forward, so the module,
-its state_dict and the optimizer only ever see the real Parameters. The engine calls a node's backward once the
-gradient reaching it is complete, so a view's backward means "this use of the parameter has its gradient":
-once every view the outputs depend on has fired (counted by a walk of the graph after forward), the
-parameter's gradient (plus what .grad already held, for accumulation) is complete in its slot of a flat
-bucket, and once every slot of a bucket is, that bucket's nonblocking all-reduce starts (Horovod-style fusion,
-in bucket order on every rank). The last gradient waits for every bucket and writes the averages into .grad.
-
-Overlap with backward. The engine orders nodes by a depth-first reverse postorder, in which a node whose inputs
-are all leaves comes after every other node: a plain view of a parameter would fire only at the very end of
-backward. So inside a module's own forward (a forward pre-hook swaps them in) its parameters are views that also
-take the module's input as a (gradient-less) input; the engine then reaches each of them right after the
-module's backward, before going deeper, and the buckets of the last layers start while the first layers are
-still being differentiated. A parameter read outside its module's forward (a parent reading a child's weight)
-is an unanchored view, ready at the end. With MPICH the data moves only while a rank is inside an MPI call (no
-progress thread by default), so DDP polls the started buckets at every ready gradient. A hook the engine could
-offer instead: PyTorch's Tensor.register_post_accumulate_grad_hook (called once per backward when a leaf's
-gradient is complete).
+How gradients are caught. Each trainable parameter carries a post-accumulate-grad hook
+(Tensor.register_post_accumulate_grad_hook, as PyTorch's DDP uses), which the engine calls once per backward,
+right after the op that last reads the parameter has been differentiated and the gradient added into .grad. So
+when a parameter's hook runs, its gradient (plus what .grad already held, for accumulation) is complete: it is
+copied into its slot of a flat bucket, and once every slot of a bucket is, that bucket's nonblocking all-reduce
+starts (Horovod-style fusion, in bucket order on every rank) while backward goes on through the earlier layers.
+The last gradient waits for every bucket and writes the averages into .grad. Which parameters the outputs depend
+on is found by a walk of the graph after forward; the others are complete at once. With MPICH the data moves
+only while a rank is inside an MPI call (no progress thread by default), so DDP polls the started buckets at
+every ready gradient.
 """
 import contextlib
 
 import numpy as np
 
-from fastnn.autograd import is_grad_enabled, make_result
+from fastnn.autograd import is_grad_enabled
 from fastnn.nn.modules.module import Module
 from fastnn.tensor import Tensor
 from fastnn.distributed import process_group as pg
@@ -109,9 +99,11 @@ class DistributedDataParallel(Module):
                                                         min(FIRST_BUCKET_BYTES, int(bucket_cap_mb * 1024 * 1024)))
         self._next_launch = 0
         self._incomplete = 0      # parameters whose gradient the current iteration still waits for
-        self._pending, self._views, self._started, self._fired_any = {}, {}, set(), False
-        if init_sync and self.world_size > 1:
-            self._broadcast(list(module.parameters()) + [b for b in module.buffers() if b is not None])
+        self._waiting, self._fired_any, self._synced_forward = set(), False, False
+        if self.world_size > 1:
+            if init_sync:
+                self._broadcast(list(module.parameters()) + [b for b in module.buffers() if b is not None])
+            self._hook_handles = [p.register_post_accumulate_grad_hook(self._grad_ready) for p in params]
 
     def _parameter_signature(self):
         return [(id(p), p.dtype, p.shape) for p in self.module.parameters() if p.requires_grad]
@@ -167,13 +159,14 @@ class DistributedDataParallel(Module):
             return self.module(*inputs, **kwargs)
         if self._incomplete:
             if self._fired_any:
-                missing = [name for name, p in self.module.named_parameters() if self._pending.get(id(p), 0) > 0]
+                missing = [name for name, p in self.module.named_parameters() if id(p) in self._waiting]
                 raise RuntimeError(
                     "Expected to have finished reduction in the prior iteration before starting a new one: "
                     f"{len(missing)} parameters got no gradient in the last backward ({', '.join(missing[:5])}"
                     f"{', ...' if len(missing) > 5 else ''}). Every rank must call backward on a loss that uses "
                     "all the outputs of each forward run with grad enabled (or run that forward under no_grad).")
             self._abandon()   # a forward with grad whose output was never backpropagated
+        self._synced_forward = False
         if self.broadcast_buffers:
             buffers = [b for b in self.module.buffers() if b is not None]
             if buffers:
@@ -184,74 +177,22 @@ class DistributedDataParallel(Module):
             raise RuntimeError("the module's trainable parameters changed (dtype, shape, or which ones) after "
                                "DistributedDataParallel wrapped it: convert the module (.double(), .to(), "
                                "requires_grad_) before wrapping it, as in PyTorch")
-        return self._forward_with_views(inputs, kwargs)
-
-    def _forward_with_views(self, inputs, kwargs):
-        """Run the module with every trainable parameter replaced by gradient-ready views (see the top)."""
-        tracked = {id(p): p for p in self._params}
-        self._views = {}
-        owned, originals = {}, []
-        for m in self.module.modules():
-            for name, p in m._parameters.items():
-                if p is not None and id(p) in tracked:
-                    owned.setdefault(id(m), (m, []))[1].append((name, p))
-                    originals.append((m, name, p))
-        # Outside its module's forward (e.g. a parent reading a child's weight) a parameter is an unanchored
-        # view; inside, a view anchored to the module's input, which the engine then processes right after the
-        # module's backward instead of at the very end.
-        outside = {key: self._new_view(p, None) for key, p in tracked.items()}
-        for m, name, p in originals:
-            m._parameters[name] = outside[id(p)]
-        inside_stack, handles = [], []
-
-        def enter(m, args):
-            anchor = next((a for a in args if isinstance(a, Tensor) and a._node is not None), None)
-            saved = [(name, m._parameters[name]) for name, _ in owned[id(m)][1]]
-            for name, p in owned[id(m)][1]:
-                m._parameters[name] = self._new_view(p, anchor)
-            inside_stack.append((m, saved))
-
-        def leave(m, args, out):
-            m, saved = inside_stack.pop()
-            for name, view in saved:
-                m._parameters[name] = view
-
-        try:
-            for m, _ in owned.values():
-                handles += [m.register_forward_pre_hook(enter), m.register_forward_hook(leave)]
-            out = self.module(*inputs, **kwargs)
-        finally:
-            for handle in handles:
-                handle.remove()
-            for m, name, p in originals:
-                m._parameters[name] = p
+        out = self.module(*inputs, **kwargs)
         self._prepare_backward(out)
         return out
 
-    def _new_view(self, p, anchor):
-        inputs = (p,) if anchor is None else (p, anchor)
-
-        def backward(g):
-            self._view_ready(p, g)
-            return (None,) * len(inputs)   # no gradient to the anchor; DDP writes p.grad itself
-        view = make_result(p._data, inputs, backward, "ddp_gradient_ready")
-        self._views.setdefault(id(p), []).append(view)
-        return view
-
     def _prepare_backward(self, out):
-        """Count, for each parameter, the views the outputs depend on: its gradient is complete once that many
-        have fired. Parameters the outputs do not depend on are complete now (their slot holds zeros, or the
-        gradient accumulated so far), so find_unused_parameters is never needed."""
-        reached = _reachable_nodes(out)
-        self._pending = {key: sum(id(v._node) in reached for v in views) for key, views in self._views.items()}
-        self._views = {}
-        self._started, self._fired_any = set(), False
+        """Wait for the gradients of the parameters the outputs depend on. The others are complete now (their
+        slot holds zeros, or the gradient accumulated so far), so find_unused_parameters is never needed."""
+        reached = _reachable_leaves(out)
+        self._waiting = {id(p) for p in self._params if id(p) in reached}
+        self._fired_any, self._synced_forward = False, True
         self._incomplete, self._next_launch = len(self._params), 0
         for b in self._buckets:
             b.ready, b.work = 0, None
         for p in self._params:
-            if self._pending[id(p)] == 0:
-                self._start_slot(p, None)
+            if id(p) not in self._waiting:
+                self._start_slot(p)
                 self._complete(p)
 
     def _abandon(self):
@@ -262,31 +203,25 @@ class DistributedDataParallel(Module):
         self._incomplete = 0
 
     # ---- backward ----------------------------------------------------------------------------------------
-    def _start_slot(self, p, g):
-        bucket, i = self._slot[id(p)]
-        slot = bucket.slot(i)
-        if g is None:
+    def _start_slot(self, p):
+        slot = self._slot[id(p)][0].slot(self._slot[id(p)][1])
+        if p.grad is None:
             slot[...] = 0
         else:
-            slot[...] = np.reshape(g, -1)
-        if p.grad is not None:
-            slot += p.grad.detach().numpy().reshape(-1)
-        self._started.add(id(p))
+            slot[...] = p.grad.detach().numpy().reshape(-1)
 
-    def _view_ready(self, p, g):
+    def _grad_ready(self, p):
+        """The post-accumulate-grad hook: p.grad now holds p's whole gradient of this backward."""
         key = id(p)
-        if self._pending.get(key, 0) <= 0:
-            raise RuntimeError("DistributedDataParallel: a parameter's gradient arrived after its reduction "
-                               "(backward through the same forward twice?); run forward again before backward")
+        if key not in self._waiting:
+            if self._synced_forward and self._incomplete == 0:
+                raise RuntimeError("DistributedDataParallel: a parameter's gradient arrived after its reduction "
+                                   "(backward through the same forward twice?); run forward again before backward")
+            return   # a backward outside a synchronized iteration (no_sync, or the bare module's own graph)
+        self._waiting.discard(key)
         self._fired_any = True
-        if key in self._started:
-            bucket, i = self._slot[key]
-            bucket.slot(i)[...] += np.reshape(g, -1)
-        else:
-            self._start_slot(p, g)
-        self._pending[key] -= 1
-        if self._pending[key] == 0:
-            self._complete(p)
+        self._start_slot(p)
+        self._complete(p)
 
     def _complete(self, p):
         self._slot[id(p)][0].ready += 1
@@ -319,18 +254,19 @@ class DistributedDataParallel(Module):
                     p.grad = Tensor(averaged.copy(), device=p.device)
 
 
-def _reachable_nodes(out):
-    """ids of the graph nodes reachable from the tensors in `out` (a tensor or nested list/tuple/dict)."""
-    stack, seen = list(_tensors(out)), set()
-    nodes = set()
+def _reachable_leaves(out):
+    """ids of the leaf tensors reachable from the tensors in `out` (a tensor or nested list/tuple/dict)."""
+    stack, seen, leaves = list(_tensors(out)), set(), set()
     while stack:
         t = stack.pop()
-        if id(t) in seen or t._node is None:
+        if id(t) in seen:
             continue
         seen.add(id(t))
-        nodes.add(id(t._node))
-        stack.extend(t._node.inputs)
-    return nodes
+        if t._node is None:
+            leaves.add(id(t))
+        else:
+            stack.extend(t._node.inputs)
+    return leaves
 
 
 def _tensors(obj):
