@@ -12,7 +12,6 @@ Needs mpi4py (pip install 'fastnn[distributed]'). The driver starts the ranks it
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -20,17 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+sys.path.insert(0, str(ROOT / "bench"))
+from _timing import cpu_model  # noqa: E402
 
 
 def memory_bandwidth_gbs(mb=256, reps=5):

@@ -8,7 +8,6 @@ element, so the cheaper mode is the one whose count is smaller. Prints the CPU m
 """
 import argparse
 import os
-import platform
 import sys
 from pathlib import Path
 
@@ -16,22 +15,12 @@ import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH_DIR), str(BENCH_DIR.parent)]
-from _timing import best_times  # noqa: E402
+from _timing import best_times, cpu_model  # noqa: E402
 
 import fastnn  # noqa: E402
 import fastnn.nn.functional as F  # noqa: E402
 from fastnn import func  # noqa: E402
 
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def mlp(n_in, hidden, n_out, rng):
