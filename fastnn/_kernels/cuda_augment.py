@@ -175,8 +175,16 @@ def _quantize(v, integer, consts):
 
 
 @cuda.jit(device=True)
+def _fma(a, b, c, consts):
+    """a * b + c rounded once to the images' dtype, as torch's fused add(other, alpha) (cpu_augment._fma)."""
+    return consts.dtype.type(float64(a) * float64(b) + float64(c))
+
+
+@cuda.jit(device=True)
 def _gray(img, i, y, x, consts):
-    return img[i, 0, y, x] * consts[C_WR] + img[i, 1, y, x] * consts[C_WG] + img[i, 2, y, x] * consts[C_WB]
+    """torchvision's r.mul(wr).add_(g, alpha=wg).add_(b, alpha=wb), with its fused roundings."""
+    partial = _fma(img[i, 1, y, x], consts[C_WG], img[i, 0, y, x] * consts[C_WR], consts)
+    return _fma(img[i, 2, y, x], consts[C_WB], partial, consts)
 
 
 @cuda.jit(device=True)
@@ -257,7 +265,6 @@ def _color_ops(img, ops, factors, alphas, consts, integer, means):
             if t == 0:
                 means[i] = total / (h * w)  # the store casts to the images' dtype, as the CPU kernel's
             cuda.syncthreads()
-            offset = means[i] * alpha
         for pixel in range(t, h * w, REDUCE_THREADS):
             y = pixel // w
             x = pixel % w
@@ -266,14 +273,14 @@ def _color_ops(img, ops, factors, alphas, consts, integer, means):
                     img[i, ch, y, x] = _quantize(img[i, ch, y, x] * ratio, integer, consts)
             elif op == OP_CONTRAST:
                 for ch in range(c):
-                    img[i, ch, y, x] = _quantize(img[i, ch, y, x] * ratio + offset, integer, consts)
+                    img[i, ch, y, x] = _quantize(_fma(means[i], alpha, img[i, ch, y, x] * ratio, consts), integer,
+                                                 consts)
             elif op == OP_SATURATION and c == 3:
                 g = _gray(img, i, y, x, consts)
                 if integer:
                     g = _floor(g, consts)
-                g = g * alpha
                 for ch in range(3):
-                    img[i, ch, y, x] = _quantize(img[i, ch, y, x] * ratio + g, integer, consts)
+                    img[i, ch, y, x] = _quantize(_fma(g, alpha, img[i, ch, y, x] * ratio, consts), integer, consts)
             elif op == OP_HUE and c == 3:
                 _hue_pixel(img, i, y, x, ratio, integer, consts)
             elif op == OP_GRAYSCALE and c == 3:
