@@ -607,8 +607,10 @@ _DIRECT_MIN_PIXELS_PER_CHANNEL = 7
 
 
 # Winograd needs enough input channels for its 36 GEMMs to run near BLAS peak and amortise the transforms
-# (measured fwd, 2 threads: 1.3-2.2x faster than im2col/direct from 32 input channels up, 1.75x slower with 3).
-_WINOGRAD_MIN_IN_CHANNELS = 16
+# (measured fwd, 2 threads: 1.3-2.2x faster than im2col/direct from 32 input channels up, 1.75x slower with 3;
+# but fwd+bwd on a quiet host, 64x32x14x14 -> 64: 29.8 ms Winograd against 23.0 ms im2col, while 64 and 128
+# input channels won 1.2-2x, so the whole training step picks it from 64 input channels).
+_WINOGRAD_MIN_IN_CHANNELS = 64
 # ... and enough work: one 16-channel 32x32 image (2.4M multiply-adds) ran 0.14 ms direct, 0.48 ms Winograd,
 # whose transforms and 36 small GEMMs cost more than they save there.
 _WINOGRAD_MIN_MACS = 1 << 23
