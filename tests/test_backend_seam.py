@@ -181,3 +181,26 @@ def test_lenet5_training_step_on_twin_equals_cpu():
     np.testing.assert_allclose(twin_losses, cpu_losses, rtol=1e-5)
     for a, b in zip(twin_params, cpu_params):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def _wait_policy_after_a_kernel(env):
+    """OMP_WAIT_POLICY as a fresh process sees it after fastnn ran a parallel kernel, started with `env`."""
+    import os
+    import subprocess
+    import sys
+    code = ("import os, fastnn; fastnn.relu(fastnn.ones(100000)); import numba; "
+            "print(numba.threading_layer(), os.environ.get('OMP_WAIT_POLICY'))")
+    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    done = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
+                          timeout=120, cwd=pathlib.Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_kernel_threads_sleep_between_regions_unless_the_user_chose():
+    # libgomp's spinning idle threads made a LeNet-5 step 8x slower at load 6 (blas_threads.py): fastnn asks for
+    # sleeping threads before libgomp loads, and leaves a policy the user set alone.
+    layer, policy = _wait_policy_after_a_kernel({})
+    assert policy == "PASSIVE"
+    assert _wait_policy_after_a_kernel({"OMP_WAIT_POLICY": "active"})[1] == "active"
+    assert _wait_policy_after_a_kernel({"GOMP_SPINCOUNT": "10000"})[1] == "None"

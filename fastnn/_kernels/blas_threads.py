@@ -1,13 +1,26 @@
-"""Who gets the cores: Numba's parallel kernels, not OpenBLAS's threads.
+"""Who gets the cores: Numba's parallel kernels, not OpenBLAS's threads, and idle kernel threads sleep.
 
-Both keep worker threads that busy-wait after a parallel region. On a 2-core machine a training step that
+Both pools keep worker threads that busy-wait after a parallel region. On a 2-core machine a training step that
 alternates small GEMMs with Numba kernels then spends most of its time with the two pools fighting over the
 cores (measured: a LeNet-5 step took 130-400 ms instead of 13 ms). So the CPU backend runs BLAS on one thread;
 the convolution kernels call it from inside their Numba loops, one GEMM per batch of images on each thread.
+
+Numba's 'omp' threading layer runs on libgomp, whose idle threads spin (GOMP_SPINCOUNT, 300,000 iterations)
+before sleeping. Whenever anything else wants a core - a DataLoader worker thread, another process - the
+spinning thread holds the core that the next parallel region's other thread is waiting for: a LeNet-5 step
+took 8x longer at load average 6 with spinning threads than with sleeping ones (10.3 s vs 1.2 s for 50 steps,
+2-core AMD EPYC), and a loader thread got no core during the step's Python phases. Unless the user chose a
+policy, fastnn's kernel threads therefore sleep as soon as a region ends (OMP_WAIT_POLICY=PASSIVE). libgomp
+reads it once, when it is loaded; this module is imported before the first kernel runs.
 """
+import os
+
 # Loads SciPy's OpenBLAS, the one Numba's np.dot calls, before the controller below looks for libraries to limit.
 import scipy.linalg.cython_blas  # noqa: F401
 from threadpoolctl import ThreadpoolController
+
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 _blas_libraries = ThreadpoolController().select(user_api="blas").lib_controllers
 
