@@ -316,8 +316,14 @@ def bench_toolkit(ctx):
             ctx.table.add("toolkit", row["name"], "ms", row["fastnn_ms"], row["torch_ms"])
 
 
-def _child_env():
-    env = dict(os.environ)  # carries NUMBA_NUM_THREADS as pin_threads set it
+# The environment as the user started the bench, before importing fastnn set its OpenMP wait policy
+# (fastnn/_kernels/blas_threads.py): a PyTorch child process runs with PyTorch's own defaults.
+_USER_ENV = dict(os.environ)
+
+
+def _child_env(framework):
+    env = dict(os.environ if framework == "fastnn" else _USER_ENV)
+    env["NUMBA_NUM_THREADS"] = os.environ["NUMBA_NUM_THREADS"]  # as pin_threads set it
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_DIR), env.get("PYTHONPATH")]))
     return env
 
@@ -327,7 +333,7 @@ def _run_child(script, framework, args, extra=()):
     command = [sys.executable, str(BENCH_DIR / script), "--framework", framework, "--threads", str(args.threads),
                *extra]
     start = time.perf_counter()
-    done = subprocess.run(command, env=_child_env(), capture_output=True, text=True)
+    done = subprocess.run(command, env=_child_env(framework), capture_output=True, text=True)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed with exit status {done.returncode}:\n{done.stderr}")
@@ -393,6 +399,7 @@ def main(argv=None):
     import fastnn.optim
     fastnn.set_num_threads(args.threads)
     torch, torch_note = _import_torch(args)
+    thread_variables = pin_threads(args.threads)  # again: what fastnn's import set is in force too
     sections = [s for s in SECTIONS if args.only is None or s in args.only]
     load = os.getloadavg()[0]
     host = {"cpu": cpu_model(), "isa": compiled_isa(), "sgemm_gflops": sgemm_ceiling_gflops(args.threads)}
@@ -401,7 +408,9 @@ def main(argv=None):
           f"{'quick' if args.quick else 'full'} run")
     print(f"CPU {host['cpu']} | kernels compiled for {host['isa']} | SGEMM ceiling {host['sgemm_gflops']:.0f} "
           f"GFLOP/s ({args.threads} BLAS threads, NumPy matmul {SGEMM_SIZE}^3 float32, best of 3)")
-    print("thread variables: " + " ".join(f"{name}={value}" for name, value in thread_variables.items()))
+    print("thread variables: " + " ".join(f"{name}={value}" for name, value in thread_variables.items())
+          + " (fastnn sets OMP_WAIT_POLICY=PASSIVE unless given; in this process PyTorch shares its libgomp, "
+            "its own processes in the LeNet and start-up rows run with the variables the bench was started with)")
     if load > 0.5 * os.cpu_count():
         print("warning: other processes are using the CPUs; timings and ratios will be noisy")
     ctx = Context(args, np, fastnn, torch, host["sgemm_gflops"])
