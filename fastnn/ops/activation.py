@@ -71,7 +71,7 @@ def _elementwise(x, op, family, *scalars, saves_output=False, derivative=None):
         return (grad.reshape(x.shape).astype(x.dtype, copy=False),)
     return make_result(out.reshape(x.shape).astype(x.dtype, copy=False), (x,), backward, op,
                        saved=() if saves_output else None, saves_output=saves_output,
-                       tangent=None if derivative is None else lambda t: t * derivative())
+                       tangent=None if derivative is None else lambda t: t * derivative(), fresh_grads=True)
 
 
 def _mask(x, values):
@@ -326,7 +326,7 @@ def _softmax_op(x, dim, dtype, log):
 
     def backward(g):
         if out.size == 0:
-            return (g,)
+            return (g.astype(out.dtype, copy=True),)
         grad = backend.kernels.softmax_backward(_softmax_kernel_input(backend.xp, g.astype(out.dtype, copy=False),
                                                                       axis),
                                                 _softmax_kernel_input(backend.xp, out, axis), log)
@@ -338,7 +338,7 @@ def _softmax_op(x, dim, dtype, log):
         def tangent(t):
             s = softmax(x, axis)
             return s * (t - (s * t).sum(axis, keepdim=True))
-    return make_result(out, (x,), backward, op, saved=(), saves_output=True, tangent=tangent)
+    return make_result(out, (x,), backward, op, saved=(), saves_output=True, tangent=tangent, fresh_grads=True)
 
 
 @traced
