@@ -3,9 +3,13 @@
 Policies: float32/float64 kernels on C-contiguous arrays; the conv algorithm from measured thresholds
 (cpu_conv.choose_algorithm); small activation, softmax, pooling and normalization calls run a serial twin of
 their kernel (SERIAL_BELOW); Numba's thread pool owns the cores and OpenBLAS runs on one thread beside it
-(blas_threads.py); random draws come from fastnn's seeded NumPy generator on the host.
+(blas_threads.py); glibc's allocator keeps freed buffers for reuse (keep_freed_memory); random draws come from
+fastnn's seeded NumPy generator on the host.
 """
 import functools
+import os
+import platform
+import sys
 import types
 
 import numpy as np
@@ -73,6 +77,26 @@ def _sized(kernel):
     return call
 
 
+# glibc's malloc serves blocks over M_MMAP_THRESHOLD by mmap and returns a free heap top over M_TRIM_THRESHOLD to
+# the OS. A training step frees and reallocates the same activation and gradient sizes every time, so with the
+# defaults each step page-faults its buffers in again: a LeNet-5 step (batch 64) cost 1426 minor faults and 5.6 ms
+# of system time (PyTorch's: 157 and 0.6 ms); with these settings 0 faults and 0.1 ms. Blocks up to 32 MiB (glibc's
+# largest mmap threshold on 64-bit) come from the heap, and up to 256 MiB of freed heap stays in the process.
+_MALLOC_OPTIONS = {"M_MMAP_THRESHOLD": (-3, 32 << 20), "M_TRIM_THRESHOLD": (-1, 256 << 20)}
+_MALLOC_ENVIRONMENT = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES")
+
+
+def keep_freed_memory():
+    """Apply _MALLOC_OPTIONS on glibc Linux; not when the user tuned malloc through its environment variables or
+    set FASTNN_MALLOC_TUNING=0. Returns whether the options were applied."""
+    if (os.environ.get("FASTNN_MALLOC_TUNING") == "0" or any(name in os.environ for name in _MALLOC_ENVIRONMENT)
+            or not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc"):
+        return False
+    import ctypes
+    mallopt = ctypes.CDLL("libc.so.6").mallopt
+    return all(mallopt(param, value) == 1 for param, value in _MALLOC_OPTIONS.values())
+
+
 def _kernel_namespace():
     namespace = types.SimpleNamespace(scatter_add=scatter_add, embedding_backward=embedding_backward, erf=erf,
                                       conv2d_forward=cpu_conv.conv2d_forward, conv2d_backward=cpu_conv.conv2d_backward)
@@ -97,6 +121,7 @@ class CPUBackend(Backend):
         super().__init__(index, _kernel_namespace())
         # The Numba kernels own the cores; BLAS runs single-threaded, inside them (see blas_threads.py).
         set_blas_threads(1)
+        keep_freed_memory()
 
     def from_host(self, array):
         return array
