@@ -76,7 +76,8 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
                     reason="the allocator policy applies to glibc only")
 def test_freed_buffers_are_reused_without_page_faults():
     """Five 1 MiB buffers allocated and freed 20 times: with glibc's defaults the freed heap top (5 MiB, over its
-    adaptive trim threshold of 2 MiB) goes back to the OS and each round faults the pages in again (~200 faults per MiB);
+    adaptive trim threshold of 2 MiB) goes back to the OS and each round faults the pages in again (~200 faults
+    per MiB);
     with the policy the heap keeps them and the second churn faults (almost) nothing."""
     import os
     import subprocess

@@ -244,8 +244,9 @@ def _seed(root, gradient, what):
 
 def _run_backward(roots, seeds, retain_graph, leaf_sink, captured=None, wanted=None):
     """Propagate `seeds` (one array per root) through the graph below `roots`. Leaf gradients go to
-    leaf_sink(tensor, grad, owned) (`wanted`: the ids of the leaves it uses, None for all; `owned`: see Node.fresh); for the non-leaf tensors whose
-    ids are keys of `captured`, their total gradient is stored there too. A tensor's hooks (register_hook) see its
+    leaf_sink(tensor, grad, owned) (`wanted`: the ids of the leaves it uses, None for all; `owned`: see
+    Node.fresh); for the non-leaf tensors whose ids are keys of `captured`, their total gradient is stored there
+    too. A tensor's hooks (register_hook) see its
     total gradient and may replace it: a non-leaf's when it is reached, a leaf's once every edge into it is done."""
     order, hooked = _topological_order(roots, wanted)
     grads = {}

@@ -310,8 +310,8 @@ def _softmax_array(backend, data, axis, log):
     """(Log-)softmax of a backend array along `axis` by the backend's fused kernel, in data's dtype and shape."""
     if data.size == 0:  # nothing to normalise
         return data.copy()
-    return backend.kernels.softmax_forward(_softmax_kernel_input(backend.xp, data, axis), log).reshape(data.shape).astype(
-        data.dtype, copy=False)
+    out = backend.kernels.softmax_forward(_softmax_kernel_input(backend.xp, data, axis), log)
+    return out.reshape(data.shape).astype(data.dtype, copy=False)
 
 
 def _log_softmax_array(backend, data, axis):
