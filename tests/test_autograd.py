@@ -328,3 +328,19 @@ def test_adopted_gradient_accumulates_over_retained_and_repeated_backwards():
     y.backward(np.ones(3))
     F.relu(x).backward(np.full(3, 10.0))
     np.testing.assert_allclose(x.grad._data, 2 * s * (1 - s) + np.where(x._data > 0, 10.0, 0.0), rtol=1e-12)
+
+
+def test_grad_mode_is_per_thread_and_starts_enabled():
+    import threading
+    seen = {}
+
+    def worker():
+        seen["start"] = fastnn.is_grad_enabled()
+        with fastnn.no_grad():
+            seen["inside"] = fastnn.is_grad_enabled()
+    with fastnn.no_grad():
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join()
+        assert not fastnn.is_grad_enabled()  # the worker's no_grad exit did not touch this thread's mode
+    assert seen == {"start": True, "inside": False} and fastnn.is_grad_enabled()

@@ -15,11 +15,15 @@ import contextlib
 import threading
 import weakref
 
-_state = threading.local()
+class _GradState(threading.local):
+    enabled = True  # each thread starts in grad mode; a class default, so reading it never raises AttributeError
+
+
+_state = _GradState()
 
 
 def is_grad_enabled():
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 class set_grad_enabled:
@@ -96,7 +100,8 @@ def make_result(data, inputs, backward, name=None, saved=None, saves_output=Fals
         if t._backend is not backend:
             raise RuntimeError(f"expected all tensors on the same device, got {backend.device} and {t.device}")
     counter = None if shares_storage is None else shares_storage._version_counter
-    if is_grad_enabled() and any(t.requires_grad for t in inputs):
+    # a plain loop, not any(generator): this runs once per op
+    if _state.enabled and _any_requires_grad(inputs):
         kept = inputs if saved is None else saved
         node = Node(inputs, backward, name or _op_name(backward),
                     [(t._version_counter, t._version_counter[0]) for t in kept], fresh_grads)
@@ -109,6 +114,13 @@ def make_result(data, inputs, backward, name=None, saved=None, saves_output=Fals
     if _forward.visible:  # the only cost of forward mode outside a dual level
         propagate_tangents(out, inputs, tangent, name or _op_name(backward))
     return out
+
+
+def _any_requires_grad(inputs):
+    for t in inputs:
+        if t.requires_grad:
+            return True
+    return False
 
 
 def _op_name(backward):
