@@ -119,6 +119,47 @@ def test_maxout_kernels_match_reference(outer, groups, pieces, inner, seed, dtyp
                                   ref_activation.maxout_backward(g, x, pieces))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("log", [False, True])
+@given(outer=st.integers(1, 5), channels=st.integers(1, 40), inner=st.sampled_from([1, 1, 2, 7, 33]), seed=seeds)
+@settings(max_examples=15, deadline=None)
+def test_softmax_kernels_match_reference(outer, channels, inner, seed, log, dtype):
+    x, g = randn((outer, channels, inner), seed, dtype, 4.0), randn((outer, channels, inner), seed + 1, dtype)
+    out = cpu_activation.softmax_forward(x, log)
+    expected = ref_activation.softmax_forward(x, log)
+    np.testing.assert_allclose(out, expected, **tolerance(dtype))
+    np.testing.assert_allclose(cpu_activation.softmax_backward(g, expected, log),
+                               ref_activation.softmax_backward(g, expected, log), **tolerance(dtype))
+    assert np.array_equal(cpu_activation.softmax_forward(x, log), out)  # deterministic
+
+
+@pytest.mark.parametrize("inner", [1, 300])
+def test_softmax_kernel_long_rows_and_extremes(inner):
+    """Rows longer than a vector (the reassociated sums), huge logits, -inf entries (probability exactly 0) and a
+    NaN row (NaN everywhere in that row only, as PyTorch)."""
+    x = randn((4, 1000, inner), 3, np.float32, 30.0)
+    x[0, 5] = 1e30
+    x[1, :7] = -np.inf
+    x[2, 11] = np.nan
+    for log in (False, True):
+        out = cpu_activation.softmax_forward(x, log)
+        with np.errstate(invalid="ignore"):
+            expected = ref_activation.softmax_forward(x, log)
+        np.testing.assert_allclose(out[[0, 1, 3]], expected[[0, 1, 3]], rtol=1e-5, atol=2e-6)
+        assert np.all(np.isnan(out[2])) and not np.any(np.isnan(out[[0, 1, 3]]))
+        assert np.all(out[1, :7] == (-np.inf if log else 0))
+    probabilities = cpu_activation.softmax_forward(x, False)
+    np.testing.assert_allclose(probabilities[[0, 1, 3]].sum(axis=1), 1, rtol=1e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("fn", [F.softmax, F.log_softmax])
+def test_softmax_gradcheck_every_dim(fn, device):
+    x = leaf(randn((2, 3, 4), 5, scale=2.0), device)
+    for dim in (0, 1, 2, -1):
+        assert gradcheck(lambda t: fn(t, dim) * fastnn.tensor(randn((2, 3, 4), 6), device=device), [x])
+
+
 # ---- gradients against finite differences ---------------------------------------------------------------
 SMOOTH_OR_KINKED = {
     "relu": F.relu, "relu6": lambda x: F.relu6(x * 4), "hardtanh": lambda x: F.hardtanh(x, -0.5, 0.8),

@@ -292,3 +292,55 @@ def test_autograd_grad_unused_input_and_several_outputs():
     gx, gy = fastnn.autograd.grad([(x * 2).sum(), (x * x).sum()], (x, y), allow_unused=True)
     np.testing.assert_allclose(gx.numpy(), [2 + 2 * 1.0, 2 + 2 * 2.0])
     assert gy is None
+
+
+# ---- a leaf takes a fresh gradient array without a copy (make_result(fresh_grads=True)) ---------------------
+def test_leaf_adopts_a_fresh_gradient_and_never_aliases_a_shared_one():
+    import fastnn.nn.functional as F
+    g = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    x = fastnn.tensor(np.linspace(-2, 2, 12, dtype=np.float32).reshape(3, 4), requires_grad=True)
+    F.relu(x).backward(g)
+    expected = np.where(x._data > 0, g, 0)
+    np.testing.assert_array_equal(x.grad._data, expected)
+    assert not np.shares_memory(x.grad._data, g)
+    # add's backward hands grad_out itself to both operands: each leaf must own a copy, not the caller's array
+    a, b = (fastnn.tensor(np.zeros((3, 4), np.float32), requires_grad=True) for _ in range(2))
+    (a + b).backward(g)
+    a.grad._data[...] = 7
+    np.testing.assert_array_equal(b.grad._data, g)
+    assert not np.shares_memory(a.grad._data, g) and not np.shares_memory(b.grad._data, g)
+    # one op's fresh gradients go to three leaves: three separate arrays
+    w = fastnn.tensor(np.ones((5, 4), np.float32), requires_grad=True)
+    bias = fastnn.tensor(np.zeros(5, np.float32), requires_grad=True)
+    x.grad = None
+    F.linear(x, w, bias).sum().backward()
+    grads = [x.grad._data, w.grad._data, bias.grad._data]
+    assert not any(np.shares_memory(p, q) for i, p in enumerate(grads) for q in grads[i + 1:])
+    np.testing.assert_allclose(w.grad._data, np.tile(x._data.sum(axis=0), (5, 1)), rtol=1e-6)
+
+
+def test_adopted_gradient_accumulates_over_retained_and_repeated_backwards():
+    import fastnn.nn.functional as F
+    x = fastnn.tensor(np.array([-1.0, 0.5, 2.0]), requires_grad=True)
+    y = F.sigmoid(x)
+    s = 1 / (1 + np.exp(-x._data))
+    y.backward(np.ones(3), retain_graph=True)
+    y.backward(np.ones(3))
+    F.relu(x).backward(np.full(3, 10.0))
+    np.testing.assert_allclose(x.grad._data, 2 * s * (1 - s) + np.where(x._data > 0, 10.0, 0.0), rtol=1e-12)
+
+
+def test_grad_mode_is_per_thread_and_starts_enabled():
+    import threading
+    seen = {}
+
+    def worker():
+        seen["start"] = fastnn.is_grad_enabled()
+        with fastnn.no_grad():
+            seen["inside"] = fastnn.is_grad_enabled()
+    with fastnn.no_grad():
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join()
+        assert not fastnn.is_grad_enabled()  # the worker's no_grad exit did not touch this thread's mode
+    assert seen == {"start": True, "inside": False} and fastnn.is_grad_enabled()

@@ -13,7 +13,10 @@ per-dtype degree for ~1-2 ulp; float32 erf is the Abramowitz-Stegun formula PyTo
 < -708.4 in float64) are flushed to 0.
 
 PReLU kernels see the input as (outer, C, inner) and maxout kernels as (outer, groups * pieces, inner); both
-parallelize over (outer, channel-or-group) rows. Reductions (the PReLU weight gradient, the learnable-swish
+parallelize over (outer, channel-or-group) rows. Softmax kernels see it as (outer, C, inner), normalise over C
+and parallelize over outer: with inner > 1 (softmax over dim 1 of NCHW) each pass sweeps the contiguous inner
+axis, so it vectorizes; with inner == 1 (the last dim) each row is contiguous and its sums are reassociated
+(`_row_sum`). Reductions (the PReLU weight gradient, the learnable-swish
 beta gradient) are written per row or per fixed block and summed by the caller, so results are deterministic.
 """
 import math
@@ -27,7 +30,7 @@ __all__ = ["hardtanh_forward", "hardtanh_backward", "leaky_relu_forward", "leaky
            "elu_forward", "elu_backward", "gelu_forward", "gelu_backward", "sigmoid_forward", "sigmoid_backward",
            "tanh_forward", "tanh_backward", "swish_forward", "swish_backward", "swish_backward_with_beta",
            "softplus_forward", "softplus_backward", "mish_forward", "mish_backward", "prelu_forward",
-           "prelu_backward", "maxout_forward", "maxout_backward"]
+           "prelu_backward", "maxout_forward", "maxout_backward", "softmax_forward", "softmax_backward"]
 
 # Elements per prange iteration when a kernel also reduces (one partial sum per block, summed by the caller).
 REDUCTION_BLOCK = 16384
@@ -537,4 +540,103 @@ def maxout_backward(grad_out, x, pieces):
         for p in range(pieces):
             for j in range(inner):
                 grad_in[n, first + p, j] = grad_out[n, group, j] if winner[j] == p else zero
+    return grad_in
+
+
+# ---- softmax --------------------------------------------------------------------------------------------
+# Only this helper may reorder its additions (8 lanes of partial sums, vectorized); the kernels that call it keep
+# strict order elsewhere, since reassociating the Cody-Waite reduction inside _exp_nonpositive would lose bits.
+@njit(nogil=True, cache=True, fastmath={"reassoc"})
+def _row_sum(a):
+    total = a.dtype.type(0)
+    for i in range(a.size):  # an index loop: LLVM vectorizes it, not the iterator form
+        total += a[i]
+    return total
+
+
+@njit(nogil=True, cache=True)
+def _row_max(a):
+    best = a[0]
+    for i in range(1, a.size):
+        v = a[i]
+        best = v if v > best else best  # a NaN never wins, but it makes its row NaN through the caller's sum
+    return best
+
+
+@njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
+def softmax_forward(x, log):
+    """x: (outer, C, inner) -> softmax (or log-softmax when `log`) over C, with the max subtracted first."""
+    outer, channels, inner = x.shape
+    out = np.empty_like(x)
+    if inner == 1:
+        rows, dsts = x.reshape(outer, channels), out.reshape(outer, channels)  # C-contiguous rows vectorize
+        for n in prange(outer):
+            row, dst = rows[n], dsts[n]
+            m = _row_max(row)
+            for c in range(channels):
+                dst[c] = _exp_nonpositive(row[c] - m)
+            total = _row_sum(dst)
+            if log:  # (x - max) - log(sum), in this order: the max entry's small log-probability keeps its bits
+                log_total = np.log(total)
+                for c in range(channels):
+                    dst[c] = (row[c] - m) - log_total
+            else:
+                scale = x.dtype.type(1) / total
+                for c in range(channels):
+                    dst[c] *= scale
+        return out
+    for n in prange(outer):
+        m = x[n, 0].copy()
+        for c in range(1, channels):
+            for j in range(inner):
+                v = x[n, c, j]
+                m[j] = v if v > m[j] else m[j]
+        total = np.zeros(inner, x.dtype)
+        for c in range(channels):
+            for j in range(inner):
+                e = _exp_nonpositive(x[n, c, j] - m[j])
+                out[n, c, j] = e
+                total[j] += e
+        if log:
+            log_total = np.log(total)
+            for c in range(channels):
+                for j in range(inner):
+                    out[n, c, j] = (x[n, c, j] - m[j]) - log_total[j]
+        else:
+            scale = x.dtype.type(1) / total
+            for c in range(channels):
+                for j in range(inner):
+                    out[n, c, j] *= scale[j]
+    return out
+
+
+@njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
+def softmax_backward(grad_out, out, log):
+    """From the saved output y: y * (g - sum_C g y) for softmax, g - exp(y) * sum_C g for log-softmax."""
+    outer, channels, inner = out.shape
+    grad_in = np.empty_like(grad_out)
+    if inner == 1:
+        gs, ys, dsts = grad_out.reshape(outer, channels), out.reshape(outer, channels), grad_in.reshape(outer, channels)
+        for n in prange(outer):
+            g, y, dst = gs[n], ys[n], dsts[n]
+            if log:
+                total = _row_sum(g)
+                for c in range(channels):
+                    dst[c] = g[c] - _exp_nonpositive(y[c]) * total
+            else:
+                for c in range(channels):
+                    dst[c] = g[c] * y[c]
+                total = _row_sum(dst)
+                for c in range(channels):
+                    dst[c] = y[c] * (g[c] - total)
+        return grad_in
+    for n in prange(outer):
+        total = np.zeros(inner, out.dtype)
+        for c in range(channels):
+            for j in range(inner):
+                total[j] += grad_out[n, c, j] if log else grad_out[n, c, j] * out[n, c, j]
+        for c in range(channels):
+            for j in range(inner):
+                g, y = grad_out[n, c, j], out[n, c, j]
+                grad_in[n, c, j] = g - _exp_nonpositive(y) * total[j] if log else y * (g - total[j])
     return grad_in

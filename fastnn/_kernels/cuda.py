@@ -33,7 +33,8 @@ _INSTALL = "pip install 'fastnn[cuda]'"
 # Entry points served by their NumPy reference run on CuPy arrays: every call in them is a ufunc or a NumPy
 # function CuPy overrides (__array_ufunc__ / __array_function__), and they create no host array, so they run
 # on the GPU unchanged (tests/test_cuda_sim.py checks this with arrays that refuse host conversion).
-FALLBACKS = {"local_response_norm_forward": "ref_norm", "local_response_norm_backward": "ref_norm",
+FALLBACKS = {"softmax_forward": "ref_activation", "softmax_backward": "ref_activation",
+             "local_response_norm_forward": "ref_norm", "local_response_norm_backward": "ref_norm",
              "adadelta_step": "ref_optim_more", "adamax_step": "ref_optim_more", "radam_step": "ref_optim_more",
              "asgd_step": "ref_optim_more", "rprop_step": "ref_optim_more", "sparse_adam_step": "ref_optim_more"}
 

@@ -39,6 +39,9 @@ KERNELS = {
     "prelu_backward": "(grad_out, x, weight)",
     "maxout_forward": "(x, pieces)",
     "maxout_backward": "(grad_out, x, pieces)",
+    # softmax / log-softmax (when `log`) over axis 1 of (outer, C, inner); the backward reads the saved output
+    "softmax_forward": "(x, log)",
+    "softmax_backward": "(grad_out, out, log)",
     # convolution (NCHW, weight (Cout, Cin/groups, kh, kw))
     "conv2d_forward": "(x, w, b, stride, padding, dilation, groups, algorithm)",
     "conv2d_backward": "(grad_out, x, w, stride, padding, dilation, groups, need_input, need_weight, need_bias, "

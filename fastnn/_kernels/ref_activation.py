@@ -123,3 +123,18 @@ def maxout_backward(grad_out, x, pieces):
     grad_in = np.zeros_like(grouped)
     np.put_along_axis(grad_in, winner, grad_out[:, :, None, :], axis=2)
     return grad_in.reshape(x.shape)
+
+
+# Softmax references use only array methods and ufuncs, so CuPy arrays run them too (the CUDA backend's fallback).
+def softmax_forward(x, log):
+    shifted = x - x.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    if log:
+        return shifted - np.log(exp.sum(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def softmax_backward(grad_out, out, log):
+    if log:
+        return grad_out - np.exp(out) * grad_out.sum(axis=1, keepdims=True)
+    return out * (grad_out - (grad_out * out).sum(axis=1, keepdims=True))

@@ -15,11 +15,15 @@ import contextlib
 import threading
 import weakref
 
-_state = threading.local()
+class _GradState(threading.local):
+    enabled = True  # each thread starts in grad mode; a class default, so reading it never raises AttributeError
+
+
+_state = _GradState()
 
 
 def is_grad_enabled():
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 class set_grad_enabled:
@@ -70,32 +74,37 @@ class enable_grad(_GradMode):
 
 
 class Node:
-    """One recorded op: the inputs it read, the closure that maps grad_out to input grads, and the
-    (version counter, version) of each tensor the closure reads."""
-    __slots__ = ("inputs", "backward", "name", "saved")
+    """One recorded op: the inputs it read, the closure that maps grad_out to input grads, the
+    (version counter, version) of each tensor the closure reads, and whether the closure's gradient arrays are
+    new ones that nothing else references (`fresh`: a leaf may then take one as its .grad without a copy)."""
+    __slots__ = ("inputs", "backward", "name", "saved", "fresh")
 
-    def __init__(self, inputs, backward, name, saved):
+    def __init__(self, inputs, backward, name, saved, fresh=False):
         self.inputs = inputs
         self.backward = backward
         self.name = name
         self.saved = saved
+        self.fresh = fresh
 
 
 def make_result(data, inputs, backward, name=None, saved=None, saves_output=False, shares_storage=None,
-                tangent=None):
+                tangent=None, fresh_grads=False):
     """Wrap `data` (an array of the inputs' backend) in a Tensor; record a node when grad mode is on and an input
     requires grad. `saved`: the inputs whose values `backward` reads (default: all); `saves_output`: it reads the
     output too; `shares_storage`: the input whose storage the output views (it then shares its version counter);
-    `tangent`: the op's forward-mode rule (see the module docstring), called only inside a dual level."""
+    `tangent`: the op's forward-mode rule (see the module docstring), called only inside a dual level;
+    `fresh_grads`: `backward` returns newly allocated arrays, each referenced by nothing else (not grad_out, not a
+    saved array, not one another), so a leaf's first gradient is taken without a copy, as PyTorch steals it."""
     backend = inputs[0]._backend
     for t in inputs:
         if t._backend is not backend:
             raise RuntimeError(f"expected all tensors on the same device, got {backend.device} and {t.device}")
     counter = None if shares_storage is None else shares_storage._version_counter
-    if is_grad_enabled() and any(t.requires_grad for t in inputs):
+    # a plain loop, not any(generator): this runs once per op
+    if _state.enabled and _any_requires_grad(inputs):
         kept = inputs if saved is None else saved
         node = Node(inputs, backward, name or _op_name(backward),
-                    [(t._version_counter, t._version_counter[0]) for t in kept])
+                    [(t._version_counter, t._version_counter[0]) for t in kept], fresh_grads)
         out = Tensor._wrap(data, backend, node, counter)
         out._view_of = shares_storage
         if saves_output:
@@ -105,6 +114,13 @@ def make_result(data, inputs, backward, name=None, saved=None, saves_output=Fals
     if _forward.visible:  # the only cost of forward mode outside a dual level
         propagate_tangents(out, inputs, tangent, name or _op_name(backward))
     return out
+
+
+def _any_requires_grad(inputs):
+    for t in inputs:
+        if t.requires_grad:
+            return True
+    return False
 
 
 def _op_name(backward):
@@ -240,8 +256,9 @@ def _seed(root, gradient, what):
 
 def _run_backward(roots, seeds, retain_graph, leaf_sink, captured=None, wanted=None):
     """Propagate `seeds` (one array per root) through the graph below `roots`. Leaf gradients go to
-    leaf_sink(tensor, grad) (`wanted`: the ids of the leaves it uses, None for all); for the non-leaf tensors whose
-    ids are keys of `captured`, their total gradient is stored there too. A tensor's hooks (register_hook) see its
+    leaf_sink(tensor, grad, owned) (`wanted`: the ids of the leaves it uses, None for all; `owned`: see
+    Node.fresh); for the non-leaf tensors whose ids are keys of `captured`, their total gradient is stored there
+    too. A tensor's hooks (register_hook) see its
     total gradient and may replace it: a non-leaf's when it is reached, a leaf's once every edge into it is done."""
     order, hooked = _topological_order(roots, wanted)
     grads = {}
@@ -286,7 +303,7 @@ def _run_backward(roots, seeds, retain_graph, leaf_sink, captured=None, wanted=N
             elif pg is None or not parent.requires_grad:
                 continue
             elif parent._node is None:
-                leaf_sink(parent, pg)
+                leaf_sink(parent, pg, node.fresh)
             else:
                 key = id(parent)
                 grads[key] = grads[key] + pg if key in grads else pg
@@ -371,7 +388,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     captured = {id(t): None for t in inputs if t._node is not None}
     leaf_grads = {}
 
-    def sink(tensor, g):
+    def sink(tensor, g, owned=False):
         if id(tensor) in leaf_ids:
             key = id(tensor)
             leaf_grads[key] = leaf_grads[key] + g if key in leaf_grads else g
@@ -386,12 +403,14 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     return tuple(result)
 
 
-def _accumulate_leaf(tensor, g):
+def _accumulate_leaf(tensor, g, owned=False):
+    """Add g to tensor.grad. `owned`: nothing else references g, so it may become the .grad array itself."""
     if g.shape != tensor.shape:
         raise RuntimeError(f"internal error: gradient shape {g.shape} != tensor shape {tensor.shape}")
     if tensor.grad is None:
-        # Own a fresh array: `g` may be shared with other branches of the graph.
-        tensor.grad = Tensor._wrap(g.astype(tensor.dtype, copy=True), tensor._backend)
+        # Otherwise own a copy: `g` may be shared with other branches of the graph, or be the caller's array.
+        kept = g if owned and g.dtype == tensor.dtype else g.astype(tensor.dtype, copy=True)
+        tensor.grad = Tensor._wrap(kept, tensor._backend)
     else:
         tensor.grad._data += g
     if tensor._hooks is not None:

@@ -7,8 +7,7 @@ makes the input contiguous, casts scalars to the input's dtype and wires the bac
 The kernels run at every size. On an idle machine a parallel launch costs a few microseconds, about what
 NumPy's several-pass formulas cost on a tiny array, while from ~4K elements the fused kernel is several times
 faster; a NumPy path for small inputs would add a second implementation to keep equal for no real gain.
-Softmax and log-softmax are array-namespace expressions: they reduce along a dim, and that form is already a
-few passes.
+Softmax and log-softmax run as fused kernels too, on the input seen as (outer, C, inner) with C the softmax dim.
 """
 import math
 from operator import attrgetter
@@ -72,7 +71,7 @@ def _elementwise(x, op, family, *scalars, saves_output=False, derivative=None):
         return (grad.reshape(x.shape).astype(x.dtype, copy=False),)
     return make_result(out.reshape(x.shape).astype(x.dtype, copy=False), (x,), backward, op,
                        saved=() if saves_output else None, saves_output=saves_output,
-                       tangent=None if derivative is None else lambda t: t * derivative())
+                       tangent=None if derivative is None else lambda t: t * derivative(), fresh_grads=True)
 
 
 def _mask(x, values):
@@ -297,41 +296,59 @@ def _softmax_input(x, dim, dtype, op):
     return x, normalize_dim(dim, x.ndim)
 
 
-def _log_softmax_array(xp, data, axis):
-    if data.size == 0:  # nothing to normalise; max() over an empty axis would raise
+def _softmax_kernel_input(xp, data, axis):
+    """data as a C-contiguous (outer, C, inner) array of a kernel dtype, C being the softmax axis (float16 is
+    computed in float32, as _compute_array does)."""
+    shape = data.shape
+    if data.dtype == np.float16:
+        data = data.astype(np.float32)
+    return xp.ascontiguousarray(data).reshape(math.prod(shape[:axis]), shape[axis] if shape else 1,
+                                              math.prod(shape[axis + 1:]))
+
+
+def _softmax_array(backend, data, axis, log):
+    """(Log-)softmax of a backend array along `axis` by the backend's fused kernel, in data's dtype and shape."""
+    if data.size == 0:  # nothing to normalise
         return data.copy()
-    shifted = data - data.max(axis=axis, keepdims=True)
-    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+    out = backend.kernels.softmax_forward(_softmax_kernel_input(backend.xp, data, axis), log)
+    return out.reshape(data.shape).astype(data.dtype, copy=False)
+
+
+def _log_softmax_array(backend, data, axis):
+    return _softmax_array(backend, data, axis, True)
+
+
+def _softmax_op(x, dim, dtype, log):
+    op = "log_softmax" if log else "softmax"
+    x, axis = _softmax_input(x, dim, dtype, op)
+    backend = x._backend
+    out = _softmax_array(backend, x._data, axis, log)
+
+    def backward(g):
+        if out.size == 0:
+            return (g.astype(out.dtype, copy=True),)
+        grad = backend.kernels.softmax_backward(_softmax_kernel_input(backend.xp, g.astype(out.dtype, copy=False),
+                                                                      axis),
+                                                _softmax_kernel_input(backend.xp, out, axis), log)
+        return (grad.reshape(out.shape).astype(out.dtype, copy=False),)
+    if log:
+        def tangent(t):
+            return t - (softmax(x, axis) * t).sum(axis, keepdim=True)
+    else:
+        def tangent(t):
+            s = softmax(x, axis)
+            return s * (t - (s * t).sum(axis, keepdim=True))
+    return make_result(out, (x,), backward, op, saved=(), saves_output=True, tangent=tangent, fresh_grads=True)
 
 
 @traced
 def log_softmax(x, dim, dtype=None):
-    x, axis = _softmax_input(x, dim, dtype, "log_softmax")
-    xp = x._backend.xp
-    out = _log_softmax_array(xp, x._data, axis)
-
-    def backward(g):
-        return (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),)
-    return make_result(out, (x,), backward, "log_softmax", saved=(), saves_output=True,
-                       tangent=lambda t: t - (softmax(x, axis) * t).sum(axis, keepdim=True))
+    return _softmax_op(x, dim, dtype, True)
 
 
 @traced
 def softmax(x, dim, dtype=None):
-    x, axis = _softmax_input(x, dim, dtype, "softmax")
-    xp = x._backend.xp
-    if x._data.size == 0:
-        out = x._data.copy()
-    else:
-        out = xp.exp(x._data - x._data.max(axis=axis, keepdims=True))
-        out /= out.sum(axis=axis, keepdims=True)
-
-    def backward(g):
-        return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
-    def tangent(t):
-        s = softmax(x, axis)
-        return s * (t - (s * t).sum(axis, keepdim=True))
-    return make_result(out, (x,), backward, "softmax", saved=(), saves_output=True, tangent=tangent)
+    return _softmax_op(x, dim, dtype, False)
 
 
 # ---- activations built from array expressions (issue 14) --------------------------------------------------

@@ -79,4 +79,5 @@ def linear(input, weight, bias=None):
     inputs = (input, weight, bias) if bias is not None else (input, weight)
     def tangent(tx, tw, tb=None):
         return add_tangents(None if tx is None else linear(tx, weight), None if tw is None else linear(input, tw), tb)
-    return make_result(out, inputs, backward, "linear", saved=product_saved(input, weight), tangent=tangent)
+    return make_result(out, inputs, backward, "linear", saved=product_saved(input, weight), tangent=tangent,
+                       fresh_grads=True)

@@ -136,7 +136,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     """
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_class_input("cross_entropy", input)
-    logp = _log_softmax_array(input._backend.xp, input._data, 1)
+    logp = _log_softmax_array(input._backend, input._data, 1)
     return _weighted_nll("cross_entropy", input, logp, target, weight, ignore_index, reduction, label_smoothing,
                          True)
 
