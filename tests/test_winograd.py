@@ -64,16 +64,27 @@ def test_reference_is_exact_in_float64_against_the_definition(padding):
                                atol=1e-11)
 
 
-@pytest.mark.parametrize("chunk, slots", [(1, 3), (5, 2), (64, 8)])
+@pytest.mark.parametrize("chunk, slots", [(1, 3), (5, 2), (64, 4)])
 def test_chunks_of_tiles_across_images_match_the_reference(monkeypatch, chunk, slots):
     """Chunks of tiles straddle images; the weight gradient sums chunks in slots, then slots in order."""
     monkeypatch.setattr(cpu_winograd, "_TILES_PER_CHUNK", chunk)
-    monkeypatch.setattr(cpu_winograd, "_MAX_WEIGHT_SLOTS", slots)
+    monkeypatch.setattr(cpu_winograd, "_MIN_TILES_PER_CHUNK", 1)
+    monkeypatch.setattr(cpu_winograd, "_WEIGHT_SLOTS", slots)
     rng = np.random.default_rng(1)
     x, w = rng.standard_normal((3, 4, 10, 7)), rng.standard_normal((5, 4, 3, 3))
     grad_out = rng.standard_normal((3, 5, 10, 7))
     np.testing.assert_allclose(cpu_winograd.conv2d_forward_winograd(x, w, None, (1, 1)),
                                ref_winograd.conv2d_forward(x, w, None, (1, 1)), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cpu_winograd.conv2d_weight_grad_winograd(grad_out, x, (1, 1)),
+                               ref_winograd.conv2d_weight_grad(grad_out, x, (1, 1)), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n, channels, size", [(1, 24, 4), (2, 3, 9)])
+def test_weight_gradient_over_all_tiles_or_in_slots_matches_the_reference(n, channels, size):
+    """Few tiles for many channels (1 tile, 24 channels): one GEMM per position over all tiles, whose
+    transforms take less memory than the slots' partial sums; many tiles for few channels: the slots."""
+    rng = np.random.default_rng(4)
+    x, grad_out = rng.standard_normal((n, channels, size, size)), rng.standard_normal((n, channels + 1, size, size))
     np.testing.assert_allclose(cpu_winograd.conv2d_weight_grad_winograd(grad_out, x, (1, 1)),
                                ref_winograd.conv2d_weight_grad(grad_out, x, (1, 1)), rtol=1e-12, atol=1e-12)
 

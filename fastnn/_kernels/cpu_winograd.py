@@ -51,8 +51,9 @@ _TILES_PER_CHUNK = 128
 # tiles, so that both cores get work; the cut depends only on the shape, never on the thread count.
 _MIN_CHUNKS = 8
 _MIN_TILES_PER_CHUNK = 16
-# The weight gradient's per-slot partial sums (36 x Cout x Cin each): at most this many slots.
-_MAX_WEIGHT_SLOTS = 8
+# The weight gradient sums its chunks in this many fixed slots (partial sums of 36 x Cout x Cin each), enough
+# to keep two cores busy under uneven load.
+_WEIGHT_SLOTS = 4
 
 
 def winograd_applies(w_shape, stride, padding, dilation, groups):
@@ -64,17 +65,24 @@ def winograd_applies(w_shape, stride, padding, dilation, groups):
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
 def _weight_transform(w, g, u):
-    """u[a*6 + b, k, c] = (G w[k, c] Gᵀ)[a, b]; one output channel k per iteration."""
+    """u[a*6 + b, k, c] = (G w[k, c] Gᵀ)[a, b]; one output channel k per iteration, runs over the input
+    channels c (contiguous in u)."""
     cout, cin = w.shape[0], w.shape[1]
     for k in prange(cout):
-        tmp = np.empty((_PATCH, 3), w.dtype)
-        for c in range(cin):
-            for a in range(_PATCH):
-                for j in range(3):
-                    tmp[a, j] = g[a, 0] * w[k, c, 0, j] + g[a, 1] * w[k, c, 1, j] + g[a, 2] * w[k, c, 2, j]
-            for a in range(_PATCH):
-                for b in range(_PATCH):
-                    u[a * _PATCH + b, k, c] = tmp[a, 0] * g[b, 0] + tmp[a, 1] * g[b, 1] + tmp[a, 2] * g[b, 2]
+        wk = w[k].reshape(cin, 9)
+        tmp = np.empty((_PATCH, 3, cin), w.dtype)
+        for a in range(_PATCH):
+            g0, g1, g2 = g[a, 0], g[a, 1], g[a, 2]
+            for j in range(3):
+                row = tmp[a, j]
+                for c in range(cin):
+                    row[c] = g0 * wk[c, j] + g1 * wk[c, 3 + j] + g2 * wk[c, 6 + j]
+        for a in range(_PATCH):
+            for b in range(_PATCH):
+                g0, g1, g2 = g[b, 0], g[b, 1], g[b, 2]
+                dst = u[a * _PATCH + b, k]
+                for c in range(cin):
+                    dst[c] = tmp[a, 0, c] * g0 + tmp[a, 1, c] * g1 + tmp[a, 2, c] * g2
     return u
 
 
@@ -86,29 +94,31 @@ def weight_transform(w):
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
 def _weight_grad_transform(partial, g, out):
-    """out[k, c] = Gᵀ S G with S[a, b] = sum over slots, in order, of partial[slot, a*6 + b, k, c]."""
+    """out[k, c] = Gᵀ S G with S[a, b] = sum over slots, in order, of partial[slot, a*6 + b, k, c]; one output
+    channel k per iteration, runs over the input channels c (contiguous in partial)."""
     n_slots, _, cout, cin = partial.shape
     for k in prange(cout):
-        s = np.empty((_PATCH, _PATCH), out.dtype)
-        tmp = np.empty((3, _PATCH), out.dtype)
-        for c in range(cin):
-            for p in range(_PATCH * _PATCH):
-                total = partial[0, p, k, c]
-                for slot in range(1, n_slots):
-                    total += partial[slot, p, k, c]
-                s[p // _PATCH, p % _PATCH] = total
-            for r in range(3):
-                for b in range(_PATCH):
-                    acc = out.dtype.type(0)
-                    for a in range(_PATCH):
-                        acc += g[a, r] * s[a, b]
-                    tmp[r, b] = acc
-            for r in range(3):
-                for q in range(3):
-                    acc = out.dtype.type(0)
-                    for b in range(_PATCH):
-                        acc += tmp[r, b] * g[b, q]
-                    out[k, c, r, q] = acc
+        s = partial[0, :, k].copy()
+        for slot in range(1, n_slots):
+            s += partial[slot, :, k]
+        tmp = np.empty((3, _PATCH, cin), out.dtype)
+        for r in range(3):
+            for b in range(_PATCH):
+                row = tmp[r, b]
+                row[:] = 0
+                for a in range(_PATCH):
+                    coef = g[a, r]
+                    src = s[a * _PATCH + b]
+                    for c in range(cin):
+                        row[c] += coef * src[c]
+        ok = out[k].reshape(cin, 9)
+        for r in range(3):
+            for q in range(3):
+                for c in range(cin):
+                    acc = tmp[r, 0, c] * g[0, q]
+                    for b in range(1, _PATCH):
+                        acc += tmp[r, b, c] * g[b, q]
+                    ok[c, r * 3 + q] = acc
     return out
 
 
@@ -245,29 +255,57 @@ def _winograd_conv(xp, u, bias, in_offsets, out_offsets, tile_y, tile_x, chunk, 
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
-def _winograd_weight_grad(xp, gp, in_offsets, grad_offsets, chunk, partial):
-    """partial[slot] (36, K, C) = sum over the slot's chunks of tiles of (A g Aᵀ) x (Bᵀ d B) per position, for
-    gp (N, K, Gh, Gw) the output gradient zero-padded to whole tiles (tile t at flat offset grad_offsets[t]) and
-    xp (N, C, Hp, Wp) the padded input (patch t at in_offsets[t])."""
+def _transform_all(xp, gp, in_offsets, grad_offsets, chunk, v, gt):
+    """v[:, :, t] = Bᵀ d B of the input patches (xp (N, C, Hp, Wp) padded, patch t at flat offset in_offsets[t])
+    and gt[:, :, t] = A g Aᵀ of the output-gradient tiles (gp (N, K, Gh, Gw) zero-padded to whole tiles, tile t
+    at grad_offsets[t]); chunks of tiles in parallel."""
+    n_tiles = in_offsets.shape[0]
+    x_plane, x_pitch = xp.shape[2] * xp.shape[3], xp.shape[3]
+    g_plane, g_pitch = gp.shape[2] * gp.shape[3], gp.shape[3]
+    x_src, g_src = xp.reshape(-1), gp.reshape(-1)
+    for ci in prange(-(-n_tiles // chunk)):
+        t0 = ci * chunk
+        t1 = min(t0 + chunk, n_tiles)
+        tmp = np.empty((_PATCH, _PATCH, t1 - t0), xp.dtype)
+        _input_transform(x_src, in_offsets[t0:t1], x_plane, x_pitch, tmp, v[:, :, t0:t1])
+        _grad_transform(g_src, grad_offsets[t0:t1], g_plane, g_pitch, tmp, gt[:, :, t0:t1])
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _position_products(gt, v, s):
+    """s[p] (K, C) = gt[p] (K, T) x v[p]ᵀ (T, C): one GEMM over all tiles per position, positions in parallel."""
+    for p in prange(s.shape[0]):
+        np.dot(gt[p], v[p].T, s[p])
+    return s
+
+
+@njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
+def _slot_products(xp, gp, in_offsets, grad_offsets, chunk, partial):
+    """partial[slot] (36, K, C) = sum over the slot's chunks of tiles of (A g Aᵀ) x (Bᵀ d B)ᵀ per position
+    (xp, gp and offsets as in _transform_all): each chunk's transformed tiles stay in the cache between their
+    transform and their GEMMs; fixed slots of consecutive chunks, summed in order, keep it deterministic."""
     n_tiles = in_offsets.shape[0]
     n_slots, n_pos, cout, cin = partial.shape
     n_chunks = -(-n_tiles // chunk)
     x_plane, x_pitch = xp.shape[2] * xp.shape[3], xp.shape[3]
     g_plane, g_pitch = gp.shape[2] * gp.shape[3], gp.shape[3]
     x_src, g_src = xp.reshape(-1), gp.reshape(-1)
-    dtype = xp.dtype
     for slot in prange(n_slots):
         acc = partial[slot]
         acc[:] = 0
-        prod = np.empty((cout, cin), dtype)
+        prod = np.empty((cout, cin), xp.dtype)
+        # One set of buffers per slot, viewed contiguously at each chunk's size (BLAS needs contiguous operands).
+        tmp_buf = np.empty(_PATCH * _PATCH * chunk, xp.dtype)
+        v_buf = np.empty(n_pos * cin * chunk, xp.dtype)
+        gt_buf = np.empty(n_pos * cout * chunk, xp.dtype)
         for ci in range(slot * n_chunks // n_slots, (slot + 1) * n_chunks // n_slots):
             t0 = ci * chunk
             t1 = min(t0 + chunk, n_tiles)
             count = t1 - t0
-            tmp = np.empty((_PATCH, _PATCH, count), dtype)
-            v = np.empty((n_pos, cin, count), dtype)
+            tmp = tmp_buf[:_PATCH * _PATCH * count].reshape((_PATCH, _PATCH, count))
+            v = v_buf[:n_pos * cin * count].reshape((n_pos, cin, count))
+            gt = gt_buf[:n_pos * cout * count].reshape((n_pos, cout, count))
             _input_transform(x_src, in_offsets[t0:t1], x_plane, x_pitch, tmp, v)
-            gt = np.empty((n_pos, cout, count), dtype)
             _grad_transform(g_src, grad_offsets[t0:t1], g_plane, g_pitch, tmp, gt)
             for p in range(n_pos):
                 np.dot(gt[p], v[p].T, prod)
@@ -331,9 +369,20 @@ def conv2d_weight_grad_winograd(grad_out, x, padding):
     tiles_h, tiles_w = -(-out_h // TILE) * TILE, -(-out_w // TILE) * TILE
     xp = _padded(x, padding, tiles_h + 2, tiles_w + 2)
     gp = _padded(grad_out, (0, 0), tiles_h, tiles_w)
-    chunk = _chunk(tile_n.size)
-    slots = max(1, min(_MAX_WEIGHT_SLOTS, -(-tile_n.size // chunk)))
-    partial = np.empty((slots, _PATCH * _PATCH, cout, x.shape[1]), x.dtype)
-    _winograd_weight_grad(xp, gp, _offsets(tile_n, tile_y, tile_x, xp.shape),
-                          _offsets(tile_n, tile_y, tile_x, gp.shape), chunk, partial)
-    return _weight_grad_transform(partial, G.astype(x.dtype), np.empty((cout, x.shape[1], 3, 3), x.dtype))
+    cin, n_tiles = x.shape[1], tile_n.size
+    if n_tiles == 0:
+        return np.zeros((cout, cin, 3, 3), x.dtype)
+    in_offsets, grad_offsets = _offsets(tile_n, tile_y, tile_x, xp.shape), _offsets(tile_n, tile_y, tile_x, gp.shape)
+    chunk = _chunk(n_tiles)
+    slots = min(_WEIGHT_SLOTS, -(-n_tiles // chunk))
+    n_pos = _PATCH * _PATCH
+    if n_tiles * (cin + cout) <= slots * cin * cout:
+        # Few tiles for the channel count: all tiles' transforms take less memory than the slots' partial sums,
+        # and one GEMM per position over all tiles runs at BLAS speed.
+        v, gt = np.empty((n_pos, cin, n_tiles), x.dtype), np.empty((n_pos, cout, n_tiles), x.dtype)
+        _transform_all(xp, gp, in_offsets, grad_offsets, chunk, v, gt)
+        partial = _position_products(gt, v, np.empty((1, n_pos, cout, cin), x.dtype)[0])[None]
+    else:
+        partial = _slot_products(xp, gp, in_offsets, grad_offsets, chunk,
+                                 np.empty((slots, n_pos, cout, cin), x.dtype))
+    return _weight_grad_transform(partial, G.astype(x.dtype), np.empty((cout, cin, 3, 3), x.dtype))
