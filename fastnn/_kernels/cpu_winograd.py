@@ -9,12 +9,15 @@ with the GEMMs in BLAS near its peak; the transforms are a few adds per element.
 Tiles are numbered across the whole batch (image, tile row, tile column) and cut into fixed chunks, one per
 parallel iteration: a chunk transforms its input patches, runs its 36 single-threaded GEMMs and writes its
 own output tiles, so the result does not depend on scheduling (bit-identical run to run), and a single large
-image still spreads over the cores.
+image still spreads over the cores. The input is zero-padded once so that every patch lies inside it, and the
+transforms are written out (no zero coefficients, shared sub-expressions) as passes over the chunk's tiles.
 
 The backward of a stride-1 3x3 conv is again one: grad_input = conv(grad_out, weight flipped and transposed,
 padding 2 - padding). The weight gradient is the transpose of the forward: with the output gradient's tiles
 transformed as A g Aᵀ, S[p] = sum over tiles of (A g Aᵀ)[p] (K) x V[p] (C) is again 36 GEMMs (the tiles are the
-reduction), summed per fixed slot of chunks and then over slots in order, and grad_w = Gᵀ S G.
+reduction), and grad_w = Gᵀ S G. Its chunks' transforms stay in the cache for their GEMMs, summed in fixed
+slots of chunks and then over slots in order; when few tiles meet many channels (the slots' partial sums
+would outweigh all tiles' transforms) it transforms all tiles and runs one GEMM per position instead.
 """
 import numpy as np
 from numba import njit, prange
