@@ -19,8 +19,9 @@ CPU = _dispatch.backend("cpu")
 
 @pytest.fixture(autouse=True)
 def _winograd_at_every_size(monkeypatch):
-    """'winograd' runs small convs on direct/im2col (cpu_conv._WINOGRAD_MIN_MACS); these tests' convs are small."""
-    monkeypatch.setattr(cpu_conv, "_WINOGRAD_MIN_MACS", 0)
+    """'winograd' runs small convs on direct/im2col (cpu_conv._WINOGRAD_MIN_*); these tests' convs are small."""
+    for name in ("_WINOGRAD_MIN_MACS", "_WINOGRAD_MIN_TILES", "_WINOGRAD_MIN_TILE_USE"):
+        monkeypatch.setattr(cpu_conv, name, 0)
 # Op tests: every CPU algorithm, and each other device with its own choice ('auto'; twin runs the reference).
 DEVICE_ALGORITHMS = [("cpu", a) for a in ALGORITHMS] + [(d, "auto") for d in DEVICES if d != "cpu"]
 

@@ -14,8 +14,9 @@ CPU = _dispatch.backend("cpu")
 
 @pytest.fixture(autouse=True)
 def _winograd_at_every_size(monkeypatch):
-    """'winograd' runs small convs on direct/im2col (cpu_conv._WINOGRAD_MIN_MACS); these tests' convs are small."""
-    monkeypatch.setattr(cpu_conv, "_WINOGRAD_MIN_MACS", 0)
+    """'winograd' runs small convs on direct/im2col (cpu_conv._WINOGRAD_MIN_*); these tests' convs are small."""
+    for name in ("_WINOGRAD_MIN_MACS", "_WINOGRAD_MIN_TILES", "_WINOGRAD_MIN_TILE_USE"):
+        monkeypatch.setattr(cpu_conv, name, 0)
 # float32 Winograd rounds the transformed values (entries up to ~10x the input's) before the products, so it
 # is looser than the direct kernels; measured errors are ~1e-6 of the output's scale for these sizes.
 TOLERANCE = {np.float64: 1e-11, np.float32: 2e-5}
@@ -64,16 +65,27 @@ def test_reference_is_exact_in_float64_against_the_definition(padding):
                                atol=1e-11)
 
 
-@pytest.mark.parametrize("chunk, slots", [(1, 3), (5, 2), (64, 8)])
+@pytest.mark.parametrize("chunk, slots", [(1, 3), (5, 2), (64, 4)])
 def test_chunks_of_tiles_across_images_match_the_reference(monkeypatch, chunk, slots):
     """Chunks of tiles straddle images; the weight gradient sums chunks in slots, then slots in order."""
     monkeypatch.setattr(cpu_winograd, "_TILES_PER_CHUNK", chunk)
-    monkeypatch.setattr(cpu_winograd, "_MAX_WEIGHT_SLOTS", slots)
+    monkeypatch.setattr(cpu_winograd, "_MIN_TILES_PER_CHUNK", 1)
+    monkeypatch.setattr(cpu_winograd, "_WEIGHT_SLOTS", slots)
     rng = np.random.default_rng(1)
     x, w = rng.standard_normal((3, 4, 10, 7)), rng.standard_normal((5, 4, 3, 3))
     grad_out = rng.standard_normal((3, 5, 10, 7))
     np.testing.assert_allclose(cpu_winograd.conv2d_forward_winograd(x, w, None, (1, 1)),
                                ref_winograd.conv2d_forward(x, w, None, (1, 1)), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cpu_winograd.conv2d_weight_grad_winograd(grad_out, x, (1, 1)),
+                               ref_winograd.conv2d_weight_grad(grad_out, x, (1, 1)), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n, channels, size", [(1, 24, 4), (2, 3, 9)])
+def test_weight_gradient_over_all_tiles_or_in_slots_matches_the_reference(n, channels, size):
+    """Few tiles for many channels (1 tile, 24 channels): one GEMM per position over all tiles, whose
+    transforms take less memory than the slots' partial sums; many tiles for few channels: the slots."""
+    rng = np.random.default_rng(4)
+    x, grad_out = rng.standard_normal((n, channels, size, size)), rng.standard_normal((n, channels + 1, size, size))
     np.testing.assert_allclose(cpu_winograd.conv2d_weight_grad_winograd(grad_out, x, (1, 1)),
                                ref_winograd.conv2d_weight_grad(grad_out, x, (1, 1)), rtol=1e-12, atol=1e-12)
 
@@ -127,7 +139,9 @@ def test_policy_picks_winograd_for_wide_stride_1_3x3_only():
     choose = CPU.conv_algorithm
     assert choose((64, 64, 3, 3), 1, (1, 1), (16, 16)) == "winograd"
     assert choose((128, 128, 3, 3), 1, (1, 1), (8, 8)) == "winograd"
-    assert choose((64, 3, 3, 3), 1, (1, 1), (32, 32)) != "winograd"  # 3 input channels: GEMMs too thin
+    assert choose((64, 32, 3, 3), 1, (1, 1), (14, 14)) == "winograd"
+    assert choose((16, 16, 3, 3), 1, (1, 1), (32, 32)) != "winograd"  # 16 input channels: GEMMs too thin
+    assert choose((64, 3, 3, 3), 1, (1, 1), (32, 32)) != "winograd"
     assert choose((64, 64, 3, 3), 1, (2, 2), (8, 8)) != "winograd"
     assert choose((64, 64, 5, 5), 1, (1, 1), (8, 8)) != "winograd"
     assert choose((64, 2, 3, 3), 32, (1, 1), (8, 8)) != "winograd"
@@ -158,3 +172,17 @@ def test_winograd_leaves_convs_too_small_for_its_transforms_to_the_other_kernels
     assert not calls and out[0, 0, 5, 5] == 16 * 9
     CPU.kernels.conv2d_forward(np.ones((4, 16, 32, 32), np.float32), w, None, (1, 1), (1, 1), (1, 1), 1, "winograd")
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("x_shape, w_shape, winograd", [
+    ((1, 256, 14, 14), (256, 256, 3, 3), False),  # one image: 16 tiles
+    ((1, 128, 28, 28), (128, 128, 3, 3), True),   # 49 tiles
+    ((128, 512, 2, 2), (512, 512, 3, 3), False),  # 2x2 planes use a quarter of each 4x4 tile
+    ((128, 512, 4, 4), (512, 512, 3, 3), True),
+])
+def test_winograd_leaves_few_tiles_and_tiny_planes_to_the_other_kernels(monkeypatch, x_shape, w_shape, winograd):
+    for name, value in [("_WINOGRAD_MIN_MACS", 1 << 23), ("_WINOGRAD_MIN_TILES", 32), ("_WINOGRAD_MIN_TILE_USE", 0.5)]:
+        monkeypatch.setattr(cpu_conv, name, value)
+    assert CPU.conv_algorithm(w_shape, 1, (1, 1), x_shape[2:]) == "winograd"
+    ran = cpu_conv._runnable("winograd", x_shape, w_shape, (1, 1), (1, 1), (1, 1), 1, x_shape[2:])
+    assert (ran == "winograd") == winograd

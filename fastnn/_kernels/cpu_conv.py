@@ -551,7 +551,11 @@ def _runnable(algorithm, x_shape, w_shape, stride, padding, dilation, groups, ou
     if algorithm != "winograd":
         return algorithm
     macs = x_shape[0] * x_shape[1] * w_shape[0] * output_hw[0] * output_hw[1] * 9
-    if macs >= _WINOGRAD_MIN_MACS and cpu_winograd.winograd_applies(w_shape, stride, padding, dilation, groups):
+    tiles_hw = -(-output_hw[0] // cpu_winograd.TILE) * -(-output_hw[1] // cpu_winograd.TILE)
+    tile_use = output_hw[0] * output_hw[1] / max(1, tiles_hw * cpu_winograd.TILE ** 2)
+    if (macs >= _WINOGRAD_MIN_MACS and x_shape[0] * tiles_hw >= _WINOGRAD_MIN_TILES
+            and tile_use >= _WINOGRAD_MIN_TILE_USE
+            and cpu_winograd.winograd_applies(w_shape, stride, padding, dilation, groups)):
         return algorithm
     return _direct_or_im2col(w_shape, groups, stride, output_hw)
 
@@ -606,14 +610,20 @@ _IM2COL_ALWAYS_REDUCTION = 512
 _DIRECT_MIN_PIXELS_PER_CHANNEL = 7
 
 
-# Winograd needs enough input channels for its 36 GEMMs to run near BLAS peak and amortise the transforms
-# (measured fwd, 2 threads: 1.3-2.2x faster than im2col/direct from 32 input channels up, 1.75x slower with 3;
-# but fwd+bwd on a quiet host, 64x32x14x14 -> 64: 29.8 ms Winograd against 23.0 ms im2col, while 64 and 128
-# input channels won 1.2-2x, so the whole training step picks it from 64 input channels).
-_WINOGRAD_MIN_IN_CHANNELS = 64
+# Winograd needs enough input channels for its 36 GEMMs to run near BLAS peak and amortise the transforms:
+# measured 1 thread, fwd+bwd, interleaved (load ~6, CPU time): 64x32x14x14 -> 64 33.6 ms Winograd, 43.0 direct,
+# 48.3 im2col; 128x32x16x16 -> 32 41.7 Winograd, 64.5 direct; but 128x16x32x32 -> 16 69.4 Winograd, 59.5 direct.
+_WINOGRAD_MIN_IN_CHANNELS = 32
 # ... and enough work: one 16-channel 32x32 image (2.4M multiply-adds) ran 0.14 ms direct, 0.48 ms Winograd,
 # whose transforms and 36 small GEMMs cost more than they save there.
 _WINOGRAD_MIN_MACS = 1 << 23
+# ... and enough tiles per call: each call transforms the weight (36 x Cout x Cin) for 36 GEMMs as wide as the
+# tiles, so a single small plane with many channels loses (one image, fwd, 1 thread: 256 channels at 14x14, 16
+# tiles, 6.2 ms Winograd vs 4.5 im2col; 512 at 7x7, 4 tiles, 21.7 vs 5.1; 128 at 28x28, 49 tiles, 2.8 vs 5.7).
+_WINOGRAD_MIN_TILES = 32
+# ... and planes that fill most of their 4x4 tiles: a 2x2 plane computes 4 of 16 outputs per tile
+# (128x512x2x2 -> 512 fwd+bwd, 1 thread: 375 ms Winograd vs 310 im2col; at 4x4 354 vs 804).
+_WINOGRAD_MIN_TILE_USE = 0.5
 
 
 def choose_algorithm(weight_shape, groups, stride, output_hw):

@@ -9,12 +9,15 @@ with the GEMMs in BLAS near its peak; the transforms are a few adds per element.
 Tiles are numbered across the whole batch (image, tile row, tile column) and cut into fixed chunks, one per
 parallel iteration: a chunk transforms its input patches, runs its 36 single-threaded GEMMs and writes its
 own output tiles, so the result does not depend on scheduling (bit-identical run to run), and a single large
-image still spreads over the cores.
+image still spreads over the cores. The input is zero-padded once so that every patch lies inside it, and the
+transforms are written out (no zero coefficients, shared sub-expressions) as passes over the chunk's tiles.
 
 The backward of a stride-1 3x3 conv is again one: grad_input = conv(grad_out, weight flipped and transposed,
 padding 2 - padding). The weight gradient is the transpose of the forward: with the output gradient's tiles
 transformed as A g Aᵀ, S[p] = sum over tiles of (A g Aᵀ)[p] (K) x V[p] (C) is again 36 GEMMs (the tiles are the
-reduction), summed per fixed slot of chunks and then over slots in order, and grad_w = Gᵀ S G.
+reduction), and grad_w = Gᵀ S G. Its chunks' transforms stay in the cache for their GEMMs, summed in fixed
+slots of chunks and then over slots in order; when few tiles meet many channels (the slots' partial sums
+would outweigh all tiles' transforms) it transforms all tiles and runs one GEMM per position instead.
 """
 import numpy as np
 from numba import njit, prange
@@ -51,8 +54,9 @@ _TILES_PER_CHUNK = 128
 # tiles, so that both cores get work; the cut depends only on the shape, never on the thread count.
 _MIN_CHUNKS = 8
 _MIN_TILES_PER_CHUNK = 16
-# The weight gradient's per-slot partial sums (36 x Cout x Cin each): at most this many slots.
-_MAX_WEIGHT_SLOTS = 8
+# The weight gradient sums its chunks in this many fixed slots (partial sums of 36 x Cout x Cin each), enough
+# to keep two cores busy under uneven load.
+_WEIGHT_SLOTS = 4
 
 
 def winograd_applies(w_shape, stride, padding, dilation, groups):
@@ -64,17 +68,24 @@ def winograd_applies(w_shape, stride, padding, dilation, groups):
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
 def _weight_transform(w, g, u):
-    """u[a*6 + b, k, c] = (G w[k, c] Gᵀ)[a, b]; one output channel k per iteration."""
+    """u[a*6 + b, k, c] = (G w[k, c] Gᵀ)[a, b]; one output channel k per iteration, runs over the input
+    channels c (contiguous in u)."""
     cout, cin = w.shape[0], w.shape[1]
     for k in prange(cout):
-        tmp = np.empty((_PATCH, 3), w.dtype)
-        for c in range(cin):
-            for a in range(_PATCH):
-                for j in range(3):
-                    tmp[a, j] = g[a, 0] * w[k, c, 0, j] + g[a, 1] * w[k, c, 1, j] + g[a, 2] * w[k, c, 2, j]
-            for a in range(_PATCH):
-                for b in range(_PATCH):
-                    u[a * _PATCH + b, k, c] = tmp[a, 0] * g[b, 0] + tmp[a, 1] * g[b, 1] + tmp[a, 2] * g[b, 2]
+        wk = w[k].reshape(cin, 9)
+        tmp = np.empty((_PATCH, 3, cin), w.dtype)
+        for a in range(_PATCH):
+            g0, g1, g2 = g[a, 0], g[a, 1], g[a, 2]
+            for j in range(3):
+                row = tmp[a, j]
+                for c in range(cin):
+                    row[c] = g0 * wk[c, j] + g1 * wk[c, 3 + j] + g2 * wk[c, 6 + j]
+        for a in range(_PATCH):
+            for b in range(_PATCH):
+                g0, g1, g2 = g[b, 0], g[b, 1], g[b, 2]
+                dst = u[a * _PATCH + b, k]
+                for c in range(cin):
+                    dst[c] = tmp[a, 0, c] * g0 + tmp[a, 1, c] * g1 + tmp[a, 2, c] * g2
     return u
 
 
@@ -86,165 +97,222 @@ def weight_transform(w):
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
 def _weight_grad_transform(partial, g, out):
-    """out[k, c] = Gᵀ S G with S[a, b] = sum over slots, in order, of partial[slot, a*6 + b, k, c]."""
+    """out[k, c] = Gᵀ S G with S[a, b] = sum over slots, in order, of partial[slot, a*6 + b, k, c]; one output
+    channel k per iteration, runs over the input channels c (contiguous in partial)."""
     n_slots, _, cout, cin = partial.shape
     for k in prange(cout):
-        s = np.empty((_PATCH, _PATCH), out.dtype)
-        tmp = np.empty((3, _PATCH), out.dtype)
-        for c in range(cin):
-            for p in range(_PATCH * _PATCH):
-                total = partial[0, p, k, c]
-                for slot in range(1, n_slots):
-                    total += partial[slot, p, k, c]
-                s[p // _PATCH, p % _PATCH] = total
-            for r in range(3):
-                for b in range(_PATCH):
-                    acc = out.dtype.type(0)
-                    for a in range(_PATCH):
-                        acc += g[a, r] * s[a, b]
-                    tmp[r, b] = acc
-            for r in range(3):
-                for q in range(3):
-                    acc = out.dtype.type(0)
-                    for b in range(_PATCH):
-                        acc += tmp[r, b] * g[b, q]
-                    out[k, c, r, q] = acc
+        s = partial[0, :, k].copy()
+        for slot in range(1, n_slots):
+            s += partial[slot, :, k]
+        tmp = np.empty((3, _PATCH, cin), out.dtype)
+        for r in range(3):
+            for b in range(_PATCH):
+                row = tmp[r, b]
+                row[:] = 0
+                for a in range(_PATCH):
+                    coef = g[a, r]
+                    src = s[a * _PATCH + b]
+                    for c in range(cin):
+                        row[c] += coef * src[c]
+        ok = out[k].reshape(cin, 9)
+        for r in range(3):
+            for q in range(3):
+                for c in range(cin):
+                    acc = tmp[r, 0, c] * g[0, q]
+                    for b in range(1, _PATCH):
+                        acc += tmp[r, b, c] * g[b, q]
+                    ok[c, r * 3 + q] = acc
     return out
 
 
 @njit(nogil=True, cache=True, fastmath=_FASTMATH)
-def _tile_transform(src, c, tile_n, tile_y, tile_x, mat, patch, tmp, v):
-    """v[p, c, t] = (mat d matᵀ)[p] for tiles t of channel c of src (N, C, H, W), d the s x s patch (s =
-    mat.shape[1]) at (tile_y[t], tile_x[t]) of image tile_n[t], zero outside the plane. With mat = Bᵀ this is
-    the input transform, with mat = A (6x4) the transform of an output-gradient tile."""
-    height, width = src.shape[2], src.shape[3]
-    size = mat.shape[1]
-    count = v.shape[2]
-    zero = src.dtype.type(0)
-    for t in range(count):
-        n, y0, x0 = tile_n[t], tile_y[t], tile_x[t]
-        plane = src[n, c]
-        if y0 >= 0 and x0 >= 0 and y0 + size <= height and x0 + size <= width:
-            for i in range(size):
-                for j in range(size):
-                    patch[i, j, t] = plane[y0 + i, x0 + j]
-        else:
-            for i in range(size):
-                for j in range(size):
-                    yy, xx = y0 + i, x0 + j
-                    inside = yy >= 0 and yy < height and xx >= 0 and xx < width
-                    patch[i, j, t] = plane[yy, xx] if inside else zero
-    # Rows, then columns, each a run over the tiles; zero coefficients are skipped (Bᵀ is 40% zeros).
-    for a in range(_PATCH):
-        for j in range(size):
-            row = tmp[a, j]
-            row[:count] = zero
-            for i in range(size):
-                coef = mat[a, i]
-                if coef != 0:
-                    src_row = patch[i, j]
-                    for t in range(count):
-                        row[t] += coef * src_row[t]
-    for a in range(_PATCH):
-        for b in range(_PATCH):
-            dst = v[a * _PATCH + b, c]
-            dst[:] = zero
-            for j in range(size):
-                coef = mat[b, j]
-                if coef != 0:
-                    src_row = tmp[a, j]
-                    for t in range(count):
-                        dst[t] += coef * src_row[t]
+def _input_transform(src, offsets, plane, pitch, tmp, v):
+    """v[a*6 + b, c, t] = (Bᵀ d B)[a, b] for d the 6x6 patch of channel c at flat offset offsets[t] + c*plane of
+    the padded input src (rows `pitch` apart). Bᵀ written out (Lavin & Gray's F(4, 3) with its shared
+    sub-expressions), one pass over the patch rows and one over the columns, each a loop over the tiles."""
+    count = offsets.shape[0]
+    for c in range(v.shape[1]):
+        base = c * plane
+        for j in range(_PATCH):
+            for t in range(count):
+                o = offsets[t] + base + j
+                d0, d1, d2 = src[o], src[o + pitch], src[o + 2 * pitch]
+                d3, d4, d5 = src[o + 3 * pitch], src[o + 4 * pitch], src[o + 5 * pitch]
+                e, f = d4 - 4 * d2, d3 - 4 * d1
+                g, h = d4 - d2, 2 * (d3 - d1)
+                tmp[0, j, t] = 4 * d0 - 5 * d2 + d4
+                tmp[1, j, t] = e + f
+                tmp[2, j, t] = e - f
+                tmp[3, j, t] = g + h
+                tmp[4, j, t] = g - h
+                tmp[5, j, t] = 4 * d1 - 5 * d3 + d5
+        for a in range(_PATCH):
+            row = tmp[a]
+            for t in range(count):
+                d0, d1, d2, d3, d4, d5 = row[0, t], row[1, t], row[2, t], row[3, t], row[4, t], row[5, t]
+                e, f = d4 - 4 * d2, d3 - 4 * d1
+                g, h = d4 - d2, 2 * (d3 - d1)
+                p = a * _PATCH
+                v[p, c, t] = 4 * d0 - 5 * d2 + d4
+                v[p + 1, c, t] = e + f
+                v[p + 2, c, t] = e - f
+                v[p + 3, c, t] = g + h
+                v[p + 4, c, t] = g - h
+                v[p + 5, c, t] = 4 * d1 - 5 * d3 + d5
 
 
 @njit(nogil=True, cache=True, fastmath=_FASTMATH)
-def _output_transform(m, k, bias, tile_n, tile_y, tile_x, t0, at, tmp, tile, out):
-    """out[n, k] tiles of the chunk = Aᵀ M[:, k] A + bias[k], clipped to the output plane."""
-    out_h, out_w = out.shape[2], out.shape[3]
-    count = m.shape[2]
-    zero = out.dtype.type(0)
-    for i in range(TILE):
-        for b in range(_PATCH):
-            row = tmp[i, b]
-            row[:count] = zero
-            for a in range(_PATCH):
-                coef = at[i, a]
-                if coef != 0:
-                    src = m[a * _PATCH + b, k]
-                    for t in range(count):
-                        row[t] += coef * src[t]
+def _grad_transform(src, offsets, plane, pitch, tmp, gt):
+    """gt[a*6 + b, k, t] = (A g Aᵀ)[a, b] for g the 4x4 output-gradient tile of channel k at flat offset
+    offsets[t] + k*plane of src (rows `pitch` apart), A = ATᵀ written out."""
+    count = offsets.shape[0]
+    for k in range(gt.shape[1]):
+        base = k * plane
         for j in range(TILE):
-            dst = tile[i, j]
-            dst[:count] = bias[k]
-            for b in range(_PATCH):
-                coef = at[j, b]
-                if coef != 0:
-                    src = tmp[i, b]
-                    for t in range(count):
-                        dst[t] += coef * src[t]
-    for t in range(count):
-        n, y0, x0 = tile_n[t0 + t], tile_y[t0 + t], tile_x[t0 + t]
-        plane = out[n, k]
-        rows, cols = min(TILE, out_h - y0), min(TILE, out_w - x0)
-        for i in range(rows):
-            for j in range(cols):
-                plane[y0 + i, x0 + j] = tile[i, j, t]
+            for t in range(count):
+                o = offsets[t] + base + j
+                g0, g1, g2, g3 = src[o], src[o + pitch], src[o + 2 * pitch], src[o + 3 * pitch]
+                e, f = g0 + g2, g1 + g3
+                e4, f4 = g0 + 4 * g2, 2 * g1 + 8 * g3
+                tmp[0, j, t] = g0
+                tmp[1, j, t] = e + f
+                tmp[2, j, t] = e - f
+                tmp[3, j, t] = e4 + f4
+                tmp[4, j, t] = e4 - f4
+                tmp[5, j, t] = g3
+        for a in range(_PATCH):
+            row = tmp[a]
+            for t in range(count):
+                g0, g1, g2, g3 = row[0, t], row[1, t], row[2, t], row[3, t]
+                e, f = g0 + g2, g1 + g3
+                e4, f4 = g0 + 4 * g2, 2 * g1 + 8 * g3
+                p = a * _PATCH
+                gt[p, k, t] = g0
+                gt[p + 1, k, t] = e + f
+                gt[p + 2, k, t] = e - f
+                gt[p + 3, k, t] = e4 + f4
+                gt[p + 4, k, t] = e4 - f4
+                gt[p + 5, k, t] = g3
+
+
+@njit(nogil=True, cache=True, fastmath=_FASTMATH)
+def _output_transform(m, bias, tile_y, tile_x, offsets, tmp, tile, out):
+    """The chunk's output tiles, Aᵀ M[:, k] A + bias[k] (Aᵀ written out), clipped to the planes of out (flat
+    (N, K, Ho, Wo) output, tile t of channel k at offsets[t] + k*Ho*Wo)."""
+    out_h, out_w = out.shape[2], out.shape[3]
+    flat = out.reshape(-1)
+    plane = out_h * out_w
+    count = offsets.shape[0]
+    for k in range(m.shape[1]):
+        for b in range(_PATCH):
+            for t in range(count):
+                m0, m1, m2 = m[b, k, t], m[_PATCH + b, k, t], m[2 * _PATCH + b, k, t]
+                m3, m4, m5 = m[3 * _PATCH + b, k, t], m[4 * _PATCH + b, k, t], m[5 * _PATCH + b, k, t]
+                s, d, s2, d2 = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+                tmp[0, b, t] = m0 + s + s2
+                tmp[1, b, t] = d + 2 * d2
+                tmp[2, b, t] = s + 4 * s2
+                tmp[3, b, t] = d + 8 * d2 + m5
+        bk = bias[k]
+        for i in range(TILE):
+            row = tmp[i]
+            for t in range(count):
+                m0, m1, m2, m3, m4, m5 = row[0, t], row[1, t], row[2, t], row[3, t], row[4, t], row[5, t]
+                s, d, s2, d2 = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+                tile[i, 0, t] = m0 + s + s2 + bk
+                tile[i, 1, t] = d + 2 * d2 + bk
+                tile[i, 2, t] = s + 4 * s2 + bk
+                tile[i, 3, t] = d + 8 * d2 + m5 + bk
+        base = k * plane
+        for t in range(count):
+            o = offsets[t] + base
+            rows, cols = min(TILE, out_h - tile_y[t]), min(TILE, out_w - tile_x[t])
+            for i in range(rows):
+                for j in range(cols):
+                    flat[o + i * out_w + j] = tile[i, j, t]
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
-def _winograd_conv(x, u, bias, tile_n, tile_y, tile_x, pad_h, pad_w, chunk, bt, at, out):
-    """out (N, K, Ho, Wo) = the 3x3 stride-1 conv of x (N, C, H, W) padded by (pad_h, pad_w), from the
-    transformed weight u (36, K, C); tiles (tile_n, tile_y, tile_x: image and output origin) in chunks of
-    `chunk`, one per parallel iteration."""
-    n_tiles = tile_n.shape[0]
+def _winograd_conv(xp, u, bias, in_offsets, out_offsets, tile_y, tile_x, chunk, out):
+    """out (N, K, Ho, Wo) = the 3x3 stride-1 conv of the padded input xp (N, C, Hp, Wp), from the transformed
+    weight u (36, K, C); tile t reads its patch at flat offset in_offsets[t] of xp and writes its output at
+    out_offsets[t] (origin tile_y[t], tile_x[t]); tiles in chunks of `chunk`, one per parallel iteration."""
+    n_tiles = in_offsets.shape[0]
     n_pos, cout, cin = u.shape
-    dtype = x.dtype
+    plane, pitch = xp.shape[2] * xp.shape[3], xp.shape[3]
+    src = xp.reshape(-1)
+    dtype = xp.dtype
     for ci in prange(-(-n_tiles // chunk)):
         t0 = ci * chunk
-        count = min(chunk, n_tiles - t0)
-        # Patch origins in input coordinates for this chunk.
-        ys = tile_y[t0:t0 + count] - pad_h
-        xs = tile_x[t0:t0 + count] - pad_w
-        ns = tile_n[t0:t0 + count]
-        patch = np.empty((_PATCH, _PATCH, count), dtype)
+        t1 = min(t0 + chunk, n_tiles)
+        count = t1 - t0
         tmp = np.empty((_PATCH, _PATCH, count), dtype)
         v = np.empty((n_pos, cin, count), dtype)
-        for c in range(cin):
-            _tile_transform(x, c, ns, ys, xs, bt, patch, tmp, v)
+        _input_transform(src, in_offsets[t0:t1], plane, pitch, tmp, v)
         m = np.empty((n_pos, cout, count), dtype)
         for p in range(n_pos):
-            m[p] = np.dot(u[p], v[p])
+            np.dot(u[p], v[p], m[p])
         tile = np.empty((TILE, TILE, count), dtype)
-        for k in range(cout):
-            _output_transform(m, k, bias, tile_n, tile_y, tile_x, t0, at, tmp, tile, out)
+        _output_transform(m, bias, tile_y[t0:t1], tile_x[t0:t1], out_offsets[t0:t1], tmp, tile, out)
     return out
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
-def _winograd_weight_grad(x, grad, tile_n, tile_y, tile_x, pad_h, pad_w, chunk, bt, a, partial):
-    """partial[slot] (36, K, C) = sum over the slot's chunks of tiles of (A g Aᵀ) x (Bᵀ d B) per position,
-    for grad (N, K, Ho, Wo) the output gradient and x (N, C, H, W) the input padded by (pad_h, pad_w)."""
-    n_tiles = tile_n.shape[0]
+def _transform_all(xp, gp, in_offsets, grad_offsets, chunk, v, gt):
+    """v[:, :, t] = Bᵀ d B of the input patches (xp (N, C, Hp, Wp) padded, patch t at flat offset in_offsets[t])
+    and gt[:, :, t] = A g Aᵀ of the output-gradient tiles (gp (N, K, Gh, Gw) zero-padded to whole tiles, tile t
+    at grad_offsets[t]); chunks of tiles in parallel."""
+    n_tiles = in_offsets.shape[0]
+    x_plane, x_pitch = xp.shape[2] * xp.shape[3], xp.shape[3]
+    g_plane, g_pitch = gp.shape[2] * gp.shape[3], gp.shape[3]
+    x_src, g_src = xp.reshape(-1), gp.reshape(-1)
+    for ci in prange(-(-n_tiles // chunk)):
+        t0 = ci * chunk
+        t1 = min(t0 + chunk, n_tiles)
+        tmp = np.empty((_PATCH, _PATCH, t1 - t0), xp.dtype)
+        _input_transform(x_src, in_offsets[t0:t1], x_plane, x_pitch, tmp, v[:, :, t0:t1])
+        _grad_transform(g_src, grad_offsets[t0:t1], g_plane, g_pitch, tmp, gt[:, :, t0:t1])
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _position_products(gt, v, s):
+    """s[p] (K, C) = gt[p] (K, T) x v[p]ᵀ (T, C): one GEMM over all tiles per position, positions in parallel."""
+    for p in prange(s.shape[0]):
+        np.dot(gt[p], v[p].T, s[p])
+    return s
+
+
+@njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
+def _slot_products(xp, gp, in_offsets, grad_offsets, chunk, partial):
+    """partial[slot] (36, K, C) = sum over the slot's chunks of tiles of (A g Aᵀ) x (Bᵀ d B)ᵀ per position
+    (xp, gp and offsets as in _transform_all): each chunk's transformed tiles stay in the cache between their
+    transform and their GEMMs; fixed slots of consecutive chunks, summed in order, keep it deterministic."""
+    n_tiles = in_offsets.shape[0]
     n_slots, n_pos, cout, cin = partial.shape
     n_chunks = -(-n_tiles // chunk)
-    dtype = x.dtype
+    x_plane, x_pitch = xp.shape[2] * xp.shape[3], xp.shape[3]
+    g_plane, g_pitch = gp.shape[2] * gp.shape[3], gp.shape[3]
+    x_src, g_src = xp.reshape(-1), gp.reshape(-1)
     for slot in prange(n_slots):
         acc = partial[slot]
         acc[:] = 0
+        prod = np.empty((cout, cin), xp.dtype)
+        # One set of buffers per slot, viewed contiguously at each chunk's size (BLAS needs contiguous operands).
+        tmp_buf = np.empty(_PATCH * _PATCH * chunk, xp.dtype)
+        v_buf = np.empty(n_pos * cin * chunk, xp.dtype)
+        gt_buf = np.empty(n_pos * cout * chunk, xp.dtype)
         for ci in range(slot * n_chunks // n_slots, (slot + 1) * n_chunks // n_slots):
             t0 = ci * chunk
-            count = min(chunk, n_tiles - t0)
-            ns, ys, xs = tile_n[t0:t0 + count], tile_y[t0:t0 + count], tile_x[t0:t0 + count]
-            patch = np.empty((_PATCH, _PATCH, count), dtype)
-            tmp = np.empty((_PATCH, _PATCH, count), dtype)
-            v = np.empty((n_pos, cin, count), dtype)
-            for c in range(cin):
-                _tile_transform(x, c, ns, ys - pad_h, xs - pad_w, bt, patch, tmp, v)
-            gt = np.empty((n_pos, cout, count), dtype)
-            for k in range(cout):
-                _tile_transform(grad, k, ns, ys, xs, a, patch, tmp, gt)
+            t1 = min(t0 + chunk, n_tiles)
+            count = t1 - t0
+            tmp = tmp_buf[:_PATCH * _PATCH * count].reshape((_PATCH, _PATCH, count))
+            v = v_buf[:n_pos * cin * count].reshape((n_pos, cin, count))
+            gt = gt_buf[:n_pos * cout * count].reshape((n_pos, cout, count))
+            _input_transform(x_src, in_offsets[t0:t1], x_plane, x_pitch, tmp, v)
+            _grad_transform(g_src, grad_offsets[t0:t1], g_plane, g_pitch, tmp, gt)
             for p in range(n_pos):
-                acc[p] += np.dot(gt[p], v[p].T)
+                np.dot(gt[p], v[p].T, prod)
+                acc[p] += prod
     return partial
 
 
@@ -259,9 +327,26 @@ def _tiles(n_img, out_h, out_w):
     return n.ravel(), y.ravel(), x.ravel()
 
 
+def _offsets(tile_n, tile_y, tile_x, shape):
+    """Flat offset of each tile's origin in channel 0 of its image in a C-contiguous (N, C, H, W) array."""
+    _, channels, height, width = shape
+    return (tile_n * channels * height + tile_y) * width + tile_x
+
+
+def _padded(x, padding, height, width):
+    """x (N, C, H, W) zero-padded by `padding` at the top/left to (N, C, height, width): every tile's patch
+    then lies inside, so the transforms read without bounds checks."""
+    if x.shape[2:] == (height, width) and padding == (0, 0):
+        return x
+    out = np.zeros(x.shape[:2] + (height, width), x.dtype)
+    out[:, :, padding[0]:padding[0] + x.shape[2], padding[1]:padding[1] + x.shape[3]] = x
+    return out
+
+
 def conv2d_forward_winograd(x, w, b, padding):
     """3x3 stride-1 conv of x (N, Cin, H, W) with w (Cout, Cin, 3, 3), bias b or None, symmetric padding
     (ph, pw) <= 2 (see winograd_applies)."""
+    padding = tuple(padding)
     x = np.ascontiguousarray(x)
     n_img, _, height, width = x.shape
     cout = w.shape[0]
@@ -272,19 +357,35 @@ def conv2d_forward_winograd(x, w, b, padding):
     u = weight_transform(np.asarray(w, x.dtype))
     bias = np.zeros(cout, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
     tile_n, tile_y, tile_x = _tiles(n_img, out_h, out_w)
-    return _winograd_conv(x, u, bias, tile_n, tile_y, tile_x, padding[0], padding[1], _chunk(tile_n.size),
-                          BT.astype(x.dtype), AT.astype(x.dtype), out)
+    xp = _padded(x, padding, -(-out_h // TILE) * TILE + 2, -(-out_w // TILE) * TILE + 2)
+    return _winograd_conv(xp, u, bias, _offsets(tile_n, tile_y, tile_x, xp.shape),
+                          _offsets(tile_n, tile_y, tile_x, out.shape), tile_y, tile_x, _chunk(tile_n.size), out)
 
 
 def conv2d_weight_grad_winograd(grad_out, x, padding):
     """grad_w (Cout, Cin, 3, 3) of conv2d_forward_winograd(x, w, b, padding) for the output gradient grad_out."""
+    padding = tuple(padding)
     x = np.ascontiguousarray(x)
     grad_out = np.ascontiguousarray(grad_out, x.dtype)
     n_img, cout, out_h, out_w = grad_out.shape
     tile_n, tile_y, tile_x = _tiles(n_img, out_h, out_w)
-    chunk = _chunk(tile_n.size)
-    slots = max(1, min(_MAX_WEIGHT_SLOTS, -(-tile_n.size // chunk)))
-    partial = np.empty((slots, _PATCH * _PATCH, cout, x.shape[1]), x.dtype)
-    _winograd_weight_grad(x, grad_out, tile_n, tile_y, tile_x, padding[0], padding[1], chunk,
-                          BT.astype(x.dtype), np.ascontiguousarray(AT.T, x.dtype), partial)
-    return _weight_grad_transform(partial, G.astype(x.dtype), np.empty((cout, x.shape[1], 3, 3), x.dtype))
+    tiles_h, tiles_w = -(-out_h // TILE) * TILE, -(-out_w // TILE) * TILE
+    xp = _padded(x, padding, tiles_h + 2, tiles_w + 2)
+    gp = _padded(grad_out, (0, 0), tiles_h, tiles_w)
+    cin, n_tiles = x.shape[1], tile_n.size
+    if n_tiles == 0:
+        return np.zeros((cout, cin, 3, 3), x.dtype)
+    in_offsets, grad_offsets = _offsets(tile_n, tile_y, tile_x, xp.shape), _offsets(tile_n, tile_y, tile_x, gp.shape)
+    chunk = _chunk(n_tiles)
+    slots = min(_WEIGHT_SLOTS, -(-n_tiles // chunk))
+    n_pos = _PATCH * _PATCH
+    if n_tiles * (cin + cout) <= slots * cin * cout:
+        # Few tiles for the channel count: all tiles' transforms take less memory than the slots' partial sums,
+        # and one GEMM per position over all tiles runs at BLAS speed.
+        v, gt = np.empty((n_pos, cin, n_tiles), x.dtype), np.empty((n_pos, cout, n_tiles), x.dtype)
+        _transform_all(xp, gp, in_offsets, grad_offsets, chunk, v, gt)
+        partial = _position_products(gt, v, np.empty((1, n_pos, cout, cin), x.dtype)[0])[None]
+    else:
+        partial = _slot_products(xp, gp, in_offsets, grad_offsets, chunk,
+                                 np.empty((slots, n_pos, cout, cin), x.dtype))
+    return _weight_grad_transform(partial, G.astype(x.dtype), np.empty((cout, cin, 3, 3), x.dtype))
