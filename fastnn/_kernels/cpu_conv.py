@@ -27,8 +27,10 @@ partial that is then summed in a fixed order), so results are race-free and bit-
 """
 import functools
 
+import numba
 import numpy as np
 from numba import njit, prange
+from numba.core.compiler_lock import global_compiler_lock
 
 from fastnn._kernels import cpu_winograd
 
@@ -176,6 +178,136 @@ def _tap_dot(src, grads, start, pitch, span, offsets, n_chunks, out):
     return out
 
 
+@njit(nogil=True, cache=True, fastmath={"contract"}, inline="always")
+def _fma_block(x, offsets, weights, t0, init, dst, d0):
+    """dst[r, d0 + j] = init[r] + sum over taps k of weights[k, r] * x[offsets[k] + t0 + j], for r < 4, j < 16.
+
+    The 4x16 block is held in 64 scalars across the whole reduction; the SLP vectorizer packs each row's 16 into
+    two ymm registers, so that a tap is 2 vector loads, 4 broadcasts and 8 FMAs (the loop vectorizer, which
+    only vectorizes innermost loops, would instead gather across taps: hence no 'reassoc' here)."""
+    a00 = a01 = a02 = a03 = a04 = a05 = a06 = a07 = a08 = a09 = a0a = a0b = a0c = a0d = a0e = a0f = init[0]
+    a10 = a11 = a12 = a13 = a14 = a15 = a16 = a17 = a18 = a19 = a1a = a1b = a1c = a1d = a1e = a1f = init[1]
+    a20 = a21 = a22 = a23 = a24 = a25 = a26 = a27 = a28 = a29 = a2a = a2b = a2c = a2d = a2e = a2f = init[2]
+    a30 = a31 = a32 = a33 = a34 = a35 = a36 = a37 = a38 = a39 = a3a = a3b = a3c = a3d = a3e = a3f = init[3]
+    for k in range(offsets.shape[0]):
+        v = x[offsets[k] + t0:offsets[k] + t0 + 16]
+        x0, x1, x2, x3, x4, x5, x6, x7 = v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
+        x8, x9, xa, xb, xc, xd, xe, xf = v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]
+        w0, w1, w2, w3 = weights[k, 0], weights[k, 1], weights[k, 2], weights[k, 3]
+        a00, a01, a02, a03 = a00 + w0 * x0, a01 + w0 * x1, a02 + w0 * x2, a03 + w0 * x3
+        a04, a05, a06, a07 = a04 + w0 * x4, a05 + w0 * x5, a06 + w0 * x6, a07 + w0 * x7
+        a08, a09, a0a, a0b = a08 + w0 * x8, a09 + w0 * x9, a0a + w0 * xa, a0b + w0 * xb
+        a0c, a0d, a0e, a0f = a0c + w0 * xc, a0d + w0 * xd, a0e + w0 * xe, a0f + w0 * xf
+        a10, a11, a12, a13 = a10 + w1 * x0, a11 + w1 * x1, a12 + w1 * x2, a13 + w1 * x3
+        a14, a15, a16, a17 = a14 + w1 * x4, a15 + w1 * x5, a16 + w1 * x6, a17 + w1 * x7
+        a18, a19, a1a, a1b = a18 + w1 * x8, a19 + w1 * x9, a1a + w1 * xa, a1b + w1 * xb
+        a1c, a1d, a1e, a1f = a1c + w1 * xc, a1d + w1 * xd, a1e + w1 * xe, a1f + w1 * xf
+        a20, a21, a22, a23 = a20 + w2 * x0, a21 + w2 * x1, a22 + w2 * x2, a23 + w2 * x3
+        a24, a25, a26, a27 = a24 + w2 * x4, a25 + w2 * x5, a26 + w2 * x6, a27 + w2 * x7
+        a28, a29, a2a, a2b = a28 + w2 * x8, a29 + w2 * x9, a2a + w2 * xa, a2b + w2 * xb
+        a2c, a2d, a2e, a2f = a2c + w2 * xc, a2d + w2 * xd, a2e + w2 * xe, a2f + w2 * xf
+        a30, a31, a32, a33 = a30 + w3 * x0, a31 + w3 * x1, a32 + w3 * x2, a33 + w3 * x3
+        a34, a35, a36, a37 = a34 + w3 * x4, a35 + w3 * x5, a36 + w3 * x6, a37 + w3 * x7
+        a38, a39, a3a, a3b = a38 + w3 * x8, a39 + w3 * x9, a3a + w3 * xa, a3b + w3 * xb
+        a3c, a3d, a3e, a3f = a3c + w3 * xc, a3d + w3 * xd, a3e + w3 * xe, a3f + w3 * xf
+    d = dst[0, d0:d0 + 16]
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a00, a01, a02, a03, a04, a05, a06, a07
+    d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a08, a09, a0a, a0b, a0c, a0d, a0e, a0f
+    d = dst[1, d0:d0 + 16]
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a10, a11, a12, a13, a14, a15, a16, a17
+    d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a18, a19, a1a, a1b, a1c, a1d, a1e, a1f
+    d = dst[2, d0:d0 + 16]
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a20, a21, a22, a23, a24, a25, a26, a27
+    d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a28, a29, a2a, a2b, a2c, a2d, a2e, a2f
+    d = dst[3, d0:d0 + 16]
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a30, a31, a32, a33, a34, a35, a36, a37
+    d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a38, a39, a3a, a3b, a3c, a3d, a3e, a3f
+
+
+@njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
+def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, chunk, out):
+    """_tap_sum's sums, 4 rows x 16 output pixels at a time held in registers (_fma_block), for Q/G a multiple of 4
+    and a wide plane of at least 16 pixels. packed (Q/4, T, 4): weights rows 4b..4b+3, tap-major.
+
+    One iteration computes `chunk` 4-row blocks of a group for one image, every block at one group of 16 pixels
+    before moving on, so that the input those pixels read stays in L1 across the blocks. With in_rows, each
+    output row (at least 16 wide) is computed in place in runs of 16, the last one overlapping the one before it
+    (it recomputes the same sums); otherwise the wide plane is, through a buffer, keeping the x < out_w columns.
+    """
+    n_groups = offsets.shape[0]
+    per_group = packed.shape[0] // n_groups
+    chunks = -(-per_group // chunk)
+    out_h, out_w = out.shape[2], out.shape[3]
+    span = (out_h - 1) * pitch + out_w
+    for task in prange(src.shape[0] * n_groups * chunks):
+        n = task // (n_groups * chunks)
+        g = (task // chunks) % n_groups
+        b0 = g * per_group + (task % chunks) * chunk
+        b1 = min(b0 + chunk, (g + 1) * per_group)
+        x = src[n]
+        offs = offsets[g]
+        if in_rows:
+            for y in range(out_h):
+                for first in range(0, out_w, 16):
+                    x0 = min(first, out_w - 16)
+                    for b in range(b0, b1):
+                        _fma_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4],
+                                   out[n, 4 * b:4 * b + 4, y], x0)
+        else:
+            wide = np.empty((4 * (b1 - b0), span), out.dtype)
+            for first in range(0, span, 16):
+                t0 = min(first, span - 16)
+                for b in range(b0, b1):
+                    _fma_block(x, offs, packed[b], t0, init[4 * b:4 * b + 4], wide[4 * (b - b0):4 * (b - b0) + 4],
+                               t0)
+            for r in range(4 * (b1 - b0)):
+                for y in range(out_h):
+                    out[n, 4 * b0 + r, y, :] = wide[r, y * pitch:y * pitch + out_w]
+    return out
+
+def _with_slp(kernel, *args):
+    """kernel(*args), compiled for these argument types with LLVM's SLP vectorizer on (Numba turns it off by
+    default; _fma_block's register blocking needs it). Compiled, or loaded from the cache, once per types."""
+    types = tuple(numba.typeof(a) for a in args)
+    if types not in kernel.overloads:
+        with global_compiler_lock:
+            saved = numba.config.SLP_VECTORIZE
+            numba.config.SLP_VECTORIZE = 1
+            try:
+                kernel.compile(types)
+            finally:
+                numba.config.SLP_VECTORIZE = saved
+    return kernel(*args)
+
+
+# The blocked tap sum's weights per iteration (chunk x T x 4 floats) are kept to about this many bytes, so that
+# they and the input window of 16 pixels share L1; and there are at least _MIN_TASKS iterations to share out.
+_CHUNK_WEIGHT_BYTES = 16384
+_MIN_TASKS = 8
+
+
+def _blocks_per_task(n_img, packed_shape, n_groups):
+    blocks, taps, rows = packed_shape
+    per_group = blocks // n_groups
+    fit = max(1, _CHUNK_WEIGHT_BYTES // (taps * rows * 4))
+    spread = max(1, n_img * n_groups * per_group // _MIN_TASKS)
+    return min(per_group, fit, spread)
+
+
+def _tap_sums(src, offsets, weights, init, pitch, out):
+    """_tap_sum(src, offsets, weights, init, pitch, out), register-blocked where the shape allows it."""
+    out_h, out_w = out.shape[2], out.shape[3]
+    span = (out_h - 1) * pitch + out_w
+    rows = weights.shape[0] // offsets.shape[0]
+    if rows % 4 or span < 16:
+        return _tap_sum(src, offsets, weights, init, pitch, out)
+    packed = np.ascontiguousarray(weights.reshape(weights.shape[0] // 4, 4, -1).transpose(0, 2, 1))
+    # Compute in rows when that wastes fewer lanes than the wide plane (whose pitch - out_w columns are dropped).
+    in_rows = out_w >= 16 and out_h * -(-out_w // 16) <= -(-span // 16)
+    return _with_slp(_tap_sum_blocked, src, offsets, packed, init, pitch, in_rows,
+                     _blocks_per_task(src.shape[0], packed.shape, offsets.shape[0]), out)
+
+
 def _pad_taps(taps, fill):
     """A (rows, T) tap table padded with `fill` to a multiple of _TAPS_PER_PASS columns, contiguous.
     Padding taps get weight 0 and read a run of zeros, so they add exactly nothing (even next to an inf)."""
@@ -266,7 +398,7 @@ def conv2d_forward_direct(x, w, b, stride, padding, dilation, groups):
     weights = _pad_taps(np.asarray(w).reshape(cout, -1), 0)
     init = np.zeros(cout, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
     out = np.empty((n_img, cout, layout.out_h, layout.out_w), x.dtype)
-    return _tap_sum(layout.split(x, stride, padding), layout.offsets, weights, init, layout.wq, out)
+    return _tap_sums(layout.split(x, stride, padding), layout.offsets, weights, init, layout.wq, out)
 
 
 def _weight_grad_chunks(n_img, cout):
@@ -319,7 +451,7 @@ def _direct_grad_input(spread, offsets, w, x_shape, padding, groups):
     cout, cin_g, kh, kw = w.shape
     cin = x_shape[1]
     weights = _pad_taps(w.reshape(groups, cout // groups, cin_g, kh * kw).transpose(0, 2, 1, 3).reshape(cin, -1), 0)
-    return _tap_sum(spread, offsets, weights, np.zeros(cin, spread.dtype), x_shape[3] + 2 * padding[1],
+    return _tap_sums(spread, offsets, weights, np.zeros(cin, spread.dtype), x_shape[3] + 2 * padding[1],
                     np.empty(x_shape, spread.dtype))
 
 
