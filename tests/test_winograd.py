@@ -91,13 +91,29 @@ def test_weight_gradient_over_all_tiles_or_in_slots_matches_the_reference(n, cha
 
 
 def test_wide_layer_float32_is_bit_identical_run_to_run_and_close_to_the_definition():
+    """Forward and weight gradient: fixed chunks and slots, whatever the thread count."""
     rng = np.random.default_rng(2)
-    x = rng.standard_normal((4, 64, 16, 16)).astype(np.float32)
+    x = rng.standard_normal((8, 64, 16, 16)).astype(np.float32)
     w = (rng.standard_normal((32, 64, 3, 3)) * 0.1).astype(np.float32)
-    first = CPU.kernels.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1, "winograd")
-    assert np.array_equal(first, CPU.kernels.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1, "winograd"))
+    grad_out = rng.standard_normal((8, 32, 16, 16)).astype(np.float32)
+
+    def run():
+        return (CPU.kernels.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1, "winograd"),
+                cpu_winograd.conv2d_weight_grad_winograd(grad_out, x, (1, 1)))  # 128 tiles: 4 slots of 2 chunks
+
+    first, grad_w = run()
+    threads = CPU.get_num_threads()
+    CPU.set_num_threads(1)
+    try:
+        again = run()
+    finally:
+        CPU.set_num_threads(threads)
+    assert np.array_equal(first, again[0]) and np.array_equal(grad_w, again[1])
     expected = ref_conv.conv2d_forward(x.astype(np.float64), w.astype(np.float64), None, (1, 1), (1, 1), (1, 1), 1)
     np.testing.assert_allclose(first, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+    np.testing.assert_allclose(grad_w, ref_conv.conv2d_backward(grad_out.astype(np.float64), x.astype(np.float64),
+                                                               w.astype(np.float64), (1, 1), (1, 1), (1, 1), 1)[1],
+                               rtol=0, atol=1e-5 * np.abs(grad_w).max())
 
 
 @settings(max_examples=25, deadline=None)

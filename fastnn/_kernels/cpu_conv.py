@@ -763,7 +763,8 @@ def choose_algorithm(weight_shape, groups, stride, output_hw):
     (sh, sw) and output plane output_hw (Ho, Wo).
 
     Stride-1 3x3 convs with enough input channels go to Winograd (a dilated, heavily padded or small one -
-    a batch of few small planes - then runs the direct/im2col choice below, see _runnable). Otherwise the
+    a batch of few small planes, under 32 tiles, or planes under half their 4x4 tiles - then runs the
+    direct/im2col choice below, see _runnable). Otherwise the
     direct kernel does one multiply-add per tap with no data reshuffling, at a fixed fraction of the core's
     peak, so it wins when a group's GEMM would be thin: first layers with 1 or 3 input channels, small
     LeNet-style layers, depthwise and narrow grouped convolutions, and stride-1 layers whose output planes

@@ -47,8 +47,9 @@ AT = np.array([[1, 1, 1, 1, 1, 0],
 
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 # Tiles per parallel iteration: enough GEMM columns for BLAS to run near peak, few enough that a chunk's
-# transformed patches (36 x Cin x chunk floats) stay in the L2 cache next to its outputs (measured, 2 threads,
-# the bench's wide shapes: 64 and 512 were 5-45% slower than 128 forward; 128-512 alike for the weight gradient).
+# transformed patches (36 x Cin x chunk floats) stay in the core's caches between transform and GEMM (measured,
+# 2 threads, the bench's wide shapes: 64 and 512 were 5-45% slower than 128 forward; with the written-out
+# transforms, 1 thread, 64-256 and 8-2 minimum chunks were within the host's noise, ±5%).
 _TILES_PER_CHUNK = 128
 # Smaller problems (a single image) are cut into up to _MIN_CHUNKS chunks of at least _MIN_TILES_PER_CHUNK
 # tiles, so that both cores get work; the cut depends only on the shape, never on the thread count.
