@@ -119,6 +119,8 @@ def _fallback_cases():
     p, g = rng.standard_normal((2, 30))
     state = lambda: np.abs(rng.standard_normal(30)) + 0.5  # noqa: E731
     return {
+        "softmax_forward": ((x, True), ()),
+        "softmax_backward": ((x, -np.abs(x), True), ()),
         "local_response_norm_forward": ((x, 3, 1e-2, 0.75, 1.0), ()),
         "local_response_norm_backward": ((x, x, np.abs(x) + 1, np.abs(x) + 1, 3, 1e-2, 0.75), ()),
         "adadelta_step": ((p, g, state(), state(), 1.0, 0.9, 1e-6, 0.01, False), (0, 2, 3)),
