@@ -179,8 +179,8 @@ def _tap_dot(src, grads, start, pitch, span, offsets, n_chunks, out):
 
 
 @njit(nogil=True, cache=True, fastmath={"contract"}, inline="always")
-def _fma_block(x, offsets, weights, t0, init, dst, d0):
-    """dst[r, d0 + j] = init[r] + sum over taps k of weights[k, r] * x[offsets[k] + t0 + j], for r < 4, j < 16.
+def _fma_block(x, offsets, weights, t0, init, dst, row, y, d0):
+    """dst[row + r, y, d0 + j] = init[r] + sum over taps k of weights[k, r] * x[offsets[k] + t0 + j], r < 4, j < 16.
 
     The 4x16 block is held in 64 scalars across the whole reduction; the SLP vectorizer packs each row's 16 into
     two ymm registers, so that a tap is 2 vector loads, 4 broadcasts and 8 FMAs (the loop vectorizer, which
@@ -210,16 +210,16 @@ def _fma_block(x, offsets, weights, t0, init, dst, d0):
         a34, a35, a36, a37 = a34 + w3 * x4, a35 + w3 * x5, a36 + w3 * x6, a37 + w3 * x7
         a38, a39, a3a, a3b = a38 + w3 * x8, a39 + w3 * x9, a3a + w3 * xa, a3b + w3 * xb
         a3c, a3d, a3e, a3f = a3c + w3 * xc, a3d + w3 * xd, a3e + w3 * xe, a3f + w3 * xf
-    d = dst[0, d0:d0 + 16]
+    d = dst[row + 0, y, d0:d0 + 16]
     d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a00, a01, a02, a03, a04, a05, a06, a07
     d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a08, a09, a0a, a0b, a0c, a0d, a0e, a0f
-    d = dst[1, d0:d0 + 16]
+    d = dst[row + 1, y, d0:d0 + 16]
     d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a10, a11, a12, a13, a14, a15, a16, a17
     d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a18, a19, a1a, a1b, a1c, a1d, a1e, a1f
-    d = dst[2, d0:d0 + 16]
+    d = dst[row + 2, y, d0:d0 + 16]
     d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a20, a21, a22, a23, a24, a25, a26, a27
     d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a28, a29, a2a, a2b, a2c, a2d, a2e, a2f
-    d = dst[3, d0:d0 + 16]
+    d = dst[row + 3, y, d0:d0 + 16]
     d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a30, a31, a32, a33, a34, a35, a36, a37
     d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a38, a39, a3a, a3b, a3c, a3d, a3e, a3f
 
@@ -251,18 +251,16 @@ def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, chunk, out):
                 for first in range(0, out_w, 16):
                     x0 = min(first, out_w - 16)
                     for b in range(b0, b1):
-                        _fma_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4],
-                                   out[n, 4 * b:4 * b + 4, y], x0)
+                        _fma_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4], out[n], 4 * b, y, x0)
         else:
-            wide = np.empty((4 * (b1 - b0), span), out.dtype)
+            wide = np.empty((4 * (b1 - b0), 1, span), out.dtype)
             for first in range(0, span, 16):
                 t0 = min(first, span - 16)
                 for b in range(b0, b1):
-                    _fma_block(x, offs, packed[b], t0, init[4 * b:4 * b + 4], wide[4 * (b - b0):4 * (b - b0) + 4],
-                               t0)
+                    _fma_block(x, offs, packed[b], t0, init[4 * b:4 * b + 4], wide, 4 * (b - b0), 0, t0)
             for r in range(4 * (b1 - b0)):
                 for y in range(out_h):
-                    out[n, 4 * b0 + r, y, :] = wide[r, y * pitch:y * pitch + out_w]
+                    out[n, 4 * b0 + r, y, :] = wide[r, 0, y * pitch:y * pitch + out_w]
     return out
 
 def _with_slp(kernel, *args):
