@@ -7,7 +7,10 @@ Three algorithms with the same results up to float rounding:
   each tap reads the input plane shifted by a fixed offset, so every tap is a long contiguous
   multiply-add that vectorizes (the few columns past the true output width are computed and dropped).
   Strided convolutions read a space-to-depth copy of the input (one plane per stride phase), where every
-  tap is again a contiguous run. Four taps and two output channels share each pass over the accumulators.
+  tap is again a contiguous run. Where output channels per group come in fours, a block of 4 channels x 16
+  pixels is held in registers across the whole reduction, each tap 8 vector FMAs (_fma_block, the oneDNN
+  way); otherwise four taps and two output channels share each pass over accumulators in memory. The input
+  gradient is the same kernel on the spread output gradient; the weight gradient a dot product per tap.
   Best when Cin/groups * kh * kw is small (first layers, depthwise), where a GEMM would be thin, and for
   stride-1 layers with large output planes.
 * im2col: a batch of images is unfolded side by side into a column matrix (Cin*kh*kw, batch*Hout*Wout) on
@@ -728,12 +731,20 @@ _IM2COL_MIN_REDUCTION = 128
 _IM2COL_MIN_OUT_CHANNELS = 32
 _IM2COL_ALWAYS_REDUCTION = 512
 # Except on large output planes: a stride-1 k x k (k > 1) conv with at least this many output pixels per input
-# channel runs faster direct, whose taps are long contiguous runs, than as smallish GEMMs (measured with one
-# image per GEMM, 2 threads, fwd+bwd, direct/im2col: 0.61 for 32 channels at 16x16, 0.83 for 64 at 32x32, 0.84
-# for 64 at 56x56; 1.05 for 64 at 16x16 and 1.09 for 128 at 28x28, below it; with several images per GEMM,
-# 32 channels at 16x16 still ran 0.87 direct). Strided convs favoured im2col, and 1x1 convs, plain GEMMs, did
-# at every width measured (8 to 1024 input channels: direct/im2col 1.0-2.7).
-_DIRECT_MIN_PIXELS_PER_CHANNEL = 7
+# channel runs faster direct, whose register-blocked taps reach GEMM speed without the unfolding, than as
+# smallish GEMMs. Measured after the blocking (1 thread, CPU time on a busy host, batch 16-32, fwd+bwd,
+# direct/im2col): 3x3 0.45 for 16 channels at 32x32, 0.63 for 32 at 16x16, 0.90 for 32 at 14x14, 0.68 for 32
+# at 10x10, 0.89 for 64 at 14x14, 0.90 for 48 at 12x12, 1.02 for 32 at 12x12; below 3, 1.07 for 32 at 8x8, 1.04
+# for 64 at 8x8, 1.11 for 128 at 16x16; 5x5 0.60 for 64 at 16x16, 0.53 for 32 at 12x12. The forward alone runs
+# 0.4-0.75 direct on all of these; the backward's weight gradient (_tap_dot) is what holds direct back below 3.
+# Strided convs favoured im2col (fwd+bwd 1.45 for 16 channels at 32x32, 1.9 for 32 at 16x16, stride 2), and
+# 1x1 convs, plain GEMMs, did at every width measured (8 to 1024 input channels: direct/im2col 1.0-3.1).
+_DIRECT_MIN_PIXELS_PER_CHANNEL = 3
+# First layers on images (up to 4 input channels) run direct whatever their stride or kernel: resnet18's 7x7
+# stride-2 stem (3 -> 64, 224x224) ran 4.8 ms direct vs 17.2 ms im2col at batch 1 on 2 threads (PyTorch 3.8
+# ms; one image is one im2col task, while direct shares out channel blocks), and at batch 8 on 1 thread fwd +
+# weight gradient (a stem needs no input gradient) 0.74 of im2col's time.
+_DIRECT_MAX_IN_CHANNELS = 4
 
 
 # Winograd needs enough input channels for its 36 GEMMs to run near BLAS peak and amortise the transforms
@@ -768,6 +779,8 @@ def _direct_or_im2col(weight_shape, groups, stride, output_hw):
     cout, cin_g, kh, kw = weight_shape
     if kh * kw == 1:
         return "im2col"
+    if cin_g <= _DIRECT_MAX_IN_CHANNELS:
+        return "direct"
     if tuple(stride) == (1, 1) and output_hw[0] * output_hw[1] >= _DIRECT_MIN_PIXELS_PER_CHANNEL * cin_g:
         return "direct"
     reduction = cin_g * kh * kw
