@@ -266,18 +266,26 @@ def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, chunk, out):
                     out[n, 4 * b0 + r, y, :] = wide[r, 0, y * pitch:y * pitch + out_w]
     return out
 
+_SLP_READY = set()  # (kernel, dtype) pairs _with_slp has compiled
+
+
 def _with_slp(kernel, *args):
     """kernel(*args), compiled for these argument types with LLVM's SLP vectorizer on (Numba turns it off by
-    default; _fma_block's register blocking needs it). Compiled, or loaded from the cache, once per types."""
-    types = tuple(numba.typeof(a) for a in args)
-    if types not in kernel.overloads:
-        with global_compiler_lock:
-            saved = numba.config.SLP_VECTORIZE
-            numba.config.SLP_VECTORIZE = 1
-            try:
-                kernel.compile(types)
-            finally:
-                numba.config.SLP_VECTORIZE = saved
+    default; _fma_block's register blocking needs it). Compiled, or loaded from the cache, on the first call per
+    dtype: the callers pass C-contiguous arrays of fixed ranks, so the dtype fixes the types (numba.typeof
+    costs ~25 us an array, more than a small conv)."""
+    key = (kernel, args[0].dtype)
+    if key not in _SLP_READY:
+        types = tuple(numba.typeof(a) for a in args)
+        if types not in kernel.overloads:
+            with global_compiler_lock:
+                saved = numba.config.SLP_VECTORIZE
+                numba.config.SLP_VECTORIZE = 1
+                try:
+                    kernel.compile(types)
+                finally:
+                    numba.config.SLP_VECTORIZE = saved
+        _SLP_READY.add(key)
     return kernel(*args)
 
 
