@@ -7,7 +7,10 @@ Three algorithms with the same results up to float rounding:
   each tap reads the input plane shifted by a fixed offset, so every tap is a long contiguous
   multiply-add that vectorizes (the few columns past the true output width are computed and dropped).
   Strided convolutions read a space-to-depth copy of the input (one plane per stride phase), where every
-  tap is again a contiguous run. Four taps and two output channels share each pass over the accumulators.
+  tap is again a contiguous run. Where output channels per group come in fours, a block of 4 channels x 16
+  pixels is held in registers across the whole reduction, each tap 8 vector FMAs (_fma_block, the oneDNN
+  way); otherwise four taps and two output channels share each pass over accumulators in memory. The input
+  gradient is the same kernel on the spread output gradient; the weight gradient a dot product per tap.
   Best when Cin/groups * kh * kw is small (first layers, depthwise), where a GEMM would be thin, and for
   stride-1 layers with large output planes.
 * im2col: a batch of images is unfolded side by side into a column matrix (Cin*kh*kw, batch*Hout*Wout) on
@@ -179,8 +182,8 @@ def _tap_dot(src, grads, start, pitch, span, offsets, n_chunks, out):
 
 
 @njit(nogil=True, cache=True, fastmath={"contract"}, inline="always")
-def _fma_block(x, offsets, weights, t0, init, dst, d0):
-    """dst[r, d0 + j] = init[r] + sum over taps k of weights[k, r] * x[offsets[k] + t0 + j], for r < 4, j < 16.
+def _fma_block(x, offsets, weights, t0, init, dst, row, y, d0):
+    """dst[row + r, y, d0 + j] = init[r] + sum over taps k of weights[k, r] * x[offsets[k] + t0 + j], r < 4, j < 16.
 
     The 4x16 block is held in 64 scalars across the whole reduction; the SLP vectorizer packs each row's 16 into
     two ymm registers, so that a tap is 2 vector loads, 4 broadcasts and 8 FMAs (the loop vectorizer, which
@@ -210,16 +213,16 @@ def _fma_block(x, offsets, weights, t0, init, dst, d0):
         a34, a35, a36, a37 = a34 + w3 * x4, a35 + w3 * x5, a36 + w3 * x6, a37 + w3 * x7
         a38, a39, a3a, a3b = a38 + w3 * x8, a39 + w3 * x9, a3a + w3 * xa, a3b + w3 * xb
         a3c, a3d, a3e, a3f = a3c + w3 * xc, a3d + w3 * xd, a3e + w3 * xe, a3f + w3 * xf
-    d = dst[0, d0:d0 + 16]
+    d = dst[row + 0, y, d0:d0 + 16]
     d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a00, a01, a02, a03, a04, a05, a06, a07
     d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a08, a09, a0a, a0b, a0c, a0d, a0e, a0f
-    d = dst[1, d0:d0 + 16]
+    d = dst[row + 1, y, d0:d0 + 16]
     d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a10, a11, a12, a13, a14, a15, a16, a17
     d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a18, a19, a1a, a1b, a1c, a1d, a1e, a1f
-    d = dst[2, d0:d0 + 16]
+    d = dst[row + 2, y, d0:d0 + 16]
     d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a20, a21, a22, a23, a24, a25, a26, a27
     d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a28, a29, a2a, a2b, a2c, a2d, a2e, a2f
-    d = dst[3, d0:d0 + 16]
+    d = dst[row + 3, y, d0:d0 + 16]
     d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a30, a31, a32, a33, a34, a35, a36, a37
     d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a38, a39, a3a, a3b, a3c, a3d, a3e, a3f
 
@@ -251,32 +254,38 @@ def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, chunk, out):
                 for first in range(0, out_w, 16):
                     x0 = min(first, out_w - 16)
                     for b in range(b0, b1):
-                        _fma_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4],
-                                   out[n, 4 * b:4 * b + 4, y], x0)
+                        _fma_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4], out[n], 4 * b, y, x0)
         else:
-            wide = np.empty((4 * (b1 - b0), span), out.dtype)
+            wide = np.empty((4 * (b1 - b0), 1, span), out.dtype)
             for first in range(0, span, 16):
                 t0 = min(first, span - 16)
                 for b in range(b0, b1):
-                    _fma_block(x, offs, packed[b], t0, init[4 * b:4 * b + 4], wide[4 * (b - b0):4 * (b - b0) + 4],
-                               t0)
+                    _fma_block(x, offs, packed[b], t0, init[4 * b:4 * b + 4], wide, 4 * (b - b0), 0, t0)
             for r in range(4 * (b1 - b0)):
                 for y in range(out_h):
-                    out[n, 4 * b0 + r, y, :] = wide[r, y * pitch:y * pitch + out_w]
+                    out[n, 4 * b0 + r, y, :] = wide[r, 0, y * pitch:y * pitch + out_w]
     return out
+
+_SLP_READY = set()  # (kernel, dtype) pairs _with_slp has compiled
+
 
 def _with_slp(kernel, *args):
     """kernel(*args), compiled for these argument types with LLVM's SLP vectorizer on (Numba turns it off by
-    default; _fma_block's register blocking needs it). Compiled, or loaded from the cache, once per types."""
-    types = tuple(numba.typeof(a) for a in args)
-    if types not in kernel.overloads:
-        with global_compiler_lock:
-            saved = numba.config.SLP_VECTORIZE
-            numba.config.SLP_VECTORIZE = 1
-            try:
-                kernel.compile(types)
-            finally:
-                numba.config.SLP_VECTORIZE = saved
+    default; _fma_block's register blocking needs it). Compiled, or loaded from the cache, on the first call per
+    dtype: the callers pass C-contiguous arrays of fixed ranks, so the dtype fixes the types (numba.typeof
+    costs ~25 us an array, more than a small conv)."""
+    key = (kernel, args[0].dtype)
+    if key not in _SLP_READY:
+        types = tuple(numba.typeof(a) for a in args)
+        if types not in kernel.overloads:
+            with global_compiler_lock:
+                saved = numba.config.SLP_VECTORIZE
+                numba.config.SLP_VECTORIZE = 1
+                try:
+                    kernel.compile(types)
+                finally:
+                    numba.config.SLP_VECTORIZE = saved
+        _SLP_READY.add(key)
     return kernel(*args)
 
 
@@ -734,12 +743,20 @@ _IM2COL_MIN_REDUCTION = 128
 _IM2COL_MIN_OUT_CHANNELS = 32
 _IM2COL_ALWAYS_REDUCTION = 512
 # Except on large output planes: a stride-1 k x k (k > 1) conv with at least this many output pixels per input
-# channel runs faster direct, whose taps are long contiguous runs, than as smallish GEMMs (measured with one
-# image per GEMM, 2 threads, fwd+bwd, direct/im2col: 0.61 for 32 channels at 16x16, 0.83 for 64 at 32x32, 0.84
-# for 64 at 56x56; 1.05 for 64 at 16x16 and 1.09 for 128 at 28x28, below it; with several images per GEMM,
-# 32 channels at 16x16 still ran 0.87 direct). Strided convs favoured im2col, and 1x1 convs, plain GEMMs, did
-# at every width measured (8 to 1024 input channels: direct/im2col 1.0-2.7).
-_DIRECT_MIN_PIXELS_PER_CHANNEL = 7
+# channel runs faster direct, whose register-blocked taps reach GEMM speed without the unfolding, than as
+# smallish GEMMs. Measured after the blocking (1 thread, CPU time on a busy host, batch 16-32, fwd+bwd,
+# direct/im2col): 3x3 0.45 for 16 channels at 32x32, 0.63 for 32 at 16x16, 0.90 for 32 at 14x14, 0.68 for 32
+# at 10x10, 0.89 for 64 at 14x14, 0.90 for 48 at 12x12, 1.02 for 32 at 12x12; below 3, 1.07 for 32 at 8x8, 1.04
+# for 64 at 8x8, 1.11 for 128 at 16x16; 5x5 0.60 for 64 at 16x16, 0.53 for 32 at 12x12. The forward alone runs
+# 0.4-0.75 direct on all of these; the backward's weight gradient (_tap_dot) is what holds direct back below 3.
+# Strided convs favoured im2col (fwd+bwd 1.45 for 16 channels at 32x32, 1.9 for 32 at 16x16, stride 2), and
+# 1x1 convs, plain GEMMs, did at every width measured (8 to 1024 input channels: direct/im2col 1.0-3.1).
+_DIRECT_MIN_PIXELS_PER_CHANNEL = 3
+# First layers on images (up to 4 input channels) run direct whatever their stride or kernel: resnet18's 7x7
+# stride-2 stem (3 -> 64, 224x224) ran 4.8 ms direct vs 17.2 ms im2col at batch 1 on 2 threads (PyTorch 3.8
+# ms; one image is one im2col task, while direct shares out channel blocks), and at batch 8 on 1 thread fwd +
+# weight gradient (a stem needs no input gradient) 0.74 of im2col's time.
+_DIRECT_MAX_IN_CHANNELS = 4
 
 
 # Winograd needs enough input channels for its 36 GEMMs to run near BLAS peak and amortise the transforms:
@@ -781,6 +798,8 @@ def _direct_or_im2col(weight_shape, groups, stride, output_hw):
     cout, cin_g, kh, kw = weight_shape
     if kh * kw == 1:
         return "im2col"
+    if cin_g <= _DIRECT_MAX_IN_CHANNELS:
+        return "direct"
     if tuple(stride) == (1, 1) and output_hw[0] * output_hw[1] >= _DIRECT_MIN_PIXELS_PER_CHANNEL * cin_g:
         return "direct"
     reduction = cin_g * kh * kw
