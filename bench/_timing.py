@@ -96,7 +96,7 @@ def sgemm_ceiling_gflops(threads, reps=3):
 
 # Variables that change how the libraries thread; run.py prints those set.
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "OMP_NUM_THREADS", "OMP_WAIT_POLICY",
-                    "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+                    "GOMP_SPINCOUNT", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def pin_threads(threads):

@@ -409,8 +409,9 @@ def main(argv=None):
     print(f"CPU {host['cpu']} | kernels compiled for {host['isa']} | SGEMM ceiling {host['sgemm_gflops']:.0f} "
           f"GFLOP/s ({args.threads} BLAS threads, NumPy matmul {SGEMM_SIZE}^3 float32, best of 3)")
     print("thread variables: " + " ".join(f"{name}={value}" for name, value in thread_variables.items())
-          + " (fastnn sets OMP_WAIT_POLICY=PASSIVE unless given; in this process PyTorch shares its libgomp, "
-            "its own processes in the LeNet and start-up rows run with the variables the bench was started with)")
+          + " (fastnn sets GOMP_SPINCOUNT=1000 unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is given; in this "
+            "process PyTorch shares its libgomp, its own processes in the LeNet and start-up rows run with the "
+            "variables the bench was started with)")
     if load > 0.5 * os.cpu_count():
         print("warning: other processes are using the CPUs; timings and ratios will be noisy")
     ctx = Context(args, np, fastnn, torch, host["sgemm_gflops"])
