@@ -1,6 +1,4 @@
 """Samplers and DataLoader workers: index facts, reproducibility with workers, worker hooks, errors."""
-import os
-import sys
 import threading
 import time
 
@@ -207,22 +205,6 @@ def test_worker_init_fn_sees_worker_info_in_each_worker():
     base_seed = int(np.random.default_rng(0).integers(2**62))  # the loader's first draw
     assert sorted(c[3] for c in calls) == [base_seed, base_seed + 1, base_seed + 2]
     assert all(c[4] is ds for c in calls) and len({c[5] for c in calls}) == 3
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
-def test_worker_threads_yield_the_cores_to_the_training_thread():
-    # A worker thread runs at nice 19 (the training step's kernel threads get a core at once); the calling thread
-    # keeps its priority.
-    seen = []
-
-    def init(worker_id):
-        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-
-    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    loader = DataLoader(TensorDataset(np.arange(8)), batch_size=2, num_workers=2, worker_init_fn=init)
-    assert [int(b[0][0]) for b in loader] == [0, 2, 4, 6]
-    assert seen == [19, 19]
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
 
 
 def test_persistent_workers_start_once_and_reshuffle():

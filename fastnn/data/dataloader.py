@@ -124,25 +124,6 @@ class _ExceptionWrapper:
         raise error
 
 
-# Nice value of loader workers. The training step's kernel threads must not wait for a core a worker holds: a
-# parallel region ends only when its slowest thread does. At nice 19 the scheduler hands a core to a waking kernel
-# thread at once, and the worker still gets every core the step leaves idle (its Python phases on one core, its
-# waits for the next batch), which is where a worker's batches should be built.
-_WORKER_NICE = 19
-
-
-def _yield_cores_to_training(in_process):
-    """Lower the calling worker's scheduling priority: the whole process for a worker process; for a worker
-    thread only that thread, where the OS schedules threads as tasks of their own (Linux)."""
-    try:
-        if in_process:
-            os.nice(_WORKER_NICE - os.nice(0))
-        elif sys.platform.startswith("linux"):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _WORKER_NICE)
-    except (OSError, AttributeError):  # not permitted or not supported here: workers keep the default priority
-        pass
-
-
 def _worker_loop(dataset, index_queue, result_queue, auto_collation, collate_fn, worker_init_fn, worker_id,
                  num_workers, seed, in_process, parent_pid, iterable):
     """Body of a worker thread or process: build the batches asked on index_queue until it sends None.
@@ -151,7 +132,6 @@ def _worker_loop(dataset, index_queue, result_queue, auto_collation, collate_fn,
     # Parallel kernels launched by a worker run on one thread (Numba's setting is per thread), as PyTorch's
     # workers do: the training step owns the cores, and two busy-waiting thread teams on them slow both.
     set_num_threads(1)
-    _yield_cores_to_training(in_process)
     if in_process:
         random.seed(seed)
         np.random.seed(seed % 2**32)
