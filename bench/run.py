@@ -390,7 +390,7 @@ def _import_torch(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    thread_variables = pin_threads(args.threads)  # before Numba loads
+    pin_threads(args.threads)  # before Numba loads
     import numpy as np
 
     import fastnn
@@ -399,7 +399,7 @@ def main(argv=None):
     import fastnn.optim
     fastnn.set_num_threads(args.threads)
     torch, torch_note = _import_torch(args)
-    thread_variables = pin_threads(args.threads)  # again: what fastnn's import set is in force too
+    thread_variables = pin_threads(args.threads)  # the variables in force, fastnn's import included
     sections = [s for s in SECTIONS if args.only is None or s in args.only]
     load = os.getloadavg()[0]
     host = {"cpu": cpu_model(), "isa": compiled_isa(), "sgemm_gflops": sgemm_ceiling_gflops(args.threads)}

@@ -314,10 +314,6 @@ def _softmax_array(backend, data, axis, log):
     return out.reshape(data.shape).astype(data.dtype, copy=False)
 
 
-def _log_softmax_array(backend, data, axis):
-    return _softmax_array(backend, data, axis, True)
-
-
 def _softmax_op(x, dim, dtype, log):
     op = "log_softmax" if log else "softmax"
     x, axis = _softmax_input(x, dim, dtype, op)

@@ -6,7 +6,7 @@ import numpy as np
 
 from fastnn._validation import check_reduction
 from fastnn.autograd import make_result
-from fastnn.ops.activation import _log_softmax_array
+from fastnn.ops.activation import _softmax_array
 from fastnn.ops.elementwise import add, clamp, div, eq, exp, gt, log, maximum, minimum, mul, ne, neg, sqrt, sub, where
 from fastnn.ops._util import add_tangents
 from fastnn.ops.reduce import mean, sum as _sum
@@ -136,7 +136,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     """
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_class_input("cross_entropy", input)
-    logp = _log_softmax_array(input._backend, input._data, 1)
+    logp = _softmax_array(input._backend, input._data, 1, log=True)
     return _weighted_nll("cross_entropy", input, logp, target, weight, ignore_index, reduction, label_smoothing,
                          True)
 

@@ -156,16 +156,11 @@ def vertical_flip(inpt):
 hflip, vflip = horizontal_flip, vertical_flip
 
 
-def _per_image(values, n):
-    """An int64 array of n entries: `values` (one per image) or one number repeated."""
-    values = np.asarray(values, np.int64)
-    return np.full(n, values) if values.ndim == 0 else np.ascontiguousarray(np.broadcast_to(values, (n,)))
-
-
 def _crop_batch(batch, tops, lefts, height, width, fill=None, hflip=None, vflip=None):
     """Kernel call: one (height, width) window per image at (tops[n], lefts[n]), outside pixels = fill."""
     n = batch.shape[0]
-    tops, lefts = _per_image(tops, n), _per_image(lefts, n)
+    tops = np.broadcast_to(np.asarray(tops, np.int64), (n,)).copy()
+    lefts = np.broadcast_to(np.asarray(lefts, np.int64), (n,)).copy()
     no = np.zeros(n, np.bool_)
     hflip = no if hflip is None else np.ascontiguousarray(hflip, np.bool_)
     vflip = no if vflip is None else np.ascontiguousarray(vflip, np.bool_)
