@@ -372,3 +372,39 @@ def test_converters_then_transforms_work_on_channels_last_images():
     out = T.Compose([T.ToTensor(), T.RandomCrop(28), T.ColorJitter(0.2)])(hwc)
     assert out.shape == (2, 3, 28, 28)
     assert T.Compose([T.ToImage(), T.RandomHorizontalFlip(p=1)])(hwc).dtype == np.uint8
+
+
+# ToDtype: torchvision.transforms.v2.ToDtype / functional.to_dtype numbers (torchvision 0.2x: integer -> float
+# is `image.to(dtype).mul_(1 / max)`, float -> integer `image.mul(max + 1 - 1e-3).to(dtype)`, integer -> integer a
+# bit shift by the difference of value bits: uint8 8, int16 15, int32 31).
+
+def test_to_dtype_numbers_match_torchvision():
+    u8 = np.array([[[0, 1, 128, 255]]], np.uint8)
+    f = T.ToDtype(fastnn.float32, scale=True)(fastnn.tensor(u8))
+    assert isinstance(f, fastnn.Tensor) and f.dtype == np.float32
+    np.testing.assert_array_equal(f.numpy(), u8.astype(np.float32) * np.float32(1 / 255))
+    assert f.numpy()[0, 0, 3] == 1.0
+    np.testing.assert_array_equal(F.to_dtype(u8, np.int16, scale=True), [[[0, 128, 16384, 32640]]])
+    np.testing.assert_array_equal(F.to_dtype(np.array([[[0, 16384, 32767]]], np.int16), np.uint8, scale=True),
+                                  [[[0, 128, 255]]])
+    np.testing.assert_array_equal(F.to_dtype(np.array([[[0, 0.5, 0.999, 1.0]]], np.float32), np.uint8, scale=True),
+                                  [[[0, 127, 255, 255]]])
+    np.testing.assert_array_equal(F.to_dtype(u8, np.float32), u8.astype(np.float32))  # scale=False: values kept
+    assert F.to_dtype(u8, np.uint8, scale=True) is u8  # already that dtype: returned as it is
+    with pytest.raises(RuntimeError, match="float32 to int32 cannot be performed safely"):
+        F.to_dtype(np.zeros((1, 2, 2), np.float32), np.int32, scale=True)
+    with pytest.raises(TypeError, match="bool"):
+        F.to_dtype(np.zeros((1, 2, 2), bool), np.float32)
+
+
+@pytest.mark.parametrize("source", [np.uint8, np.int16, np.float64])
+@pytest.mark.parametrize("scale", [True, False])
+def test_todtype_then_normalize_in_compose_gives_the_bits_of_two_steps(source, scale):
+    x = batch(dtype=np.uint8).astype(source)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    fused = T.Compose([T.ToDtype(np.float32, scale=scale), T.Normalize(mean, std)])(fastnn.tensor(x))
+    two = T.Normalize(mean, std)(T.ToDtype(np.float32, scale=scale)(fastnn.tensor(x)))
+    assert fused.dtype == two.dtype == np.float32
+    np.testing.assert_array_equal(fused.numpy(), two.numpy())
+    want = (F.to_dtype(x, np.float32, scale) - np.float32(mean).reshape(-1, 1, 1)) / np.float32(std).reshape(-1, 1, 1)
+    np.testing.assert_array_equal(two.numpy(), want)

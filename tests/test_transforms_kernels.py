@@ -86,6 +86,21 @@ def test_erase_kernels_match_reference(seed, n, c, h, w, holes, dtype):
     np.testing.assert_array_equal(K.erase_noise(x, single, noise, offsets), R.erase_noise(x, single, noise, offsets))
 
 
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 4), c=st.integers(1, 3), h=st.integers(1, 9),
+       w=st.integers(1, 9), source=st.sampled_from(DTYPES + [np.int64]), out=st.sampled_from([np.float32, np.float64]))
+def test_scale_normalize_matches_reference_bit_for_bit(seed, n, c, h, w, source, out):
+    x = images(seed, n, c, h, w, source) if source != np.int64 else \
+        np.random.default_rng(seed).integers(-2**62, 2**62, (n, c, h, w))
+    rng = np.random.default_rng(seed + 1)
+    scale = np.array([1 / 255], out)
+    mean, std = rng.random(c).astype(out), rng.uniform(0.1, 2, c).astype(out)
+    got = K.scale_normalize(x, scale, mean, std)
+    assert got.dtype == out
+    # the converted value, then one multiply, subtract and divide in the output dtype: the same bits
+    np.testing.assert_array_equal(got, R.scale_normalize(x, scale, mean, std))
+
+
 def test_kernels_never_write_their_inputs():
     x = images(0, 2, 3, 5, 5, np.float32)
     before = x.copy()
@@ -97,7 +112,7 @@ def test_kernels_never_write_their_inputs():
     np.testing.assert_array_equal(x, before)
 
 
-@pytest.mark.parametrize("kernel", [K.crop_flip, K.affine_sample, K.color_ops, K.erase_constant, K.erase_noise])
+@pytest.mark.parametrize("kernel", [K.crop_flip, K.scale_normalize, K.affine_sample, K.color_ops, K.erase_constant, K.erase_noise])
 def test_kernels_release_the_gil(kernel):
     assert kernel.targetoptions.get("nogil") and kernel.targetoptions.get("parallel")
 

@@ -13,7 +13,7 @@ from fastnn._kernels.augment_codes import (C_BOUND, C_FOUR, C_FROM_UNIT, C_ONE, 
                                            C_TWO, C_WB, C_WG, C_WR, C_ZERO, OP_BRIGHTNESS, OP_CONTRAST,
                                            OP_GRAYSCALE, OP_HUE, OP_SATURATION)
 
-__all__ = ["crop_flip", "affine_sample", "color_ops", "erase_constant", "erase_noise"]
+__all__ = ["crop_flip", "scale_normalize", "affine_sample", "color_ops", "erase_constant", "erase_noise"]
 
 
 @njit(parallel=True, nogil=True, cache=True)
@@ -47,6 +47,25 @@ def crop_flip(images, tops, lefts, out_h, out_w, hflip, vflip, fill):
                         out[i, ch, y, x] = images[i, ch, sy, left + x]
                     for x in range(x_hi, out_w):
                         out[i, ch, y, x] = f
+    return out
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def scale_normalize(images, scale, mean, std):
+    """out[n, c] = (images[n, c] * scale[0] - mean[c]) / std[c] in the dtype of scale, mean and std (a float
+    dtype): each value is first converted to that dtype, then multiplied, shifted and divided in it, which is
+    what ToDtype(scale=True) followed by Normalize computes. images (N, C, H, W) integer or float; scale (1,);
+    mean, std (C,)."""
+    n, c, h, w = images.shape
+    out = np.empty((n, c, h, w), mean.dtype)
+    s = scale[0]
+    for k in prange(n * c):
+        i, ch = k // c, k % c
+        m, d = mean[ch], std[ch]
+        for y in range(h):
+            for x in range(w):
+                out[i, ch, y, x] = images[i, ch, y, x]  # the conversion, before any arithmetic (int64 * float32
+                out[i, ch, y, x] = (out[i, ch, y, x] * s - m) / d  # would otherwise compute in float64)
     return out
 
 

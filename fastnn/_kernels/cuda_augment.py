@@ -17,7 +17,7 @@ from fastnn._kernels.augment_codes import (C_BOUND, C_FOUR, C_FROM_UNIT, C_ONE, 
 from fastnn._kernels.cuda_common import REDUCE_THREADS, THREADS, blocks, empty_like
 from fastnn._kernels.cuda_norm import block_sum
 
-__all__ = ["crop_flip", "affine_sample", "color_ops", "erase_constant", "erase_noise"]
+__all__ = ["crop_flip", "scale_normalize", "affine_sample", "color_ops", "erase_constant", "erase_noise"]
 
 
 @cuda.jit
@@ -38,6 +38,25 @@ def _crop_flip(images, tops, lefts, hflip, vflip, fill, out):
 def crop_flip(images, tops, lefts, out_h, out_w, hflip, vflip, fill):
     out = empty_like(images, (images.shape[0], images.shape[1], out_h, out_w))
     _crop_flip[blocks(out.size), THREADS](images, tops, lefts, hflip, vflip, fill, out)
+    return out
+
+
+@cuda.jit
+def _scale_normalize(images, scale, mean, std, out):
+    n, c, h, w = images.shape
+    k = cuda.grid(1)
+    if k < out.size:
+        i = k // (c * h * w)
+        ch = (k // (h * w)) % c
+        y = (k // w) % h
+        x = k % w
+        out[i, ch, y, x] = images[i, ch, y, x]  # converted first, as on the CPU
+        out[i, ch, y, x] = (out[i, ch, y, x] * scale[0] - mean[ch]) / std[ch]
+
+
+def scale_normalize(images, scale, mean, std):
+    out = empty_like(images, images.shape, mean.dtype)
+    _scale_normalize[blocks(out.size), THREADS](images, scale, mean, std, out)
     return out
 
 

@@ -95,6 +95,7 @@ KERNELS = {
     # data augmentation on (N, C, H, W) image batches, uint8 or float, one parallel iteration per image
     # (fastnn.data.transforms.functional decides the per-image parameters; codes in augment_codes.py)
     "crop_flip": "(images, tops, lefts, out_h, out_w, hflip, vflip, fill)",
+    "scale_normalize": "(images, scale, mean, std)",
     "affine_sample": "(images, matrices, out_h, out_w, bilinear, fill, use_fill)",
     "color_ops": "(images, ops, factors, alphas, consts, integer)",
     "erase_constant": "(images, boxes, values)",

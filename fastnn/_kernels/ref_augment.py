@@ -5,7 +5,7 @@ from fastnn._kernels.augment_codes import (C_BOUND, C_FOUR, C_FROM_UNIT, C_ONE, 
                                          C_WB, C_WG, C_WR, OP_BRIGHTNESS, OP_CONTRAST, OP_GRAYSCALE, OP_HUE,
                                          OP_SATURATION, color_constants)
 
-__all__ = ["crop_flip", "affine_sample", "color_ops", "color_constants", "erase_constant", "erase_noise"]
+__all__ = ["crop_flip", "scale_normalize", "affine_sample", "color_ops", "color_constants", "erase_constant", "erase_noise"]
 
 
 def crop_flip(images, tops, lefts, out_h, out_w, hflip, vflip, fill):
@@ -27,6 +27,11 @@ def crop_flip(images, tops, lefts, out_h, out_w, hflip, vflip, fill):
             window = window[:, ::-1, :]
         out[i] = window
     return out
+
+
+def scale_normalize(images, scale, mean, std):
+    values = images.astype(mean.dtype)
+    return (values * scale[0] - mean.reshape(-1, 1, 1)) / std.reshape(-1, 1, 1)
 
 
 def affine_sample(images, matrices, out_h, out_w, bilinear, fill, use_fill):

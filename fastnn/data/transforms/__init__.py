@@ -18,7 +18,7 @@ from fastnn.data.transforms.functional import (InterpolationMode, _as_batch, _ch
 from fastnn.random import default_generator
 from fastnn.tensor import Tensor
 
-__all__ = ["Compose", "ToTensor", "ToImage", "PILToTensor", "Normalize", "RandomHorizontalFlip",
+__all__ = ["Compose", "ToTensor", "ToImage", "PILToTensor", "ToDtype", "Normalize", "RandomHorizontalFlip",
            "RandomVerticalFlip", "RandomCrop", "Resize", "CenterCrop", "RandomResizedCrop", "FiveCrop", "TenCrop", "ColorJitter", "Grayscale",
            "RandomGrayscale", "FancyPCA", "RandomAffine", "RandomRotation", "RandAugment", "TrivialAugmentWide",
            "RandomErasing", "InterpolationMode", "functional", "MixUp", "CutMix", "Cutout"]
@@ -87,6 +87,10 @@ class Compose:
                 image = transform._crop(image, following)
                 i += 2
                 continue
+            if type(transform) is ToDtype and type(following) is Normalize and transform._fusable(image, following):
+                image = transform._normalized(image, following)  # one pass, the same bits as two
+                i += 2
+                continue
             image = transform(image)
             i += 1
         return image
@@ -153,6 +157,32 @@ class PILToTensor(ToImage):
         if isinstance(pic, Tensor):
             raise TypeError(f"pic should be PIL Image or ndarray, got {type(pic).__name__}")
         return super().__call__(pic)
+
+
+class ToDtype:
+    """Convert images to `dtype`, with scale=True also their value range (uint8 [0, 255] -> float [0, 1], ...);
+    see functional.to_dtype. Followed by Normalize in a Compose, both run as one pass."""
+    batched = True
+
+    def __init__(self, dtype, scale=False):
+        self.dtype = np.dtype(dtype)
+        self.scale = bool(scale)
+
+    def __call__(self, image):
+        return F.to_dtype(image, self.dtype, self.scale)
+
+    def _fusable(self, image, normalize):
+        source = _unwrap(image)[0].dtype
+        return (not normalize.inplace and self.dtype.kind == "f"
+                and (source.kind == "f" or source in F._VALUE_BITS))
+
+    def _normalized(self, image, normalize):
+        source = _unwrap(image)[0].dtype
+        scale = F._value_scale(source) if self.scale and source.kind != "f" else 1.0
+        return F._scaled_normalize(image, self.dtype, scale, normalize.mean, normalize.std)
+
+    def __repr__(self):
+        return f"ToDtype(dtype={self.dtype}, scale={self.scale})"
 
 
 class Normalize:

@@ -17,7 +17,7 @@ from fastnn._kernels import augment_codes as _K
 from fastnn.tensor import Tensor
 
 __all__ = ["InterpolationMode", "horizontal_flip", "vertical_flip", "hflip", "vflip", "crop", "center_crop", "pad",
-           "resize", "resized_crop", "normalize", "affine", "rotate", "erase", "adjust_brightness",
+           "resize", "resized_crop", "to_dtype", "normalize", "affine", "rotate", "erase", "adjust_brightness",
            "adjust_contrast", "adjust_saturation", "adjust_hue", "adjust_sharpness", "rgb_to_grayscale",
            "to_grayscale", "posterize", "solarize", "autocontrast", "equalize", "invert", "five_crop", "ten_crop"]
 
@@ -356,22 +356,68 @@ def _mean_std(mean, std):
 def normalize(inpt, mean, std, inplace=False):
     """(x - mean[c]) / std[c] per channel of floating-point (..., C, H, W) images (mean, std cast to x's dtype)."""
     array, wrap = _unwrap(inpt)
-    mean, std = _mean_std(mean, std)
     if array.dtype.kind != "f":
         raise TypeError(f"Normalize expects a floating-point image (apply ToTensor first), got {array.dtype}")
+    return _scaled_normalize(inpt, array.dtype, 1.0, mean, std, inplace)
+
+
+def _scaled_normalize(inpt, dtype, scale, mean, std, inplace=False):
+    """normalize(to_dtype(inpt, dtype) * scale, mean, std) in one pass (ToDtype then Normalize, fused by
+    Compose); the same arithmetic in `dtype`, so the same bits."""
+    array, wrap = _unwrap(inpt)
+    mean, std = _mean_std(mean, std)
     if array.ndim < 3:
         raise ValueError(f"Normalize expects C x H x W or (..., C, H, W), got shape {array.shape}")
     channels = array.shape[-3]
     for name, values in (("mean", mean), ("std", std)):
         if len(values) not in (1, channels):
             raise ValueError(f"Normalize {name} has {len(values)} values for {channels} channels")
-    mean = mean.astype(array.dtype).reshape(-1, 1, 1)
-    std = std.astype(array.dtype).reshape(-1, 1, 1)
     if inplace:
+        mean, std = mean.astype(dtype).reshape(-1, 1, 1), std.astype(dtype).reshape(-1, 1, 1)
         np.subtract(array, mean, out=array)
         np.divide(array, std, out=array)
         return inpt
-    return wrap((array - mean) / std)
+    batch, restore = _as_batch(array, "Normalize")
+    per_channel = [np.ascontiguousarray(np.broadcast_to(v, (channels,)), dtype) for v in (mean, std)]
+    return wrap(restore(_launch("scale_normalize", batch, np.array([scale], dtype), *per_channel)))
+
+
+_VALUE_BITS = {np.dtype(np.uint8): 8, np.dtype(np.int8): 7, np.dtype(np.int16): 15, np.dtype(np.uint16): 16,
+               np.dtype(np.int32): 31, np.dtype(np.int64): 63}
+
+
+def _value_scale(dtype):
+    """What scale=True multiplies an image of integer `dtype` by to bring it to [0, 1]: 1 / its maximum."""
+    return 1.0 / (2 ** _VALUE_BITS[dtype] - 1)
+
+
+def to_dtype(inpt, dtype=np.float32, scale=False):
+    """Convert images to `dtype`; with scale, map the value range of the input dtype to the output's, as
+    torchvision's to_dtype does: integer -> float multiplies by 1 / max (uint8: 1/255, in the float dtype), float
+    -> integer multiplies by max + 1 - 1e-3 and truncates, integer -> integer shifts bits, float -> float only
+    converts. An input already of `dtype` is returned as it is."""
+    array, wrap = _unwrap(inpt)
+    dtype = np.dtype(dtype)
+    for name, d in (("input", array.dtype), ("dtype", dtype)):
+        if d.kind != "f" and d not in _VALUE_BITS:
+            raise TypeError(f"to_dtype supports float and {sorted(str(t) for t in _VALUE_BITS)} images, got "
+                            f"{name} {d}")
+    if array.dtype == dtype:
+        return inpt
+    if not scale or (array.dtype.kind == "f" and dtype.kind == "f"):
+        return wrap(array.astype(dtype))
+    if dtype.kind == "f":
+        out = array.astype(dtype)
+        out *= dtype.type(_value_scale(array.dtype))
+        return wrap(out)
+    if array.dtype.kind == "f":
+        if (array.dtype, dtype) in ((np.float32, np.int32), (np.float32, np.int64), (np.float64, np.int64)):
+            raise RuntimeError(f"The conversion from {array.dtype} to {dtype} cannot be performed safely.")
+        return wrap((array * (2 ** _VALUE_BITS[dtype] - 1 + 1.0 - 1e-3)).astype(dtype))
+    shift = _VALUE_BITS[array.dtype] - _VALUE_BITS[dtype]
+    if shift > 0:
+        return wrap((array >> shift).astype(dtype))
+    return wrap(array.astype(dtype) << -shift)
 
 
 def erase(inpt, i, j, h, w, v, inplace=False):
