@@ -7,7 +7,7 @@ Each kernel is a pure function: it allocates and returns its output and never wr
 is what makes the uint8 truncations land where torchvision's do.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 from fastnn._kernels.augment_codes import (C_BOUND, C_FOUR, C_FROM_UNIT, C_ONE, C_SIX, C_SIXTH, C_TO_UNIT,
                                            C_TWO, C_WB, C_WG, C_WR, C_ZERO, OP_BRIGHTNESS, OP_CONTRAST,
@@ -24,29 +24,36 @@ def crop_flip(images, tops, lefts, out_h, out_w, hflip, vflip, fill):
     fill (C,) in images' dtype."""
     n, c, h, w = images.shape
     out = np.empty((n, c, out_h, out_w), images.dtype)
+    src = images.reshape(n * c * h * w)
+    dst = out.reshape(n * c * out_h * out_w)
+    # Flat offsets as unsigned integers: Numba adds a negative-index check to every signed subscript, which made
+    # the row copies scalar (measured 2-3x slower on 28x28 crops).
     for i in prange(n):
-        top, left = tops[i], lefts[i]
-        x_lo = min(max(-left, 0), out_w)  # output columns whose (unflipped) source column lies inside
-        x_hi = max(min(w - left, out_w), x_lo)
+        top, left, mirror = tops[i], lefts[i], hflip[i]
+        # output columns [x_lo, x_hi) read inside the image: source column left + x, or left + out_w - 1 - x
+        x_lo = min(max(left + out_w - w if mirror else -left, 0), out_w)
+        x_hi = max(min(left + out_w if mirror else w - left, out_w), x_lo)
         for ch in range(c):
             f = fill[ch]
             for y in range(out_h):
+                row = uint64(((i * c + ch) * out_h + y) * out_w)
                 sy = top + (out_h - 1 - y if vflip[i] else y)
-                if sy < 0 or sy >= h:
-                    for x in range(out_w):
-                        out[i, ch, y, x] = f
+                inside = 0 <= sy < h
+                for x in range(x_lo if inside else out_w):
+                    dst[row + uint64(x)] = f
+                if not inside:
                     continue
-                if hflip[i]:  # output column x reads source column left + out_w - 1 - x
-                    for x in range(out_w):
-                        sx = left + out_w - 1 - x
-                        out[i, ch, y, x] = images[i, ch, sy, sx] if 0 <= sx < w else f
+                for x in range(x_hi, out_w):
+                    dst[row + uint64(x)] = f
+                first = row + uint64(x_lo)
+                if mirror:
+                    s = uint64(((i * c + ch) * h + sy) * w + left + out_w - 1 - x_lo)
+                    for k in range(x_hi - x_lo):
+                        dst[first + uint64(k)] = src[s - uint64(k)]
                 else:
-                    for x in range(x_lo):
-                        out[i, ch, y, x] = f
-                    for x in range(x_lo, x_hi):
-                        out[i, ch, y, x] = images[i, ch, sy, left + x]
-                    for x in range(x_hi, out_w):
-                        out[i, ch, y, x] = f
+                    s = uint64(((i * c + ch) * h + sy) * w + left + x_lo)
+                    for k in range(x_hi - x_lo):
+                        dst[first + uint64(k)] = src[s + uint64(k)]
     return out
 
 
