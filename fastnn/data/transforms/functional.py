@@ -103,7 +103,7 @@ def _fill_values(fill, channels, dtype, name="fill"):
     if values.ndim != 1 or len(values) not in (1, channels):
         raise ValueError(f"{name} must be a number or a sequence of 1 or {channels} numbers (one per channel), "
                          f"got {fill!r}")
-    return np.ascontiguousarray(np.broadcast_to(values, (channels,)).astype(dtype))
+    return np.resize(values.astype(dtype), channels)
 
 
 def _working_float(batch, name):
@@ -156,15 +156,23 @@ def vertical_flip(inpt):
 hflip, vflip = horizontal_flip, vertical_flip
 
 
+def _per_image(values, n, dtype):
+    """A number or (n,) sequence as a contiguous (n,) array of `dtype`, as the kernels take per-image values."""
+    values = np.asarray(values, dtype)
+    if values.ndim == 0:
+        return np.full(n, values)
+    if values.shape != (n,):
+        raise ValueError(f"expected one value per image ({n}), got shape {values.shape}")
+    return np.ascontiguousarray(values)
+
+
 def _crop_batch(batch, tops, lefts, height, width, fill=None, hflip=None, vflip=None):
     """Kernel call: one (height, width) window per image at (tops[n], lefts[n]), outside pixels = fill."""
     n = batch.shape[0]
-    tops = np.broadcast_to(np.asarray(tops, np.int64), (n,)).copy()
-    lefts = np.broadcast_to(np.asarray(lefts, np.int64), (n,)).copy()
     no = np.zeros(n, np.bool_)
-    hflip = no if hflip is None else np.ascontiguousarray(hflip, np.bool_)
-    vflip = no if vflip is None else np.ascontiguousarray(vflip, np.bool_)
-    return _launch("crop_flip", batch, tops, lefts, height, width, hflip, vflip,
+    return _launch("crop_flip", batch, _per_image(tops, n, np.int64), _per_image(lefts, n, np.int64), height, width,
+                   no if hflip is None else _per_image(hflip, n, np.bool_),
+                   no if vflip is None else _per_image(vflip, n, np.bool_),
                    _fill_values(fill, batch.shape[1], batch.dtype))
 
 
@@ -358,14 +366,13 @@ def normalize(inpt, mean, std, inplace=False):
     array, wrap = _unwrap(inpt)
     if array.dtype.kind != "f":
         raise TypeError(f"Normalize expects a floating-point image (apply ToTensor first), got {array.dtype}")
-    return _scaled_normalize(inpt, array.dtype, 1.0, mean, std, inplace)
+    return _scaled_normalize(inpt, array.dtype, 1.0, *_mean_std(mean, std), inplace)
 
 
 def _scaled_normalize(inpt, dtype, scale, mean, std, inplace=False):
     """normalize(to_dtype(inpt, dtype) * scale, mean, std) in one pass (ToDtype then Normalize, fused by
-    Compose); the same arithmetic in `dtype`, so the same bits."""
+    Compose); the same arithmetic in `dtype`, so the same bits. mean, std: as _mean_std returns them."""
     array, wrap = _unwrap(inpt)
-    mean, std = _mean_std(mean, std)
     if array.ndim < 3:
         raise ValueError(f"Normalize expects C x H x W or (..., C, H, W), got shape {array.shape}")
     channels = array.shape[-3]
@@ -378,7 +385,7 @@ def _scaled_normalize(inpt, dtype, scale, mean, std, inplace=False):
         np.divide(array, std, out=array)
         return inpt
     batch, restore = _as_batch(array, "Normalize")
-    per_channel = [np.ascontiguousarray(np.broadcast_to(v, (channels,)), dtype) for v in (mean, std)]
+    per_channel = [np.resize(v.astype(dtype), channels) for v in (mean, std)]  # one value repeated per channel
     return wrap(restore(_launch("scale_normalize", batch, np.array([scale], dtype), *per_channel)))
 
 
