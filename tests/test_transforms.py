@@ -397,7 +397,7 @@ def test_to_dtype_numbers_match_torchvision():
         F.to_dtype(np.zeros((1, 2, 2), bool), np.float32)
 
 
-@pytest.mark.parametrize("source", [np.uint8, np.int16, np.float64])
+@pytest.mark.parametrize("source", [np.uint8, np.int16, np.int64, np.float32, np.float64])
 @pytest.mark.parametrize("scale", [True, False])
 def test_todtype_then_normalize_in_compose_gives_the_bits_of_two_steps(source, scale):
     x = batch(dtype=np.uint8).astype(source)

@@ -59,20 +59,17 @@ def crop_flip(images, tops, lefts, out_h, out_w, hflip, vflip, fill):
 
 @njit(parallel=True, nogil=True, cache=True)
 def scale_normalize(images, scale, mean, std):
-    """out[n, c] = (images[n, c] * scale[0] - mean[c]) / std[c] in the dtype of scale, mean and std (a float
-    dtype): each value is first converted to that dtype, then multiplied, shifted and divided in it, which is
-    what ToDtype(scale=True) followed by Normalize computes. images (N, C, H, W) integer or float; scale (1,);
-    mean, std (C,)."""
+    """out[n, c] = (images[n, c] * scale[0] - mean[c]) / std[c] in the float dtype of scale, mean and std, which is
+    what ToDtype(scale=True) followed by Normalize computes. images (N, C, H, W) uint8 (converted exactly) or
+    already of that float dtype; scale (1,); mean, std (C,)."""
     n, c, h, w = images.shape
     out = np.empty((n, c, h, w), mean.dtype)
+    src, dst = images.reshape(n * c, h * w), out.reshape(n * c, h * w)
     s = scale[0]
     for k in prange(n * c):
-        i, ch = k // c, k % c
-        m, d = mean[ch], std[ch]
-        for y in range(h):
-            for x in range(w):
-                out[i, ch, y, x] = images[i, ch, y, x]  # the conversion, before any arithmetic (int64 * float32
-                out[i, ch, y, x] = (out[i, ch, y, x] * s - m) / d  # would otherwise compute in float64)
+        m, d = mean[k % c], std[k % c]
+        for j in range(h * w):
+            dst[k, j] = (src[k, j] * s - m) / d
     return out
 
 

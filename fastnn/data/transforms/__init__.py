@@ -194,7 +194,7 @@ class Normalize:
         self.inplace = bool(inplace)
 
     def __call__(self, image):
-        return F.normalize(image, self.mean, self.std, self.inplace)
+        return F._scaled_normalize(image, F._float_dtype(image), 1.0, self.mean, self.std, self.inplace)
 
     def __repr__(self):
         return f"Normalize(mean={self.mean.tolist()}, std={self.std.tolist()})"

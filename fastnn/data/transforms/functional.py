@@ -103,7 +103,12 @@ def _fill_values(fill, channels, dtype, name="fill"):
     if values.ndim != 1 or len(values) not in (1, channels):
         raise ValueError(f"{name} must be a number or a sequence of 1 or {channels} numbers (one per channel), "
                          f"got {fill!r}")
-    return np.resize(values.astype(dtype), channels)
+    return _per_channel(values, channels, dtype)
+
+
+def _per_channel(values, channels, dtype):
+    """A validated (1,) or (channels,) array as a contiguous (channels,) array of `dtype`."""
+    return values.astype(dtype) if len(values) == channels else np.full(channels, values[0], dtype)
 
 
 def _working_float(batch, name):
@@ -363,10 +368,14 @@ def _mean_std(mean, std):
 
 def normalize(inpt, mean, std, inplace=False):
     """(x - mean[c]) / std[c] per channel of floating-point (..., C, H, W) images (mean, std cast to x's dtype)."""
-    array, wrap = _unwrap(inpt)
-    if array.dtype.kind != "f":
-        raise TypeError(f"Normalize expects a floating-point image (apply ToTensor first), got {array.dtype}")
-    return _scaled_normalize(inpt, array.dtype, 1.0, *_mean_std(mean, std), inplace)
+    return _scaled_normalize(inpt, _float_dtype(inpt), 1.0, *_mean_std(mean, std), inplace)
+
+
+def _float_dtype(inpt):
+    dtype = _unwrap(inpt)[0].dtype
+    if dtype.kind != "f":
+        raise TypeError(f"Normalize expects a floating-point image (apply ToTensor first), got {dtype}")
+    return dtype
 
 
 def _scaled_normalize(inpt, dtype, scale, mean, std, inplace=False):
@@ -385,8 +394,10 @@ def _scaled_normalize(inpt, dtype, scale, mean, std, inplace=False):
         np.divide(array, std, out=array)
         return inpt
     batch, restore = _as_batch(array, "Normalize")
-    per_channel = [np.resize(v.astype(dtype), channels) for v in (mean, std)]  # one value repeated per channel
-    return wrap(restore(_launch("scale_normalize", batch, np.array([scale], dtype), *per_channel)))
+    if batch.dtype not in (np.uint8, dtype):  # the kernel takes uint8 or `dtype`: convert first, as ToDtype does
+        batch = batch.astype(dtype)
+    return wrap(restore(_launch("scale_normalize", batch, np.full(1, scale, dtype), _per_channel(mean, channels, dtype),
+                                _per_channel(std, channels, dtype))))
 
 
 _VALUE_BITS = {np.dtype(np.uint8): 8, np.dtype(np.int8): 7, np.dtype(np.int16): 15, np.dtype(np.uint16): 16,
