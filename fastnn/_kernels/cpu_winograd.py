@@ -1,20 +1,21 @@
 """Winograd F(4x4, 3x3) convolution kernels (Numba + BLAS, CPU) for stride-1, undilated, ungrouped 3x3 convs.
 
 Each output is cut into 4x4 tiles; tile t of input channel c reads a 6x6 input patch d and becomes
-V[p, c, t] = (Bᵀ d B)[p], the weight of (output k, input c) becomes U[p, k, c] = (G w Gᵀ)[p], and the 36
-positions p = (a, b) of a tile are 36 independent GEMMs M[p] = U[p] @ V[p] over the input channels, after
+V[p, t, c] = (Bᵀ d B)[p], the weight of (output k, input c) becomes U[p, k, c] = (G w Gᵀ)[p], and the 36
+positions p = (a, b) of a tile are 36 independent GEMMs M[p] = U[p] @ V[p]ᵀ over the input channels, after
 which each tile's output is Aᵀ M A. That is 36 multiplies per 16 outputs instead of 9 per output (4x fewer),
 with the GEMMs in BLAS near its peak; the transforms are a few adds per element.
 
 Tiles are numbered across the whole batch (image, tile row, tile column) and cut into fixed chunks, one per
 parallel iteration: a chunk transforms its input patches, runs its 36 single-threaded GEMMs and writes its
 own output tiles, so the result does not depend on scheduling (bit-identical run to run), and a single large
-image still spreads over the cores. The input is zero-padded once so that every patch lies inside it, and the
-transforms are written out (no zero coefficients, shared sub-expressions) as passes over the chunk's tiles.
+image still spreads over the cores. The input is copied once, zero-padded so that every patch lies inside it and
+channels last so that the input transform runs over contiguous channels (vectorized, 3x faster than gathering
+tiles from NCHW planes); the transforms are written out (no zero coefficients).
 
 The backward of a stride-1 3x3 conv is again one: grad_input = conv(grad_out, weight flipped and transposed,
 padding 2 - padding). The weight gradient is the transpose of the forward: with the output gradient's tiles
-transformed as A g Aᵀ, S[p] = sum over tiles of (A g Aᵀ)[p] (K) x V[p] (C) is again 36 GEMMs (the tiles are the
+transformed as A g Aᵀ, S[p] = sum over tiles of (A g Aᵀ)[p]ᵀ (K) x V[p] (C) is again 36 GEMMs (the tiles are the
 reduction), and grad_w = Gᵀ S G. Its chunks' transforms stay in the cache for their GEMMs, summed in fixed
 slots of chunks and then over slots in order; when few tiles meet many channels (the slots' partial sums
 would outweigh all tiles' transforms) it transforms all tiles and runs one GEMM per position instead.
