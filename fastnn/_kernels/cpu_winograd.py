@@ -211,8 +211,8 @@ def _at(g0, g1, g2, g3, out, first, col):
 
 @njit(nogil=True, cache=True)
 def _run_end(offsets, t, step):
-    """End of the run of tiles from t whose origins are `step` apart: the tiles of one tile row (a row's next
-    tile row never starts `step` after its last tile, the padded rows being wider than the tiles)."""
+    """End of the run of tiles from t whose origins are `step` apart: the tiles of one tile row (`step` after
+    a row's last tile lies at most one pixel row down, the next tile row's first tile four)."""
     end = t + 1
     while end < offsets.shape[0] and offsets[end] == offsets[end - 1] + step:
         end += 1
