@@ -80,6 +80,29 @@ def test_chunks_of_tiles_across_images_match_the_reference(monkeypatch, chunk, s
                                ref_winograd.conv2d_weight_grad(grad_out, x, (1, 1)), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("padding, size", [((0, 0), (7, 9)), ((2, 1), (12, 11))])
+def test_channels_last_copy_is_the_padded_input_transposed(padding, size):
+    x = np.random.default_rng(5).standard_normal((2, 13, 7, 9)).astype(np.float32)
+    expected = np.zeros((2, 13) + size, np.float32)
+    expected[:, :, padding[0]:padding[0] + 7, padding[1]:padding[1] + 9] = x
+    np.testing.assert_array_equal(cpu_winograd._channels_last(x, padding, *size), expected.transpose(0, 2, 3, 1))
+
+
+@pytest.mark.parametrize("chunk", [3, 7])
+def test_runs_of_tiles_cut_by_chunks_and_odd_channel_counts_match_the_reference(monkeypatch, chunk):
+    """The transforms combine each run of a tile row's tiles within a chunk (runs cut at chunk edges), over 19
+    and 13 channels (vector loops with remainders)."""
+    monkeypatch.setattr(cpu_winograd, "_TILES_PER_CHUNK", chunk)
+    monkeypatch.setattr(cpu_winograd, "_MIN_TILES_PER_CHUNK", 1)
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((2, 19, 13, 18)), rng.standard_normal((13, 19, 3, 3))
+    grad_out = rng.standard_normal((2, 13, 13, 18))
+    np.testing.assert_allclose(cpu_winograd.conv2d_forward_winograd(x, w, None, (1, 1)),
+                               ref_winograd.conv2d_forward(x, w, None, (1, 1)), rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(cpu_winograd.conv2d_weight_grad_winograd(grad_out, x, (1, 1)),
+                               ref_winograd.conv2d_weight_grad(grad_out, x, (1, 1)), rtol=1e-12, atol=1e-10)
+
+
 @pytest.mark.parametrize("n, channels, size", [(1, 24, 4), (2, 3, 9)])
 def test_weight_gradient_over_all_tiles_or_in_slots_matches_the_reference(n, channels, size):
     """Few tiles for many channels (1 tile, 24 channels): one GEMM per position over all tiles, whose
