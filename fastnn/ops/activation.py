@@ -159,7 +159,7 @@ def prelu(x, weight):
         return ((0 if tx is None else tx * w.where(x <= 0, 1.0)) +
                 (0 if tw is None else (x * tw.reshape(w.shape)).where(x <= 0, 0.0)))
     return make_result(out.reshape(x.shape).astype(x.dtype, copy=False), (x, weight), backward, "prelu",
-                       tangent=tangent)
+                       tangent=tangent, fresh_grads=True)
 
 
 # ---- smooth ---------------------------------------------------------------------------------------------
@@ -229,7 +229,7 @@ def swish(x, beta=1.0):
         return ((0 if tx is None else tx * _swish_derivative(x, beta)) +
                 (0 if tb is None else tb * x * x * s * (1 - s)))
     return make_result(out.reshape(x.shape).astype(x.dtype, copy=False), (x, beta), backward, "swish",
-                       tangent=tangent)
+                       tangent=tangent, fresh_grads=True)
 
 
 @traced
@@ -279,7 +279,7 @@ def maxout(x, pieces, dim=1):
         winner = xp.argmax(x3.reshape(grouped), axis=2)[:, :, None]
         return _pick(t.reshape(grouped), winner, 2, "maxout").reshape(out_shape)
     return make_result(out.reshape(out_shape).astype(x.dtype, copy=False), (x,), backward, "maxout",
-                       tangent=tangent)
+                       tangent=tangent, fresh_grads=True)
 
 
 # ---- softmax --------------------------------------------------------------------------------------------

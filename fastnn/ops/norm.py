@@ -114,7 +114,8 @@ def _normalize(input, view, weight, bias, w, b, eps, stats, name):
                             None if tw is None else xhat * channel(tw),
                             None if tb is None else channel(tb)).expand(view).reshape(input.shape)
     inputs = (input,) + tuple(t for t in (weight, bias) if t is not None)
-    return make_result(y.reshape(input.shape), inputs, backward, name, tangent=tangent), mean, var
+    return (make_result(y.reshape(input.shape), inputs, backward, name, tangent=tangent, fresh_grads=True),
+            mean, var)
 
 
 def _param_tangents(weight, bias, tangents):
@@ -237,7 +238,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
                             None if tw is None else xhat * tw.reshape(width),
                             None if tb is None else tb.reshape(width)).expand(x.shape).reshape(input.shape)
     inputs = (input,) + tuple(t for t in (weight, bias) if t is not None)
-    return make_result(y.reshape(input.shape), inputs, backward, "layer_norm", tangent=tangent)
+    return make_result(y.reshape(input.shape), inputs, backward, "layer_norm", tangent=tangent, fresh_grads=True)
 
 
 @traced
@@ -266,7 +267,8 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     def tangent(t):
         from fastnn.autograd.forward_ad import composite_tangent
         return composite_tangent(composite, (input,), (t,))
-    return make_result(y.reshape(input.shape), (input,), backward, "local_response_norm", tangent=tangent)
+    return make_result(y.reshape(input.shape), (input,), backward, "local_response_norm", tangent=tangent,
+                       fresh_grads=True)
 
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):
