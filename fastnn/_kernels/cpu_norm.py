@@ -5,7 +5,7 @@ batch norm uses the layer's own layout, instance norm the view (1, N*C, S), grou
 Layer-norm kernels work on rows (R, D), statistics per row. Local response norm works on (N, C, S) with a
 window along C.
 
-Every reduction belongs to one `prange` iteration (a channel, a row, a block of columns) and runs in a fixed
+Every reduction belongs to one `prange` iteration (a channel, a row, a chunk of rows) and runs in a fixed
 order, so results are bit-identical from run to run whatever the thread count. Sums accumulate in float64;
 the per-element loops that write outputs stay in the input's dtype. `fastmath` is limited to reassociation:
 that lets LLVM split a channel's sum over SIMD lanes (an order fixed at compile time) while NaN and infinity
@@ -18,10 +18,9 @@ __all__ = ["batch_norm_forward", "batch_norm_apply", "batch_norm_backward", "lay
            "layer_norm_backward", "local_response_norm_forward", "local_response_norm_backward"]
 
 _SIMD_SUMS = {"reassoc"}
-# Tasks of the layer-norm backward's parallel region (blocks of rows, blocks of at least _MIN_TASK_COLUMNS
-# columns): enough to balance a few threads; the results do not depend on it.
-_TASKS = 8
-_MIN_TASK_COLUMNS = 64
+# Layer-norm weight gradients are summed over rows in this many fixed chunks (then over chunks, in order):
+# enough to keep both cores busy, independent of the thread count so the sum order never changes.
+_ROW_CHUNKS = 32
 # Blocks of rows in batch_norm_apply: element-wise, so any count gives the same result; a few per thread.
 _ROW_BLOCKS = 64
 
@@ -167,49 +166,47 @@ def layer_norm_backward(grad_out, x, mean, invstd, weight):
     """Gradients of layer_norm_forward: (dx (R, D), dweight (D,), dbias (D,)).
 
     Per row, with g = dy*weight: dx = invstd/D * (D*g - sum(g) - xhat*sum(g*xhat)). dweight and dbias are
-    column sums over all rows, in row order. Task k of one parallel region computes dx for the k-th block of rows
-    and the column sums for the k-th block of columns: no partial sums to zero-fill and add up afterwards, and
-    each sum's order is independent of the block and thread counts.
+    column sums over rows: each chunk of rows sums into its own slot, then the chunks are added in order.
+    The slots are cleared inside the parallel loop and added row by row after it: np.zeros outside a prange
+    would be a parallel region of its own, and a column-by-column sum strides across the slots.
     """
     rows, width = x.shape
     dx = np.empty_like(x)
-    dweight = np.empty(width, x.dtype)
-    dbias = np.empty(width, x.dtype)
-    row_tasks = min(rows, _TASKS)
-    column_tasks = max(1, min(_TASKS, width // _MIN_TASK_COLUMNS))
-    for k in prange(max(row_tasks, column_tasks)):
-        if k < row_tasks:
-            for r in range(k * rows // row_tasks, (k + 1) * rows // row_tasks):
-                m = mean[r]
-                istd = invstd[r]
-                sum_g = 0.0
-                sum_g_centred = 0.0
-                for d in range(width):
-                    g = grad_out[r, d] * weight[d]
-                    sum_g += g
-                    sum_g_centred += g * (x[r, d] - m)
-                mean_g = x.dtype.type(sum_g / width)
-                projection = x.dtype.type(istd * istd * sum_g_centred / width)
-                istd_t = x.dtype.type(istd)
-                centre = x.dtype.type(m)
-                for d in range(width):
-                    dx[r, d] = (grad_out[r, d] * weight[d] - mean_g - (x[r, d] - centre) * projection) * istd_t
-        if k < column_tasks:
-            lo = k * width // column_tasks
-            hi = (k + 1) * width // column_tasks
-            total_dweight = np.zeros(hi - lo, np.float64)
-            total_dbias = np.zeros(hi - lo, np.float64)
-            for r in range(rows):
-                m = mean[r]
-                istd = invstd[r]
-                for d in range(lo, hi):
-                    g = grad_out[r, d]
-                    total_dbias[d - lo] += g
-                    total_dweight[d - lo] += g * ((x[r, d] - m) * istd)
-            for d in range(lo, hi):
-                dweight[d] = total_dweight[d - lo]
-                dbias[d] = total_dbias[d - lo]
-    return dx, dweight, dbias
+    chunks = min(rows, _ROW_CHUNKS)
+    partial_dweight = np.empty((chunks, width), np.float64)
+    partial_dbias = np.empty((chunks, width), np.float64)
+    for k in prange(chunks):
+        for d in range(width):
+            partial_dweight[k, d] = 0.0
+            partial_dbias[k, d] = 0.0
+        for r in range(k * rows // chunks, (k + 1) * rows // chunks):
+            m = mean[r]
+            istd = invstd[r]
+            sum_g = 0.0
+            sum_g_centred = 0.0
+            for d in range(width):
+                g = grad_out[r, d] * weight[d]
+                centred = x[r, d] - m
+                sum_g += g
+                sum_g_centred += g * centred
+                partial_dbias[k, d] += grad_out[r, d]
+                partial_dweight[k, d] += grad_out[r, d] * centred * istd
+            mean_g = x.dtype.type(sum_g / width)
+            projection = x.dtype.type(istd * istd * sum_g_centred / width)
+            istd_t = x.dtype.type(istd)
+            centre = x.dtype.type(m)
+            for d in range(width):
+                dx[r, d] = (grad_out[r, d] * weight[d] - mean_g - (x[r, d] - centre) * projection) * istd_t
+    total_dweight = np.empty(width, np.float64)
+    total_dbias = np.empty(width, np.float64)
+    for d in range(width):
+        total_dweight[d] = 0.0
+        total_dbias[d] = 0.0
+    for k in range(chunks):  # the same order per column as a loop over k for each column
+        for d in range(width):
+            total_dweight[d] += partial_dweight[k, d]
+            total_dbias[d] += partial_dbias[k, d]
+    return dx, total_dweight.astype(x.dtype), total_dbias.astype(x.dtype)
 
 
 @njit(parallel=True, nogil=True, cache=True, error_model="numpy")
