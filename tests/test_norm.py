@@ -75,9 +75,9 @@ def test_layer_norm_kernels_match_reference(rows, width, dtype, seed):
 
 @pytest.mark.parametrize("shape", [(5, 11, 700), (1, 3, 12000), (300, 130, 1)])
 def test_parallel_kernels_match_reference(shape):
-    # Sizes past the serial twins' threshold, so the parallel kernels run: channel counts that split unevenly
-    # into the batch-norm tasks (or are fewer), layer-norm widths that split unevenly into column blocks, and
-    # fewer rows than tasks.
+    # Sizes past the serial twins' threshold, so the parallel kernels run (the hypothesis tests above reach only
+    # the serial twins): row counts that split unevenly into batch_norm_apply's blocks or are fewer, one sample,
+    # one element per row, fewer layer-norm rows than chunks.
     from fastnn._kernels.cpu import SERIAL_BELOW
     assert np.prod(shape) >= SERIAL_BELOW
     x = randn(shape, 0, np.float32, loc=3.0, scale=2.0)
