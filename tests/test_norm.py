@@ -73,6 +73,30 @@ def test_layer_norm_kernels_match_reference(rows, width, dtype, seed):
                      ref_norm.layer_norm_backward(grad_out, x, mean, invstd, weight), dtype)
 
 
+@pytest.mark.parametrize("shape", [(5, 11, 700), (1, 3, 12000), (300, 130, 1)])
+def test_parallel_kernels_match_reference(shape):
+    # Sizes past the serial twins' threshold, so the parallel kernels run (the hypothesis tests above reach only
+    # the serial twins): row counts that split unevenly into batch_norm_apply's blocks or are fewer, one sample,
+    # one element per row, fewer layer-norm rows than chunks.
+    from fastnn._kernels.cpu import SERIAL_BELOW
+    assert np.prod(shape) >= SERIAL_BELOW
+    x = randn(shape, 0, np.float32, loc=3.0, scale=2.0)
+    weight, bias, grad_out = randn(shape[1], 1, np.float32), randn(shape[1], 2, np.float32), randn(shape, 3, np.float32)
+    forward = cpu_norm.batch_norm_forward(x, weight, bias, 1e-5)
+    assert_all_close(forward, ref_norm.batch_norm_forward(x, weight, bias, 1e-5), np.float32)
+    mean, invstd = forward[1], 1.0 / np.sqrt(forward[2] + 1e-5)
+    assert_all_close([cpu_norm.batch_norm_apply(x, mean, invstd, weight, bias)],
+                     [ref_norm.batch_norm_apply(x, mean, invstd, weight, bias)], np.float32)
+    assert_all_close(cpu_norm.batch_norm_backward(grad_out, x, mean, invstd, weight, True),
+                     ref_norm.batch_norm_backward(grad_out, x, mean, invstd, weight, True), np.float32)
+    rows, row_grad = x.reshape(shape[0], -1), grad_out.reshape(shape[0], -1)
+    row_weight, row_bias = randn(rows.shape[1], 4, np.float32), randn(rows.shape[1], 5, np.float32)
+    ln = cpu_norm.layer_norm_forward(rows, row_weight, row_bias, 1e-5)
+    assert_all_close(ln, ref_norm.layer_norm_forward(rows, row_weight, row_bias, 1e-5), np.float32)
+    assert_all_close(cpu_norm.layer_norm_backward(row_grad, rows, ln[1], ln[2], row_weight),
+                     ref_norm.layer_norm_backward(row_grad, rows, ln[1], ln[2], row_weight), np.float32)
+
+
 @given(shape=st.tuples(st.integers(1, 3), st.integers(1, 8), st.integers(1, 5)), size=st.integers(1, 6),
        dtype=dtypes, seed=seeds)
 @settings(max_examples=15, deadline=None)

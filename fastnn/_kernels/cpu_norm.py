@@ -21,6 +21,38 @@ _SIMD_SUMS = {"reassoc"}
 # Layer-norm weight gradients are summed over rows in this many fixed chunks (then over chunks, in order):
 # enough to keep both cores busy, independent of the thread count so the sum order never changes.
 _ROW_CHUNKS = 32
+# Blocks of rows in batch_norm_apply: element-wise, so any count gives the same result; a few per thread.
+_ROW_BLOCKS = 64
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def batch_norm_apply(x, mean, invstd, weight, bias):
+    """y = (x - mean[c]) * invstd[c] * weight[c] + bias[c] on x (N, C, S); mean and invstd float64 (C,).
+
+    Parallel over blocks of the N*C contiguous rows of S, not over channels: each thread streams one contiguous
+    part of x instead of runs of S strided C*S apart (which share cache sets when C*S is a power of two), and
+    N = 1 still splits. The channel index steps along a block (a modulo per row would cost more than a short row).
+    """
+    n, channels, size = x.shape
+    y = np.empty_like(x)
+    centre = np.empty(channels, x.dtype)
+    scale = np.empty(channels, x.dtype)
+    for c in range(channels):
+        centre[c] = mean[c]
+        scale[c] = weight[c] * invstd[c]
+    src = x.reshape(n * channels, size)
+    dst = y.reshape(n * channels, size)
+    rows = n * channels
+    tasks = min(rows, _ROW_BLOCKS)
+    for k in prange(tasks):
+        start = k * rows // tasks
+        c = start % channels
+        for row in range(start, (k + 1) * rows // tasks):
+            row_centre, row_scale, row_shift = centre[c], scale[c], bias[c]
+            for s in range(size):
+                dst[row, s] = (src[row, s] - row_centre) * row_scale + row_shift
+            c = 0 if c == channels - 1 else c + 1
+    return y
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_SIMD_SUMS)
@@ -57,21 +89,6 @@ def batch_norm_forward(x, weight, bias, eps):
             for s in range(size):
                 y[i, c, s] = (x[i, c, s] - centre) * scale + shift
     return y, mean, var
-
-
-@njit(parallel=True, nogil=True, cache=True)
-def batch_norm_apply(x, mean, invstd, weight, bias):
-    """y = (x - mean[c]) * invstd[c] * weight[c] + bias[c] on x (N, C, S); mean and invstd float64 (C,)."""
-    n, channels, size = x.shape
-    y = np.empty_like(x)
-    for c in prange(channels):
-        scale = x.dtype.type(weight[c] * invstd[c])
-        centre = x.dtype.type(mean[c])
-        shift = bias[c]
-        for i in range(n):
-            for s in range(size):
-                y[i, c, s] = (x[i, c, s] - centre) * scale + shift
-    return y
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_SIMD_SUMS)
@@ -150,13 +167,18 @@ def layer_norm_backward(grad_out, x, mean, invstd, weight):
 
     Per row, with g = dy*weight: dx = invstd/D * (D*g - sum(g) - xhat*sum(g*xhat)). dweight and dbias are
     column sums over rows: each chunk of rows sums into its own slot, then the chunks are added in order.
+    The slots are cleared inside the parallel loop and added row by row after it: np.zeros outside a prange
+    would be a parallel region of its own, and a column-by-column sum strides across the slots.
     """
     rows, width = x.shape
     dx = np.empty_like(x)
     chunks = min(rows, _ROW_CHUNKS)
-    partial_dweight = np.zeros((chunks, width), np.float64)
-    partial_dbias = np.zeros((chunks, width), np.float64)
+    partial_dweight = np.empty((chunks, width), np.float64)
+    partial_dbias = np.empty((chunks, width), np.float64)
     for k in prange(chunks):
+        for d in range(width):
+            partial_dweight[k, d] = 0.0
+            partial_dbias[k, d] = 0.0
         for r in range(k * rows // chunks, (k + 1) * rows // chunks):
             m = mean[r]
             istd = invstd[r]
@@ -175,17 +197,16 @@ def layer_norm_backward(grad_out, x, mean, invstd, weight):
             centre = x.dtype.type(m)
             for d in range(width):
                 dx[r, d] = (grad_out[r, d] * weight[d] - mean_g - (x[r, d] - centre) * projection) * istd_t
-    dweight = np.empty(width, x.dtype)
-    dbias = np.empty(width, x.dtype)
+    total_dweight = np.empty(width, np.float64)
+    total_dbias = np.empty(width, np.float64)
     for d in range(width):
-        total_dweight = 0.0
-        total_dbias = 0.0
-        for k in range(chunks):
-            total_dweight += partial_dweight[k, d]
-            total_dbias += partial_dbias[k, d]
-        dweight[d] = total_dweight
-        dbias[d] = total_dbias
-    return dx, dweight, dbias
+        total_dweight[d] = 0.0
+        total_dbias[d] = 0.0
+    for k in range(chunks):  # the same order per column as a loop over k for each column
+        for d in range(width):
+            total_dweight[d] += partial_dweight[k, d]
+            total_dbias[d] += partial_dbias[k, d]
+    return dx, total_dweight.astype(x.dtype), total_dbias.astype(x.dtype)
 
 
 @njit(parallel=True, nogil=True, cache=True, error_model="numpy")

@@ -39,7 +39,8 @@ def _param_array(input, param, name, shape, fill):
         raise TypeError(f"{name} has dtype {param.dtype} but the input has dtype {dtype}")
     if param._backend is not input._backend:
         raise RuntimeError(f"{name} is on device {param.device} but the input is on {input.device}")
-    return input._backend.xp.ascontiguousarray(param._data)
+    data = param._data
+    return data if data.flags.c_contiguous else input._backend.xp.ascontiguousarray(data)
 
 
 def _check_running(running_mean, running_var, channels, input_shape):
@@ -113,8 +114,16 @@ def _normalize(input, view, weight, bias, w, b, eps, stats, name):
         return add_tangents(None if dxhat is None else dxhat if weight is None else dxhat * channel(weight),
                             None if tw is None else xhat * channel(tw),
                             None if tb is None else channel(tb)).expand(view).reshape(input.shape)
-    inputs = (input,) + tuple(t for t in (weight, bias) if t is not None)
-    return make_result(y.reshape(input.shape), inputs, backward, name, tangent=tangent), mean, var
+    inputs = _graph_inputs(input, weight, bias)
+    return (make_result(y.reshape(input.shape), inputs, backward, name, tangent=tangent, fresh_grads=True),
+            mean, var)
+
+
+def _graph_inputs(input, weight, bias):
+    """(input, weight, bias) without the absent parameters (spelled out: a generator costs ~1 us per call)."""
+    if weight is None:
+        return (input,) if bias is None else (input, bias)
+    return (input, weight) if bias is None else (input, weight, bias)
 
 
 def _param_tangents(weight, bias, tangents):
@@ -207,7 +216,9 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 @traced
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalisation over the trailing dimensions `normalized_shape`, with an element-wise affine of that shape."""
-    shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
+    # type(...) is int first: an isinstance check against the numbers ABC costs ~1 us
+    shape = ((normalized_shape,) if type(normalized_shape) is int or isinstance(normalized_shape, numbers.Integral)
+             else tuple(normalized_shape))
     _check_input(input, "layer_norm", len(shape), f"(*, {', '.join(map(str, shape))})")
     if input.shape[input.ndim - len(shape):] != shape:
         raise ValueError(f"layer_norm: normalized_shape {shape} must match the trailing dimensions of input of shape "
@@ -236,8 +247,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         return add_tangents(None if dxhat is None else dxhat if weight is None else dxhat * weight.reshape(width),
                             None if tw is None else xhat * tw.reshape(width),
                             None if tb is None else tb.reshape(width)).expand(x.shape).reshape(input.shape)
-    inputs = (input,) + tuple(t for t in (weight, bias) if t is not None)
-    return make_result(y.reshape(input.shape), inputs, backward, "layer_norm", tangent=tangent)
+    inputs = _graph_inputs(input, weight, bias)
+    return make_result(y.reshape(input.shape), inputs, backward, "layer_norm", tangent=tangent, fresh_grads=True)
 
 
 @traced
@@ -266,7 +277,8 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     def tangent(t):
         from fastnn.autograd.forward_ad import composite_tangent
         return composite_tangent(composite, (input,), (t,))
-    return make_result(y.reshape(input.shape), (input,), backward, "local_response_norm", tangent=tangent)
+    return make_result(y.reshape(input.shape), (input,), backward, "local_response_norm", tangent=tangent,
+                       fresh_grads=True)
 
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):
