@@ -266,6 +266,36 @@ def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, chunk, out):
                     out[n, 4 * b0 + r, y, :] = wide[r, 0, y * pitch:y * pitch + out_w]
     return out
 
+# A forward of fewer multiply-adds than this runs on the calling thread. Waking the pool costs more than the second
+# core saves there: the gaps between a model's convs (its BN, ReLU and Python in between) are long enough for
+# the pool's threads to fall asleep, so each parallel region of a small conv pays their wake-up, and on a busy
+# host waits for a descheduled thread. resnet20 at batch 1 (2.4M multiply-adds per 3x3 conv, ~0.12 ms on one
+# core) ran 1.0-1.2x PyTorch's time single-threaded but 1.5x with 2 threads (bench, quiet host).
+_SERIAL_BELOW_MACS = 1 << 22
+
+
+def _runs_serially(x_shape, w_shape, out_shape):
+    """Whether a forward of x (N, Cin, H, W) with w (Cout, Cin/g, kh, kw) into out (N, Cout, Ho, Wo) is small
+    enough for one thread (_SERIAL_BELOW_MACS)."""
+    return out_shape[0] * out_shape[1] * out_shape[2] * out_shape[3] * w_shape[1] * w_shape[2] * w_shape[3] \
+        < _SERIAL_BELOW_MACS
+
+
+_SERIAL_TWINS = {}
+
+
+def _on_threads(kernel, serial):
+    """`kernel`, or if `serial` its twin compiled without `parallel` (the same loops on the calling thread, so
+    the same results)."""
+    if not serial:
+        return kernel
+    twin = _SERIAL_TWINS.get(kernel)
+    if twin is None:
+        from fastnn._kernels.cpu import _serial_twin  # cpu.py imports this module
+        twin = _SERIAL_TWINS[kernel] = _serial_twin(kernel)
+    return twin
+
+
 _SLP_READY = set()  # (kernel, dtype) pairs _with_slp has compiled
 
 
@@ -303,17 +333,18 @@ def _blocks_per_task(n_img, packed_shape, n_groups):
     return min(per_group, fit, spread)
 
 
-def _tap_sums(src, offsets, weights, init, pitch, out):
-    """_tap_sum(src, offsets, weights, init, pitch, out), register-blocked where the shape allows it."""
+def _tap_sums(src, offsets, weights, init, pitch, out, serial=False):
+    """_tap_sum(src, offsets, weights, init, pitch, out), register-blocked where the shape allows it; on the
+    calling thread if `serial`."""
     out_h, out_w = out.shape[2], out.shape[3]
     span = (out_h - 1) * pitch + out_w
     rows = weights.shape[0] // offsets.shape[0]
     if rows % 4 or span < 16:
-        return _tap_sum(src, offsets, weights, init, pitch, out)
+        return _on_threads(_tap_sum, serial)(src, offsets, weights, init, pitch, out)
     packed = np.ascontiguousarray(weights.reshape(weights.shape[0] // 4, 4, -1).transpose(0, 2, 1))
     # Compute in rows when that wastes fewer lanes than the wide plane (whose pitch - out_w columns are dropped).
     in_rows = out_w >= 16 and out_h * -(-out_w // 16) <= -(-span // 16)
-    return _with_slp(_tap_sum_blocked, src, offsets, packed, init, pitch, in_rows,
+    return _with_slp(_on_threads(_tap_sum_blocked, serial), src, offsets, packed, init, pitch, in_rows,
                      _blocks_per_task(src.shape[0], packed.shape, offsets.shape[0]), out)
 
 
@@ -381,9 +412,9 @@ class _DirectLayout:
         self.offsets = _pad_taps((channel[:, :, None, None] * (sh * sw * plane) + tap).reshape(groups, -1),
                                  self.zeros_at)
 
-    def split(self, x, stride, padding):
+    def split(self, x, stride, padding, serial=False):
         """x (N, C, H, W) as flat images of zero-padded stride phases, (N, zeros_at + span): a run of
-        zeros follows the phases for padding taps to read."""
+        zeros follows the phases for padding taps to read (on the calling thread if `serial`)."""
         n_img, cin, height, width = x.shape
         sh, sw = stride
         flat = np.empty((n_img, self.zeros_at + self.span), x.dtype)
@@ -394,7 +425,7 @@ class _DirectLayout:
                 # Rows r of x with (r + padding) % stride == a land in phase row (r + padding) // stride.
                 r0, c0 = (a - padding[0]) % sh, (b - padding[1]) % sw
                 start = (r0 + padding[0]) // sh * self.wq + (c0 + padding[1]) // sw
-                _embed(x[:, :, r0::sh, c0::sw], phases[:, :, a * sw + b], start, self.wq, 1, 1)
+                _on_threads(_embed, serial)(x[:, :, r0::sh, c0::sw], phases[:, :, a * sw + b], start, self.wq, 1, 1)
         return flat
 
 
@@ -407,7 +438,8 @@ def conv2d_forward_direct(x, w, b, stride, padding, dilation, groups):
     weights = _pad_taps(np.asarray(w).reshape(cout, -1), 0)
     init = np.zeros(cout, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
     out = np.empty((n_img, cout, layout.out_h, layout.out_w), x.dtype)
-    return _tap_sums(layout.split(x, stride, padding), layout.offsets, weights, init, layout.wq, out)
+    serial = _runs_serially(x.shape, w.shape, out.shape)
+    return _tap_sums(layout.split(x, stride, padding, serial), layout.offsets, weights, init, layout.wq, out, serial)
 
 
 def _weight_grad_chunks(n_img, cout):
@@ -592,6 +624,37 @@ def _im2col_forward(x, w_groups, bias, out, batch, kh, kw, sh, sw, ph, pw, dh, d
 
 
 @njit(parallel=True, nogil=True, cache=True)
+def _im2col_forward_rows(x, w_groups, bias, out, rows, kh, kw, sh, sw, ph, pw, dh, dw):
+    """_im2col_forward's result for a few images, each shared out among the threads: its channels unfolded in
+    parallel, then each group's GEMM cut into blocks of `rows` output channels, one per iteration, written
+    straight into the output planes (each output element is still one GEMM's dot product over the whole
+    reduction, whatever the cut)."""
+    cin = x.shape[1]
+    groups, cout_g, k_g = w_groups.shape
+    out_h, out_w = out.shape[2], out.shape[3]
+    size = out_h * out_w
+    taps = kh * kw
+    blocks = -(-cout_g // rows)
+    cols = np.empty((cin * taps, size), x.dtype)
+    for n in range(x.shape[0]):
+        for c in prange(cin):
+            _im2col_image(x[n, c:c + 1], cols[c * taps:(c + 1) * taps], kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+        planes = out[n].reshape(groups * cout_g, size)
+        for task in prange(groups * blocks):
+            g = task // blocks
+            q0 = (task % blocks) * rows
+            q1 = min(q0 + rows, cout_g)
+            o0 = g * cout_g + q0
+            dst = planes[o0:o0 + q1 - q0]
+            np.dot(w_groups[g, q0:q1], cols[g * k_g:(g + 1) * k_g], dst)
+            for q in range(q1 - q0):
+                b = bias[o0 + q]
+                for t in range(size):
+                    dst[q, t] += b
+    return out
+
+
+@njit(parallel=True, nogil=True, cache=True)
 def _im2col_backward(grad_out, x, w_groups_t, grad_x, grad_w_partial, batch, kh, kw, sh, sw, ph, pw, dh, dw,
                      need_input, need_weight):
     """Per batch of images: grad_x = col2im(Wᵀ @ G) and grad_w_partial[chunk] += G @ cols(x)ᵀ, where G holds the
@@ -638,6 +701,21 @@ _MIN_GEMM_COLUMNS = 512
 _MIN_BATCHES = 8
 
 
+# Fewer images than this leave threads idle when each batch of images is one iteration (one image: one thread
+# for the whole conv); they are shared out by blocks of output channels instead (_im2col_forward_rows), blocks of
+# at least _MIN_GEMM_ROWS rows, up to _MAX_ROW_BLOCKS of them per group.
+_ROWS_SPLIT_BELOW_IMAGES = 2
+_MIN_GEMM_ROWS = 16
+_MAX_ROW_BLOCKS = 8
+
+
+def _gemm_rows(cout_g):
+    """Rows per block of _im2col_forward_rows for a group of cout_g output channels (a function of the shape
+    only, so the cut never varies)."""
+    blocks = max(1, min(_MAX_ROW_BLOCKS, cout_g // _MIN_GEMM_ROWS))
+    return -(-cout_g // blocks)
+
+
 def _weight_chunks(n_img, weight_size):
     return max(1, min(n_img, _MAX_WEIGHT_CHUNKS, max(2, _MAX_PARTIAL_ELEMENTS // weight_size)))
 
@@ -654,6 +732,12 @@ def conv2d_forward_im2col(x, w, b, stride, padding, dilation, groups):
     w_groups = np.ascontiguousarray(w, x.dtype).reshape(groups, cout // groups, cin_g * kh * kw)
     bias = np.zeros(cout, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
     out = np.empty((x.shape[0], cout, out_h, out_w), x.dtype)
+    if _runs_serially(x.shape, w.shape, out.shape):
+        return _on_threads(_im2col_forward, True)(x, w_groups, bias, out, max(1, x.shape[0]), kh, kw, *stride,
+                                                  *padding, *dilation)
+    if x.shape[0] < _ROWS_SPLIT_BELOW_IMAGES:
+        return _im2col_forward_rows(x, w_groups, bias, out, _gemm_rows(cout // groups), kh, kw, *stride, *padding,
+                                    *dilation)
     batch = _images_per_gemm(x.shape[0], out_h * out_w)
     return _im2col_forward(x, w_groups, bias, out, batch, kh, kw, *stride, *padding, *dilation)
 
