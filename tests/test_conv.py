@@ -169,8 +169,8 @@ def test_kernels_are_deterministic(algorithm, shape, args):
 
 @pytest.mark.parametrize("algorithm", ["direct", "im2col"])
 @pytest.mark.parametrize("x_shape, w_shape, args", [
-    ((1, 16, 12, 12), (32, 16, 3, 3), ((1, 1), (1, 1), (1, 1), 1)),  # one image: im2col's GEMM in 2 row blocks
-    ((1, 12, 9, 10), (100, 6, 3, 3), ((2, 1), (1, 1), (1, 2), 2)),   # 50 rows a group: blocks of 17, 17, 16
+    ((1, 16, 12, 12), (32, 16, 3, 3), ((1, 1), (1, 1), (1, 1), 1)),  # one image: im2col's GEMM in row blocks
+    ((1, 12, 9, 10), (102, 6, 3, 3), ((2, 1), (1, 1), (1, 2), 2)),   # 51 rows a group: ragged blocks
     ((3, 8, 10, 10), (16, 8, 3, 3), ((1, 1), (1, 1), (1, 1), 1)),    # several images: batches of images
 ])
 def test_serial_and_parallel_forwards_match_reference(monkeypatch, algorithm, x_shape, w_shape, args):
@@ -197,8 +197,19 @@ def test_small_forwards_run_serially_and_single_images_split_by_output_channels(
     assert cpu_conv._runs_serially((1, 64, 8, 8), (64, 64, 3, 3), (1, 64, 8, 8))
     assert not cpu_conv._runs_serially((2, 16, 32, 32), (16, 16, 3, 3), (2, 16, 32, 32))
     assert not cpu_conv._runs_serially((1, 64, 56, 56), (64, 64, 3, 3), (1, 64, 56, 56))
-    # Row blocks of at least 16 output channels, at most 8 a group.
-    assert [cpu_conv._gemm_rows(c) for c in (8, 16, 32, 50, 64, 512)] == [8, 16, 16, 17, 16, 64]
+    # Two row blocks of at least 16 output channels, whatever the thread count.
+    assert [cpu_conv._gemm_rows(c) for c in (8, 16, 32, 51, 512)] == [8, 16, 16, 26, 256]
+
+
+@pytest.mark.parametrize("rows", [51, 26, 17, 16])
+def test_single_image_im2col_row_blocks_match_reference(rows):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((1, 24, 11, 11))
+    w = rng.standard_normal((51, 24, 3, 3))
+    b = rng.standard_normal(51)
+    out = cpu_conv._im2col_forward_rows(x, w.reshape(1, 51, -1), b, np.empty((1, 51, 11, 11)), rows,
+                                        3, 3, 1, 1, 1, 1, 1, 1)
+    _assert_close(out, ref_conv.conv2d_forward(x, w, b, (1, 1), (1, 1), (1, 1), 1), np.float64)
 
 
 def test_im2col_weight_gradient_summed_in_batch_chunks_matches_reference(monkeypatch):

@@ -702,17 +702,19 @@ _MIN_BATCHES = 8
 
 
 # Fewer images than this leave threads idle when each batch of images is one iteration (one image: one thread
-# for the whole conv); they are shared out by blocks of output channels instead (_im2col_forward_rows), blocks of
-# at least _MIN_GEMM_ROWS rows, up to _MAX_ROW_BLOCKS of them per group.
+# for the whole conv); they are shared out by _ROW_BLOCKS blocks of output channels instead
+# (_im2col_forward_rows), blocks of at least _MIN_GEMM_ROWS rows. Few blocks, one per core of the 2-core hosts
+# this was tuned on: each block's GEMM packs the whole column matrix again (resnet18's single-image layers,
+# 1 thread, CPU time against one GEMM: 2 blocks +3-7%, 4 +10-30%, 8 +25-70%). The cut depends on the shape only,
+# never on the thread count: BLAS rounds a row differently in a block of another height.
 _ROWS_SPLIT_BELOW_IMAGES = 2
+_ROW_BLOCKS = 2
 _MIN_GEMM_ROWS = 16
-_MAX_ROW_BLOCKS = 8
 
 
 def _gemm_rows(cout_g):
-    """Rows per block of _im2col_forward_rows for a group of cout_g output channels (a function of the shape
-    only, so the cut never varies)."""
-    blocks = max(1, min(_MAX_ROW_BLOCKS, cout_g // _MIN_GEMM_ROWS))
+    """Rows per block of _im2col_forward_rows for a group of cout_g output channels."""
+    blocks = max(1, min(_ROW_BLOCKS, cout_g // _MIN_GEMM_ROWS))
     return -(-cout_g // blocks)
 
 
