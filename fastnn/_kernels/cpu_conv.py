@@ -333,14 +333,18 @@ def _blocks_per_task(n_img, packed_shape, n_groups):
     return min(per_group, fit, spread)
 
 
-def _tap_sums(src, offsets, weights, init, pitch, out, serial=False):
+def _tap_sums(src, offsets, weights, init, pitch, out, serial=False, taps=None):
     """_tap_sum(src, offsets, weights, init, pitch, out), register-blocked where the shape allows it; on the
-    calling thread if `serial`."""
+    calling thread if `serial`. `taps`: how many of the tap columns are real, not _pad_taps's padding."""
     out_h, out_w = out.shape[2], out.shape[3]
     span = (out_h - 1) * pitch + out_w
     rows = weights.shape[0] // offsets.shape[0]
     if rows % 4 or span < 16:
         return _on_threads(_tap_sum, serial)(src, offsets, weights, init, pitch, out)
+    if taps is not None and taps < offsets.shape[1]:
+        # The blocked kernel takes taps one at a time: padding taps would only cost (a 5x5 kernel on one channel
+        # pads its 25 taps to 28).
+        offsets, weights = np.ascontiguousarray(offsets[:, :taps]), weights[:, :taps]
     packed = np.ascontiguousarray(weights.reshape(weights.shape[0] // 4, 4, -1).transpose(0, 2, 1))
     # Compute in rows when that wastes fewer lanes than the wide plane (whose pitch - out_w columns are dropped).
     in_rows = out_w >= 16 and out_h * -(-out_w // 16) <= -(-span // 16)
@@ -439,7 +443,8 @@ def conv2d_forward_direct(x, w, b, stride, padding, dilation, groups):
     init = np.zeros(cout, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
     out = np.empty((n_img, cout, layout.out_h, layout.out_w), x.dtype)
     serial = _runs_serially(x.shape, w.shape, out.shape)
-    return _tap_sums(layout.split(x, stride, padding, serial), layout.offsets, weights, init, layout.wq, out, serial)
+    return _tap_sums(layout.split(x, stride, padding, serial), layout.offsets, weights, init, layout.wq, out, serial,
+                     w[0].size)
 
 
 def _weight_grad_chunks(n_img, cout):
