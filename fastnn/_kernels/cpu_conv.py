@@ -16,17 +16,21 @@ Three algorithms with the same results up to float rounding:
 * im2col: a batch of images is unfolded side by side into a column matrix (Cin*kh*kw, batch*Hout*Wout) on
   one thread (a single image for large planes, several for small ones so that the GEMM is wide enough), and
   each group's weight rows multiply their block of it in one single-threaded BLAS GEMM (called from Numba)
-  whose columns are then written to the NCHW output planes. Backward reuses it: grad weight is a GEMM per
-  batch summed in fixed batch chunks, grad input a GEMM followed by the scatter-add that folds the columns
-  back into each image (col2im). One thread pool (Numba's) runs it all, so BLAS threads never compete.
+  whose columns are then written to the NCHW output planes (a lone image is instead unfolded by all threads
+  and its GEMM cut into blocks of output channels, so that it does not leave the other cores idle). Backward
+  reuses it: grad weight is a GEMM per batch summed in fixed batch chunks, grad input a GEMM followed by the
+  scatter-add that folds the columns back into each image (col2im). One thread pool (Numba's) runs it all, so
+  BLAS threads never compete.
 
 * winograd (cpu_winograd.py): F(4x4, 3x3) for stride-1 undilated 3x3 convs, 4x fewer multiplies, as 36
   batched GEMMs between input and weight transforms; its input gradient is again such a conv and its weight
   gradient 36 GEMMs over the tiles. Asked for a conv it does not cover, or one too small to pay for its
   transforms, it runs the one of direct and im2col that the policy picks for the shape.
 
-Every parallel loop writes only its own slice (an image, an (image, channel block) plane, or a per-chunk
-partial that is then summed in a fixed order), so results are race-free and bit-identical run to run.
+A forward too small to pay for waking the thread pool runs the same loops on the calling thread (serial
+twins, _SERIAL_BELOW_MACS). Every parallel loop writes only its own slice (an image, an (image, channel block)
+plane, or a per-chunk partial that is then summed in a fixed order), so results are race-free and
+bit-identical run to run.
 """
 import functools
 
