@@ -167,6 +167,51 @@ def test_kernels_are_deterministic(algorithm, shape, args):
             assert np.array_equal(again, before)
 
 
+@pytest.mark.parametrize("algorithm", ["direct", "im2col"])
+@pytest.mark.parametrize("x_shape, w_shape, args", [
+    ((1, 16, 12, 12), (32, 16, 3, 3), ((1, 1), (1, 1), (1, 1), 1)),  # one image: im2col's GEMM in row blocks
+    ((1, 12, 9, 10), (102, 6, 3, 3), ((2, 1), (1, 1), (1, 2), 2)),   # 51 rows a group: ragged blocks
+    ((3, 8, 10, 10), (16, 8, 3, 3), ((1, 1), (1, 1), (1, 1), 1)),    # several images: batches of images
+])
+def test_serial_and_parallel_forwards_match_reference(monkeypatch, algorithm, x_shape, w_shape, args):
+    """The same forward on the calling thread (below _SERIAL_BELOW_MACS, serial twins of the kernels) and on the
+    pool; the direct kernel's twin runs the very same loops, so its result is bit-identical."""
+    rng = np.random.default_rng(sum(w_shape))
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    b = rng.standard_normal(w_shape[0]).astype(np.float32)
+    expected = ref_conv.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), *args)
+    outs = []
+    for threshold in (1 << 40, 0):
+        monkeypatch.setattr(cpu_conv, "_SERIAL_BELOW_MACS", threshold)
+        outs.append(CPU.kernels.conv2d_forward(x, w, b, *args, algorithm))
+        _assert_close(outs[-1], expected.astype(np.float32), np.float32)
+    if algorithm == "direct":
+        assert np.array_equal(outs[0], outs[1])
+
+
+def test_small_forwards_run_serially_and_single_images_split_by_output_channels():
+    # resnet20 at batch 1: every 3x3 conv (16 channels at 32x32: 2.4M multiply-adds) runs on the calling thread;
+    # at batch 2 and in resnet18's 56x56 layers (116M) on the pool.
+    assert cpu_conv._runs_serially((1, 16, 32, 32), (16, 16, 3, 3), (1, 16, 32, 32))
+    assert cpu_conv._runs_serially((1, 64, 8, 8), (64, 64, 3, 3), (1, 64, 8, 8))
+    assert not cpu_conv._runs_serially((2, 16, 32, 32), (16, 16, 3, 3), (2, 16, 32, 32))
+    assert not cpu_conv._runs_serially((1, 64, 56, 56), (64, 64, 3, 3), (1, 64, 56, 56))
+    # Two row blocks of at least 16 output channels, whatever the thread count.
+    assert [cpu_conv._gemm_rows(c) for c in (8, 16, 32, 51, 512)] == [8, 16, 16, 26, 256]
+
+
+@pytest.mark.parametrize("rows", [51, 26, 17, 16])
+def test_single_image_im2col_row_blocks_match_reference(rows):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((1, 24, 11, 11))
+    w = rng.standard_normal((51, 24, 3, 3))
+    b = rng.standard_normal(51)
+    out = cpu_conv._im2col_forward_rows(x, w.reshape(1, 51, -1), b, np.empty((1, 51, 11, 11)), rows,
+                                        3, 3, 1, 1, 1, 1, 1, 1)
+    _assert_close(out, ref_conv.conv2d_forward(x, w, b, (1, 1), (1, 1), (1, 1), 1), np.float64)
+
+
 def test_im2col_weight_gradient_summed_in_batch_chunks_matches_reference(monkeypatch):
     """The weight gradient adds per-chunk partial sums; with 3 chunks of a 7-image batch it is still exact."""
     monkeypatch.setattr(cpu_conv, "_MAX_WEIGHT_CHUNKS", 3)

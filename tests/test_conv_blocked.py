@@ -14,12 +14,14 @@ def _assert_close(actual, expected):
         np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4 * (1 + np.abs(expected).max()))
 
 
-@pytest.fixture
-def blocked_only(monkeypatch):
-    """Fail if the unblocked _tap_sum runs: every case here must take the blocked kernel."""
+@pytest.fixture(params=["pool", "serial"])
+def blocked_only(request, monkeypatch):
+    """Fail if the unblocked _tap_sum runs: every case here must take the blocked kernel. Each case runs its
+    forward on the pool and on the calling thread (the serial twin of small convs, cpu_conv._SERIAL_BELOW_MACS)."""
     def refuse(*args):
         raise AssertionError("the unblocked _tap_sum ran")
     monkeypatch.setattr(cpu_conv, "_tap_sum", refuse)
+    monkeypatch.setattr(cpu_conv, "_SERIAL_BELOW_MACS", 0 if request.param == "pool" else 1 << 40)
 
 
 # (x shape, w shape, stride, padding, dilation, groups); each with Cout/groups and Cin/groups multiples of 4
@@ -79,6 +81,7 @@ def test_narrow_groups_and_small_planes_take_the_unblocked_kernel(monkeypatch):
     calls = []
     unblocked = cpu_conv._tap_sum
     monkeypatch.setattr(cpu_conv, "_tap_sum", lambda *a: calls.append(1) or unblocked(*a))
+    monkeypatch.setattr(cpu_conv, "_SERIAL_BELOW_MACS", 0)  # the pool's kernel, the one the lambda wraps
     rng = np.random.default_rng(5)
     for x_shape, w_shape in [((2, 3, 10, 10), (6, 3, 3, 3)), ((2, 4, 3, 3), (8, 4, 3, 3))]:
         x = rng.standard_normal(x_shape).astype(np.float32)

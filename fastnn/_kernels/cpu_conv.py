@@ -16,17 +16,21 @@ Three algorithms with the same results up to float rounding:
 * im2col: a batch of images is unfolded side by side into a column matrix (Cin*kh*kw, batch*Hout*Wout) on
   one thread (a single image for large planes, several for small ones so that the GEMM is wide enough), and
   each group's weight rows multiply their block of it in one single-threaded BLAS GEMM (called from Numba)
-  whose columns are then written to the NCHW output planes. Backward reuses it: grad weight is a GEMM per
-  batch summed in fixed batch chunks, grad input a GEMM followed by the scatter-add that folds the columns
-  back into each image (col2im). One thread pool (Numba's) runs it all, so BLAS threads never compete.
+  whose columns are then written to the NCHW output planes (a lone image is instead unfolded by all threads
+  and its GEMM cut into blocks of output channels, so that it does not leave the other cores idle). Backward
+  reuses it: grad weight is a GEMM per batch summed in fixed batch chunks, grad input a GEMM followed by the
+  scatter-add that folds the columns back into each image (col2im). One thread pool (Numba's) runs it all, so
+  BLAS threads never compete.
 
 * winograd (cpu_winograd.py): F(4x4, 3x3) for stride-1 undilated 3x3 convs, 4x fewer multiplies, as 36
   batched GEMMs between input and weight transforms; its input gradient is again such a conv and its weight
   gradient 36 GEMMs over the tiles. Asked for a conv it does not cover, or one too small to pay for its
   transforms, it runs the one of direct and im2col that the policy picks for the shape.
 
-Every parallel loop writes only its own slice (an image, an (image, channel block) plane, or a per-chunk
-partial that is then summed in a fixed order), so results are race-free and bit-identical run to run.
+A forward too small to pay for waking the thread pool runs the same loops on the calling thread (serial
+twins, _SERIAL_BELOW_MACS). Every parallel loop writes only its own slice (an image, an (image, channel block)
+plane, or a per-chunk partial that is then summed in a fixed order), so results are race-free and
+bit-identical run to run.
 """
 import functools
 
@@ -266,6 +270,37 @@ def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, chunk, out):
                     out[n, 4 * b0 + r, y, :] = wide[r, 0, y * pitch:y * pitch + out_w]
     return out
 
+# A forward of fewer multiply-adds than this runs on the calling thread. Waking the pool costs more than the second
+# core saves there: the gaps between a model's convs (its BN, ReLU and Python in between) are long enough for
+# the pool's threads to fall asleep, so each parallel region of a small conv pays their wake-up, and on a busy
+# host waits for a descheduled thread. resnet20 at batch 1 (2.4M multiply-adds per 3x3 conv, ~0.12 ms on one
+# core) ran 1.0-1.2x PyTorch's time single-threaded but 1.5x with 2 threads (bench, quiet host); with these
+# twins, 2 threads, best of 40 interleaved in one process (load 2.5): 6.1 ms vs 17.6 on the pool, PyTorch 9.0.
+_SERIAL_BELOW_MACS = 1 << 22
+
+
+def _runs_serially(x_shape, w_shape, out_shape):
+    """Whether a forward of x (N, Cin, H, W) with w (Cout, Cin/g, kh, kw) into out (N, Cout, Ho, Wo) is small
+    enough for one thread (_SERIAL_BELOW_MACS)."""
+    return out_shape[0] * out_shape[1] * out_shape[2] * out_shape[3] * w_shape[1] * w_shape[2] * w_shape[3] \
+        < _SERIAL_BELOW_MACS
+
+
+_SERIAL_TWINS = {}
+
+
+def _on_threads(kernel, serial):
+    """`kernel`, or if `serial` its twin compiled without `parallel` (the same loops on the calling thread, so
+    the same results)."""
+    if not serial:
+        return kernel
+    twin = _SERIAL_TWINS.get(kernel)
+    if twin is None:
+        from fastnn._kernels.cpu import _serial_twin  # cpu.py imports this module
+        twin = _SERIAL_TWINS[kernel] = _serial_twin(kernel)
+    return twin
+
+
 _SLP_READY = set()  # (kernel, dtype) pairs _with_slp has compiled
 
 
@@ -303,17 +338,22 @@ def _blocks_per_task(n_img, packed_shape, n_groups):
     return min(per_group, fit, spread)
 
 
-def _tap_sums(src, offsets, weights, init, pitch, out):
-    """_tap_sum(src, offsets, weights, init, pitch, out), register-blocked where the shape allows it."""
+def _tap_sums(src, offsets, weights, init, pitch, out, serial=False, taps=None):
+    """_tap_sum(src, offsets, weights, init, pitch, out), register-blocked where the shape allows it; on the
+    calling thread if `serial`. `taps`: how many of the tap columns are real, not _pad_taps's padding."""
     out_h, out_w = out.shape[2], out.shape[3]
     span = (out_h - 1) * pitch + out_w
     rows = weights.shape[0] // offsets.shape[0]
     if rows % 4 or span < 16:
-        return _tap_sum(src, offsets, weights, init, pitch, out)
+        return _on_threads(_tap_sum, serial)(src, offsets, weights, init, pitch, out)
+    if taps is not None and taps < offsets.shape[1]:
+        # The blocked kernel takes taps one at a time: padding taps would only cost (a 5x5 kernel on one channel
+        # pads its 25 taps to 28).
+        offsets, weights = np.ascontiguousarray(offsets[:, :taps]), weights[:, :taps]
     packed = np.ascontiguousarray(weights.reshape(weights.shape[0] // 4, 4, -1).transpose(0, 2, 1))
     # Compute in rows when that wastes fewer lanes than the wide plane (whose pitch - out_w columns are dropped).
     in_rows = out_w >= 16 and out_h * -(-out_w // 16) <= -(-span // 16)
-    return _with_slp(_tap_sum_blocked, src, offsets, packed, init, pitch, in_rows,
+    return _with_slp(_on_threads(_tap_sum_blocked, serial), src, offsets, packed, init, pitch, in_rows,
                      _blocks_per_task(src.shape[0], packed.shape, offsets.shape[0]), out)
 
 
@@ -381,9 +421,9 @@ class _DirectLayout:
         self.offsets = _pad_taps((channel[:, :, None, None] * (sh * sw * plane) + tap).reshape(groups, -1),
                                  self.zeros_at)
 
-    def split(self, x, stride, padding):
+    def split(self, x, stride, padding, serial=False):
         """x (N, C, H, W) as flat images of zero-padded stride phases, (N, zeros_at + span): a run of
-        zeros follows the phases for padding taps to read."""
+        zeros follows the phases for padding taps to read (on the calling thread if `serial`)."""
         n_img, cin, height, width = x.shape
         sh, sw = stride
         flat = np.empty((n_img, self.zeros_at + self.span), x.dtype)
@@ -394,7 +434,7 @@ class _DirectLayout:
                 # Rows r of x with (r + padding) % stride == a land in phase row (r + padding) // stride.
                 r0, c0 = (a - padding[0]) % sh, (b - padding[1]) % sw
                 start = (r0 + padding[0]) // sh * self.wq + (c0 + padding[1]) // sw
-                _embed(x[:, :, r0::sh, c0::sw], phases[:, :, a * sw + b], start, self.wq, 1, 1)
+                _on_threads(_embed, serial)(x[:, :, r0::sh, c0::sw], phases[:, :, a * sw + b], start, self.wq, 1, 1)
         return flat
 
 
@@ -407,7 +447,9 @@ def conv2d_forward_direct(x, w, b, stride, padding, dilation, groups):
     weights = _pad_taps(np.asarray(w).reshape(cout, -1), 0)
     init = np.zeros(cout, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
     out = np.empty((n_img, cout, layout.out_h, layout.out_w), x.dtype)
-    return _tap_sums(layout.split(x, stride, padding), layout.offsets, weights, init, layout.wq, out)
+    serial = _runs_serially(x.shape, w.shape, out.shape)
+    return _tap_sums(layout.split(x, stride, padding, serial), layout.offsets, weights, init, layout.wq, out, serial,
+                     w[0].size)
 
 
 def _weight_grad_chunks(n_img, cout):
@@ -592,6 +634,37 @@ def _im2col_forward(x, w_groups, bias, out, batch, kh, kw, sh, sw, ph, pw, dh, d
 
 
 @njit(parallel=True, nogil=True, cache=True)
+def _im2col_forward_rows(x, w_groups, bias, out, rows, kh, kw, sh, sw, ph, pw, dh, dw):
+    """_im2col_forward's result for a few images, each shared out among the threads: its channels unfolded in
+    parallel, then each group's GEMM cut into blocks of `rows` output channels, one per iteration, written
+    straight into the output planes (each output element is still one GEMM's dot product over the whole
+    reduction, whatever the cut)."""
+    cin = x.shape[1]
+    groups, cout_g, k_g = w_groups.shape
+    out_h, out_w = out.shape[2], out.shape[3]
+    size = out_h * out_w
+    taps = kh * kw
+    blocks = -(-cout_g // rows)
+    cols = np.empty((cin * taps, size), x.dtype)
+    for n in range(x.shape[0]):
+        for c in prange(cin):
+            _im2col_image(x[n, c:c + 1], cols[c * taps:(c + 1) * taps], kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+        planes = out[n].reshape(groups * cout_g, size)
+        for task in prange(groups * blocks):
+            g = task // blocks
+            q0 = (task % blocks) * rows
+            q1 = min(q0 + rows, cout_g)
+            o0 = g * cout_g + q0
+            dst = planes[o0:o0 + q1 - q0]
+            np.dot(w_groups[g, q0:q1], cols[g * k_g:(g + 1) * k_g], dst)
+            for q in range(q1 - q0):
+                b = bias[o0 + q]
+                for t in range(size):
+                    dst[q, t] += b
+    return out
+
+
+@njit(parallel=True, nogil=True, cache=True)
 def _im2col_backward(grad_out, x, w_groups_t, grad_x, grad_w_partial, batch, kh, kw, sh, sw, ph, pw, dh, dw,
                      need_input, need_weight):
     """Per batch of images: grad_x = col2im(Wᵀ @ G) and grad_w_partial[chunk] += G @ cols(x)ᵀ, where G holds the
@@ -638,6 +711,23 @@ _MIN_GEMM_COLUMNS = 512
 _MIN_BATCHES = 8
 
 
+# Fewer images than this leave threads idle when each batch of images is one iteration (one image: one thread
+# for the whole conv); they are shared out by _ROW_BLOCKS blocks of output channels instead
+# (_im2col_forward_rows), blocks of at least _MIN_GEMM_ROWS rows. Few blocks, one per core of the 2-core hosts
+# this was tuned on: each block's GEMM packs the whole column matrix again (resnet18's single-image layers,
+# 1 thread, CPU time against one GEMM: 2 blocks +3-7%, 4 +10-30%, 8 +25-70%). The cut depends on the shape only,
+# never on the thread count: BLAS rounds a row differently in a block of another height.
+_ROWS_SPLIT_BELOW_IMAGES = 2
+_ROW_BLOCKS = 2
+_MIN_GEMM_ROWS = 16
+
+
+def _gemm_rows(cout_g):
+    """Rows per block of _im2col_forward_rows for a group of cout_g output channels."""
+    blocks = max(1, min(_ROW_BLOCKS, cout_g // _MIN_GEMM_ROWS))
+    return -(-cout_g // blocks)
+
+
 def _weight_chunks(n_img, weight_size):
     return max(1, min(n_img, _MAX_WEIGHT_CHUNKS, max(2, _MAX_PARTIAL_ELEMENTS // weight_size)))
 
@@ -654,6 +744,12 @@ def conv2d_forward_im2col(x, w, b, stride, padding, dilation, groups):
     w_groups = np.ascontiguousarray(w, x.dtype).reshape(groups, cout // groups, cin_g * kh * kw)
     bias = np.zeros(cout, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
     out = np.empty((x.shape[0], cout, out_h, out_w), x.dtype)
+    if _runs_serially(x.shape, w.shape, out.shape):
+        return _on_threads(_im2col_forward, True)(x, w_groups, bias, out, max(1, x.shape[0]), kh, kw, *stride,
+                                                  *padding, *dilation)
+    if x.shape[0] < _ROWS_SPLIT_BELOW_IMAGES:
+        return _im2col_forward_rows(x, w_groups, bias, out, _gemm_rows(cout // groups), kh, kw, *stride, *padding,
+                                    *dilation)
     batch = _images_per_gemm(x.shape[0], out_h * out_w)
     return _im2col_forward(x, w_groups, bias, out, batch, kh, kw, *stride, *padding, *dilation)
 

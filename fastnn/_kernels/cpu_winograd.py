@@ -430,8 +430,11 @@ def conv2d_forward_winograd(x, w, b, padding):
     bias = np.zeros(cout, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
     tile_n, tile_y, tile_x = _tiles(n_img, out_h, out_w)
     xc = _channels_last(x, padding, -(-out_h // TILE) * TILE + 2, -(-out_w // TILE) * TILE + 2)
+    # As many chunks as _chunk makes, evened out: one 28x28 image's 49 tiles as 13+13+13+10, not 16+16+16+1,
+    # which left one of two threads half idle.
+    chunk = -(-tile_n.size // -(-tile_n.size // _chunk(tile_n.size)))
     return _winograd_conv(xc, u, bias, _channels_last_offsets(tile_n, tile_y, tile_x, xc.shape),
-                          _offsets(tile_n, tile_y, tile_x, out.shape), tile_y, tile_x, _chunk(tile_n.size), out)
+                          _offsets(tile_n, tile_y, tile_x, out.shape), tile_y, tile_x, chunk, out)
 
 
 def conv2d_weight_grad_winograd(grad_out, x, padding):
