@@ -43,7 +43,7 @@ def test_policy_switches_at_the_threshold(monkeypatch):
     def fake_twin(kernel):
         calls.append(kernel.py_func.__name__)
         return lambda *args: "serial"
-    monkeypatch.setattr(cpu, "_serial_twin", fake_twin)
+    monkeypatch.setattr(cpu, "serial_twin", fake_twin)
     sized = cpu._sized(cpu_activation.sigmoid_forward)
     x = np.zeros(cpu.SERIAL_BELOW, np.float32)
     assert isinstance(sized(x), np.ndarray)  # at the threshold: the parallel kernel
@@ -52,7 +52,7 @@ def test_policy_switches_at_the_threshold(monkeypatch):
 
 
 def test_serial_twin_is_a_separate_serial_compilation():
-    twin = cpu._serial_twin(cpu_activation.hardtanh_forward)
+    twin = cpu.serial_twin(cpu_activation.hardtanh_forward)
     assert "parallel" not in twin.targetoptions and twin.py_func.__qualname__ == "hardtanh_forward_serial"
     x = np.linspace(-8, 8, 33, dtype=np.float64)
     np.testing.assert_array_equal(twin(x, 0.0, 6.0), np.clip(x, 0, 6))

@@ -13,12 +13,12 @@ import sys
 import types
 
 import numpy as np
-from numba import njit
 
 from fastnn._kernels import (cpu_activation, cpu_augment, cpu_conv, cpu_norm, cpu_optim, cpu_optim_adaptive,
                              cpu_optim_more, cpu_pool, cpu_pool_nd)
 from fastnn._kernels.backend import Backend
 from fastnn._kernels.blas_threads import set_blas_threads
+from fastnn._kernels.serial import serial_twin
 
 
 def scatter_add(target, index, values):
@@ -51,17 +51,6 @@ _INPUT_SIZED_OUTPUT = {"max_pool2d_backward", "avg_pool2d_backward", "avg_pool3d
                        "adaptive_avg_pool2d_backward"}
 
 
-def _serial_twin(kernel):
-    """The same Numba kernel compiled without `parallel` (prange runs as range). Its function gets its own
-    qualified name, so Numba's on-disk cache keeps the two compilations apart."""
-    f = kernel.py_func
-    twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__, f.__closure__)
-    twin.__qualname__ = f.__qualname__ + "_serial"
-    twin.__module__ = f.__module__
-    options = {k: v for k, v in kernel.targetoptions.items() if k not in ("parallel", "nopython")}
-    return njit(cache=True, **options)(twin)
-
-
 def _sized(kernel):
     """`kernel`, dispatching to its serial twin (compiled on first use) when the first argument is small."""
     serial = None
@@ -72,7 +61,7 @@ def _sized(kernel):
         if args[0].size >= SERIAL_BELOW:
             return kernel(*args)
         if serial is None:
-            serial = _serial_twin(kernel)
+            serial = serial_twin(kernel)
         return serial(*args)
     return call
 

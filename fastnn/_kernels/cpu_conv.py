@@ -40,6 +40,7 @@ from numba import njit, prange
 from numba.core.compiler_lock import global_compiler_lock
 
 from fastnn._kernels import cpu_winograd
+from fastnn._kernels.serial import serial_twin
 
 __all__ = ["conv2d_forward", "conv2d_backward", "choose_algorithm", "ALGORITHMS"]
 
@@ -296,8 +297,7 @@ def _on_threads(kernel, serial):
         return kernel
     twin = _SERIAL_TWINS.get(kernel)
     if twin is None:
-        from fastnn._kernels.cpu import _serial_twin  # cpu.py imports this module
-        twin = _SERIAL_TWINS[kernel] = _serial_twin(kernel)
+        twin = _SERIAL_TWINS[kernel] = serial_twin(kernel)
     return twin
 
 
