@@ -596,13 +596,18 @@ def _im2col_phases(phases, cols, height, width, kh, kw, ph, pw, dh, dw, out_h, o
                         for t in range(out_w):
                             dst[base + t] = zero
                         continue
+                    # Row slices indexed from 0: Numba then sees no negative index to wrap around and
+                    # vectorizes the copies (dst[base + t] indexing measured 1.1-1.3x slower).
                     src = phases[c, a, b, y + row_offset, lo + col_offset:hi + col_offset]
+                    head = dst[base:base + lo]
                     for t in range(lo):
-                        dst[base + t] = zero
+                        head[t] = zero
+                    run = dst[base + lo:base + hi]
                     for t in range(hi - lo):
-                        dst[base + lo + t] = src[t]
-                    for t in range(hi, out_w):
-                        dst[base + t] = zero
+                        run[t] = src[t]
+                    tail = dst[base + hi:base + out_w]
+                    for t in range(out_w - hi):
+                        tail[t] = zero
 
 
 @njit(nogil=True, cache=True)
