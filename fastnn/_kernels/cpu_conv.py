@@ -717,7 +717,7 @@ def _im2col_backward(grad_out, x, w_groups_t, grad_x, grad_w_partial, batch, kh,
             if need_input:
                 cols = np.empty((groups * k_g, (n1 - n0) * size), x.dtype)
                 for g in range(groups):
-                    cols[g * k_g:(g + 1) * k_g] = np.dot(w_groups_t[g], grads[g * cout_g:(g + 1) * cout_g])
+                    np.dot(w_groups_t[g], grads[g * cout_g:(g + 1) * cout_g], cols[g * k_g:(g + 1) * k_g])
                 for n in range(n0, n1):
                     _col2im_image(cols[:, (n - n0) * size:(n - n0 + 1) * size], grad_x[n], phases,
                                   kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
