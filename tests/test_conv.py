@@ -212,6 +212,24 @@ def test_single_image_im2col_row_blocks_match_reference(rows):
     _assert_close(out, ref_conv.conv2d_forward(x, w, b, (1, 1), (1, 1), (1, 1), 1), np.float64)
 
 
+@pytest.mark.parametrize("x_shape, w_shape, args", [
+    ((3, 5, 11, 13), (4, 5, 3, 4), ((3, 2), (2, 1), (2, 1), 1)),  # dilated, plane not a multiple of the stride
+    ((2, 4, 9, 7), (6, 2, 2, 2), ((3, 3), (0, 0), (1, 1), 2)),  # stride > kernel: pixels no tap reads
+    ((2, 3, 8, 10), (5, 3, 3, 3), ((2, 2), (3, 2), (1, 1), 1)),  # padding beyond a whole stride
+])
+def test_im2col_strided_unfold_and_col2im_match_reference(x_shape, w_shape, args):
+    """Strided im2col reads and sums through each image's stride phases (cpu_conv._split_phases); every
+    phase, edge and unread pixel must still land where the reference puts it."""
+    rng = np.random.default_rng(11)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    out = cpu_conv.conv2d_forward_im2col(x, w, None, *args)
+    _assert_close(out, ref_conv.conv2d_forward(x, w, None, *args), np.float64)
+    grad_out = rng.standard_normal(out.shape)
+    grads = cpu_conv.conv2d_backward_im2col(grad_out, x, w, *args, True, True, False)
+    for got, want in zip(grads[:2], ref_conv.conv2d_backward(grad_out, x, w, *args)):
+        _assert_close(got, want, np.float64)
+
+
 def test_im2col_weight_gradient_summed_in_batch_chunks_matches_reference(monkeypatch):
     """The weight gradient adds per-chunk partial sums; with 3 chunks of a 7-image batch it is still exact."""
     monkeypatch.setattr(cpu_conv, "_MAX_WEIGHT_CHUNKS", 3)

@@ -575,36 +575,132 @@ def _im2col_image(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
 
 
 @njit(nogil=True, cache=True)
-def _col2im_image(cols, grad_x, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
-    """grad_x (Cin, H, W) = every entry of cols added back at the pixel _im2col_image copied it from, taps in
-    a fixed order."""
-    cin, height, width = grad_x.shape
-    grad_x[:] = 0
+def _tap_phase(shift, stride):
+    """(phase, offset) with k*stride + shift == (k + offset)*stride + phase, 0 <= phase < stride."""
+    return shift % stride, shift // stride
+
+
+@njit(nogil=True, cache=True)
+def _split_phases(x, phases):
+    """phases[c, a, b, u, v] = x[c, u*sh + a, v*sw + b] (sh, sw = phases.shape[1:3]) of one image x (Cin, H, W):
+    a strided conv's tap reads one such plane in contiguous runs."""
+    sh, sw = phases.shape[1], phases.shape[2]
+    for c in range(x.shape[0]):
+        for a in range(sh):
+            for b in range(sw):
+                for u in range((x.shape[1] - a + sh - 1) // sh):
+                    src = x[c, u * sh + a]
+                    dst = phases[c, a, b, u]
+                    for v in range((x.shape[2] - b + sw - 1) // sw):
+                        dst[v] = src[v * sw + b]
+
+
+@njit(nogil=True, cache=True)
+def _merge_phases(phases, x):
+    """Inverse of _split_phases: x[c, u*sh + a, v*sw + b] = phases[c, a, b, u, v]."""
+    sh, sw = phases.shape[1], phases.shape[2]
+    for c in range(x.shape[0]):
+        for a in range(sh):
+            for b in range(sw):
+                for u in range((x.shape[1] - a + sh - 1) // sh):
+                    src = phases[c, a, b, u]
+                    dst = x[c, u * sh + a]
+                    for v in range((x.shape[2] - b + sw - 1) // sw):
+                        dst[v * sw + b] = src[v]
+
+
+@njit(nogil=True, cache=True)
+def _phase_planes(x, sh, sw):
+    """Scratch for _split_phases of one image of x (N, Cin, H, W); empty for stride 1, which needs none."""
+    if sh == 1 and sw == 1:
+        return np.empty((0, 1, 1, 0, 0), x.dtype)
+    return np.empty((x.shape[1], sh, sw, (x.shape[2] + sh - 1) // sh, (x.shape[3] + sw - 1) // sw), x.dtype)
+
+
+@njit(nogil=True, cache=True)
+def _im2col_phases(phases, cols, height, width, kh, kw, ph, pw, dh, dw, out_h, out_w):
+    """_im2col_image of the image (Cin, height, width) split by _split_phases: every row of cols is a run of
+    contiguous copies."""
+    cin, sh, sw = phases.shape[0], phases.shape[1], phases.shape[2]
+    zero = cols.dtype.type(0)
     for c in range(cin):
         for i in range(kh):
+            a, row_offset = _tap_phase(i * dh - ph, sh)
+            for j in range(kw):
+                dst = cols[(c * kh + i) * kw + j]
+                col_shift = j * dw - pw
+                b, col_offset = _tap_phase(col_shift, sw)
+                lo, hi = _inside_columns(col_shift, sw, width, out_w)
+                for y in range(out_h):
+                    base = y * out_w
+                    src_y = y * sh + i * dh - ph
+                    if src_y < 0 or src_y >= height:
+                        for t in range(out_w):
+                            dst[base + t] = zero
+                        continue
+                    # Row slices indexed from 0: Numba then sees no negative index to wrap around and
+                    # vectorizes the copies (dst[base + t] indexing measured 1.1-1.3x slower).
+                    src = phases[c, a, b, y + row_offset, lo + col_offset:hi + col_offset]
+                    head = dst[base:base + lo]
+                    for t in range(lo):
+                        head[t] = zero
+                    run = dst[base + lo:base + hi]
+                    for t in range(hi - lo):
+                        run[t] = src[t]
+                    tail = dst[base + hi:base + out_w]
+                    for t in range(out_w - hi):
+                        tail[t] = zero
+
+
+@njit(nogil=True, cache=True)
+def _col2im_image(cols, grad_x, phases, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
+    """grad_x (Cin, H, W) = every entry of cols added back at the pixel _im2col_image copied it from, taps in
+    a fixed order. A strided conv sums into the stride phases of grad_x (contiguous runs, scratch `phases`
+    from _phase_planes) and interleaves them once at the end."""
+    cin, height, width = grad_x.shape
+    strided = sh > 1 or sw > 1
+    if strided:
+        phases[:] = 0
+    else:
+        grad_x[:] = 0
+    for c in range(cin):
+        for i in range(kh):
+            a, row_offset = _tap_phase(i * dh - ph, sh)
             for j in range(kw):
                 src = cols[(c * kh + i) * kw + j]
                 col_shift = j * dw - pw
+                b, col_offset = _tap_phase(col_shift, sw)
                 lo, hi = _inside_columns(col_shift, sw, width, out_w)
-                start = lo * sw + col_shift
                 for y in range(out_h):
                     dst_y = y * sh + i * dh - ph
                     if dst_y < 0 or dst_y >= height:
                         continue
-                    dst = grad_x[c, dst_y]
-                    base = y * out_w + lo
+                    if strided:
+                        dst = phases[c, a, b, y + row_offset, lo + col_offset:hi + col_offset]
+                    else:
+                        dst = grad_x[c, dst_y, lo + col_shift:hi + col_shift]
+                    row = src[y * out_w + lo:y * out_w + hi]
                     for t in range(hi - lo):
-                        dst[start + t * sw] += src[base + t]
+                        dst[t] += row[t]
+    if strided:
+        _merge_phases(phases, grad_x)
 
 
 @njit(nogil=True, cache=True)
 def _unfold_batch(x, n0, n1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
-    """Images n0..n1-1 of x unfolded side by side: (Cin*kh*kw, (n1-n0)*Ho*Wo)."""
+    """Images n0..n1-1 of x unfolded side by side: (Cin*kh*kw, (n1-n0)*Ho*Wo). Strided convs gather from each
+    image's stride phases (_split_phases), so that every copy is contiguous."""
     size = out_h * out_w
     cols = np.empty((x.shape[1] * kh * kw, (n1 - n0) * size), x.dtype)
+    height, width = x.shape[2], x.shape[3]
+    phases = _phase_planes(x, sh, sw)
     for n in range(n0, n1):
         block = cols[:, (n - n0) * size:(n - n0 + 1) * size]
-        _im2col_image(x[n], block, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+        if sh > 1 or sw > 1:
+            _split_phases(x[n], phases)
+            _im2col_phases(phases, block, height, width, kh, kw, ph, pw, dh, dw, out_h, out_w)
+        else:
+            _im2col_image(x[n], block, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
     return cols
 
 
@@ -680,6 +776,7 @@ def _im2col_backward(grad_out, x, w_groups_t, grad_x, grad_w_partial, batch, kh,
     for chunk in prange(n_chunks):
         acc = grad_w_partial[chunk]
         acc[:] = 0
+        phases = _phase_planes(x, sh, sw)
         last = (chunk + 1) * n_img // n_chunks
         for n0 in range(chunk * n_img // n_chunks, last, batch):
             n1 = min(last, n0 + batch)
@@ -693,9 +790,9 @@ def _im2col_backward(grad_out, x, w_groups_t, grad_x, grad_w_partial, batch, kh,
             if need_input:
                 cols = np.empty((groups * k_g, (n1 - n0) * size), x.dtype)
                 for g in range(groups):
-                    cols[g * k_g:(g + 1) * k_g] = np.dot(w_groups_t[g], grads[g * cout_g:(g + 1) * cout_g])
+                    np.dot(w_groups_t[g], grads[g * cout_g:(g + 1) * cout_g], cols[g * k_g:(g + 1) * k_g])
                 for n in range(n0, n1):
-                    _col2im_image(cols[:, (n - n0) * size:(n - n0 + 1) * size], grad_x[n],
+                    _col2im_image(cols[:, (n - n0) * size:(n - n0 + 1) * size], grad_x[n], phases,
                                   kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
     return grad_x
 
