@@ -207,6 +207,18 @@ def test_worker_init_fn_sees_worker_info_in_each_worker():
     assert all(c[4] is ds for c in calls) and len({c[5] for c in calls}) == 3
 
 
+@pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+def test_worker_threads_run_on_idle_cores_only():
+    import os
+    policies = []
+    loader = DataLoader(TensorDataset(np.arange(4)), batch_size=2, num_workers=1,
+                        worker_init_fn=lambda _: policies.append(os.sched_getscheduler(0)))
+    before = os.sched_getscheduler(0)
+    assert len(list(loader)) == 2
+    # the worker thread under SCHED_IDLE (it never preempts the step's kernel threads); the caller untouched
+    assert policies == [os.SCHED_IDLE] and os.sched_getscheduler(0) == before != os.SCHED_IDLE
+
+
 def test_persistent_workers_start_once_and_reshuffle():
     started = []
     ds = TensorDataset(np.arange(20))

@@ -124,6 +124,18 @@ class _ExceptionWrapper:
         raise error
 
 
+def _run_on_idle_cores():
+    """Put the calling worker thread under Linux's SCHED_IDLE policy: it then runs on cores the training step
+    leaves idle (between its parallel regions) and never preempts a kernel thread when it wakes, which at normal
+    priority stalled the step's parallel regions (a region waits for its slowest thread). Elsewhere, or if the
+    system refuses, the thread keeps its priority."""
+    if hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: this thread
+        except OSError:
+            pass
+
+
 def _worker_loop(dataset, index_queue, result_queue, auto_collation, collate_fn, worker_init_fn, worker_id,
                  num_workers, seed, in_process, parent_pid, iterable):
     """Body of a worker thread or process: build the batches asked on index_queue until it sends None.
@@ -132,6 +144,8 @@ def _worker_loop(dataset, index_queue, result_queue, auto_collation, collate_fn,
     # Parallel kernels launched by a worker run on one thread (Numba's setting is per thread), as PyTorch's
     # workers do: the training step owns the cores, and two busy-waiting thread teams on them slow both.
     set_num_threads(1)
+    if not in_process:
+        _run_on_idle_cores()
     if in_process:
         random.seed(seed)
         np.random.seed(seed % 2**32)
