@@ -287,18 +287,10 @@ def _runs_serially(x_shape, w_shape, out_shape):
         < _SERIAL_BELOW_MACS
 
 
-_SERIAL_TWINS = {}
-
-
 def _on_threads(kernel, serial):
     """`kernel`, or if `serial` its twin compiled without `parallel` (the same loops on the calling thread, so
     the same results)."""
-    if not serial:
-        return kernel
-    twin = _SERIAL_TWINS.get(kernel)
-    if twin is None:
-        twin = _SERIAL_TWINS[kernel] = serial_twin(kernel)
-    return twin
+    return serial_twin(kernel) if serial else kernel
 
 
 _SLP_READY = set()  # (kernel, dtype) pairs _with_slp has compiled
