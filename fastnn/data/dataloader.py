@@ -144,12 +144,12 @@ def _worker_loop(dataset, index_queue, result_queue, auto_collation, collate_fn,
     # Parallel kernels launched by a worker run on one thread (Numba's setting is per thread), as PyTorch's
     # workers do: the training step owns the cores, and two busy-waiting thread teams on them slow both.
     set_num_threads(1)
-    if not in_process:
-        _run_on_idle_cores()
     if in_process:
         random.seed(seed)
         np.random.seed(seed % 2**32)
         manual_seed(seed)
+    else:
+        _run_on_idle_cores()
     init_error, fetch_iterable = None, None if iterable is None else _IterableFetcher(dataset, *iterable, collate_fn)
     if worker_init_fn is not None:
         try:

@@ -87,7 +87,8 @@ class Compose:
                 image = transform._crop(image, following)
                 i += 2
                 continue
-            if type(transform) is ToDtype and type(following) is Normalize and transform._fusable(image, following):
+            if (type(transform) is ToDtype and type(following) is Normalize and not following.inplace
+                    and transform.dtype.kind == "f"):
                 image = transform._normalized(image, following)  # one pass, the same bits as two
                 i += 2
                 continue
@@ -171,13 +172,10 @@ class ToDtype:
     def __call__(self, image):
         return F.to_dtype(image, self.dtype, self.scale)
 
-    def _fusable(self, image, normalize):
-        source = _unwrap(image)[0].dtype
-        return (not normalize.inplace and self.dtype.kind == "f"
-                and (source.kind == "f" or source in F._VALUE_BITS))
-
     def _normalized(self, image, normalize):
+        """This conversion (to a float dtype) followed by `normalize`, in one pass."""
         source = _unwrap(image)[0].dtype
+        F._check_dtypes(source, self.dtype)
         scale = F._value_scale(source) if self.scale and source.kind != "f" else 1.0
         return F._scaled_normalize(image, self.dtype, scale, normalize.mean, normalize.std)
 

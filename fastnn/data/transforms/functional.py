@@ -409,6 +409,14 @@ def _value_scale(dtype):
     return 1.0 / (2 ** _VALUE_BITS[dtype] - 1)
 
 
+def _check_dtypes(source, target):
+    """TypeError unless to_dtype converts images of `source` to `target` (float or integer dtypes)."""
+    for name, d in (("input", source), ("dtype", target)):
+        if d.kind != "f" and d not in _VALUE_BITS:
+            raise TypeError(f"to_dtype supports float and {sorted(str(t) for t in _VALUE_BITS)} images, got "
+                            f"{name} {d}")
+
+
 def to_dtype(inpt, dtype=np.float32, scale=False):
     """Convert images to `dtype`; with scale, map the value range of the input dtype to the output's, as
     torchvision's to_dtype does: integer -> float multiplies by 1 / max (uint8: 1/255, in the float dtype), float
@@ -416,10 +424,7 @@ def to_dtype(inpt, dtype=np.float32, scale=False):
     converts. An input already of `dtype` is returned as it is."""
     array, wrap = _unwrap(inpt)
     dtype = np.dtype(dtype)
-    for name, d in (("input", array.dtype), ("dtype", dtype)):
-        if d.kind != "f" and d not in _VALUE_BITS:
-            raise TypeError(f"to_dtype supports float and {sorted(str(t) for t in _VALUE_BITS)} images, got "
-                            f"{name} {d}")
+    _check_dtypes(array.dtype, dtype)
     if array.dtype == dtype:
         return inpt
     if not scale or (array.dtype.kind == "f" and dtype.kind == "f"):
