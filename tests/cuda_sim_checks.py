@@ -250,8 +250,10 @@ def augmentation():
             hflip, vflip = np.array(hflip), np.array(vflip)
             np.testing.assert_array_equal(C.crop_flip(images, tops, lefts, 4, 3, hflip, vflip, fill),
                                           R.crop_flip(images, tops, lefts, 4, 3, hflip, vflip, fill))
-        coefficients = np.array([1 / 255], np.float32), np.array([0.5, 0.25], np.float32), np.array([2, 0.5], np.float32)
-        np.testing.assert_array_equal(C.scale_normalize(images, *coefficients), R.scale_normalize(images, *coefficients))
+        for scale in ([1 / 255, 1], [1, 255]):  # ToDtype's multiplier, ToTensor's divisor
+            coefficients = np.array(scale, np.float32), np.array([0.5, 0.25], np.float32), np.array([2, 0.5], np.float32)
+            np.testing.assert_array_equal(C.scale_normalize(images, *coefficients),
+                                          R.scale_normalize(images, *coefficients))
         boxes = np.array([[[1, 1, 2, 3], [0, 0, 0, 0]], [[0, 2, 5, 1], [3, 0, 1, 6]], [[4, 5, 1, 1], [0, 0, 1, 1]]])
         values = np.array([[1, 2], [3, 4], [5, 6]], dtype)
         np.testing.assert_array_equal(C.erase_constant(images, boxes, values), R.erase_constant(images, boxes, values))

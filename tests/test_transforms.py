@@ -408,3 +408,21 @@ def test_todtype_then_normalize_in_compose_gives_the_bits_of_two_steps(source, s
     np.testing.assert_array_equal(fused.numpy(), two.numpy())
     want = (F.to_dtype(x, np.float32, scale) - np.float32(mean).reshape(-1, 1, 1)) / np.float32(std).reshape(-1, 1, 1)
     np.testing.assert_array_equal(two.numpy(), want)
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (28, 28, 1), (5, 28, 28, 1), (32, 32, 3), (4, 32, 32, 3)])
+def test_totensor_then_normalize_in_compose_gives_the_bits_of_two_steps(shape):
+    x = np.random.default_rng(0).integers(0, 256, shape).astype(np.uint8)
+    channels = shape[-1] if len(shape) > 2 else 1
+    mean, std = (0.485, 0.456, 0.406)[:channels], (0.229, 0.224, 0.225)[:channels]
+    fused = T.Compose([T.ToTensor(), T.Normalize(mean, std)])(x)
+    two = T.Normalize(mean, std)(T.ToTensor()(x))
+    assert isinstance(fused, fastnn.Tensor) and fused.dtype == two.dtype == np.float32 and fused.shape == two.shape
+    np.testing.assert_array_equal(fused.numpy(), two.numpy())
+    # torchvision's ToTensor divides by 255 (x * (1/255) differs in the last bit for 126 of the 256 values)
+    chw = np.moveaxis(x.reshape(x.shape[:2] + (-1,)) if len(shape) == 2 else x, -1, -3).astype(np.float32)
+    want = (chw / np.float32(255) - np.float32(mean).reshape(-1, 1, 1)) / np.float32(std).reshape(-1, 1, 1)
+    np.testing.assert_array_equal(two.numpy(), want.reshape(two.shape))
+    float_input = x.astype(np.float32)  # ToTensor keeps float values unscaled: the two-step path, same result
+    np.testing.assert_array_equal(T.Compose([T.ToTensor(), T.Normalize(mean, std)])(float_input).numpy(),
+                                  T.Normalize(mean, std)(T.ToTensor()(float_input)).numpy())

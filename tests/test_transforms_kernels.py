@@ -92,7 +92,7 @@ def test_erase_kernels_match_reference(seed, n, c, h, w, holes, dtype):
 def test_scale_normalize_matches_reference_bit_for_bit(seed, n, c, h, w, uint8, out):
     x = images(seed, n, c, h, w, np.uint8 if uint8 else out)  # what the kernel takes: uint8 or the output dtype
     rng = np.random.default_rng(seed + 1)
-    scale = np.array([1 / 255], out)
+    scale = np.array([1 / 255, 1] if rng.random() < 0.5 else [1, 255], out)  # ToDtype's or ToTensor's
     mean, std = rng.random(c).astype(out), rng.uniform(0.1, 2, c).astype(out)
     got = K.scale_normalize(x, scale, mean, std)
     assert got.dtype == out

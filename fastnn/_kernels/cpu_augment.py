@@ -59,17 +59,18 @@ def crop_flip(images, tops, lefts, out_h, out_w, hflip, vflip, fill):
 
 @njit(parallel=True, nogil=True, cache=True)
 def scale_normalize(images, scale, mean, std):
-    """out[n, c] = (images[n, c] * scale[0] - mean[c]) / std[c] in the float dtype of scale, mean and std, which is
-    what ToDtype(scale=True) followed by Normalize computes. images (N, C, H, W) uint8 (converted exactly) or
-    already of that float dtype; scale (1,); mean, std (C,)."""
+    """out[n, c] = (images[n, c] * scale[0] / scale[1] - mean[c]) / std[c] in the float dtype of scale, mean and
+    std: ToDtype(scale=True) then Normalize multiplies by 1/max (scale (1/max, 1)), ToTensor then Normalize divides
+    by 255 (scale (1, 255)); the other factor, 1, is exact. images (N, C, H, W) uint8 (converted exactly) or
+    already of that float dtype; scale (2,); mean, std (C,)."""
     n, c, h, w = images.shape
     out = np.empty((n, c, h, w), mean.dtype)
     src, dst = images.reshape(n * c, h * w), out.reshape(n * c, h * w)
-    s = scale[0]
+    s, q = scale[0], scale[1]
     for k in prange(n * c):
         m, d = mean[k % c], std[k % c]
         for j in range(h * w):
-            dst[k, j] = (src[k, j] * s - m) / d
+            dst[k, j] = (src[k, j] * s / q - m) / d
     return out
 
 

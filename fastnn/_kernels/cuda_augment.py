@@ -50,7 +50,7 @@ def _scale_normalize(images, scale, mean, std, out):
         ch = (k // (h * w)) % c
         y = (k // w) % h
         x = k % w
-        out[i, ch, y, x] = (images[i, ch, y, x] * scale[0] - mean[ch]) / std[ch]
+        out[i, ch, y, x] = (images[i, ch, y, x] * scale[0] / scale[1] - mean[ch]) / std[ch]
 
 
 def scale_normalize(images, scale, mean, std):

@@ -31,7 +31,7 @@ def crop_flip(images, tops, lefts, out_h, out_w, hflip, vflip, fill):
 
 def scale_normalize(images, scale, mean, std):
     values = images.astype(mean.dtype)
-    return (values * scale[0] - mean.reshape(-1, 1, 1)) / std.reshape(-1, 1, 1)
+    return (values * scale[0] / scale[1] - mean.reshape(-1, 1, 1)) / std.reshape(-1, 1, 1)
 
 
 def affine_sample(images, matrices, out_h, out_w, bilinear, fill, use_fill):

@@ -87,8 +87,8 @@ class Compose:
                 image = transform._crop(image, following)
                 i += 2
                 continue
-            if (type(transform) is ToDtype and type(following) is Normalize and not following.inplace
-                    and transform.dtype.kind == "f"):
+            if (type(transform) in (ToDtype, ToTensor) and type(following) is Normalize and not following.inplace
+                    and transform._fuses_normalize(image)):
                 image = transform._normalized(image, following)  # one pass, the same bits as two
                 i += 2
                 continue
@@ -132,6 +132,15 @@ class ToTensor:
             return Tensor(scaled)
         return Tensor(np.ascontiguousarray(array))
 
+    @staticmethod
+    def _fuses_normalize(pic):
+        return isinstance(pic, np.ndarray) and pic.dtype == np.uint8
+
+    def _normalized(self, pic, normalize):
+        """This conversion of uint8 images followed by `normalize`, in one pass: x / 255, then normalized."""
+        array = _channels_first(pic, "ToTensor")
+        return Tensor(F._normalize_array(array, np.float32, (1.0, 255.0), normalize.mean, normalize.std))
+
     def __repr__(self):
         return "ToTensor()"
 
@@ -172,12 +181,15 @@ class ToDtype:
     def __call__(self, image):
         return F.to_dtype(image, self.dtype, self.scale)
 
+    def _fuses_normalize(self, image):
+        return self.dtype.kind == "f"
+
     def _normalized(self, image, normalize):
         """This conversion (to a float dtype) followed by `normalize`, in one pass."""
         source = _unwrap(image)[0].dtype
         F._check_dtypes(source, self.dtype)
         scale = F._value_scale(source) if self.scale and source.kind != "f" else 1.0
-        return F._scaled_normalize(image, self.dtype, scale, normalize.mean, normalize.std)
+        return F._scaled_normalize(image, self.dtype, (scale, 1.0), normalize.mean, normalize.std)
 
     def __repr__(self):
         return f"ToDtype(dtype={self.dtype}, scale={self.scale})"
@@ -192,7 +204,7 @@ class Normalize:
         self.inplace = bool(inplace)
 
     def __call__(self, image):
-        return F._scaled_normalize(image, F._float_dtype(image), 1.0, self.mean, self.std, self.inplace)
+        return F._scaled_normalize(image, F._float_dtype(image), F.UNSCALED, self.mean, self.std, self.inplace)
 
     def __repr__(self):
         return f"Normalize(mean={self.mean.tolist()}, std={self.std.tolist()})"

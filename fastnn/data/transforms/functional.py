@@ -368,7 +368,7 @@ def _mean_std(mean, std):
 
 def normalize(inpt, mean, std, inplace=False):
     """(x - mean[c]) / std[c] per channel of floating-point (..., C, H, W) images (mean, std cast to x's dtype)."""
-    return _scaled_normalize(inpt, _float_dtype(inpt), 1.0, *_mean_std(mean, std), inplace)
+    return _scaled_normalize(inpt, _float_dtype(inpt), UNSCALED, *_mean_std(mean, std), inplace)
 
 
 def _float_dtype(inpt):
@@ -378,10 +378,19 @@ def _float_dtype(inpt):
     return dtype
 
 
+UNSCALED = (1.0, 1.0)  # _scaled_normalize's (multiplier, divisor) of a plain Normalize
+
+
 def _scaled_normalize(inpt, dtype, scale, mean, std, inplace=False):
-    """normalize(to_dtype(inpt, dtype) * scale, mean, std) in one pass (ToDtype then Normalize, fused by
-    Compose); the same arithmetic in `dtype`, so the same bits. mean, std: as _mean_std returns them."""
+    """normalize(to_dtype(inpt, dtype) * scale[0] / scale[1], mean, std) in one pass (ToDtype or ToTensor, then
+    Normalize, fused by Compose); the same arithmetic in `dtype`, so the same bits. mean, std: as _mean_std
+    returns them."""
     array, wrap = _unwrap(inpt)
+    return wrap(_normalize_array(array, dtype, scale, mean, std, inplace))
+
+
+def _normalize_array(array, dtype, scale, mean, std, inplace=False):
+    """_scaled_normalize on an ndarray (..., C, H, W)."""
     if array.ndim < 3:
         raise ValueError(f"Normalize expects C x H x W or (..., C, H, W), got shape {array.shape}")
     channels = array.shape[-3]
@@ -392,12 +401,12 @@ def _scaled_normalize(inpt, dtype, scale, mean, std, inplace=False):
         mean, std = mean.astype(dtype).reshape(-1, 1, 1), std.astype(dtype).reshape(-1, 1, 1)
         np.subtract(array, mean, out=array)
         np.divide(array, std, out=array)
-        return inpt
+        return array
     batch, restore = _as_batch(array, "Normalize")
     if batch.dtype not in (np.uint8, dtype):  # the kernel takes uint8 or `dtype`: convert first, as ToDtype does
         batch = batch.astype(dtype)
-    return wrap(restore(_launch("scale_normalize", batch, np.full(1, scale, dtype), _per_channel(mean, channels, dtype),
-                                _per_channel(std, channels, dtype))))
+    return restore(_launch("scale_normalize", batch, np.array(scale, dtype), _per_channel(mean, channels, dtype),
+                           _per_channel(std, channels, dtype)))
 
 
 _VALUE_BITS = {np.dtype(np.uint8): 8, np.dtype(np.int8): 7, np.dtype(np.int16): 15, np.dtype(np.uint16): 16,
