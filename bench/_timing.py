@@ -71,11 +71,19 @@ def cpu_model():
 
 
 def compiled_isa():
-    """What Numba compiles the kernels for: LLVM's host CPU name and its widest vector features."""
+    """What Numba compiles the kernels for: LLVM's host CPU name, its widest vector features and the vector width
+    the kernels use (512 bits on AVX-512 hosts: fastnn/_kernels/vector_width.py)."""
     import llvmlite.binding as llvm
+    import fastnn._kernels  # noqa: F401  (sets NUMBA_CPU_FEATURES on AVX-512 hosts)
+    from fastnn._kernels.vector_width import PREFER_256
     features = llvm.get_host_cpu_features()
     isa = [name for name in ("avx512f", "avx2", "fma") if features.get(name)]
-    return f"{llvm.get_host_cpu_name()} ({'+'.join(isa) or 'no AVX2/AVX-512'})"
+    if features.get("avx512f"):
+        bits = 512 if PREFER_256 in os.environ.get("NUMBA_CPU_FEATURES", "") else 256
+    else:
+        bits = 256 if features.get("avx2") or features.get("avx") else 128
+    name = os.environ.get("NUMBA_CPU_NAME") or llvm.get_host_cpu_name()
+    return f"{name} ({'+'.join(isa) or 'no AVX2/AVX-512'}, {bits}-bit vectors)"
 
 
 SGEMM_SIZE = 2048

@@ -1,0 +1,33 @@
+"""Full-width vectors on AVX-512 hosts.
+
+LLVM tunes every AVX-512 CPU it knows (Skylake-SP to Sapphire Rapids, Zen 4) to prefer 256-bit vectors (its
+"prefer-256-bit" tuning: older Xeons lower their clock while running 512-bit instructions), so Numba compiles
+fastnn's kernels there for half the vector width the host has, the width oneDNN's kernels in PyTorch use on the
+same host (checked with inspect_asm: a float32 FMA loop compiled for skylake-avx512 uses ymm registers only, and
+zmm once the tuning is off; tests/test_vector_width.py). Unless the user set NUMBA_CPU_FEATURES, fastnn asks
+Numba for the host's own features without that tuning. Numba reads the variable when it first compiles a
+function in the process, which fastnn's import does not do; if something compiled before fastnn was imported,
+that compilation's choice stands. AVX2 hosts are left exactly as they are.
+"""
+import os
+
+PREFER_256 = "-prefer-256-bit"
+
+
+def full_width_features(host_features):
+    """Numba's feature string for a host with `host_features` (LLVM's name -> bool map) that lets LLVM use
+    512-bit vectors, or None where the host has no AVX-512 (nothing to change)."""
+    if not host_features.get("avx512f"):
+        return None
+    return ",".join(("+" if on else "-") + name for name, on in sorted(host_features.items())) + "," + PREFER_256
+
+
+def use_full_width():
+    """Set NUMBA_CPU_FEATURES for this process as described above (before fastnn's first kernel compiles)."""
+    if "NUMBA_CPU_FEATURES" in os.environ or "NUMBA_CPU_NAME" in os.environ:
+        return  # the user's choice of target
+    import llvmlite.binding as llvm
+    features = full_width_features(dict(llvm.get_host_cpu_features()))
+    if features is not None:
+        os.environ["NUMBA_CPU_FEATURES"] = features
+
