@@ -225,3 +225,29 @@ def test_winograd_leaves_few_tiles_and_tiny_planes_to_the_other_kernels(monkeypa
     assert CPU.conv_algorithm(w_shape, 1, (1, 1), x_shape[2:]) == "winograd"
     ran = cpu_conv._runnable("winograd", x_shape, w_shape, (1, 1), (1, 1), (1, 1), 1, x_shape[2:])
     assert (ran == "winograd") == winograd
+
+
+@pytest.mark.parametrize("padding, size, shared", [((1, 1), (14, 14), True), ((0, 1), (9, 13), True),
+                                                   ((2, 2), (14, 14), True), ((2, 2), (12, 12), False),
+                                                   ((2, 0), (10, 7), True)])
+def test_backward_shares_the_output_gradient_copy_where_its_zeros_reach_whole_tiles(monkeypatch, padding, size,
+                                                                                    shared):
+    """The input gradient's channels-last copy of grad_out (padded by 2 - padding) serves the weight gradient
+    when its zeros cover whole tiles (a 14x14 grad_out at padding 2 needs 16 rows, the copy has 12 + 2): both
+    gradients, alone or together, match the definition."""
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((2, 5) + size), rng.standard_normal((3, 5, 3, 3))
+    out_hw = (size[0] + 2 * padding[0] - 2, size[1] + 2 * padding[1] - 2)
+    grad_out = rng.standard_normal((2, 3) + out_hw)
+    expected = ref_conv.conv2d_backward(grad_out, x, w, (1, 1), padding, (1, 1), 1)
+    copies = []
+    layout = cpu_winograd._channels_last
+    monkeypatch.setattr(cpu_winograd, "_channels_last", lambda a, *args: copies.append(a.shape) or layout(a, *args))
+    both = cpu_winograd.conv2d_backward_winograd(grad_out, x, w, padding, True, True)
+    assert len(copies) == (2 if shared else 3)  # grad_out once or twice, x once
+    alone = (cpu_winograd.conv2d_backward_winograd(grad_out, x, w, padding, True, False)[0],
+             cpu_winograd.conv2d_backward_winograd(grad_out, x, w, padding, False, True)[1])
+    for got in (both, alone):
+        np.testing.assert_allclose(got[0], expected[0], rtol=1e-11, atol=1e-11)
+        np.testing.assert_allclose(got[1], expected[1], rtol=1e-11, atol=1e-10)
+    assert np.array_equal(both[1], alone[1])

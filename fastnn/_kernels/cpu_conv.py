@@ -902,12 +902,7 @@ def conv2d_backward_winograd(grad_out, x, w, stride, padding, dilation, groups, 
     flipped, transposed weight and padding 2 - padding, the weight gradient the forward's transpose (both
     Winograd, see cpu_winograd.py)."""
     grad_out = np.ascontiguousarray(grad_out, x.dtype)
-    grad_x = grad_w = None
-    if need_input:
-        w_flipped = np.ascontiguousarray(np.asarray(w, x.dtype)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        grad_x = cpu_winograd.conv2d_forward_winograd(grad_out, w_flipped, None, (2 - padding[0], 2 - padding[1]))
-    if need_weight:
-        grad_w = cpu_winograd.conv2d_weight_grad_winograd(grad_out, x, padding)
+    grad_x, grad_w = cpu_winograd.conv2d_backward_winograd(grad_out, x, w, padding, need_input, need_weight)
     return grad_x, grad_w, _bias_grad(grad_out) if need_bias else None
 
 

@@ -14,17 +14,18 @@ channels last so that the input transform runs over contiguous channels (vectori
 tiles from NCHW planes); the transforms are written out (no zero coefficients).
 
 The backward of a stride-1 3x3 conv is again one: grad_input = conv(grad_out, weight flipped and transposed,
-padding 2 - padding). The weight gradient is the transpose of the forward: with the output gradient's tiles
-transformed as A g Aᵀ, S[p] = sum over tiles of (A g Aᵀ)[p]ᵀ (K) x V[p] (C) is again 36 GEMMs (the tiles are the
-reduction), and grad_w = Gᵀ S G. Its chunks' transforms stay in the cache for their GEMMs, summed in fixed
-slots of chunks and then over slots in order; when few tiles meet many channels (the slots' partial sums
-would outweigh all tiles' transforms) it transforms all tiles and runs one GEMM per position instead.
+padding 2 - padding), whose channels-last copy of grad_out also feeds the weight gradient. The weight gradient
+is the transpose of the forward: with the output gradient's tiles transformed as A g Aᵀ, S[p] = sum over tiles
+of (A g Aᵀ)[p]ᵀ (K) x V[p] (C) is again 36 GEMMs (the tiles are the reduction), and grad_w = Gᵀ S G. Its
+chunks' transforms stay in the cache for their GEMMs, summed in fixed slots of chunks and then over slots in
+order; when few tiles meet many channels (the slots' partial sums would outweigh all tiles' transforms) it
+transforms all tiles and runs one GEMM per position instead.
 """
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["winograd_applies", "conv2d_forward_winograd", "conv2d_weight_grad_winograd", "weight_transform",
-           "TILE"]
+__all__ = ["winograd_applies", "conv2d_forward_winograd", "conv2d_weight_grad_winograd", "conv2d_backward_winograd",
+           "weight_transform", "TILE"]
 
 TILE = 4  # output tile edge m of F(m x m, 3 x 3)
 _PATCH = TILE + 2  # input patch edge: m + r - 1
@@ -415,21 +416,18 @@ def _channels_last(x, padding, height, width):
     return _to_channels_last(x, padding[0], padding[1], out)
 
 
-def conv2d_forward_winograd(x, w, b, padding):
-    """3x3 stride-1 conv of x (N, Cin, H, W) with w (Cout, Cin, 3, 3), bias b or None, symmetric padding
-    (ph, pw) <= 2 (see winograd_applies)."""
-    padding = tuple(padding)
-    x = np.ascontiguousarray(x)
-    n_img, _, height, width = x.shape
-    cout = w.shape[0]
-    out_h, out_w = height + 2 * padding[0] - 2, width + 2 * padding[1] - 2
-    out = np.empty((n_img, cout, out_h, out_w), x.dtype)
-    if out.size == 0:
-        return out
-    u = weight_transform(np.asarray(w, x.dtype))
-    bias = np.zeros(cout, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
+def _padded_shape(n_img, out_h, out_w, chans):
+    """The channels-last input copy a forward with output plane (out_h, out_w) reads: whole tiles plus the
+    patches' two extra rows and columns."""
+    return n_img, -(-out_h // TILE) * TILE + 2, -(-out_w // TILE) * TILE + 2, chans
+
+
+def _forward(xc, w, b, out):
+    """out (N, Cout, Ho, Wo) = the conv of the padded channels-last input xc (see _padded_shape) with w, b."""
+    n_img, cout, out_h, out_w = out.shape
+    u = weight_transform(np.asarray(w, xc.dtype))
+    bias = np.zeros(cout, xc.dtype) if b is None else np.ascontiguousarray(b, xc.dtype)
     tile_n, tile_y, tile_x = _tiles(n_img, out_h, out_w)
-    xc = _channels_last(x, padding, -(-out_h // TILE) * TILE + 2, -(-out_w // TILE) * TILE + 2)
     # As many chunks as _chunk makes, evened out: one 28x28 image's 49 tiles as 13+13+13+10, not 16+16+16+1,
     # which left one of two threads half idle.
     chunk = -(-tile_n.size // -(-tile_n.size // _chunk(tile_n.size)))
@@ -437,31 +435,73 @@ def conv2d_forward_winograd(x, w, b, padding):
                           _offsets(tile_n, tile_y, tile_x, out.shape), tile_y, tile_x, chunk, out)
 
 
-def conv2d_weight_grad_winograd(grad_out, x, padding):
-    """grad_w (Cout, Cin, 3, 3) of conv2d_forward_winograd(x, w, b, padding) for the output gradient grad_out."""
+def conv2d_forward_winograd(x, w, b, padding):
+    """3x3 stride-1 conv of x (N, Cin, H, W) with w (Cout, Cin, 3, 3), bias b or None, symmetric padding
+    (ph, pw) <= 2 (see winograd_applies)."""
     padding = tuple(padding)
     x = np.ascontiguousarray(x)
-    grad_out = np.ascontiguousarray(grad_out, x.dtype)
-    n_img, cout, out_h, out_w = grad_out.shape
-    tile_n, tile_y, tile_x = _tiles(n_img, out_h, out_w)
-    tiles_h, tiles_w = -(-out_h // TILE) * TILE, -(-out_w // TILE) * TILE
-    cin, n_tiles = x.shape[1], tile_n.size
-    if n_tiles == 0:
-        return np.zeros((cout, cin, 3, 3), x.dtype)
-    xc = _channels_last(x, padding, tiles_h + 2, tiles_w + 2)
-    gc = _channels_last(grad_out, (0, 0), tiles_h, tiles_w)
+    n_img, cin, height, width = x.shape
+    out_h, out_w = height + 2 * padding[0] - 2, width + 2 * padding[1] - 2
+    out = np.empty((n_img, w.shape[0], out_h, out_w), x.dtype)
+    if out.size == 0:
+        return out
+    return _forward(_channels_last(x, padding, *_padded_shape(n_img, out_h, out_w, cin)[1:3]), w, b, out)
+
+
+def _weight_grad(xc, gc, origin, cout):
+    """grad_w (Cout, Cin, 3, 3) from the padded channels-last input xc (see _padded_shape) and the output
+    gradient's channels-last copy gc, its pixel (0, 0) at row/column `origin` and zeros after it to whole
+    tiles."""
+    n_img, cin = xc.shape[0], xc.shape[3]
+    tiles_h, tiles_w = xc.shape[1] - 2, xc.shape[2] - 2
+    tile_n, tile_y, tile_x = _tiles(n_img, tiles_h, tiles_w)
+    n_tiles = tile_n.size
     in_offsets = _channels_last_offsets(tile_n, tile_y, tile_x, xc.shape)
-    grad_offsets = _channels_last_offsets(tile_n, tile_y, tile_x, gc.shape)
+    grad_offsets = _channels_last_offsets(tile_n, tile_y + origin[0], tile_x + origin[1], gc.shape)
     chunk = _chunk(n_tiles)
     slots = min(_WEIGHT_SLOTS, -(-n_tiles // chunk))
     n_pos = _PATCH * _PATCH
     if n_tiles * (cin + cout) <= slots * cin * cout:
         # Few tiles for the channel count: all tiles' transforms take less memory than the slots' partial sums,
         # and one GEMM per position over all tiles runs at BLAS speed.
-        v, gt = np.empty((n_pos, n_tiles, cin), x.dtype), np.empty((n_pos, n_tiles, cout), x.dtype)
+        v, gt = np.empty((n_pos, n_tiles, cin), xc.dtype), np.empty((n_pos, n_tiles, cout), xc.dtype)
         _transform_all(xc, gc, in_offsets, grad_offsets, chunk, v, gt)
-        partial = _position_products(gt, v, np.empty((1, n_pos, cout, cin), x.dtype)[0])[None]
+        partial = _position_products(gt, v, np.empty((1, n_pos, cout, cin), xc.dtype)[0])[None]
     else:
         partial = _slot_products(xc, gc, in_offsets, grad_offsets, chunk,
-                                 np.empty((slots, n_pos, cout, cin), x.dtype))
-    return _weight_grad_transform(partial, G.astype(x.dtype), np.empty((cout, cin, 3, 3), x.dtype))
+                                 np.empty((slots, n_pos, cout, cin), xc.dtype))
+    return _weight_grad_transform(partial, G.astype(xc.dtype), np.empty((cout, cin, 3, 3), xc.dtype))
+
+
+def conv2d_weight_grad_winograd(grad_out, x, padding):
+    """grad_w (Cout, Cin, 3, 3) of conv2d_forward_winograd(x, w, b, padding) for the output gradient grad_out."""
+    return conv2d_backward_winograd(grad_out, x, None, padding, False, True)[1]
+
+
+def conv2d_backward_winograd(grad_out, x, w, padding, need_input, need_weight):
+    """(grad_x or None, grad_w or None) of conv2d_forward_winograd(x, w, b, padding) for grad_out. The input
+    gradient is the conv of grad_out with w flipped and transposed and padding 2 - padding; its channels-last
+    copy of grad_out, zero-padded by that at the top/left, serves the weight gradient too when its zeros reach
+    to whole tiles (one layout pass fewer)."""
+    padding = tuple(padding)
+    x = np.ascontiguousarray(x)
+    grad_out = np.ascontiguousarray(grad_out, x.dtype)
+    n_img, cin, height, width = x.shape
+    cout, out_h, out_w = grad_out.shape[1:]
+    grad_x = grad_w = gc = None
+    origin = (2 - padding[0], 2 - padding[1])
+    if need_input:
+        grad_x = np.empty(x.shape, x.dtype)
+        if grad_x.size:
+            w_flipped = np.ascontiguousarray(np.asarray(w, x.dtype)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+            gc = _channels_last(grad_out, origin, *_padded_shape(n_img, height, width, cout)[1:3])
+            _forward(gc, w_flipped, None, grad_x)
+    if need_weight:
+        if grad_out.size == 0:
+            return grad_x, np.zeros((cout, cin, 3, 3), x.dtype)
+        tiles_h, tiles_w = -(-out_h // TILE) * TILE, -(-out_w // TILE) * TILE
+        if gc is None or origin[0] + tiles_h > gc.shape[1] or origin[1] + tiles_w > gc.shape[2]:
+            gc, origin = _channels_last(grad_out, (0, 0), tiles_h, tiles_w), (0, 0)
+        xc = _channels_last(x, padding, tiles_h + 2, tiles_w + 2)
+        grad_w = _weight_grad(xc, gc, origin, cout)
+    return grad_x, grad_w
