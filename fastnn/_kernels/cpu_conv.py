@@ -567,116 +567,157 @@ def _im2col_image(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
 
 
 @njit(nogil=True, cache=True)
-def _image_channels_last(image, padded, top, left):
-    """padded[top + y, left + x, c] = image[c, y, x] for one image (Cin, H, W); the rest of padded (Hp, Wp, Cin),
-    its zero border, is left as it is. Contiguous loads, stores strided by Cin: on 32x32 planes, whose channel
-    rows lie 4 KiB apart, 3x faster than the reverse (strided loads alias in the L1 cache)."""
-    cin, height, width = image.shape
-    for y in range(height):
-        dst = padded[top + y, left:left + width]
-        for c in range(cin):
-            src = image[c, y]
-            for x in range(width):
-                dst[x, c] = src[x]
+def _tap_phase(shift, stride):
+    """(phase, offset) with k*stride + shift == (k + offset)*stride + phase, 0 <= phase < stride."""
+    return shift % stride, shift // stride
 
 
 @njit(nogil=True, cache=True)
-def _image_channels_first(padded, top, left, image):
-    """Inverse of _image_channels_last: image[c, y, x] = padded[top + y, left + x, c]."""
-    cin, height, width = image.shape
+def _split_phases(x, phases):
+    """phases[c, a, b, u, v] = x[c, u*sh + a, v*sw + b] (sh, sw = phases.shape[1:3]) of one image x (Cin, H, W):
+    a strided conv's tap reads one such plane in contiguous runs."""
+    sh, sw = phases.shape[1], phases.shape[2]
+    for c in range(x.shape[0]):
+        for a in range(sh):
+            for b in range(sw):
+                for u in range((x.shape[1] - a + sh - 1) // sh):
+                    src = x[c, u * sh + a]
+                    dst = phases[c, a, b, u]
+                    for v in range((x.shape[2] - b + sw - 1) // sw):
+                        dst[v] = src[v * sw + b]
+
+
+@njit(nogil=True, cache=True)
+def _merge_phases(phases, x):
+    """Inverse of _split_phases: x[c, u*sh + a, v*sw + b] = phases[c, a, b, u, v]."""
+    sh, sw = phases.shape[1], phases.shape[2]
+    for c in range(x.shape[0]):
+        for a in range(sh):
+            for b in range(sw):
+                for u in range((x.shape[1] - a + sh - 1) // sh):
+                    src = phases[c, a, b, u]
+                    dst = x[c, u * sh + a]
+                    for v in range((x.shape[2] - b + sw - 1) // sw):
+                        dst[v * sw + b] = src[v]
+
+
+@njit(nogil=True, cache=True)
+def _phase_planes(x, sh, sw):
+    """Scratch for _split_phases of one image of x (N, Cin, H, W); empty for stride 1, which needs none."""
+    if sh == 1 and sw == 1:
+        return np.empty((0, 1, 1, 0, 0), x.dtype)
+    return np.empty((x.shape[1], sh, sw, (x.shape[2] + sh - 1) // sh, (x.shape[3] + sw - 1) // sw), x.dtype)
+
+
+@njit(nogil=True, cache=True)
+def _im2col_phases(phases, cols, height, width, kh, kw, ph, pw, dh, dw, out_h, out_w):
+    """_im2col_image of the image (Cin, height, width) split by _split_phases: every row of cols is a run of
+    contiguous copies."""
+    cin, sh, sw = phases.shape[0], phases.shape[1], phases.shape[2]
+    zero = cols.dtype.type(0)
     for c in range(cin):
-        for y in range(height):
-            src = padded[top + y, left:left + width]
-            dst = image[c, y]
-            for x in range(width):
-                dst[x] = src[x, c]
+        for i in range(kh):
+            a, row_offset = _tap_phase(i * dh - ph, sh)
+            for j in range(kw):
+                dst = cols[(c * kh + i) * kw + j]
+                col_shift = j * dw - pw
+                b, col_offset = _tap_phase(col_shift, sw)
+                lo, hi = _inside_columns(col_shift, sw, width, out_w)
+                for y in range(out_h):
+                    base = y * out_w
+                    src_y = y * sh + i * dh - ph
+                    if src_y < 0 or src_y >= height:
+                        for t in range(out_w):
+                            dst[base + t] = zero
+                        continue
+                    # Row slices indexed from 0: Numba then sees no negative index to wrap around and
+                    # vectorizes the copies (dst[base + t] indexing measured 1.1-1.3x slower).
+                    src = phases[c, a, b, y + row_offset, lo + col_offset:hi + col_offset]
+                    head = dst[base:base + lo]
+                    for t in range(lo):
+                        head[t] = zero
+                    run = dst[base + lo:base + hi]
+                    for t in range(hi - lo):
+                        run[t] = src[t]
+                    tail = dst[base + hi:base + out_w]
+                    for t in range(out_w - hi):
+                        tail[t] = zero
 
 
 @njit(nogil=True, cache=True)
-def _tap_runs(padded, groups, kw, dw):
-    """(taps, run): an output pixel's patch in padded (Hp, Wp, Cin) is read in runs of `taps` consecutive kernel
-    columns, `run` contiguous values each: a whole kernel row when it covers every channel of adjacent pixels
-    (one group, undilated), else one tap's channels of a group."""
-    cin_g = padded.shape[2] // groups
-    taps = kw if groups == 1 and dw == 1 else 1
-    return taps, taps * cin_g
+def _col2im_image(cols, grad_x, phases, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
+    """grad_x (Cin, H, W) = every entry of cols added back at the pixel _im2col_image copied it from, taps in
+    a fixed order. A strided conv sums into the stride phases of grad_x (contiguous runs, scratch `phases`
+    from _phase_planes) and interleaves them once at the end."""
+    cin, height, width = grad_x.shape
+    strided = sh > 1 or sw > 1
+    if strided:
+        phases[:] = 0
+    else:
+        grad_x[:] = 0
+    for c in range(cin):
+        for i in range(kh):
+            a, row_offset = _tap_phase(i * dh - ph, sh)
+            for j in range(kw):
+                src = cols[(c * kh + i) * kw + j]
+                col_shift = j * dw - pw
+                b, col_offset = _tap_phase(col_shift, sw)
+                lo, hi = _inside_columns(col_shift, sw, width, out_w)
+                for y in range(out_h):
+                    dst_y = y * sh + i * dh - ph
+                    if dst_y < 0 or dst_y >= height:
+                        continue
+                    if strided:
+                        dst = phases[c, a, b, y + row_offset, lo + col_offset:hi + col_offset]
+                    else:
+                        dst = grad_x[c, dst_y, lo + col_shift:hi + col_shift]
+                    row = src[y * out_w + lo:y * out_w + hi]
+                    for t in range(hi - lo):
+                        dst[t] += row[t]
+    if strided:
+        _merge_phases(phases, grad_x)
 
 
 @njit(nogil=True, cache=True)
-def _unfold_pixels(padded, cols, p0, kh, kw, sh, sw, dh, dw, out_h, out_w):
-    """cols (groups, P, kh*kw*Cin/groups) of one image, rows p0.. (one per output pixel (y, x)), column (i, j, c)
-    of group g = padded[y*sh + i*dh, x*sw + j*dw, g*Cin/groups + c], from the image channels last and zero-padded
-    (_image_channels_last): every tap's channels are one contiguous run, so the copies vectorize, and the stride
-    only changes where a run starts."""
-    groups = cols.shape[0]
-    wp, cin = padded.shape[1], padded.shape[2]
-    cin_g = cin // groups
-    flat = padded.reshape(-1)
-    taps, run = _tap_runs(padded, groups, kw, dw)
-    for g in range(groups):
-        block = cols[g]
-        for y in range(out_h):
-            for x in range(out_w):
-                row = block[p0 + y * out_w + x]
-                for i in range(kh):
-                    for j in range(0, kw, taps):
-                        src = flat[((y * sh + i * dh) * wp + x * sw + j * dw) * cin + g * cin_g:]
-                        dst = row[(i * kw + j) * cin_g:]
-                        for t in range(run):
-                            dst[t] = src[t]
-
-
-@njit(nogil=True, cache=True)
-def _fold_pixels(cols, p0, padded, kh, kw, sh, sw, dh, dw, out_h, out_w):
-    """Adjoint of _unfold_pixels: every entry of cols rows p0.. added back where it was read from in padded
-    (col2im), pixels and taps in a fixed order; contiguous runs again."""
-    groups = cols.shape[0]
-    wp, cin = padded.shape[1], padded.shape[2]
-    cin_g = cin // groups
-    flat = padded.reshape(-1)
-    taps, run = _tap_runs(padded, groups, kw, dw)
-    for g in range(groups):
-        block = cols[g]
-        for y in range(out_h):
-            for x in range(out_w):
-                row = block[p0 + y * out_w + x]
-                for i in range(kh):
-                    for j in range(0, kw, taps):
-                        dst = flat[((y * sh + i * dh) * wp + x * sw + j * dw) * cin + g * cin_g:]
-                        src = row[(i * kw + j) * cin_g:]
-                        for t in range(run):
-                            dst[t] += src[t]
+def _unfold_batch(x, n0, n1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
+    """Images n0..n1-1 of x unfolded side by side: (Cin*kh*kw, (n1-n0)*Ho*Wo). Strided convs gather from each
+    image's stride phases (_split_phases), so that every copy is contiguous."""
+    size = out_h * out_w
+    cols = np.empty((x.shape[1] * kh * kw, (n1 - n0) * size), x.dtype)
+    height, width = x.shape[2], x.shape[3]
+    phases = _phase_planes(x, sh, sw)
+    for n in range(n0, n1):
+        block = cols[:, (n - n0) * size:(n - n0 + 1) * size]
+        if sh > 1 or sw > 1:
+            _split_phases(x[n], phases)
+            _im2col_phases(phases, block, height, width, kh, kw, ph, pw, dh, dw, out_h, out_w)
+        else:
+            _im2col_image(x[n], block, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+    return cols
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _im2col_forward(x, w_t, bias, out, batch, kh, kw, sh, sw, ph, pw, dh, dw):
-    """out (N, Cout, Ho, Wo): per batch of `batch` images, unfold them one output pixel per row
-    (_unfold_pixels), multiply each group's column matrix (P, K/g) by its weights w_t[g] (K/g, Cout/g) - a GEMM
-    with the many pixels as its long side, which BLAS packs and runs near peak even for few channels - and write
-    the product's columns to the output planes with the bias. Batches are independent: one per iteration."""
-    n_img, cin, height, width = x.shape
-    groups, k_g, cout_g = w_t.shape
+def _im2col_forward(x, w_groups, bias, out, batch, kh, kw, sh, sw, ph, pw, dh, dw):
+    """out (N, Cout, Ho, Wo): per batch of `batch` images, unfold them side by side and multiply each group's
+    (Cout/g, K/g) weight rows by its block of the column matrix, then add the bias. Batches are independent:
+    one per iteration."""
+    n_img = x.shape[0]
+    groups, cout_g, k_g = w_groups.shape
     out_h, out_w = out.shape[2], out.shape[3]
     size = out_h * out_w
     for first in prange(-(-n_img // batch)):
         n0 = first * batch
         n1 = min(n_img, n0 + batch)
-        padded = np.zeros((height + 2 * ph, width + 2 * pw, cin), x.dtype)
-        cols = np.empty((groups, (n1 - n0) * size, k_g), x.dtype)
-        for n in range(n0, n1):
-            _image_channels_last(x[n], padded, ph, pw)
-            _unfold_pixels(padded, cols, (n - n0) * size, kh, kw, sh, sw, dh, dw, out_h, out_w)
+        cols = _unfold_batch(x, n0, n1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
         for g in range(groups):
-            product = np.dot(cols[g], w_t[g])
+            product = np.dot(w_groups[g], cols[g * k_g:(g + 1) * k_g])
             for n in range(n0, n1):
                 planes = out[n].reshape(groups * cout_g, size)
-                block = product[(n - n0) * size:(n - n0 + 1) * size]
                 for q in range(cout_g):
                     o = g * cout_g + q
-                    b = bias[o]
-                    dst = planes[o]
+                    row = product[q, (n - n0) * size:(n - n0 + 1) * size]
                     for t in range(size):
-                        dst[t] = block[t, q] + b
+                        planes[o, t] = row[t] + bias[o]
     return out
 
 
@@ -712,16 +753,143 @@ def _im2col_forward_rows(x, w_groups, bias, out, rows, kh, kw, sh, sw, ph, pw, d
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _im2col_backward(grad_out, x, w_k, grad_x, grad_w_partial, batch, kh, kw, sh, sw, ph, pw, dh, dw,
+def _im2col_backward(grad_out, x, w_groups_t, grad_x, grad_w_partial, batch, kh, kw, sh, sw, ph, pw, dh, dw,
                      need_input, need_weight):
-    """Per batch of images, with G the batch's output gradients side by side (Cout, P): grad_w_partial[chunk] +=
-    G @ cols(x) (columns (i, j, c), as _unfold_pixels), and grad_x = the fold (_fold_pixels) of Gᵀ @ W, whose
-    rows are output pixels again, so that the scatter-add runs along contiguous channel runs.
+    """Per batch of images: grad_x = col2im(Wᵀ @ G) and grad_w_partial[chunk] += G @ cols(x)ᵀ, where G holds the
+    batch's output gradients side by side.
 
     Iterations are fixed batch chunks (one per slot of grad_w_partial), each summing its own images in
     order; the caller adds the chunks in order, so the result never depends on scheduling."""
+    n_img = x.shape[0]
+    groups, k_g, cout_g = w_groups_t.shape
+    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
+    size = out_h * out_w
+    n_chunks = grad_w_partial.shape[0]
+    for chunk in prange(n_chunks):
+        acc = grad_w_partial[chunk]
+        acc[:] = 0
+        phases = _phase_planes(x, sh, sw)
+        last = (chunk + 1) * n_img // n_chunks
+        for n0 in range(chunk * n_img // n_chunks, last, batch):
+            n1 = min(last, n0 + batch)
+            grads = np.empty((groups * cout_g, (n1 - n0) * size), x.dtype)
+            for n in range(n0, n1):
+                grads[:, (n - n0) * size:(n - n0 + 1) * size] = grad_out[n].reshape(groups * cout_g, size)
+            if need_weight:
+                cols = _unfold_batch(x, n0, n1, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+                for g in range(groups):
+                    acc[g] += np.dot(grads[g * cout_g:(g + 1) * cout_g], cols[g * k_g:(g + 1) * k_g].T)
+            if need_input:
+                cols = np.empty((groups * k_g, (n1 - n0) * size), x.dtype)
+                for g in range(groups):
+                    np.dot(w_groups_t[g], grads[g * cout_g:(g + 1) * cout_g], cols[g * k_g:(g + 1) * k_g])
+                for n in range(n0, n1):
+                    _col2im_image(cols[:, (n - n0) * size:(n - n0 + 1) * size], grad_x[n], phases,
+                                  kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+    return grad_x
+
+
+@njit(nogil=True, cache=True)
+def _image_channels_last(image, padded, top, left):
+    """padded[top + y, left + x, c] = image[c, y, x] for one image (Cin, H, W); the rest of padded (Hp, Wp, Cin),
+    its zero border, is left as it is. Contiguous loads, stores strided by Cin: on 32x32 planes, whose channel
+    rows lie 4 KiB apart, 3x faster than the reverse (strided loads alias in the L1 cache)."""
+    cin, height, width = image.shape
+    for y in range(height):
+        dst = padded[top + y, left:left + width]
+        for c in range(cin):
+            src = image[c, y]
+            for x in range(width):
+                dst[x, c] = src[x]
+
+
+@njit(nogil=True, cache=True)
+def _image_channels_first(padded, top, left, image):
+    """Inverse of _image_channels_last: image[c, y, x] = padded[top + y, left + x, c]."""
+    cin, height, width = image.shape
+    for c in range(cin):
+        for y in range(height):
+            src = padded[top + y, left:left + width]
+            dst = image[c, y]
+            for x in range(width):
+                dst[x] = src[x, c]
+
+
+@njit(nogil=True, cache=True)
+def _unfold_pixels(padded, cols, p0, kh, kw, sh, sw, dh, dw, out_h, out_w):
+    """Rows p0.. of cols (P, kh*kw*Cin), one per output pixel (y, x) of one image: column (i, j, c) holds
+    padded[y*sh + i*dh, x*sw + j*dw, c], from the image channels last and zero-padded (_image_channels_last).
+    Each tap's channels are one contiguous run (an undilated kernel row's, kw*Cin values), so the copies
+    vectorize whatever the stride, which only moves where a run starts."""
+    wp, cin = padded.shape[1], padded.shape[2]
+    flat = padded.reshape(-1)
+    taps = kw if dw == 1 else 1
+    for y in range(out_h):
+        for x in range(out_w):
+            row = cols[p0 + y * out_w + x]
+            for i in range(kh):
+                for j in range(0, kw, taps):
+                    src = flat[((y * sh + i * dh) * wp + x * sw + j * dw) * cin:]
+                    dst = row[(i * kw + j) * cin:]
+                    for t in range(taps * cin):
+                        dst[t] = src[t]
+
+
+@njit(nogil=True, cache=True)
+def _fold_pixels(cols, p0, padded, kh, kw, sh, sw, dh, dw, out_h, out_w):
+    """Adjoint of _unfold_pixels (col2im): every entry of rows p0.. of cols added to padded where it was read
+    from, pixels and taps in a fixed order, along the same contiguous runs."""
+    wp, cin = padded.shape[1], padded.shape[2]
+    flat = padded.reshape(-1)
+    taps = kw if dw == 1 else 1
+    for y in range(out_h):
+        for x in range(out_w):
+            row = cols[p0 + y * out_w + x]
+            for i in range(kh):
+                for j in range(0, kw, taps):
+                    dst = flat[((y * sh + i * dh) * wp + x * sw + j * dw) * cin:]
+                    src = row[(i * kw + j) * cin:]
+                    for t in range(taps * cin):
+                        dst[t] += src[t]
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _im2col_forward_pixels(x, w_t, bias, out, batch, kh, kw, sh, sw, ph, pw, dh, dw):
+    """_im2col_forward of an ungrouped conv with the column matrix transposed: per batch of `batch` images,
+    cols (P, K) holds one output pixel per row (_unfold_pixels), and the GEMM cols @ w_t (K, Cout) has the
+    many pixels as its long side, which BLAS runs near peak even for 16 or 32 channels; its columns are then
+    written to the output planes with the bias. Batches are independent: one per iteration."""
     n_img, cin, height, width = x.shape
-    groups, cout_g, k_g = w_k.shape
+    cout = w_t.shape[1]
+    out_h, out_w = out.shape[2], out.shape[3]
+    size = out_h * out_w
+    for first in prange(-(-n_img // batch)):
+        n0 = first * batch
+        n1 = min(n_img, n0 + batch)
+        padded = np.zeros((height + 2 * ph, width + 2 * pw, cin), x.dtype)
+        cols = np.empty(((n1 - n0) * size, w_t.shape[0]), x.dtype)
+        for n in range(n0, n1):
+            _image_channels_last(x[n], padded, ph, pw)
+            _unfold_pixels(padded, cols, (n - n0) * size, kh, kw, sh, sw, dh, dw, out_h, out_w)
+        product = np.dot(cols, w_t)
+        for n in range(n0, n1):
+            planes = out[n].reshape(cout, size)
+            block = product[(n - n0) * size:(n - n0 + 1) * size]
+            for o in range(cout):
+                b = bias[o]
+                dst = planes[o]
+                for t in range(size):
+                    dst[t] = block[t, o] + b
+    return out
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _im2col_backward_pixels(grad_out, x, w_k, grad_x, grad_w_partial, batch, kh, kw, sh, sw, ph, pw, dh, dw,
+                            need_input, need_weight):
+    """_im2col_backward of an ungrouped conv, columns as in _im2col_forward_pixels: with G (Cout, P) the batch's
+    output gradients side by side, grad_w_partial[chunk] += G @ cols(x) (K in (i, j, c) order) and grad_x = the
+    fold (_fold_pixels) of Gᵀ @ w_k, whose rows are output pixels again. Same fixed batch chunks."""
+    n_img, cin, height, width = x.shape
     out_h, out_w = grad_out.shape[2], grad_out.shape[3]
     size = out_h * out_w
     n_chunks = grad_w_partial.shape[0]
@@ -733,19 +901,17 @@ def _im2col_backward(grad_out, x, w_k, grad_x, grad_w_partial, batch, kh, kw, sh
         last = (chunk + 1) * n_img // n_chunks
         for n0 in range(chunk * n_img // n_chunks, last, batch):
             n1 = min(last, n0 + batch)
-            grads = np.empty((groups * cout_g, (n1 - n0) * size), x.dtype)
+            grads = np.empty((w_k.shape[0], (n1 - n0) * size), x.dtype)
             for n in range(n0, n1):
-                grads[:, (n - n0) * size:(n - n0 + 1) * size] = grad_out[n].reshape(groups * cout_g, size)
-            cols = np.empty((groups, (n1 - n0) * size, k_g), x.dtype)
+                grads[:, (n - n0) * size:(n - n0 + 1) * size] = grad_out[n].reshape(w_k.shape[0], size)
+            cols = np.empty(((n1 - n0) * size, w_k.shape[1]), x.dtype)
             if need_weight:
                 for n in range(n0, n1):
                     _image_channels_last(x[n], padded, ph, pw)
                     _unfold_pixels(padded, cols, (n - n0) * size, kh, kw, sh, sw, dh, dw, out_h, out_w)
-                for g in range(groups):
-                    acc[g] += np.dot(grads[g * cout_g:(g + 1) * cout_g], cols[g])
+                acc += np.dot(grads, cols)
             if need_input:
-                for g in range(groups):
-                    np.dot(grads[g * cout_g:(g + 1) * cout_g].T, w_k[g], cols[g])
+                np.dot(grads.T, w_k, cols)
                 for n in range(n0, n1):
                     spread[:] = 0
                     _fold_pixels(cols, (n - n0) * size, spread, kh, kw, sh, sw, dh, dw, out_h, out_w)
@@ -789,10 +955,17 @@ def _images_per_gemm(n_img, plane_size):
     return max(1, min(-(-_MIN_GEMM_COLUMNS // plane_size), n_img // _MIN_BATCHES))
 
 
-def _weight_pixel_columns(w, groups):
-    """w (Cout, Cin/g, kh, kw) as (groups, Cout/g, kh*kw*Cin/g), columns in _unfold_pixels's (i, j, c) order."""
-    cout, cin_g, kh, kw = w.shape
-    return np.asarray(w).transpose(0, 2, 3, 1).reshape(groups, cout // groups, kh * kw * cin_g)
+def _pixel_columns(w_shape, groups):
+    """Whether im2col unfolds one output pixel per row (_im2col_forward_pixels): ungrouped convs with a kernel
+    wider than 1x1 (2 threads, per layer: resnet20's stride-2 convs 1.2-1.6x faster). A 1x1 conv has no patch to
+    gather, and transposing its large planes to channels last and back cost 1.4-1.8x (resnext50's, resnet18's
+    downsamples); grouped convs gather runs of only Cin/groups values."""
+    return groups == 1 and w_shape[2] * w_shape[3] > 1
+
+
+def _weight_pixel_columns(w, dtype):
+    """w (Cout, Cin, kh, kw) as (Cout, kh*kw*Cin), columns in _unfold_pixels's (i, j, c) order."""
+    return np.ascontiguousarray(np.asarray(w).transpose(0, 2, 3, 1).reshape(w.shape[0], -1), dtype)
 
 
 def conv2d_forward_im2col(x, w, b, stride, padding, dilation, groups):
@@ -803,13 +976,17 @@ def conv2d_forward_im2col(x, w, b, stride, padding, dilation, groups):
     bias = np.zeros(cout, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
     out = np.empty((x.shape[0], cout, out_h, out_w), x.dtype)
     serial = _runs_serially(x.shape, w.shape, out.shape)
+    w_groups = np.ascontiguousarray(w, x.dtype).reshape(groups, cout // groups, cin_g * kh * kw)
     if x.shape[0] < _ROWS_SPLIT_BELOW_IMAGES and not serial:
-        w_groups = np.ascontiguousarray(w, x.dtype).reshape(groups, cout // groups, cin_g * kh * kw)
         return _im2col_forward_rows(x, w_groups, bias, out, _gemm_rows(cout // groups), kh, kw, *stride, *padding,
                                     *dilation)
-    w_t = np.ascontiguousarray(_weight_pixel_columns(w, groups).transpose(0, 2, 1), x.dtype)
     batch = max(1, x.shape[0]) if serial else _images_per_gemm(x.shape[0], out_h * out_w)
-    return _on_threads(_im2col_forward, serial)(x, w_t, bias, out, batch, kh, kw, *stride, *padding, *dilation)
+    if _pixel_columns(w.shape, groups):
+        w_t = np.ascontiguousarray(_weight_pixel_columns(w, x.dtype).T)
+        return _on_threads(_im2col_forward_pixels, serial)(x, w_t, bias, out, batch, kh, kw, *stride, *padding,
+                                                           *dilation)
+    return _on_threads(_im2col_forward, serial)(x, w_groups, bias, out, batch, kh, kw, *stride, *padding,
+                                                *dilation)
 
 
 def conv2d_backward_im2col(grad_out, x, w, stride, padding, dilation, groups,
@@ -821,21 +998,29 @@ def conv2d_backward_im2col(grad_out, x, w, stride, padding, dilation, groups,
     grad_b = _bias_grad(grad_out) if need_bias else None
     if not (need_input or need_weight):
         return None, None, grad_b
-    w_k = np.ascontiguousarray(_weight_pixel_columns(w, groups), x.dtype)
     grad_x = np.empty(x.shape if need_input else (0,) + x.shape[1:], x.dtype)
     # The batch chunks are also the parallel iterations, so there are as many without a weight gradient;
     # their partial sums are then empty.
     n_chunks = _weight_chunks(x.shape[0], w.size)
     partial = np.empty((n_chunks, groups, cout // groups if need_weight else 0, cin_g * kh * kw), x.dtype)
     batch = _images_per_gemm(x.shape[0], grad_out.shape[2] * grad_out.shape[3])
-    _im2col_backward(grad_out, x, w_k, grad_x, partial, batch, kh, kw, *stride, *padding, *dilation,
-                     need_input, need_weight)
+    pixels = _pixel_columns(w.shape, groups)
+    if pixels:
+        _im2col_backward_pixels(grad_out, x, _weight_pixel_columns(w, x.dtype), grad_x, partial[:, 0], batch,
+                                kh, kw, *stride, *padding, *dilation, need_input, need_weight)
+    else:
+        w_groups_t = np.ascontiguousarray(
+            np.asarray(w, x.dtype).reshape(groups, cout // groups, cin_g * kh * kw).transpose(0, 2, 1))
+        _im2col_backward(grad_out, x, w_groups_t, grad_x, partial, batch, kh, kw, *stride, *padding, *dilation,
+                         need_input, need_weight)
     grad_w = None
     if need_weight:
         grad_w = partial[0]
         for chunk in range(1, n_chunks):
             grad_w += partial[chunk]
-        grad_w = np.ascontiguousarray(grad_w.reshape(cout, kh, kw, cin_g).transpose(0, 3, 1, 2))
+        if pixels:
+            grad_w = np.ascontiguousarray(grad_w.reshape(cout, kh, kw, cin_g).transpose(0, 3, 1, 2))
+        grad_w = grad_w.reshape(w.shape)
     return (grad_x if need_input else None), grad_w, grad_b
 
 
