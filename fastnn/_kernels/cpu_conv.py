@@ -958,12 +958,16 @@ def _images_per_gemm(n_img, plane_size):
     return max(1, min(-(-_MIN_GEMM_COLUMNS // plane_size), n_img // _MIN_BATCHES))
 
 
+_PIXEL_MIN_IN_CHANNELS = 16
+
+
 def _pixel_columns(w_shape, groups):
     """Whether im2col unfolds one output pixel per row (_im2col_forward_pixels): ungrouped convs with a kernel
-    wider than 1x1 (2 threads, per layer: resnet20's stride-2 convs 1.2-1.6x faster). A 1x1 conv has no patch to
-    gather, and transposing its large planes to channels last and back cost 1.4-1.8x (resnext50's, resnet18's
-    downsamples); grouped convs gather runs of only Cin/groups values."""
-    return groups == 1 and w_shape[2] * w_shape[3] > 1
+    wider than 1x1 and at least _PIXEL_MIN_IN_CHANNELS input channels (1 thread, per layer: resnet20's stride-2
+    convs 1.3-1.8x faster forward and backward, stride-1 3x3 convs of 32-128 channels 1.5-2x). A 1x1 conv has no
+    patch to gather, and transposing its large planes to channels last and back cost 1.4-1.8x (resnext50's,
+    resnet18's downsamples); grouped convs, and convs of 1 or 3 channels (5-15% slower), gather runs too short."""
+    return groups == 1 and w_shape[2] * w_shape[3] > 1 and w_shape[1] >= _PIXEL_MIN_IN_CHANNELS
 
 
 def _weight_pixel_columns(w, dtype):
