@@ -959,15 +959,23 @@ def _images_per_gemm(n_img, plane_size):
 
 
 _PIXEL_MIN_IN_CHANNELS = 16
+_PIXEL_MIN_ROWS_PER_CHANNEL = 2
 
 
-def _pixel_columns(w_shape, groups):
-    """Whether im2col unfolds one output pixel per row (_im2col_forward_pixels): ungrouped convs with a kernel
-    wider than 1x1 and at least _PIXEL_MIN_IN_CHANNELS input channels (1 thread, per layer: resnet20's stride-2
-    convs 1.3-1.8x faster forward and backward, stride-1 3x3 convs of 32-128 channels 1.5-2x). A 1x1 conv has no
-    patch to gather, and transposing its large planes to channels last and back cost 1.4-1.8x (resnext50's,
-    resnet18's downsamples); grouped convs, and convs of 1 or 3 channels (5-15% slower), gather runs too short."""
-    return groups == 1 and w_shape[2] * w_shape[3] > 1 and w_shape[1] >= _PIXEL_MIN_IN_CHANNELS
+def _pixel_columns(w_shape, groups, pixels):
+    """Whether im2col unfolds one output pixel per row (_im2col_forward_pixels) for GEMMs over `pixels` output
+    pixels (a batch of images): ungrouped convs with a kernel wider than 1x1, at least _PIXEL_MIN_IN_CHANNELS
+    input channels, and at least _PIXEL_MIN_ROWS_PER_CHANNEL pixels per output channel, so that the pixels
+    are the GEMM's long side. Measured per layer (1 thread, old vs new interleaved): resnet20's stride-2 convs
+    (512 pixels, 32-64 channels) 1.3-1.8x faster forward and backward, stride-1 3x3 convs of 32-128 channels
+    1.5-2x, resnet18's first stride-2 conv at batch 4 (784 pixels, 128 channels) 1.05x; resnet18's later layers at
+    batch 4 (49-196 pixels, 256-512 channels) 1.1-1.7x slower, as BLAS runs a GEMM of so few rows far below
+    peak. A 1x1 conv has no patch to gather, and transposing its large planes to channels last and back cost
+    1.4-1.8x (resnext50's, resnet18's downsamples); grouped convs, and convs of 1 or 3 channels (5-15% slower),
+    gather runs too short."""
+    cout, cin_g, kh, kw = w_shape
+    return (groups == 1 and kh * kw > 1 and cin_g >= _PIXEL_MIN_IN_CHANNELS
+            and pixels >= _PIXEL_MIN_ROWS_PER_CHANNEL * cout)
 
 
 def _weight_pixel_columns(w, dtype):
@@ -988,7 +996,7 @@ def conv2d_forward_im2col(x, w, b, stride, padding, dilation, groups):
         return _im2col_forward_rows(x, w_groups, bias, out, _gemm_rows(cout // groups), kh, kw, *stride, *padding,
                                     *dilation)
     batch = max(1, x.shape[0]) if serial else _images_per_gemm(x.shape[0], out_h * out_w)
-    if _pixel_columns(w.shape, groups):
+    if _pixel_columns(w.shape, groups, batch * out_h * out_w):
         w_t = np.ascontiguousarray(_weight_pixel_columns(w, x.dtype).T)
         return _on_threads(_im2col_forward_pixels, serial)(x, w_t, bias, out, batch, kh, kw, *stride, *padding,
                                                            *dilation)
@@ -1010,7 +1018,7 @@ def conv2d_backward_im2col(grad_out, x, w, stride, padding, dilation, groups,
     # their partial sums are then empty.
     n_chunks = _weight_chunks(x.shape[0], w.size)
     batch = _images_per_gemm(x.shape[0], grad_out.shape[2] * grad_out.shape[3])
-    pixels = _pixel_columns(w.shape, groups)
+    pixels = _pixel_columns(w.shape, groups, batch * grad_out.shape[2] * grad_out.shape[3])
     if pixels:
         partial = np.empty((n_chunks, cin_g * kh * kw, cout if need_weight else 0), x.dtype)
         _im2col_backward_pixels(grad_out, x, _weight_pixel_columns(w, x.dtype), grad_x, partial, batch,
