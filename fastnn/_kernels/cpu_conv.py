@@ -19,8 +19,11 @@ Three algorithms with the same results up to float rounding:
   whose columns are then written to the NCHW output planes (a lone image is instead unfolded by all threads
   and its GEMM cut into blocks of output channels, so that it does not leave the other cores idle). Backward
   reuses it: grad weight is a GEMM per batch summed in fixed batch chunks, grad input a GEMM followed by the
-  scatter-add that folds the columns back into each image (col2im). One thread pool (Numba's) runs it all, so
-  BLAS threads never compete.
+  scatter-add that folds the columns back into each image (col2im). Ungrouped kxk convs whose batch has
+  more pixels than output channels (resnet20's stride-2 convs) transpose that matrix instead: each image goes
+  channels last into a zero-padded scratch, one output pixel per row of (batch*Hout*Wout, kh*kw*Cin) is
+  gathered in contiguous channel runs, and the GEMM has the pixels as its long side (_pixel_columns). One
+  thread pool (Numba's) runs it all, so BLAS threads never compete.
 
 * winograd (cpu_winograd.py): F(4x4, 3x3) for stride-1 undilated 3x3 convs, 4x fewer multiplies, as 36
   batched GEMMs between input and weight transforms; its input gradient is again such a conv and its weight
