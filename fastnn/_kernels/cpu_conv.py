@@ -795,8 +795,8 @@ def _im2col_backward(grad_out, x, w_groups_t, grad_x, grad_w_partial, batch, kh,
 @njit(nogil=True, cache=True)
 def _image_channels_last(image, padded, top, left):
     """padded[top + y, left + x, c] = image[c, y, x] for one image (Cin, H, W); the rest of padded (Hp, Wp, Cin),
-    its zero border, is left as it is. Contiguous loads, stores strided by Cin: on 32x32 planes, whose channel
-    rows lie 4 KiB apart, 3x faster than the reverse (strided loads alias in the L1 cache)."""
+    its zero border, is left as it is. Contiguous loads, stores strided by Cin: measured 3x faster than the
+    reverse on 32x32 planes (whose channel rows lie 4 KiB apart, so strided loads collide in the L1 cache)."""
     cin, height, width = image.shape
     for y in range(height):
         dst = padded[top + y, left:left + width]
