@@ -358,26 +358,33 @@ def _pad_taps(taps, fill):
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _embed(src, dst, start, pitch, row_step, col_step):
-    """dst[n, c] (a flat region) = zeros, except dst[n, c, start + y*row_step*pitch + x*col_step] =
-    src[n, c, y, x]: the planes padded, spread out or re-pitched into the layouts the direct kernels read.
-    One (image, channel) region per iteration; the region is small enough that zeroing it first costs
-    little next to the copy."""
+def _embed(src, dst, first, chan_pitch, length, start, pitch, row_step, col_step):
+    """dst[n, first + c*chan_pitch:][:length] (a flat region) = zeros, except its element
+    start + y*row_step*pitch + x*col_step = src[n, c, y, x]: the planes padded, spread out or re-pitched into the
+    layouts the direct kernels read. One (image, channel) region per iteration; rows copied whole (col_step 1)
+    are not zeroed first, only the runs between them. dst (N, L) is C-contiguous and each region a 1-D slice of
+    it, so that the copies compile to vector moves (a strided view's would not)."""
     n_img, chans, height, width = src.shape
     zero = dst.dtype.type(0)
     for task in prange(n_img * chans):
         n = task // chans
         c = task % chans
-        region = dst[n, c]
-        region[:] = zero
+        region = dst[n, first + c * chan_pitch:first + c * chan_pitch + length]
+        if col_step != 1:
+            region[:] = zero
+        filled = 0  # region[:filled] is written
         for y in range(height):
             row = src[n, c, y]
             base = start + y * row_step * pitch
             if col_step == 1:
+                region[filled:base] = zero
                 region[base:base + width] = row
+                filled = base + width
             else:
                 for t in range(width):
                     region[base + t * col_step] = row[t]
+        if col_step == 1:
+            region[filled:] = zero
 
 
 @functools.lru_cache(maxsize=256)
@@ -420,13 +427,14 @@ class _DirectLayout:
         sh, sw = stride
         flat = np.empty((n_img, self.zeros_at + self.span), x.dtype)
         flat[:, self.zeros_at:] = 0
-        phases = flat[:, :self.zeros_at].reshape(n_img, cin, sh * sw, self.hq * self.wq)
+        plane = self.hq * self.wq
         for a in range(sh):
             for b in range(sw):
                 # Rows r of x with (r + padding) % stride == a land in phase row (r + padding) // stride.
                 r0, c0 = (a - padding[0]) % sh, (b - padding[1]) % sw
                 start = (r0 + padding[0]) // sh * self.wq + (c0 + padding[1]) // sw
-                _on_threads(_embed, serial)(x[:, :, r0::sh, c0::sw], phases[:, :, a * sw + b], start, self.wq, 1, 1)
+                src = x if sh == sw == 1 else x[:, :, r0::sh, c0::sw]  # (a C-contiguous source copies faster)
+                _on_threads(_embed, serial)(src, flat, (a * sw + b) * plane, sh * sw * plane, plane, start, self.wq, 1, 1)
         return flat
 
 
@@ -483,7 +491,7 @@ def _spread_grad(grad_out, x_shape, w_shape, stride, padding, dilation, groups):
                                                       tuple(padding), tuple(dilation), groups)
     spread = np.empty((n_img, zeros_at + (height - 1) * wp + width), grad_out.dtype)
     spread[:, zeros_at:] = 0
-    _embed(grad_out, spread[:, :zeros_at].reshape(n_img, w_shape[0], length), front, wp, *stride)
+    _embed(grad_out, spread, 0, length, length, front, wp, *stride)
     return spread, front, length, offsets
 
 
@@ -516,7 +524,7 @@ def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
         else:
             start, pitch = 0, layout.out_h * layout.wq
             grads = np.empty((n_img, cout * pitch), x.dtype)
-            _embed(grad_out, grads.reshape(n_img, cout, pitch), 0, layout.wq, 1, 1)
+            _embed(grad_out, grads, 0, pitch, pitch, 0, layout.wq, 1, 1)
         sums = _tap_dot(layout.split(np.ascontiguousarray(x), stride, padding), grads, start, pitch, layout.span,
                         layout.offsets, _weight_grad_chunks(n_img, cout),
                         np.empty((cout, layout.offsets.shape[1]), x.dtype))
