@@ -237,10 +237,13 @@ def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, chunk, out):
     """_tap_sum's sums, 4 rows x 16 output pixels at a time held in registers (_fma_block), for Q/G a multiple of 4
     and a wide plane of at least 16 pixels. packed (Q/4, T, 4): weights rows 4b..4b+3, tap-major.
 
-    One iteration computes `chunk` 4-row blocks of a group for one image, every block at one group of 16 pixels
-    before moving on, so that the input those pixels read stays in L1 across the blocks. With in_rows, each
-    output row (at least 16 wide) is computed in place in runs of 16, the last one overlapping the one before it
-    (it recomputes the same sums); otherwise the wide plane is, through a buffer, keeping the x < out_w columns.
+    One iteration computes `chunk` 4-row blocks of a group for one image. With in_rows, each output row (at
+    least 16 wide) is computed in place in runs of 16, the last one overlapping the one before it (it recomputes
+    the same sums), one block's whole planes after another: each block then writes 4 output planes in order
+    rather than 4 * chunk at once (first layers, whose output outweighs their input, ran 10-20% faster so, wider
+    layers 2-3%). Otherwise the wide plane is computed through a buffer, keeping the x < out_w columns, every
+    block at one run of 16 pixels before moving on, so that the input those pixels read stays in L1 across the
+    blocks (3-9% faster than block after block there).
     """
     n_groups = offsets.shape[0]
     per_group = packed.shape[0] // n_groups
@@ -255,10 +258,10 @@ def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, chunk, out):
         x = src[n]
         offs = offsets[g]
         if in_rows:
-            for y in range(out_h):
-                for first in range(0, out_w, 16):
-                    x0 = min(first, out_w - 16)
-                    for b in range(b0, b1):
+            for b in range(b0, b1):
+                for y in range(out_h):
+                    for first in range(0, out_w, 16):
+                        x0 = min(first, out_w - 16)
                         _fma_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4], out[n], 4 * b, y, x0)
         else:
             wide = np.empty((4 * (b1 - b0), 1, span), out.dtype)
