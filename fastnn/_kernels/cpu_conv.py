@@ -122,14 +122,17 @@ def _tap_dot(src, grads, start, pitch, span, offsets, n_chunks, out):
 
     The weight gradient of _tap_sum (grads: the output gradient as wide planes, zero in the dropped
     columns). Iterations are (batch chunk, row block); each writes its own partial sums, which are then
-    added over chunks in chunk order, so the result does not depend on scheduling.
+    added over chunks in chunk order, so the result does not depend on scheduling. An iteration takes its
+    images one at a time, all taps of one image before the next, so that the image and its rows of the output
+    gradient are read from memory once and then from cache by every tap (with taps outside and images inside,
+    each tap re-read every image from L3 or memory: 1.15-1.25x the time on resnet20's and first layers' shapes).
     """
     n_img = src.shape[0]
     n_groups, n_taps = offsets.shape
     rows = out.shape[0] // n_groups
     pairs = rows // 2
     blocks = pairs + rows % 2
-    partial = np.empty((n_chunks, out.shape[0], n_taps), out.dtype)
+    partial = np.zeros((n_chunks, out.shape[0], n_taps), out.dtype)
     zero = out.dtype.type(0)
     for task in prange(n_chunks * n_groups * blocks):
         chunk = task // (n_groups * blocks)
@@ -137,18 +140,19 @@ def _tap_dot(src, grads, start, pitch, span, offsets, n_chunks, out):
         q, size = _row_block(task % blocks, pairs, g * rows)
         n0 = chunk * n_img // n_chunks
         n1 = (chunk + 1) * n_img // n_chunks
-        for k in range(0, n_taps, 4):
-            # Sums for taps k..k+3 of row q (a*) and, in a pair, of row q + 1 (b*).
-            a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
-            for n in range(n0, n1):
-                x = src[n]
+        part = partial[chunk]
+        for n in range(n0, n1):
+            x = src[n]
+            ga = grads[n, start + q * pitch:start + q * pitch + span]
+            gb = grads[n, start + (q + size - 1) * pitch:start + (q + size - 1) * pitch + span]
+            for k in range(0, n_taps, 4):
+                # Sums for taps k..k+3 of row q (a*) and, in a pair, of row q + 1 (b*).
                 x0 = x[offsets[g, k]:offsets[g, k] + span]
                 x1 = x[offsets[g, k + 1]:offsets[g, k + 1] + span]
                 x2 = x[offsets[g, k + 2]:offsets[g, k + 2] + span]
                 x3 = x[offsets[g, k + 3]:offsets[g, k + 3] + span]
-                ga = grads[n, start + q * pitch:start + q * pitch + span]
+                a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
                 if size == 2:
-                    gb = grads[n, start + (q + 1) * pitch:start + (q + 1) * pitch + span]
                     for t in range(span):
                         v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
                         ha = ga[t]
@@ -161,6 +165,10 @@ def _tap_dot(src, grads, start, pitch, span, offsets, n_chunks, out):
                         b1 += hb * v1
                         b2 += hb * v2
                         b3 += hb * v3
+                    part[q + 1, k] += b0
+                    part[q + 1, k + 1] += b1
+                    part[q + 1, k + 2] += b2
+                    part[q + 1, k + 3] += b3
                 else:
                     for t in range(span):
                         ha = ga[t]
@@ -168,15 +176,10 @@ def _tap_dot(src, grads, start, pitch, span, offsets, n_chunks, out):
                         a1 += ha * x1[t]
                         a2 += ha * x2[t]
                         a3 += ha * x3[t]
-            partial[chunk, q, k] = a0
-            partial[chunk, q, k + 1] = a1
-            partial[chunk, q, k + 2] = a2
-            partial[chunk, q, k + 3] = a3
-            if size == 2:
-                partial[chunk, q + 1, k] = b0
-                partial[chunk, q + 1, k + 1] = b1
-                partial[chunk, q + 1, k + 2] = b2
-                partial[chunk, q + 1, k + 3] = b3
+                part[q, k] += a0
+                part[q, k + 1] += a1
+                part[q, k + 2] += a2
+                part[q, k + 3] += a3
     for q in prange(out.shape[0]):
         for k in range(n_taps):
             total = partial[0, q, k]
