@@ -323,7 +323,8 @@ def _with_slp(kernel, *args):
 
 
 # The blocked tap sum's weights per iteration (chunk x T x 4 floats) are kept to about this many bytes, so that
-# they and the input window of 16 pixels share L1; and there are at least _MIN_TASKS iterations to share out.
+# in the wide-plane mode, where all of an iteration's blocks take each run of 16 pixels in turn, they and the input
+# window of those pixels share L1; and there are at least _MIN_TASKS iterations to share out.
 _CHUNK_WEIGHT_BYTES = 16384
 _MIN_TASKS = 8
 
