@@ -236,17 +236,17 @@ def _fma_block(x, offsets, weights, t0, init, dst, row, y, d0):
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
-def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, chunk, out):
+def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, blocks_outer, chunk, out):
     """_tap_sum's sums, 4 rows x 16 output pixels at a time held in registers (_fma_block), for Q/G a multiple of 4
     and a wide plane of at least 16 pixels. packed (Q/4, T, 4): weights rows 4b..4b+3, tap-major.
 
     One iteration computes `chunk` 4-row blocks of a group for one image. With in_rows, each output row (at
     least 16 wide) is computed in place in runs of 16, the last one overlapping the one before it (it recomputes
-    the same sums), one block's whole planes after another: each block then writes 4 output planes in order
-    rather than 4 * chunk at once (first layers, whose output outweighs their input, ran 10-20% faster so, wider
-    layers 2-3%). Otherwise the wide plane is computed through a buffer, keeping the x < out_w columns, every
-    block at one run of 16 pixels before moving on, so that the input those pixels read stays in L1 across the
-    blocks (3-9% faster than block after block there).
+    the same sums); with blocks_outer one block's whole planes after another, so that each block writes 4 output
+    planes in order rather than 4 * chunk at once, otherwise every block at one run before the next, so that the
+    input the run reads stays in L1 across the blocks (see _BLOCKS_OUTER_MAX_BYTES). Without in_rows the wide
+    plane is computed through a buffer, keeping the x < out_w columns, every block at one run of 16 pixels before
+    the next (block after block measured 3-9% slower there).
     """
     n_groups = offsets.shape[0]
     per_group = packed.shape[0] // n_groups
@@ -260,11 +260,17 @@ def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, chunk, out):
         b1 = min(b0 + chunk, (g + 1) * per_group)
         x = src[n]
         offs = offsets[g]
-        if in_rows:
+        if in_rows and blocks_outer:
             for b in range(b0, b1):
                 for y in range(out_h):
                     for first in range(0, out_w, 16):
                         x0 = min(first, out_w - 16)
+                        _fma_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4], out[n], 4 * b, y, x0)
+        elif in_rows:
+            for y in range(out_h):
+                for first in range(0, out_w, 16):
+                    x0 = min(first, out_w - 16)
+                    for b in range(b0, b1):
                         _fma_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4], out[n], 4 * b, y, x0)
         else:
             wide = np.empty((4 * (b1 - b0), 1, span), out.dtype)
@@ -327,6 +333,13 @@ def _with_slp(kernel, *args):
 # window of those pixels share L1; and there are at least _MIN_TASKS iterations to share out.
 _CHUNK_WEIGHT_BYTES = 16384
 _MIN_TASKS = 8
+# In-row blocked tap sums take one block's whole planes after another when an image's input (per group) is at
+# most this many bytes, so that it stays in L2 while every block re-reads it; larger inputs go row by row, every
+# block at each run of 16 pixels. Forward, 1 thread, block-outer / row-outer time (load ~2.5): 64x1x28x28 -> 32
+# k5 0.88, 32x3x32x32 -> 64 k3 0.80, 16x3x96x96 -> 32 k3 0.52, 64x16x32x32 -> 16 k3 0.97, 32x32x16x16 -> 64 k5
+# 0.97, 4x3x224x224 -> 64 k7s2 0.86 (635 KB of stride phases: over the limit, a gain given up); but 8x16x112x112
+# -> 16 k3 (832 KB) 1.15.
+_BLOCKS_OUTER_MAX_BYTES = 1 << 18
 
 
 def _blocks_per_task(n_img, packed_shape, n_groups):
@@ -352,7 +365,8 @@ def _tap_sums(src, offsets, weights, init, pitch, out, serial=False, taps=None):
     packed = np.ascontiguousarray(weights.reshape(weights.shape[0] // 4, 4, -1).transpose(0, 2, 1))
     # Compute in rows when that wastes fewer lanes than the wide plane (whose pitch - out_w columns are dropped).
     in_rows = out_w >= 16 and out_h * -(-out_w // 16) <= -(-span // 16)
-    return _with_slp(_on_threads(_tap_sum_blocked, serial), src, offsets, packed, init, pitch, in_rows,
+    blocks_outer = src.shape[1] * src.itemsize // offsets.shape[0] <= _BLOCKS_OUTER_MAX_BYTES
+    return _with_slp(_on_threads(_tap_sum_blocked, serial), src, offsets, packed, init, pitch, in_rows, blocks_outer,
                      _blocks_per_task(src.shape[0], packed.shape, offsets.shape[0]), out)
 
 
