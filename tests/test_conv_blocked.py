@@ -14,14 +14,17 @@ def _assert_close(actual, expected):
         np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4 * (1 + np.abs(expected).max()))
 
 
-@pytest.fixture(params=["pool", "serial"])
+@pytest.fixture(params=[("pool", "blocks outer"), ("serial", "blocks outer"), ("pool", "rows outer")])
 def blocked_only(request, monkeypatch):
     """Fail if the unblocked _tap_sum runs: every case here must take the blocked kernel. Each case runs its
-    forward on the pool and on the calling thread (the serial twin of small convs, cpu_conv._SERIAL_BELOW_MACS)."""
+    forward on the pool and on the calling thread (the serial twin of small convs, cpu_conv._SERIAL_BELOW_MACS),
+    and in both orders of the in-row computation (cpu_conv._BLOCKS_OUTER_MAX_BYTES)."""
     def refuse(*args):
         raise AssertionError("the unblocked _tap_sum ran")
+    threads, order = request.param
     monkeypatch.setattr(cpu_conv, "_tap_sum", refuse)
-    monkeypatch.setattr(cpu_conv, "_SERIAL_BELOW_MACS", 0 if request.param == "pool" else 1 << 40)
+    monkeypatch.setattr(cpu_conv, "_SERIAL_BELOW_MACS", 0 if threads == "pool" else 1 << 40)
+    monkeypatch.setattr(cpu_conv, "_BLOCKS_OUTER_MAX_BYTES", 1 << 40 if order == "blocks outer" else 0)
 
 
 # (x shape, w shape, stride, padding, dilation, groups); each with Cout/groups and Cin/groups multiples of 4

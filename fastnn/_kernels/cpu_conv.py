@@ -125,14 +125,17 @@ def _tap_dot(src, grads, start, pitch, span, offsets, n_chunks, out):
 
     The weight gradient of _tap_sum (grads: the output gradient as wide planes, zero in the dropped
     columns). Iterations are (batch chunk, row block); each writes its own partial sums, which are then
-    added over chunks in chunk order, so the result does not depend on scheduling.
+    added over chunks in chunk order, so the result does not depend on scheduling. An iteration takes its
+    images one at a time, all taps of one image before the next, so that the image and its rows of the output
+    gradient are read from memory once and then from cache by every tap (with taps outside and images inside,
+    each tap re-read every image from L3 or memory: 1.15-1.25x the time on resnet20's and first layers' shapes).
     """
     n_img = src.shape[0]
     n_groups, n_taps = offsets.shape
     rows = out.shape[0] // n_groups
     pairs = rows // 2
     blocks = pairs + rows % 2
-    partial = np.empty((n_chunks, out.shape[0], n_taps), out.dtype)
+    partial = np.zeros((n_chunks, out.shape[0], n_taps), out.dtype)
     zero = out.dtype.type(0)
     for task in prange(n_chunks * n_groups * blocks):
         chunk = task // (n_groups * blocks)
@@ -140,18 +143,19 @@ def _tap_dot(src, grads, start, pitch, span, offsets, n_chunks, out):
         q, size = _row_block(task % blocks, pairs, g * rows)
         n0 = chunk * n_img // n_chunks
         n1 = (chunk + 1) * n_img // n_chunks
-        for k in range(0, n_taps, 4):
-            # Sums for taps k..k+3 of row q (a*) and, in a pair, of row q + 1 (b*).
-            a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
-            for n in range(n0, n1):
-                x = src[n]
+        part = partial[chunk]
+        for n in range(n0, n1):
+            x = src[n]
+            ga = grads[n, start + q * pitch:start + q * pitch + span]
+            gb = grads[n, start + (q + size - 1) * pitch:start + (q + size - 1) * pitch + span]
+            for k in range(0, n_taps, 4):
+                # Sums for taps k..k+3 of row q (a*) and, in a pair, of row q + 1 (b*).
                 x0 = x[offsets[g, k]:offsets[g, k] + span]
                 x1 = x[offsets[g, k + 1]:offsets[g, k + 1] + span]
                 x2 = x[offsets[g, k + 2]:offsets[g, k + 2] + span]
                 x3 = x[offsets[g, k + 3]:offsets[g, k + 3] + span]
-                ga = grads[n, start + q * pitch:start + q * pitch + span]
+                a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
                 if size == 2:
-                    gb = grads[n, start + (q + 1) * pitch:start + (q + 1) * pitch + span]
                     for t in range(span):
                         v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
                         ha = ga[t]
@@ -164,6 +168,10 @@ def _tap_dot(src, grads, start, pitch, span, offsets, n_chunks, out):
                         b1 += hb * v1
                         b2 += hb * v2
                         b3 += hb * v3
+                    part[q + 1, k] += b0
+                    part[q + 1, k + 1] += b1
+                    part[q + 1, k + 2] += b2
+                    part[q + 1, k + 3] += b3
                 else:
                     for t in range(span):
                         ha = ga[t]
@@ -171,15 +179,10 @@ def _tap_dot(src, grads, start, pitch, span, offsets, n_chunks, out):
                         a1 += ha * x1[t]
                         a2 += ha * x2[t]
                         a3 += ha * x3[t]
-            partial[chunk, q, k] = a0
-            partial[chunk, q, k + 1] = a1
-            partial[chunk, q, k + 2] = a2
-            partial[chunk, q, k + 3] = a3
-            if size == 2:
-                partial[chunk, q + 1, k] = b0
-                partial[chunk, q + 1, k + 1] = b1
-                partial[chunk, q + 1, k + 2] = b2
-                partial[chunk, q + 1, k + 3] = b3
+                part[q, k] += a0
+                part[q, k + 1] += a1
+                part[q, k + 2] += a2
+                part[q, k + 3] += a3
     for q in prange(out.shape[0]):
         for k in range(n_taps):
             total = partial[0, q, k]
@@ -236,14 +239,17 @@ def _fma_block(x, offsets, weights, t0, init, dst, row, y, d0):
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
-def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, chunk, out):
+def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, blocks_outer, chunk, out):
     """_tap_sum's sums, 4 rows x 16 output pixels at a time held in registers (_fma_block), for Q/G a multiple of 4
     and a wide plane of at least 16 pixels. packed (Q/4, T, 4): weights rows 4b..4b+3, tap-major.
 
-    One iteration computes `chunk` 4-row blocks of a group for one image, every block at one group of 16 pixels
-    before moving on, so that the input those pixels read stays in L1 across the blocks. With in_rows, each
-    output row (at least 16 wide) is computed in place in runs of 16, the last one overlapping the one before it
-    (it recomputes the same sums); otherwise the wide plane is, through a buffer, keeping the x < out_w columns.
+    One iteration computes `chunk` 4-row blocks of a group for one image. With in_rows, each output row (at
+    least 16 wide) is computed in place in runs of 16, the last one overlapping the one before it (it recomputes
+    the same sums); with blocks_outer one block's whole planes after another, so that each block writes 4 output
+    planes in order rather than 4 * chunk at once, otherwise every block at one run before the next, so that the
+    input the run reads stays in L1 across the blocks (see _BLOCKS_OUTER_MAX_BYTES). Without in_rows the wide
+    plane is computed through a buffer, keeping the x < out_w columns, every block at one run of 16 pixels before
+    the next (block after block measured 3-9% slower there).
     """
     n_groups = offsets.shape[0]
     per_group = packed.shape[0] // n_groups
@@ -257,7 +263,13 @@ def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, chunk, out):
         b1 = min(b0 + chunk, (g + 1) * per_group)
         x = src[n]
         offs = offsets[g]
-        if in_rows:
+        if in_rows and blocks_outer:
+            for b in range(b0, b1):
+                for y in range(out_h):
+                    for first in range(0, out_w, 16):
+                        x0 = min(first, out_w - 16)
+                        _fma_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4], out[n], 4 * b, y, x0)
+        elif in_rows:
             for y in range(out_h):
                 for first in range(0, out_w, 16):
                     x0 = min(first, out_w - 16)
@@ -320,9 +332,17 @@ def _with_slp(kernel, *args):
 
 
 # The blocked tap sum's weights per iteration (chunk x T x 4 floats) are kept to about this many bytes, so that
-# they and the input window of 16 pixels share L1; and there are at least _MIN_TASKS iterations to share out.
+# in the wide-plane mode, where all of an iteration's blocks take each run of 16 pixels in turn, they and the input
+# window of those pixels share L1; and there are at least _MIN_TASKS iterations to share out.
 _CHUNK_WEIGHT_BYTES = 16384
 _MIN_TASKS = 8
+# In-row blocked tap sums take one block's whole planes after another when an image's input (per group) is at
+# most this many bytes, so that it stays in L2 while every block re-reads it; larger inputs go row by row, every
+# block at each run of 16 pixels. Forward, 1 thread, block-outer / row-outer time (load ~2.5): 64x1x28x28 -> 32
+# k5 0.88, 32x3x32x32 -> 64 k3 0.80, 16x3x96x96 -> 32 k3 0.52, 64x16x32x32 -> 16 k3 0.97, 32x32x16x16 -> 64 k5
+# 0.97, 4x3x224x224 -> 64 k7s2 0.86 (635 KB of stride phases: over the limit, a gain given up); but 8x16x112x112
+# -> 16 k3 (832 KB) 1.15.
+_BLOCKS_OUTER_MAX_BYTES = 1 << 18
 
 
 def _blocks_per_task(n_img, packed_shape, n_groups):
@@ -348,7 +368,8 @@ def _tap_sums(src, offsets, weights, init, pitch, out, serial=False, taps=None):
     packed = np.ascontiguousarray(weights.reshape(weights.shape[0] // 4, 4, -1).transpose(0, 2, 1))
     # Compute in rows when that wastes fewer lanes than the wide plane (whose pitch - out_w columns are dropped).
     in_rows = out_w >= 16 and out_h * -(-out_w // 16) <= -(-span // 16)
-    return _with_slp(_on_threads(_tap_sum_blocked, serial), src, offsets, packed, init, pitch, in_rows,
+    blocks_outer = src.shape[1] * src.itemsize // offsets.shape[0] <= _BLOCKS_OUTER_MAX_BYTES
+    return _with_slp(_on_threads(_tap_sum_blocked, serial), src, offsets, packed, init, pitch, in_rows, blocks_outer,
                      _blocks_per_task(src.shape[0], packed.shape, offsets.shape[0]), out)
 
 
@@ -361,26 +382,33 @@ def _pad_taps(taps, fill):
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _embed(src, dst, start, pitch, row_step, col_step):
-    """dst[n, c] (a flat region) = zeros, except dst[n, c, start + y*row_step*pitch + x*col_step] =
-    src[n, c, y, x]: the planes padded, spread out or re-pitched into the layouts the direct kernels read.
-    One (image, channel) region per iteration; the region is small enough that zeroing it first costs
-    little next to the copy."""
+def _embed(src, dst, first, chan_pitch, length, start, pitch, row_step, col_step):
+    """dst[n, first + c*chan_pitch:][:length] (a flat region) = zeros, except its element
+    start + y*row_step*pitch + x*col_step = src[n, c, y, x]: the planes padded, spread out or re-pitched into the
+    layouts the direct kernels read. One (image, channel) region per iteration; rows copied whole (col_step 1)
+    are not zeroed first, only the runs between them. dst (N, L) is C-contiguous and each region a 1-D slice of
+    it, so that the copies compile to vector moves (a strided view's would not)."""
     n_img, chans, height, width = src.shape
     zero = dst.dtype.type(0)
     for task in prange(n_img * chans):
         n = task // chans
         c = task % chans
-        region = dst[n, c]
-        region[:] = zero
+        region = dst[n, first + c * chan_pitch:first + c * chan_pitch + length]
+        if col_step != 1:
+            region[:] = zero
+        filled = 0  # region[:filled] is written
         for y in range(height):
             row = src[n, c, y]
             base = start + y * row_step * pitch
             if col_step == 1:
+                region[filled:base] = zero
                 region[base:base + width] = row
+                filled = base + width
             else:
                 for t in range(width):
                     region[base + t * col_step] = row[t]
+        if col_step == 1:
+            region[filled:] = zero
 
 
 @functools.lru_cache(maxsize=256)
@@ -423,13 +451,14 @@ class _DirectLayout:
         sh, sw = stride
         flat = np.empty((n_img, self.zeros_at + self.span), x.dtype)
         flat[:, self.zeros_at:] = 0
-        phases = flat[:, :self.zeros_at].reshape(n_img, cin, sh * sw, self.hq * self.wq)
+        plane = self.hq * self.wq
         for a in range(sh):
             for b in range(sw):
                 # Rows r of x with (r + padding) % stride == a land in phase row (r + padding) // stride.
                 r0, c0 = (a - padding[0]) % sh, (b - padding[1]) % sw
                 start = (r0 + padding[0]) // sh * self.wq + (c0 + padding[1]) // sw
-                _on_threads(_embed, serial)(x[:, :, r0::sh, c0::sw], phases[:, :, a * sw + b], start, self.wq, 1, 1)
+                src = x if sh == sw == 1 else x[:, :, r0::sh, c0::sw]  # (a C-contiguous source copies faster)
+                _on_threads(_embed, serial)(src, flat, (a * sw + b) * plane, sh * sw * plane, plane, start, self.wq, 1, 1)
         return flat
 
 
@@ -486,7 +515,7 @@ def _spread_grad(grad_out, x_shape, w_shape, stride, padding, dilation, groups):
                                                       tuple(padding), tuple(dilation), groups)
     spread = np.empty((n_img, zeros_at + (height - 1) * wp + width), grad_out.dtype)
     spread[:, zeros_at:] = 0
-    _embed(grad_out, spread[:, :zeros_at].reshape(n_img, w_shape[0], length), front, wp, *stride)
+    _embed(grad_out, spread, 0, length, length, front, wp, *stride)
     return spread, front, length, offsets
 
 
@@ -519,7 +548,7 @@ def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
         else:
             start, pitch = 0, layout.out_h * layout.wq
             grads = np.empty((n_img, cout * pitch), x.dtype)
-            _embed(grad_out, grads.reshape(n_img, cout, pitch), 0, layout.wq, 1, 1)
+            _embed(grad_out, grads, 0, pitch, pitch, 0, layout.wq, 1, 1)
         sums = _tap_dot(layout.split(np.ascontiguousarray(x), stride, padding), grads, start, pitch, layout.span,
                         layout.offsets, _weight_grad_chunks(n_img, cout),
                         np.empty((cout, layout.offsets.shape[1]), x.dtype))

@@ -1,0 +1,50 @@
+"""The direct conv's layout copy (cpu_conv._embed) and weight gradient (cpu_conv._tap_dot) against NumPy."""
+import numpy as np
+import pytest
+
+from fastnn._kernels import cpu_conv, ref_conv
+
+
+@pytest.mark.parametrize("first, chan_pitch, length, start, pitch, row_step, col_step", [
+    (0, 42, 42, 7, 6, 1, 1),     # zero-padded planes back to back (a stride-1 input, pitch 6 for 4 columns)
+    (10, 60, 25, 3, 5, 1, 1),    # one stride phase: regions with gaps between them, left as they were
+    (0, 90, 90, 11, 9, 2, 2),    # an output gradient spread with stride 2 (zeros between its elements)
+    (0, 24, 24, 0, 4, 1, 1),     # re-pitched rows, no leading zeros, rows touching at pitch == width
+])
+def test_embed_writes_regions_exactly_and_nothing_else(first, chan_pitch, length, start, pitch, row_step, col_step):
+    rng = np.random.default_rng(length)
+    src = rng.standard_normal((2, 3, 4, 4)).astype(np.float32) + 5  # never 0: a missed copy shows
+    n_img, chans, height, width = src.shape
+    dst = np.full((n_img, first + chans * chan_pitch + 3), np.nan, np.float32)  # unzeroed memory, like np.empty
+    cpu_conv._embed(src, dst, first, chan_pitch, length, start, pitch, row_step, col_step)
+    expected = np.full_like(dst, np.nan)
+    for n in range(n_img):
+        for c in range(chans):
+            region = np.zeros(length, np.float32)
+            for y in range(height):
+                base = start + y * row_step * pitch
+                region[base:base + width * col_step:col_step] = src[n, c, y]
+            expected[n, first + c * chan_pitch:first + c * chan_pitch + length] = region
+    np.testing.assert_array_equal(dst, expected)
+
+
+@pytest.mark.parametrize("n_chunks", [1, 3])
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", [
+    ((5, 3, 12, 11), (7, 3, 3, 3), 1, 1),   # odd output channels: row pairs and a single row
+    ((4, 1, 14, 14), (8, 1, 5, 5), 2, 2),   # a first layer, strided (the output gradient re-pitched)
+    ((3, 16, 9, 9), (16, 16, 3, 3), 1, 1),  # 16 channels, the spread input gradient reused as the wide planes
+])
+def test_weight_gradient_matches_reference_in_any_batch_chunking(monkeypatch, n_chunks, x_shape, w_shape, stride,
+                                                                 padding):
+    monkeypatch.setattr(cpu_conv, "_weight_grad_chunks", lambda n_img, cout: n_chunks)
+    rng = np.random.default_rng(n_chunks + x_shape[1])
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    args = ((stride,) * 2, (padding,) * 2, (1, 1), 1)
+    grad_out = rng.standard_normal(ref_conv.conv2d_forward(x, w, None, *args).shape).astype(np.float32)
+    expected = ref_conv.conv2d_backward(grad_out, x, w, *args)[1]
+    for need_input in (False, True):
+        grad_w = cpu_conv.conv2d_backward_direct(grad_out, x, w, *args, need_input, True, False)[1]
+        np.testing.assert_allclose(grad_w, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    again = cpu_conv.conv2d_backward_direct(grad_out, x, w, *args, True, True, False)[1]
+    assert np.array_equal(again, grad_w)
