@@ -55,13 +55,19 @@ def test_pixel_path_is_deterministic():
         assert np.array_equal(again[0], grads[0]) and np.array_equal(again[1], grads[1])
 
 
-def test_channels_last_round_trip_keeps_the_zero_border():
+@pytest.mark.parametrize("shape, dtype", [((3, 4, 5), np.float64), ((16, 32, 32), np.float32),
+                                          ((9, 1024, 3), np.float32)])
+def test_channels_last_round_trip_keeps_the_zero_border(shape, dtype):
+    """Pixel by pixel (3x4x5) and channel by channel (channel rows 4 KiB apart, see
+    cpu_winograd._pixel_by_pixel), both ways."""
     rng = np.random.default_rng(2)
-    image = rng.standard_normal((3, 4, 5))
-    padded = np.zeros((7, 8, 3))
+    image = rng.standard_normal(shape).astype(dtype)
+    cin, height, width = shape
+    padded = np.zeros((height + 3, width + 3, cin), dtype)
     cpu_conv._image_channels_last(image, padded, 2, 1)
-    np.testing.assert_array_equal(padded[2:6, 1:6], image.transpose(1, 2, 0))
-    assert not padded[:2].any() and not padded[6:].any() and not padded[:, :1].any() and not padded[:, 6:].any()
+    np.testing.assert_array_equal(padded[2:height + 2, 1:width + 1], image.transpose(1, 2, 0))
+    assert not padded[:2].any() and not padded[height + 2:].any()
+    assert not padded[:, :1].any() and not padded[:, width + 1:].any()
     back = np.empty_like(image)
     cpu_conv._image_channels_first(padded, 2, 1, back)
     np.testing.assert_array_equal(back, image)

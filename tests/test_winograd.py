@@ -80,11 +80,28 @@ def test_chunks_of_tiles_across_images_match_the_reference(monkeypatch, chunk, s
                                ref_winograd.conv2d_weight_grad(grad_out, x, (1, 1)), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("padding, size", [((0, 0), (7, 9)), ((2, 1), (12, 11))])
-def test_channels_last_copy_is_the_padded_input_transposed(padding, size):
-    x = np.random.default_rng(5).standard_normal((2, 13, 7, 9)).astype(np.float32)
-    expected = np.zeros((2, 13) + size, np.float32)
-    expected[:, :, padding[0]:padding[0] + 7, padding[1]:padding[1] + 9] = x
+def test_layout_copies_walk_the_pixels_unless_the_channel_rows_share_an_l1_set():
+    pixel_by_pixel = cpu_winograd._pixel_by_pixel
+    # Rows 4 KiB apart (32x32 float32 planes, or 16x32 float64) all map to one 8-way L1 set.
+    assert pixel_by_pixel(8, 4096) and not pixel_by_pixel(9, 4096) and not pixel_by_pixel(16, 32 * 32 * 8)
+    # 1 KiB apart: four sets take turns, 8 rows each for 32 channels.
+    assert pixel_by_pixel(32, 16 * 16 * 4) and not pixel_by_pixel(33, 16 * 16 * 4)
+    assert pixel_by_pixel(64, 8 * 8 * 4) and pixel_by_pixel(512, 14 * 14 * 4) and pixel_by_pixel(3, 8)
+
+
+@pytest.mark.parametrize("shape, dtype, pixel_by_pixel", [((2, 13, 7, 9), np.float32, True),
+                                                          ((2, 16, 32, 32), np.float32, False),
+                                                          ((1, 9, 1024, 3), np.float32, False),
+                                                          ((1, 17, 16, 32), np.float64, False),
+                                                          ((1, 7, 16, 32), np.float64, True)])
+@pytest.mark.parametrize("padding, extra", [((0, 0), (0, 0)), ((2, 1), (3, 1))])
+def test_channels_last_copy_is_the_padded_input_transposed(shape, dtype, pixel_by_pixel, padding, extra):
+    """Both loop orders (odd channel counts and widths among them) give the zero-padded NumPy transpose."""
+    x = np.random.default_rng(5).standard_normal(shape).astype(dtype)
+    assert cpu_winograd._pixel_by_pixel(shape[1], x.strides[1]) == pixel_by_pixel
+    size = (shape[2] + padding[0] + extra[0], shape[3] + padding[1] + extra[1])
+    expected = np.zeros(shape[:2] + size, dtype)
+    expected[:, :, padding[0]:padding[0] + shape[2], padding[1]:padding[1] + shape[3]] = x
     np.testing.assert_array_equal(cpu_winograd._channels_last(x, padding, *size), expected.transpose(0, 2, 3, 1))
 
 
