@@ -16,16 +16,17 @@ AVX2_HOST = {"avx": True, "avx2": True, "fma": True, "avx512f": False, "sse4.2":
 AVX512 = {"avx512f": True, "avx512bw": True, "avx512dq": True, "avx512vl": True, "avx512cd": True}
 
 COMPILE_AS_SKYLAKE_X = """
-import os, re
+import re
 import numba  # imported before fastnn, as a user's script may
 import llvmlite.binding as llvm
+from numba.core import config
 host = llvm.get_host_cpu_features()
 for name in %r:
     host[name] = True
 llvm.get_host_cpu_features = lambda: host  # pretend to be an AVX-512 host
+config.CPU_NAME = "skylake-avx512"  # and compile (never run) for such a CPU
 import fastnn
-from numba.core import config
-config.CPU_NAME = os.environ["NUMBA_CPU_NAME"] = "skylake-avx512"  # compile (never run) for such a CPU
+fastnn._dispatch.backend("cpu")  # loads the CPU backend (as a first op does), running no kernel
 from fastnn._kernels import cpu_activation
 sig = (numba.float32[::1], numba.float32, numba.float32)
 cpu_activation.hardtanh_forward.compile(sig)

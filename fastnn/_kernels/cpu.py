@@ -14,6 +14,10 @@ import types
 
 import numpy as np
 
+from fastnn._kernels.vector_width import use_full_width
+
+use_full_width()  # before the kernel modules below define their functions: 512-bit vectors on AVX-512 hosts
+
 from fastnn._kernels import (cpu_activation, cpu_augment, cpu_conv, cpu_norm, cpu_optim, cpu_optim_adaptive,
                              cpu_optim_more, cpu_pool, cpu_pool_nd)
 from fastnn._kernels.backend import Backend

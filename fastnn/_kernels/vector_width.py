@@ -4,13 +4,14 @@ LLVM tunes every AVX-512 CPU it knows (Skylake-SP to Sapphire Rapids, Zen 4) to 
 "prefer-256-bit" tuning: older Xeons lower their clock while running 512-bit instructions), so Numba compiles
 fastnn's kernels there for half the vector width the host has, the width oneDNN's kernels in PyTorch use on the
 same host (checked with inspect_asm: a float32 FMA loop compiled for skylake-avx512 uses ymm registers only, and
-zmm once the tuning is off; tests/test_vector_width.py). Unless the user chose a target (NUMBA_CPU_FEATURES or
-NUMBA_CPU_NAME), fastnn asks Numba for the host's own features without that tuning when fastnn._kernels is
-imported, before any of its kernels is defined: Numba fixes its target when the first jitted function of the
-process is defined, so where the user's code defined one before importing fastnn, that choice stands. AVX2 hosts
-are left exactly as they are.
+zmm once the tuning is off; tests/test_vector_width.py). Unless the user chose a target (NUMBA_CPU_FEATURES
+or NUMBA_CPU_NAME), fastnn asks Numba for the host's own features without that tuning when its CPU backend
+(cpu.py) loads, before the kernel modules define their functions. Numba fixes its target when the first jitted
+function of the process is defined, so where the user's own code defined one before fastnn's first op, that
+choice stands. AVX2 hosts are left exactly as they are.
 """
 import os
+import sys
 
 PREFER_256 = "-prefer-256-bit"
 
@@ -28,9 +29,10 @@ def use_full_width():
     if "NUMBA_CPU_FEATURES" in os.environ or "NUMBA_CPU_NAME" in os.environ:
         return  # the user's choice of target
     import llvmlite.binding as llvm
-    from numba.core import config
     features = full_width_features(dict(llvm.get_host_cpu_features()))
     if features is not None:
-        os.environ["NUMBA_CPU_FEATURES"] = features  # for worker processes too
-        config.CPU_FEATURES = features  # Numba read its environment when imported, perhaps before this
+        os.environ["NUMBA_CPU_FEATURES"] = features  # read when Numba is imported; worker processes inherit it
+        config = sys.modules.get("numba.core.config")
+        if config is not None:  # Numba was imported already: it read its environment before this
+            config.CPU_FEATURES = features
 
