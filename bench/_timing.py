@@ -74,7 +74,8 @@ def compiled_isa():
     """What Numba compiles the kernels for: LLVM's host CPU name, its widest vector features and the vector width
     the kernels use (512 bits on AVX-512 hosts: fastnn/_kernels/vector_width.py)."""
     import llvmlite.binding as llvm
-    import fastnn._kernels  # noqa: F401  (sets NUMBA_CPU_FEATURES on AVX-512 hosts)
+    from fastnn import _dispatch
+    _dispatch.backend("cpu")  # loading the CPU backend sets NUMBA_CPU_FEATURES on AVX-512 hosts
     from fastnn._kernels.vector_width import PREFER_256
     features = llvm.get_host_cpu_features()
     isa = [name for name in ("avx512f", "avx2", "fma") if features.get(name)]

@@ -1019,7 +1019,7 @@ def conv2d_forward_im2col(x, w, b, stride, padding, dilation, groups):
                                     *dilation)
     batch = max(1, x.shape[0]) if serial else _images_per_gemm(x.shape[0], out_h * out_w)
     if _pixel_columns(w.shape, groups, batch * out_h * out_w):
-        w_t = np.ascontiguousarray(_weight_pixel_columns(w, x.dtype).T)
+        w_t = np.ascontiguousarray(np.asarray(w, x.dtype).transpose(2, 3, 1, 0).reshape(-1, cout))  # its transpose
         return _on_threads(_im2col_forward_pixels, serial)(x, w_t, bias, out, batch, kh, kw, *stride, *padding,
                                                            *dilation)
     return _on_threads(_im2col_forward, serial)(x, w_groups, bias, out, batch, kh, kw, *stride, *padding,
