@@ -1133,6 +1133,13 @@ _DIRECT_MAX_IN_CHANNELS = 4
 # Winograd needs enough input channels for its 36 GEMMs to run near BLAS peak and amortise the transforms:
 # measured 1 thread, fwd+bwd, interleaved (load ~6, CPU time): 64x32x14x14 -> 64 33.6 ms Winograd, 43.0 direct,
 # 48.3 im2col; 128x32x16x16 -> 32 41.7 Winograd, 64.5 direct; but 128x16x32x32 -> 16 69.4 Winograd, 59.5 direct.
+# At 16 channels the transforms alone cost about what the whole direct conv does (64x16x32x32 -> 16 forward, 1
+# thread, best of 30, load ~3: direct 8.3 ms; Winograd 10.6, of which channels-last copy 1.4, input transform
+# 3.0, 36 BLAS products ~2.3, output transform ~1.5). Neither Numba products (each chunk's V[p] transposed in L1
+# to rows of FMAs over the tiles: 5.4 ms, the transposes half of it) nor interleaving 4 images per pixel so that
+# the input transform runs over 64 contiguous values (1.5 ms, but its channels-last copy 3.1) closed the gap.
+# Another run, best of 40: forward 5.95 direct vs 8.84 Winograd, fwd+bwd 17.8 vs 28.5 (32 channels at 16x16:
+# forward 6.5 vs 5.3, fwd+bwd 23.0 vs 16.6 in Winograd's favour).
 _WINOGRAD_MIN_IN_CHANNELS = 32
 # ... and enough work: one 16-channel 32x32 image (2.4M multiply-adds) ran 0.14 ms direct, 0.48 ms Winograd,
 # whose transforms and 36 small GEMMs cost more than they save there.
