@@ -24,6 +24,8 @@ transforms all tiles and runs one GEMM per position instead.
 import numpy as np
 from numba import njit, prange
 
+from fastnn._kernels.cpu_blas import gemm
+
 __all__ = ["winograd_applies", "conv2d_forward_winograd", "conv2d_weight_grad_winograd", "conv2d_backward_winograd",
            "weight_transform", "TILE"]
 
@@ -375,7 +377,7 @@ def _winograd_conv(xc, u, bias, in_offsets, out_offsets, tile_y, tile_x, chunk, 
         _input_transform(src, in_offsets[t0:t1], pitch, 0, np.empty((_PATCH, 1, pitch), dtype), v)
         m = np.empty((n_pos, cout, count), dtype)
         for p in range(n_pos):
-            np.dot(u[p], v[p].T, m[p])
+            gemm(1.0, u[p], v[p].T, 0.0, m[p])
         tile = np.empty((TILE, TILE, count), dtype)
         _output_transform(m, bias, tile_y[t0:t1], tile_x[t0:t1], out_offsets[t0:t1],
                           np.empty((TILE, _PATCH, count), dtype), tile, out)
@@ -402,7 +404,7 @@ def _transform_all(xc, gc, in_offsets, grad_offsets, chunk, v, gt):
 def _position_products(gt, v, s):
     """s[p] (K, C) = gt[p]ᵀ (K, T) x v[p] (T, C): one GEMM over all tiles per position, positions in parallel."""
     for p in prange(s.shape[0]):
-        np.dot(gt[p].T, v[p], s[p])
+        gemm(1.0, gt[p].T, v[p], 0.0, s[p])
     return s
 
 
@@ -418,13 +420,12 @@ def _slot_products(xc, gc, in_offsets, grad_offsets, chunk, partial):
     x_src, g_src = xc.reshape(-1), gc.reshape(-1)
     for slot in prange(n_slots):
         acc = partial[slot]
-        acc[:] = 0
-        prod = np.empty((cout, cin), xc.dtype)
-        # One set of buffers per slot, viewed contiguously at each chunk's size (BLAS needs contiguous operands).
+        # One set of buffers per slot, viewed at each chunk's size.
         tmp = np.empty((_PATCH, 1, max(x_pitch, g_pitch)), xc.dtype)
         v_buf = np.empty(n_pos * cin * chunk, xc.dtype)
         gt_buf = np.empty(n_pos * cout * chunk, xc.dtype)
-        for ci in range(slot * n_chunks // n_slots, (slot + 1) * n_chunks // n_slots):
+        first = slot * n_chunks // n_slots
+        for ci in range(first, (slot + 1) * n_chunks // n_slots):
             t0 = ci * chunk
             t1 = min(t0 + chunk, n_tiles)
             count = t1 - t0
@@ -432,9 +433,10 @@ def _slot_products(xc, gc, in_offsets, grad_offsets, chunk, partial):
             gt = gt_buf[:n_pos * count * cout].reshape((n_pos, count, cout))
             _input_transform(x_src, in_offsets[t0:t1], x_pitch, 0, tmp, v)
             _grad_transform(g_src, grad_offsets[t0:t1], g_pitch, 0, tmp, gt)
+            # The slot's first chunk writes its sums (beta 0), the others add to them.
+            beta = 0.0 if ci == first else 1.0
             for p in range(n_pos):
-                np.dot(gt[p].T, v[p], prod)
-                acc[p] += prod
+                gemm(1.0, gt[p].T, v[p], beta, acc[p])
     return partial
 
 
