@@ -71,9 +71,10 @@ def _as_column_major(x):
 
 @njit(nogil=True, cache=True, inline="always")
 def gemm(alpha, a, b, beta, c):
-    """c (m, n) = alpha * a (m, k) @ b (k, n) + beta * c, single-threaded BLAS (the caller's thread), in place.
-    Each of a, b, c is a 2-D view with a unit stride along one axis (c along its rows: c[i, j + 1] next to
-    c[i, j]); the caller guarantees the shapes match. With beta = 0, c's old values are never read (NaN-safe)."""
+    """c (m, n) = alpha * a (m, k) @ b (k, n) + beta * c in place, on the BLAS threads the CPU backend set (one:
+    kernels call it from their own parallel loops). Each of a, b, c is a 2-D view with a unit stride along one
+    axis (c along its rows: c[i, j + 1] next to c[i, j]); the caller guarantees matching shapes below 2**31 (BLAS
+    takes 32-bit sizes). With beta = 0, c's old values are never read (NaN-safe)."""
     m, n = c.shape
     k = a.shape[1]
     if m == 0 or n == 0:

@@ -17,9 +17,10 @@ The backward of a stride-1 3x3 conv is again one: grad_input = conv(grad_out, we
 padding 2 - padding), whose channels-last copy of grad_out also feeds the weight gradient. The weight gradient
 is the transpose of the forward: with the output gradient's tiles transformed as A g Aᵀ, S[p] = sum over tiles
 of (A g Aᵀ)[p]ᵀ (K) x V[p] (C) is again 36 GEMMs (the tiles are the reduction), and grad_w = Gᵀ S G. Its
-chunks' transforms stay in the cache for their GEMMs, summed in fixed slots of chunks and then over slots in
-order; when few tiles meet many channels (the slots' partial sums would outweigh all tiles' transforms) it
-transforms all tiles and runs one GEMM per position instead.
+chunks' transforms stay in the cache for their GEMMs, which add each chunk's products onto its slot's partial
+sums in place (BLAS's beta = 1, cpu_blas.gemm); fixed slots of chunks, then summed over slots in order. When
+few tiles meet many channels (the slots' partial sums would outweigh all tiles' transforms) it transforms all
+tiles and runs one GEMM per position instead.
 """
 import numpy as np
 from numba import njit, prange
