@@ -20,9 +20,9 @@ of (A g Aᵀ)[p]ᵀ (K) x V[p] (C) is again 36 GEMMs (the tiles are the reductio
 chunks' transforms stay in the cache for their GEMMs, which add each chunk's products onto its slot's partial
 sums in place: for up to 64 x 64 channels in register blocks that read the transforms' rows as they lie (BLAS
 would first pack both operands, as costly as the products of so small an output), above in BLAS (beta = 1,
-cpu_blas.gemm); fixed slots of chunks, then summed over slots in order. When
-few tiles meet many channels (the slots' partial sums would outweigh all tiles' transforms) it transforms all
-tiles and runs one GEMM per position instead.
+cpu_blas.gemm); fixed slots of chunks, then summed over slots in order. When few tiles meet many channels
+(the slots' partial sums would outweigh all tiles' transforms) it transforms all tiles and runs one GEMM per
+position instead.
 """
 import numpy as np
 from numba import njit, prange
