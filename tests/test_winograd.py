@@ -133,8 +133,8 @@ def test_weight_gradient_over_all_tiles_or_in_slots_matches_the_reference(n, cha
 @pytest.mark.parametrize("cin, cout", [(16, 8), (32, 12), (16, 6), (24, 8), (80, 64)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_weight_gradient_register_blocks_or_blas_match_the_reference(monkeypatch, cin, cout, dtype):
-    """Channels in whole 4x16 blocks (Cout % 4 == 0, Cin % 16 == 0, up to 64 x 64) take the register-blocked
-    products, others BLAS; both accumulate several chunks per slot."""
+    """float32 channels in whole 4x16 blocks (Cout % 4 == 0, Cin % 16 == 0, up to 64 x 64) take the
+    register-blocked products, others and float64 BLAS; both accumulate several chunks per slot."""
     monkeypatch.setattr(cpu_winograd, "_TILES_PER_CHUNK", 5)
     monkeypatch.setattr(cpu_winograd, "_MIN_TILES_PER_CHUNK", 1)
     monkeypatch.setattr(cpu_winograd, "_WEIGHT_SLOTS", 2)

@@ -18,11 +18,11 @@ padding 2 - padding), whose channels-last copy of grad_out also feeds the weight
 is the transpose of the forward: with the output gradient's tiles transformed as A g Aᵀ, S[p] = sum over tiles
 of (A g Aᵀ)[p]ᵀ (K) x V[p] (C) is again 36 GEMMs (the tiles are the reduction), and grad_w = Gᵀ S G. Its
 chunks' transforms stay in the cache for their GEMMs, which add each chunk's products onto its slot's partial
-sums in place: for up to 64 x 64 channels in register blocks that read the transforms' rows as they lie (BLAS
-would first pack both operands, as costly as the products of so small an output), above in BLAS (beta = 1,
-cpu_blas.gemm); fixed slots of chunks, then summed over slots in order. When few tiles meet many channels
-(the slots' partial sums would outweigh all tiles' transforms) it transforms all tiles and runs one GEMM per
-position instead.
+sums in place: float32 up to 64 x 64 channels in register blocks that read the transforms' rows as they lie
+(BLAS would first pack both operands, as costly as the products of so small an output), the rest in BLAS
+(beta = 1, cpu_blas.gemm); fixed slots of chunks, then summed over slots in order. When few tiles meet many
+channels (the slots' partial sums would outweigh all tiles' transforms) it transforms all tiles and runs one
+GEMM per position instead.
 """
 import numpy as np
 from numba import njit, prange
@@ -65,10 +65,11 @@ _MIN_TILES_PER_CHUNK = 16
 # The weight gradient sums its chunks in this many fixed slots (partial sums of 36 x Cout x Cin each), enough
 # to keep two cores busy under uneven load.
 _WEIGHT_SLOTS = 4
-# The weight gradient's per-position products gᵀ v (K x C outputs, over a chunk's tiles) run in _tn_block's 4x16
-# register blocks up to this many outputs, BLAS above (whole blocks only). Measured 1 thread float32, 36 positions
-# of 128 tiles, best of 5, load ~2.3, blocked / BLAS GFLOP/s: 16x16 48/18, 32x32 45/29, 64x32 47/36, 64x64 44/42,
-# 128x128 33/35 (a position's operands outgrow L1, where BLAS's packing pays).
+# The weight gradient's float32 per-position products gᵀ v (K x C outputs, over a chunk's tiles) run in
+# _tn_block's 4x16 register blocks up to this many outputs, BLAS above (whole blocks only). Measured 1 thread,
+# 36 positions of 128 tiles, best of 5, load ~2.3, blocked / BLAS GFLOP/s: 16x16 48/18, 32x32 45/29, 64x32
+# 47/36, 64x64 44/42, 128x128 33/35 (a position's operands outgrow L1, where BLAS's packing pays). float64 stays
+# on BLAS: its 4x16 block needs all 16 AVX2 registers and spills (64x32 16/19, 64x64 13/19).
 _BLOCKED_MAX_OUTPUT = 64 * 64
 
 
@@ -492,7 +493,7 @@ def _slot_products(xc, gc, in_offsets, grad_offsets, chunk, partial):
     n_chunks = -(-n_tiles // chunk)
     x_pitch, g_pitch = xc.shape[2] * xc.shape[3], gc.shape[2] * gc.shape[3]
     x_src, g_src = xc.reshape(-1), gc.reshape(-1)
-    blocked = cout % 4 == 0 and cin % 16 == 0 and cout * cin <= _BLOCKED_MAX_OUTPUT
+    blocked = xc.itemsize == 4 and cout % 4 == 0 and cin % 16 == 0 and cout * cin <= _BLOCKED_MAX_OUTPUT
     for slot in prange(n_slots):
         acc = partial[slot]
         if blocked:
