@@ -130,6 +130,22 @@ def test_weight_gradient_over_all_tiles_or_in_slots_matches_the_reference(n, cha
                                ref_winograd.conv2d_weight_grad(grad_out, x, (1, 1)), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("cin, cout", [(16, 8), (32, 12), (16, 6), (24, 8), (80, 64)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_weight_gradient_register_blocks_or_blas_match_the_reference(monkeypatch, cin, cout, dtype):
+    """float32 channels in whole 4x16 blocks (Cout % 4 == 0, Cin % 16 == 0, up to 64 x 64) take the
+    register-blocked products, others and float64 BLAS; both accumulate several chunks per slot."""
+    monkeypatch.setattr(cpu_winograd, "_TILES_PER_CHUNK", 5)
+    monkeypatch.setattr(cpu_winograd, "_MIN_TILES_PER_CHUNK", 1)
+    monkeypatch.setattr(cpu_winograd, "_WEIGHT_SLOTS", 2)
+    rng = np.random.default_rng(cin + cout)
+    x, grad_out = rng.standard_normal((3, cin, 9, 10)), rng.standard_normal((3, cout, 9, 10))
+    grad_w = cpu_winograd.conv2d_weight_grad_winograd(grad_out.astype(dtype), x.astype(dtype), (1, 1))
+    expected = ref_winograd.conv2d_weight_grad(grad_out, x, (1, 1))
+    assert grad_w.dtype == dtype
+    np.testing.assert_allclose(grad_w, expected, rtol=0, atol=TOLERANCE[dtype] * np.abs(expected).max())
+
+
 def test_wide_layer_float32_is_bit_identical_run_to_run_and_close_to_the_definition():
     """Forward and weight gradient: fixed chunks and slots, whatever the thread count."""
     rng = np.random.default_rng(2)

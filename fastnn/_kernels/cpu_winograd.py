@@ -17,12 +17,17 @@ The backward of a stride-1 3x3 conv is again one: grad_input = conv(grad_out, we
 padding 2 - padding), whose channels-last copy of grad_out also feeds the weight gradient. The weight gradient
 is the transpose of the forward: with the output gradient's tiles transformed as A g Aᵀ, S[p] = sum over tiles
 of (A g Aᵀ)[p]ᵀ (K) x V[p] (C) is again 36 GEMMs (the tiles are the reduction), and grad_w = Gᵀ S G. Its
-chunks' transforms stay in the cache for their GEMMs, summed in fixed slots of chunks and then over slots in
-order; when few tiles meet many channels (the slots' partial sums would outweigh all tiles' transforms) it
-transforms all tiles and runs one GEMM per position instead.
+chunks' transforms stay in the cache for their GEMMs, which add each chunk's products onto its slot's partial
+sums in place: float32 up to 64 x 64 channels in register blocks that read the transforms' rows as they lie
+(BLAS would first pack both operands, as costly as the products of so small an output), the rest in BLAS
+(beta = 1, cpu_blas.gemm); fixed slots of chunks, then summed over slots in order. When few tiles meet many
+channels (the slots' partial sums would outweigh all tiles' transforms) it transforms all tiles and runs one
+GEMM per position instead.
 """
 import numpy as np
 from numba import njit, prange
+
+from fastnn._kernels.cpu_blas import gemm
 
 __all__ = ["winograd_applies", "conv2d_forward_winograd", "conv2d_weight_grad_winograd", "conv2d_backward_winograd",
            "weight_transform", "TILE"]
@@ -60,6 +65,12 @@ _MIN_TILES_PER_CHUNK = 16
 # The weight gradient sums its chunks in this many fixed slots (partial sums of 36 x Cout x Cin each), enough
 # to keep two cores busy under uneven load.
 _WEIGHT_SLOTS = 4
+# The weight gradient's float32 per-position products gᵀ v (K x C outputs, over a chunk's tiles) run in
+# _tn_block's 4x16 register blocks up to this many outputs, BLAS above (whole blocks only). Measured 1 thread,
+# 36 positions of 128 tiles, best of 5, load ~2.3, blocked / BLAS GFLOP/s: 16x16 48/18, 32x32 45/29, 64x32
+# 47/36, 64x64 44/42, 128x128 33/35 (a position's operands outgrow L1, where BLAS's packing pays). float64 stays
+# on BLAS: its 4x16 block needs all 16 AVX2 registers and spills (64x32 16/19, 64x64 13/19).
+_BLOCKED_MAX_OUTPUT = 64 * 64
 
 
 def winograd_applies(w_shape, stride, padding, dilation, groups):
@@ -375,7 +386,7 @@ def _winograd_conv(xc, u, bias, in_offsets, out_offsets, tile_y, tile_x, chunk, 
         _input_transform(src, in_offsets[t0:t1], pitch, 0, np.empty((_PATCH, 1, pitch), dtype), v)
         m = np.empty((n_pos, cout, count), dtype)
         for p in range(n_pos):
-            np.dot(u[p], v[p].T, m[p])
+            gemm(1.0, u[p], v[p].T, 0.0, m[p])
         tile = np.empty((TILE, TILE, count), dtype)
         _output_transform(m, bias, tile_y[t0:t1], tile_x[t0:t1], out_offsets[t0:t1],
                           np.empty((TILE, _PATCH, count), dtype), tile, out)
@@ -402,29 +413,97 @@ def _transform_all(xc, gc, in_offsets, grad_offsets, chunk, v, gt):
 def _position_products(gt, v, s):
     """s[p] (K, C) = gt[p]ᵀ (K, T) x v[p] (T, C): one GEMM over all tiles per position, positions in parallel."""
     for p in prange(s.shape[0]):
-        np.dot(gt[p].T, v[p], s[p])
+        gemm(1.0, gt[p].T, v[p], 0.0, s[p])
     return s
+
+
+@njit(nogil=True, cache=True, fastmath={"contract"}, inline="always")
+def _tn_block(g, v, k0, c0, acc):
+    """acc[k0 + r, c0 + j] += sum over rows t of g[t, k0 + r] * v[t, c0 + j], r < 4, j < 16: one block of the
+    weight gradient's product gᵀ v, read straight from the transforms' (T, K) and (T, C) rows (BLAS would first
+    pack both operands, as costly as the products for a 64 x 32 output). The 4x16 block is held in 64 scalars
+    over the whole reduction, which LLVM's SLP vectorizer packs into vector registers: a row t is 2 vector
+    loads, 4 broadcasts and 8 FMAs with AVX2 (as cpu_conv._fma_block, which reads its operands otherwise)."""
+    d = acc[k0 + 0, c0:c0 + 16]
+    a00, a01, a02, a03, a04, a05, a06, a07 = d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]
+    a08, a09, a0a, a0b, a0c, a0d, a0e, a0f = d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]
+    d = acc[k0 + 1, c0:c0 + 16]
+    a10, a11, a12, a13, a14, a15, a16, a17 = d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]
+    a18, a19, a1a, a1b, a1c, a1d, a1e, a1f = d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]
+    d = acc[k0 + 2, c0:c0 + 16]
+    a20, a21, a22, a23, a24, a25, a26, a27 = d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]
+    a28, a29, a2a, a2b, a2c, a2d, a2e, a2f = d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]
+    d = acc[k0 + 3, c0:c0 + 16]
+    a30, a31, a32, a33, a34, a35, a36, a37 = d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]
+    a38, a39, a3a, a3b, a3c, a3d, a3e, a3f = d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]
+    for t in range(g.shape[0]):
+        x = v[t, c0:c0 + 16]
+        x0, x1, x2, x3, x4, x5, x6, x7 = x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]
+        x8, x9, xa, xb, xc, xd, xe, xf = x[8], x[9], x[10], x[11], x[12], x[13], x[14], x[15]
+        w = g[t, k0:k0 + 4]
+        w0, w1, w2, w3 = w[0], w[1], w[2], w[3]
+        a00, a01, a02, a03 = a00 + w0 * x0, a01 + w0 * x1, a02 + w0 * x2, a03 + w0 * x3
+        a04, a05, a06, a07 = a04 + w0 * x4, a05 + w0 * x5, a06 + w0 * x6, a07 + w0 * x7
+        a08, a09, a0a, a0b = a08 + w0 * x8, a09 + w0 * x9, a0a + w0 * xa, a0b + w0 * xb
+        a0c, a0d, a0e, a0f = a0c + w0 * xc, a0d + w0 * xd, a0e + w0 * xe, a0f + w0 * xf
+        a10, a11, a12, a13 = a10 + w1 * x0, a11 + w1 * x1, a12 + w1 * x2, a13 + w1 * x3
+        a14, a15, a16, a17 = a14 + w1 * x4, a15 + w1 * x5, a16 + w1 * x6, a17 + w1 * x7
+        a18, a19, a1a, a1b = a18 + w1 * x8, a19 + w1 * x9, a1a + w1 * xa, a1b + w1 * xb
+        a1c, a1d, a1e, a1f = a1c + w1 * xc, a1d + w1 * xd, a1e + w1 * xe, a1f + w1 * xf
+        a20, a21, a22, a23 = a20 + w2 * x0, a21 + w2 * x1, a22 + w2 * x2, a23 + w2 * x3
+        a24, a25, a26, a27 = a24 + w2 * x4, a25 + w2 * x5, a26 + w2 * x6, a27 + w2 * x7
+        a28, a29, a2a, a2b = a28 + w2 * x8, a29 + w2 * x9, a2a + w2 * xa, a2b + w2 * xb
+        a2c, a2d, a2e, a2f = a2c + w2 * xc, a2d + w2 * xd, a2e + w2 * xe, a2f + w2 * xf
+        a30, a31, a32, a33 = a30 + w3 * x0, a31 + w3 * x1, a32 + w3 * x2, a33 + w3 * x3
+        a34, a35, a36, a37 = a34 + w3 * x4, a35 + w3 * x5, a36 + w3 * x6, a37 + w3 * x7
+        a38, a39, a3a, a3b = a38 + w3 * x8, a39 + w3 * x9, a3a + w3 * xa, a3b + w3 * xb
+        a3c, a3d, a3e, a3f = a3c + w3 * xc, a3d + w3 * xd, a3e + w3 * xe, a3f + w3 * xf
+    d = acc[k0 + 0, c0:c0 + 16]
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a00, a01, a02, a03, a04, a05, a06, a07
+    d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a08, a09, a0a, a0b, a0c, a0d, a0e, a0f
+    d = acc[k0 + 1, c0:c0 + 16]
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a10, a11, a12, a13, a14, a15, a16, a17
+    d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a18, a19, a1a, a1b, a1c, a1d, a1e, a1f
+    d = acc[k0 + 2, c0:c0 + 16]
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a20, a21, a22, a23, a24, a25, a26, a27
+    d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a28, a29, a2a, a2b, a2c, a2d, a2e, a2f
+    d = acc[k0 + 3, c0:c0 + 16]
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a30, a31, a32, a33, a34, a35, a36, a37
+    d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a38, a39, a3a, a3b, a3c, a3d, a3e, a3f
+
+
+@njit(nogil=True, cache=True, fastmath={"contract"})
+def _blocked_products(gt, v, acc):
+    """acc[p] += gt[p]ᵀ v[p] for every position p, in 4x16 blocks (K a multiple of 4, C of 16). Not inlined into
+    its caller, whose 'reassoc' would let the loop vectorizer gather across the rows instead."""
+    for p in range(gt.shape[0]):
+        for k0 in range(0, gt.shape[2], 4):
+            for c0 in range(0, v.shape[2], 16):
+                _tn_block(gt[p], v[p], k0, c0, acc[p])
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
 def _slot_products(xc, gc, in_offsets, grad_offsets, chunk, partial):
     """partial[slot] (36, K, C) = sum over the slot's chunks of tiles of (A g Aᵀ)ᵀ x (Bᵀ d B) per position
     (xc, gc and offsets as in _transform_all): each chunk's transformed tiles stay in the cache between their
-    transform and their GEMMs; fixed slots of consecutive chunks, summed in order, keep it deterministic."""
+    transform and their GEMMs; fixed slots of consecutive chunks, summed in order, keep it deterministic.
+    Compiled with the SLP vectorizer (_weight_grad), which _tn_block needs."""
     n_tiles = in_offsets.shape[0]
     n_slots, n_pos, cout, cin = partial.shape
     n_chunks = -(-n_tiles // chunk)
     x_pitch, g_pitch = xc.shape[2] * xc.shape[3], gc.shape[2] * gc.shape[3]
     x_src, g_src = xc.reshape(-1), gc.reshape(-1)
+    blocked = xc.itemsize == 4 and cout % 4 == 0 and cin % 16 == 0 and cout * cin <= _BLOCKED_MAX_OUTPUT
     for slot in prange(n_slots):
         acc = partial[slot]
-        acc[:] = 0
-        prod = np.empty((cout, cin), xc.dtype)
-        # One set of buffers per slot, viewed contiguously at each chunk's size (BLAS needs contiguous operands).
+        if blocked:
+            acc[:] = 0
+        # One set of buffers per slot, viewed at each chunk's size.
         tmp = np.empty((_PATCH, 1, max(x_pitch, g_pitch)), xc.dtype)
         v_buf = np.empty(n_pos * cin * chunk, xc.dtype)
         gt_buf = np.empty(n_pos * cout * chunk, xc.dtype)
-        for ci in range(slot * n_chunks // n_slots, (slot + 1) * n_chunks // n_slots):
+        first = slot * n_chunks // n_slots
+        for ci in range(first, (slot + 1) * n_chunks // n_slots):
             t0 = ci * chunk
             t1 = min(t0 + chunk, n_tiles)
             count = t1 - t0
@@ -432,9 +511,13 @@ def _slot_products(xc, gc, in_offsets, grad_offsets, chunk, partial):
             gt = gt_buf[:n_pos * count * cout].reshape((n_pos, count, cout))
             _input_transform(x_src, in_offsets[t0:t1], x_pitch, 0, tmp, v)
             _grad_transform(g_src, grad_offsets[t0:t1], g_pitch, 0, tmp, gt)
-            for p in range(n_pos):
-                np.dot(gt[p].T, v[p], prod)
-                acc[p] += prod
+            if blocked:
+                _blocked_products(gt, v, acc)
+            else:
+                # The slot's first chunk writes its sums (beta 0), the others add to them.
+                beta = 0.0 if ci == first else 1.0
+                for p in range(n_pos):
+                    gemm(1.0, gt[p].T, v[p], beta, acc[p])
     return partial
 
 
@@ -519,8 +602,9 @@ def _weight_grad(xc, gc, origin, cout):
         _transform_all(xc, gc, in_offsets, grad_offsets, chunk, v, gt)
         partial = _position_products(gt, v, np.empty((1, n_pos, cout, cin), xc.dtype)[0])[None]
     else:
-        partial = _slot_products(xc, gc, in_offsets, grad_offsets, chunk,
-                                 np.empty((slots, n_pos, cout, cin), xc.dtype))
+        from fastnn._kernels.cpu_conv import _with_slp  # cpu_conv imports this module
+        partial = _with_slp(_slot_products, xc, gc, in_offsets, grad_offsets, chunk,
+                            np.empty((slots, n_pos, cout, cin), xc.dtype))
     return _weight_grad_transform(partial, G.astype(xc.dtype), np.empty((cout, cin, 3, 3), xc.dtype))
 
 
