@@ -238,6 +238,35 @@ def _fma_block(x, offsets, weights, t0, init, dst, row, y, d0):
     d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a38, a39, a3a, a3b, a3c, a3d, a3e, a3f
 
 
+@njit(nogil=True, cache=True, fastmath={"contract"}, inline="always")
+def _blocked_sums(x, offs, packed, init, pitch, in_rows, blocks_outer, b0, b1, out, n):
+    """Blocks b0..b1-1 of _tap_sum_blocked for image n, whose input (one group's, or the whole image's) is the
+    flat x read at tap offsets offs."""
+    out_h, out_w = out.shape[2], out.shape[3]
+    span = (out_h - 1) * pitch + out_w
+    if in_rows and blocks_outer:
+        for b in range(b0, b1):
+            for y in range(out_h):
+                for first in range(0, out_w, 16):
+                    x0 = min(first, out_w - 16)
+                    _fma_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4], out[n], 4 * b, y, x0)
+    elif in_rows:
+        for y in range(out_h):
+            for first in range(0, out_w, 16):
+                x0 = min(first, out_w - 16)
+                for b in range(b0, b1):
+                    _fma_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4], out[n], 4 * b, y, x0)
+    else:
+        wide = np.empty((4 * (b1 - b0), 1, span), out.dtype)
+        for first in range(0, span, 16):
+            t0 = min(first, span - 16)
+            for b in range(b0, b1):
+                _fma_block(x, offs, packed[b], t0, init[4 * b:4 * b + 4], wide, 4 * (b - b0), 0, t0)
+        for r in range(4 * (b1 - b0)):
+            for y in range(out_h):
+                out[n, 4 * b0 + r, y, :] = wide[r, 0, y * pitch:y * pitch + out_w]
+
+
 @njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
 def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, blocks_outer, chunk, out):
     """_tap_sum's sums, 4 rows x 16 output pixels at a time held in registers (_fma_block), for Q/G a multiple of 4
@@ -254,36 +283,58 @@ def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, blocks_outer, c
     n_groups = offsets.shape[0]
     per_group = packed.shape[0] // n_groups
     chunks = -(-per_group // chunk)
-    out_h, out_w = out.shape[2], out.shape[3]
-    span = (out_h - 1) * pitch + out_w
     for task in prange(src.shape[0] * n_groups * chunks):
         n = task // (n_groups * chunks)
         g = (task // chunks) % n_groups
         b0 = g * per_group + (task % chunks) * chunk
         b1 = min(b0 + chunk, (g + 1) * per_group)
-        x = src[n]
-        offs = offsets[g]
-        if in_rows and blocks_outer:
-            for b in range(b0, b1):
-                for y in range(out_h):
-                    for first in range(0, out_w, 16):
-                        x0 = min(first, out_w - 16)
-                        _fma_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4], out[n], 4 * b, y, x0)
-        elif in_rows:
-            for y in range(out_h):
-                for first in range(0, out_w, 16):
-                    x0 = min(first, out_w - 16)
-                    for b in range(b0, b1):
-                        _fma_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4], out[n], 4 * b, y, x0)
-        else:
-            wide = np.empty((4 * (b1 - b0), 1, span), out.dtype)
-            for first in range(0, span, 16):
-                t0 = min(first, span - 16)
-                for b in range(b0, b1):
-                    _fma_block(x, offs, packed[b], t0, init[4 * b:4 * b + 4], wide, 4 * (b - b0), 0, t0)
-            for r in range(4 * (b1 - b0)):
-                for y in range(out_h):
-                    out[n, 4 * b0 + r, y, :] = wide[r, 0, y * pitch:y * pitch + out_w]
+        _blocked_sums(src[n], offsets[g], packed, init, pitch, in_rows, blocks_outer, b0, b1, out, n)
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _group_phases(x, flat, sh, sw, ph, pw, hq, wq):
+    """flat[((c*sh + a)*sw + b)*hq*wq + u*wq + v] = x[c] zero-padded at pixel (u*sh + a, v*sw + b): the stride
+    phases of _DirectLayout for the channels of x (C, H, W); the rest of flat, zeros. Zeroed whole, then each
+    input row scattered to its phases' rows by index (row by row through views, or phase by phase over the
+    input, took 1-2x longer on resnext50's stride-2 layers)."""
+    cin, height, width = x.shape
+    plane = hq * wq
+    flat[:] = 0
+    for c in range(cin):
+        for iy in range(height):
+            a, u = (iy + ph) % sh, (iy + ph) // sh
+            for b in range(sw):
+                o = ((c * sh + a) * sw + b) * plane + u * wq
+                ix0 = (b - pw) % sw  # the first column of phase b
+                v = (ix0 + pw) // sw
+                for ix in range(ix0, width, sw):
+                    flat[o + v] = x[c, iy, ix]
+                    v += 1
+
+
+@njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
+def _tap_sum_blocked_phases(x, offsets, packed, init, sh, sw, ph, pw, hq, wq, in_rows, chunk, out):
+    """_tap_sum_blocked for a strided conv straight from x (N, Cin, H, W): each iteration first splits its
+    image's group of input channels into stride phases in a scratch of its own (_group_phases; group 0's tap
+    offsets are then every group's), small enough to stay in L2 while the blocks read it. The whole batch's
+    phases, split beforehand, are 4x the plane of a stride-2 conv's output per channel; read back from memory by
+    the tap sums, they took ~3x the time of a stride-1 conv with as many multiply-adds (resnext50's 3x3 s2
+    grouped convs, 1 thread)."""
+    n_groups = offsets.shape[0]
+    cin_g = x.shape[1] // n_groups
+    per_group = packed.shape[0] // n_groups
+    chunks = -(-per_group // chunk)
+    span = (out.shape[2] - 1) * wq + out.shape[3]
+    offs = offsets[0]
+    for task in prange(x.shape[0] * n_groups * chunks):
+        n = task // (n_groups * chunks)
+        g = (task // chunks) % n_groups
+        b0 = g * per_group + (task % chunks) * chunk
+        b1 = min(b0 + chunk, (g + 1) * per_group)
+        flat = np.empty(cin_g * sh * sw * hq * wq + span, x.dtype)
+        _group_phases(x[n, g * cin_g:(g + 1) * cin_g], flat, sh, sw, ph, pw, hq, wq)
+        _blocked_sums(flat, offs, packed, init, wq, in_rows, True, b0, b1, out, n)
     return out
 
 # A forward of fewer multiply-adds than this runs on the calling thread. Waking the pool costs more than the second
@@ -353,14 +404,15 @@ def _blocks_per_task(n_img, packed_shape, n_groups):
     return min(per_group, fit, spread)
 
 
-def _tap_sums(src, offsets, weights, init, pitch, out, serial=False, taps=None):
-    """_tap_sum(src, offsets, weights, init, pitch, out), register-blocked where the shape allows it; on the
-    calling thread if `serial`. `taps`: how many of the tap columns are real, not _pad_taps's padding."""
+def _blocking(offsets, weights, pitch, out, taps):
+    """(offsets, packed weights, in_rows) for the register-blocked tap sums, or None where the shape does not
+    allow them (Q/G not a multiple of 4, or a wide plane under 16 pixels). `taps`: how many of the tap columns
+    are real, not _pad_taps's padding."""
     out_h, out_w = out.shape[2], out.shape[3]
     span = (out_h - 1) * pitch + out_w
     rows = weights.shape[0] // offsets.shape[0]
     if rows % 4 or span < 16:
-        return _on_threads(_tap_sum, serial)(src, offsets, weights, init, pitch, out)
+        return None
     if taps is not None and taps < offsets.shape[1]:
         # The blocked kernel takes taps one at a time: padding taps would only cost (a 5x5 kernel on one channel
         # pads its 25 taps to 28).
@@ -368,6 +420,16 @@ def _tap_sums(src, offsets, weights, init, pitch, out, serial=False, taps=None):
     packed = np.ascontiguousarray(weights.reshape(weights.shape[0] // 4, 4, -1).transpose(0, 2, 1))
     # Compute in rows when that wastes fewer lanes than the wide plane (whose pitch - out_w columns are dropped).
     in_rows = out_w >= 16 and out_h * -(-out_w // 16) <= -(-span // 16)
+    return offsets, packed, in_rows
+
+
+def _tap_sums(src, offsets, weights, init, pitch, out, serial=False, taps=None):
+    """_tap_sum(src, offsets, weights, init, pitch, out), register-blocked where the shape allows it; on the
+    calling thread if `serial`. `taps`: as for _blocking."""
+    blocking = _blocking(offsets, weights, pitch, out, taps)
+    if blocking is None:
+        return _on_threads(_tap_sum, serial)(src, offsets, weights, init, pitch, out)
+    offsets, packed, in_rows = blocking
     blocks_outer = src.shape[1] * src.itemsize // offsets.shape[0] <= _BLOCKS_OUTER_MAX_BYTES
     return _with_slp(_on_threads(_tap_sum_blocked, serial), src, offsets, packed, init, pitch, in_rows, blocks_outer,
                      _blocks_per_task(src.shape[0], packed.shape, offsets.shape[0]), out)
@@ -472,6 +534,14 @@ def conv2d_forward_direct(x, w, b, stride, padding, dilation, groups):
     init = np.zeros(cout, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
     out = np.empty((n_img, cout, layout.out_h, layout.out_w), x.dtype)
     serial = _runs_serially(x.shape, w.shape, out.shape)
+    blocking = None
+    if tuple(stride) != (1, 1) and layout.zeros_at // groups * x.itemsize <= _BLOCKS_OUTER_MAX_BYTES:
+        blocking = _blocking(layout.offsets, weights, layout.wq, out, w[0].size)
+    if blocking is not None:
+        # Each task splits its own image's group into stride phases (_tap_sum_blocked_phases).
+        offsets, packed, in_rows = blocking
+        return _with_slp(_on_threads(_tap_sum_blocked_phases, serial), x, offsets, packed, init, *stride, *padding,
+                         layout.hq, layout.wq, in_rows, _blocks_per_task(n_img, packed.shape, groups), out)
     return _tap_sums(layout.split(x, stride, padding, serial), layout.offsets, weights, init, layout.wq, out, serial,
                      w[0].size)
 
