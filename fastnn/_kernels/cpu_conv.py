@@ -540,8 +540,12 @@ def conv2d_forward_direct(x, w, b, stride, padding, dilation, groups):
     if blocking is not None:
         # Each task splits its own image's group into stride phases (_tap_sum_blocked_phases).
         offsets, packed, in_rows = blocking
+        # A task takes its group's blocks one after another, each block's weights alone in L1, so they need not
+        # fit there together, and each block more would split the group's phases again.
+        per_group = packed.shape[0] // groups
+        chunk = min(per_group, max(1, n_img * groups * per_group // _MIN_TASKS))
         return _with_slp(_on_threads(_tap_sum_blocked_phases, serial), x, offsets, packed, init, *stride, *padding,
-                         layout.hq, layout.wq, in_rows, _blocks_per_task(n_img, packed.shape, groups), out)
+                         layout.hq, layout.wq, in_rows, chunk, out)
     return _tap_sums(layout.split(x, stride, padding, serial), layout.offsets, weights, init, layout.wq, out, serial,
                      w[0].size)
 
@@ -1193,6 +1197,11 @@ _IM2COL_ALWAYS_REDUCTION = 512
 # Strided convs favoured im2col (fwd+bwd 1.45 for 16 channels at 32x32, 1.9 for 32 at 16x16, stride 2), and
 # 1x1 convs, plain GEMMs, did at every width measured (8 to 1024 input channels: direct/im2col 1.0-3.1).
 _DIRECT_MIN_PIXELS_PER_CHANNEL = 3
+# ... and grouped stride-1 convs of fewer output channels per group than this, whatever their plane: im2col's
+# GEMM per group is too thin there (batch 8, 1 thread, CPU time, direct vs im2col, fwd / fwd+bwd: resnext50's
+# 1024 channels in 32 groups at 7x7 10.7 vs 22.3 / 43 vs 57 ms; 256 in 4 groups at 14x14 14.4 vs 20.0 / 48 vs 56;
+# but 256 in 2 groups, 128 each, 17.6 vs 25.5 / 98 vs 82, where im2col's backward wins).
+_IM2COL_MIN_GROUP_OUT_CHANNELS = 128
 # First layers on images (up to 4 input channels) run direct whatever their stride or kernel: resnet18's 7x7
 # stride-2 stem (3 -> 64, 224x224) ran 4.8 ms direct vs 17.2 ms im2col at batch 1 on 2 threads (PyTorch 3.8
 # ms; one image is one im2col task, while direct shares out channel blocks), and at batch 8 on 1 thread fwd +
@@ -1241,7 +1250,8 @@ def _direct_or_im2col(weight_shape, groups, stride, output_hw):
         return "im2col"
     if cin_g <= _DIRECT_MAX_IN_CHANNELS:
         return "direct"
-    if tuple(stride) == (1, 1) and output_hw[0] * output_hw[1] >= _DIRECT_MIN_PIXELS_PER_CHANNEL * cin_g:
+    if tuple(stride) == (1, 1) and (output_hw[0] * output_hw[1] >= _DIRECT_MIN_PIXELS_PER_CHANNEL * cin_g
+                                    or 1 < groups and cout // groups < _IM2COL_MIN_GROUP_OUT_CHANNELS):
         return "direct"
     reduction = cin_g * kh * kw
     wide = reduction >= _IM2COL_MIN_REDUCTION and cout // groups >= _IM2COL_MIN_OUT_CHANNELS
