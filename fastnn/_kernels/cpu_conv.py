@@ -829,6 +829,26 @@ def _im2col_forward(x, w_groups, bias, out, batch, kh, kw, sh, sw, ph, pw, dh, d
 
 
 @njit(parallel=True, nogil=True, cache=True)
+def _pointwise_forward(x, w, bias, out, add_bias):
+    """out[n] = w @ x[n] (+ bias), with x[n] as a (Cin, H*W) and out[n] as a (Cout, H*W) matrix: a 1x1 stride-1
+    unpadded ungrouped conv needs no unfolding, and its GEMM can write the output planes in place (resnext50's
+    1x1 convs, batch 8, 1 thread: 0.80-0.90x the time of _im2col_forward's copies in and out). One image per
+    iteration."""
+    cin, cout = x.shape[1], w.shape[0]
+    size = out.shape[2] * out.shape[3]
+    for n in prange(x.shape[0]):
+        planes = out[n].reshape(cout, size)
+        np.dot(w, x[n].reshape(cin, size), planes)
+        if add_bias:
+            for o in range(cout):
+                b = bias[o]
+                row = planes[o]
+                for t in range(size):
+                    row[t] += b
+    return out
+
+
+@njit(parallel=True, nogil=True, cache=True)
 def _im2col_forward_rows(x, w_groups, bias, out, rows, kh, kw, sh, sw, ph, pw, dh, dw):
     """_im2col_forward's result for a few images, each shared out among the threads: its channels unfolded in
     parallel, then each group's GEMM cut into blocks of `rows` output channels, one per iteration, written
@@ -1093,6 +1113,9 @@ def conv2d_forward_im2col(x, w, b, stride, padding, dilation, groups):
         return _im2col_forward_rows(x, w_groups, bias, out, _gemm_rows(cout // groups), kh, kw, *stride, *padding,
                                     *dilation)
     batch = max(1, x.shape[0]) if serial else _images_per_gemm(x.shape[0], out_h * out_w)
+    if (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0) and groups == 1 and (
+            serial or batch == 1):
+        return _on_threads(_pointwise_forward, serial)(x, w_groups[0], bias, out, b is not None)
     if _pixel_columns(w.shape, groups, batch * out_h * out_w):
         w_t = np.ascontiguousarray(np.asarray(w, x.dtype).transpose(2, 3, 1, 0).reshape(-1, cout))  # its transpose
         return _on_threads(_im2col_forward_pixels, serial)(x, w_t, bias, out, batch, kh, kw, *stride, *padding,
