@@ -51,6 +51,7 @@ def test_phases_path_matches_reference(monkeypatch, x_shape, w_shape, groups, ar
 @pytest.mark.parametrize("x_shape, w_shape, groups, args", [
     ((2, 12, 14, 14), (18, 4, 3, 3), 3, ((2, 2), (1, 1), (1, 1))),     # 6 per group: not in blocks of 4
     ((2, 8, 5, 5), (8, 4, 3, 3), 2, ((2, 2), (1, 1), (1, 1))),         # a 3x3 output: a wide plane under 16
+    ((1, 16, 64, 64), (32, 16, 3, 3), 1, ((2, 2), (1, 1), (1, 1))),    # pooled, one (image, group): split once
 ])
 def test_strided_grouped_convs_off_the_phases_path_match_reference(monkeypatch, x_shape, w_shape, groups, args):
     rng = np.random.default_rng(7)

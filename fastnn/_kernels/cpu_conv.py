@@ -7,10 +7,11 @@ Three algorithms with the same results up to float rounding:
   each tap reads the input plane shifted by a fixed offset, so every tap is a long contiguous
   multiply-add that vectorizes (the few columns past the true output width are computed and dropped).
   Strided convolutions read a space-to-depth copy of the input (one plane per stride phase), where every
-  tap is again a contiguous run; the forward builds it per (image, group) inside each task. Where output channels per group come in fours, a block of 4 channels x 16
-  pixels is held in registers across the whole reduction, each tap 8 vector FMAs (_fma_block, the oneDNN
-  way); otherwise four taps and two output channels share each pass over accumulators in memory. The input
-  gradient is the same kernel on the spread output gradient; the weight gradient a dot product per tap.
+  tap is again a contiguous run (the forward builds it per (image, group) inside each task). Where output
+  channels per group come in fours, a block of 4 channels x 16 pixels is held in registers across the whole
+  reduction, each tap 8 vector FMAs (_fma_block, the oneDNN way); otherwise four taps and two output channels
+  share each pass over accumulators in memory. The input gradient is the same kernel on the spread output
+  gradient; the weight gradient a dot product per tap.
   Best when Cin/groups * kh * kw is small (first layers, depthwise), where a GEMM would be thin, and for
   stride-1 layers with large output planes.
 * im2col: a batch of images is unfolded side by side into a column matrix (Cin*kh*kw, batch*Hout*Wout) on
@@ -23,7 +24,8 @@ Three algorithms with the same results up to float rounding:
   more pixels than output channels (resnet20's stride-2 convs) transpose that matrix instead: each image goes
   channels last into a zero-padded scratch, one output pixel per row of (batch*Hout*Wout, kh*kw*Cin) is
   gathered in contiguous channel runs, and the GEMM has the pixels as its long side (_pixel_columns). One
-  thread pool (Numba's) runs it all, so BLAS threads never compete.
+  thread pool (Numba's) runs it all, so BLAS threads never compete. A 1x1 stride-1 unpadded conv has nothing to
+  unfold: its GEMM reads the input planes and writes the output planes in place (_pointwise_forward).
 
 * winograd (cpu_winograd.py): F(4x4, 3x3) for stride-1 undilated 3x3 convs, 4x fewer multiplies, as 36
   batched GEMMs between input and weight transforms; its input gradient is again such a conv and its weight
@@ -314,10 +316,11 @@ def _group_phases(x, flat, sh, sw, ph, pw, hq, wq):
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
-def _tap_sum_blocked_phases(x, offsets, packed, init, sh, sw, ph, pw, hq, wq, in_rows, chunk, out):
-    """_tap_sum_blocked for a strided conv straight from x (N, Cin, H, W): each iteration first splits its
-    image's group of input channels into stride phases in a scratch of its own (_group_phases; group 0's tap
-    offsets are then every group's), which its blocks then read from cache, one block's planes after another.
+def _tap_sum_blocked_phases(x, offsets, packed, init, sh, sw, ph, pw, hq, wq, in_rows, out):
+    """_tap_sum_blocked for a strided conv straight from x (N, Cin, H, W), one (image, group) per iteration: it
+    first splits the image's group of input channels into stride phases in a scratch of its own (_group_phases;
+    group 0's tap offsets are then every group's), which the group's blocks then read from cache, one block's
+    planes after another.
     The whole batch's phases, split beforehand, are 4x the plane of a stride-2 conv's output per channel; read
     back from memory by the tap sums, they took ~3x the time of a stride-1 conv with as many multiply-adds, and
     the split as long again (resnext50's 3x3 s2 grouped convs, 1 thread: 256 channels at 56x56 ~80 -> 19 ms; its
@@ -325,17 +328,14 @@ def _tap_sum_blocked_phases(x, offsets, packed, init, sh, sw, ph, pw, hq, wq, in
     n_groups = offsets.shape[0]
     cin_g = x.shape[1] // n_groups
     per_group = packed.shape[0] // n_groups
-    chunks = -(-per_group // chunk)
     span = (out.shape[2] - 1) * wq + out.shape[3]
     offs = offsets[0]
-    for task in prange(x.shape[0] * n_groups * chunks):
-        n = task // (n_groups * chunks)
-        g = (task // chunks) % n_groups
-        b0 = g * per_group + (task % chunks) * chunk
-        b1 = min(b0 + chunk, (g + 1) * per_group)
+    for task in prange(x.shape[0] * n_groups):
+        n = task // n_groups
+        g = task % n_groups
         flat = np.empty(cin_g * sh * sw * hq * wq + span, x.dtype)
         _group_phases(x[n, g * cin_g:(g + 1) * cin_g], flat, sh, sw, ph, pw, hq, wq)
-        _blocked_sums(flat, offs, packed, init, wq, in_rows, True, b0, b1, out, n)
+        _blocked_sums(flat, offs, packed, init, wq, in_rows, True, g * per_group, (g + 1) * per_group, out, n)
     return out
 
 # A forward of fewer multiply-adds than this runs on the calling thread. Waking the pool costs more than the second
@@ -536,17 +536,16 @@ def conv2d_forward_direct(x, w, b, stride, padding, dilation, groups):
     out = np.empty((n_img, cout, layout.out_h, layout.out_w), x.dtype)
     serial = _runs_serially(x.shape, w.shape, out.shape)
     blocking = None
-    if tuple(stride) != (1, 1):
+    if tuple(stride) != (1, 1) and (serial or n_img * groups >= _MIN_TASKS):
         blocking = _blocking(layout.offsets, weights, layout.wq, out, w[0].size)
     if blocking is not None:
-        # Each task splits its own image's group into stride phases (_tap_sum_blocked_phases).
+        # Each task splits its own image's group into stride phases and takes all of the group's blocks, one after
+        # another (_tap_sum_blocked_phases), so each block's weights alone need to stay in L1. With fewer (image,
+        # group) pairs than _MIN_TASKS the tasks would have to split the same phases again, as many times as the
+        # group's blocks are shared out (resnet18's stem on one image: 8 times): the phases are split once instead.
         offsets, packed, in_rows = blocking
-        # A task takes its group's blocks one after another, each block's weights alone in L1, so they need not
-        # fit there together, and each block more would split the group's phases again.
-        per_group = packed.shape[0] // groups
-        chunk = min(per_group, max(1, n_img * groups * per_group // _MIN_TASKS))
         return _with_slp(_on_threads(_tap_sum_blocked_phases, serial), x, offsets, packed, init, *stride, *padding,
-                         layout.hq, layout.wq, in_rows, chunk, out)
+                         layout.hq, layout.wq, in_rows, out)
     return _tap_sums(layout.split(x, stride, padding, serial), layout.offsets, weights, init, layout.wq, out, serial,
                      w[0].size)
 
