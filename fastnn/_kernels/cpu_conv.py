@@ -7,10 +7,11 @@ Three algorithms with the same results up to float rounding:
   each tap reads the input plane shifted by a fixed offset, so every tap is a long contiguous
   multiply-add that vectorizes (the few columns past the true output width are computed and dropped).
   Strided convolutions read a space-to-depth copy of the input (one plane per stride phase), where every
-  tap is again a contiguous run. Where output channels per group come in fours, a block of 4 channels x 16
-  pixels is held in registers across the whole reduction, each tap 8 vector FMAs (_fma_block, the oneDNN
-  way); otherwise four taps and two output channels share each pass over accumulators in memory. The input
-  gradient is the same kernel on the spread output gradient; the weight gradient a dot product per tap.
+  tap is again a contiguous run (the forward builds it per (image, group) inside each task). Where output
+  channels per group come in fours, a block of 4 channels x 16 pixels is held in registers across the whole
+  reduction, each tap 8 vector FMAs (_fma_block, the oneDNN way); otherwise four taps and two output channels
+  share each pass over accumulators in memory. The input gradient is the same kernel on the spread output
+  gradient; the weight gradient a dot product per tap.
   Best when Cin/groups * kh * kw is small (first layers, depthwise), where a GEMM would be thin, and for
   stride-1 layers with large output planes.
 * im2col: a batch of images is unfolded side by side into a column matrix (Cin*kh*kw, batch*Hout*Wout) on
@@ -23,7 +24,8 @@ Three algorithms with the same results up to float rounding:
   more pixels than output channels (resnet20's stride-2 convs) transpose that matrix instead: each image goes
   channels last into a zero-padded scratch, one output pixel per row of (batch*Hout*Wout, kh*kw*Cin) is
   gathered in contiguous channel runs, and the GEMM has the pixels as its long side (_pixel_columns). One
-  thread pool (Numba's) runs it all, so BLAS threads never compete.
+  thread pool (Numba's) runs it all, so BLAS threads never compete. A 1x1 stride-1 unpadded conv has nothing to
+  unfold: its GEMM reads the input planes and writes the output planes in place (_pointwise_forward).
 
 * winograd (cpu_winograd.py): F(4x4, 3x3) for stride-1 undilated 3x3 convs, 4x fewer multiplies, as 36
   batched GEMMs between input and weight transforms; its input gradient is again such a conv and its weight
@@ -238,6 +240,35 @@ def _fma_block(x, offsets, weights, t0, init, dst, row, y, d0):
     d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a38, a39, a3a, a3b, a3c, a3d, a3e, a3f
 
 
+@njit(nogil=True, cache=True, fastmath={"contract"}, inline="always")
+def _blocked_sums(x, offs, packed, init, pitch, in_rows, blocks_outer, b0, b1, out, n):
+    """Blocks b0..b1-1 of _tap_sum_blocked for image n, whose input (one group's, or the whole image's) is the
+    flat x read at tap offsets offs."""
+    out_h, out_w = out.shape[2], out.shape[3]
+    span = (out_h - 1) * pitch + out_w
+    if in_rows and blocks_outer:
+        for b in range(b0, b1):
+            for y in range(out_h):
+                for first in range(0, out_w, 16):
+                    x0 = min(first, out_w - 16)
+                    _fma_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4], out[n], 4 * b, y, x0)
+    elif in_rows:
+        for y in range(out_h):
+            for first in range(0, out_w, 16):
+                x0 = min(first, out_w - 16)
+                for b in range(b0, b1):
+                    _fma_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4], out[n], 4 * b, y, x0)
+    else:
+        wide = np.empty((4 * (b1 - b0), 1, span), out.dtype)
+        for first in range(0, span, 16):
+            t0 = min(first, span - 16)
+            for b in range(b0, b1):
+                _fma_block(x, offs, packed[b], t0, init[4 * b:4 * b + 4], wide, 4 * (b - b0), 0, t0)
+        for r in range(4 * (b1 - b0)):
+            for y in range(out_h):
+                out[n, 4 * b0 + r, y, :] = wide[r, 0, y * pitch:y * pitch + out_w]
+
+
 @njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
 def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, blocks_outer, chunk, out):
     """_tap_sum's sums, 4 rows x 16 output pixels at a time held in registers (_fma_block), for Q/G a multiple of 4
@@ -254,36 +285,57 @@ def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, blocks_outer, c
     n_groups = offsets.shape[0]
     per_group = packed.shape[0] // n_groups
     chunks = -(-per_group // chunk)
-    out_h, out_w = out.shape[2], out.shape[3]
-    span = (out_h - 1) * pitch + out_w
     for task in prange(src.shape[0] * n_groups * chunks):
         n = task // (n_groups * chunks)
         g = (task // chunks) % n_groups
         b0 = g * per_group + (task % chunks) * chunk
         b1 = min(b0 + chunk, (g + 1) * per_group)
-        x = src[n]
-        offs = offsets[g]
-        if in_rows and blocks_outer:
-            for b in range(b0, b1):
-                for y in range(out_h):
-                    for first in range(0, out_w, 16):
-                        x0 = min(first, out_w - 16)
-                        _fma_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4], out[n], 4 * b, y, x0)
-        elif in_rows:
-            for y in range(out_h):
-                for first in range(0, out_w, 16):
-                    x0 = min(first, out_w - 16)
-                    for b in range(b0, b1):
-                        _fma_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4], out[n], 4 * b, y, x0)
-        else:
-            wide = np.empty((4 * (b1 - b0), 1, span), out.dtype)
-            for first in range(0, span, 16):
-                t0 = min(first, span - 16)
-                for b in range(b0, b1):
-                    _fma_block(x, offs, packed[b], t0, init[4 * b:4 * b + 4], wide, 4 * (b - b0), 0, t0)
-            for r in range(4 * (b1 - b0)):
-                for y in range(out_h):
-                    out[n, 4 * b0 + r, y, :] = wide[r, 0, y * pitch:y * pitch + out_w]
+        _blocked_sums(src[n], offsets[g], packed, init, pitch, in_rows, blocks_outer, b0, b1, out, n)
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _group_phases(x, flat, sh, sw, ph, pw, hq, wq):
+    """flat[((c*sh + a)*sw + b)*hq*wq + u*wq + v] = x[c] zero-padded at pixel (u*sh + a, v*sw + b): the stride
+    phases of _DirectLayout for the channels of x (C, H, W); the rest of flat, zeros. Zeroed whole, then each
+    input row scattered to its phases' rows by index (row by row through views, or phase by phase over the
+    input, took 1-2x longer on resnext50's stride-2 layers)."""
+    cin, height, width = x.shape
+    plane = hq * wq
+    flat[:] = 0
+    for c in range(cin):
+        for iy in range(height):
+            a, u = (iy + ph) % sh, (iy + ph) // sh
+            for b in range(sw):
+                o = ((c * sh + a) * sw + b) * plane + u * wq
+                ix0 = (b - pw) % sw  # the first column of phase b
+                v = (ix0 + pw) // sw
+                for ix in range(ix0, width, sw):
+                    flat[o + v] = x[c, iy, ix]
+                    v += 1
+
+
+@njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
+def _tap_sum_blocked_phases(x, offsets, packed, init, sh, sw, ph, pw, hq, wq, in_rows, out):
+    """_tap_sum_blocked for a strided conv straight from x (N, Cin, H, W), one (image, group) per iteration: it
+    first splits the image's group of input channels into stride phases in a scratch of its own (_group_phases;
+    group 0's tap offsets are then every group's), which the group's blocks then read from cache, one block's
+    planes after another.
+    The whole batch's phases, split beforehand, are 4x the plane of a stride-2 conv's output per channel; read
+    back from memory by the tap sums, they took ~3x the time of a stride-1 conv with as many multiply-adds, and
+    the split as long again (resnext50's 3x3 s2 grouped convs, 1 thread: 256 channels at 56x56 ~80 -> 19 ms; its
+    7x7 s2 stem, 3 channels of 224x224 per task, 53 -> 48 ms)."""
+    n_groups = offsets.shape[0]
+    cin_g = x.shape[1] // n_groups
+    per_group = packed.shape[0] // n_groups
+    span = (out.shape[2] - 1) * wq + out.shape[3]
+    offs = offsets[0]
+    for task in prange(x.shape[0] * n_groups):
+        n = task // n_groups
+        g = task % n_groups
+        flat = np.empty(cin_g * sh * sw * hq * wq + span, x.dtype)
+        _group_phases(x[n, g * cin_g:(g + 1) * cin_g], flat, sh, sw, ph, pw, hq, wq)
+        _blocked_sums(flat, offs, packed, init, wq, in_rows, True, g * per_group, (g + 1) * per_group, out, n)
     return out
 
 # A forward of fewer multiply-adds than this runs on the calling thread. Waking the pool costs more than the second
@@ -353,14 +405,15 @@ def _blocks_per_task(n_img, packed_shape, n_groups):
     return min(per_group, fit, spread)
 
 
-def _tap_sums(src, offsets, weights, init, pitch, out, serial=False, taps=None):
-    """_tap_sum(src, offsets, weights, init, pitch, out), register-blocked where the shape allows it; on the
-    calling thread if `serial`. `taps`: how many of the tap columns are real, not _pad_taps's padding."""
+def _blocking(offsets, weights, pitch, out, taps):
+    """(offsets, packed weights, in_rows) for the register-blocked tap sums, or None where the shape does not
+    allow them (Q/G not a multiple of 4, or a wide plane under 16 pixels). `taps`: how many of the tap columns
+    are real, not _pad_taps's padding."""
     out_h, out_w = out.shape[2], out.shape[3]
     span = (out_h - 1) * pitch + out_w
     rows = weights.shape[0] // offsets.shape[0]
     if rows % 4 or span < 16:
-        return _on_threads(_tap_sum, serial)(src, offsets, weights, init, pitch, out)
+        return None
     if taps is not None and taps < offsets.shape[1]:
         # The blocked kernel takes taps one at a time: padding taps would only cost (a 5x5 kernel on one channel
         # pads its 25 taps to 28).
@@ -368,6 +421,16 @@ def _tap_sums(src, offsets, weights, init, pitch, out, serial=False, taps=None):
     packed = np.ascontiguousarray(weights.reshape(weights.shape[0] // 4, 4, -1).transpose(0, 2, 1))
     # Compute in rows when that wastes fewer lanes than the wide plane (whose pitch - out_w columns are dropped).
     in_rows = out_w >= 16 and out_h * -(-out_w // 16) <= -(-span // 16)
+    return offsets, packed, in_rows
+
+
+def _tap_sums(src, offsets, weights, init, pitch, out, serial=False, taps=None):
+    """_tap_sum(src, offsets, weights, init, pitch, out), register-blocked where the shape allows it; on the
+    calling thread if `serial`. `taps`: as for _blocking."""
+    blocking = _blocking(offsets, weights, pitch, out, taps)
+    if blocking is None:
+        return _on_threads(_tap_sum, serial)(src, offsets, weights, init, pitch, out)
+    offsets, packed, in_rows = blocking
     blocks_outer = src.shape[1] * src.itemsize // offsets.shape[0] <= _BLOCKS_OUTER_MAX_BYTES
     return _with_slp(_on_threads(_tap_sum_blocked, serial), src, offsets, packed, init, pitch, in_rows, blocks_outer,
                      _blocks_per_task(src.shape[0], packed.shape, offsets.shape[0]), out)
@@ -472,6 +535,17 @@ def conv2d_forward_direct(x, w, b, stride, padding, dilation, groups):
     init = np.zeros(cout, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
     out = np.empty((n_img, cout, layout.out_h, layout.out_w), x.dtype)
     serial = _runs_serially(x.shape, w.shape, out.shape)
+    blocking = None
+    if tuple(stride) != (1, 1) and (serial or n_img * groups >= _MIN_TASKS):
+        blocking = _blocking(layout.offsets, weights, layout.wq, out, w[0].size)
+    if blocking is not None:
+        # Each task splits its own image's group into stride phases and takes all of the group's blocks, one after
+        # another (_tap_sum_blocked_phases), so each block's weights alone need to stay in L1. With fewer (image,
+        # group) pairs than _MIN_TASKS the tasks would have to split the same phases again, as many times as the
+        # group's blocks are shared out (resnet18's stem on one image: 8 times): the phases are split once instead.
+        offsets, packed, in_rows = blocking
+        return _with_slp(_on_threads(_tap_sum_blocked_phases, serial), x, offsets, packed, init, *stride, *padding,
+                         layout.hq, layout.wq, in_rows, out)
     return _tap_sums(layout.split(x, stride, padding, serial), layout.offsets, weights, init, layout.wq, out, serial,
                      w[0].size)
 
@@ -754,6 +828,26 @@ def _im2col_forward(x, w_groups, bias, out, batch, kh, kw, sh, sw, ph, pw, dh, d
 
 
 @njit(parallel=True, nogil=True, cache=True)
+def _pointwise_forward(x, w, bias, out, add_bias):
+    """out[n] = w @ x[n] (+ bias), with x[n] as a (Cin, H*W) and out[n] as a (Cout, H*W) matrix: a 1x1 stride-1
+    unpadded ungrouped conv needs no unfolding, and its GEMM can write the output planes in place (resnext50's
+    1x1 convs, batch 8, 1 thread: 0.80-0.90x the time of _im2col_forward's copies in and out). One image per
+    iteration."""
+    cin, cout = x.shape[1], w.shape[0]
+    size = out.shape[2] * out.shape[3]
+    for n in prange(x.shape[0]):
+        planes = out[n].reshape(cout, size)
+        np.dot(w, x[n].reshape(cin, size), planes)
+        if add_bias:
+            for o in range(cout):
+                b = bias[o]
+                row = planes[o]
+                for t in range(size):
+                    row[t] += b
+    return out
+
+
+@njit(parallel=True, nogil=True, cache=True)
 def _im2col_forward_rows(x, w_groups, bias, out, rows, kh, kw, sh, sw, ph, pw, dh, dw):
     """_im2col_forward's result for a few images, each shared out among the threads: its channels unfolded in
     parallel, then each group's GEMM cut into blocks of `rows` output channels, one per iteration, written
@@ -1018,6 +1112,9 @@ def conv2d_forward_im2col(x, w, b, stride, padding, dilation, groups):
         return _im2col_forward_rows(x, w_groups, bias, out, _gemm_rows(cout // groups), kh, kw, *stride, *padding,
                                     *dilation)
     batch = max(1, x.shape[0]) if serial else _images_per_gemm(x.shape[0], out_h * out_w)
+    if (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0) and groups == 1 and (
+            serial or batch == 1):
+        return _on_threads(_pointwise_forward, serial)(x, w_groups[0], bias, out, b is not None)
     if _pixel_columns(w.shape, groups, batch * out_h * out_w):
         w_t = np.ascontiguousarray(np.asarray(w, x.dtype).transpose(2, 3, 1, 0).reshape(-1, cout))  # its transpose
         return _on_threads(_im2col_forward_pixels, serial)(x, w_t, bias, out, batch, kh, kw, *stride, *padding,
@@ -1123,6 +1220,11 @@ _IM2COL_ALWAYS_REDUCTION = 512
 # Strided convs favoured im2col (fwd+bwd 1.45 for 16 channels at 32x32, 1.9 for 32 at 16x16, stride 2), and
 # 1x1 convs, plain GEMMs, did at every width measured (8 to 1024 input channels: direct/im2col 1.0-3.1).
 _DIRECT_MIN_PIXELS_PER_CHANNEL = 3
+# ... and grouped stride-1 convs of fewer output channels per group than this, whatever their plane: im2col's
+# GEMM per group is too thin there (batch 8, 1 thread, CPU time, direct vs im2col, fwd / fwd+bwd: resnext50's
+# 1024 channels in 32 groups at 7x7 10.7 vs 22.3 / 43 vs 57 ms; 256 in 4 groups at 14x14 14.4 vs 20.0 / 48 vs 56;
+# but 256 in 2 groups, 128 each, 17.6 vs 25.5 / 98 vs 82, where im2col's backward wins).
+_IM2COL_MIN_GROUP_OUT_CHANNELS = 128
 # First layers on images (up to 4 input channels) run direct whatever their stride or kernel: resnet18's 7x7
 # stride-2 stem (3 -> 64, 224x224) ran 4.8 ms direct vs 17.2 ms im2col at batch 1 on 2 threads (PyTorch 3.8
 # ms; one image is one im2col task, while direct shares out channel blocks), and at batch 8 on 1 thread fwd +
@@ -1178,7 +1280,8 @@ def _direct_or_im2col(weight_shape, groups, stride, output_hw):
         return "im2col"
     if cin_g <= _DIRECT_MAX_IN_CHANNELS:
         return "direct"
-    if tuple(stride) == (1, 1) and output_hw[0] * output_hw[1] >= _DIRECT_MIN_PIXELS_PER_CHANNEL * cin_g:
+    if tuple(stride) == (1, 1) and (output_hw[0] * output_hw[1] >= _DIRECT_MIN_PIXELS_PER_CHANNEL * cin_g
+                                    or 1 < groups and cout // groups < _IM2COL_MIN_GROUP_OUT_CHANNELS):
         return "direct"
     reduction = cin_g * kh * kw
     wide = reduction >= _IM2COL_MIN_REDUCTION and cout // groups >= _IM2COL_MIN_OUT_CHANNELS

@@ -1,0 +1,94 @@
+"""Strided direct convs that split each (image, group) into stride phases inside the kernel
+(cpu_conv._tap_sum_blocked_phases, _group_phases; resnext50's stride-2 grouped 3x3 convs) against the NumPy
+reference, and the policy for grouped convs."""
+import numpy as np
+import pytest
+
+from fastnn._kernels import cpu_conv, ref_conv
+
+
+def _assert_close(actual, expected):
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape
+    tol = 1e-10 if actual.dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * (1 + np.abs(expected).max()))
+
+
+def _forward_kernels(monkeypatch, x, w, b, args, groups):
+    """conv2d_forward_direct(x, w, b, *args, groups) and the names of the blocked kernels it ran."""
+    ran = []
+    with_slp = cpu_conv._with_slp
+
+    def spy(kernel, *kernel_args):
+        ran.append(kernel.py_func.__name__)
+        return with_slp(kernel, *kernel_args)
+
+    monkeypatch.setattr(cpu_conv, "_with_slp", spy)
+    return cpu_conv.conv2d_forward_direct(x, w, b, *args, groups), ran
+
+
+@pytest.mark.parametrize("x_shape, w_shape, groups, args", [
+    ((3, 16, 12, 12), (16, 4, 3, 3), 4, ((2, 2), (1, 1), (1, 1))),     # resnext50's s2 grouped 3x3, small, serial
+    ((4, 64, 34, 34), (64, 8, 3, 3), 8, ((2, 2), (1, 1), (1, 1))),     # on the thread pool (over 4M multiply-adds)
+    ((2, 6, 11, 13), (24, 2, 3, 3), 3, ((2, 2), (0, 2), (1, 1))),      # 8 per group: 2 blocks; odd plane, no row pad
+    ((2, 12, 17, 19), (36, 4, 3, 3), 3, ((3, 2), (2, 1), (1, 1))),     # 12 per group (3 blocks), stride 3 rows
+    ((2, 8, 15, 15), (16, 4, 3, 2), 2, ((2, 2), (2, 1), (2, 1))),      # dilated rows, padding beyond a stride
+    ((1, 3, 40, 40), (8, 3, 5, 5), 1, ((2, 2), (2, 2), (1, 1))),       # ungrouped: a small stem
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_phases_path_matches_reference(monkeypatch, x_shape, w_shape, groups, args, dtype):
+    rng = np.random.default_rng(sum(x_shape) + sum(w_shape))
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+    out, ran = _forward_kernels(monkeypatch, x, w, b, args, groups)
+    assert ran and ran[0].startswith("_tap_sum_blocked_phases")
+    expected = ref_conv.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), *args,
+                                       groups)
+    _assert_close(out, expected.astype(dtype))
+    assert np.array_equal(cpu_conv.conv2d_forward_direct(x, w, b, *args, groups), out)  # deterministic
+
+
+@pytest.mark.parametrize("x_shape, w_shape, groups, args", [
+    ((2, 12, 14, 14), (18, 4, 3, 3), 3, ((2, 2), (1, 1), (1, 1))),     # 6 per group: not in blocks of 4
+    ((2, 8, 5, 5), (8, 4, 3, 3), 2, ((2, 2), (1, 1), (1, 1))),         # a 3x3 output: a wide plane under 16
+    ((1, 16, 64, 64), (32, 16, 3, 3), 1, ((2, 2), (1, 1), (1, 1))),    # pooled, one (image, group): split once
+])
+def test_strided_grouped_convs_off_the_phases_path_match_reference(monkeypatch, x_shape, w_shape, groups, args):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    out, ran = _forward_kernels(monkeypatch, x, w, None, args, groups)
+    assert not any(name.startswith("_tap_sum_blocked_phases") for name in ran)
+    _assert_close(out, ref_conv.conv2d_forward(x, w, None, *args, groups))
+
+
+@pytest.mark.parametrize("x_shape, w_shape, groups, stride, padding", [
+    ((2, 8, 11, 13), (8, 4, 3, 3), 2, (2, 2), (1, 1)),
+    ((1, 6, 10, 9), (6, 2, 3, 3), 3, (3, 2), (2, 0)),
+])
+def test_group_phases_is_the_layouts_split_of_one_group(x_shape, w_shape, groups, stride, padding):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(x_shape)
+    layout = cpu_conv._DirectLayout(x_shape, w_shape, stride, padding, (1, 1), groups)
+    whole = layout.split(x, stride, padding)
+    cin_g = x_shape[1] // groups
+    size = cin_g * stride[0] * stride[1] * layout.hq * layout.wq
+    for n in range(x_shape[0]):
+        for g in range(groups):
+            flat = np.full(size + layout.span, np.nan)
+            cpu_conv._group_phases(x[n, g * cin_g:(g + 1) * cin_g], flat, *stride, *padding, layout.hq, layout.wq)
+            assert np.array_equal(flat[:size], whole[n, g * size:(g + 1) * size])
+            assert not flat[size:].any()
+
+
+def test_grouped_policy():
+    choose = cpu_conv.choose_algorithm
+    # resnext50's 32-group 3x3 convs: stride 1 direct at every width (its 7x7 layer4 too), stride 2 from 32
+    # channels per group im2col, whose backward wins there.
+    assert choose((128, 4, 3, 3), 32, (1, 1), (56, 56)) == "direct"
+    assert choose((512, 16, 3, 3), 32, (1, 1), (14, 14)) == "direct"
+    assert choose((1024, 32, 3, 3), 32, (1, 1), (7, 7)) == "direct"
+    assert choose((512, 16, 3, 3), 32, (2, 2), (14, 14)) == "direct"
+    assert choose((1024, 32, 3, 3), 32, (2, 2), (7, 7)) == "im2col"
+    # Groups of 128 output channels and more keep the ungrouped rule: a small plane goes to im2col.
+    assert choose((256, 128, 3, 3), 2, (1, 1), (14, 14)) == "im2col"
