@@ -16,13 +16,13 @@ def _assert_close(actual, expected):
 def _forward_kernels(monkeypatch, x, w, b, args, groups):
     """conv2d_forward_direct(x, w, b, *args, groups) and the names of the blocked kernels it ran."""
     ran = []
-    with_slp = cpu_conv._with_slp
+    with_slp = cpu_conv.with_slp
 
     def spy(kernel, *kernel_args):
         ran.append(kernel.py_func.__name__)
         return with_slp(kernel, *kernel_args)
 
-    monkeypatch.setattr(cpu_conv, "_with_slp", spy)
+    monkeypatch.setattr(cpu_conv, "with_slp", spy)
     return cpu_conv.conv2d_forward_direct(x, w, b, *args, groups), ran
 
 

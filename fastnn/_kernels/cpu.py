@@ -22,7 +22,7 @@ from fastnn._kernels import (cpu_activation, cpu_augment, cpu_conv, cpu_norm, cp
                              cpu_optim_more, cpu_pool, cpu_pool_nd)
 from fastnn._kernels.backend import Backend
 from fastnn._kernels.blas_threads import set_blas_threads
-from fastnn._kernels.serial import serial_twin
+from fastnn._kernels.variants import serial_twin
 
 
 def scatter_add(target, index, values):

@@ -39,13 +39,11 @@ bit-identical run to run.
 """
 import functools
 
-import numba
 import numpy as np
 from numba import njit, prange
-from numba.core.compiler_lock import global_compiler_lock
 
 from fastnn._kernels import cpu_winograd
-from fastnn._kernels.serial import serial_twin
+from fastnn._kernels.variants import serial_twin, with_slp
 
 __all__ = ["conv2d_forward", "conv2d_backward", "choose_algorithm", "ALGORITHMS"]
 
@@ -360,29 +358,6 @@ def _on_threads(kernel, serial):
     return serial_twin(kernel) if serial else kernel
 
 
-_SLP_READY = set()  # (kernel, dtype) pairs _with_slp has compiled
-
-
-def _with_slp(kernel, *args):
-    """kernel(*args), compiled for these argument types with LLVM's SLP vectorizer on (Numba turns it off by
-    default; _fma_block's register blocking needs it). Compiled, or loaded from the cache, on the first call per
-    dtype: the callers pass C-contiguous arrays of fixed ranks, so the dtype fixes the types (numba.typeof
-    costs ~25 us an array, more than a small conv)."""
-    key = (kernel, args[0].dtype)
-    if key not in _SLP_READY:
-        types = tuple(numba.typeof(a) for a in args)
-        if types not in kernel.overloads:
-            with global_compiler_lock:
-                saved = numba.config.SLP_VECTORIZE
-                numba.config.SLP_VECTORIZE = 1
-                try:
-                    kernel.compile(types)
-                finally:
-                    numba.config.SLP_VECTORIZE = saved
-        _SLP_READY.add(key)
-    return kernel(*args)
-
-
 # The blocked tap sum's weights per iteration (chunk x T x 4 floats) are kept to about this many bytes, so that
 # in the wide-plane mode, where all of an iteration's blocks take each run of 16 pixels in turn, they and the input
 # window of those pixels share L1; and there are at least _MIN_TASKS iterations to share out.
@@ -432,7 +407,7 @@ def _tap_sums(src, offsets, weights, init, pitch, out, serial=False, taps=None):
         return _on_threads(_tap_sum, serial)(src, offsets, weights, init, pitch, out)
     offsets, packed, in_rows = blocking
     blocks_outer = src.shape[1] * src.itemsize // offsets.shape[0] <= _BLOCKS_OUTER_MAX_BYTES
-    return _with_slp(_on_threads(_tap_sum_blocked, serial), src, offsets, packed, init, pitch, in_rows, blocks_outer,
+    return with_slp(_on_threads(_tap_sum_blocked, serial), src, offsets, packed, init, pitch, in_rows, blocks_outer,
                      _blocks_per_task(src.shape[0], packed.shape, offsets.shape[0]), out)
 
 
@@ -544,7 +519,7 @@ def conv2d_forward_direct(x, w, b, stride, padding, dilation, groups):
         # group) pairs than _MIN_TASKS the tasks would have to split the same phases again, as many times as the
         # group's blocks are shared out (resnet18's stem on one image: 8 times): the phases are split once instead.
         offsets, packed, in_rows = blocking
-        return _with_slp(_on_threads(_tap_sum_blocked_phases, serial), x, offsets, packed, init, *stride, *padding,
+        return with_slp(_on_threads(_tap_sum_blocked_phases, serial), x, offsets, packed, init, *stride, *padding,
                          layout.hq, layout.wq, in_rows, out)
     return _tap_sums(layout.split(x, stride, padding, serial), layout.offsets, weights, init, layout.wq, out, serial,
                      w[0].size)

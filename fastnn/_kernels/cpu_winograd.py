@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit, prange
 
 from fastnn._kernels.cpu_blas import gemm
+from fastnn._kernels.variants import with_slp
 
 __all__ = ["winograd_applies", "conv2d_forward_winograd", "conv2d_weight_grad_winograd", "conv2d_backward_winograd",
            "weight_transform", "TILE"]
@@ -487,7 +488,7 @@ def _slot_products(xc, gc, in_offsets, grad_offsets, chunk, partial):
     """partial[slot] (36, K, C) = sum over the slot's chunks of tiles of (A g Aᵀ)ᵀ x (Bᵀ d B) per position
     (xc, gc and offsets as in _transform_all): each chunk's transformed tiles stay in the cache between their
     transform and their GEMMs; fixed slots of consecutive chunks, summed in order, keep it deterministic.
-    Compiled with the SLP vectorizer (_weight_grad), which _tn_block needs."""
+    Compiled with the SLP vectorizer (_weight_grad calls it through with_slp), which _tn_block needs."""
     n_tiles = in_offsets.shape[0]
     n_slots, n_pos, cout, cin = partial.shape
     n_chunks = -(-n_tiles // chunk)
@@ -602,8 +603,7 @@ def _weight_grad(xc, gc, origin, cout):
         _transform_all(xc, gc, in_offsets, grad_offsets, chunk, v, gt)
         partial = _position_products(gt, v, np.empty((1, n_pos, cout, cin), xc.dtype)[0])[None]
     else:
-        from fastnn._kernels.cpu_conv import _with_slp  # cpu_conv imports this module
-        partial = _with_slp(_slot_products, xc, gc, in_offsets, grad_offsets, chunk,
+        partial = with_slp(_slot_products, xc, gc, in_offsets, grad_offsets, chunk,
                             np.empty((slots, n_pos, cout, cin), xc.dtype))
     return _weight_grad_transform(partial, G.astype(xc.dtype), np.empty((cout, cin, 3, 3), xc.dtype))
 
