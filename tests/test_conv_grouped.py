@@ -26,15 +26,20 @@ def _forward_kernels(monkeypatch, x, w, b, args, groups):
     return cpu_conv.conv2d_forward_direct(x, w, b, *args, groups), ran
 
 
-@pytest.mark.parametrize("x_shape, w_shape, groups, args", [
+_PHASES_CASES = [
     ((3, 16, 12, 12), (16, 4, 3, 3), 4, ((2, 2), (1, 1), (1, 1))),     # resnext50's s2 grouped 3x3, small, serial
     ((4, 64, 34, 34), (64, 8, 3, 3), 8, ((2, 2), (1, 1), (1, 1))),     # on the thread pool (over 4M multiply-adds)
     ((2, 6, 11, 13), (24, 2, 3, 3), 3, ((2, 2), (0, 2), (1, 1))),      # 8 per group: 2 blocks; odd plane, no row pad
     ((2, 12, 17, 19), (36, 4, 3, 3), 3, ((3, 2), (2, 1), (1, 1))),     # 12 per group (3 blocks), stride 3 rows
     ((2, 8, 15, 15), (16, 4, 3, 2), 2, ((2, 2), (2, 1), (2, 1))),      # dilated rows, padding beyond a stride
     ((1, 3, 40, 40), (8, 3, 5, 5), 1, ((2, 2), (2, 2), (1, 1))),       # ungrouped: a small stem
-])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+]
+
+
+# float64 on the first (serial) case by default; the pooled float64 kernel's compile (~35 s cold) only in slow runs.
+@pytest.mark.parametrize("x_shape, w_shape, groups, args, dtype",
+                         [(*case, np.float32) for case in _PHASES_CASES] + [(*_PHASES_CASES[0], np.float64)]
+                         + [pytest.param(*case, np.float64, marks=pytest.mark.slow) for case in _PHASES_CASES[1:]])
 def test_phases_path_matches_reference(monkeypatch, x_shape, w_shape, groups, args, dtype):
     rng = np.random.default_rng(sum(x_shape) + sum(w_shape))
     x = rng.standard_normal(x_shape).astype(dtype)
