@@ -1200,6 +1200,15 @@ _DIRECT_MIN_PIXELS_PER_CHANNEL = 3
 # 1024 channels in 32 groups at 7x7 10.7 vs 22.3 / 43 vs 57 ms; 256 in 4 groups at 14x14 14.4 vs 20.0 / 48 vs 56;
 # but 256 in 2 groups, 128 each, 17.6 vs 25.5 / 98 vs 82, where im2col's backward wins).
 _IM2COL_MIN_GROUP_OUT_CHANNELS = 128
+# A forward with no backward to follow (inference) runs strided grouped convs of fewer output channels per group
+# than this direct too: the strided direct forward (_tap_sum_blocked_phases) beats im2col's thin GEMMs there, its
+# backward does not. Batch 8, forward, direct/im2col, best of 10-15 interleaved, 1 thread CPU time (load ~1.8) |
+# 2 threads wall (load ~1.9), 3x3 stride 2: resnext50's 1024 channels in 32 groups at 14x14 0.60-0.88 | 0.73-0.76,
+# 512 in 16 groups at 14x14 0.75-0.76 | 0.78, 256 in 8 groups at 28x28 0.40-0.70 | 0.70; but 64 per group 0.94
+# (256 in 4 at 28x28) and 1.16 (512 in 8 at 14x14), 128 per group 1.26 (512 in 4). Ungrouped strided convs stay
+# im2col without a backward too: resnet20's 16 -> 32 at 32x32 1.04-1.36 | 1.19, 32 -> 64 at 16x16 1.56-2.0 | 1.49
+# (batch 64), at batch 1 1.37 | 1.59; resnet18's 3x3 s2 convs (batch 1) 2.6-7.9, its 1x1 s2 ones 1.3-2.9.
+_FORWARD_ONLY_MIN_GROUP_OUT_CHANNELS = 64
 # First layers on images (up to 4 input channels) run direct whatever their stride or kernel: resnet18's 7x7
 # stride-2 stem (3 -> 64, 224x224) ran 4.8 ms direct vs 17.2 ms im2col at batch 1 on 2 threads (PyTorch 3.8
 # ms; one image is one im2col task, while direct shares out channel blocks), and at batch 8 on 1 thread fwd +
@@ -1230,9 +1239,10 @@ _WINOGRAD_MIN_TILES = 32
 _WINOGRAD_MIN_TILE_USE = 0.5
 
 
-def choose_algorithm(weight_shape, groups, stride, output_hw):
+def choose_algorithm(weight_shape, groups, stride, output_hw, backward=True):
     """'winograd', 'direct' or 'im2col' for a conv2d with weight (Cout, Cin/groups, kh, kw), `groups`, stride
-    (sh, sw) and output plane output_hw (Ho, Wo).
+    (sh, sw) and output plane output_hw (Ho, Wo); `backward`: whether a backward will follow the forward (False
+    for inference, where only the forward's time counts).
 
     Stride-1 3x3 convs with enough input channels go to Winograd (a dilated, heavily padded or small one -
     a batch of few small planes, under 32 tiles, or planes under half their 4x4 tiles - then runs the
@@ -1241,19 +1251,22 @@ def choose_algorithm(weight_shape, groups, stride, output_hw):
     peak, so it wins when a group's GEMM would be thin: first layers with 1 or 3 input channels, small
     LeNet-style layers, depthwise and narrow grouped convolutions, and stride-1 layers whose output planes
     are large next to their channel count. Wide layers and 1x1 convolutions go to im2col, where one BLAS
-    GEMM per batch of images and group runs near peak and the unfolding costs little by comparison.
+    GEMM per batch of images and group runs near peak and the unfolding costs little by comparison. Without a
+    backward, strided grouped convs of narrow groups run direct too.
     """
     cout, cin_g, kh, kw = weight_shape
     if (kh, kw) == (3, 3) and groups == 1 and tuple(stride) == (1, 1) and cin_g >= _WINOGRAD_MIN_IN_CHANNELS:
         return "winograd"
-    return _direct_or_im2col(weight_shape, groups, stride, output_hw)
+    return _direct_or_im2col(weight_shape, groups, stride, output_hw, backward)
 
 
-def _direct_or_im2col(weight_shape, groups, stride, output_hw):
+def _direct_or_im2col(weight_shape, groups, stride, output_hw, backward=True):
     cout, cin_g, kh, kw = weight_shape
     if kh * kw == 1:
         return "im2col"
     if cin_g <= _DIRECT_MAX_IN_CHANNELS:
+        return "direct"
+    if not backward and 1 < groups and cout // groups < _FORWARD_ONLY_MIN_GROUP_OUT_CHANNELS:
         return "direct"
     if tuple(stride) == (1, 1) and (output_hw[0] * output_hw[1] >= _DIRECT_MIN_PIXELS_PER_CHANNEL * cin_g
                                     or 1 < groups and cout // groups < _IM2COL_MIN_GROUP_OUT_CHANNELS):
