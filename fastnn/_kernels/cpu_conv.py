@@ -1202,12 +1202,13 @@ _DIRECT_MIN_PIXELS_PER_CHANNEL = 3
 _IM2COL_MIN_GROUP_OUT_CHANNELS = 128
 # A forward with no backward to follow (inference) runs strided grouped convs of fewer output channels per group
 # than this direct too: the strided direct forward (_tap_sum_blocked_phases) beats im2col's thin GEMMs there, its
-# backward does not. Batch 8, forward, direct/im2col, best of 10-15 interleaved, 1 thread CPU time (load ~1.8) |
-# 2 threads wall (load ~1.9), 3x3 stride 2: resnext50's 1024 channels in 32 groups at 14x14 0.60-0.88 | 0.73-0.76,
-# 512 in 16 groups at 14x14 0.75-0.76 | 0.78, 256 in 8 groups at 28x28 0.40-0.70 | 0.70; but 64 per group 0.94
-# (256 in 4 at 28x28) and 1.16 (512 in 8 at 14x14), 128 per group 1.26 (512 in 4). Ungrouped strided convs stay
-# im2col without a backward too: resnet20's 16 -> 32 at 32x32 1.04-1.36 | 1.19, 32 -> 64 at 16x16 1.56-2.0 | 1.49
-# (batch 64), at batch 1 1.37 | 1.59; resnet18's 3x3 s2 convs (batch 1) 2.6-7.9, its 1x1 s2 ones 1.3-2.9.
+# backward does not. Forward, direct/im2col time, best of 10-25 interleaved, 1 thread CPU time (load ~1.8) | 2
+# threads wall (load ~1.8), 3x3 stride 2, batch 8: resnext50's 1024 channels in 32 groups at 14x14 0.60-0.88 |
+# 0.61-0.76, 512 in 16 groups at 14x14 0.75-0.76 | 0.77-0.78, 256 in 8 groups at 28x28 0.40-0.70 | 0.70; but 64
+# per group 0.94 | 0.93 (256 in 4 at 28x28) and 1.16 | 1.10 (512 in 8 at 14x14), 128 per group 1.26 (512 in 4).
+# Ungrouped strided convs stay im2col without a backward too: resnet20's (batch 64) 16 -> 32 at 32x32 1.04-1.36 |
+# 1.19-1.30 and 32 -> 64 at 16x16 1.56-2.0 | 1.49-1.96 (at batch 1 1.5 | 1.4-1.6), 32 -> 32 at 32x32 0.83-0.86 |
+# 0.74-0.97; resnet18's at batch 1, 3x3 2.6-7.9, 1x1 1.3-2.9 (1 thread).
 _FORWARD_ONLY_MIN_GROUP_OUT_CHANNELS = 64
 # First layers on images (up to 4 input channels) run direct whatever their stride or kernel: resnet18's 7x7
 # stride-2 stem (3 -> 64, 224x224) ran 4.8 ms direct vs 17.2 ms im2col at batch 1 on 2 threads (PyTorch 3.8
