@@ -1192,8 +1192,11 @@ _IM2COL_ALWAYS_REDUCTION = 512
 # at 10x10, 0.89 for 64 at 14x14, 0.90 for 48 at 12x12, 1.02 for 32 at 12x12; below 3, 1.07 for 32 at 8x8, 1.04
 # for 64 at 8x8, 1.11 for 128 at 16x16; 5x5 0.60 for 64 at 16x16, 0.53 for 32 at 12x12. The forward alone runs
 # 0.4-0.75 direct on all of these; the backward's weight gradient (_tap_dot) is what holds direct back below 3.
-# Strided convs favoured im2col (fwd+bwd 1.45 for 16 channels at 32x32, 1.9 for 32 at 16x16, stride 2), and
-# 1x1 convs, plain GEMMs, did at every width measured (8 to 1024 input channels: direct/im2col 1.0-3.1).
+# Strided convs favoured im2col (fwd+bwd 1.45 for 16 channels at 32x32, 1.9 for 32 at 16x16, stride 2; again with
+# the strided forward's phases split per task, batch 64, 1 thread, load ~1.9: fwd+bwd 2.55 and 3.28, the forward
+# alone 1.13 and 1.51), and 1x1 convs, plain GEMMs, did at every width measured (8 to 1024 input channels:
+# direct/im2col 1.0-3.1). Stride-1 3x3 convs too small for Winograd's tiles keep im2col without a backward too
+# (forward, one image, 1 thread: 256 channels at 14x14 1.54, 512 at 7x7 2.48, 64 at 8x8 1.25).
 _DIRECT_MIN_PIXELS_PER_CHANNEL = 3
 # ... and grouped stride-1 convs of fewer output channels per group than this, whatever their plane: im2col's
 # GEMM per group is too thin there (batch 8, 1 thread, CPU time, direct vs im2col, fwd / fwd+bwd: resnext50's
