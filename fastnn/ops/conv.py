@@ -19,7 +19,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
     Arguments as in PyTorch's F.conv2d (stride/padding/dilation: int or (h, w); padding also 'valid' or
     'same'); `algorithm` picks the kernel: one of the device's algorithms (CPU: 'direct', 'im2col', 'winograd'),
-    or 'auto' (the backend's measured choice, fastnn/_kernels/cpu_conv.choose_algorithm).
+    or 'auto' (the backend's measured choice, fastnn/_kernels/cpu_conv.choose_algorithm; the forward's own
+    fastest where no backward will follow: grad disabled, or neither input nor weight requiring grad).
     """
     check_conv_args("conv2d", input, weight, bias, groups, 2, transposed=False)
     backend = input._backend
