@@ -1209,6 +1209,8 @@ _IM2COL_MIN_GROUP_OUT_CHANNELS = 128
 # threads wall (load ~1.8), 3x3 stride 2, batch 8: resnext50's 1024 channels in 32 groups at 14x14 0.60-0.88 |
 # 0.61-0.76, 512 in 16 groups at 14x14 0.75-0.76 | 0.77-0.78, 256 in 8 groups at 28x28 0.40-0.70 | 0.70; but 64
 # per group 0.94 | 0.93 (256 in 4 at 28x28) and 1.16 | 1.10 (512 in 8 at 14x14), 128 per group 1.26 (512 in 4).
+# Fewer (image, group) tasks do not change it (load ~2): one image, 1024 in 32 groups 0.85 | 0.98, 512 in 16 0.81 |
+# 1.00, 128 in 4 at 56x56 0.52 | 0.62, 64 in 2 at 28x28 0.92 | 0.91 (batch 8: 0.77 | 0.87).
 # Ungrouped strided convs stay im2col without a backward too: resnet20's (batch 64) 16 -> 32 at 32x32 1.04-1.36 |
 # 1.19-1.30 and 32 -> 64 at 16x16 1.56-2.0 | 1.49-1.96 (at batch 1 1.5 | 1.4-1.6), 32 -> 32 at 32x32 0.83-0.86 |
 # 0.74-0.97; resnet18's at batch 1, 3x3 2.6-7.9, 1x1 1.3-2.9 (1 thread).
