@@ -1,10 +1,12 @@
 """Strided direct convs that split each (image, group) into stride phases inside the kernel
 (cpu_conv._tap_sum_blocked_phases, _group_phases; resnext50's stride-2 grouped 3x3 convs) against the NumPy
-reference, and the policy for grouped convs."""
+reference, and the policy for grouped convs, with and without a backward to follow."""
 import numpy as np
 import pytest
 
+import fastnn
 from fastnn._kernels import cpu_conv, ref_conv
+from fastnn.ops.conv import conv2d
 
 
 def _assert_close(actual, expected):
@@ -97,3 +99,76 @@ def test_grouped_policy():
     assert choose((1024, 32, 3, 3), 32, (2, 2), (7, 7)) == "im2col"
     # Groups of 128 output channels and more keep the ungrouped rule: a small plane goes to im2col.
     assert choose((256, 128, 3, 3), 2, (1, 1), (14, 14)) == "im2col"
+
+
+def test_forward_only_policy():
+    choose = cpu_conv.choose_algorithm
+    # Without a backward, resnext50's 1024-channel stride-2 layer (32 per group) runs direct, which wins its forward
+    # (~0.75x im2col's time) but not forward + backward.
+    assert choose((1024, 32, 3, 3), 32, (2, 2), (7, 7), backward=False) == "direct"
+    assert choose((1024, 32, 3, 3), 32, (2, 2), (7, 7), backward=True) == "im2col"
+    assert choose((512, 16, 3, 3), 16, (2, 2), (7, 7), backward=False) == "direct"
+    # From 64 output channels per group im2col wins the forward too.
+    assert choose((256, 64, 3, 3), 4, (2, 2), (14, 14), backward=False) == "im2col"
+    assert choose((512, 128, 3, 3), 4, (2, 2), (7, 7), backward=False) == "im2col"
+    # Ungrouped strided convs keep im2col: resnet20's and resnet18's 3x3 and 1x1 stride-2 convs.
+    assert choose((32, 16, 3, 3), 1, (2, 2), (16, 16), backward=False) == "im2col"
+    assert choose((64, 32, 3, 3), 1, (2, 2), (8, 8), backward=False) == "im2col"
+    assert choose((128, 64, 3, 3), 1, (2, 2), (28, 28), backward=False) == "im2col"
+    assert choose((128, 64, 1, 1), 1, (2, 2), (28, 28), backward=False) == "im2col"
+    # Stride-1 choices do not depend on it.
+    for shape, groups in (((64, 64, 3, 3), 1), ((64, 16, 3, 3), 1), ((1024, 32, 3, 3), 32), ((256, 128, 3, 3), 2)):
+        assert choose(shape, groups, (1, 1), (7, 7), backward=False) == choose(shape, groups, (1, 1), (7, 7))
+
+
+def _conv_algorithms(monkeypatch):
+    """The algorithms the CPU backend's conv2d_forward is called with, in order."""
+    kernels = fastnn.tensor([0.0])._backend.kernels
+    seen = []
+    forward = kernels.conv2d_forward
+
+    def spy(*args):
+        seen.append(args[-1])
+        return forward(*args)
+
+    monkeypatch.setattr(kernels, "conv2d_forward", spy)
+    return seen
+
+
+def test_conv2d_picks_the_forward_only_algorithm_without_a_backward(monkeypatch):
+    # 2 groups of 32 output channels, stride 2: im2col when a backward follows, direct when none will.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 32, 8, 8)).astype(np.float32)
+    w = (rng.standard_normal((64, 16, 3, 3)) / 12).astype(np.float32)
+    expected = ref_conv.conv2d_forward(x.astype(np.float64), w.astype(np.float64), None, (2, 2), (1, 1), (1, 1), 2)
+    seen = _conv_algorithms(monkeypatch)
+    xt, wt = fastnn.tensor(x, requires_grad=True), fastnn.tensor(w, requires_grad=True)
+    with fastnn.no_grad():
+        inference = conv2d(xt, wt, stride=2, padding=1, groups=2)
+    frozen = conv2d(fastnn.tensor(x), fastnn.tensor(w), stride=2, padding=1, groups=2)
+    training = conv2d(xt, wt, stride=2, padding=1, groups=2)
+    assert seen == ["direct", "direct", "im2col"]
+    assert not inference.requires_grad and training.requires_grad
+    for out in (inference, frozen, training):
+        _assert_close(out.detach().numpy(), expected.astype(np.float32))
+    np.testing.assert_array_equal(inference.numpy(), frozen.numpy())
+    # Only the weight needing its gradient still takes the backward into account.
+    seen.clear()
+    conv2d(fastnn.tensor(x), wt, stride=2, padding=1, groups=2)
+    assert seen == ["im2col"]
+
+
+def test_conv2d_under_no_grad_equals_conv2d_with_grad(device):
+    rng = np.random.default_rng(6)
+    data = [rng.standard_normal(shape).astype(np.float32) for shape in ((2, 32, 8, 8), (64, 16, 3, 3), (64,))]
+    x, w, b = (fastnn.tensor(a, device=device, requires_grad=True) for a in data)
+    with fastnn.no_grad():
+        inference = conv2d(x, w, b, stride=2, padding=1, groups=2)
+    training = conv2d(x, w, b, stride=2, padding=1, groups=2)
+    _assert_close(inference.cpu().numpy(), training.detach().cpu().numpy())
+    training.sum().backward()
+    # The gradients of the sum against the reference: the bias's is the pixel count of each output plane.
+    grad_x, grad_w, grad_b = ref_conv.conv2d_backward(np.ones((2, 64, 4, 4)), *[a.astype(np.float64) for a in data[:2]],
+                                                      (2, 2), (1, 1), (1, 1), 2)
+    for t, expected in ((x, grad_x), (w, grad_w), (b, grad_b)):
+        _assert_close(t.grad.cpu().numpy(), expected.astype(np.float32))

@@ -68,7 +68,9 @@ class Backend:
         """Wait for queued device work (a no-op where kernels run synchronously)."""
 
     # ---- policies ---------------------------------------------------------------------------------------
-    def conv_algorithm(self, weight_shape, groups, stride, output_hw):
+    def conv_algorithm(self, weight_shape, groups, stride, output_hw, backward=True):
+        """A name from conv_algorithms for a conv2d of weight (Cout, Cin/groups, kh, kw) with output plane
+        output_hw; `backward`: whether a backward pass will follow the forward (False: inference)."""
         return self.conv_algorithms[0]
 
     def draw(self, method, shape, dtype, generator=None, **params):

@@ -122,8 +122,8 @@ class CPUBackend(Backend):
     def to_host(self, array):
         return array
 
-    def conv_algorithm(self, weight_shape, groups, stride, output_hw):
-        return cpu_conv.choose_algorithm(weight_shape, groups, stride, output_hw)
+    def conv_algorithm(self, weight_shape, groups, stride, output_hw, backward=True):
+        return cpu_conv.choose_algorithm(weight_shape, groups, stride, output_hw, backward=backward)
 
     def set_num_threads(self, n):
         import numba

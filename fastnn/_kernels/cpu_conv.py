@@ -1192,14 +1192,29 @@ _IM2COL_ALWAYS_REDUCTION = 512
 # at 10x10, 0.89 for 64 at 14x14, 0.90 for 48 at 12x12, 1.02 for 32 at 12x12; below 3, 1.07 for 32 at 8x8, 1.04
 # for 64 at 8x8, 1.11 for 128 at 16x16; 5x5 0.60 for 64 at 16x16, 0.53 for 32 at 12x12. The forward alone runs
 # 0.4-0.75 direct on all of these; the backward's weight gradient (_tap_dot) is what holds direct back below 3.
-# Strided convs favoured im2col (fwd+bwd 1.45 for 16 channels at 32x32, 1.9 for 32 at 16x16, stride 2), and
-# 1x1 convs, plain GEMMs, did at every width measured (8 to 1024 input channels: direct/im2col 1.0-3.1).
+# Strided convs favoured im2col (fwd+bwd 1.45 for 16 channels at 32x32, 1.9 for 32 at 16x16, stride 2; again with
+# the strided forward's phases split per task, batch 64, 1 thread, load ~1.9: fwd+bwd 2.55 and 3.28, the forward
+# alone 1.13 and 1.51), and 1x1 convs, plain GEMMs, did at every width measured (8 to 1024 input channels:
+# direct/im2col 1.0-3.1). Stride-1 3x3 convs too small for Winograd's tiles keep im2col without a backward too
+# (forward, one image, 1 thread: 256 channels at 14x14 1.54, 512 at 7x7 2.48, 64 at 8x8 1.25).
 _DIRECT_MIN_PIXELS_PER_CHANNEL = 3
 # ... and grouped stride-1 convs of fewer output channels per group than this, whatever their plane: im2col's
 # GEMM per group is too thin there (batch 8, 1 thread, CPU time, direct vs im2col, fwd / fwd+bwd: resnext50's
 # 1024 channels in 32 groups at 7x7 10.7 vs 22.3 / 43 vs 57 ms; 256 in 4 groups at 14x14 14.4 vs 20.0 / 48 vs 56;
 # but 256 in 2 groups, 128 each, 17.6 vs 25.5 / 98 vs 82, where im2col's backward wins).
 _IM2COL_MIN_GROUP_OUT_CHANNELS = 128
+# A forward with no backward to follow (inference) runs strided grouped convs of fewer output channels per group
+# than this direct too: the strided direct forward (_tap_sum_blocked_phases) beats im2col's thin GEMMs there, its
+# backward does not. Forward, direct/im2col time, best of 10-25 interleaved, 1 thread CPU time (load ~1.8) | 2
+# threads wall (load ~1.8), 3x3 stride 2, batch 8: resnext50's 1024 channels in 32 groups at 14x14 0.60-0.88 |
+# 0.61-0.76, 512 in 16 groups at 14x14 0.75-0.76 | 0.77-0.78, 256 in 8 groups at 28x28 0.40-0.70 | 0.70; but 64
+# per group 0.94 | 0.93 (256 in 4 at 28x28) and 1.16 | 1.10 (512 in 8 at 14x14), 128 per group 1.26 (512 in 4).
+# Fewer (image, group) tasks do not change it (load ~2): one image, 1024 in 32 groups 0.85 | 0.98, 512 in 16 0.81 |
+# 1.00, 128 in 4 at 56x56 0.52 | 0.62, 64 in 2 at 28x28 0.92 | 0.91 (batch 8: 0.77 | 0.87).
+# Ungrouped strided convs stay im2col without a backward too: resnet20's (batch 64) 16 -> 32 at 32x32 1.04-1.36 |
+# 1.19-1.30 and 32 -> 64 at 16x16 1.56-2.0 | 1.49-1.96 (at batch 1 1.5 | 1.4-1.6), 32 -> 32 at 32x32 0.83-0.86 |
+# 0.74-0.97; resnet18's at batch 1, 3x3 2.6-7.9, 1x1 1.3-2.9 (1 thread).
+_FORWARD_ONLY_MIN_GROUP_OUT_CHANNELS = 64
 # First layers on images (up to 4 input channels) run direct whatever their stride or kernel: resnet18's 7x7
 # stride-2 stem (3 -> 64, 224x224) ran 4.8 ms direct vs 17.2 ms im2col at batch 1 on 2 threads (PyTorch 3.8
 # ms; one image is one im2col task, while direct shares out channel blocks), and at batch 8 on 1 thread fwd +
@@ -1230,9 +1245,10 @@ _WINOGRAD_MIN_TILES = 32
 _WINOGRAD_MIN_TILE_USE = 0.5
 
 
-def choose_algorithm(weight_shape, groups, stride, output_hw):
+def choose_algorithm(weight_shape, groups, stride, output_hw, backward=True):
     """'winograd', 'direct' or 'im2col' for a conv2d with weight (Cout, Cin/groups, kh, kw), `groups`, stride
-    (sh, sw) and output plane output_hw (Ho, Wo).
+    (sh, sw) and output plane output_hw (Ho, Wo); `backward`: whether a backward will follow the forward (False
+    for inference, where only the forward's time counts).
 
     Stride-1 3x3 convs with enough input channels go to Winograd (a dilated, heavily padded or small one -
     a batch of few small planes, under 32 tiles, or planes under half their 4x4 tiles - then runs the
@@ -1241,19 +1257,22 @@ def choose_algorithm(weight_shape, groups, stride, output_hw):
     peak, so it wins when a group's GEMM would be thin: first layers with 1 or 3 input channels, small
     LeNet-style layers, depthwise and narrow grouped convolutions, and stride-1 layers whose output planes
     are large next to their channel count. Wide layers and 1x1 convolutions go to im2col, where one BLAS
-    GEMM per batch of images and group runs near peak and the unfolding costs little by comparison.
+    GEMM per batch of images and group runs near peak and the unfolding costs little by comparison. Without a
+    backward, strided grouped convs of narrow groups run direct too.
     """
     cout, cin_g, kh, kw = weight_shape
     if (kh, kw) == (3, 3) and groups == 1 and tuple(stride) == (1, 1) and cin_g >= _WINOGRAD_MIN_IN_CHANNELS:
         return "winograd"
-    return _direct_or_im2col(weight_shape, groups, stride, output_hw)
+    return _direct_or_im2col(weight_shape, groups, stride, output_hw, backward)
 
 
-def _direct_or_im2col(weight_shape, groups, stride, output_hw):
+def _direct_or_im2col(weight_shape, groups, stride, output_hw, backward=True):
     cout, cin_g, kh, kw = weight_shape
     if kh * kw == 1:
         return "im2col"
     if cin_g <= _DIRECT_MAX_IN_CHANNELS:
+        return "direct"
+    if not backward and 1 < groups and cout // groups < _FORWARD_ONLY_MIN_GROUP_OUT_CHANNELS:
         return "direct"
     if tuple(stride) == (1, 1) and (output_hw[0] * output_hw[1] >= _DIRECT_MIN_PIXELS_PER_CHANNEL * cin_g
                                     or 1 < groups and cout // groups < _IM2COL_MIN_GROUP_OUT_CHANNELS):

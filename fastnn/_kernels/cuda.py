@@ -144,9 +144,9 @@ class CUDABackend(Backend):
         return self.xp.cuda.runtime.getDeviceCount()
 
     # ---- policies -------------------------------------------------------------------------------------
-    def conv_algorithm(self, weight_shape, groups, stride, output_hw):
+    def conv_algorithm(self, weight_shape, groups, stride, output_hw, backward=True):
         from fastnn._kernels.cuda_conv import choose_algorithm
-        return choose_algorithm(weight_shape, groups, stride, output_hw)
+        return choose_algorithm(weight_shape, groups, stride, output_hw, backward=backward)
 
     def _generator(self, host):
         """The device generator that follows `host` (a NumPy Generator): Philox keyed by one draw from it."""

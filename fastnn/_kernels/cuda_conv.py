@@ -18,7 +18,8 @@ ALGORITHMS = ("im2col", "direct")
 _IM2COL_BYTES = 1 << 28
 
 
-def choose_algorithm(weight_shape, groups, stride, output_hw, batch=None, itemsize=4):
+def choose_algorithm(weight_shape, groups, stride, output_hw, batch=None, itemsize=4, backward=True):
+    # `backward` (whether a backward follows) is the CPU policy's seam; unmeasured on a GPU, it changes nothing here.
     cout, cin_g, kh, kw = weight_shape
     if cin_g == 1 and groups > 1:  # depthwise: per-tap products are already the whole work
         return "direct"

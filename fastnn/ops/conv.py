@@ -1,7 +1,7 @@
 """2-D convolution (PyTorch's F.conv2d) with its backward, on the device's direct or im2col kernels."""
 from fastnn._tracing import traced
 from fastnn._validation import check_conv_args, int_tuple, output_sizes, padding_pairs
-from fastnn.autograd import make_result
+from fastnn.autograd import is_grad_enabled, make_result
 
 
 def conv2d_output_shape(input_shape, weight_shape, stride=1, padding=0, dilation=1):
@@ -19,7 +19,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
     Arguments as in PyTorch's F.conv2d (stride/padding/dilation: int or (h, w); padding also 'valid' or
     'same'); `algorithm` picks the kernel: one of the device's algorithms (CPU: 'direct', 'im2col', 'winograd'),
-    or 'auto' (the backend's measured choice, fastnn/_kernels/cpu_conv.choose_algorithm).
+    or 'auto' (the backend's measured choice, fastnn/_kernels/cpu_conv.choose_algorithm; the forward's own
+    fastest where no backward will follow: grad disabled, or neither input nor weight requiring grad).
     """
     check_conv_args("conv2d", input, weight, bias, groups, 2, transposed=False)
     backend = input._backend
@@ -41,7 +42,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     x = xp.ascontiguousarray(x)
     w = xp.ascontiguousarray(weight._data)
     if algorithm == "auto":
-        algorithm = backend.conv_algorithm(weight.shape, groups, stride, output_hw)
+        # Without a backward to follow (no_grad, or frozen input and weight: a bias-only gradient is the same sum
+        # whatever the algorithm) the policy may pick the forward's fastest algorithm.
+        will_backward = is_grad_enabled() and (input.requires_grad or weight.requires_grad)
+        algorithm = backend.conv_algorithm(weight.shape, groups, stride, output_hw, backward=will_backward)
     kernels = backend.kernels
     b = None if bias is None else xp.ascontiguousarray(bias._data)
     out = kernels.conv2d_forward(x, w, b, stride, pad, dilation, groups, algorithm)
