@@ -330,42 +330,71 @@ def _grad_transform(src, offsets, pitch, t0, tmp, gt):
         t = end
 
 
+@njit(nogil=True, cache=True)
+def _output_runs(tile_y, tile_x, offsets, out_h, out_w):
+    """(first tile, flat offset, width, rows) of each run of a chunk's tiles along a tile row (tile_x steps by
+    TILE): the run's output rows are contiguous segments of out's rows, only its last tile clipped."""
+    runs = np.empty((offsets.shape[0], 4), np.int64)
+    n_runs = 0
+    t = 0
+    while t < offsets.shape[0]:
+        end = t + 1
+        while end < offsets.shape[0] and tile_x[end] == tile_x[end - 1] + TILE:
+            end += 1
+        runs[n_runs, 0], runs[n_runs, 1] = t, offsets[t]
+        runs[n_runs, 2] = min((end - t) * TILE, out_w - tile_x[t])
+        runs[n_runs, 3] = min(TILE, out_h - tile_y[t])
+        n_runs += 1
+        t = end
+    return runs[:n_runs]
+
+
 @njit(nogil=True, cache=True, fastmath=_FASTMATH)
-def _output_transform(m, bias, tile_y, tile_x, offsets, tmp, tile, out):
-    """The chunk's output tiles, Aᵀ M[:, k] A + bias[k] (Aᵀ written out), clipped to the planes of out (flat
-    (N, K, Ho, Wo) output, tile t of channel k at offsets[t] + k*Ho*Wo)."""
+def _output_transform(m, bias, runs, tmp, rows, out):
+    """The chunk's output tiles, Aᵀ M[k] A + bias[k] (Aᵀ written out), clipped to the planes of out (flat
+    (N, K, Ho, Wo) output, the runs of tiles as _output_runs gives them at channel 0). m (K, 36, count) holds a
+    channel's 36 positions together. Per channel: Aᵀ over the positions' rows into tmp (4, 6, count), one
+    store stream per loop; A over its columns into rows (4, count * TILE), row i of tile t at [i, t*TILE..],
+    so that each run's output row is one contiguous copy."""
     out_h, out_w = out.shape[2], out.shape[3]
     flat = out.reshape(-1)
     plane = out_h * out_w
-    count = offsets.shape[0]
+    count = m.shape[2]
     c2, c4, c8 = m.dtype.type(2), m.dtype.type(4), m.dtype.type(8)
-    for k in range(m.shape[1]):
+    for k in range(m.shape[0]):
+        mk = m[k]
         for b in range(_PATCH):
+            m0, m1, m2 = mk[b], mk[_PATCH + b], mk[2 * _PATCH + b]
+            m3, m4, m5 = mk[3 * _PATCH + b], mk[4 * _PATCH + b], mk[5 * _PATCH + b]
+            o = tmp[0, b]
             for t in range(count):
-                m0, m1, m2 = m[b, k, t], m[_PATCH + b, k, t], m[2 * _PATCH + b, k, t]
-                m3, m4, m5 = m[3 * _PATCH + b, k, t], m[4 * _PATCH + b, k, t], m[5 * _PATCH + b, k, t]
-                s, d, s2, d2 = m1 + m2, m1 - m2, m3 + m4, m3 - m4
-                tmp[0, b, t] = m0 + s + s2
-                tmp[1, b, t] = d + c2 * d2
-                tmp[2, b, t] = s + c4 * s2
-                tmp[3, b, t] = d + c8 * d2 + m5
+                o[t] = m0[t] + (m1[t] + m2[t]) + (m3[t] + m4[t])
+            o = tmp[1, b]
+            for t in range(count):
+                o[t] = (m1[t] - m2[t]) + c2 * (m3[t] - m4[t])
+            o = tmp[2, b]
+            for t in range(count):
+                o[t] = (m1[t] + m2[t]) + c4 * (m3[t] + m4[t])
+            o = tmp[3, b]
+            for t in range(count):
+                o[t] = (m1[t] - m2[t]) + c8 * (m3[t] - m4[t]) + m5[t]
         bk = bias[k]
         for i in range(TILE):
-            row = tmp[i]
+            q0, q1, q2, q3, q4, q5 = tmp[i, 0], tmp[i, 1], tmp[i, 2], tmp[i, 3], tmp[i, 4], tmp[i, 5]
+            dst = rows[i]
             for t in range(count):
-                m0, m1, m2, m3, m4, m5 = row[0, t], row[1, t], row[2, t], row[3, t], row[4, t], row[5, t]
-                s, d, s2, d2 = m1 + m2, m1 - m2, m3 + m4, m3 - m4
-                tile[i, 0, t] = m0 + s + s2 + bk
-                tile[i, 1, t] = d + c2 * d2 + bk
-                tile[i, 2, t] = s + c4 * s2 + bk
-                tile[i, 3, t] = d + c8 * d2 + m5 + bk
+                s, d, s2, d2 = q1[t] + q2[t], q1[t] - q2[t], q3[t] + q4[t], q3[t] - q4[t]
+                dst[TILE * t] = q0[t] + s + s2 + bk
+                dst[TILE * t + 1] = d + c2 * d2 + bk
+                dst[TILE * t + 2] = s + c4 * s2 + bk
+                dst[TILE * t + 3] = d + c8 * d2 + q5[t] + bk
         base = k * plane
-        for t in range(count):
-            o = offsets[t] + base
-            rows, cols = min(TILE, out_h - tile_y[t]), min(TILE, out_w - tile_x[t])
-            for i in range(rows):
-                for j in range(cols):
-                    flat[o + i * out_w + j] = tile[i, j, t]
+        for r in range(runs.shape[0]):
+            first, o, width = runs[r, 0] * TILE, runs[r, 1] + base, runs[r, 2]
+            for i in range(runs[r, 3]):
+                src, dst = rows[i, first:first + width], flat[o + i * out_w:o + i * out_w + width]
+                for j in range(width):
+                    dst[j] = src[j]
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
@@ -385,12 +414,12 @@ def _winograd_conv(xc, u, bias, in_offsets, out_offsets, tile_y, tile_x, chunk, 
         count = t1 - t0
         v = np.empty((n_pos, count, cin), dtype)
         _input_transform(src, in_offsets[t0:t1], pitch, 0, np.empty((_PATCH, 1, pitch), dtype), v)
-        m = np.empty((n_pos, cout, count), dtype)
+        m = np.empty((cout, n_pos, count), dtype)
         for p in range(n_pos):
-            gemm(1.0, u[p], v[p].T, 0.0, m[p])
-        tile = np.empty((TILE, TILE, count), dtype)
-        _output_transform(m, bias, tile_y[t0:t1], tile_x[t0:t1], out_offsets[t0:t1],
-                          np.empty((TILE, _PATCH, count), dtype), tile, out)
+            gemm(1.0, u[p], v[p].T, 0.0, m[:, p])
+        runs = _output_runs(tile_y[t0:t1], tile_x[t0:t1], out_offsets[t0:t1], out.shape[2], out.shape[3])
+        _output_transform(m, bias, runs, np.empty((TILE, _PATCH, count), dtype),
+                          np.empty((TILE, count * TILE), dtype), out)
     return out
 
 
