@@ -209,24 +209,21 @@ def _column_slot(x, width):
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _phase_major_row(image, y, dst, left):
-    """dst (Wp, C) = row y of image (C, H, W) channels last at columns left.., in _column_slot's order, in the
-    loop order _pixel_by_pixel picks (the columns outside the image are left alone)."""
+def _phase_major_row(image, y, dst, slots):
+    """dst[slots[j]] = pixel (y, j) of image (C, H, W), its channels contiguous, in the loop order
+    _pixel_by_pixel picks. Channel by channel, each phase's pixels (a run of slots) are read with a stride of
+    TILE: indexing the slots per pixel there measured 1.5x slower, a transpose in order then a pass moving the
+    pixels to their slots 2x (16 channels of 32x32)."""
     chans, _, width = image.shape
-    cols = dst.shape[0]
-    by_pixel = _pixel_by_pixel(chans, image.strides[0])
-    for phase in range(TILE):
-        j0 = (phase - left) % TILE
-        if j0 >= width:
-            continue
-        block = dst[_column_slot(left + j0, cols):]
-        if by_pixel:
-            src = image[:, y]
-            for i in range((width - j0 + TILE - 1) // TILE):
-                pixel = block[i]
-                for c in range(chans):
-                    pixel[c] = src[c, j0 + TILE * i]
-        else:
+    if _pixel_by_pixel(chans, image.strides[0]):
+        src = image[:, y]
+        for j in range(width):
+            pixel = dst[slots[j]]
+            for c in range(chans):
+                pixel[c] = src[c, j]
+    else:
+        for j0 in range(min(TILE, width)):
+            block = dst[slots[j0]:]
             for c in range(chans):
                 channel = image[c, y]
                 for i in range((width - j0 + TILE - 1) // TILE):
@@ -242,6 +239,9 @@ def _to_channels_last(x, top, left, out):
     n_img, chans, height, width = x.shape
     rows, cols = out.shape[1], out.shape[2]
     zero = out.dtype.type(0)
+    slots = np.empty(width, np.int64)
+    for j in range(width):
+        slots[j] = _column_slot(left + j, cols)
     for task in prange(n_img * rows):
         n = task // rows
         y = task % rows - top
@@ -252,7 +252,7 @@ def _to_channels_last(x, top, left, out):
         for col in range(cols):
             if col < left or col >= left + width:
                 dst[_column_slot(col, cols)] = zero
-        _phase_major_row(x[n], y, dst, left)
+        _phase_major_row(x[n], y, dst, slots)
     return out
 
 
