@@ -332,11 +332,11 @@ def _run_start(src_offset, pitch, chans):
 
 @njit(nogil=True, cache=True, fastmath=_FASTMATH)
 def _input_transform(src, offsets, pitch, t0, tmp, v):
-    """v[a*6 + b, t0 + t, c] = (Bᵀ d B)[a, b] for d the 6x6 patch of channel c whose origin pixel is at offsets[t]
-    (see _channels_last_offsets) of the channels-last padded input src (rows of pitch values, pixels in
-    _column_slot's order). Per run of tiles along a tile row, Bᵀ first combines the six input rows over their whole width
-    (tmp (6, >= pitch)), then B the run's six patch columns: column j of the run's tiles is one contiguous block
-    of the phase-major rows, so each output position of the whole run is one loop."""
+    """v[a*6 + b, t0 + t, c] = (Bᵀ d B)[a, b] for d the 6x6 patch of channel c whose origin pixel is at
+    offsets[t] (see _channels_last_offsets) of the channels-last padded input src (rows of pitch values, pixels
+    in _column_slot's order). Per run of tiles along a tile row, Bᵀ first combines the six input rows over their
+    whole width (tmp (6, >= pitch)), then B the run's six patch columns: column j of the run's tiles is one
+    contiguous block of the phase-major rows, so each output position of the whole run is one loop."""
     chans = v.shape[2]
     width = pitch // chans
     step = TILE * chans
@@ -363,8 +363,8 @@ def _input_transform(src, offsets, pitch, t0, tmp, v):
 @njit(nogil=True, cache=True, fastmath=_FASTMATH)
 def _grad_transform(src, offsets, pitch, t0, tmp, gt):
     """gt[a*6 + b, t0 + t, k] = (A g Aᵀ)[a, b] for g the 4x4 output-gradient tile of channel k whose origin
-    pixel is at offsets[t] (see _channels_last_offsets) of the channels-last src (phase-major rows of pitch values); runs of
-    tiles as in _input_transform."""
+    pixel is at offsets[t] (see _channels_last_offsets) of the channels-last src (phase-major rows of pitch
+    values); runs of tiles as in _input_transform."""
     chans = gt.shape[2]
     width = pitch // chans
     step = TILE * chans
