@@ -96,13 +96,18 @@ def test_layout_copies_walk_the_pixels_unless_the_channel_rows_share_an_l1_set()
                                                           ((1, 7, 16, 32), np.float64, True)])
 @pytest.mark.parametrize("padding, extra", [((0, 0), (0, 0)), ((2, 1), (3, 1))])
 def test_channels_last_copy_is_the_padded_input_transposed(shape, dtype, pixel_by_pixel, padding, extra):
-    """Both loop orders (odd channel counts and widths among them) give the zero-padded NumPy transpose."""
+    """Both loop orders (odd channel counts and widths among them) give the zero-padded NumPy transpose, each
+    row's columns in phase-major order: those = 0 (mod 4) first, then 1, 2, 3."""
     x = np.random.default_rng(5).standard_normal(shape).astype(dtype)
     assert cpu_winograd._pixel_by_pixel(shape[1], x.strides[1]) == pixel_by_pixel
     size = (shape[2] + padding[0] + extra[0], shape[3] + padding[1] + extra[1])
     expected = np.zeros(shape[:2] + size, dtype)
     expected[:, :, padding[0]:padding[0] + shape[2], padding[1]:padding[1] + shape[3]] = x
-    np.testing.assert_array_equal(cpu_winograd._channels_last(x, padding, *size), expected.transpose(0, 2, 3, 1))
+    columns = np.arange(size[1])
+    phase_major = np.concatenate([columns[phase::4] for phase in range(4)])
+    assert [cpu_winograd._column_slot(col, size[1]) for col in phase_major] == list(range(size[1]))
+    np.testing.assert_array_equal(cpu_winograd._channels_last(x, padding, *size),
+                                  expected.transpose(0, 2, 3, 1)[:, :, phase_major])
 
 
 @pytest.mark.parametrize("chunk", [3, 7])

@@ -11,7 +11,8 @@ parallel iteration: a chunk transforms its input patches, runs its 36 single-thr
 own output tiles, so the result does not depend on scheduling (bit-identical run to run), and a single large
 image still spreads over the cores. The input is copied once, zero-padded so that every patch lies inside it and
 channels last so that the input transform runs over contiguous channels (vectorized, 3x faster than gathering
-tiles from NCHW planes); the transforms are written out (no zero coefficients).
+tiles from NCHW planes), each row's columns in phase-major order (_column_slot) so that the transforms' second
+stage runs over a whole run of tiles per loop; the transforms are written out (no zero coefficients).
 
 The backward of a stride-1 3x3 conv is again one: grad_input = conv(grad_out, weight flipped and transposed,
 padding 2 - padding), whose channels-last copy of grad_out also feeds the weight gradient. The weight gradient
@@ -196,14 +197,51 @@ def channels_first_row(src, image, y):
                 channel[j] = src[j, c]
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _column_slot(x, width):
+    """Where column x lies in a phase-major row of `width` pixels: the columns x = 0 (mod TILE) first, in order,
+    then those = 1, 2 and 3. Column x + TILE*s then lies s slots after column x, so that the s-th tiles of a run
+    along a tile row read column j of their patches as one contiguous block (see _input_transform)."""
+    slot = x // TILE
+    for phase in range(x % TILE):
+        slot += (width - phase + TILE - 1) // TILE
+    return slot
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _phase_major_row(image, y, dst, slots):
+    """dst[slots[j]] = pixel (y, j) of image (C, H, W), its channels contiguous, in the loop order
+    _pixel_by_pixel picks. Channel by channel, each phase's pixels (a run of slots) are read with a stride of
+    TILE: indexing the slots per pixel there measured 1.5x slower, a transpose in order then a pass moving the
+    pixels to their slots 2x (16 channels of 32x32)."""
+    chans, _, width = image.shape
+    if _pixel_by_pixel(chans, image.strides[0]):
+        src = image[:, y]
+        for j in range(width):
+            pixel = dst[slots[j]]
+            for c in range(chans):
+                pixel[c] = src[c, j]
+    else:
+        for j0 in range(min(TILE, width)):
+            block = dst[slots[j0]:]
+            for c in range(chans):
+                channel = image[c, y]
+                for i in range((width - j0 + TILE - 1) // TILE):
+                    block[i, c] = channel[j0 + TILE * i]
+
+
 @njit(parallel=True, nogil=True, cache=True)
 def _to_channels_last(x, top, left, out):
     """out (N, Hp, Wp, C) = x (N, C, H, W) with its channels last, at rows top.. and columns left.., zero
     elsewhere: every tile's patch then lies inside, and each pixel's channels are one contiguous run, over which
-    the transforms vectorize. One (image, row) per iteration."""
+    the transforms vectorize. Each row's pixels lie in _column_slot's phase-major order. One (image, row) per
+    iteration."""
     n_img, chans, height, width = x.shape
-    rows = out.shape[1]
+    rows, cols = out.shape[1], out.shape[2]
     zero = out.dtype.type(0)
+    slots = np.empty(width, np.int64)
+    for j in range(width):
+        slots[j] = _column_slot(left + j, cols)
     for task in prange(n_img * rows):
         n = task // rows
         y = task % rows - top
@@ -211,9 +249,10 @@ def _to_channels_last(x, top, left, out):
         if y < 0 or y >= height:
             dst[:] = zero
             continue
-        dst[:left] = zero
-        dst[left + width:] = zero
-        channels_last_row(x[n], y, dst[left:left + width])
+        for col in range(cols):
+            if col < left or col >= left + width:
+                dst[_column_slot(col, cols)] = zero
+        _phase_major_row(x[n], y, dst, slots)
     return out
 
 
@@ -223,52 +262,52 @@ def _to_channels_last(x, top, left, out):
 
 
 @njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
-def _bt(d0, d1, d2, d3, d4, d5, out, first, col):
-    """out[first + a, col, :n] = (Bᵀ d)[a] for six rows d0..d5 of length n (Lavin & Gray's F(4, 3) Bᵀ, its
+def _bt(d0, d1, d2, d3, d4, d5, out, first, lo):
+    """out[first + a, lo:lo + n] = (Bᵀ d)[a] for six rows d0..d5 of length n (Lavin & Gray's F(4, 3) Bᵀ, its
     shared sub-expressions recomputed per output row)."""
     c2, c4, c5 = out.dtype.type(2), out.dtype.type(4), out.dtype.type(5)
     n = d0.shape[0]
-    o = out[first, col]
+    o = out[first, lo:lo + n]
     for c in range(n):
         o[c] = c4 * d0[c] - c5 * d2[c] + d4[c]
-    o = out[first + 1, col]
+    o = out[first + 1, lo:lo + n]
     for c in range(n):
         o[c] = (d4[c] - c4 * d2[c]) + (d3[c] - c4 * d1[c])
-    o = out[first + 2, col]
+    o = out[first + 2, lo:lo + n]
     for c in range(n):
         o[c] = (d4[c] - c4 * d2[c]) - (d3[c] - c4 * d1[c])
-    o = out[first + 3, col]
+    o = out[first + 3, lo:lo + n]
     for c in range(n):
         o[c] = (d4[c] - d2[c]) + c2 * (d3[c] - d1[c])
-    o = out[first + 4, col]
+    o = out[first + 4, lo:lo + n]
     for c in range(n):
         o[c] = (d4[c] - d2[c]) - c2 * (d3[c] - d1[c])
-    o = out[first + 5, col]
+    o = out[first + 5, lo:lo + n]
     for c in range(n):
         o[c] = c4 * d1[c] - c5 * d3[c] + d5[c]
 
 
 @njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
-def _at(g0, g1, g2, g3, out, first, col):
-    """out[first + a, col, :n] = (A g)[a] for four rows g0..g3 of length n, A = ATᵀ written out."""
+def _at(g0, g1, g2, g3, out, first, lo):
+    """out[first + a, lo:lo + n] = (A g)[a] for four rows g0..g3 of length n, A = ATᵀ written out."""
     c2, c4, c8 = out.dtype.type(2), out.dtype.type(4), out.dtype.type(8)
     n = g0.shape[0]
-    o = out[first, col]
+    o = out[first, lo:lo + n]
     for c in range(n):
         o[c] = g0[c]
-    o = out[first + 1, col]
+    o = out[first + 1, lo:lo + n]
     for c in range(n):
         o[c] = (g0[c] + g2[c]) + (g1[c] + g3[c])
-    o = out[first + 2, col]
+    o = out[first + 2, lo:lo + n]
     for c in range(n):
         o[c] = (g0[c] + g2[c]) - (g1[c] + g3[c])
-    o = out[first + 3, col]
+    o = out[first + 3, lo:lo + n]
     for c in range(n):
         o[c] = (g0[c] + c4 * g2[c]) + (c2 * g1[c] + c8 * g3[c])
-    o = out[first + 4, col]
+    o = out[first + 4, lo:lo + n]
     for c in range(n):
         o[c] = (g0[c] + c4 * g2[c]) - (c2 * g1[c] + c8 * g3[c])
-    o = out[first + 5, col]
+    o = out[first + 5, lo:lo + n]
     for c in range(n):
         o[c] = g3[c]
 
@@ -283,89 +322,133 @@ def _run_end(offsets, t, step):
     return end
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _run_start(src_offset, pitch, chans):
+    """(flat offset of its row, column) of a tile's origin at src_offset (see _channels_last_offsets) in a
+    channels-last copy with rows of pitch = width * chans values."""
+    col = src_offset % pitch // chans
+    return src_offset - col * chans, col
+
+
 @njit(nogil=True, cache=True, fastmath=_FASTMATH)
 def _input_transform(src, offsets, pitch, t0, tmp, v):
-    """v[a*6 + b, t0 + t, c] = (Bᵀ d B)[a, b] for d the 6x6 patch of channel c whose pixel (i, j) is at flat
-    offset offsets[t] + i*pitch + j*C + c of the channels-last padded input src. Per run of tiles along a
-    tile row, Bᵀ first combines the six input rows over the run's whole width (tmp (6, 1, >= its length)),
-    then B each tile's six columns of channels."""
+    """v[a*6 + b, t0 + t, c] = (Bᵀ d B)[a, b] for d the 6x6 patch of channel c whose origin pixel is at
+    offsets[t] (see _channels_last_offsets) of the channels-last padded input src (rows of pitch values, pixels
+    in _column_slot's order). Per run of tiles along a tile row, Bᵀ first combines the six input rows over their
+    whole width (tmp (6, >= pitch)), then B the run's six patch columns: column j of the run's tiles is one
+    contiguous block of the phase-major rows, so each output position of the whole run is one loop."""
     chans = v.shape[2]
+    width = pitch // chans
     step = TILE * chans
+    flat = v.reshape((v.shape[0], v.shape[1] * chans))
     t = 0
     while t < offsets.shape[0]:
         end = _run_end(offsets, t, step)
-        o, length = offsets[t], (end - t) * step + 2 * chans
-        _bt(src[o:o + length], src[o + pitch:o + pitch + length], src[o + 2 * pitch:o + 2 * pitch + length],
-            src[o + 3 * pitch:o + 3 * pitch + length], src[o + 4 * pitch:o + 4 * pitch + length],
-            src[o + 5 * pitch:o + 5 * pitch + length], tmp, 0, 0)
-        for s in range(t, end):
-            c0 = (s - t) * step
-            for a in range(_PATCH):
-                r = tmp[a, 0]
-                _bt(r[c0:c0 + chans], r[c0 + chans:c0 + 2 * chans], r[c0 + 2 * chans:c0 + 3 * chans],
-                    r[c0 + 3 * chans:c0 + 4 * chans], r[c0 + 4 * chans:c0 + 5 * chans],
-                    r[c0 + 5 * chans:c0 + 6 * chans], v, a * _PATCH, t0 + s)
+        o, x0 = _run_start(offsets[t], pitch, chans)
+        _bt(src[o:o + pitch], src[o + pitch:o + 2 * pitch], src[o + 2 * pitch:o + 3 * pitch],
+            src[o + 3 * pitch:o + 4 * pitch], src[o + 4 * pitch:o + 5 * pitch], src[o + 5 * pitch:o + 6 * pitch],
+            tmp, 0, 0)
+        n = (end - t) * chans
+        s0, s1, s2 = (_column_slot(x0, width) * chans, _column_slot(x0 + 1, width) * chans,
+                      _column_slot(x0 + 2, width) * chans)
+        s3, s4, s5 = (_column_slot(x0 + 3, width) * chans, _column_slot(x0 + 4, width) * chans,
+                      _column_slot(x0 + 5, width) * chans)
+        for a in range(_PATCH):
+            r = tmp[a]
+            _bt(r[s0:s0 + n], r[s1:s1 + n], r[s2:s2 + n], r[s3:s3 + n], r[s4:s4 + n], r[s5:s5 + n], flat,
+                a * _PATCH, (t0 + t) * chans)
         t = end
 
 
 @njit(nogil=True, cache=True, fastmath=_FASTMATH)
 def _grad_transform(src, offsets, pitch, t0, tmp, gt):
-    """gt[a*6 + b, t0 + t, k] = (A g Aᵀ)[a, b] for g the 4x4 output-gradient tile of channel k whose pixel
-    (i, j) is at flat offset offsets[t] + i*pitch + j*K + k of the channels-last src; runs of tiles as in
-    _input_transform."""
+    """gt[a*6 + b, t0 + t, k] = (A g Aᵀ)[a, b] for g the 4x4 output-gradient tile of channel k whose origin
+    pixel is at offsets[t] (see _channels_last_offsets) of the channels-last src (phase-major rows of pitch
+    values); runs of tiles as in _input_transform."""
     chans = gt.shape[2]
+    width = pitch // chans
     step = TILE * chans
+    flat = gt.reshape((gt.shape[0], gt.shape[1] * chans))
     t = 0
     while t < offsets.shape[0]:
         end = _run_end(offsets, t, step)
-        o, length = offsets[t], (end - t) * step
-        _at(src[o:o + length], src[o + pitch:o + pitch + length], src[o + 2 * pitch:o + 2 * pitch + length],
-            src[o + 3 * pitch:o + 3 * pitch + length], tmp, 0, 0)
-        for s in range(t, end):
-            c0 = (s - t) * step
-            for a in range(_PATCH):
-                r = tmp[a, 0]
-                _at(r[c0:c0 + chans], r[c0 + chans:c0 + 2 * chans], r[c0 + 2 * chans:c0 + 3 * chans],
-                    r[c0 + 3 * chans:c0 + 4 * chans], gt, a * _PATCH, t0 + s)
+        o, x0 = _run_start(offsets[t], pitch, chans)
+        _at(src[o:o + pitch], src[o + pitch:o + 2 * pitch], src[o + 2 * pitch:o + 3 * pitch],
+            src[o + 3 * pitch:o + 4 * pitch], tmp, 0, 0)
+        n = (end - t) * chans
+        s0, s1 = _column_slot(x0, width) * chans, _column_slot(x0 + 1, width) * chans
+        s2, s3 = _column_slot(x0 + 2, width) * chans, _column_slot(x0 + 3, width) * chans
+        for a in range(_PATCH):
+            r = tmp[a]
+            _at(r[s0:s0 + n], r[s1:s1 + n], r[s2:s2 + n], r[s3:s3 + n], flat, a * _PATCH, (t0 + t) * chans)
         t = end
 
 
+@njit(nogil=True, cache=True)
+def _output_runs(tile_y, tile_x, offsets, out_h, out_w):
+    """(first tile, flat offset, width, rows) of each run of a chunk's tiles along a tile row (tile_x steps by
+    TILE): the run's output rows are contiguous segments of out's rows, only its last tile clipped."""
+    runs = np.empty((offsets.shape[0], 4), np.int64)
+    n_runs = 0
+    t = 0
+    while t < offsets.shape[0]:
+        end = t + 1
+        while end < offsets.shape[0] and tile_x[end] == tile_x[end - 1] + TILE:
+            end += 1
+        runs[n_runs, 0], runs[n_runs, 1] = t, offsets[t]
+        runs[n_runs, 2] = min((end - t) * TILE, out_w - tile_x[t])
+        runs[n_runs, 3] = min(TILE, out_h - tile_y[t])
+        n_runs += 1
+        t = end
+    return runs[:n_runs]
+
+
 @njit(nogil=True, cache=True, fastmath=_FASTMATH)
-def _output_transform(m, bias, tile_y, tile_x, offsets, tmp, tile, out):
-    """The chunk's output tiles, Aᵀ M[:, k] A + bias[k] (Aᵀ written out), clipped to the planes of out (flat
-    (N, K, Ho, Wo) output, tile t of channel k at offsets[t] + k*Ho*Wo)."""
+def _output_transform(m, bias, runs, tmp, rows, out):
+    """The chunk's output tiles, Aᵀ M[k] A + bias[k] (Aᵀ written out), clipped to the planes of out (flat
+    (N, K, Ho, Wo) output, the runs of tiles as _output_runs gives them at channel 0). m (K, 36, count) holds a
+    channel's 36 positions together. Per channel: Aᵀ over the positions' rows into tmp (4, 6, count), one
+    store stream per loop; A over its columns into rows (4, count * TILE), row i of tile t at [i, t*TILE..],
+    so that each run's output row is one contiguous copy."""
     out_h, out_w = out.shape[2], out.shape[3]
     flat = out.reshape(-1)
     plane = out_h * out_w
-    count = offsets.shape[0]
+    count = m.shape[2]
     c2, c4, c8 = m.dtype.type(2), m.dtype.type(4), m.dtype.type(8)
-    for k in range(m.shape[1]):
+    for k in range(m.shape[0]):
+        mk = m[k]
         for b in range(_PATCH):
+            m0, m1, m2 = mk[b], mk[_PATCH + b], mk[2 * _PATCH + b]
+            m3, m4, m5 = mk[3 * _PATCH + b], mk[4 * _PATCH + b], mk[5 * _PATCH + b]
+            o = tmp[0, b]
             for t in range(count):
-                m0, m1, m2 = m[b, k, t], m[_PATCH + b, k, t], m[2 * _PATCH + b, k, t]
-                m3, m4, m5 = m[3 * _PATCH + b, k, t], m[4 * _PATCH + b, k, t], m[5 * _PATCH + b, k, t]
-                s, d, s2, d2 = m1 + m2, m1 - m2, m3 + m4, m3 - m4
-                tmp[0, b, t] = m0 + s + s2
-                tmp[1, b, t] = d + c2 * d2
-                tmp[2, b, t] = s + c4 * s2
-                tmp[3, b, t] = d + c8 * d2 + m5
+                o[t] = m0[t] + (m1[t] + m2[t]) + (m3[t] + m4[t])
+            o = tmp[1, b]
+            for t in range(count):
+                o[t] = (m1[t] - m2[t]) + c2 * (m3[t] - m4[t])
+            o = tmp[2, b]
+            for t in range(count):
+                o[t] = (m1[t] + m2[t]) + c4 * (m3[t] + m4[t])
+            o = tmp[3, b]
+            for t in range(count):
+                o[t] = (m1[t] - m2[t]) + c8 * (m3[t] - m4[t]) + m5[t]
         bk = bias[k]
         for i in range(TILE):
-            row = tmp[i]
+            q0, q1, q2, q3, q4, q5 = tmp[i, 0], tmp[i, 1], tmp[i, 2], tmp[i, 3], tmp[i, 4], tmp[i, 5]
+            dst = rows[i]
             for t in range(count):
-                m0, m1, m2, m3, m4, m5 = row[0, t], row[1, t], row[2, t], row[3, t], row[4, t], row[5, t]
-                s, d, s2, d2 = m1 + m2, m1 - m2, m3 + m4, m3 - m4
-                tile[i, 0, t] = m0 + s + s2 + bk
-                tile[i, 1, t] = d + c2 * d2 + bk
-                tile[i, 2, t] = s + c4 * s2 + bk
-                tile[i, 3, t] = d + c8 * d2 + m5 + bk
+                s, d, s2, d2 = q1[t] + q2[t], q1[t] - q2[t], q3[t] + q4[t], q3[t] - q4[t]
+                dst[TILE * t] = q0[t] + s + s2 + bk
+                dst[TILE * t + 1] = d + c2 * d2 + bk
+                dst[TILE * t + 2] = s + c4 * s2 + bk
+                dst[TILE * t + 3] = d + c8 * d2 + q5[t] + bk
         base = k * plane
-        for t in range(count):
-            o = offsets[t] + base
-            rows, cols = min(TILE, out_h - tile_y[t]), min(TILE, out_w - tile_x[t])
-            for i in range(rows):
-                for j in range(cols):
-                    flat[o + i * out_w + j] = tile[i, j, t]
+        for r in range(runs.shape[0]):
+            first, o, width = runs[r, 0] * TILE, runs[r, 1] + base, runs[r, 2]
+            for i in range(runs[r, 3]):
+                src, dst = rows[i, first:first + width], flat[o + i * out_w:o + i * out_w + width]
+                for j in range(width):
+                    dst[j] = src[j]
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
@@ -384,13 +467,13 @@ def _winograd_conv(xc, u, bias, in_offsets, out_offsets, tile_y, tile_x, chunk, 
         t1 = min(t0 + chunk, n_tiles)
         count = t1 - t0
         v = np.empty((n_pos, count, cin), dtype)
-        _input_transform(src, in_offsets[t0:t1], pitch, 0, np.empty((_PATCH, 1, pitch), dtype), v)
-        m = np.empty((n_pos, cout, count), dtype)
+        _input_transform(src, in_offsets[t0:t1], pitch, 0, np.empty((_PATCH, pitch), dtype), v)
+        m = np.empty((cout, n_pos, count), dtype)
         for p in range(n_pos):
-            gemm(1.0, u[p], v[p].T, 0.0, m[p])
-        tile = np.empty((TILE, TILE, count), dtype)
-        _output_transform(m, bias, tile_y[t0:t1], tile_x[t0:t1], out_offsets[t0:t1],
-                          np.empty((TILE, _PATCH, count), dtype), tile, out)
+            gemm(1.0, u[p], v[p].T, 0.0, m[:, p])
+        runs = _output_runs(tile_y[t0:t1], tile_x[t0:t1], out_offsets[t0:t1], out.shape[2], out.shape[3])
+        _output_transform(m, bias, runs, np.empty((TILE, _PATCH, count), dtype),
+                          np.empty((TILE, count * TILE), dtype), out)
     return out
 
 
@@ -405,7 +488,7 @@ def _transform_all(xc, gc, in_offsets, grad_offsets, chunk, v, gt):
     for ci in prange(-(-n_tiles // chunk)):
         t0 = ci * chunk
         t1 = min(t0 + chunk, n_tiles)
-        tmp = np.empty((_PATCH, 1, max(x_pitch, g_pitch)), xc.dtype)
+        tmp = np.empty((_PATCH, max(x_pitch, g_pitch)), xc.dtype)
         _input_transform(x_src, in_offsets[t0:t1], x_pitch, t0, tmp, v)
         _grad_transform(g_src, grad_offsets[t0:t1], g_pitch, t0, tmp, gt)
 
@@ -500,7 +583,7 @@ def _slot_products(xc, gc, in_offsets, grad_offsets, chunk, partial):
         if blocked:
             acc[:] = 0
         # One set of buffers per slot, viewed at each chunk's size.
-        tmp = np.empty((_PATCH, 1, max(x_pitch, g_pitch)), xc.dtype)
+        tmp = np.empty((_PATCH, max(x_pitch, g_pitch)), xc.dtype)
         v_buf = np.empty(n_pos * cin * chunk, xc.dtype)
         gt_buf = np.empty(n_pos * cout * chunk, xc.dtype)
         first = slot * n_chunks // n_slots
@@ -540,7 +623,9 @@ def _offsets(tile_n, tile_y, tile_x, shape):
 
 
 def _channels_last_offsets(tile_n, tile_y, tile_x, shape):
-    """Flat offset of each tile's origin (its channel 0) in a C-contiguous channels-last (N, H, W, C) array."""
+    """Offset of each tile's origin (its channel 0) in a C-contiguous channels-last (N, H, W, C) array as if its
+    columns were in order: its row's flat offset + column * C (the copies keep them phase-major, _column_slot;
+    _run_start splits the two, _run_end finds the runs of tiles along a tile row by their column step)."""
     _, height, width, channels = shape
     return ((tile_n * height + tile_y) * width + tile_x) * channels
 
