@@ -1232,7 +1232,13 @@ _DIRECT_MAX_IN_CHANNELS = 4
 # the input transform runs over 64 contiguous values (1.5 ms, but its channels-last copy 3.1) closed the gap.
 # Another run, best of 40: forward 5.95 direct vs 8.84 Winograd, fwd+bwd 17.8 vs 28.5 (32 channels at 16x16:
 # forward 6.5 vs 5.3, fwd+bwd 23.0 vs 16.6 in Winograd's favour).
-_WINOGRAD_MIN_IN_CHANNELS = 32
+# With the transforms' second stage one loop per run of tiles and the output written in row segments (f955deb),
+# Winograd / direct time, best of 5x5 (forward) and 5x3 (fwd+bwd) interleaved in one process, quiet (load ~1),
+# 2 threads | 1 thread, fwd ; fwd+bwd: 20 channels 64x20x32x32 -> 20 0.85 ; 0.85 | 0.81 ; 0.75; 24 channels
+# 64x24x32x32 0.69-0.72 ; 0.69-0.77 | 0.84 ; 0.81, at 16x16 0.78 ; 0.71 | 0.70 ; 0.63, at 8x8 0.80 ; 0.56 | 0.92 ;
+# 0.58, 8 images 1.02 ; 1.09 | 0.93 ; 0.95, one image 0.86 ; 0.90 | 1.01 ; 1.01. At 16 channels still even:
+# 64x16x32x32 forward 0.85-0.99 | 1.09, fwd+bwd 0.85-0.96 | 0.97; 8 images 1.10-1.16 ; 1.06-1.19.
+_WINOGRAD_MIN_IN_CHANNELS = 20
 # ... and enough work: one 16-channel 32x32 image (2.4M multiply-adds) ran 0.14 ms direct, 0.48 ms Winograd,
 # whose transforms and 36 small GEMMs cost more than they save there.
 _WINOGRAD_MIN_MACS = 1 << 23
