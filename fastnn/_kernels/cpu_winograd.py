@@ -19,7 +19,7 @@ padding 2 - padding), whose channels-last copy of grad_out also feeds the weight
 is the transpose of the forward: with the output gradient's tiles transformed as A g Aᵀ, S[p] = sum over tiles
 of (A g Aᵀ)[p]ᵀ (K) x V[p] (C) is again 36 GEMMs (the tiles are the reduction), and grad_w = Gᵀ S G. Its
 chunks' transforms stay in the cache for their GEMMs, which add each chunk's products onto its slot's partial
-sums in place: float32 up to 64 x 64 channels in register blocks that read the transforms' rows as they lie
+sums in place: float32 up to 64 x 64 channels in 6x16 register blocks that read the transforms' rows as they lie
 (BLAS would first pack both operands, as costly as the products of so small an output), the rest in BLAS
 (beta = 1, cpu_blas.gemm); fixed slots of chunks, then summed over slots in order. When few tiles meet many
 channels (the slots' partial sums would outweigh all tiles' transforms) it transforms all tiles and runs one
@@ -71,7 +71,9 @@ _WEIGHT_SLOTS = 4
 # _tn_block's 4x16 register blocks up to this many outputs, BLAS above (whole blocks only). Measured 1 thread,
 # 36 positions of 128 tiles, best of 5, load ~2.3, blocked / BLAS GFLOP/s: 16x16 48/18, 32x32 45/29, 64x32
 # 47/36, 64x64 44/42, 128x128 33/35 (a position's operands outgrow L1, where BLAS's packing pays). float64 stays
-# on BLAS: its 4x16 block needs all 16 AVX2 registers and spills (64x32 16/19, 64x64 13/19).
+# on BLAS: its 4x16 block needs all 16 AVX2 registers and spills (64x32 16/19, 64x64 13/19). With the 6x16
+# blocks (_tn_block6; 1 thread, CPU time, load ~3.7): 64x32 80/49, 64x64 60-73/50-52, 128x128 36-54/40-48 (as
+# noisy as the load), 256x256 43/51, so the bound stays.
 _BLOCKED_MAX_OUTPUT = 64 * 64
 
 
