@@ -135,11 +135,12 @@ def test_weight_gradient_over_all_tiles_or_in_slots_matches_the_reference(n, cha
                                ref_winograd.conv2d_weight_grad(grad_out, x, (1, 1)), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("cin, cout", [(16, 8), (32, 12), (16, 6), (24, 8), (80, 64)])
+@pytest.mark.parametrize("cin, cout", [(16, 8), (32, 12), (16, 16), (16, 6), (24, 8), (80, 64)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_weight_gradient_register_blocks_or_blas_match_the_reference(monkeypatch, cin, cout, dtype):
     """float32 channels in whole 4x16 blocks (Cout % 4 == 0, Cin % 16 == 0, up to 64 x 64) take the
-    register-blocked products, others and float64 BLAS; both accumulate several chunks per slot."""
+    register-blocked products (output rows in 6x16 blocks, an even number of them, the rest in 4x16 ones: 8
+    rows all 4, 12 all 6, 16 as 12 + 4), others and float64 BLAS; both accumulate several chunks per slot."""
     monkeypatch.setattr(cpu_winograd, "_TILES_PER_CHUNK", 5)
     monkeypatch.setattr(cpu_winograd, "_MIN_TILES_PER_CHUNK", 1)
     monkeypatch.setattr(cpu_winograd, "_WEIGHT_SLOTS", 2)

@@ -19,7 +19,7 @@ padding 2 - padding), whose channels-last copy of grad_out also feeds the weight
 is the transpose of the forward: with the output gradient's tiles transformed as A g Aᵀ, S[p] = sum over tiles
 of (A g Aᵀ)[p]ᵀ (K) x V[p] (C) is again 36 GEMMs (the tiles are the reduction), and grad_w = Gᵀ S G. Its
 chunks' transforms stay in the cache for their GEMMs, which add each chunk's products onto its slot's partial
-sums in place: float32 up to 64 x 64 channels in register blocks that read the transforms' rows as they lie
+sums in place: float32 up to 64 x 64 channels in 6x16 register blocks that read the transforms' rows as they lie
 (BLAS would first pack both operands, as costly as the products of so small an output), the rest in BLAS
 (beta = 1, cpu_blas.gemm); fixed slots of chunks, then summed over slots in order. When few tiles meet many
 channels (the slots' partial sums would outweigh all tiles' transforms) it transforms all tiles and runs one
@@ -71,7 +71,9 @@ _WEIGHT_SLOTS = 4
 # _tn_block's 4x16 register blocks up to this many outputs, BLAS above (whole blocks only). Measured 1 thread,
 # 36 positions of 128 tiles, best of 5, load ~2.3, blocked / BLAS GFLOP/s: 16x16 48/18, 32x32 45/29, 64x32
 # 47/36, 64x64 44/42, 128x128 33/35 (a position's operands outgrow L1, where BLAS's packing pays). float64 stays
-# on BLAS: its 4x16 block needs all 16 AVX2 registers and spills (64x32 16/19, 64x64 13/19).
+# on BLAS: its 4x16 block needs all 16 AVX2 registers and spills (64x32 16/19, 64x64 13/19). With the 6x16
+# blocks (_tn_block6; 1 thread, CPU time, load ~3.7): 64x32 80/49, 64x64 60-73/50-52, 128x128 36-54/40-48 (as
+# noisy as the load), 256x256 43/51, so the bound stays.
 _BLOCKED_MAX_OUTPUT = 64 * 64
 
 
@@ -556,13 +558,92 @@ def _tn_block(g, v, k0, c0, acc):
     d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a38, a39, a3a, a3b, a3c, a3d, a3e, a3f
 
 
+@njit(nogil=True, cache=True, fastmath={"contract"}, inline="always")
+def _tn_block6(g, v, k0, c0, acc):
+    """_tn_block for 6 rows k0..k0 + 5: its 12 vector accumulators hide the FMAs' latency, which _tn_block's 8 do
+    not (an AVX2 core keeps ~10 FMAs in flight), and each row t's 2 vector loads and 6 broadcasts feed 12 FMAs
+    instead of 8 (measured 1 thread, 36 positions of 128 tiles, GFLOP/s 6-row / 4-row blocks: 64x32 73/64,
+    32x32 58/45, 64x64 50/40, 32x64 44/34, 16x16 55/45)."""
+    d = acc[k0 + 0, c0:c0 + 16]
+    a00, a01, a02, a03, a04, a05, a06, a07 = d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]
+    a08, a09, a0a, a0b, a0c, a0d, a0e, a0f = d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]
+    d = acc[k0 + 1, c0:c0 + 16]
+    a10, a11, a12, a13, a14, a15, a16, a17 = d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]
+    a18, a19, a1a, a1b, a1c, a1d, a1e, a1f = d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]
+    d = acc[k0 + 2, c0:c0 + 16]
+    a20, a21, a22, a23, a24, a25, a26, a27 = d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]
+    a28, a29, a2a, a2b, a2c, a2d, a2e, a2f = d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]
+    d = acc[k0 + 3, c0:c0 + 16]
+    a30, a31, a32, a33, a34, a35, a36, a37 = d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]
+    a38, a39, a3a, a3b, a3c, a3d, a3e, a3f = d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]
+    d = acc[k0 + 4, c0:c0 + 16]
+    a40, a41, a42, a43, a44, a45, a46, a47 = d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]
+    a48, a49, a4a, a4b, a4c, a4d, a4e, a4f = d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]
+    d = acc[k0 + 5, c0:c0 + 16]
+    a50, a51, a52, a53, a54, a55, a56, a57 = d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]
+    a58, a59, a5a, a5b, a5c, a5d, a5e, a5f = d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]
+    for t in range(g.shape[0]):
+        x = v[t, c0:c0 + 16]
+        x0, x1, x2, x3, x4, x5, x6, x7 = x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]
+        x8, x9, xa, xb, xc, xd, xe, xf = x[8], x[9], x[10], x[11], x[12], x[13], x[14], x[15]
+        w = g[t, k0:k0 + 6]
+        w0, w1, w2, w3, w4, w5 = w[0], w[1], w[2], w[3], w[4], w[5]
+        a00, a01, a02, a03 = a00 + w0 * x0, a01 + w0 * x1, a02 + w0 * x2, a03 + w0 * x3
+        a04, a05, a06, a07 = a04 + w0 * x4, a05 + w0 * x5, a06 + w0 * x6, a07 + w0 * x7
+        a08, a09, a0a, a0b = a08 + w0 * x8, a09 + w0 * x9, a0a + w0 * xa, a0b + w0 * xb
+        a0c, a0d, a0e, a0f = a0c + w0 * xc, a0d + w0 * xd, a0e + w0 * xe, a0f + w0 * xf
+        a10, a11, a12, a13 = a10 + w1 * x0, a11 + w1 * x1, a12 + w1 * x2, a13 + w1 * x3
+        a14, a15, a16, a17 = a14 + w1 * x4, a15 + w1 * x5, a16 + w1 * x6, a17 + w1 * x7
+        a18, a19, a1a, a1b = a18 + w1 * x8, a19 + w1 * x9, a1a + w1 * xa, a1b + w1 * xb
+        a1c, a1d, a1e, a1f = a1c + w1 * xc, a1d + w1 * xd, a1e + w1 * xe, a1f + w1 * xf
+        a20, a21, a22, a23 = a20 + w2 * x0, a21 + w2 * x1, a22 + w2 * x2, a23 + w2 * x3
+        a24, a25, a26, a27 = a24 + w2 * x4, a25 + w2 * x5, a26 + w2 * x6, a27 + w2 * x7
+        a28, a29, a2a, a2b = a28 + w2 * x8, a29 + w2 * x9, a2a + w2 * xa, a2b + w2 * xb
+        a2c, a2d, a2e, a2f = a2c + w2 * xc, a2d + w2 * xd, a2e + w2 * xe, a2f + w2 * xf
+        a30, a31, a32, a33 = a30 + w3 * x0, a31 + w3 * x1, a32 + w3 * x2, a33 + w3 * x3
+        a34, a35, a36, a37 = a34 + w3 * x4, a35 + w3 * x5, a36 + w3 * x6, a37 + w3 * x7
+        a38, a39, a3a, a3b = a38 + w3 * x8, a39 + w3 * x9, a3a + w3 * xa, a3b + w3 * xb
+        a3c, a3d, a3e, a3f = a3c + w3 * xc, a3d + w3 * xd, a3e + w3 * xe, a3f + w3 * xf
+        a40, a41, a42, a43 = a40 + w4 * x0, a41 + w4 * x1, a42 + w4 * x2, a43 + w4 * x3
+        a44, a45, a46, a47 = a44 + w4 * x4, a45 + w4 * x5, a46 + w4 * x6, a47 + w4 * x7
+        a48, a49, a4a, a4b = a48 + w4 * x8, a49 + w4 * x9, a4a + w4 * xa, a4b + w4 * xb
+        a4c, a4d, a4e, a4f = a4c + w4 * xc, a4d + w4 * xd, a4e + w4 * xe, a4f + w4 * xf
+        a50, a51, a52, a53 = a50 + w5 * x0, a51 + w5 * x1, a52 + w5 * x2, a53 + w5 * x3
+        a54, a55, a56, a57 = a54 + w5 * x4, a55 + w5 * x5, a56 + w5 * x6, a57 + w5 * x7
+        a58, a59, a5a, a5b = a58 + w5 * x8, a59 + w5 * x9, a5a + w5 * xa, a5b + w5 * xb
+        a5c, a5d, a5e, a5f = a5c + w5 * xc, a5d + w5 * xd, a5e + w5 * xe, a5f + w5 * xf
+    d = acc[k0 + 0, c0:c0 + 16]
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a00, a01, a02, a03, a04, a05, a06, a07
+    d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a08, a09, a0a, a0b, a0c, a0d, a0e, a0f
+    d = acc[k0 + 1, c0:c0 + 16]
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a10, a11, a12, a13, a14, a15, a16, a17
+    d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a18, a19, a1a, a1b, a1c, a1d, a1e, a1f
+    d = acc[k0 + 2, c0:c0 + 16]
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a20, a21, a22, a23, a24, a25, a26, a27
+    d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a28, a29, a2a, a2b, a2c, a2d, a2e, a2f
+    d = acc[k0 + 3, c0:c0 + 16]
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a30, a31, a32, a33, a34, a35, a36, a37
+    d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a38, a39, a3a, a3b, a3c, a3d, a3e, a3f
+    d = acc[k0 + 4, c0:c0 + 16]
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a40, a41, a42, a43, a44, a45, a46, a47
+    d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a48, a49, a4a, a4b, a4c, a4d, a4e, a4f
+    d = acc[k0 + 5, c0:c0 + 16]
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a50, a51, a52, a53, a54, a55, a56, a57
+    d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a58, a59, a5a, a5b, a5c, a5d, a5e, a5f
+
+
 @njit(nogil=True, cache=True, fastmath={"contract"})
 def _blocked_products(gt, v, acc):
-    """acc[p] += gt[p]ᵀ v[p] for every position p, in 4x16 blocks (K a multiple of 4, C of 16). Not inlined into
-    its caller, whose 'reassoc' would let the loop vectorizer gather across the rows instead."""
+    """acc[p] += gt[p]ᵀ v[p] for every position p, in 6x16 blocks and 4x16 ones for the rest (K a multiple of 4,
+    C of 16): an even number of 6-row blocks leaves a multiple of 4 rows. Not inlined into its caller, whose
+    'reassoc' would let the loop vectorizer gather across the rows instead."""
+    cout = gt.shape[2]
+    rows6 = cout // 12 * 12
     for p in range(gt.shape[0]):
-        for k0 in range(0, gt.shape[2], 4):
-            for c0 in range(0, v.shape[2], 16):
+        for c0 in range(0, v.shape[2], 16):
+            for k0 in range(0, rows6, 6):
+                _tn_block6(gt[p], v[p], k0, c0, acc[p])
+            for k0 in range(rows6, cout, 4):
                 _tn_block(gt[p], v[p], k0, c0, acc[p])
 
 
