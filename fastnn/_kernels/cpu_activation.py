@@ -1,8 +1,9 @@
 """Activation kernels (Numba, CPU): fused element-wise forward and backward passes, PReLU, maxout.
 
 Element-wise kernels take 1-D C-contiguous float32/float64 arrays and scalars already cast to the array
-dtype; each forward writes its output in one pass and each backward computes grad_in from grad_out and the
-saved input (or output) in one pass. Every exponential is taken of a non-positive argument (exp(-|x|),
+dtype; each forward writes its output in one pass into `out` (a new array, or x itself for PyTorch's in-place
+forms: element i is read before it is written, so the alias is safe) and each backward computes grad_in from
+grad_out and the saved input (or output) in one pass. Every exponential is taken of a non-positive argument (exp(-|x|),
 expm1(min(x, 0))), so nothing overflows: saturating activations reach exact 0/1 (or x) with no inf or NaN.
 
 exp, expm1, log1p and (float32) erf are computed here rather than by libm: a scalar libm call keeps LLVM from
@@ -214,9 +215,8 @@ def _mish_parts_impl(v):
 
 # ---- piecewise-linear -----------------------------------------------------------------------------------
 @njit(parallel=True, nogil=True, cache=True)
-def hardtanh_forward(x, min_val, max_val):
+def hardtanh_forward(x, min_val, max_val, out):
     """clamp(x, min_val, max_val); NaN stays NaN. ReLU is (0, inf), ReLU6 is (0, 6)."""
-    out = np.empty_like(x)
     for i in prange(x.size):
         v = x[i]
         out[i] = min_val if v < min_val else (max_val if v > max_val else v)
@@ -235,8 +235,7 @@ def hardtanh_backward(grad_out, x, min_val, max_val):
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def leaky_relu_forward(x, negative_slope):
-    out = np.empty_like(x)
+def leaky_relu_forward(x, negative_slope, out):
     zero = x.dtype.type(0)
     for i in prange(x.size):
         v = x[i]
@@ -256,9 +255,8 @@ def leaky_relu_backward(grad_out, x, negative_slope):
 
 # ---- exponential family ---------------------------------------------------------------------------------
 @njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
-def elu_forward(x, alpha, scale):
+def elu_forward(x, alpha, scale, out):
     """scale * (x if x > 0 else alpha * expm1(x)); SELU is ELU with its fixed alpha and scale."""
-    out = np.empty_like(x)
     scaled_alpha = scale * alpha
     zero = x.dtype.type(0)
     for i in prange(x.size):
@@ -282,8 +280,7 @@ def elu_backward(grad_out, x, alpha, scale):
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
-def sigmoid_forward(x):
-    out = np.empty_like(x)
+def sigmoid_forward(x, out):
     for i in prange(x.size):
         out[i] = _sigmoid(x[i])
     return out
@@ -300,8 +297,7 @@ def sigmoid_backward(grad_out, out):
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
-def tanh_forward(x):
-    out = np.empty_like(x)
+def tanh_forward(x, out):
     for i in prange(x.size):
         out[i] = _tanh(x[i])
     return out
@@ -318,9 +314,8 @@ def tanh_backward(grad_out, out):
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
-def swish_forward(x, beta):
+def swish_forward(x, beta, out):
     """x * sigmoid(beta * x); SiLU is beta = 1."""
-    out = np.empty_like(x)
     for i in prange(x.size):
         v = x[i]
         out[i] = v * _sigmoid(beta * v)
@@ -360,9 +355,8 @@ def swish_backward_with_beta(grad_out, x, beta):
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
-def softplus_forward(x, beta, threshold):
+def softplus_forward(x, beta, threshold, out):
     """log(1 + exp(beta * x)) / beta, and x itself where beta * x > threshold, as PyTorch."""
-    out = np.empty_like(x)
     zero = x.dtype.type(0)
     for i in prange(x.size):
         v = x[i]
@@ -384,8 +378,7 @@ def softplus_backward(grad_out, x, beta, threshold):
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
-def mish_forward(x):
-    out = np.empty_like(x)
+def mish_forward(x, out):
     for i in prange(x.size):
         v = x[i]
         t, _ = _mish_parts(v)
@@ -406,9 +399,8 @@ def mish_backward(grad_out, x):
 
 # ---- GELU -----------------------------------------------------------------------------------------------
 @njit(parallel=True, nogil=True, cache=True, fastmath=FMA)
-def gelu_forward(x, tanh_approximation):
+def gelu_forward(x, tanh_approximation, out):
     """x * Phi(x) with erf, or PyTorch's tanh approximation when `tanh_approximation`."""
-    out = np.empty_like(x)
     half = x.dtype.type(0.5)
     one = x.dtype.type(1)
     if tanh_approximation:
