@@ -108,20 +108,22 @@ def _hardtanh_output_grad(backend, g, out, min_val, max_val):
     return backend.kernels.hardtanh_backward(g, out, min_val, max_val)
 
 
+# PyTorch's error at the backward of an in-place form whose output no longer tells the input's sign
+_NEGATIVE_SLOPE = ("In-place {} backward calculation is triggered with a negative slope which is not supported. This "
+                   "is caused by calling in-place forward function with a negative slope, please call out-of-place "
+                   "version instead.")
+
+
 def _leaky_relu_output_grad(backend, g, out, negative_slope):
     if negative_slope < 0:  # out > 0 no longer tells x > 0
-        raise RuntimeError("In-place leakyReLu backward calculation is triggered with a negative slope which is not "
-                           "supported. This is caused by calling in-place forward function with a negative slope, "
-                           "please call out-of-place version instead.")
+        raise RuntimeError(_NEGATIVE_SLOPE.format("leakyReLu"))
     return backend.kernels.leaky_relu_backward(g, out, negative_slope)
 
 
 def _elu_output_grad(backend, g, out, alpha, scale):
     # for x <= 0, out = scale alpha expm1(x) <= 0 and f'(x) = scale alpha exp(x) = out + scale alpha
     if alpha < 0:
-        raise RuntimeError("In-place elu backward calculation is triggered with a negative slope which is not "
-                           "supported. This is caused by calling in-place forward function with a negative slope, "
-                           "please call out-of-place version instead.")
+        raise RuntimeError(_NEGATIVE_SLOPE.format("elu"))
     return g * backend.xp.where(out > 0, scale, out + scale * alpha)
 
 
@@ -403,26 +405,30 @@ def softmax(x, dim, dtype=None):
 # ---- activations built from array expressions (issue 14) --------------------------------------------------
 # PyTorch's less common activations: forward and derivative as backend-array formulas, one pass of NumPy-style
 # math each way. They are cheap next to the layers around them, so they get no fused kernel.
-def _pointwise(x, op, forward, derivative, smooth=None, inplace=False):
+def _pointwise(x, op, forward, derivative, smooth=None, inplace=False, output_derivative=None):
     """An element-wise op: forward(xp, a) -> output array, derivative(xp, a) -> d output / d a (same shape).
     The tangent rule is t * f'(x): `smooth()` builds f'(x) from fastnn ops (so reverse mode differentiates it
     again); without it f is piecewise linear and the derivative array is a constant mask. `inplace`: as in
-    _elementwise; the backward reads a copy of the input taken before the write."""
+    _elementwise; the backward then reads the output by `output_derivative(xp, out)` when given, else a copy of
+    the input taken before the write."""
     data = _compute_array(x, op)
     xp = x._backend.xp
     out = forward(xp, data)
+    from_output = inplace and output_derivative is not None
     if inplace:
-        if data is x._data and is_grad_enabled() and x.requires_grad:
+        if data is x._data and not from_output and is_grad_enabled() and x.requires_grad:
             data = data.copy()
         x._data[...] = out
-        out = x._data
 
     def backward(g):
+        if from_output:
+            return ((g * output_derivative(xp, out)).astype(x.dtype, copy=False),)
         return ((g * derivative(xp, data)).astype(x.dtype, copy=False),)
 
     def tangent(t):
         return t * (_mask(x, derivative(xp, data)) if smooth is None else smooth())
-    return make_result(out.astype(x.dtype, copy=False), (x,), backward, op, saved=() if inplace else None,
+    return make_result(x._data if inplace else out.astype(x.dtype, copy=False), (x,), backward, op,
+                       saved=() if inplace else None, saves_output=from_output,
                        shares_storage=x if inplace else None, tangent=tangent)
 
 
@@ -492,9 +498,15 @@ def celu(x, alpha=1.0, *, _inplace=False):
     alpha = _real("celu", "alpha", alpha)
     if alpha == 0:
         raise ValueError("celu(): alpha must be non-zero (the formula divides by it)")
+
+    def output_derivative(xp, out):  # exp(x / alpha) = out / alpha + 1 where x <= 0
+        if alpha < 0:  # out > 0 no longer tells x > 0
+            raise RuntimeError(_NEGATIVE_SLOPE.format("elu"))
+        return xp.where(out > 0, 1.0, out / alpha + 1)
     return _pointwise(x, "celu", lambda xp, a: xp.where(a > 0, a, alpha * xp.expm1(xp.minimum(a, 0) / alpha)),
                       lambda xp, a: xp.where(a > 0, 1.0, xp.exp(xp.minimum(a, 0) / alpha)),
-                      lambda: (x.clamp(max=0.0) / alpha).exp().where(x <= 0, 1.0), inplace=_inplace)
+                      lambda: (x.clamp(max=0.0) / alpha).exp().where(x <= 0, 1.0), inplace=_inplace,
+                      output_derivative=output_derivative)
 
 
 @traced
@@ -522,8 +534,10 @@ def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None, *, _i
         out = x._data
     else:
         out = (data * factor).astype(x.dtype, copy=False)
+    # in place, the node records the output's version as PyTorch's does (a later edit of it raises at backward)
     return make_result(out, (x,), lambda g: ((g * factor).astype(x.dtype, copy=False),), "rrelu", saved=(),
-                       shares_storage=x if _inplace else None, tangent=lambda t: t * _mask(x, factor))
+                       saves_output=_inplace, shares_storage=x if _inplace else None,
+                       tangent=lambda t: t * _mask(x, factor))
 
 
 @traced
