@@ -163,6 +163,11 @@ def test_strided_views_and_float16_are_written_in_place():
     half = t(a.astype(np.float16))
     assert F.elu(half, inplace=True) is half and half.dtype == np.float16
     np.testing.assert_allclose(half.numpy(), np.where(a > 0, a, np.expm1(a)).astype(np.float16), rtol=1e-3)
+    # a bad argument is refused before anything is written
+    y = t(a)
+    with pytest.raises(ValueError, match="min_val"):
+        F.hardtanh(y, 1.0, -1.0, inplace=True)
+    assert y._version == 0 and np.array_equal(y.numpy(), a)
     # a view of a tensor in the graph stays refused: fastnn does not rewrite its base's graph
     h = leaf(a.astype(np.float64)) * 1.0
     with pytest.raises(RuntimeError, match="view of a tensor in the autograd graph"):
