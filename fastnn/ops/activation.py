@@ -8,6 +8,9 @@ The kernels run at every size. On an idle machine a parallel launch costs a few 
 NumPy's several-pass formulas cost on a tiny array, while from ~4K elements the fused kernel is several times
 faster; a NumPy path for small inputs would add a second implementation to keep equal for no real gain.
 Softmax and log-softmax run as fused kernels too, on the input seen as (outer, C, inner) with C the softmax dim.
+
+The activations PyTorch has in-place forms of take `_inplace` (passed by Tensor._write_through, which F's
+`inplace=True` and the trailing-underscore forms call): they then write into the input's storage.
 """
 import math
 from operator import attrgetter
@@ -156,7 +159,8 @@ def hardtanh(x, min_val=-1.0, max_val=1.0, *, _inplace=False):
     if min_val > max_val:
         raise ValueError(f"hardtanh(): min_val ({min_val}) cannot be greater than max_val ({max_val})")
     return _elementwise(x, "hardtanh", _HARDTANH, min_val, max_val, inplace=_inplace,
-                        output_grad=_hardtanh_output_grad, derivative=lambda: _mask(x, (x._data > min_val) & (x._data < max_val)))
+                        output_grad=_hardtanh_output_grad,
+                        derivative=lambda: _mask(x, (x._data > min_val) & (x._data < max_val)))
 
 
 @traced
