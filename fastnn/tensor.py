@@ -406,21 +406,45 @@ class Tensor:
             with autograd.no_grad():
                 result = fn(self, *args, **kwargs)
         else:
-            if self.requires_grad and self._node is None:
-                raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place "
-                                   f"operation; wrap it in fastnn.no_grad() or use an out-of-place op")
-            if self._view_of is not None:
-                raise RuntimeError(f"{name}: in-place operation on a view of a tensor in the autograd graph is not "
-                                   f"supported by fastnn; use an out-of-place op (e.g. x = x.clone(), then edit x)")
-            current = Tensor._wrap(self._data, self._backend, self._node, self._version_counter)
-            current.requires_grad = self.requires_grad
             # The snapshot keeps the value the result's backward may read safe from this very write.
-            result = fn(_ops.clone(current), *args, **kwargs)
+            result = fn(_ops.clone(self._graph_stand_in(name)), *args, **kwargs)
         if result.dtype != self.dtype and not _can_cast(result.dtype, self.dtype):
             raise TypeError(f"{name}: result type {result.dtype} can't be cast to the desired output type "
                             f"{self.dtype}")
         self._data[...] = result._data
         self._bump_version()
+        if result._node is not None:
+            self._node, self.requires_grad = result._node, True
+        return self
+
+    def _graph_stand_in(self, name):
+        """For a recorded in-place op on self: a tensor standing for self's value before the write (self's storage,
+        node and version counter), which the op's node lists as its input while self becomes its output. Refuses,
+        as PyTorch does, a leaf that requires grad; and a view (fastnn does not rewrite its base's graph)."""
+        if self.requires_grad and self._node is None:
+            raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place "
+                               f"operation; wrap it in fastnn.no_grad() or use an out-of-place op")
+        if self._view_of is not None:
+            raise RuntimeError(f"{name}: in-place operation on a view of a tensor in the autograd graph is not "
+                               f"supported by fastnn; use an out-of-place op (e.g. x = x.clone(), then edit x)")
+        current = Tensor._wrap(self._data, self._backend, self._node, self._version_counter)
+        current.requires_grad = self.requires_grad
+        return current
+
+    def _write_through(self, name, op, *args):
+        """PyTorch's in-place form of the element-wise `op` (an op of fastnn.ops.activation or .dropout taking
+        `_inplace`): op(source, *args, _inplace=True) writes its values straight into this tensor's storage and
+        returns a tensor on that storage (sharing its version counter) with the op's node, whose place this tensor
+        then takes. Unlike _apply_inplace there is no clone and no copy back; an op whose backward needs the input
+        keeps a copy of it itself. The version is bumped before the op runs, so that a node reading the written
+        output records the new version."""
+        source = self._graph_stand_in(name) if self._tracks_inplace() else self
+        self._bump_version()
+        try:
+            result = op(source, *args, _inplace=True)
+        except Exception:  # refused before writing (a bad argument): nothing was modified
+            self._version_counter[0] -= 1
+            raise
         if result._node is not None:
             self._node, self.requires_grad = result._node, True
         return self
@@ -1032,15 +1056,15 @@ class Tensor:
     def scatter_(self, dim, index, src=None, *, value=None):
         return self._inplace_op("scatter_", _ops.scatter, dim, index, src, value=value)
     def scatter_add_(self, dim, index, src): return self._inplace_op("scatter_add_", _ops.scatter_add, dim, index, src)
-    def relu_(self): return self._inplace_op("relu_", _ops.relu)
+    def relu_(self): return self._write_through("relu_", _ops.relu)
     def abs_(self): return self._inplace_op("abs_", _ops.abs)
     def neg_(self): return self._inplace_op("neg_", _ops.neg)
     def exp_(self): return self._inplace_op("exp_", _ops.exp)
     def log_(self): return self._inplace_op("log_", _ops.log)
     def sqrt_(self): return self._inplace_op("sqrt_", _ops.sqrt)
     def pow_(self, exponent): return self._inplace_op("pow_", _ops.pow, exponent)
-    def sigmoid_(self): return self._inplace_op("sigmoid_", _ops.sigmoid)
-    def tanh_(self): return self._inplace_op("tanh_", _ops.tanh)
+    def sigmoid_(self): return self._write_through("sigmoid_", _ops.sigmoid)
+    def tanh_(self): return self._write_through("tanh_", _ops.tanh)
     def floor_(self): return self._inplace_op("floor_", _ops.floor)
     def ceil_(self): return self._inplace_op("ceil_", _ops.ceil)
     def round_(self, *, decimals=0): return self._inplace_op("round_", _ops.round, decimals=decimals)

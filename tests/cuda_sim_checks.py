@@ -43,9 +43,9 @@ def elementwise_activations():
         x[:4] = (-1.0, 1.0, 0.0, 30.0)  # hardtanh's edges, relu's kink, softplus's threshold
         g = _rng().standard_normal(40).astype(dtype)
         for name, args in ACTIVATIONS:
-            out = getattr(C, name + "_forward")(x, *args)
+            out = getattr(C, name + "_forward")(x, *args, np.empty_like(x))
             assert out.dtype == dtype, (name, out.dtype)
-            close(out, getattr(R, name + "_forward")(x, *args), dtype)
+            close(out, getattr(R, name + "_forward")(x, *args, np.empty_like(x)), dtype)
             saved = out if name in ("sigmoid", "tanh") else x  # their backward reads the output
             close(getattr(C, name + "_backward")(g, saved, *args), getattr(R, name + "_backward")(g, saved, *args),
                   dtype)

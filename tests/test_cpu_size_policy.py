@@ -20,7 +20,8 @@ def test_sized_kernels_equal_the_parallel_kernels_bit_for_bit(size):
     x, g = _inputs(size)
     zero, six = np.float32(0), np.float32(6)
     pairs = [
-        (backend_kernels.hardtanh_forward(x, zero, six), cpu_activation.hardtanh_forward(x, zero, six)),
+        (backend_kernels.hardtanh_forward(x, zero, six, np.empty_like(x)),
+         cpu_activation.hardtanh_forward(x, zero, six, np.empty_like(x))),
         (backend_kernels.hardtanh_backward(g, x, zero, six), cpu_activation.hardtanh_backward(g, x, zero, six)),
         (backend_kernels.swish_backward(g, x, np.float32(1)), cpu_activation.swish_backward(g, x, np.float32(1))),
         (backend_kernels.softmax_forward(x.reshape(-1, 10 if size % 10 == 0 else 1, 1), True),
@@ -46,8 +47,8 @@ def test_policy_switches_at_the_threshold(monkeypatch):
     monkeypatch.setattr(cpu, "serial_twin", fake_twin)
     sized = cpu._sized(cpu_activation.sigmoid_forward)
     x = np.zeros(cpu.SERIAL_BELOW, np.float32)
-    assert isinstance(sized(x), np.ndarray)  # at the threshold: the parallel kernel
-    assert sized(x[:-1]) == "serial" and sized(x[:5]) == "serial"
+    assert isinstance(sized(x, x), np.ndarray)  # at the threshold: the parallel kernel
+    assert sized(x[:-1], x[:-1]) == "serial" and sized(x[:5], x[:5]) == "serial"
     assert calls == ["sigmoid_forward"]  # the twin is built once, on first use
 
 
@@ -55,7 +56,7 @@ def test_serial_twin_is_a_separate_serial_compilation():
     twin = cpu.serial_twin(cpu_activation.hardtanh_forward)
     assert "parallel" not in twin.targetoptions and twin.py_func.__qualname__ == "hardtanh_forward_serial"
     x = np.linspace(-8, 8, 33, dtype=np.float64)
-    np.testing.assert_array_equal(twin(x, 0.0, 6.0), np.clip(x, 0, 6))
+    np.testing.assert_array_equal(twin(x, 0.0, 6.0, np.empty_like(x)), np.clip(x, 0, 6))
 
 
 _REUSE_PROBE = """

@@ -158,7 +158,8 @@ def test_inplace_functional_forms_write_into_input_and_backpropagate(name, args,
     y.sum().backward()
     reference = leaf(a, device)
     out_of_place(reference, *args).sum().backward()
-    np.testing.assert_allclose(host(x.grad), host(reference.grad), rtol=1e-15)
+    # the ELU family's in-place backward reads the output (f'(x) from f(x), as PyTorch's): a few ulp apart
+    np.testing.assert_allclose(host(x.grad), host(reference.grad), rtol=1e-13)
     with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
         getattr(F, name)(leaf(a, device), *args)
     with pytest.raises(TypeError, match="must be a Tensor"):

@@ -28,7 +28,7 @@ config.CPU_NAME = "skylake-avx512"  # and compile (never run) for such a CPU
 import fastnn
 fastnn._dispatch.backend("cpu")  # loads the CPU backend (as a first op does), running no kernel
 from fastnn._kernels import cpu_activation
-sig = (numba.float32[::1], numba.float32, numba.float32)
+sig = (numba.float32[::1], numba.float32, numba.float32, numba.float32[::1])
 cpu_activation.hardtanh_forward.compile(sig)
 asm = cpu_activation.hardtanh_forward.inspect_asm(sig)
 print(len(re.findall(r"\\bzmm\\d+", asm)), len(re.findall(r"\\bymm\\d+", asm)))

@@ -155,8 +155,7 @@ def _backward_kernel(fn):
     return kernel
 
 
-def _forward(kernel, x, a=0, b=0):
-    out = empty_like(x)
+def _forward(kernel, x, out, a=0, b=0):
     kernel[blocks(x.size), THREADS](x, out, a, b)
     return out
 
@@ -177,72 +176,72 @@ def _t(x, value):
     return x.dtype.type(value)
 
 
-def hardtanh_forward(x, min_val, max_val):
-    return _forward(_K["hardtanh"][0], x, _t(x, min_val), _t(x, max_val))
+def hardtanh_forward(x, min_val, max_val, out):
+    return _forward(_K["hardtanh"][0], x, out, _t(x, min_val), _t(x, max_val))
 
 
 def hardtanh_backward(grad_out, x, min_val, max_val):
     return _backward(_K["hardtanh"][1], grad_out, x, _t(x, min_val), _t(x, max_val))
 
 
-def leaky_relu_forward(x, negative_slope):
-    return _forward(_K["leaky_relu"][0], x, _t(x, negative_slope))
+def leaky_relu_forward(x, negative_slope, out):
+    return _forward(_K["leaky_relu"][0], x, out, _t(x, negative_slope))
 
 
 def leaky_relu_backward(grad_out, x, negative_slope):
     return _backward(_K["leaky_relu"][1], grad_out, x, _t(x, negative_slope))
 
 
-def elu_forward(x, alpha, scale):
-    return _forward(_K["elu"][0], x, _t(x, alpha), _t(x, scale))
+def elu_forward(x, alpha, scale, out):
+    return _forward(_K["elu"][0], x, out, _t(x, alpha), _t(x, scale))
 
 
 def elu_backward(grad_out, x, alpha, scale):
     return _backward(_K["elu"][1], grad_out, x, _t(x, alpha), _t(x, scale))
 
 
-def sigmoid_forward(x):
-    return _forward(_K["sigmoid"][0], x)
+def sigmoid_forward(x, out):
+    return _forward(_K["sigmoid"][0], x, out)
 
 
 def sigmoid_backward(grad_out, out):
     return _backward(_K["sigmoid"][1], grad_out, out)
 
 
-def tanh_forward(x):
-    return _forward(_K["tanh"][0], x)
+def tanh_forward(x, out):
+    return _forward(_K["tanh"][0], x, out)
 
 
 def tanh_backward(grad_out, out):
     return _backward(_K["tanh"][1], grad_out, out)
 
 
-def swish_forward(x, beta):
-    return _forward(_K["swish"][0], x, _t(x, beta))
+def swish_forward(x, beta, out):
+    return _forward(_K["swish"][0], x, out, _t(x, beta))
 
 
 def swish_backward(grad_out, x, beta):
     return _backward(_K["swish"][1], grad_out, x, _t(x, beta))
 
 
-def softplus_forward(x, beta, threshold):
-    return _forward(_K["softplus"][0], x, _t(x, beta), _t(x, threshold))
+def softplus_forward(x, beta, threshold, out):
+    return _forward(_K["softplus"][0], x, out, _t(x, beta), _t(x, threshold))
 
 
 def softplus_backward(grad_out, x, beta, threshold):
     return _backward(_K["softplus"][1], grad_out, x, _t(x, beta), _t(x, threshold))
 
 
-def mish_forward(x):
-    return _forward(_K["mish"][0], x)
+def mish_forward(x, out):
+    return _forward(_K["mish"][0], x, out)
 
 
 def mish_backward(grad_out, x):
     return _backward(_K["mish"][1], grad_out, x)
 
 
-def gelu_forward(x, tanh_approximation):
-    return _forward(_K["gelu"][0], x, bool(tanh_approximation))
+def gelu_forward(x, tanh_approximation, out):
+    return _forward(_K["gelu"][0], x, out, bool(tanh_approximation))
 
 
 def gelu_backward(grad_out, x, tanh_approximation):

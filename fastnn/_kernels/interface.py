@@ -2,12 +2,14 @@
 
 A backend's `kernels` namespace holds one callable per name below. Kernels take arrays of the backend's type
 (already validated, C-contiguous and of a kernel dtype: the ops check and convert before calling) and Python or
-NumPy scalars, and return new arrays; only the optimizer steps update their first arguments in place. A backend
+NumPy scalars, and return new arrays; only the optimizer steps update their first arguments in place, and the
+element-wise activation forwards write into (and return) their `out` argument. A backend
 that lacks an entry point fails at registration with a message naming it (see Backend.__init__).
 
 Conventions shared by several kernels:
-- activations work on flat 1-D arrays; `*_backward(grad_out, saved, ...)` reads the saved input (or output, for
-  sigmoid and tanh);
+- activations work on flat 1-D arrays; an element-wise `*_forward(x, ..., out)` writes into `out`, a new array of
+  x's shape and dtype or x itself (PyTorch's in-place forms); `*_backward(grad_out, saved, ...)` reads the saved
+  input (or output, for sigmoid and tanh, and for the in-place piecewise-linear forms);
 - pools work on (planes, H, W) / (planes, D, H, W) stacks, one plane per (image, channel); max-type pools return
   (out, indices) with flat positions inside each input plane, and `max_pool2d_backward` scatters a gradient to
   those positions for every max-type pool (2-D, 3-D, adaptive, fractional), since that is all their backward is;
@@ -16,24 +18,24 @@ Conventions shared by several kernels:
 
 KERNELS = {
     # activations (flat arrays)
-    "hardtanh_forward": "(x, min_val, max_val)",
+    "hardtanh_forward": "(x, min_val, max_val, out)",
     "hardtanh_backward": "(grad_out, x, min_val, max_val)",
-    "leaky_relu_forward": "(x, negative_slope)",
+    "leaky_relu_forward": "(x, negative_slope, out)",
     "leaky_relu_backward": "(grad_out, x, negative_slope)",
-    "elu_forward": "(x, alpha, scale)",
+    "elu_forward": "(x, alpha, scale, out)",
     "elu_backward": "(grad_out, x, alpha, scale)",
-    "sigmoid_forward": "(x)",
+    "sigmoid_forward": "(x, out)",
     "sigmoid_backward": "(grad_out, out)",
-    "tanh_forward": "(x)",
+    "tanh_forward": "(x, out)",
     "tanh_backward": "(grad_out, out)",
-    "swish_forward": "(x, beta)",
+    "swish_forward": "(x, beta, out)",
     "swish_backward": "(grad_out, x, beta)",
     "swish_backward_with_beta": "(grad_out, x, beta)",
-    "softplus_forward": "(x, beta, threshold)",
+    "softplus_forward": "(x, beta, threshold, out)",
     "softplus_backward": "(grad_out, x, beta, threshold)",
-    "mish_forward": "(x)",
+    "mish_forward": "(x, out)",
     "mish_backward": "(grad_out, x)",
-    "gelu_forward": "(x, tanh_approximation)",
+    "gelu_forward": "(x, tanh_approximation, out)",
     "gelu_backward": "(grad_out, x, tanh_approximation)",
     "prelu_forward": "(x, weight)",
     "prelu_backward": "(grad_out, x, weight)",

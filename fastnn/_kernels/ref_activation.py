@@ -9,48 +9,54 @@ import numpy as np
 from scipy import special
 
 
-def hardtanh_forward(x, min_val, max_val):
-    return np.where(x < min_val, min_val, np.where(x > max_val, max_val, x)).astype(x.dtype)
+def _into(out, values):
+    """The forward kernels' contract: values written into `out` (possibly the input itself), which is returned."""
+    out[...] = values
+    return out
+
+
+def hardtanh_forward(x, min_val, max_val, out):
+    return _into(out, np.where(x < min_val, min_val, np.where(x > max_val, max_val, x)).astype(x.dtype))
 
 
 def hardtanh_backward(grad_out, x, min_val, max_val):
     return np.where((x <= min_val) | (x >= max_val), 0, grad_out).astype(x.dtype)
 
 
-def leaky_relu_forward(x, negative_slope):
-    return np.where(x > 0, x, x * negative_slope)
+def leaky_relu_forward(x, negative_slope, out):
+    return _into(out, np.where(x > 0, x, x * negative_slope))
 
 
 def leaky_relu_backward(grad_out, x, negative_slope):
     return np.where(x > 0, grad_out, grad_out * negative_slope)
 
 
-def elu_forward(x, alpha, scale):
-    return scale * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+def elu_forward(x, alpha, scale, out):
+    return _into(out, scale * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))))
 
 
 def elu_backward(grad_out, x, alpha, scale):
     return grad_out * scale * np.where(x > 0, 1, alpha * np.exp(np.minimum(x, 0))).astype(x.dtype)
 
 
-def sigmoid_forward(x):
-    return special.expit(x)
+def sigmoid_forward(x, out):
+    return _into(out, special.expit(x))
 
 
 def sigmoid_backward(grad_out, out):
     return grad_out * out * (1 - out)
 
 
-def tanh_forward(x):
-    return np.tanh(x)
+def tanh_forward(x, out):
+    return _into(out, np.tanh(x))
 
 
 def tanh_backward(grad_out, out):
     return grad_out * (1 - out * out)
 
 
-def swish_forward(x, beta):
-    return x * special.expit(beta * x)
+def swish_forward(x, beta, out):
+    return _into(out, x * special.expit(beta * x))
 
 
 def swish_backward(grad_out, x, beta):
@@ -64,18 +70,18 @@ def swish_backward_with_beta(grad_out, x, beta):
     return swish_backward(grad_out, x, beta), np.array([np.sum(grad_out * x * x * s * (1 - s))], x.dtype)
 
 
-def softplus_forward(x, beta, threshold):
+def softplus_forward(x, beta, threshold, out):
     # logaddexp(0, bx) = log(1 + exp(bx)) without overflow when threshold lets a large bx through
     with np.errstate(invalid="ignore"):  # NaN inputs propagate silently, as in the kernel
-        return np.where(beta * x > threshold, x, np.logaddexp(0, beta * x) / beta).astype(x.dtype)
+        return _into(out, np.where(beta * x > threshold, x, np.logaddexp(0, beta * x) / beta).astype(x.dtype))
 
 
 def softplus_backward(grad_out, x, beta, threshold):
     return np.where(beta * x > threshold, grad_out, grad_out * special.expit(beta * x)).astype(x.dtype)
 
 
-def mish_forward(x):
-    return x * np.tanh(np.logaddexp(0, x))
+def mish_forward(x, out):
+    return _into(out, x * np.tanh(np.logaddexp(0, x)))
 
 
 def mish_backward(grad_out, x):
@@ -83,10 +89,10 @@ def mish_backward(grad_out, x):
     return grad_out * (t + x * (1 - t * t) * special.expit(x))
 
 
-def gelu_forward(x, tanh_approximation):
+def gelu_forward(x, tanh_approximation, out):
     if tanh_approximation:  # 0.5 * (1 + tanh(u)) written as sigmoid(2u)
-        return x * special.expit(2 * math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3))
-    return (0.5 * x * (1 + special.erf(x / math.sqrt(2)))).astype(x.dtype)
+        return _into(out, x * special.expit(2 * math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    return _into(out, (0.5 * x * (1 + special.erf(x / math.sqrt(2)))).astype(x.dtype))
 
 
 def gelu_backward(grad_out, x, tanh_approximation):

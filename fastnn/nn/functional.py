@@ -29,37 +29,42 @@ __all__ += ["elu", "gelu", "hardtanh", "leaky_relu", "maxout", "mish", "prelu", 
             "softplus", "swish"]
 
 
+# With inplace=True an activation writes into `input` and returns that same tensor, as PyTorch's do (see
+# _inplace below); otherwise it returns a new tensor.
 def relu(input, inplace=False):
-    return ops.relu(input)
+    return _inplace(input, "relu_", ops.relu) if inplace else ops.relu(input)
 
 
-# `inplace` is accepted for PyTorch compatibility; the result is always a new tensor.
 def relu6(input, inplace=False):
-    return _activation.relu6(input)
+    return _inplace(input, "relu6_", _activation.relu6) if inplace else _activation.relu6(input)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    if inplace:
+        return _inplace(input, "hardtanh_", _activation.hardtanh, min_val, max_val)
     return _activation.hardtanh(input, min_val, max_val)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
+    if inplace:
+        return _inplace(input, "leaky_relu_", _activation.leaky_relu, negative_slope)
     return _activation.leaky_relu(input, negative_slope)
 
 
 def elu(input, alpha=1.0, inplace=False):
-    return _activation.elu(input, alpha)
+    return _inplace(input, "elu_", _activation.elu, alpha) if inplace else _activation.elu(input, alpha)
 
 
 def selu(input, inplace=False):
-    return _activation.selu(input)
+    return _inplace(input, "selu_", _activation.selu) if inplace else _activation.selu(input)
 
 
 def silu(input, inplace=False):
-    return _activation.silu(input)
+    return _inplace(input, "silu_", _activation.silu) if inplace else _activation.silu(input)
 
 
 def mish(input, inplace=False):
-    return _activation.mish(input)
+    return _inplace(input, "mish_", _activation.mish) if inplace else _activation.mish(input)
 
 
 def softmax(input, dim, dtype=None):
@@ -120,31 +125,36 @@ __all__ += ["celu", "celu_", "elu_", "glu", "hardshrink", "hardsigmoid", "hardsw
 
 
 def hardswish(input, inplace=False):
-    return _hardswish(input)
+    return _inplace(input, "hardswish_", _hardswish) if inplace else _hardswish(input)
 
 
 def hardsigmoid(input, inplace=False):
-    return _hardsigmoid(input)
+    return _inplace(input, "hardsigmoid_", _hardsigmoid) if inplace else _hardsigmoid(input)
 
 
 def celu(input, alpha=1.0, inplace=False):
-    return _celu(input, alpha)
+    return _inplace(input, "celu_", _celu, alpha) if inplace else _celu(input, alpha)
 
 
 def threshold(input, threshold, value, inplace=False):
+    if inplace:
+        return _inplace(input, "threshold_", _threshold, threshold, value)
     return _threshold(input, threshold, value)
 
 
 def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    if inplace:
+        return _inplace(input, "rrelu_", _rrelu, lower, upper, training)
     return _rrelu(input, lower, upper, training)
 
 
-# The trailing-underscore forms write into `input` and return it, recorded by autograd as PyTorch does (a leaf
-# that requires grad is refused); see Tensor._apply_inplace.
+# The in-place forms (inplace=True and the trailing-underscore names) write into `input` and return it, recorded
+# by autograd as PyTorch does (a leaf that requires grad is refused, a later edit of a saved output is caught at
+# backward); the op writes straight into input's storage, see Tensor._write_through.
 def _inplace(input, name, fn, *args):
     if not isinstance(input, Tensor):
         raise TypeError(f"{name}(): input must be a Tensor, got {type(input).__name__}")
-    return input._inplace_op(name, fn, *args)
+    return input._write_through(name, fn, *args)
 
 
 def relu_(input):

@@ -8,6 +8,9 @@ The kernels run at every size. On an idle machine a parallel launch costs a few 
 NumPy's several-pass formulas cost on a tiny array, while from ~4K elements the fused kernel is several times
 faster; a NumPy path for small inputs would add a second implementation to keep equal for no real gain.
 Softmax and log-softmax run as fused kernels too, on the input seen as (outer, C, inner) with C the softmax dim.
+
+The activations PyTorch has in-place forms of take `_inplace` (passed by Tensor._write_through, which F's
+`inplace=True` and the trailing-underscore forms call): they then write into the input's storage.
 """
 import math
 from operator import attrgetter
@@ -15,7 +18,7 @@ from operator import attrgetter
 import numpy as np
 
 from fastnn._tracing import traced
-from fastnn.autograd import make_result
+from fastnn.autograd import is_grad_enabled, make_result
 from fastnn.ops._util import normalize_dim
 from fastnn.tensor import Tensor
 
@@ -54,11 +57,17 @@ def _real(op, name, value):
     return float(value)
 
 
-def _elementwise(x, op, family, *scalars, saves_output=False, derivative=None):
+def _elementwise(x, op, family, *scalars, saves_output=False, derivative=None, inplace=False, output_grad=None):
     """Run the family's forward kernel on x's flat data and record its backward kernel, which reads the flat
     input (or the output when `saves_output`). Float scalars are cast to the compute dtype; bools pass as flags.
     `derivative()`: f'(x) from fastnn ops (a constant mask where f is piecewise linear), for the tangent rule
-    t * f'(x) (reverse mode differentiates it again)."""
+    t * f'(x) (reverse mode differentiates it again).
+
+    `inplace` (from Tensor._write_through): the kernel writes into x's storage (straight into it when x is
+    C-contiguous of a kernel dtype, else into a temporary copied back) and the result shares x's storage and
+    version counter. A recorded backward then reads the output when the op allows it: `saves_output`, or
+    `output_grad(backend, g, out, *scalars)`, the gradient from the output; otherwise it reads a copy of the
+    input taken before the write (PyTorch's in-place ops save the original input the same way)."""
     data = _compute_array(x, op)
     xp = x._backend.xp
     forward_kernel, backward_kernel = family(x._backend.kernels)
@@ -66,16 +75,59 @@ def _elementwise(x, op, family, *scalars, saves_output=False, derivative=None):
     # a list, not a generator: this runs once per call of every activation (~0.5 us less)
     args = tuple([s if s.__class__ is bool else cast(s) for s in scalars])
     flat = data.reshape(-1)
-    out = forward_kernel(flat, *args)
+    if not inplace:
+        out = forward_kernel(flat, *args, xp.empty_like(flat))
+    else:
+        direct = data is x._data  # the kernel can write into x's storage (element-wise: aliasing is safe)
+        keeps_input = (output_grad is None and not saves_output and is_grad_enabled() and x.requires_grad)
+        if keeps_input and direct:
+            flat = flat.copy()
+        target = x._data.reshape(-1) if direct else (xp.empty_like(flat) if keeps_input else flat)
+        out = forward_kernel(flat, *args, target)
+        if not direct:
+            x._data[...] = out.reshape(x.shape)
+        saves_output = saves_output or output_grad is not None
     saved = out if saves_output else flat
     out = out.reshape(x.shape)
 
     def backward(g):
-        grad = backward_kernel(xp.ascontiguousarray(g, dtype=data.dtype).reshape(-1), saved, *args)
+        g = xp.ascontiguousarray(g, dtype=data.dtype).reshape(-1)
+        if inplace and output_grad is not None:
+            grad = output_grad(x._backend, g, saved, *args)
+        else:
+            grad = backward_kernel(g, saved, *args)
         return (grad.reshape(x.shape).astype(x.dtype, copy=False),)
-    return make_result(out if out.dtype == x.dtype else out.astype(x.dtype), (x,), backward, op,
-                       saved=() if saves_output else None, saves_output=saves_output,
+    if inplace:
+        out = x._data
+    elif out.dtype != x.dtype:
+        out = out.astype(x.dtype)
+    return make_result(out, (x,), backward, op, saved=() if saves_output or inplace else None,
+                       saves_output=saves_output, shares_storage=x if inplace else None,
                        tangent=None if derivative is None else lambda t: t * derivative(), fresh_grads=True)
+
+
+def _hardtanh_output_grad(backend, g, out, min_val, max_val):
+    # min_val < clamp(x) < max_val exactly where min_val < x < max_val (NaN passes both ways)
+    return backend.kernels.hardtanh_backward(g, out, min_val, max_val)
+
+
+# PyTorch's error at the backward of an in-place form whose output no longer tells the input's sign
+_NEGATIVE_SLOPE = ("In-place {} backward calculation is triggered with a negative slope which is not supported. This "
+                   "is caused by calling in-place forward function with a negative slope, please call out-of-place "
+                   "version instead.")
+
+
+def _leaky_relu_output_grad(backend, g, out, negative_slope):
+    if negative_slope < 0:  # out > 0 no longer tells x > 0
+        raise RuntimeError(_NEGATIVE_SLOPE.format("leakyReLu"))
+    return backend.kernels.leaky_relu_backward(g, out, negative_slope)
+
+
+def _elu_output_grad(backend, g, out, alpha, scale):
+    # for x <= 0, out = scale alpha expm1(x) <= 0 and f'(x) = scale alpha exp(x) = out + scale alpha
+    if alpha < 0:
+        raise RuntimeError(_NEGATIVE_SLOPE.format("elu"))
+    return g * backend.xp.where(out > 0, scale, out + scale * alpha)
 
 
 def _mask(x, values):
@@ -102,29 +154,31 @@ def _swish_derivative(x, beta):  # d/dx x sigmoid(beta x) = s (1 + beta x (1 - s
 
 # ---- piecewise-linear -----------------------------------------------------------------------------------
 @traced
-def hardtanh(x, min_val=-1.0, max_val=1.0):
+def hardtanh(x, min_val=-1.0, max_val=1.0, *, _inplace=False):
     min_val, max_val = _real("hardtanh", "min_val", min_val), _real("hardtanh", "max_val", max_val)
     if min_val > max_val:
         raise ValueError(f"hardtanh(): min_val ({min_val}) cannot be greater than max_val ({max_val})")
-    return _elementwise(x, "hardtanh", _HARDTANH, min_val, max_val,
+    return _elementwise(x, "hardtanh", _HARDTANH, min_val, max_val, inplace=_inplace,
+                        output_grad=_hardtanh_output_grad,
                         derivative=lambda: _mask(x, (x._data > min_val) & (x._data < max_val)))
 
 
 @traced
-def relu(x):
-    return _elementwise(x, "relu", _HARDTANH, 0.0, math.inf, derivative=lambda: _mask(x, x._data > 0))
+def relu(x, *, _inplace=False):
+    return _elementwise(x, "relu", _HARDTANH, 0.0, math.inf, inplace=_inplace, output_grad=_hardtanh_output_grad,
+                        derivative=lambda: _mask(x, x._data > 0))
 
 
 @traced
-def relu6(x):
-    return _elementwise(x, "relu6", _HARDTANH, 0.0, 6.0,
+def relu6(x, *, _inplace=False):
+    return _elementwise(x, "relu6", _HARDTANH, 0.0, 6.0, inplace=_inplace, output_grad=_hardtanh_output_grad,
                         derivative=lambda: _mask(x, (x._data > 0) & (x._data < 6)))
 
 
 @traced
-def leaky_relu(x, negative_slope=0.01):
+def leaky_relu(x, negative_slope=0.01, *, _inplace=False):
     slope = _real("leaky_relu", "negative_slope", negative_slope)
-    return _elementwise(x, "leaky_relu", _LEAKY_RELU, slope,
+    return _elementwise(x, "leaky_relu", _LEAKY_RELU, slope, inplace=_inplace, output_grad=_leaky_relu_output_grad,
                         derivative=lambda: _mask(x, x._backend.xp.where(x._data > 0, 1.0, slope)))
 
 
@@ -164,14 +218,15 @@ def prelu(x, weight):
 
 # ---- smooth ---------------------------------------------------------------------------------------------
 @traced
-def elu(x, alpha=1.0):
+def elu(x, alpha=1.0, *, _inplace=False):
     alpha = _real("elu", "alpha", alpha)
-    return _elementwise(x, "elu", _ELU, alpha, 1.0, derivative=lambda: _elu_derivative(x, alpha, 1.0))
+    return _elementwise(x, "elu", _ELU, alpha, 1.0, inplace=_inplace, output_grad=_elu_output_grad,
+                        derivative=lambda: _elu_derivative(x, alpha, 1.0))
 
 
 @traced
-def selu(x):
-    return _elementwise(x, "selu", _ELU, SELU_ALPHA, SELU_SCALE,
+def selu(x, *, _inplace=False):
+    return _elementwise(x, "selu", _ELU, SELU_ALPHA, SELU_SCALE, inplace=_inplace, output_grad=_elu_output_grad,
                         derivative=lambda: _elu_derivative(x, SELU_ALPHA, SELU_SCALE))
 
 
@@ -183,21 +238,21 @@ def gelu(x, approximate="none"):
 
 
 @traced
-def sigmoid(x):
+def sigmoid(x, *, _inplace=False):
     def derivative():
         s = sigmoid(x)
         return s * (1 - s)
-    return _elementwise(x, "sigmoid", _SIGMOID, saves_output=True, derivative=derivative)
+    return _elementwise(x, "sigmoid", _SIGMOID, saves_output=True, derivative=derivative, inplace=_inplace)
 
 
 @traced
-def tanh(x):
-    return _elementwise(x, "tanh", _TANH, saves_output=True, derivative=lambda: 1 - tanh(x) ** 2)
+def tanh(x, *, _inplace=False):
+    return _elementwise(x, "tanh", _TANH, saves_output=True, derivative=lambda: 1 - tanh(x) ** 2, inplace=_inplace)
 
 
 @traced
-def silu(x):
-    return _elementwise(x, "silu", _SWISH, 1.0, derivative=lambda: _swish_derivative(x, 1.0))
+def silu(x, *, _inplace=False):
+    return _elementwise(x, "silu", _SWISH, 1.0, inplace=_inplace, derivative=lambda: _swish_derivative(x, 1.0))
 
 
 @traced
@@ -214,7 +269,7 @@ def swish(x, beta=1.0):
     backend, xp = x._backend.kernels, x._backend.xp
     beta_value = data.dtype.type(beta._data.reshape(()).item())
     flat = data.reshape(-1)
-    out = backend.swish_forward(flat, beta_value)
+    out = backend.swish_forward(flat, beta_value, xp.empty_like(flat))
 
     def backward(g):
         g = xp.ascontiguousarray(g, dtype=data.dtype).reshape(-1)
@@ -244,11 +299,11 @@ def softplus(x, beta=1.0, threshold=20.0):
 
 
 @traced
-def mish(x):
+def mish(x, *, _inplace=False):
     def derivative():  # mish = x tanh(softplus(x))
         th = tanh(softplus(x))
         return th + x * (1 - th * th) * sigmoid(x)
-    return _elementwise(x, "mish", _MISH, derivative=derivative)
+    return _elementwise(x, "mish", _MISH, derivative=derivative, inplace=_inplace)
 
 
 # ---- maxout ---------------------------------------------------------------------------------------------
@@ -354,35 +409,47 @@ def softmax(x, dim, dtype=None):
 # ---- activations built from array expressions (issue 14) --------------------------------------------------
 # PyTorch's less common activations: forward and derivative as backend-array formulas, one pass of NumPy-style
 # math each way. They are cheap next to the layers around them, so they get no fused kernel.
-def _pointwise(x, op, forward, derivative, smooth=None):
+def _pointwise(x, op, forward, derivative, smooth=None, inplace=False, output_derivative=None):
     """An element-wise op: forward(xp, a) -> output array, derivative(xp, a) -> d output / d a (same shape).
     The tangent rule is t * f'(x): `smooth()` builds f'(x) from fastnn ops (so reverse mode differentiates it
-    again); without it f is piecewise linear and the derivative array is a constant mask."""
+    again); without it f is piecewise linear and the derivative array is a constant mask. `inplace`: as in
+    _elementwise; the backward then reads the output by `output_derivative(xp, out)` when given, else a copy of
+    the input taken before the write."""
     data = _compute_array(x, op)
     xp = x._backend.xp
     out = forward(xp, data)
+    from_output = inplace and output_derivative is not None
+    if inplace:
+        if data is x._data and not from_output and is_grad_enabled() and x.requires_grad:
+            data = data.copy()
+        x._data[...] = out
 
     def backward(g):
+        if from_output:
+            return ((g * output_derivative(xp, out)).astype(x.dtype, copy=False),)
         return ((g * derivative(xp, data)).astype(x.dtype, copy=False),)
 
     def tangent(t):
         return t * (_mask(x, derivative(xp, data)) if smooth is None else smooth())
-    return make_result(out.astype(x.dtype, copy=False), (x,), backward, op, tangent=tangent)
+    return make_result(x._data if inplace else out.astype(x.dtype, copy=False), (x,), backward, op,
+                       saved=() if inplace else None, saves_output=from_output,
+                       shares_storage=x if inplace else None, tangent=tangent)
 
 
 @traced
-def hardswish(x):
+def hardswish(x, *, _inplace=False):
     """x * relu6(x + 3) / 6; its derivative is 0 below -3, x / 3 + 1/2 on [-3, 3] and 1 above (PyTorch's)."""
     return _pointwise(x, "hardswish", lambda xp, a: a * xp.clip(a + 3, 0, 6) / 6,
                       lambda xp, a: xp.where(a < -3, 0.0, xp.where(a <= 3, a / 3 + 0.5, 1.0)),
-                      lambda: _mask(x, (x._data >= -3) & (x._data <= 3)) * (x / 3 + 0.5) + _mask(x, x._data > 3))
+                      lambda: _mask(x, (x._data >= -3) & (x._data <= 3)) * (x / 3 + 0.5) + _mask(x, x._data > 3),
+                      inplace=_inplace)
 
 
 @traced
-def hardsigmoid(x):
+def hardsigmoid(x, *, _inplace=False):
     """relu6(x + 3) / 6; derivative 1/6 strictly inside (-3, 3)."""
     return _pointwise(x, "hardsigmoid", lambda xp, a: xp.clip(a + 3, 0, 6) / 6,
-                      lambda xp, a: ((a > -3) & (a < 3)) / 6.0)
+                      lambda xp, a: ((a > -3) & (a < 3)) / 6.0, inplace=_inplace)
 
 
 def _lambd(op, lambd):
@@ -430,38 +497,50 @@ def logsigmoid(x):
 
 
 @traced
-def celu(x, alpha=1.0):
+def celu(x, alpha=1.0, *, _inplace=False):
     """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
     alpha = _real("celu", "alpha", alpha)
     if alpha == 0:
         raise ValueError("celu(): alpha must be non-zero (the formula divides by it)")
+
+    def output_derivative(xp, out):  # exp(x / alpha) = out / alpha + 1 where x <= 0
+        if alpha < 0:  # out > 0 no longer tells x > 0
+            raise RuntimeError(_NEGATIVE_SLOPE.format("elu"))
+        return xp.where(out > 0, 1.0, out / alpha + 1)
     return _pointwise(x, "celu", lambda xp, a: xp.where(a > 0, a, alpha * xp.expm1(xp.minimum(a, 0) / alpha)),
                       lambda xp, a: xp.where(a > 0, 1.0, xp.exp(xp.minimum(a, 0) / alpha)),
-                      lambda: (x.clamp(max=0.0) / alpha).exp().where(x <= 0, 1.0))
+                      lambda: (x.clamp(max=0.0) / alpha).exp().where(x <= 0, 1.0), inplace=_inplace,
+                      output_derivative=output_derivative)
 
 
 @traced
-def threshold(x, threshold, value):
+def threshold(x, threshold, value, *, _inplace=False):
     """x where x > threshold, else value (PyTorch's argument names: the threshold and the replacement)."""
     threshold, value = _real("threshold", "threshold", threshold), _real("threshold", "value", value)
     return _pointwise(x, "threshold", lambda xp, a: xp.where(a > threshold, a, value),
-                      lambda xp, a: (a > threshold).astype(a.dtype))
+                      lambda xp, a: (a > threshold).astype(a.dtype), inplace=_inplace)
 
 
-def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
+def rrelu(x, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None, *, _inplace=False):
     """Randomized leaky ReLU (Xu et al., 2015): in training each negative element gets its own slope drawn
     uniformly from [lower, upper] (fastnn's seeded generator); in evaluation the slope is (lower + upper) / 2."""
     lower, upper = _real("rrelu", "lower", lower), _real("rrelu", "upper", upper)
     if lower > upper:
         raise ValueError(f"rrelu(): lower bound ({lower}) must be less than or equal to upper bound ({upper})")
     if not training:
-        return leaky_relu(x, (lower + upper) / 2)
+        return leaky_relu(x, (lower + upper) / 2, _inplace=_inplace)
     data = _compute_array(x, "rrelu")
     slopes = x._backend.draw("uniform", x.shape, data.dtype, generator, low=lower, high=upper)
     # the factor that multiplies x (1 where x > 0, PyTorch's rule) is both the forward and the derivative
     factor = x._backend.xp.where(data > 0, data.dtype.type(1), slopes)
-    return make_result((data * factor).astype(x.dtype, copy=False), (x,),
-                       lambda g: ((g * factor).astype(x.dtype, copy=False),), "rrelu", saved=(),
+    if _inplace:  # the backward reads only the factor: no copy of the input
+        x._data[...] = data * factor
+        out = x._data
+    else:
+        out = (data * factor).astype(x.dtype, copy=False)
+    # in place, the node records the output's version as PyTorch's does (a later edit of it raises at backward)
+    return make_result(out, (x,), lambda g: ((g * factor).astype(x.dtype, copy=False),), "rrelu", saved=(),
+                       saves_output=_inplace, shares_storage=x if _inplace else None,
                        tangent=lambda t: t * _mask(x, factor))
 
 

@@ -44,8 +44,9 @@ def _keep_mask(input, shape, keep):
     return input._backend.draw("random", shape, np.float32) < np.float32(keep)
 
 
-def _masked_scale(input, p, mask_shape, name):
-    """input * factor, factor = mask / (1 - p) over `mask_shape` (broadcast over the remaining dims)."""
+def _masked_scale(input, p, mask_shape, name, _inplace=False):
+    """input * factor, factor = mask / (1 - p) over `mask_shape` (broadcast over the remaining dims); with
+    `_inplace` (from Tensor._write_through) written into input's storage."""
     keep = 1.0 - p
     dtype = input.dtype.type
     xp = input._backend.xp
@@ -54,24 +55,32 @@ def _masked_scale(input, p, mask_shape, name):
     else:
         # A bool array times a scalar: several times faster than where() with two scalars.
         factor = xp.multiply(_keep_mask(input, mask_shape, keep), dtype(1.0 / keep), dtype=input.dtype)
-    out = input._data * factor
+    out = xp.multiply(input._data, factor, out=input._data) if _inplace else input._data * factor
     # the tangent goes through the same mask (a constant: the draw is not redone)
     return make_result(out, (input,), lambda g: (g * factor,), name, saved=(),
+                       shares_storage=input if _inplace else None,
                        tangent=lambda t: t * Tensor._wrap(factor, input._backend))
+
+
+def _apply(input, inplace, scale, p, mask_shape, name):
+    """scale(input, p, mask_shape, name), or with `inplace` PyTorch's in-place form: input itself, holding the
+    result (the backward reads only the mask, so nothing is copied)."""
+    if inplace:
+        return input._write_through(name + "_", scale, p, mask_shape, name)
+    return scale(input, p, mask_shape, name)
 
 
 @traced
 def dropout(input, p=0.5, training=True, inplace=False):
     """Inverted dropout: zero each element with probability p and scale the survivors by 1/(1 - p) in training,
-    so the expected activation is unchanged and evaluation (training=False) is the identity.
-
-    `inplace` is accepted for PyTorch compatibility; the result is always a new tensor.
+    so the expected activation is unchanged and evaluation (training=False) is the identity. With `inplace`
+    the result is written into input, which is returned (in evaluation, too, input is returned as it is).
     """
     _check_input(input, "dropout")
     p = check_probability(p)
     if not training or p == 0.0:
         return input
-    return _masked_scale(input, p, input.shape, "dropout")
+    return _apply(input, inplace, _masked_scale, p, input.shape, "dropout")
 
 
 @traced
@@ -85,7 +94,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     p = check_probability(p)
     if not training or p == 0.0:
         return input
-    return _masked_scale(input, p, input.shape[:2] + (1, 1), "dropout2d")
+    return _apply(input, inplace, _masked_scale, p, input.shape[:2] + (1, 1), "dropout2d")
 
 
 @traced
@@ -98,7 +107,7 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
     p = check_probability(p)
     if not training or p == 0.0:
         return input
-    return _alpha_scale(input, p, input.shape, "alpha_dropout")
+    return _apply(input, inplace, _alpha_scale, p, input.shape, "alpha_dropout")
 
 
 @traced
@@ -123,7 +132,7 @@ def drop_path(input, p, training=True, mode="row"):
 
 
 # ---- issue 14, part B: the other channel dropouts -----------------------------------------------------------
-def _feature_dropout(input, p, training, name, spatial):
+def _feature_dropout(input, p, training, name, spatial, inplace):
     """Dropout of whole channels of an (N, C, *spatial) or unbatched (C, *spatial) input."""
     _check_input(input, name)
     if input.ndim not in (spatial + 1, spatial + 2):
@@ -133,18 +142,18 @@ def _feature_dropout(input, p, training, name, spatial):
     if not training or p == 0.0:
         return input
     channels = input.ndim - spatial
-    return _masked_scale(input, p, input.shape[:channels] + (1,) * spatial, name)
+    return _apply(input, inplace, _masked_scale, p, input.shape[:channels] + (1,) * spatial, name)
 
 
 def dropout1d(input, p=0.5, training=True, inplace=False):
     """Channel dropout for (N, C, L) or (C, L): each input[n, c] is zeroed with probability p, the rest scaled by
     1/(1 - p)."""
-    return _feature_dropout(input, p, training, "dropout1d", 1)
+    return _feature_dropout(input, p, training, "dropout1d", 1, inplace)
 
 
 def dropout3d(input, p=0.5, training=True, inplace=False):
     """Channel dropout for (N, C, D, H, W) or (C, D, H, W)."""
-    return _feature_dropout(input, p, training, "dropout3d", 3)
+    return _feature_dropout(input, p, training, "dropout3d", 3, inplace)
 
 
 def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
@@ -156,10 +165,11 @@ def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
     p = check_probability(p)
     if not training or p == 0.0:
         return input
-    return _alpha_scale(input, p, input.shape[:2] + (1,) * (input.ndim - 2), "feature_alpha_dropout")
+    return _apply(input, inplace, _alpha_scale, p, input.shape[:2] + (1,) * (input.ndim - 2),
+                  "feature_alpha_dropout")
 
 
-def _alpha_scale(input, p, mask_shape, name):
+def _alpha_scale(input, p, mask_shape, name, _inplace=False):
     """alpha dropout's a * (kept ? x : -alpha') + b with one keep/drop draw per element of `mask_shape`."""
     dtype = input.dtype.type
     xp = input._backend.xp
@@ -171,6 +181,10 @@ def _alpha_scale(input, p, mask_shape, name):
         factor = xp.multiply(keep, dtype(a), dtype=input.dtype)
         shift = xp.multiply(keep, dtype(a * _SELU_SATURATION), dtype=input.dtype)
         shift += dtype(-a * _SELU_SATURATION * (1.0 - p))
-    out = input._data * factor + shift
+    if _inplace:
+        out = xp.add(xp.multiply(input._data, factor, out=input._data), shift, out=input._data)
+    else:
+        out = input._data * factor + shift
     return make_result(out, (input,), lambda g: (g * factor,), name, saved=(),
+                       shares_storage=input if _inplace else None,
                        tangent=lambda t: t * Tensor._wrap(factor, input._backend))

@@ -1,7 +1,6 @@
 """Activation layers: thin Modules over fastnn.nn.functional, with PyTorch's names, arguments and defaults.
 
-`inplace=` is accepted for PyTorch compatibility; fastnn always returns a new tensor, which is what autograd
-needs and what `x = act(x)` code expects.
+With `inplace=True` a layer writes its result into its input and returns that tensor, as PyTorch's do.
 """
 import warnings
 
@@ -27,7 +26,7 @@ class _InplaceActivation(Module):
 
 class ReLU(_InplaceActivation):
     def forward(self, input):
-        return F.relu(input)
+        return F.relu(input, self.inplace)
 
 
 class Hardtanh(Module):
@@ -38,7 +37,7 @@ class Hardtanh(Module):
         self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
 
     def forward(self, input):
-        return F.hardtanh(input, self.min_val, self.max_val)
+        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
 
     def extra_repr(self):
         return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
@@ -49,7 +48,7 @@ class ReLU6(Hardtanh):
         super().__init__(0.0, 6.0, inplace)
 
     def forward(self, input):
-        return F.relu6(input)
+        return F.relu6(input, self.inplace)
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
@@ -61,7 +60,7 @@ class LeakyReLU(Module):
         self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, input):
-        return F.leaky_relu(input, self.negative_slope)
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
@@ -93,7 +92,7 @@ class ELU(Module):
         self.alpha, self.inplace = alpha, inplace
 
     def forward(self, input):
-        return F.elu(input, self.alpha)
+        return F.elu(input, self.alpha, self.inplace)
 
     def extra_repr(self):
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
@@ -105,7 +104,7 @@ class SELU(_InplaceActivation):
     scale = SELU_SCALE
 
     def forward(self, input):
-        return F.selu(input)
+        return F.selu(input, self.inplace)
 
 
 class GELU(Module):
@@ -124,7 +123,7 @@ class GELU(Module):
 
 class SiLU(_InplaceActivation):
     def forward(self, input):
-        return F.silu(input)
+        return F.silu(input, self.inplace)
 
 
 class Swish(Module):
@@ -148,7 +147,7 @@ class Swish(Module):
 
 class Mish(_InplaceActivation):
     def forward(self, input):
-        return F.mish(input)
+        return F.mish(input, self.inplace)
 
 
 class Softplus(Module):
@@ -227,12 +226,12 @@ class LogSoftmax(Module):
 # ---- issue 14: the rest of PyTorch's activation layers ------------------------------------------------------
 class Hardswish(_InplaceActivation):
     def forward(self, input):
-        return F.hardswish(input)
+        return F.hardswish(input, self.inplace)
 
 
 class Hardsigmoid(_InplaceActivation):
     def forward(self, input):
-        return F.hardsigmoid(input)
+        return F.hardsigmoid(input, self.inplace)
 
 
 class Hardshrink(Module):
@@ -273,7 +272,7 @@ class CELU(Module):
         self.alpha, self.inplace = alpha, inplace
 
     def forward(self, input):
-        return F.celu(input, self.alpha)
+        return F.celu(input, self.alpha, self.inplace)
 
     def extra_repr(self):
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
@@ -285,7 +284,7 @@ class Threshold(Module):
         self.threshold, self.value, self.inplace = threshold, value, inplace
 
     def forward(self, input):
-        return F.threshold(input, self.threshold, self.value)
+        return F.threshold(input, self.threshold, self.value, self.inplace)
 
     def extra_repr(self):
         return f"threshold={self.threshold}, value={self.value}" + (", inplace=True" if self.inplace else "")
@@ -300,7 +299,7 @@ class RReLU(Module):
         self.lower, self.upper, self.inplace = lower, upper, inplace
 
     def forward(self, input):
-        return F.rrelu(input, self.lower, self.upper, self.training)
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
 
     def extra_repr(self):
         return f"lower={self.lower}, upper={self.upper}" + (", inplace=True" if self.inplace else "")

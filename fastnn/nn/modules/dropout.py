@@ -2,7 +2,7 @@
 
 All are active only in training mode (`module.train()`) and the identity in eval mode, except DropConnect,
 which uses its plain weights in eval mode. Masks come from fastnn.random.default_generator().
-`inplace` is accepted for PyTorch compatibility; fastnn always returns a new tensor.
+With `inplace=True` the result is written into the input, which is returned, as in PyTorch.
 """
 from fastnn.nn import functional as F
 from fastnn.nn.modules.linear import Linear
@@ -24,7 +24,7 @@ class Dropout(_DropoutNd):
     """Zero each element with probability p in training and scale the rest by 1/(1 - p) (inverted dropout)."""
 
     def forward(self, input):
-        return F.dropout(input, self.p, self.training)
+        return F.dropout(input, self.p, self.training, self.inplace)
 
 
 class Dropout2d(_DropoutNd):
@@ -32,14 +32,14 @@ class Dropout2d(_DropoutNd):
     1/(1 - p)."""
 
     def forward(self, input):
-        return F.dropout2d(input, self.p, self.training)
+        return F.dropout2d(input, self.p, self.training, self.inplace)
 
 
 class AlphaDropout(_DropoutNd):
     """Dropout that keeps the zero mean and unit variance of SELU activations (see F.alpha_dropout)."""
 
     def forward(self, input):
-        return F.alpha_dropout(input, self.p, self.training)
+        return F.alpha_dropout(input, self.p, self.training, self.inplace)
 
 
 class DropConnect(Linear):
@@ -91,18 +91,18 @@ class Dropout1d(_DropoutNd):
     """Zero whole channels input[n, c] of an (N, C, L) or (C, L) input with probability p, scaling the rest."""
 
     def forward(self, input):
-        return F.dropout1d(input, self.p, self.training)
+        return F.dropout1d(input, self.p, self.training, self.inplace)
 
 
 class Dropout3d(_DropoutNd):
     """Zero whole channels of an (N, C, D, H, W) or (C, D, H, W) input with probability p, scaling the rest."""
 
     def forward(self, input):
-        return F.dropout3d(input, self.p, self.training)
+        return F.dropout3d(input, self.p, self.training, self.inplace)
 
 
 class FeatureAlphaDropout(_DropoutNd):
     """Alpha dropout of whole channels (see F.feature_alpha_dropout)."""
 
     def forward(self, input):
-        return F.feature_alpha_dropout(input, self.p, self.training)
+        return F.feature_alpha_dropout(input, self.p, self.training, self.inplace)
