@@ -53,6 +53,7 @@ ALGORITHMS = ("direct", "im2col", "winograd")
 # Reassociation lets the tap sums and dot products vectorize; NaN/Inf semantics stay IEEE.
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 _TAPS_PER_PASS = 4  # the direct kernels' tap lists are zero-padded to a multiple of this
+_U = tuple(np.uint64(i) for i in range(16))  # unsigned offsets within a run of 16 (_fma_block)
 
 
 def _output_hw(h, w, kh, kw, stride, padding, dilation):
@@ -194,20 +195,27 @@ def _tap_dot(src, grads, start, pitch, span, offsets, n_chunks, out):
 
 @njit(nogil=True, cache=True, fastmath={"contract"}, inline="always")
 def _fma_block(x, offsets, weights, t0, init, dst, row, y, d0):
-    """dst[row + r, y, d0 + j] = init[r] + sum over taps k of weights[k, r] * x[offsets[k] + t0 + j], r < 4, j < 16.
+    """dst[row + r, y, d0 + j] = init[r] + sum over taps k of weights[4*k + r] * x[offsets[k] + t0 + j], r < 4,
+    j < 16 (offsets: uint64).
 
     The 4x16 block is held in 64 scalars across the whole reduction; the SLP vectorizer packs each row's 16 into
     two ymm registers, so that a tap is 2 vector loads, 4 broadcasts and 8 FMAs (the loop vectorizer, which
-    only vectorizes innermost loops, would instead gather across taps: hence no 'reassoc' here)."""
+    only vectorizes innermost loops, would instead gather across taps: hence no 'reassoc' here). The input is
+    indexed by unsigned integers and the weights are one flat run, so a tap costs no negative-index wraparound,
+    slice clamping or stride multiply: those took as many instructions as the FMAs, and dropping them made
+    64x16x32x32 -> 16 k3 1.36x faster (1 thread, 6.84 -> 5.03 ms, 44 -> 60 GFLOP/s, load ~0.9)."""
     a00 = a01 = a02 = a03 = a04 = a05 = a06 = a07 = a08 = a09 = a0a = a0b = a0c = a0d = a0e = a0f = init[0]
     a10 = a11 = a12 = a13 = a14 = a15 = a16 = a17 = a18 = a19 = a1a = a1b = a1c = a1d = a1e = a1f = init[1]
     a20 = a21 = a22 = a23 = a24 = a25 = a26 = a27 = a28 = a29 = a2a = a2b = a2c = a2d = a2e = a2f = init[2]
     a30 = a31 = a32 = a33 = a34 = a35 = a36 = a37 = a38 = a39 = a3a = a3b = a3c = a3d = a3e = a3f = init[3]
+    t0 = np.uint64(t0)
     for k in range(offsets.shape[0]):
-        v = x[offsets[k] + t0:offsets[k] + t0 + 16]
-        x0, x1, x2, x3, x4, x5, x6, x7 = v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
-        x8, x9, xa, xb, xc, xd, xe, xf = v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]
-        w0, w1, w2, w3 = weights[k, 0], weights[k, 1], weights[k, 2], weights[k, 3]
+        o = offsets[k] + t0  # uint64 + uint64: no wraparound test on the reads
+        x0, x1, x2, x3 = x[o], x[o + _U[1]], x[o + _U[2]], x[o + _U[3]]
+        x4, x5, x6, x7 = x[o + _U[4]], x[o + _U[5]], x[o + _U[6]], x[o + _U[7]]
+        x8, x9, xa, xb = x[o + _U[8]], x[o + _U[9]], x[o + _U[10]], x[o + _U[11]]
+        xc, xd, xe, xf = x[o + _U[12]], x[o + _U[13]], x[o + _U[14]], x[o + _U[15]]
+        w0, w1, w2, w3 = weights[4 * k], weights[4 * k + 1], weights[4 * k + 2], weights[4 * k + 3]
         a00, a01, a02, a03 = a00 + w0 * x0, a01 + w0 * x1, a02 + w0 * x2, a03 + w0 * x3
         a04, a05, a06, a07 = a04 + w0 * x4, a05 + w0 * x5, a06 + w0 * x6, a07 + w0 * x7
         a08, a09, a0a, a0b = a08 + w0 * x8, a09 + w0 * x9, a0a + w0 * xa, a0b + w0 * xb
@@ -270,7 +278,8 @@ def _blocked_sums(x, offs, packed, init, pitch, in_rows, blocks_outer, b0, b1, o
 @njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
 def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, blocks_outer, chunk, out):
     """_tap_sum's sums, 4 rows x 16 output pixels at a time held in registers (_fma_block), for Q/G a multiple of 4
-    and a wide plane of at least 16 pixels. packed (Q/4, T, 4): weights rows 4b..4b+3, tap-major.
+    and a wide plane of at least 16 pixels. packed (Q/4, T*4): weights rows 4b..4b+3, tap-major; offsets
+    (G, T) uint64.
 
     One iteration computes `chunk` 4-row blocks of a group for one image. With in_rows, each output row (at
     least 16 wide) is computed in place in runs of 16, the last one overlapping the one before it (it recomputes
@@ -373,15 +382,15 @@ _BLOCKS_OUTER_MAX_BYTES = 1 << 18
 
 
 def _blocks_per_task(n_img, packed_shape, n_groups):
-    blocks, taps, rows = packed_shape
+    blocks, block_weights = packed_shape
     per_group = blocks // n_groups
-    fit = max(1, _CHUNK_WEIGHT_BYTES // (taps * rows * 4))
+    fit = max(1, _CHUNK_WEIGHT_BYTES // (block_weights * 4))
     spread = max(1, n_img * n_groups * per_group // _MIN_TASKS)
     return min(per_group, fit, spread)
 
 
 def _blocking(offsets, weights, pitch, out, taps):
-    """(offsets, packed weights, in_rows) for the register-blocked tap sums, or None where the shape does not
+    """(offsets as uint64, packed weights, in_rows) for the register-blocked tap sums, or None where the shape does not
     allow them (Q/G not a multiple of 4, or a wide plane under 16 pixels). `taps`: how many of the tap columns
     are real, not _pad_taps's padding."""
     out_h, out_w = out.shape[2], out.shape[3]
@@ -392,8 +401,10 @@ def _blocking(offsets, weights, pitch, out, taps):
     if taps is not None and taps < offsets.shape[1]:
         # The blocked kernel takes taps one at a time: padding taps would only cost (a 5x5 kernel on one channel
         # pads its 25 taps to 28).
-        offsets, weights = np.ascontiguousarray(offsets[:, :taps]), weights[:, :taps]
-    packed = np.ascontiguousarray(weights.reshape(weights.shape[0] // 4, 4, -1).transpose(0, 2, 1))
+        offsets, weights = offsets[:, :taps], weights[:, :taps]
+    offsets = offsets.astype(np.uint64)  # (a copy, C-contiguous)
+    packed = np.ascontiguousarray(weights.reshape(weights.shape[0] // 4, 4, -1).transpose(0, 2, 1)).reshape(
+        weights.shape[0] // 4, -1)
     # Compute in rows when that wastes fewer lanes than the wide plane (whose pitch - out_w columns are dropped).
     in_rows = out_w >= 16 and out_h * -(-out_w // 16) <= -(-span // 16)
     return offsets, packed, in_rows
