@@ -7,7 +7,8 @@ Three algorithms with the same results up to float rounding:
   each tap reads the input plane shifted by a fixed offset, so every tap is a long contiguous
   multiply-add that vectorizes (the few columns past the true output width are computed and dropped).
   Strided convolutions read a space-to-depth copy of the input (one plane per stride phase), where every
-  tap is again a contiguous run (the forward builds it per (image, group) inside each task). Where output
+  tap is again a contiguous run (the blocked forward builds it, or for stride 1 the padded image, per (image,
+  group) inside each task). Where output
   channels per group come in fours, a block of 4 channels x 16 pixels is held in registers across the whole
   reduction, each tap 8 vector FMAs (_fma_block, the oneDNN way); otherwise four taps and two output channels
   share each pass over accumulators in memory. The input gradient is the same kernel on the spread output
@@ -317,6 +318,9 @@ def _group_phases(x, flat, sh, sw, ph, pw, hq, wq):
                 o = ((c * sh + a) * sw + b) * plane + u * wq
                 ix0 = (b - pw) % sw  # the first column of phase b
                 v = (ix0 + pw) // sw
+                if sw == 1:  # a whole row: one contiguous copy
+                    flat[o + v:o + v + width] = x[c, iy]
+                    continue
                 for ix in range(ix0, width, sw):
                     flat[o + v] = x[c, iy, ix]
                     v += 1
@@ -324,7 +328,7 @@ def _group_phases(x, flat, sh, sw, ph, pw, hq, wq):
 
 @njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
 def _tap_sum_blocked_phases(x, offsets, packed, init, sh, sw, ph, pw, hq, wq, in_rows, out):
-    """_tap_sum_blocked for a strided conv straight from x (N, Cin, H, W), one (image, group) per iteration: it
+    """_tap_sum_blocked straight from x (N, Cin, H, W), one (image, group) per iteration: it
     first splits the image's group of input channels into stride phases in a scratch of its own (_group_phases;
     group 0's tap offsets are then every group's), which the group's blocks then read from cache, one block's
     planes after another.
@@ -522,13 +526,17 @@ def conv2d_forward_direct(x, w, b, stride, padding, dilation, groups):
     out = np.empty((n_img, cout, layout.out_h, layout.out_w), x.dtype)
     serial = _runs_serially(x.shape, w.shape, out.shape)
     blocking = None
-    if tuple(stride) != (1, 1) and (serial or n_img * groups >= _MIN_TASKS):
+    if serial or n_img * groups >= _MIN_TASKS:
         blocking = _blocking(layout.offsets, weights, layout.wq, out, w[0].size)
     if blocking is not None:
         # Each task splits its own image's group into stride phases and takes all of the group's blocks, one after
         # another (_tap_sum_blocked_phases), so each block's weights alone need to stay in L1. With fewer (image,
         # group) pairs than _MIN_TASKS the tasks would have to split the same phases again, as many times as the
         # group's blocks are shared out (resnet18's stem on one image: 8 times): the phases are split once instead.
+        # Stride 1 too: its one phase, the padded image, then stays in L2 instead of a round trip through memory
+        # for the whole batch (forward, 1 thread, per-task / batch split, load ~4: 64x16x32x32 -> 16 k3 0.79,
+        # 64x32x16x16 -> 32 0.80, 8x16x112x112 -> 16 0.57-0.75, 16x12x28x28 -> 12 0.95-1.10, 16x8x56x56 -> 8
+        # 1.02-1.03).
         offsets, packed, in_rows = blocking
         return with_slp(_on_threads(_tap_sum_blocked_phases, serial), x, offsets, packed, init, *stride, *padding,
                          layout.hq, layout.wq, in_rows, out)
