@@ -605,12 +605,23 @@ def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
     w = np.ascontiguousarray(w)
     n_img, cout = x.shape[0], w.shape[0]
     grad_x = grad_w = grad_b = None
-    if need_input:
+    spread = None
+    # The flipped kernel's padding: the input gradient of a stride-1 conv is the stride-1 conv of grad_out with
+    # the flipped, transposed weight and this padding, where it is not negative (at most "full" padding).
+    flip_padding = tuple(dilation[i] * (w.shape[2 + i] - 1) - padding[i] for i in range(2))
+    if need_input and tuple(stride) == (1, 1) and min(flip_padding) >= 0:
+        # As a forward, each task pads its own image's gradient (_tap_sum_blocked_phases) instead of spreading the
+        # whole batch's first (64x16x32x32 -> 16 k3, 1 thread, load ~3.5: 4.8 vs 0.75 + 5.8 ms).
+        cout, cin_g, kh, kw = w.shape
+        flipped = np.ascontiguousarray(w.reshape(groups, cout // groups, cin_g, kh, kw).transpose(0, 2, 1, 3, 4)
+                                       [..., ::-1, ::-1]).reshape(x.shape[1], cout // groups, kh, kw)
+        grad_x = conv2d_forward_direct(grad_out, flipped, None, stride, flip_padding, dilation, groups)
+    elif need_input:
         spread, front, length, offsets = _spread_grad(grad_out, x.shape, w.shape, stride, padding, dilation, groups)
         grad_x = _direct_grad_input(spread, offsets, w, x.shape, padding, groups)
     if need_weight:
         layout = _direct_layout(x.shape, w.shape, tuple(stride), tuple(padding), tuple(dilation), groups)
-        if need_input and tuple(stride) == (1, 1):
+        if spread is not None and tuple(stride) == (1, 1):
             # With stride 1 the spread gradient already has the padded row pitch: it is the wide planes.
             grads, start, pitch = spread, front, length
         else:
