@@ -1268,7 +1268,13 @@ _DIRECT_MAX_IN_CHANNELS = 4
 # 64x24x32x32 0.69-0.72 ; 0.69-0.77 | 0.84 ; 0.81, at 16x16 0.78 ; 0.71 | 0.70 ; 0.63, at 8x8 0.80 ; 0.56 | 0.92 ;
 # 0.58, 8 images 1.02 ; 1.09 | 0.93 ; 0.95, one image 0.86 ; 0.90 | 1.01 ; 1.01. At 16 channels still even:
 # 64x16x32x32 forward 0.85-0.99 | 1.09, fwd+bwd 0.85-0.96 | 0.97; 8 images 1.10-1.16 ; 1.06-1.19.
-_WINOGRAD_MIN_IN_CHANNELS = 20
+# With the direct kernel's taps free of index overhead (_fma_block) and its forwards padding each image in their
+# tasks, Winograd / direct time, 1 thread, best of 4 (fwd+bwd) and 7 (fwd) interleaved (load ~2.6), fwd+bwd ; fwd:
+# 64x16x32x32 -> 16 1.13 ; 1.43 (128 images 1.12 ; 1.43), 20 channels 1.09 ; 1.20, 24 channels 0.94 ; 1.18, at
+# 16x16 0.96 ; 1.08, 32 channels at 16x16 0.69 ; 0.94; 16x12x28x28 -> 12 1.39 ; 1.48. Hence 24 input channels with
+# a backward to follow, 32 without.
+_WINOGRAD_MIN_IN_CHANNELS = 24
+_WINOGRAD_FORWARD_ONLY_MIN_IN_CHANNELS = 32
 # ... and enough work: one 16-channel 32x32 image (2.4M multiply-adds) ran 0.14 ms direct, 0.48 ms Winograd,
 # whose transforms and 36 small GEMMs cost more than they save there.
 _WINOGRAD_MIN_MACS = 1 << 23
@@ -1286,7 +1292,7 @@ def choose_algorithm(weight_shape, groups, stride, output_hw, backward=True):
     (sh, sw) and output plane output_hw (Ho, Wo); `backward`: whether a backward will follow the forward (False
     for inference, where only the forward's time counts).
 
-    Stride-1 3x3 convs with enough input channels go to Winograd (a dilated, heavily padded or small one -
+    Stride-1 3x3 convs with enough input channels (more without a backward) go to Winograd (a dilated, heavily padded or small one -
     a batch of few small planes, under 32 tiles, or planes under half their 4x4 tiles - then runs the
     direct/im2col choice below, see _runnable). Otherwise the
     direct kernel does one multiply-add per tap with no data reshuffling, at a fixed fraction of the core's
@@ -1297,7 +1303,8 @@ def choose_algorithm(weight_shape, groups, stride, output_hw, backward=True):
     backward, strided grouped convs of narrow groups run direct too.
     """
     cout, cin_g, kh, kw = weight_shape
-    if (kh, kw) == (3, 3) and groups == 1 and tuple(stride) == (1, 1) and cin_g >= _WINOGRAD_MIN_IN_CHANNELS:
+    min_channels = _WINOGRAD_MIN_IN_CHANNELS if backward else _WINOGRAD_FORWARD_ONLY_MIN_IN_CHANNELS
+    if (kh, kw) == (3, 3) and groups == 1 and tuple(stride) == (1, 1) and cin_g >= min_channels:
         return "winograd"
     return _direct_or_im2col(weight_shape, groups, stride, output_hw, backward)
 
