@@ -8,11 +8,11 @@ Three algorithms with the same results up to float rounding:
   multiply-add that vectorizes (the few columns past the true output width are computed and dropped).
   Strided convolutions read a space-to-depth copy of the input (one plane per stride phase), where every
   tap is again a contiguous run (the blocked forward builds it, or for stride 1 the padded image, per (image,
-  group) inside each task). Where output
-  channels per group come in fours, a block of 4 channels x 16 pixels is held in registers across the whole
-  reduction, each tap 8 vector FMAs (_fma_block, the oneDNN way); otherwise four taps and two output channels
-  share each pass over accumulators in memory. The input gradient is the same kernel on the spread output
-  gradient; the weight gradient a dot product per tap.
+  group) inside each task). Where output channels per group come in fours, a block of 4 channels x 16 pixels
+  is held in registers across the whole reduction, each tap 8 vector FMAs (_fma_block, the oneDNN way);
+  otherwise four taps and two output channels share each pass over accumulators in memory. The input gradient
+  is the same kernel on the spread output gradient (for stride 1, the forward of the flipped kernel); the
+  weight gradient a dot product per tap.
   Best when Cin/groups * kh * kw is small (first layers, depthwise), where a GEMM would be thin, and for
   stride-1 layers with large output planes.
 * im2col: a batch of images is unfolded side by side into a column matrix (Cin*kh*kw, batch*Hout*Wout) on
@@ -394,9 +394,9 @@ def _blocks_per_task(n_img, packed_shape, n_groups):
 
 
 def _blocking(offsets, weights, pitch, out, taps):
-    """(offsets as uint64, packed weights, in_rows) for the register-blocked tap sums, or None where the shape does not
-    allow them (Q/G not a multiple of 4, or a wide plane under 16 pixels). `taps`: how many of the tap columns
-    are real, not _pad_taps's padding."""
+    """(offsets as uint64, packed weights, in_rows) for the register-blocked tap sums, or None where the shape
+    does not allow them (Q/G not a multiple of 4, or a wide plane under 16 pixels). `taps`: how many of the tap
+    columns are real, not _pad_taps's padding."""
     out_h, out_w = out.shape[2], out.shape[3]
     span = (out_h - 1) * pitch + out_w
     rows = weights.shape[0] // offsets.shape[0]
@@ -612,7 +612,7 @@ def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
     if need_input and tuple(stride) == (1, 1) and min(flip_padding) >= 0:
         # As a forward, each task pads its own image's gradient (_tap_sum_blocked_phases) instead of spreading the
         # whole batch's first (64x16x32x32 -> 16 k3, 1 thread, load ~3.5: 4.8 vs 0.75 + 5.8 ms).
-        cout, cin_g, kh, kw = w.shape
+        cin_g, kh, kw = w.shape[1:]
         flipped = np.ascontiguousarray(w.reshape(groups, cout // groups, cin_g, kh, kw).transpose(0, 2, 1, 3, 4)
                                        [..., ::-1, ::-1]).reshape(x.shape[1], cout // groups, kh, kw)
         grad_x = conv2d_forward_direct(grad_out, flipped, None, stride, flip_padding, dilation, groups)
@@ -1292,9 +1292,9 @@ def choose_algorithm(weight_shape, groups, stride, output_hw, backward=True):
     (sh, sw) and output plane output_hw (Ho, Wo); `backward`: whether a backward will follow the forward (False
     for inference, where only the forward's time counts).
 
-    Stride-1 3x3 convs with enough input channels (more without a backward) go to Winograd (a dilated, heavily padded or small one -
-    a batch of few small planes, under 32 tiles, or planes under half their 4x4 tiles - then runs the
-    direct/im2col choice below, see _runnable). Otherwise the
+    Stride-1 3x3 convs with enough input channels (more without a backward) go to Winograd (a dilated, heavily
+    padded or small one - a batch of few small planes, under 32 tiles, or planes under half their 4x4 tiles -
+    then runs the direct/im2col choice below, see _runnable). Otherwise the
     direct kernel does one multiply-add per tap with no data reshuffling, at a fixed fraction of the core's
     peak, so it wins when a group's GEMM would be thin: first layers with 1 or 3 input channels, small
     LeNet-style layers, depthwise and narrow grouped convolutions, and stride-1 layers whose output planes
