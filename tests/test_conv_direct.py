@@ -54,12 +54,14 @@ def test_weight_gradient_matches_reference_in_any_batch_chunking(monkeypatch, n_
 
 @pytest.mark.parametrize("x_shape, w_shape, padding, dilation, groups", [
     ((9, 16, 16, 16), (16, 16, 3, 3), (1, 1), (1, 1), 1),  # resnet20's: the flipped kernel's forward, pooled
-    ((2, 8, 9, 13), (8, 4, 3, 3), (0, 2), (1, 2), 2),       # unpadded rows, dilated columns, two groups: serial
-    ((2, 4, 7, 9), (8, 4, 3, 3), (3, 1), (1, 1), 1),        # padding past the kernel's reach: the spread gradient
+    ((4, 8, 9, 13), (8, 4, 3, 3), (0, 2), (1, 2), 2),       # unpadded rows, dilated columns, two groups: serial
+    ((8, 4, 7, 9), (8, 4, 3, 3), (3, 1), (1, 1), 1),        # padding past the kernel's reach: the spread gradient
+    ((2, 16, 16, 16), (16, 16, 3, 3), (1, 1), (1, 1), 1),   # too few images for the forward's tasks: the spread
 ])
 def test_stride1_input_gradient_matches_reference(x_shape, w_shape, padding, dilation, groups):
-    """A stride-1 input gradient is the forward of grad_out with the flipped, transposed weight and padding
-    dilation*(k - 1) - padding, where that is not negative; otherwise the spread output gradient's tap sums."""
+    """A stride-1 input gradient of at least cpu_conv._MIN_TASKS (image, group) pairs is the forward of grad_out
+    with the flipped, transposed weight and padding dilation*(k - 1) - padding, where that is not negative;
+    otherwise the spread output gradient's tap sums."""
     rng = np.random.default_rng(sum(x_shape))
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)

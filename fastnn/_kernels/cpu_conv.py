@@ -609,9 +609,11 @@ def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
     # The flipped kernel's padding: the input gradient of a stride-1 conv is the stride-1 conv of grad_out with
     # the flipped, transposed weight and this padding, where it is not negative (at most "full" padding).
     flip_padding = tuple(dilation[i] * (w.shape[2 + i] - 1) - padding[i] for i in range(2))
-    if need_input and tuple(stride) == (1, 1) and min(flip_padding) >= 0:
+    if need_input and tuple(stride) == (1, 1) and min(flip_padding) >= 0 and n_img * groups >= _MIN_TASKS:
         # As a forward, each task pads its own image's gradient (_tap_sum_blocked_phases) instead of spreading the
-        # whole batch's first (64x16x32x32 -> 16 k3, 1 thread, load ~3.5: 4.8 vs 0.75 + 5.8 ms).
+        # whole batch's first (64x16x32x32 -> 16 k3, 1 thread, load ~3.5: 4.8 vs 0.75 + 5.8 ms). Not for fewer
+        # (image, group) pairs than _MIN_TASKS, which that forward would run on too few threads (or on one, as a
+        # small forward): one image's backward took 1.11x the time of the spread gradient's (2 threads, load ~1).
         cin_g, kh, kw = w.shape[1:]
         flipped = np.ascontiguousarray(w.reshape(groups, cout // groups, cin_g, kh, kw).transpose(0, 2, 1, 3, 4)
                                        [..., ::-1, ::-1]).reshape(x.shape[1], cout // groups, kh, kw)
