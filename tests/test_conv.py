@@ -359,12 +359,16 @@ def test_auto_picks_direct_for_thin_or_large_plane_and_im2col_for_wide_layers():
     assert choose_algorithm((256, 64, 1, 1), 1, (1, 1), (56, 56)) == "im2col"
     assert choose_algorithm((64, 64, 5, 5), 1, (1, 1), (56, 56)) == "direct"
     assert choose_algorithm((64, 64, 5, 5), 1, (1, 1), (16, 16)) == "direct"
-    # Below Winograd's 20 input channels, the register-blocked direct kernel wins fwd+bwd from 3 output pixels per
-    # input channel (cpu_conv); from 20 channels Winograd does (quiet host, 64x32x14x14 fwd+bwd: Winograd 27.4 ms,
-    # direct 36.8, im2col 38.0; 64x24x16x16 -> 24: Winograd 0.63-0.71x direct's time).
+    # Below Winograd's 24 input channels, the register-blocked direct kernel wins fwd+bwd from 3 output pixels per
+    # input channel (cpu_conv); from 24 channels Winograd does (1 thread, load ~2.6, Winograd / direct time
+    # fwd+bwd: 20 channels at 32x32 1.09, 24 at 32x32 0.94, at 16x16 0.96). Without a backward direct wins up to 32
+    # (forward: 24 channels at 32x32 1.18, at 16x16 1.08; 32 at 16x16 0.94).
     assert choose_algorithm((64, 16, 3, 3), 1, (1, 1), (14, 14)) == "direct"
     assert choose_algorithm((64, 16, 3, 3), 1, (1, 1), (6, 6)) == "im2col"
+    assert choose_algorithm((20, 20, 3, 3), 1, (1, 1), (32, 32)) == "direct"
     assert choose_algorithm((24, 24, 3, 3), 1, (1, 1), (16, 16)) == "winograd"
+    assert choose_algorithm((24, 24, 3, 3), 1, (1, 1), (16, 16), backward=False) == "direct"
+    assert choose_algorithm((32, 32, 3, 3), 1, (1, 1), (16, 16), backward=False) == "winograd"
     assert choose_algorithm((64, 32, 3, 3), 1, (1, 1), (14, 14)) == "winograd"
     assert choose_algorithm((64, 3, 7, 7), 1, (2, 2), (112, 112)) == "direct"  # resnet18's stem
 

@@ -70,13 +70,13 @@ def test_blocked_chunks_of_blocks_match_reference_and_are_deterministic(blocked_
 
 
 def test_blocks_per_task_keeps_weights_in_l1_and_enough_iterations():
-    # (blocks, taps, 4): 16 blocks of 288 taps (4.6 KB each): 3 fit in 16 KB; 64 images leave plenty of iterations.
-    assert cpu_conv._blocks_per_task(64, (16, 288, 4), 1) == 3
+    # (blocks, taps * 4): 16 blocks of 288 taps (4.6 KB each): 3 fit in 16 KB; 64 images leave plenty of iterations.
+    assert cpu_conv._blocks_per_task(64, (16, 288 * 4), 1) == 3
     # One image: at most 16 blocks / 8 iterations = 2 blocks each.
-    assert cpu_conv._blocks_per_task(1, (16, 28, 4), 1) == 2
+    assert cpu_conv._blocks_per_task(1, (16, 28 * 4), 1) == 2
     # Never more than a group's blocks, never fewer than one.
-    assert cpu_conv._blocks_per_task(64, (4, 28, 4), 2) == 2
-    assert cpu_conv._blocks_per_task(1, (2, 4608, 4), 1) == 1
+    assert cpu_conv._blocks_per_task(64, (4, 28 * 4), 2) == 2
+    assert cpu_conv._blocks_per_task(1, (2, 4608 * 4), 1) == 1
 
 
 def test_narrow_groups_and_small_planes_take_the_unblocked_kernel(monkeypatch):

@@ -1,4 +1,5 @@
-"""The direct conv's layout copy (cpu_conv._embed) and weight gradient (cpu_conv._tap_dot) against NumPy."""
+"""The direct conv's layout copy (cpu_conv._embed), weight gradient (cpu_conv._tap_dot) and input gradient against
+NumPy."""
 import numpy as np
 import pytest
 
@@ -32,7 +33,8 @@ def test_embed_writes_regions_exactly_and_nothing_else(first, chan_pitch, length
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", [
     ((5, 3, 12, 11), (7, 3, 3, 3), 1, 1),   # odd output channels: row pairs and a single row
     ((4, 1, 14, 14), (8, 1, 5, 5), 2, 2),   # a first layer, strided (the output gradient re-pitched)
-    ((3, 16, 9, 9), (16, 16, 3, 3), 1, 1),  # 16 channels, the spread input gradient reused as the wide planes
+    ((3, 16, 9, 9), (16, 16, 3, 3), 1, 1),  # 16 channels (the input gradient a forward: grad_out re-pitched)
+    ((3, 4, 7, 9), (8, 4, 3, 3), 1, 3),     # padding past the kernel: the spread input gradient reused as the planes
 ])
 def test_weight_gradient_matches_reference_in_any_batch_chunking(monkeypatch, n_chunks, x_shape, w_shape, stride,
                                                                  padding):
@@ -48,3 +50,25 @@ def test_weight_gradient_matches_reference_in_any_batch_chunking(monkeypatch, n_
         np.testing.assert_allclose(grad_w, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     again = cpu_conv.conv2d_backward_direct(grad_out, x, w, *args, True, True, False)[1]
     assert np.array_equal(again, grad_w)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, padding, dilation, groups", [
+    ((9, 16, 16, 16), (16, 16, 3, 3), (1, 1), (1, 1), 1),  # resnet20's: the flipped kernel's forward, pooled
+    ((4, 8, 9, 13), (8, 4, 3, 3), (0, 2), (1, 2), 2),       # unpadded rows, dilated columns, two groups: serial
+    ((8, 4, 7, 9), (8, 4, 3, 3), (3, 1), (1, 1), 1),        # padding past the kernel's reach: the spread gradient
+    ((2, 16, 16, 16), (16, 16, 3, 3), (1, 1), (1, 1), 1),   # too few images for the forward's tasks: the spread
+])
+def test_stride1_input_gradient_matches_reference(x_shape, w_shape, padding, dilation, groups):
+    """A stride-1 input gradient of at least cpu_conv._MIN_TASKS (image, group) pairs is the forward of grad_out
+    with the flipped, transposed weight and padding dilation*(k - 1) - padding, where that is not negative;
+    otherwise the spread output gradient's tap sums."""
+    rng = np.random.default_rng(sum(x_shape))
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    args = ((1, 1), padding, dilation, groups)
+    grad_out = rng.standard_normal(ref_conv.conv2d_forward(x, w, None, *args).shape).astype(np.float32)
+    expected = ref_conv.conv2d_backward(grad_out, x, w, *args)[0]
+    grad_x = cpu_conv.conv2d_backward_direct(grad_out, x, w, *args, True, False, False)[0]
+    assert grad_x.shape == x.shape
+    np.testing.assert_allclose(grad_x, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    assert np.array_equal(cpu_conv.conv2d_backward_direct(grad_out, x, w, *args, True, True, False)[0], grad_x)

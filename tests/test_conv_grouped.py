@@ -1,6 +1,7 @@
-"""Strided direct convs that split each (image, group) into stride phases inside the kernel
-(cpu_conv._tap_sum_blocked_phases, _group_phases; resnext50's stride-2 grouped 3x3 convs) against the NumPy
-reference, and the policy for grouped convs, with and without a backward to follow."""
+"""Blocked direct forwards that split each (image, group) into stride phases (for stride 1, the padded image)
+inside the kernel (cpu_conv._tap_sum_blocked_phases, _group_phases; resnext50's stride-2 grouped 3x3 convs, resnet20's
+16-channel convs) against the NumPy reference, and the policy for grouped convs, with and without a backward to
+follow."""
 import numpy as np
 import pytest
 
@@ -35,6 +36,8 @@ _PHASES_CASES = [
     ((2, 12, 17, 19), (36, 4, 3, 3), 3, ((3, 2), (2, 1), (1, 1))),     # 12 per group (3 blocks), stride 3 rows
     ((2, 8, 15, 15), (16, 4, 3, 2), 2, ((2, 2), (2, 1), (2, 1))),      # dilated rows, padding beyond a stride
     ((1, 3, 40, 40), (8, 3, 5, 5), 1, ((2, 2), (2, 2), (1, 1))),       # ungrouped: a small stem
+    ((8, 16, 20, 20), (16, 16, 3, 3), 1, ((1, 1), (1, 1), (1, 1))),    # stride 1 (resnet20's 16 channels), pooled
+    ((2, 8, 9, 21), (8, 4, 3, 3), 2, ((1, 1), (2, 0), (1, 2))),        # stride 1, dilated columns, serial
 ]
 
 

@@ -7,11 +7,12 @@ Three algorithms with the same results up to float rounding:
   each tap reads the input plane shifted by a fixed offset, so every tap is a long contiguous
   multiply-add that vectorizes (the few columns past the true output width are computed and dropped).
   Strided convolutions read a space-to-depth copy of the input (one plane per stride phase), where every
-  tap is again a contiguous run (the forward builds it per (image, group) inside each task). Where output
-  channels per group come in fours, a block of 4 channels x 16 pixels is held in registers across the whole
-  reduction, each tap 8 vector FMAs (_fma_block, the oneDNN way); otherwise four taps and two output channels
-  share each pass over accumulators in memory. The input gradient is the same kernel on the spread output
-  gradient; the weight gradient a dot product per tap.
+  tap is again a contiguous run (the blocked forward builds it, or for stride 1 the padded image, per (image,
+  group) inside each task). Where output channels per group come in fours, a block of 4 channels x 16 pixels
+  is held in registers across the whole reduction, each tap 8 vector FMAs (_fma_block, the oneDNN way);
+  otherwise four taps and two output channels share each pass over accumulators in memory. The input gradient
+  is the same kernel on the spread output gradient (for stride 1, the forward of the flipped kernel); the
+  weight gradient a dot product per tap.
   Best when Cin/groups * kh * kw is small (first layers, depthwise), where a GEMM would be thin, and for
   stride-1 layers with large output planes.
 * im2col: a batch of images is unfolded side by side into a column matrix (Cin*kh*kw, batch*Hout*Wout) on
@@ -53,6 +54,7 @@ ALGORITHMS = ("direct", "im2col", "winograd")
 # Reassociation lets the tap sums and dot products vectorize; NaN/Inf semantics stay IEEE.
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 _TAPS_PER_PASS = 4  # the direct kernels' tap lists are zero-padded to a multiple of this
+_U = tuple(np.uint64(i) for i in range(16))  # unsigned offsets within a run of 16 (_fma_block)
 
 
 def _output_hw(h, w, kh, kw, stride, padding, dilation):
@@ -194,20 +196,27 @@ def _tap_dot(src, grads, start, pitch, span, offsets, n_chunks, out):
 
 @njit(nogil=True, cache=True, fastmath={"contract"}, inline="always")
 def _fma_block(x, offsets, weights, t0, init, dst, row, y, d0):
-    """dst[row + r, y, d0 + j] = init[r] + sum over taps k of weights[k, r] * x[offsets[k] + t0 + j], r < 4, j < 16.
+    """dst[row + r, y, d0 + j] = init[r] + sum over taps k of weights[4*k + r] * x[offsets[k] + t0 + j], r < 4,
+    j < 16 (offsets: uint64).
 
     The 4x16 block is held in 64 scalars across the whole reduction; the SLP vectorizer packs each row's 16 into
     two ymm registers, so that a tap is 2 vector loads, 4 broadcasts and 8 FMAs (the loop vectorizer, which
-    only vectorizes innermost loops, would instead gather across taps: hence no 'reassoc' here)."""
+    only vectorizes innermost loops, would instead gather across taps: hence no 'reassoc' here). The input is
+    indexed by unsigned integers and the weights are one flat run, so a tap costs no negative-index wraparound,
+    slice clamping or stride multiply: those took as many instructions as the FMAs, and dropping them made
+    64x16x32x32 -> 16 k3 1.36x faster (1 thread, 6.84 -> 5.03 ms, 44 -> 60 GFLOP/s, load ~0.9)."""
     a00 = a01 = a02 = a03 = a04 = a05 = a06 = a07 = a08 = a09 = a0a = a0b = a0c = a0d = a0e = a0f = init[0]
     a10 = a11 = a12 = a13 = a14 = a15 = a16 = a17 = a18 = a19 = a1a = a1b = a1c = a1d = a1e = a1f = init[1]
     a20 = a21 = a22 = a23 = a24 = a25 = a26 = a27 = a28 = a29 = a2a = a2b = a2c = a2d = a2e = a2f = init[2]
     a30 = a31 = a32 = a33 = a34 = a35 = a36 = a37 = a38 = a39 = a3a = a3b = a3c = a3d = a3e = a3f = init[3]
+    t0 = np.uint64(t0)
     for k in range(offsets.shape[0]):
-        v = x[offsets[k] + t0:offsets[k] + t0 + 16]
-        x0, x1, x2, x3, x4, x5, x6, x7 = v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
-        x8, x9, xa, xb, xc, xd, xe, xf = v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]
-        w0, w1, w2, w3 = weights[k, 0], weights[k, 1], weights[k, 2], weights[k, 3]
+        o = offsets[k] + t0  # uint64 + uint64: no wraparound test on the reads
+        x0, x1, x2, x3 = x[o], x[o + _U[1]], x[o + _U[2]], x[o + _U[3]]
+        x4, x5, x6, x7 = x[o + _U[4]], x[o + _U[5]], x[o + _U[6]], x[o + _U[7]]
+        x8, x9, xa, xb = x[o + _U[8]], x[o + _U[9]], x[o + _U[10]], x[o + _U[11]]
+        xc, xd, xe, xf = x[o + _U[12]], x[o + _U[13]], x[o + _U[14]], x[o + _U[15]]
+        w0, w1, w2, w3 = weights[4 * k], weights[4 * k + 1], weights[4 * k + 2], weights[4 * k + 3]
         a00, a01, a02, a03 = a00 + w0 * x0, a01 + w0 * x1, a02 + w0 * x2, a03 + w0 * x3
         a04, a05, a06, a07 = a04 + w0 * x4, a05 + w0 * x5, a06 + w0 * x6, a07 + w0 * x7
         a08, a09, a0a, a0b = a08 + w0 * x8, a09 + w0 * x9, a0a + w0 * xa, a0b + w0 * xb
@@ -270,7 +279,8 @@ def _blocked_sums(x, offs, packed, init, pitch, in_rows, blocks_outer, b0, b1, o
 @njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
 def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, blocks_outer, chunk, out):
     """_tap_sum's sums, 4 rows x 16 output pixels at a time held in registers (_fma_block), for Q/G a multiple of 4
-    and a wide plane of at least 16 pixels. packed (Q/4, T, 4): weights rows 4b..4b+3, tap-major.
+    and a wide plane of at least 16 pixels. packed (Q/4, T*4): weights rows 4b..4b+3, tap-major; offsets
+    (G, T) uint64.
 
     One iteration computes `chunk` 4-row blocks of a group for one image. With in_rows, each output row (at
     least 16 wide) is computed in place in runs of 16, the last one overlapping the one before it (it recomputes
@@ -308,6 +318,9 @@ def _group_phases(x, flat, sh, sw, ph, pw, hq, wq):
                 o = ((c * sh + a) * sw + b) * plane + u * wq
                 ix0 = (b - pw) % sw  # the first column of phase b
                 v = (ix0 + pw) // sw
+                if sw == 1:  # a whole row: one contiguous copy
+                    flat[o + v:o + v + width] = x[c, iy]
+                    continue
                 for ix in range(ix0, width, sw):
                     flat[o + v] = x[c, iy, ix]
                     v += 1
@@ -315,7 +328,7 @@ def _group_phases(x, flat, sh, sw, ph, pw, hq, wq):
 
 @njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
 def _tap_sum_blocked_phases(x, offsets, packed, init, sh, sw, ph, pw, hq, wq, in_rows, out):
-    """_tap_sum_blocked for a strided conv straight from x (N, Cin, H, W), one (image, group) per iteration: it
+    """_tap_sum_blocked straight from x (N, Cin, H, W), one (image, group) per iteration: it
     first splits the image's group of input channels into stride phases in a scratch of its own (_group_phases;
     group 0's tap offsets are then every group's), which the group's blocks then read from cache, one block's
     planes after another.
@@ -373,17 +386,17 @@ _BLOCKS_OUTER_MAX_BYTES = 1 << 18
 
 
 def _blocks_per_task(n_img, packed_shape, n_groups):
-    blocks, taps, rows = packed_shape
+    blocks, block_weights = packed_shape
     per_group = blocks // n_groups
-    fit = max(1, _CHUNK_WEIGHT_BYTES // (taps * rows * 4))
+    fit = max(1, _CHUNK_WEIGHT_BYTES // (block_weights * 4))
     spread = max(1, n_img * n_groups * per_group // _MIN_TASKS)
     return min(per_group, fit, spread)
 
 
 def _blocking(offsets, weights, pitch, out, taps):
-    """(offsets, packed weights, in_rows) for the register-blocked tap sums, or None where the shape does not
-    allow them (Q/G not a multiple of 4, or a wide plane under 16 pixels). `taps`: how many of the tap columns
-    are real, not _pad_taps's padding."""
+    """(offsets as uint64, packed weights, in_rows) for the register-blocked tap sums, or None where the shape
+    does not allow them (Q/G not a multiple of 4, or a wide plane under 16 pixels). `taps`: how many of the tap
+    columns are real, not _pad_taps's padding."""
     out_h, out_w = out.shape[2], out.shape[3]
     span = (out_h - 1) * pitch + out_w
     rows = weights.shape[0] // offsets.shape[0]
@@ -392,8 +405,10 @@ def _blocking(offsets, weights, pitch, out, taps):
     if taps is not None and taps < offsets.shape[1]:
         # The blocked kernel takes taps one at a time: padding taps would only cost (a 5x5 kernel on one channel
         # pads its 25 taps to 28).
-        offsets, weights = np.ascontiguousarray(offsets[:, :taps]), weights[:, :taps]
-    packed = np.ascontiguousarray(weights.reshape(weights.shape[0] // 4, 4, -1).transpose(0, 2, 1))
+        offsets, weights = offsets[:, :taps], weights[:, :taps]
+    offsets = offsets.astype(np.uint64)  # (a copy, C-contiguous)
+    packed = np.ascontiguousarray(weights.reshape(weights.shape[0] // 4, 4, -1).transpose(0, 2, 1)).reshape(
+        weights.shape[0] // 4, -1)
     # Compute in rows when that wastes fewer lanes than the wide plane (whose pitch - out_w columns are dropped).
     in_rows = out_w >= 16 and out_h * -(-out_w // 16) <= -(-span // 16)
     return offsets, packed, in_rows
@@ -511,13 +526,17 @@ def conv2d_forward_direct(x, w, b, stride, padding, dilation, groups):
     out = np.empty((n_img, cout, layout.out_h, layout.out_w), x.dtype)
     serial = _runs_serially(x.shape, w.shape, out.shape)
     blocking = None
-    if tuple(stride) != (1, 1) and (serial or n_img * groups >= _MIN_TASKS):
+    if serial or n_img * groups >= _MIN_TASKS:
         blocking = _blocking(layout.offsets, weights, layout.wq, out, w[0].size)
     if blocking is not None:
         # Each task splits its own image's group into stride phases and takes all of the group's blocks, one after
         # another (_tap_sum_blocked_phases), so each block's weights alone need to stay in L1. With fewer (image,
         # group) pairs than _MIN_TASKS the tasks would have to split the same phases again, as many times as the
         # group's blocks are shared out (resnet18's stem on one image: 8 times): the phases are split once instead.
+        # Stride 1 too: its one phase, the padded image, then stays in L2 instead of a round trip through memory
+        # for the whole batch (forward, 1 thread, per-task / batch split, load ~4: 64x16x32x32 -> 16 k3 0.79,
+        # 64x32x16x16 -> 32 0.80, 8x16x112x112 -> 16 0.57-0.75, 16x12x28x28 -> 12 0.95-1.10, 16x8x56x56 -> 8
+        # 1.02-1.03).
         offsets, packed, in_rows = blocking
         return with_slp(_on_threads(_tap_sum_blocked_phases, serial), x, offsets, packed, init, *stride, *padding,
                          layout.hq, layout.wq, in_rows, out)
@@ -586,12 +605,25 @@ def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
     w = np.ascontiguousarray(w)
     n_img, cout = x.shape[0], w.shape[0]
     grad_x = grad_w = grad_b = None
-    if need_input:
+    spread = None
+    # The flipped kernel's padding: the input gradient of a stride-1 conv is the stride-1 conv of grad_out with
+    # the flipped, transposed weight and this padding, where it is not negative (at most "full" padding).
+    flip_padding = tuple(dilation[i] * (w.shape[2 + i] - 1) - padding[i] for i in range(2))
+    if need_input and tuple(stride) == (1, 1) and min(flip_padding) >= 0 and n_img * groups >= _MIN_TASKS:
+        # As a forward, each task pads its own image's gradient (_tap_sum_blocked_phases) instead of spreading the
+        # whole batch's first (64x16x32x32 -> 16 k3, 1 thread, load ~3.5: 4.8 vs 0.75 + 5.8 ms). Not for fewer
+        # (image, group) pairs than _MIN_TASKS, which that forward would run on too few threads (or on one, as a
+        # small forward): one image's backward took 1.11x the time of the spread gradient's (2 threads, load ~1).
+        cin_g, kh, kw = w.shape[1:]
+        flipped = np.ascontiguousarray(w.reshape(groups, cout // groups, cin_g, kh, kw).transpose(0, 2, 1, 3, 4)
+                                       [..., ::-1, ::-1]).reshape(x.shape[1], cout // groups, kh, kw)
+        grad_x = conv2d_forward_direct(grad_out, flipped, None, stride, flip_padding, dilation, groups)
+    elif need_input:
         spread, front, length, offsets = _spread_grad(grad_out, x.shape, w.shape, stride, padding, dilation, groups)
         grad_x = _direct_grad_input(spread, offsets, w, x.shape, padding, groups)
     if need_weight:
         layout = _direct_layout(x.shape, w.shape, tuple(stride), tuple(padding), tuple(dilation), groups)
-        if need_input and tuple(stride) == (1, 1):
+        if spread is not None and tuple(stride) == (1, 1):
             # With stride 1 the spread gradient already has the padded row pitch: it is the wide planes.
             grads, start, pitch = spread, front, length
         else:
@@ -1238,7 +1270,13 @@ _DIRECT_MAX_IN_CHANNELS = 4
 # 64x24x32x32 0.69-0.72 ; 0.69-0.77 | 0.84 ; 0.81, at 16x16 0.78 ; 0.71 | 0.70 ; 0.63, at 8x8 0.80 ; 0.56 | 0.92 ;
 # 0.58, 8 images 1.02 ; 1.09 | 0.93 ; 0.95, one image 0.86 ; 0.90 | 1.01 ; 1.01. At 16 channels still even:
 # 64x16x32x32 forward 0.85-0.99 | 1.09, fwd+bwd 0.85-0.96 | 0.97; 8 images 1.10-1.16 ; 1.06-1.19.
-_WINOGRAD_MIN_IN_CHANNELS = 20
+# With the direct kernel's taps free of index overhead (_fma_block) and its forwards padding each image in their
+# tasks, Winograd / direct time, 1 thread, best of 4 (fwd+bwd) and 7 (fwd) interleaved (load ~2.6), fwd+bwd ; fwd:
+# 64x16x32x32 -> 16 1.13 ; 1.43 (128 images 1.12 ; 1.43), 20 channels 1.09 ; 1.20, 24 channels 0.94 ; 1.18, at
+# 16x16 0.96 ; 1.08, 32 channels at 16x16 0.69 ; 0.94; 16x12x28x28 -> 12 1.39 ; 1.48. Hence 24 input channels with
+# a backward to follow, 32 without.
+_WINOGRAD_MIN_IN_CHANNELS = 24
+_WINOGRAD_FORWARD_ONLY_MIN_IN_CHANNELS = 32
 # ... and enough work: one 16-channel 32x32 image (2.4M multiply-adds) ran 0.14 ms direct, 0.48 ms Winograd,
 # whose transforms and 36 small GEMMs cost more than they save there.
 _WINOGRAD_MIN_MACS = 1 << 23
@@ -1256,9 +1294,9 @@ def choose_algorithm(weight_shape, groups, stride, output_hw, backward=True):
     (sh, sw) and output plane output_hw (Ho, Wo); `backward`: whether a backward will follow the forward (False
     for inference, where only the forward's time counts).
 
-    Stride-1 3x3 convs with enough input channels go to Winograd (a dilated, heavily padded or small one -
-    a batch of few small planes, under 32 tiles, or planes under half their 4x4 tiles - then runs the
-    direct/im2col choice below, see _runnable). Otherwise the
+    Stride-1 3x3 convs with enough input channels (more without a backward) go to Winograd (a dilated, heavily
+    padded or small one - a batch of few small planes, under 32 tiles, or planes under half their 4x4 tiles -
+    then runs the direct/im2col choice below, see _runnable). Otherwise the
     direct kernel does one multiply-add per tap with no data reshuffling, at a fixed fraction of the core's
     peak, so it wins when a group's GEMM would be thin: first layers with 1 or 3 input channels, small
     LeNet-style layers, depthwise and narrow grouped convolutions, and stride-1 layers whose output planes
@@ -1267,7 +1305,8 @@ def choose_algorithm(weight_shape, groups, stride, output_hw, backward=True):
     backward, strided grouped convs of narrow groups run direct too.
     """
     cout, cin_g, kh, kw = weight_shape
-    if (kh, kw) == (3, 3) and groups == 1 and tuple(stride) == (1, 1) and cin_g >= _WINOGRAD_MIN_IN_CHANNELS:
+    min_channels = _WINOGRAD_MIN_IN_CHANNELS if backward else _WINOGRAD_FORWARD_ONLY_MIN_IN_CHANNELS
+    if (kh, kw) == (3, 3) and groups == 1 and tuple(stride) == (1, 1) and cin_g >= min_channels:
         return "winograd"
     return _direct_or_im2col(weight_shape, groups, stride, output_hw, backward)
 
