@@ -2,8 +2,9 @@
 
 Policies: float32/float64 kernels on C-contiguous arrays; the conv algorithm from measured thresholds
 (cpu_conv.choose_algorithm); small activation, softmax, pooling and normalization calls run a serial twin of
-their kernel (SERIAL_BELOW); Numba's thread pool owns the cores and OpenBLAS runs on one thread beside it
-(blas_threads.py); glibc's allocator keeps freed buffers for reuse (keep_freed_memory); random draws come from
+their kernel (SERIAL_BELOW); large same-shape float add/sub/mul/div and gradient accumulation run on the pool
+(`binary`, `accumulate`), the rest in NumPy; Numba's thread pool owns the cores and OpenBLAS runs on one thread
+beside it (blas_threads.py); glibc's allocator keeps freed buffers for reuse (keep_freed_memory); random draws come from
 fastnn's seeded NumPy generator on the host.
 """
 import functools
@@ -18,8 +19,8 @@ from fastnn._kernels.vector_width import use_full_width
 
 use_full_width()  # before the kernel modules below define their functions: 512-bit vectors on AVX-512 hosts
 
-from fastnn._kernels import (cpu_activation, cpu_augment, cpu_conv, cpu_norm, cpu_optim, cpu_optim_adaptive,
-                             cpu_optim_more, cpu_pool, cpu_pool_nd)
+from fastnn._kernels import (cpu_activation, cpu_augment, cpu_conv, cpu_elementwise, cpu_norm, cpu_optim,
+                             cpu_optim_adaptive, cpu_optim_more, cpu_pool, cpu_pool_nd)
 from fastnn._kernels.backend import Backend
 from fastnn._kernels.blas_threads import set_blas_threads
 from fastnn._kernels.variants import serial_twin
@@ -121,6 +122,28 @@ class CPUBackend(Backend):
 
     def to_host(self, array):
         return array
+
+    def _parallel_pair(self, a, b):
+        """Whether `a` and `b` go to cpu_elementwise's kernels: C-contiguous arrays of one shape and one kernel
+        dtype with at least SERIAL_BELOW elements; anything else (broadcasting, mixed dtypes, views, small
+        arrays, where NumPy on the calling thread is as fast) stays with NumPy."""
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.size >= SERIAL_BELOW
+                and a.shape == b.shape and a.dtype == b.dtype and a.dtype in self.kernel_dtypes
+                and a.flags.c_contiguous and b.flags.c_contiguous)
+
+    def binary(self, op, a, b):
+        if self._parallel_pair(a, b):
+            return cpu_elementwise.binary(a.reshape(-1), b.reshape(-1), cpu_elementwise.CODES[op]).reshape(a.shape)
+        return super().binary(op, a, b)
+
+    def accumulate(self, target, values):
+        # NumPy's += buffers overlapping operands (a kernel reading what it already wrote would not) and raises
+        # on a read-only target.
+        if (self._parallel_pair(target, values) and target.flags.writeable
+                and not np.may_share_memory(target, values)):
+            cpu_elementwise.accumulate(target.reshape(-1), values.reshape(-1))
+        else:
+            super().accumulate(target, values)
 
     def conv_algorithm(self, weight_shape, groups, stride, output_hw, backward=True):
         return cpu_conv.choose_algorithm(weight_shape, groups, stride, output_hw, backward=backward)
