@@ -9,7 +9,7 @@ import fastnn
 from fastnn import _dispatch
 from fastnn._kernels import cpu, cpu_elementwise, ref_elementwise
 
-N = cpu.SERIAL_BELOW + 7  # over the threshold, and not a multiple of the vector width
+N = cpu.PARALLEL_ARITHMETIC_FROM + 7  # over the threshold, and not a multiple of the vector width
 cpu_backend = _dispatch.backend("cpu")
 
 
@@ -68,11 +68,14 @@ def test_policy_takes_large_same_shape_float_arrays(kernel_calls):
     target = a.copy()
     cpu_backend.accumulate(target, b)
     assert kernel_calls == ["binary", "accumulate"] and np.array_equal(target, a + b, equal_nan=True)
+    edge = a.reshape(-1)[:cpu.PARALLEL_ARITHMETIC_FROM]  # exactly at the threshold
+    assert np.array_equal(cpu_backend.binary("sub", edge, edge), edge - edge, equal_nan=True)
+    assert kernel_calls[-1] == "binary" and len(kernel_calls) == 3
 
 
 def test_policy_leaves_the_rest_to_numpy(kernel_calls):
     a, b = _operands(np.float32, size=2 * N)
-    small = a[:cpu.SERIAL_BELOW - 1], b[:cpu.SERIAL_BELOW - 1]
+    small = a[:cpu.PARALLEL_ARITHMETIC_FROM - 1], b[:cpu.PARALLEL_ARITHMETIC_FROM - 1]
     wide = a.reshape(2, N), b[:N]                       # broadcasting
     mixed = a, b.astype(np.float64)                      # mixed dtypes
     strided = a[::2], b[::2]                             # not contiguous (N elements, over the threshold)
