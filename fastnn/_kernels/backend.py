@@ -5,12 +5,14 @@
   namespace, and NumPy idioms such as methods, `out=` and integer-array indexing keep the CPU path fast. An op
   never calls NumPy itself on tensor data; it asks `tensor._backend.xp`.
 - `kernels`: one callable per entry point of fastnn._kernels.interface.KERNELS; checked at construction.
+- element-wise arithmetic on arrays (`binary`, `accumulate`): the backend's operators unless it has faster kernels.
 - policies: `kernel_dtypes`, `conv_algorithm(...)`, threads, the RNG draws (`draw`), host transfer
   (`to_host`/`from_host`), `synchronize`.
 
 A subclass sets the class attributes and overrides what differs; see cpu.py and twin.py.
 """
 import inspect
+import operator
 import types
 
 import numpy as np
@@ -67,6 +69,15 @@ class Backend:
     def synchronize(self):
         """Wait for queued device work (a no-op where kernels run synchronously)."""
 
+    # ---- element-wise arithmetic -------------------------------------------------------------------------
+    def binary(self, op, a, b):
+        """`a op b` for op "add", "sub", "mul" or "div" (true division), with xp's broadcasting and type rules."""
+        return _OPERATORS[op](a, b)
+
+    def accumulate(self, target, values):
+        """target += values, in place (a gradient accumulation)."""
+        target += values
+
     # ---- policies ---------------------------------------------------------------------------------------
     def conv_algorithm(self, weight_shape, groups, stride, output_hw, backward=True):
         """A name from conv_algorithms for a conv2d of weight (Cout, Cin/groups, kh, kw) with output plane
@@ -90,6 +101,9 @@ class Backend:
 
     def get_num_threads(self):
         return 1
+
+
+_OPERATORS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv}
 
 
 def _parameters(fn):

@@ -306,7 +306,7 @@ def _run_backward(roots, seeds, retain_graph, leaf_sink, captured=None, wanted=N
                 leaf_sink(parent, pg, node.fresh)
             else:
                 key = id(parent)
-                grads[key] = grads[key] + pg if key in grads else pg
+                grads[key] = parent._backend.binary("add", grads[key], pg) if key in grads else pg
 
 
 def _deliver_hooked(hooked, leaf, g, leaf_sink):
@@ -412,7 +412,7 @@ def _accumulate_leaf(tensor, g, owned=False):
         kept = g if owned and g.dtype == tensor.dtype else g.astype(tensor.dtype, copy=True)
         tensor.grad = Tensor._wrap(kept, tensor._backend)
     else:
-        tensor.grad._data += g
+        tensor._backend.accumulate(tensor.grad._data, g)
     if tensor._hooks is not None:
         with no_grad():  # e.g. a fused optimizer step `p.add_(p.grad, alpha=-lr)` on a leaf that requires grad
             for hook in list(tensor._hooks.post.values()):

@@ -1,7 +1,8 @@
 """Element-wise differentiable ops with NumPy broadcasting; gradients are summed back over broadcast axes.
 
 Operands follow PyTorch's type promotion (fastnn.ops._util.result_type); a mixed-dtype operand is cast by the
-differentiable `astype`, so each gradient comes back in its input's dtype.
+differentiable `astype`, so each gradient comes back in its input's dtype. The arithmetic of add, sub, mul and
+div goes through the backend's `binary` (the CPU backend splits large same-shape float arrays over its threads).
 """
 import operator
 
@@ -32,7 +33,7 @@ def _binary(a, b):
 @traced
 def add(a, b):
     a, b = _binary(a, b)
-    out = scalar_array(a._data + b._data, a._backend.xp)
+    out = scalar_array(a._backend.binary("add", a._data, b._data), a._backend.xp)
 
     def backward(g):
         return (unbroadcast(g, a.shape) if a.requires_grad else None,
@@ -43,7 +44,7 @@ def add(a, b):
 @traced
 def sub(a, b):
     a, b = _binary(a, b)
-    out = scalar_array(a._data - b._data, a._backend.xp)
+    out = scalar_array(a._backend.binary("sub", a._data, b._data), a._backend.xp)
 
     def backward(g):
         return (unbroadcast(g, a.shape) if a.requires_grad else None,
@@ -55,11 +56,12 @@ def sub(a, b):
 @traced
 def mul(a, b):
     a, b = _binary(a, b)
-    out = scalar_array(a._data * b._data, a._backend.xp)
+    binary = a._backend.binary
+    out = scalar_array(binary("mul", a._data, b._data), a._backend.xp)
 
     def backward(g):
-        return (unbroadcast(g * b._data, a.shape) if a.requires_grad else None,
-                unbroadcast(g * a._data, b.shape) if b.requires_grad else None)
+        return (unbroadcast(binary("mul", g, b._data), a.shape) if a.requires_grad else None,
+                unbroadcast(binary("mul", g, a._data), b.shape) if b.requires_grad else None)
     return make_result(out, (a, b), backward, "mul", saved=product_saved(a, b),
                        tangent=lambda ta, tb: add_tangents(None if ta is None else ta * b,
                                                            None if tb is None else a * tb))
@@ -70,10 +72,11 @@ def div(a, b):
     a, b = _binary(a, b)
     if a.dtype.kind in "biu":  # true division of integers gives the default float dtype, as in PyTorch
         a, b = astype(a, np.dtype(np.float32)), astype(b, np.dtype(np.float32))
-    out = scalar_array(a._data / b._data, a._backend.xp)
+    binary = a._backend.binary
+    out = scalar_array(binary("div", a._data, b._data), a._backend.xp)
 
     def backward(g):
-        return (unbroadcast(g / b._data, a.shape) if a.requires_grad else None,
+        return (unbroadcast(binary("div", g, b._data), a.shape) if a.requires_grad else None,
                 unbroadcast(-g * out / b._data, b.shape) if b.requires_grad else None)
     def tangent(ta, tb):  # (ta - (a / b) tb) / b
         return div(add_tangents(ta, None if tb is None else -(div(a, b) * tb)), b)
