@@ -28,6 +28,14 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward() method")
 
     def __call__(self, *args, **kwargs):
+        d = self.__dict__
+        # Most calls have no hooks at all: straight to forward (the hook machinery below costs ~0.6 us a call).
+        if not (d["_forward_pre_hooks"] or d["_forward_hooks"] or d.get("_backward_hooks")
+                or d.get("_backward_pre_hooks")):
+            return self.forward(*args, **kwargs)
+        return self._call_with_hooks(args, kwargs)
+
+    def _call_with_hooks(self, args, kwargs):
         kwarg_hooks = self.__dict__.get("_hooks_with_kwargs", ())
         for key, hook in self._forward_pre_hooks.items():
             if key in kwarg_hooks:
