@@ -135,10 +135,17 @@ class Module:
             object.__setattr__(self, name, value)
 
     def __getattr__(self, name):
+        # Every parameter, buffer and submodule read in a forward comes here: registries unrolled, each read once.
         d = self.__dict__
-        for registry in ("_parameters", "_buffers", "_modules"):
-            if registry in d and name in d[registry]:
-                return d[registry][name]
+        registry = d.get("_parameters")
+        if registry is not None and name in registry:
+            return registry[name]
+        registry = d.get("_buffers")
+        if registry is not None and name in registry:
+            return registry[name]
+        registry = d.get("_modules")
+        if registry is not None and name in registry:
+            return registry[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name):
