@@ -45,7 +45,8 @@ class _ConvNd(Module):
                                                                                          channels[0] // groups)
         dtype = as_dtype(dtype or "float32")
         self.weight = Parameter(np.empty(weight_channels + self.kernel_size, dtype))
-        self.bias = Parameter(np.empty(self.out_channels, dtype)) if bias else None
+        # bias=False registers None, as PyTorch does: forward reads the parameter registry directly.
+        self.register_parameter("bias", Parameter(np.empty(self.out_channels, dtype)) if bias else None)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -80,7 +81,8 @@ class Conv2d(_ConvNd):
 
     def forward(self, input):
         input, padding = self._padded(input)
-        return F.conv2d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+        params = self._parameters  # read directly: Module.__getattr__ runs after a failed lookup (~1 us each)
+        return F.conv2d(input, params["weight"], params["bias"], self.stride, padding, self.dilation, self.groups)
 
 
 class Conv1d(_ConvNd):
@@ -89,7 +91,8 @@ class Conv1d(_ConvNd):
 
     def forward(self, input):
         input, padding = self._padded(input)
-        return F.conv1d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+        params = self._parameters  # read directly: Module.__getattr__ runs after a failed lookup (~1 us each)
+        return F.conv1d(input, params["weight"], params["bias"], self.stride, padding, self.dilation, self.groups)
 
 
 class Conv3d(_ConvNd):
@@ -98,7 +101,8 @@ class Conv3d(_ConvNd):
 
     def forward(self, input):
         input, padding = self._padded(input)
-        return F.conv3d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+        params = self._parameters  # read directly: Module.__getattr__ runs after a failed lookup (~1 us each)
+        return F.conv3d(input, params["weight"], params["bias"], self.stride, padding, self.dilation, self.groups)
 
 
 class _ConvTransposeNd(_ConvNd):
