@@ -437,3 +437,15 @@ def test_argument_fast_path_and_geometry_cache_keep_the_checks():
     assert conv2d_output_shape((1, 3, 6, 6), (3, 3, 3, 3), padding=np.int64(1)) == (1, 3, 6, 6)
     assert all(type(n) is int for n in conv2d_output_shape((1, 3, 6, 6), (3, 3, 3, 3), padding=1))
 
+
+
+def test_conv2d_without_bias_registers_none_like_pytorch():
+    """bias=False: `bias` is None, absent from parameters and state_dict; a Parameter assigned later is used."""
+    conv = fastnn.nn.Conv2d(2, 3, 3, bias=False)
+    assert conv.bias is None and [n for n, _ in conv.named_parameters()] == ["weight"]
+    assert list(conv.state_dict()) == ["weight"]
+    x = fastnn.tensor(np.random.default_rng(1).standard_normal((1, 2, 5, 5)).astype(np.float32))
+    before = host(conv(x))
+    conv.bias = fastnn.nn.Parameter(fastnn.tensor(np.array([1.0, 2.0, 3.0], np.float32)))
+    assert list(conv.state_dict()) == ["weight", "bias"]
+    np.testing.assert_allclose(host(conv(x)), before + np.array([1, 2, 3], np.float32).reshape(3, 1, 1), rtol=1e-6)
