@@ -30,7 +30,7 @@ class Module:
     def __call__(self, *args, **kwargs):
         d = self.__dict__
         # Most calls have no hooks at all: straight to forward (the hook machinery below costs ~0.6 us a call).
-        if not (d["_forward_pre_hooks"] or d["_forward_hooks"] or d.get("_backward_hooks")
+        if not (self._forward_pre_hooks or self._forward_hooks or d.get("_backward_hooks")
                 or d.get("_backward_pre_hooks")):
             return self.forward(*args, **kwargs)
         return self._call_with_hooks(args, kwargs)
