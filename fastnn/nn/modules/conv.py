@@ -45,7 +45,7 @@ class _ConvNd(Module):
                                                                                          channels[0] // groups)
         dtype = as_dtype(dtype or "float32")
         self.weight = Parameter(np.empty(weight_channels + self.kernel_size, dtype))
-        # bias=False registers None, as PyTorch does: forward reads the parameter registry directly.
+        # bias=False registers None, as PyTorch does.
         self.register_parameter("bias", Parameter(np.empty(self.out_channels, dtype)) if bias else None)
         self.reset_parameters()
 
@@ -81,8 +81,7 @@ class Conv2d(_ConvNd):
 
     def forward(self, input):
         input, padding = self._padded(input)
-        params = self._parameters  # read directly: Module.__getattr__ runs after a failed lookup (~1 us each)
-        return F.conv2d(input, params["weight"], params["bias"], self.stride, padding, self.dilation, self.groups)
+        return F.conv2d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class Conv1d(_ConvNd):
@@ -91,8 +90,7 @@ class Conv1d(_ConvNd):
 
     def forward(self, input):
         input, padding = self._padded(input)
-        params = self._parameters  # read directly: Module.__getattr__ runs after a failed lookup (~1 us each)
-        return F.conv1d(input, params["weight"], params["bias"], self.stride, padding, self.dilation, self.groups)
+        return F.conv1d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class Conv3d(_ConvNd):
@@ -101,8 +99,7 @@ class Conv3d(_ConvNd):
 
     def forward(self, input):
         input, padding = self._padded(input)
-        params = self._parameters  # read directly: Module.__getattr__ runs after a failed lookup (~1 us each)
-        return F.conv3d(input, params["weight"], params["bias"], self.stride, padding, self.dilation, self.groups)
+        return F.conv3d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class _ConvTransposeNd(_ConvNd):

@@ -95,13 +95,10 @@ class _BatchNorm(_NormBase):
         factor = self._averaging_factor()
         # Batch statistics when training, or when there are no running statistics to use instead; running
         # statistics are updated only when tracked.
-        # Registries read directly: Module.__getattr__ runs after a failed attribute lookup (~1 us each).
-        params, buffers = self._parameters, self._buffers
-        running_mean, running_var = buffers["running_mean"], buffers["running_var"]
-        use_batch_stats = self.training or running_mean is None
+        use_batch_stats = self.training or self.running_mean is None
         update = not self.training or self.track_running_stats
-        return F.batch_norm(input, running_mean if update else None, running_var if update else None,
-                            params["weight"], params["bias"], use_batch_stats, factor, self.eps)
+        return F.batch_norm(input, self.running_mean if update else None, self.running_var if update else None,
+                            self.weight, self.bias, use_batch_stats, factor, self.eps)
 
 
 class BatchNorm1d(_BatchNorm):
