@@ -415,3 +415,37 @@ def test_bad_arguments(kwargs, error, fragment):
     with pytest.raises(error, match=fragment):
         conv2d(_t((1, 3, 6, 6)), _t((3, 3, 3, 3)), **kwargs)
 
+
+def test_argument_fast_path_and_geometry_cache_keep_the_checks():
+    """The per-call fast path (exact ints) and the geometry cache never let through an argument that compares
+    equal to a valid one (True == 1 == 1.0): the same errors after the valid call has been cached; NumPy ints
+    still work, with the same result."""
+    rng = np.random.default_rng(0)
+    x, w = (fastnn.tensor(rng.standard_normal(s).astype(np.float32)) for s in ((1, 3, 6, 6), (3, 3, 3, 3)))
+    expected = host(conv2d(x, w, stride=(1, 1), padding=(1, 1), dilation=(1, 1)))
+    for kwargs in (dict(stride=(1, True)), dict(stride=True), dict(padding=(True, 1)), dict(dilation=1.0),
+                   dict(padding=(1.0, 1))):
+        with pytest.raises(TypeError, match="must be an int or a tuple of 2 ints"):
+            conv2d(x, w, **{"padding": 1, **kwargs})
+    with pytest.raises(ValueError, match="groups must be a positive int"):
+        conv2d(x, w, padding=1, groups=True)
+    for _ in range(2):  # an error is raised again, not cached
+        with pytest.raises(ValueError, match="output size"):
+            conv2d(x, _t((3, 3, 7, 7)))
+    out = conv2d(x, w, stride=np.int64(1), padding=[np.int32(1), 1], dilation=(np.int16(1), 1), groups=np.int64(1))
+    np.testing.assert_array_equal(host(out), expected)
+    assert conv2d_output_shape((1, 3, 6, 6), (3, 3, 3, 3), padding=np.int64(1)) == (1, 3, 6, 6)
+    assert all(type(n) is int for n in conv2d_output_shape((1, 3, 6, 6), (3, 3, 3, 3), padding=1))
+
+
+
+def test_conv2d_without_bias_registers_none_like_pytorch():
+    """bias=False: `bias` is None, absent from parameters and state_dict; a Parameter assigned later is used."""
+    conv = fastnn.nn.Conv2d(2, 3, 3, bias=False)
+    assert conv.bias is None and [n for n, _ in conv.named_parameters()] == ["weight"]
+    assert list(conv.state_dict()) == ["weight"]
+    x = fastnn.tensor(np.random.default_rng(1).standard_normal((1, 2, 5, 5)).astype(np.float32))
+    before = host(conv(x))
+    conv.bias = fastnn.nn.Parameter(fastnn.tensor(np.array([1.0, 2.0, 3.0], np.float32)))
+    assert list(conv.state_dict()) == ["weight", "bias"]
+    np.testing.assert_allclose(host(conv(x)), before + np.array([1, 2, 3], np.float32).reshape(3, 1, 1), rtol=1e-6)

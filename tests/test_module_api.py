@@ -239,3 +239,29 @@ def test_spectral_norm_layout_power_iteration_and_gradients(device):
     assert list(lin.state_dict()) == ["bias", "weight"]
     with pytest.raises(ValueError, match="n_power_iterations"):
         nn.utils.spectral_norm(nn.Linear(2, 2), n_power_iterations=0)
+
+
+def test_reparametrized_conv_and_batchnorm_forward_use_the_computed_weight():
+    # weight_norm, pruning and parametrizations replace the registered `weight`/`bias` by a computed attribute, as
+    # in PyTorch; the layers' forwards must read that attribute, never the parameter registry directly.
+    from fastnn.nn import functional as F
+    from fastnn.nn.utils import parametrizations, prune, weight_norm
+    fastnn.manual_seed(0)
+    x = fastnn.randn(2, 3, 6, 6)
+    for reparametrize in (lambda m: weight_norm(m), lambda m: parametrizations.weight_norm(m),
+                          lambda m: prune.l1_unstructured(m, "weight", amount=0.5),
+                          lambda m: prune.l1_unstructured(m, "bias", amount=0.5)):
+        conv = nn.Conv2d(3, 4, 3)
+        reparametrize(conv)
+        expected = F.conv2d(x, conv.weight, conv.bias)
+        np.testing.assert_allclose(conv(x).detach().numpy(), expected.detach().numpy(), rtol=1e-6, atol=1e-6)
+    conv = nn.Conv2d(3, 4, 3)
+    prune.l1_unstructured(conv, "weight", amount=0.5)
+    assert (conv.weight.detach().numpy() == 0).sum() == conv.weight.numel() // 2
+    bn = nn.BatchNorm2d(3).eval()
+    with fastnn.no_grad():
+        bn.weight.copy_(fastnn.tensor([0.5, -2.0, 3.0]))
+    prune.l1_unstructured(bn, "weight", amount=1)  # the smallest |weight|, channel 0, is zeroed
+    out = bn(x).detach().numpy()
+    np.testing.assert_array_equal(out[:, 0], 0.0)
+    np.testing.assert_allclose(out[:, 1], -2.0 * x.numpy()[:, 1] / np.sqrt(1 + 1e-5), rtol=1e-5, atol=1e-6)

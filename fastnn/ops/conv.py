@@ -1,16 +1,13 @@
 """2-D convolution (PyTorch's F.conv2d) with its backward, on the device's direct or im2col kernels."""
 from fastnn._tracing import traced
-from fastnn._validation import check_conv_args, int_tuple, output_sizes, padding_pairs
+from fastnn._validation import check_conv_args, conv_geometry
 from fastnn.autograd import is_grad_enabled, make_result
 
 
 def conv2d_output_shape(input_shape, weight_shape, stride=1, padding=0, dilation=1):
     """(N, Cout, Hout, Wout) of conv2d for an (N, Cin, H, W) input and a (Cout, Cin/groups, kh, kw) weight."""
-    stride = int_tuple("conv2d", "stride", stride, 2, 1)
-    dilation = int_tuple("conv2d", "dilation", dilation, 2, 1)
-    pads = padding_pairs("conv2d", padding, weight_shape[2:], stride, dilation)
-    return (input_shape[0], weight_shape[0]) + output_sizes("conv2d", input_shape, weight_shape, pads, stride,
-                                                            dilation)
+    output_hw = conv_geometry("conv2d", tuple(input_shape), tuple(weight_shape), stride, padding, dilation)[3]
+    return (input_shape[0], weight_shape[0]) + output_hw
 
 
 @traced
@@ -27,10 +24,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     if algorithm != "auto" and algorithm not in backend.conv_algorithms:
         raise ValueError(f"conv2d: algorithm must be one of {('auto',) + backend.conv_algorithms} on device "
                          f"{input.device}, got {algorithm!r}")
-    stride = int_tuple("conv2d", "stride", stride, 2, 1)
-    dilation = int_tuple("conv2d", "dilation", dilation, 2, 1)
-    pads = padding_pairs("conv2d", padding, weight.shape[2:], stride, dilation)
-    output_hw = output_sizes("conv2d", input.shape, weight.shape, pads, stride, dilation)
+    stride, dilation, pads, output_hw = conv_geometry("conv2d", input._data.shape, weight._data.shape, stride,
+                                                      padding, dilation)
     # The kernels pad symmetrically; the odd one out of 'same' padding is an extra zero row/column at the end.
     pad = (pads[0][0], pads[1][0])
     extra = (pads[0][1] - pads[0][0], pads[1][1] - pads[1][0])

@@ -33,13 +33,13 @@ def _param_array(input, param, name, shape, fill):
         return input._backend.xp.full(shape, fill, dtype)
     if not isinstance(param, Tensor):
         raise TypeError(f"{name} must be a Tensor or None, got {type(param).__name__}")
-    if param.shape != shape:
+    data = param._data  # its shape and dtype read from the array: Tensor properties cost a call each, per step
+    if data.shape != shape:
         raise ValueError(f"{name} should have shape {shape}, got {tuple(param.shape)}")
-    if param.dtype != dtype:
+    if data.dtype != dtype:
         raise TypeError(f"{name} has dtype {param.dtype} but the input has dtype {dtype}")
     if param._backend is not input._backend:
         raise RuntimeError(f"{name} is on device {param.device} but the input is on {input.device}")
-    data = param._data
     return data if data.flags.c_contiguous else input._backend.xp.ascontiguousarray(data)
 
 
@@ -66,8 +66,9 @@ def _running_stats(running_mean, running_var, eps, op):
     if running_mean is None:
         raise ValueError(f"{op} needs running_mean and running_var when it does not use the input's statistics")
     xp = running_mean._backend.xp
-    return (running_mean._data.astype(np.float64),
-            1.0 / xp.sqrt(running_var._data.astype(np.float64) + eps))
+    invstd = xp.add(running_var._data, eps, dtype=np.float64)  # one float64 buffer, updated in place
+    xp.sqrt(invstd, out=invstd)
+    return running_mean._data.astype(np.float64), xp.divide(1.0, invstd, out=invstd)
 
 
 def _normalize(input, view, weight, bias, w, b, eps, stats, name):

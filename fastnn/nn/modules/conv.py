@@ -45,7 +45,8 @@ class _ConvNd(Module):
                                                                                          channels[0] // groups)
         dtype = as_dtype(dtype or "float32")
         self.weight = Parameter(np.empty(weight_channels + self.kernel_size, dtype))
-        self.bias = Parameter(np.empty(self.out_channels, dtype)) if bias else None
+        # bias=False registers None, as PyTorch does.
+        self.register_parameter("bias", Parameter(np.empty(self.out_channels, dtype)) if bias else None)
         self.reset_parameters()
 
     def reset_parameters(self):

@@ -28,6 +28,14 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward() method")
 
     def __call__(self, *args, **kwargs):
+        d = self.__dict__
+        # Most calls have no hooks at all: straight to forward (the hook machinery below costs ~0.6 us a call).
+        if not (self._forward_pre_hooks or self._forward_hooks or d.get("_backward_hooks")
+                or d.get("_backward_pre_hooks")):
+            return self.forward(*args, **kwargs)
+        return self._call_with_hooks(args, kwargs)
+
+    def _call_with_hooks(self, args, kwargs):
         kwarg_hooks = self.__dict__.get("_hooks_with_kwargs", ())
         for key, hook in self._forward_pre_hooks.items():
             if key in kwarg_hooks:
@@ -127,10 +135,17 @@ class Module:
             object.__setattr__(self, name, value)
 
     def __getattr__(self, name):
+        # Every parameter, buffer and submodule read in a forward comes here: registries unrolled, each read once.
         d = self.__dict__
-        for registry in ("_parameters", "_buffers", "_modules"):
-            if registry in d and name in d[registry]:
-                return d[registry][name]
+        registry = d.get("_parameters")
+        if registry is not None and name in registry:
+            return registry[name]
+        registry = d.get("_buffers")
+        if registry is not None and name in registry:
+            return registry[name]
+        registry = d.get("_modules")
+        if registry is not None and name in registry:
+            return registry[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name):
