@@ -75,8 +75,10 @@ class Backend:
         return _OPERATORS[op](a, b)
 
     def accumulate(self, target, values):
-        """target += values, in place (a gradient accumulation)."""
+        """target += values (a gradient accumulation); returns the sum: target itself when it is an array, which
+        is updated in place, a new value when it is a NumPy scalar (a 0-d result of arithmetic)."""
         target += values
+        return target
 
     # ---- policies ---------------------------------------------------------------------------------------
     def conv_algorithm(self, weight_shape, groups, stride, output_hw, backward=True):

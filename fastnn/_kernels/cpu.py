@@ -147,8 +147,8 @@ class CPUBackend(Backend):
         if (self._parallel_pair(target, values) and target.flags.writeable
                 and not np.may_share_memory(target, values)):
             cpu_elementwise.accumulate(target.reshape(-1), values.reshape(-1))
-        else:
-            super().accumulate(target, values)
+            return target
+        return super().accumulate(target, values)
 
     def conv_algorithm(self, weight_shape, groups, stride, output_hw, backward=True):
         return cpu_conv.choose_algorithm(weight_shape, groups, stride, output_hw, backward=backward)

@@ -412,7 +412,7 @@ def _accumulate_leaf(tensor, g, owned=False):
         kept = g if owned and g.dtype == tensor.dtype else g.astype(tensor.dtype, copy=True)
         tensor.grad = Tensor._wrap(kept, tensor._backend)
     else:
-        tensor._backend.accumulate(tensor.grad._data, g)
+        tensor.grad._data = tensor._backend.accumulate(tensor.grad._data, g)
     if tensor._hooks is not None:
         with no_grad():  # e.g. a fused optimizer step `p.add_(p.grad, alpha=-lr)` on a leaf that requires grad
             for hook in list(tensor._hooks.post.values()):
