@@ -13,7 +13,7 @@ All of them run on the conv2d kernels, so each gets conv2d's tuned algorithms:
 
 from fastnn._tracing import traced
 from fastnn.autograd import make_result
-from fastnn._validation import check_conv_args, int_tuple, output_sizes, padding_pairs
+from fastnn._validation import check_conv_args, conv_geometry, int_tuple
 from fastnn.ops.conv import conv2d
 from fastnn.ops.shape import permute, reshape, squeeze, unsqueeze
 
@@ -23,10 +23,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Cross-correlation of input (N, Cin, L) with weight (Cout, Cin/groups, k), plus bias (Cout,); arguments
     as in PyTorch's F.conv1d (padding: int, 'valid' or 'same')."""
     check_conv_args("conv1d", input, weight, bias, groups, 1, transposed=False)
-    stride = int_tuple("conv1d", "stride", stride, 1, 1)
-    dilation = int_tuple("conv1d", "dilation", dilation, 1, 1)
-    pads = padding_pairs("conv1d", padding, weight.shape[2:], stride, dilation)
-    output_sizes("conv1d", input.shape, weight.shape, pads, stride, dilation)
+    stride, dilation, pads, _ = conv_geometry("conv1d", input.shape, weight.shape, stride, padding, dilation)
     # A padding string means the same at unit height (a height-1 kernel needs no padding there).
     padding_2d = padding if isinstance(padding, str) else (0, pads[0][0])
     out = conv2d(unsqueeze(input, -2), unsqueeze(weight, -2), bias, (1,) + stride, padding_2d, (1,) + dilation,
@@ -63,10 +60,8 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Cross-correlation of input (N, Cin, D, H, W) with weight (Cout, Cin/groups, kd, kh, kw), plus bias
     (Cout,); arguments as in PyTorch's F.conv3d (padding: int, triple, 'valid' or 'same')."""
     check_conv_args("conv3d", input, weight, bias, groups, 3, transposed=False)
-    stride = int_tuple("conv3d", "stride", stride, 3, 1)
-    dilation = int_tuple("conv3d", "dilation", dilation, 3, 1)
-    pads = padding_pairs("conv3d", padding, weight.shape[2:], stride, dilation)
-    out_depth = output_sizes("conv3d", input.shape, weight.shape, pads, stride, dilation)[0]
+    stride, dilation, pads, (out_depth, _, _) = conv_geometry("conv3d", input.shape, weight.shape, stride, padding,
+                                                              dilation)
     unbatched = input.ndim == 4
     x = unsqueeze(input, 0) if unbatched else input
     cout, cin_g, kd, kh, kw = weight.shape
