@@ -76,6 +76,32 @@ def test_serial_twin_divides_as_the_parallel_kernel():
     np.testing.assert_array_equal(twin(x, zero, threshold, np.empty_like(x)), expected)
 
 
+def test_with_slp_compiles_with_slp_after_an_environment_change(monkeypatch):
+    """A NUMBA_* variable changed since Numba last read its environment (fastnn sets NUMBA_CPU_FEATURES on
+    AVX-512 hosts after Numba's import) makes the next compile reload Numba's configuration; with_slp's
+    SLP_VECTORIZE must survive that reload, or the process's first blocked conv compiles without SLP."""
+    import numba
+    from numba.core import codegen
+    from fastnn._kernels import variants
+    seen = []
+    real = codegen.create_pass_builder
+
+    def spy(tm, **options):
+        seen.append(options.get("slp_vectorize"))
+        return real(tm, **options)
+    monkeypatch.setattr(codegen, "create_pass_builder", spy)
+    monkeypatch.setenv("NUMBA_FASTNN_TEST_PENDING_RELOAD", "1")  # an unknown name: read, then ignored
+
+    @numba.njit
+    def total(x):
+        s = 0.0
+        for i in range(x.size):
+            s += x[i]
+        return s
+    assert variants.with_slp(total, np.ones(8)) == 8.0
+    assert True in seen and not numba.config.SLP_VECTORIZE
+
+
 _REUSE_PROBE = """
 import resource, numpy as np, fastnn
 fastnn.tensor([1.0])  # builds the CPU backend, which applies its allocator policy

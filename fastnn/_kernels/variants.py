@@ -41,6 +41,12 @@ def with_slp(kernel, *args):
         types = tuple(numba.typeof(a) for a in args)
         if types not in kernel.overloads:
             with global_compiler_lock:
+                # Numba's compiler first reloads its configuration when a NUMBA_* environment variable changed
+                # since the last load, resetting every option to the environment's value: SLP_VECTORIZE set below
+                # would be lost for that compile. fastnn sets NUMBA_CPU_FEATURES after Numba's import on AVX-512
+                # hosts (vector_width.py), so a process's first compile did that: its blocked conv kernel came out
+                # without SLP and 5-10x slower (1x16x32x32 3x3 conv: 620-1100 us vs 80-160), and was cached so.
+                numba.config.reload_config()
                 saved = numba.config.SLP_VECTORIZE
                 numba.config.SLP_VECTORIZE = 1
                 try:
