@@ -24,6 +24,11 @@ def test_sized_kernels_equal_the_parallel_kernels_bit_for_bit(size):
          cpu_activation.hardtanh_forward(x, zero, six, np.empty_like(x))),
         (backend_kernels.hardtanh_backward(g, x, zero, six), cpu_activation.hardtanh_backward(g, x, zero, six)),
         (backend_kernels.swish_backward(g, x, np.float32(1)), cpu_activation.swish_backward(g, x, np.float32(1))),
+        # kernels dividing by a computed value: vectorized only under NumPy's error model (see serial_twin)
+        (backend_kernels.sigmoid_forward(x, np.empty_like(x)), cpu_activation.sigmoid_forward(x, np.empty_like(x))),
+        (backend_kernels.tanh_forward(x, np.empty_like(x)), cpu_activation.tanh_forward(x, np.empty_like(x))),
+        (backend_kernels.gelu_forward(x, False, np.empty_like(x)),
+         cpu_activation.gelu_forward(x, False, np.empty_like(x))),
         (backend_kernels.softmax_forward(x.reshape(-1, 10 if size % 10 == 0 else 1, 1), True),
          cpu_activation.softmax_forward(x.reshape(-1, 10 if size % 10 == 0 else 1, 1), True)),
     ]
@@ -54,9 +59,47 @@ def test_policy_switches_at_the_threshold(monkeypatch):
 
 def test_serial_twin_is_a_separate_serial_compilation():
     twin = cpu.serial_twin(cpu_activation.hardtanh_forward)
-    assert "parallel" not in twin.targetoptions and twin.py_func.__qualname__ == "hardtanh_forward_serial"
+    assert "parallel" not in twin.targetoptions
+    assert twin.py_func.__qualname__ == "hardtanh_forward_serial_numpy_errors"
     x = np.linspace(-8, 8, 33, dtype=np.float64)
     np.testing.assert_array_equal(twin(x, 0.0, 6.0, np.empty_like(x)), np.clip(x, 0, 6))
+
+
+def test_serial_twin_divides_as_the_parallel_kernel():
+    """NumPy's error model, as Numba compiles prange bodies: a zero divisor gives inf or NaN in both, where the twin
+    used to raise ZeroDivisionError (and, checking every division, ran sigmoid 10-15x slower than the kernel)."""
+    twin = cpu.serial_twin(cpu_activation.softplus_forward)
+    assert twin.targetoptions["error_model"] == "numpy"
+    x = np.array([-2.0, 0.0, 3.0], np.float32)
+    zero, threshold = np.float32(0), np.float32(20)
+    expected = cpu_activation.softplus_forward(x, zero, threshold, np.empty_like(x))  # (... + log 2) / 0
+    np.testing.assert_array_equal(twin(x, zero, threshold, np.empty_like(x)), expected)
+
+
+def test_with_slp_compiles_with_slp_after_an_environment_change(monkeypatch):
+    """A NUMBA_* variable changed since Numba last read its environment (fastnn sets NUMBA_CPU_FEATURES on
+    AVX-512 hosts after Numba's import) makes the next compile reload Numba's configuration; with_slp's
+    SLP_VECTORIZE must survive that reload, or the process's first blocked conv compiles without SLP."""
+    import numba
+    from numba.core import codegen
+    from fastnn._kernels import variants
+    seen = []
+    real = codegen.create_pass_builder
+
+    def spy(tm, **options):
+        seen.append(options.get("slp_vectorize"))
+        return real(tm, **options)
+    monkeypatch.setattr(codegen, "create_pass_builder", spy)
+    monkeypatch.setenv("NUMBA_FASTNN_TEST_PENDING_RELOAD", "1")  # an unknown name: read, then ignored
+
+    @numba.njit
+    def total(x):
+        s = 0.0
+        for i in range(x.size):
+            s += x[i]
+        return s
+    assert variants.with_slp(total, np.ones(8)) == 8.0
+    assert True in seen and not numba.config.SLP_VECTORIZE
 
 
 _REUSE_PROBE = """

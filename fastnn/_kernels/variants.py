@@ -11,13 +11,20 @@ from numba.core.compiler_lock import global_compiler_lock
 
 @functools.cache
 def serial_twin(kernel):
-    """The same Numba kernel compiled without `parallel` (prange runs as range), made once per kernel. Its
-    function gets its own qualified name, so Numba's on-disk cache keeps the two compilations apart."""
+    """The same Numba kernel compiled without `parallel` (prange runs as range), made once per kernel.
+
+    It takes NumPy's error model, as Numba compiles a prange body: under Python's, every float division checks
+    for a zero divisor to raise ZeroDivisionError, which keeps LLVM from vectorizing the loop (sigmoid, tanh,
+    GELU, SiLU, softplus and mish forwards on 16K float32 ran 10-15x slower serial than parallel on one thread,
+    e.g. sigmoid 60 us vs 4.9). Its function gets its own qualified name, naming the error model too: Numba's
+    on-disk cache keys hold no compile options, so a twin cached before under Python's model must not be reused."""
     f = kernel.py_func
-    twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__, f.__closure__)
-    twin.__qualname__ = f.__qualname__ + "_serial"
+    suffix = "_serial_numpy_errors"
+    twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + suffix, f.__defaults__, f.__closure__)
+    twin.__qualname__ = f.__qualname__ + suffix
     twin.__module__ = f.__module__
     options = {k: v for k, v in kernel.targetoptions.items() if k not in ("parallel", "nopython")}
+    options["error_model"] = "numpy"
     return njit(cache=True, **options)(twin)
 
 
@@ -34,6 +41,12 @@ def with_slp(kernel, *args):
         types = tuple(numba.typeof(a) for a in args)
         if types not in kernel.overloads:
             with global_compiler_lock:
+                # Numba's compiler first reloads its configuration when a NUMBA_* environment variable changed
+                # since the last load, resetting every option to the environment's value: SLP_VECTORIZE set below
+                # would be lost for that compile. fastnn sets NUMBA_CPU_FEATURES after Numba's import on AVX-512
+                # hosts (vector_width.py), so a process's first compile did that: its blocked conv kernel came out
+                # without SLP and 5-10x slower (1x16x32x32 3x3 conv: 620-1100 us vs 80-160), and was cached so.
+                numba.config.reload_config()
                 saved = numba.config.SLP_VECTORIZE
                 numba.config.SLP_VECTORIZE = 1
                 try:

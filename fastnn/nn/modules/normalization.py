@@ -94,11 +94,16 @@ class _BatchNorm(_NormBase):
                              f"expected {self.num_features} channels in dimension 1, got {input.shape[1]}")
         factor = self._averaging_factor()
         # Batch statistics when training, or when there are no running statistics to use instead; running
-        # statistics are updated only when tracked.
-        use_batch_stats = self.training or self.running_mean is None
-        update = not self.training or self.track_running_stats
-        return F.batch_norm(input, self.running_mean if update else None, self.running_var if update else None,
-                            self.weight, self.bias, use_batch_stats, factor, self.eps)
+        # statistics are updated only when tracked. Each registry entry is read once: a read through
+        # Module.__getattr__ costs ~0.5 us, a tenth of this layer's Python time at batch 1.
+        training = self.training
+        running_mean = self.running_mean
+        if training and not self.track_running_stats:
+            running_mean = running_var = None
+        else:
+            running_var = self.running_var
+        return F.batch_norm(input, running_mean, running_var, self.weight, self.bias,
+                            training or running_mean is None, factor, self.eps)
 
 
 class BatchNorm1d(_BatchNorm):
