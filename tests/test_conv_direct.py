@@ -30,19 +30,20 @@ def test_embed_writes_regions_exactly_and_nothing_else(first, chan_pitch, length
 
 
 @pytest.mark.parametrize("n_chunks", [1, 3])
-@pytest.mark.parametrize("x_shape, w_shape, stride, padding", [
-    ((5, 3, 12, 11), (7, 3, 3, 3), 1, 1),   # odd output channels: row pairs and a single row
-    ((4, 1, 14, 14), (8, 1, 5, 5), 2, 2),   # a first layer, strided (the output gradient re-pitched)
-    ((3, 16, 9, 9), (16, 16, 3, 3), 1, 1),  # 16 channels (the input gradient a forward: grad_out re-pitched)
-    ((3, 4, 7, 9), (8, 4, 3, 3), 1, 3),     # padding past the kernel: the spread input gradient reused as the planes
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, groups", [
+    ((5, 3, 12, 11), (7, 3, 3, 3), 1, 1, 1),   # odd output channels: a block of 4 rows and one of 3
+    ((4, 1, 14, 14), (8, 1, 5, 5), 2, 2, 1),   # a first layer, strided (stride phases), taps padded 25 -> 28
+    ((3, 16, 9, 9), (16, 16, 3, 3), 1, 1, 1),  # 16 channels, 144 taps (no padding taps)
+    ((3, 4, 7, 9), (8, 4, 3, 3), 1, 3, 1),     # padding past the kernel
+    ((3, 6, 9, 8), (15, 2, 3, 3), 2, 1, 3),    # groups: per-group phases, 5 rows per group, padding taps 18 -> 20
 ])
 def test_weight_gradient_matches_reference_in_any_batch_chunking(monkeypatch, n_chunks, x_shape, w_shape, stride,
-                                                                 padding):
-    monkeypatch.setattr(cpu_conv, "_weight_grad_chunks", lambda n_img, cout: n_chunks)
+                                                                 padding, groups):
+    monkeypatch.setattr(cpu_conv, "_weight_grad_chunks", lambda n_img, groups: n_chunks)
     rng = np.random.default_rng(n_chunks + x_shape[1])
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)
-    args = ((stride,) * 2, (padding,) * 2, (1, 1), 1)
+    args = ((stride,) * 2, (padding,) * 2, (1, 1), groups)
     grad_out = rng.standard_normal(ref_conv.conv2d_forward(x, w, None, *args).shape).astype(np.float32)
     expected = ref_conv.conv2d_backward(grad_out, x, w, *args)[1]
     for need_input in (False, True):

@@ -121,77 +121,75 @@ def _tap_sum(src, offsets, weights, init, pitch, out):
     return out
 
 
-@njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
-def _tap_dot(src, grads, start, pitch, span, offsets, n_chunks, out):
-    """out[q, k] = sum over n, t < span of grads[n, start + q*pitch + t] * src[n, offsets[g, k] + t].
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _quad_tap_dots(x, offsets, grads, span, part, q, rows):
+    """part[q + r, k] += sum over t < span of grads[r, t] * x[offsets[k] + t] for r < rows <= 4 (the sums of
+    grads' other rows are dropped), taps four at a time.
 
-    The weight gradient of _tap_sum (grads: the output gradient as wide planes, zero in the dropped
-    columns). Iterations are (batch chunk, row block); each writes its own partial sums, which are then
-    added over chunks in chunk order, so the result does not depend on scheduling. An iteration takes its
-    images one at a time, all taps of one image before the next, so that the image and its rows of the output
-    gradient are read from memory once and then from cache by every tap (with taps outside and images inside,
-    each tap re-read every image from L3 or memory: 1.15-1.25x the time on resnet20's and first layers' shapes).
-    """
-    n_img = src.shape[0]
-    n_groups, n_taps = offsets.shape
-    rows = out.shape[0] // n_groups
-    pairs = rows // 2
-    blocks = pairs + rows % 2
-    partial = np.zeros((n_chunks, out.shape[0], n_taps), out.dtype)
-    zero = out.dtype.type(0)
-    for task in prange(n_chunks * n_groups * blocks):
-        chunk = task // (n_groups * blocks)
-        g = (task // blocks) % n_groups
-        q, size = _row_block(task % blocks, pairs, g * rows)
-        n0 = chunk * n_img // n_chunks
-        n1 = (chunk + 1) * n_img // n_chunks
+    Four gradient rows by four taps are 16 sums over the span, each loaded value feeding four of them (8 loads
+    per 16 FMAs); the loop vectorizer keeps each sum in a vector register across the span ('reassoc')."""
+    g0, g1, g2, g3 = grads[0, :span], grads[1, :span], grads[2, :span], grads[3, :span]
+    zero = part.dtype.type(0)
+    for k in range(0, offsets.shape[0], 4):
+        x0 = x[offsets[k]:offsets[k] + span]
+        x1 = x[offsets[k + 1]:offsets[k + 1] + span]
+        x2 = x[offsets[k + 2]:offsets[k + 2] + span]
+        x3 = x[offsets[k + 3]:offsets[k + 3] + span]
+        a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = c0 = c1 = c2 = c3 = d0 = d1 = d2 = d3 = zero
+        for t in range(span):
+            v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
+            h = g0[t]
+            a0, a1, a2, a3 = a0 + h * v0, a1 + h * v1, a2 + h * v2, a3 + h * v3
+            h = g1[t]
+            b0, b1, b2, b3 = b0 + h * v0, b1 + h * v1, b2 + h * v2, b3 + h * v3
+            h = g2[t]
+            c0, c1, c2, c3 = c0 + h * v0, c1 + h * v1, c2 + h * v2, c3 + h * v3
+            h = g3[t]
+            d0, d1, d2, d3 = d0 + h * v0, d1 + h * v1, d2 + h * v2, d3 + h * v3
+        sums = ((a0, a1, a2, a3), (b0, b1, b2, b3), (c0, c1, c2, c3), (d0, d1, d2, d3))
+        for r in range(rows):
+            row = part[q + r]
+            s0, s1, s2, s3 = sums[r]
+            row[k] += s0
+            row[k + 1] += s1
+            row[k + 2] += s2
+            row[k + 3] += s3
+
+
+@njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
+def _tap_dot(x, grad_out, groups, offsets, sh, sw, ph, pw, hq, wq, span, partial):
+    """partial[chunk, q, k] = sum over the images n of the chunk and t < span of G[n, q, t] * X[n, offsets[k] + t]:
+    the weight gradient of the direct forward, summed per batch chunk (partial: (chunks, Cout, T)).
+
+    X is image n's group of input channels split into stride phases (_group_phases, as the strided forward reads
+    them) and G its output gradient as wide planes of pitch wq, zero in the columns past the output's width, so
+    that the dot products run over one flat span. Iterations are (batch chunk, group): each one splits its own
+    images one at a time into a scratch that then stays in cache for all of the group's rows and taps, and copies
+    four rows of the output gradient at a time into a wide scratch whose dropped columns stay zero (the whole
+    batch's phases and wide planes, built beforehand, were a round trip through memory costing as much as the
+    dot products on first layers). Every iteration writes its own partial sums, which the caller adds over the
+    chunks in order, so the result does not depend on scheduling."""
+    n_img = x.shape[0]
+    cin_g = x.shape[1] // groups
+    n_chunks, cout = partial.shape[0], partial.shape[1]
+    rows = cout // groups
+    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
+    for task in prange(n_chunks * groups):
+        chunk = task // groups
+        g = task % groups
         part = partial[chunk]
-        for n in range(n0, n1):
-            x = src[n]
-            ga = grads[n, start + q * pitch:start + q * pitch + span]
-            gb = grads[n, start + (q + size - 1) * pitch:start + (q + size - 1) * pitch + span]
-            for k in range(0, n_taps, 4):
-                # Sums for taps k..k+3 of row q (a*) and, in a pair, of row q + 1 (b*).
-                x0 = x[offsets[g, k]:offsets[g, k] + span]
-                x1 = x[offsets[g, k + 1]:offsets[g, k + 1] + span]
-                x2 = x[offsets[g, k + 2]:offsets[g, k + 2] + span]
-                x3 = x[offsets[g, k + 3]:offsets[g, k + 3] + span]
-                a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
-                if size == 2:
-                    for t in range(span):
-                        v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
-                        ha = ga[t]
-                        hb = gb[t]
-                        a0 += ha * v0
-                        a1 += ha * v1
-                        a2 += ha * v2
-                        a3 += ha * v3
-                        b0 += hb * v0
-                        b1 += hb * v1
-                        b2 += hb * v2
-                        b3 += hb * v3
-                    part[q + 1, k] += b0
-                    part[q + 1, k + 1] += b1
-                    part[q + 1, k + 2] += b2
-                    part[q + 1, k + 3] += b3
-                else:
-                    for t in range(span):
-                        ha = ga[t]
-                        a0 += ha * x0[t]
-                        a1 += ha * x1[t]
-                        a2 += ha * x2[t]
-                        a3 += ha * x3[t]
-                part[q, k] += a0
-                part[q, k + 1] += a1
-                part[q, k + 2] += a2
-                part[q, k + 3] += a3
-    for q in prange(out.shape[0]):
-        for k in range(n_taps):
-            total = partial[0, q, k]
-            for chunk in range(1, n_chunks):
-                total += partial[chunk, q, k]
-            out[q, k] = total
-    return out
+        part[g * rows:(g + 1) * rows] = 0
+        flat = np.empty(cin_g * sh * sw * hq * wq + span, x.dtype)
+        wide = np.zeros((4, span), x.dtype)
+        for n in range(chunk * n_img // n_chunks, (chunk + 1) * n_img // n_chunks):
+            _group_phases(x[n, g * cin_g:(g + 1) * cin_g], flat, sh, sw, ph, pw, hq, wq)
+            for q in range(g * rows, (g + 1) * rows, 4):
+                quad = min(4, (g + 1) * rows - q)
+                for r in range(quad):
+                    for y in range(out_h):
+                        wide[r, y * wq:y * wq + out_w] = grad_out[n, q + r, y]
+                _quad_tap_dots(flat, offsets, wide, span, part, q, quad)
+    return partial
 
 
 @njit(nogil=True, cache=True, fastmath={"contract"}, inline="always")
@@ -496,6 +494,8 @@ class _DirectLayout:
         # offsets[g, (c, i, j)]: start of tap (i, j) of group g's input channel c in the flat image.
         self.offsets = _pad_taps((channel[:, :, None, None] * (sh * sw * plane) + tap).reshape(groups, -1),
                                  self.zeros_at)
+        # Group 0's taps read from one group's phases (_group_phases), their padding taps from the zeros after them.
+        self.group_offsets = _pad_taps(self.offsets[:1, :cin_g * kh * kw], cin_g * sh * sw * plane)[0]
 
     def split(self, x, stride, padding, serial=False):
         """x (N, C, H, W) as flat images of zero-padded stride phases, (N, zeros_at + span): a run of
@@ -544,10 +544,10 @@ def conv2d_forward_direct(x, w, b, stride, padding, dilation, groups):
                      w[0].size)
 
 
-def _weight_grad_chunks(n_img, cout):
-    """Batch chunks for the direct weight gradient: enough parallel iterations to keep the cores busy.
-    It depends only on shapes, so the summation order (and the result) never varies."""
-    return max(1, min(n_img, -(-32 // cout)))
+def _weight_grad_chunks(n_img, groups):
+    """Batch chunks for the direct weight gradient: with the groups, enough parallel iterations to keep the cores
+    busy (_MIN_TASKS). It depends only on shapes, so the summation order (and the result) never varies."""
+    return max(1, min(n_img, -(-_MIN_TASKS // groups)))
 
 
 def _bias_grad(grad_out):
@@ -575,8 +575,8 @@ def _spread_layout(x_shape, w_shape, stride, padding, dilation, groups):
 
 
 def _spread_grad(grad_out, x_shape, w_shape, stride, padding, dilation, groups):
-    """(spread, front, length, offsets): grad_out spread onto zero-padded input grids as _spread_layout
-    describes, plus that layout."""
+    """(spread, offsets): grad_out spread onto zero-padded input grids as _spread_layout describes, and where
+    its taps start."""
     n_img, _, height, width = x_shape
     wp = width + 2 * padding[1]
     front, length, zeros_at, offsets = _spread_layout(tuple(x_shape), tuple(w_shape), tuple(stride),
@@ -584,7 +584,7 @@ def _spread_grad(grad_out, x_shape, w_shape, stride, padding, dilation, groups):
     spread = np.empty((n_img, zeros_at + (height - 1) * wp + width), grad_out.dtype)
     spread[:, zeros_at:] = 0
     _embed(grad_out, spread, 0, length, length, front, wp, *stride)
-    return spread, front, length, offsets
+    return spread, offsets
 
 
 def _direct_grad_input(spread, offsets, w, x_shape, padding, groups):
@@ -605,7 +605,6 @@ def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
     w = np.ascontiguousarray(w)
     n_img, cout = x.shape[0], w.shape[0]
     grad_x = grad_w = grad_b = None
-    spread = None
     # The flipped kernel's padding: the input gradient of a stride-1 conv is the stride-1 conv of grad_out with
     # the flipped, transposed weight and this padding, where it is not negative (at most "full" padding).
     flip_padding = tuple(dilation[i] * (w.shape[2 + i] - 1) - padding[i] for i in range(2))
@@ -619,20 +618,16 @@ def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
                                        [..., ::-1, ::-1]).reshape(x.shape[1], cout // groups, kh, kw)
         grad_x = conv2d_forward_direct(grad_out, flipped, None, stride, flip_padding, dilation, groups)
     elif need_input:
-        spread, front, length, offsets = _spread_grad(grad_out, x.shape, w.shape, stride, padding, dilation, groups)
+        spread, offsets = _spread_grad(grad_out, x.shape, w.shape, stride, padding, dilation, groups)
         grad_x = _direct_grad_input(spread, offsets, w, x.shape, padding, groups)
     if need_weight:
         layout = _direct_layout(x.shape, w.shape, tuple(stride), tuple(padding), tuple(dilation), groups)
-        if spread is not None and tuple(stride) == (1, 1):
-            # With stride 1 the spread gradient already has the padded row pitch: it is the wide planes.
-            grads, start, pitch = spread, front, length
-        else:
-            start, pitch = 0, layout.out_h * layout.wq
-            grads = np.empty((n_img, cout * pitch), x.dtype)
-            _embed(grad_out, grads, 0, pitch, pitch, 0, layout.wq, 1, 1)
-        sums = _tap_dot(layout.split(np.ascontiguousarray(x), stride, padding), grads, start, pitch, layout.span,
-                        layout.offsets, _weight_grad_chunks(n_img, cout),
-                        np.empty((cout, layout.offsets.shape[1]), x.dtype))
+        partial = np.empty((_weight_grad_chunks(n_img, groups), cout, layout.group_offsets.shape[0]), x.dtype)
+        _tap_dot(np.ascontiguousarray(x), grad_out, groups, layout.group_offsets, *stride, *padding, layout.hq,
+                 layout.wq, layout.span, partial)
+        sums = partial[0]
+        for chunk in range(1, partial.shape[0]):
+            sums += partial[chunk]
         grad_w = np.ascontiguousarray(sums[:, :w[0].size]).reshape(w.shape)
     if need_bias:
         grad_b = _bias_grad(grad_out)
