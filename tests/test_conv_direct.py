@@ -73,3 +73,27 @@ def test_stride1_input_gradient_matches_reference(x_shape, w_shape, padding, dil
     assert grad_x.shape == x.shape
     np.testing.assert_allclose(grad_x, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     assert np.array_equal(cpu_conv.conv2d_backward_direct(grad_out, x, w, *args, True, True, False)[0], grad_x)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups, dtype", [
+    ((5, 1, 12, 11), (16, 1, 5, 5), (1, 1), (2, 2), (1, 1), 1, np.float32),   # a first layer: 25 taps padded to 28
+    ((3, 3, 16, 16), (16, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1, np.float32),   # 2 KB planes: re-pitched
+    ((3, 3, 16, 16), (16, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1, np.float64),   # float64, 2 KB planes
+    ((2, 3, 17, 15), (20, 3, 3, 3), (2, 2), (1, 0), (1, 2), 1, np.float32),   # strided, dilated: a phased fold
+    ((2, 6, 10, 10), (32, 3, 3, 3), (1, 1), (0, 1), (1, 1), 2, np.float32),   # two groups of 3 channels
+])
+def test_input_gradient_by_tap_planes_matches_reference(x_shape, w_shape, stride, padding, dilation, groups, dtype):
+    """Input channels per group not in fours, with at least cpu_conv._TAP_PLANES_MIN_OUT_CHANNELS output channels
+    per group: the input gradient sums tap planes over the output channels and folds them (col2im)."""
+    assert w_shape[1] % 4 and w_shape[0] // groups >= cpu_conv._TAP_PLANES_MIN_OUT_CHANNELS
+    rng = np.random.default_rng(sum(x_shape))
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    args = (stride, padding, dilation, groups)
+    grad_out = rng.standard_normal(ref_conv.conv2d_forward(x, w, None, *args).shape).astype(dtype)
+    expected = ref_conv.conv2d_backward(grad_out, x, w, *args)[0]
+    grad_x = cpu_conv.conv2d_backward_direct(grad_out, x, w, *args, True, False, False)[0]
+    assert grad_x.shape == x.shape and grad_x.dtype == dtype
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(grad_x, expected, rtol=tol, atol=tol * np.abs(expected).max())
+    assert np.array_equal(cpu_conv.conv2d_backward_direct(grad_out, x, w, *args, True, True, True)[0], grad_x)

@@ -598,6 +598,77 @@ def _direct_grad_input(spread, offsets, w, x_shape, padding, groups):
                     np.empty(x_shape, spread.dtype))
 
 
+@njit(nogil=True, cache=True)
+def _repitched(planes, pitch):
+    """planes (C, H, W) as one flat run with the planes `pitch` apart (itself, flattened, for pitch H*W)."""
+    size = planes.shape[1] * planes.shape[2]
+    if pitch == size:
+        return planes.reshape(-1)
+    flat = np.empty(planes.shape[0] * pitch, planes.dtype)
+    for c in range(planes.shape[0]):
+        flat[c * pitch:c * pitch + size] = planes[c].reshape(-1)
+    return flat
+
+
+@njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
+def _tap_planes_grad_input(grad_out, pitch, offsets, packed, kh, kw, sh, sw, ph, pw, dh, dw, grad_x):
+    """grad_x (N, Cin, H, W) of a conv with few input channels per group: per image, the tap planes
+    T[(c, i, j), p] = sum over the group's output channels q of w[q, c, i, j] * grad_out[n, q, p] (a 1x1 conv over
+    the output plane, 4 taps x 16 pixels at a time in registers, _fma_block), then folded back onto the input
+    (_col2im_image). offsets (G, Q/G) uint64: where output channel q's plane starts in the image's flat gradient
+    with planes `pitch` apart (copied to that pitch where it differs from the plane's size);
+    packed (G, K4/4, Q/G*4): the group's weights, 4 taps per block, K = Cin/G*kh*kw taps padded to K4 (a multiple
+    of 4) with zero weights. One image per iteration."""
+    n_img, cin = grad_x.shape[0], grad_x.shape[1]
+    groups, blocks = packed.shape[0], packed.shape[1]
+    cin_g = cin // groups
+    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
+    size = out_h * out_w
+    taps = cin_g * kh * kw
+    zeros = np.zeros(4, grad_x.dtype)
+    for n in prange(n_img):
+        flat = _repitched(grad_out[n], pitch)
+        planes = np.empty((4 * blocks, 1, size), grad_x.dtype)
+        phases = _phase_planes(grad_x, sh, sw)
+        for g in range(groups):
+            for first in range(0, size, 16):
+                p0 = min(first, size - 16)  # the last run overlaps the one before it (the same sums again)
+                for b in range(blocks):
+                    _fma_block(flat, offsets[g], packed[g, b], p0, zeros, planes, 4 * b, 0, p0)
+            _col2im_image(planes[:taps].reshape(taps, size), grad_x[n, g * cin_g:(g + 1) * cin_g], phases,
+                          kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+    return grad_x
+
+
+# Input channels per group not in fours (first layers' 1 or 3) would not fill the register-blocked kernel's
+# blocks of 4 as rows of the flipped forward or of the spread gradient's tap sums; the tap planes
+# (_tap_planes_grad_input) sum over the output channels instead, which pays for their fold from this many. Input
+# gradient, 1 thread, best of 9 interleaved, flipped forward -> tap planes (ms): 64x1x28x28 -> 32 k5p2 1.97 ->
+# 1.26, 32x3x32x32 -> 64 k3p1 2.22 -> 2.07, 64x6x14x14 -> 16 k5 0.85 -> 0.77; but 64x1x28x28 -> 6 k5p2 0.35 -> 0.41.
+_TAP_PLANES_MIN_OUT_CHANNELS = 16
+
+
+def _grad_input_tap_planes(grad_out, w, x_shape, stride, padding, dilation, groups):
+    """The input gradient by _tap_planes_grad_input (on the calling thread for a conv as small as
+    _SERIAL_BELOW_MACS)."""
+    cout, cin_g, kh, kw = w.shape
+    cout_g = cout // groups
+    taps = cin_g * kh * kw
+    weights = np.zeros((groups, cout_g, taps + -taps % 4), grad_out.dtype)
+    weights[:, :, :taps] = w.reshape(groups, cout_g, taps)
+    # packed[g, b, 4*q + r] = weights[g, q, 4*b + r]: block b's 4 taps, output channel after output channel.
+    packed = np.ascontiguousarray(weights.reshape(groups, cout_g, -1, 4).transpose(0, 2, 1, 3)).reshape(
+        groups, -1, cout_g * 4)
+    size = grad_out.shape[2] * grad_out.shape[3]
+    # Planes a multiple of 2 KB apart put a run of 16 pixels of every plane in the same few L1 sets, which then
+    # miss on every tap block (32x3x32x32 -> 64 k3: 4 KB planes, 64 of them): such planes are re-pitched.
+    pitch = size + 16 if size * grad_out.itemsize % 2048 == 0 else size
+    offsets = ((np.arange(groups) * cout_g)[:, None] + np.arange(cout_g)).astype(np.uint64) * np.uint64(pitch)
+    serial = _runs_serially(x_shape, w.shape, grad_out.shape)
+    return with_slp(_on_threads(_tap_planes_grad_input, serial), grad_out, pitch, offsets, packed, kh, kw, *stride,
+                    *padding, *dilation, np.empty(x_shape, grad_out.dtype))
+
+
 def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
                            need_input, need_weight, need_bias):
     """Gradients of conv2d_forward_direct: (grad_x or None, grad_w or None, grad_b or None)."""
@@ -608,7 +679,10 @@ def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
     # The flipped kernel's padding: the input gradient of a stride-1 conv is the stride-1 conv of grad_out with
     # the flipped, transposed weight and this padding, where it is not negative (at most "full" padding).
     flip_padding = tuple(dilation[i] * (w.shape[2 + i] - 1) - padding[i] for i in range(2))
-    if need_input and tuple(stride) == (1, 1) and min(flip_padding) >= 0 and n_img * groups >= _MIN_TASKS:
+    if (need_input and w.shape[1] % 4 and cout // groups >= _TAP_PLANES_MIN_OUT_CHANNELS
+            and grad_out.shape[2] * grad_out.shape[3] >= 16):
+        grad_x = _grad_input_tap_planes(grad_out, w, x.shape, stride, padding, dilation, groups)
+    elif need_input and tuple(stride) == (1, 1) and min(flip_padding) >= 0 and n_img * groups >= _MIN_TASKS:
         # As a forward, each task pads its own image's gradient (_tap_sum_blocked_phases) instead of spreading the
         # whole batch's first (64x16x32x32 -> 16 k3, 1 thread, load ~3.5: 4.8 vs 0.75 + 5.8 ms). Not for fewer
         # (image, group) pairs than _MIN_TASKS, which that forward would run on too few threads (or on one, as a
