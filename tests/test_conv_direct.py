@@ -45,12 +45,15 @@ def test_weight_gradient_matches_reference_in_any_batch_chunking(monkeypatch, n_
     w = rng.standard_normal(w_shape).astype(np.float32)
     args = ((stride,) * 2, (padding,) * 2, (1, 1), groups)
     grad_out = rng.standard_normal(ref_conv.conv2d_forward(x, w, None, *args).shape).astype(np.float32)
-    expected = ref_conv.conv2d_backward(grad_out, x, w, *args)[1]
+    _, expected, expected_b = ref_conv.conv2d_backward(grad_out, x, w, *args)
     for need_input in (False, True):
         grad_w = cpu_conv.conv2d_backward_direct(grad_out, x, w, *args, need_input, True, False)[1]
         np.testing.assert_allclose(grad_w, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
-    again = cpu_conv.conv2d_backward_direct(grad_out, x, w, *args, True, True, False)[1]
+    # With the weight gradient, the bias gradient is summed in the same pass over the output gradient.
+    _, again, grad_b = cpu_conv.conv2d_backward_direct(grad_out, x, w, *args, True, True, True)
     assert np.array_equal(again, grad_w)
+    np.testing.assert_allclose(grad_b, expected_b, rtol=1e-4, atol=1e-4 * np.abs(expected_b).max())
+    assert np.array_equal(cpu_conv.conv2d_backward_direct(grad_out, x, w, *args, False, True, True)[2], grad_b)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, padding, dilation, groups", [
