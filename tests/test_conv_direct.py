@@ -39,7 +39,7 @@ def test_embed_writes_regions_exactly_and_nothing_else(first, chan_pitch, length
 ])
 def test_weight_gradient_matches_reference_in_any_batch_chunking(monkeypatch, n_chunks, x_shape, w_shape, stride,
                                                                  padding, groups):
-    monkeypatch.setattr(cpu_conv, "_weight_grad_chunks", lambda n_img, groups: n_chunks)
+    monkeypatch.setattr(cpu_conv, "_weight_grad_chunks", lambda n_img, groups, partial_size: n_chunks)
     rng = np.random.default_rng(n_chunks + x_shape[1])
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)
