@@ -29,6 +29,7 @@ def test_embed_writes_regions_exactly_and_nothing_else(first, chan_pitch, length
     np.testing.assert_array_equal(dst, expected)
 
 
+@pytest.mark.parametrize("block", [2, 4])
 @pytest.mark.parametrize("n_chunks", [1, 3])
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, groups", [
     ((5, 3, 12, 11), (7, 3, 3, 3), 1, 1, 1),   # odd output channels: a block of 4 rows and one of 3
@@ -37,9 +38,11 @@ def test_embed_writes_regions_exactly_and_nothing_else(first, chan_pitch, length
     ((3, 4, 7, 9), (8, 4, 3, 3), 1, 3, 1),     # padding past the kernel
     ((3, 6, 9, 8), (15, 2, 3, 3), 2, 1, 3),    # groups: per-group phases, 5 rows per group, padding taps 18 -> 20
 ])
-def test_weight_gradient_matches_reference_in_any_batch_chunking(monkeypatch, n_chunks, x_shape, w_shape, stride,
-                                                                 padding, groups):
+def test_weight_gradient_matches_reference_in_any_batch_chunking(monkeypatch, block, n_chunks, x_shape, w_shape,
+                                                                 stride, padding, groups):
+    """Rows in blocks of 4 (AVX-512 hosts) or 2 (AVX2), whatever this host's."""
     monkeypatch.setattr(cpu_conv, "_weight_grad_chunks", lambda n_img, groups, partial_size: n_chunks)
+    monkeypatch.setattr(cpu_conv, "_weight_grad_block", lambda: block)
     rng = np.random.default_rng(n_chunks + x_shape[1])
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)

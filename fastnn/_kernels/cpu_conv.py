@@ -41,6 +41,8 @@ bit-identical run to run.
 """
 import functools
 
+import llvmlite.binding as llvm
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -157,8 +159,36 @@ def _quad_tap_dots(x, offsets, grads, span, part, q, rows):
             row[k + 3] += s3
 
 
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _pair_tap_dots(x, offsets, grads, span, part, q, rows):
+    """_quad_tap_dots for rows <= 2: 8 sums, which fit AVX2's 16 vector registers with the loads (16 sums spilled
+    there)."""
+    g0, g1 = grads[0, :span], grads[1, :span]
+    zero = part.dtype.type(0)
+    for k in range(0, offsets.shape[0], 4):
+        x0 = x[offsets[k]:offsets[k] + span]
+        x1 = x[offsets[k + 1]:offsets[k + 1] + span]
+        x2 = x[offsets[k + 2]:offsets[k + 2] + span]
+        x3 = x[offsets[k + 3]:offsets[k + 3] + span]
+        a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
+        for t in range(span):
+            v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
+            h = g0[t]
+            a0, a1, a2, a3 = a0 + h * v0, a1 + h * v1, a2 + h * v2, a3 + h * v3
+            h = g1[t]
+            b0, b1, b2, b3 = b0 + h * v0, b1 + h * v1, b2 + h * v2, b3 + h * v3
+        sums = ((a0, a1, a2, a3), (b0, b1, b2, b3))
+        for r in range(rows):
+            row = part[q + r]
+            s0, s1, s2, s3 = sums[r]
+            row[k] += s0
+            row[k + 1] += s1
+            row[k + 2] += s2
+            row[k + 3] += s3
+
+
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
-def _tap_dot(x, grad_out, groups, offsets, sh, sw, ph, pw, hq, wq, span, partial, bias_partial):
+def _tap_dot(x, grad_out, groups, offsets, sh, sw, ph, pw, hq, wq, span, block, partial, bias_partial):
     """partial[chunk, q, k] = sum over the images n of the chunk and t < span of G[n, q, t] * X[n, offsets[k] + t]:
     the weight gradient of the direct forward, summed per batch chunk (partial: (chunks, Cout, T)).
 
@@ -166,9 +196,9 @@ def _tap_dot(x, grad_out, groups, offsets, sh, sw, ph, pw, hq, wq, span, partial
     them) and G its output gradient as wide planes of pitch wq, zero in the columns past the output's width, so
     that the dot products run over one flat span. Iterations are (batch chunk, group): each one splits its own
     images one at a time into a scratch that then stays in cache for all of the group's rows and taps, and copies
-    four rows of the output gradient at a time into a wide scratch whose dropped columns stay zero (the whole
-    batch's phases and wide planes, built beforehand, were a round trip through memory costing as much as the
-    dot products on first layers). Every iteration writes its own partial sums, which the caller adds over the
+    `block` (4 or 2, _weight_grad_block) rows of the output gradient at a time into a wide scratch whose dropped
+    columns stay zero (the whole batch's phases and wide planes, built beforehand, were a round trip through memory
+    costing as much as the dot products on first layers). Every iteration writes its own partial sums, which the caller adds over the
     chunks in order, so the result does not depend on scheduling. bias_partial (chunks, Cout), unless it has no
     columns, gets the output gradient's sums per chunk, the bias gradient, added up while its rows are copied
     (a separate pass over the output gradient, _bias_grad, took 0.3-0.5 ms, a third of the weight gradient on a
@@ -194,8 +224,8 @@ def _tap_dot(x, grad_out, groups, offsets, sh, sw, ph, pw, hq, wq, span, partial
         wide = np.zeros((4, runs), x.dtype)
         for n in range(chunk * n_img // n_chunks, (chunk + 1) * n_img // n_chunks):
             _group_phases(x[n, g * cin_g:(g + 1) * cin_g], flat, sh, sw, ph, pw, hq, wq)
-            for q in range(g * rows, (g + 1) * rows, 4):
-                quad = min(4, (g + 1) * rows - q)
+            for q in range(g * rows, (g + 1) * rows, block):
+                quad = min(block, (g + 1) * rows - q)
                 for r in range(quad):
                     total = zero
                     for y in range(out_h):
@@ -205,7 +235,10 @@ def _tap_dot(x, grad_out, groups, offsets, sh, sw, ph, pw, hq, wq, span, partial
                             total += row[t]
                     if bias_partial.shape[1]:
                         bias_part[q + r] += total
-                _quad_tap_dots(flat, offsets, wide, runs, part, q, quad)
+                if block == 4:
+                    _quad_tap_dots(flat, offsets, wide, runs, part, q, quad)
+                else:
+                    _pair_tap_dots(flat, offsets, wide, runs, part, q, quad)
     return partial
 
 
@@ -561,6 +594,20 @@ def conv2d_forward_direct(x, w, b, stride, padding, dilation, groups):
                      w[0].size)
 
 
+@functools.cache
+def _weight_grad_block():
+    """Output-channel rows per block of the direct weight gradient: 4 (16 vector sums, _quad_tap_dots) where the
+    kernels compile for AVX-512's 32 vector registers, 2 (_pair_tap_dots) for AVX2's 16, where 16 sums spilled.
+    1 thread, best of 9 interleaved against fb05ebb's kernel (pairs, the whole batch's phases and wide planes built
+    beforehand), in ms: compiled for znver5, 4 rows: 64x1x28x28 -> 32 k5 1.41 -> 0.98, 32x3x32x32 -> 64 k3 2.17 ->
+    1.34, 64x6x14x14 -> 16 k5 0.69 -> 0.57, 128x16x32x32 -> 16 k3 6.87 -> 5.63; compiled for AVX2 (znver3 without
+    AVX-512), 4 rows: 2.15 -> 2.19, 2.58 -> 2.79, 0.76 -> 0.85, 11.8 -> 13.0; 2 rows: 1.93 -> 1.51, 2.35 -> 2.22,
+    0.76 -> 0.65, 9.19 -> 8.67."""
+    features = numba.config.CPU_FEATURES or ",".join(
+        "+" + name for name, on in llvm.get_host_cpu_features().items() if on)
+    return 4 if "+avx512f" in features.split(",") else 2
+
+
 def _weight_grad_chunks(n_img, groups, partial_size):
     """Batch chunks for the direct weight gradient: with the groups, enough parallel iterations to keep the cores
     busy (_MIN_TASKS), but no more than keep the chunks' partial sums (partial_size elements each) under
@@ -719,7 +766,7 @@ def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
         partial = np.empty((n_chunks, cout, layout.group_offsets.shape[0]), x.dtype)
         bias_partial = np.empty((n_chunks, cout if need_bias else 0), x.dtype)
         _tap_dot(np.ascontiguousarray(x), grad_out, groups, layout.group_offsets, *stride, *padding, layout.hq,
-                 layout.wq, layout.span, partial, bias_partial)
+                 layout.wq, layout.span, _weight_grad_block(), partial, bias_partial)
         sums = partial[0]
         for chunk in range(1, n_chunks):
             sums += partial[chunk]
