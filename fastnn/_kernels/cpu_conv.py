@@ -198,11 +198,11 @@ def _tap_dot(x, grad_out, groups, offsets, sh, sw, ph, pw, hq, wq, span, block, 
     images one at a time into a scratch that then stays in cache for all of the group's rows and taps, and copies
     `block` (4 or 2, _weight_grad_block) rows of the output gradient at a time into a wide scratch whose dropped
     columns stay zero (the whole batch's phases and wide planes, built beforehand, were a round trip through memory
-    costing as much as the dot products on first layers). Every iteration writes its own partial sums, which the caller adds over the
-    chunks in order, so the result does not depend on scheduling. bias_partial (chunks, Cout), unless it has no
-    columns, gets the output gradient's sums per chunk, the bias gradient, added up while its rows are copied
-    (a separate pass over the output gradient, _bias_grad, took 0.3-0.5 ms, a third of the weight gradient on a
-    first layer)."""
+    costing as much as the dot products on first layers). Every iteration writes its own partial sums, which the
+    caller adds over the chunks in order, so the result does not depend on scheduling. bias_partial (chunks,
+    Cout), unless it has no columns, gets the output gradient's sums per chunk, the bias gradient, added up while
+    its rows are copied (a separate pass over the output gradient, _bias_grad, took 0.3-0.5 ms, a third of the
+    weight gradient on a first layer)."""
     n_img = x.shape[0]
     cin_g = x.shape[1] // groups
     n_chunks, cout = partial.shape[0], partial.shape[1]
