@@ -29,27 +29,34 @@ def test_embed_writes_regions_exactly_and_nothing_else(first, chan_pitch, length
     np.testing.assert_array_equal(dst, expected)
 
 
+@pytest.mark.parametrize("block", [2, 4])
 @pytest.mark.parametrize("n_chunks", [1, 3])
-@pytest.mark.parametrize("x_shape, w_shape, stride, padding", [
-    ((5, 3, 12, 11), (7, 3, 3, 3), 1, 1),   # odd output channels: row pairs and a single row
-    ((4, 1, 14, 14), (8, 1, 5, 5), 2, 2),   # a first layer, strided (the output gradient re-pitched)
-    ((3, 16, 9, 9), (16, 16, 3, 3), 1, 1),  # 16 channels (the input gradient a forward: grad_out re-pitched)
-    ((3, 4, 7, 9), (8, 4, 3, 3), 1, 3),     # padding past the kernel: the spread input gradient reused as the planes
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, groups", [
+    ((5, 3, 12, 11), (7, 3, 3, 3), 1, 1, 1),   # odd output channels: a block of 4 rows and one of 3
+    ((4, 1, 14, 14), (8, 1, 5, 5), 2, 2, 1),   # a first layer, strided (stride phases), taps padded 25 -> 28
+    ((3, 16, 9, 9), (16, 16, 3, 3), 1, 1, 1),  # 16 channels, 144 taps (no padding taps)
+    ((3, 4, 7, 9), (8, 4, 3, 3), 1, 3, 1),     # padding past the kernel
+    ((3, 6, 9, 8), (15, 2, 3, 3), 2, 1, 3),    # groups: per-group phases, 5 rows per group, padding taps 18 -> 20
 ])
-def test_weight_gradient_matches_reference_in_any_batch_chunking(monkeypatch, n_chunks, x_shape, w_shape, stride,
-                                                                 padding):
-    monkeypatch.setattr(cpu_conv, "_weight_grad_chunks", lambda n_img, cout: n_chunks)
+def test_weight_gradient_matches_reference_in_any_batch_chunking(monkeypatch, block, n_chunks, x_shape, w_shape,
+                                                                 stride, padding, groups):
+    """Rows in blocks of 4 (AVX-512 hosts) or 2 (AVX2), whatever this host's."""
+    monkeypatch.setattr(cpu_conv, "_weight_grad_chunks", lambda n_img, groups, partial_size: n_chunks)
+    monkeypatch.setattr(cpu_conv, "_weight_grad_block", lambda: block)
     rng = np.random.default_rng(n_chunks + x_shape[1])
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)
-    args = ((stride,) * 2, (padding,) * 2, (1, 1), 1)
+    args = ((stride,) * 2, (padding,) * 2, (1, 1), groups)
     grad_out = rng.standard_normal(ref_conv.conv2d_forward(x, w, None, *args).shape).astype(np.float32)
-    expected = ref_conv.conv2d_backward(grad_out, x, w, *args)[1]
+    _, expected, expected_b = ref_conv.conv2d_backward(grad_out, x, w, *args)
     for need_input in (False, True):
         grad_w = cpu_conv.conv2d_backward_direct(grad_out, x, w, *args, need_input, True, False)[1]
         np.testing.assert_allclose(grad_w, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
-    again = cpu_conv.conv2d_backward_direct(grad_out, x, w, *args, True, True, False)[1]
+    # With the weight gradient, the bias gradient is summed in the same pass over the output gradient.
+    _, again, grad_b = cpu_conv.conv2d_backward_direct(grad_out, x, w, *args, True, True, True)
     assert np.array_equal(again, grad_w)
+    np.testing.assert_allclose(grad_b, expected_b, rtol=1e-4, atol=1e-4 * np.abs(expected_b).max())
+    assert np.array_equal(cpu_conv.conv2d_backward_direct(grad_out, x, w, *args, False, True, True)[2], grad_b)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, padding, dilation, groups", [
@@ -72,3 +79,27 @@ def test_stride1_input_gradient_matches_reference(x_shape, w_shape, padding, dil
     assert grad_x.shape == x.shape
     np.testing.assert_allclose(grad_x, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     assert np.array_equal(cpu_conv.conv2d_backward_direct(grad_out, x, w, *args, True, True, False)[0], grad_x)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups, dtype", [
+    ((5, 1, 12, 11), (16, 1, 5, 5), (1, 1), (2, 2), (1, 1), 1, np.float32),   # a first layer: 25 taps padded to 28
+    ((3, 3, 16, 16), (16, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1, np.float32),   # 2 KB planes: re-pitched
+    ((3, 3, 16, 16), (16, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1, np.float64),   # float64, 2 KB planes
+    ((2, 3, 17, 15), (20, 3, 3, 3), (2, 2), (1, 0), (1, 2), 1, np.float32),   # strided, dilated: a phased fold
+    ((2, 6, 10, 10), (32, 3, 3, 3), (1, 1), (0, 1), (1, 1), 2, np.float32),   # two groups of 3 channels
+])
+def test_input_gradient_by_tap_planes_matches_reference(x_shape, w_shape, stride, padding, dilation, groups, dtype):
+    """Input channels per group not in fours, with at least cpu_conv._TAP_PLANES_MIN_OUT_CHANNELS output channels
+    per group: the input gradient sums tap planes over the output channels and folds them (col2im)."""
+    assert w_shape[1] % 4 and w_shape[0] // groups >= cpu_conv._TAP_PLANES_MIN_OUT_CHANNELS
+    rng = np.random.default_rng(sum(x_shape))
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    args = (stride, padding, dilation, groups)
+    grad_out = rng.standard_normal(ref_conv.conv2d_forward(x, w, None, *args).shape).astype(dtype)
+    expected = ref_conv.conv2d_backward(grad_out, x, w, *args)[0]
+    grad_x = cpu_conv.conv2d_backward_direct(grad_out, x, w, *args, True, False, False)[0]
+    assert grad_x.shape == x.shape and grad_x.dtype == dtype
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(grad_x, expected, rtol=tol, atol=tol * np.abs(expected).max())
+    assert np.array_equal(cpu_conv.conv2d_backward_direct(grad_out, x, w, *args, True, True, True)[0], grad_x)

@@ -11,8 +11,9 @@ Three algorithms with the same results up to float rounding:
   group) inside each task). Where output channels per group come in fours, a block of 4 channels x 16 pixels
   is held in registers across the whole reduction, each tap 8 vector FMAs (_fma_block, the oneDNN way);
   otherwise four taps and two output channels share each pass over accumulators in memory. The input gradient
-  is the same kernel on the spread output gradient (for stride 1, the forward of the flipped kernel); the
-  weight gradient a dot product per tap.
+  is the same kernel on the spread output gradient (for stride 1, the forward of the flipped kernel), or for input
+  channels per group not in fours, tap planes summed over the output channels and folded back (col2im); the
+  weight gradient dot products over the wide planes, 4 output channels x 4 taps at a time.
   Best when Cin/groups * kh * kw is small (first layers, depthwise), where a GEMM would be thin, and for
   stride-1 layers with large output planes.
 * im2col: a batch of images is unfolded side by side into a column matrix (Cin*kh*kw, batch*Hout*Wout) on
@@ -40,6 +41,8 @@ bit-identical run to run.
 """
 import functools
 
+import llvmlite.binding as llvm
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -121,77 +124,122 @@ def _tap_sum(src, offsets, weights, init, pitch, out):
     return out
 
 
-@njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
-def _tap_dot(src, grads, start, pitch, span, offsets, n_chunks, out):
-    """out[q, k] = sum over n, t < span of grads[n, start + q*pitch + t] * src[n, offsets[g, k] + t].
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _quad_tap_dots(x, offsets, grads, span, part, q, rows):
+    """part[q + r, k] += sum over t < span of grads[r, t] * x[offsets[k] + t] for r < rows <= 4 (the sums of
+    grads' other rows are dropped), taps four at a time.
 
-    The weight gradient of _tap_sum (grads: the output gradient as wide planes, zero in the dropped
-    columns). Iterations are (batch chunk, row block); each writes its own partial sums, which are then
-    added over chunks in chunk order, so the result does not depend on scheduling. An iteration takes its
-    images one at a time, all taps of one image before the next, so that the image and its rows of the output
-    gradient are read from memory once and then from cache by every tap (with taps outside and images inside,
-    each tap re-read every image from L3 or memory: 1.15-1.25x the time on resnet20's and first layers' shapes).
-    """
-    n_img = src.shape[0]
-    n_groups, n_taps = offsets.shape
-    rows = out.shape[0] // n_groups
-    pairs = rows // 2
-    blocks = pairs + rows % 2
-    partial = np.zeros((n_chunks, out.shape[0], n_taps), out.dtype)
-    zero = out.dtype.type(0)
-    for task in prange(n_chunks * n_groups * blocks):
-        chunk = task // (n_groups * blocks)
-        g = (task // blocks) % n_groups
-        q, size = _row_block(task % blocks, pairs, g * rows)
-        n0 = chunk * n_img // n_chunks
-        n1 = (chunk + 1) * n_img // n_chunks
+    Four gradient rows by four taps are 16 sums over the span, each loaded value feeding four of them (8 loads
+    per 16 FMAs); the loop vectorizer keeps each sum in a vector register across the span ('reassoc')."""
+    g0, g1, g2, g3 = grads[0, :span], grads[1, :span], grads[2, :span], grads[3, :span]
+    zero = part.dtype.type(0)
+    for k in range(0, offsets.shape[0], 4):
+        x0 = x[offsets[k]:offsets[k] + span]
+        x1 = x[offsets[k + 1]:offsets[k + 1] + span]
+        x2 = x[offsets[k + 2]:offsets[k + 2] + span]
+        x3 = x[offsets[k + 3]:offsets[k + 3] + span]
+        a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = c0 = c1 = c2 = c3 = d0 = d1 = d2 = d3 = zero
+        for t in range(span):
+            v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
+            h = g0[t]
+            a0, a1, a2, a3 = a0 + h * v0, a1 + h * v1, a2 + h * v2, a3 + h * v3
+            h = g1[t]
+            b0, b1, b2, b3 = b0 + h * v0, b1 + h * v1, b2 + h * v2, b3 + h * v3
+            h = g2[t]
+            c0, c1, c2, c3 = c0 + h * v0, c1 + h * v1, c2 + h * v2, c3 + h * v3
+            h = g3[t]
+            d0, d1, d2, d3 = d0 + h * v0, d1 + h * v1, d2 + h * v2, d3 + h * v3
+        sums = ((a0, a1, a2, a3), (b0, b1, b2, b3), (c0, c1, c2, c3), (d0, d1, d2, d3))
+        for r in range(rows):
+            row = part[q + r]
+            s0, s1, s2, s3 = sums[r]
+            row[k] += s0
+            row[k + 1] += s1
+            row[k + 2] += s2
+            row[k + 3] += s3
+
+
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _pair_tap_dots(x, offsets, grads, span, part, q, rows):
+    """_quad_tap_dots for rows <= 2: 8 sums, which fit AVX2's 16 vector registers with the loads (16 sums spilled
+    there)."""
+    g0, g1 = grads[0, :span], grads[1, :span]
+    zero = part.dtype.type(0)
+    for k in range(0, offsets.shape[0], 4):
+        x0 = x[offsets[k]:offsets[k] + span]
+        x1 = x[offsets[k + 1]:offsets[k + 1] + span]
+        x2 = x[offsets[k + 2]:offsets[k + 2] + span]
+        x3 = x[offsets[k + 3]:offsets[k + 3] + span]
+        a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
+        for t in range(span):
+            v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
+            h = g0[t]
+            a0, a1, a2, a3 = a0 + h * v0, a1 + h * v1, a2 + h * v2, a3 + h * v3
+            h = g1[t]
+            b0, b1, b2, b3 = b0 + h * v0, b1 + h * v1, b2 + h * v2, b3 + h * v3
+        sums = ((a0, a1, a2, a3), (b0, b1, b2, b3))
+        for r in range(rows):
+            row = part[q + r]
+            s0, s1, s2, s3 = sums[r]
+            row[k] += s0
+            row[k + 1] += s1
+            row[k + 2] += s2
+            row[k + 3] += s3
+
+
+@njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
+def _tap_dot(x, grad_out, groups, offsets, sh, sw, ph, pw, hq, wq, span, block, partial, bias_partial):
+    """partial[chunk, q, k] = sum over the images n of the chunk and t < span of G[n, q, t] * X[n, offsets[k] + t]:
+    the weight gradient of the direct forward, summed per batch chunk (partial: (chunks, Cout, T)).
+
+    X is image n's group of input channels split into stride phases (_group_phases, as the strided forward reads
+    them) and G its output gradient as wide planes of pitch wq, zero in the columns past the output's width, so
+    that the dot products run over one flat span. Iterations are (batch chunk, group): each one splits its own
+    images one at a time into a scratch that then stays in cache for all of the group's rows and taps, and copies
+    `block` (4 or 2, _weight_grad_block) rows of the output gradient at a time into a wide scratch whose dropped
+    columns stay zero (the whole batch's phases and wide planes, built beforehand, were a round trip through memory
+    costing as much as the dot products on first layers). Every iteration writes its own partial sums, which the
+    caller adds over the chunks in order, so the result does not depend on scheduling. bias_partial (chunks,
+    Cout), unless it has no columns, gets the output gradient's sums per chunk, the bias gradient, added up while
+    its rows are copied (a separate pass over the output gradient, _bias_grad, took 0.3-0.5 ms, a third of the
+    weight gradient on a first layer)."""
+    n_img = x.shape[0]
+    cin_g = x.shape[1] // groups
+    n_chunks, cout = partial.shape[0], partial.shape[1]
+    rows = cout // groups
+    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
+    # The dot products run over the span rounded up to whole vectors, zeros past it in the gradient's scratch, so that
+    # no iteration of a scalar remainder loop follows the vector loop (1 thread, best of 9 interleaved: 64x6x14x14 -> 16
+    # k5, span 136 of 144, 0.60 -> 0.47 ms; 32x3x32x32 -> 64 k3 1.32 -> 1.18; 64x1x28x28 -> 32 k5 1.11 -> 1.06).
+    runs = -(-span // 16) * 16
+    zero = x.dtype.type(0)
+    for task in prange(n_chunks * groups):
+        chunk = task // groups
+        g = task % groups
         part = partial[chunk]
-        for n in range(n0, n1):
-            x = src[n]
-            ga = grads[n, start + q * pitch:start + q * pitch + span]
-            gb = grads[n, start + (q + size - 1) * pitch:start + (q + size - 1) * pitch + span]
-            for k in range(0, n_taps, 4):
-                # Sums for taps k..k+3 of row q (a*) and, in a pair, of row q + 1 (b*).
-                x0 = x[offsets[g, k]:offsets[g, k] + span]
-                x1 = x[offsets[g, k + 1]:offsets[g, k + 1] + span]
-                x2 = x[offsets[g, k + 2]:offsets[g, k + 2] + span]
-                x3 = x[offsets[g, k + 3]:offsets[g, k + 3] + span]
-                a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
-                if size == 2:
-                    for t in range(span):
-                        v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
-                        ha = ga[t]
-                        hb = gb[t]
-                        a0 += ha * v0
-                        a1 += ha * v1
-                        a2 += ha * v2
-                        a3 += ha * v3
-                        b0 += hb * v0
-                        b1 += hb * v1
-                        b2 += hb * v2
-                        b3 += hb * v3
-                    part[q + 1, k] += b0
-                    part[q + 1, k + 1] += b1
-                    part[q + 1, k + 2] += b2
-                    part[q + 1, k + 3] += b3
+        part[g * rows:(g + 1) * rows] = 0
+        bias_part = bias_partial[chunk]
+        bias_part[g * rows:(g + 1) * rows] = 0
+        flat = np.empty(cin_g * sh * sw * hq * wq + runs, x.dtype)
+        wide = np.zeros((4, runs), x.dtype)
+        for n in range(chunk * n_img // n_chunks, (chunk + 1) * n_img // n_chunks):
+            _group_phases(x[n, g * cin_g:(g + 1) * cin_g], flat, sh, sw, ph, pw, hq, wq)
+            for q in range(g * rows, (g + 1) * rows, block):
+                quad = min(block, (g + 1) * rows - q)
+                for r in range(quad):
+                    total = zero
+                    for y in range(out_h):
+                        row = grad_out[n, q + r, y]
+                        wide[r, y * wq:y * wq + out_w] = row
+                        for t in range(out_w):
+                            total += row[t]
+                    if bias_partial.shape[1]:
+                        bias_part[q + r] += total
+                if block == 4:
+                    _quad_tap_dots(flat, offsets, wide, runs, part, q, quad)
                 else:
-                    for t in range(span):
-                        ha = ga[t]
-                        a0 += ha * x0[t]
-                        a1 += ha * x1[t]
-                        a2 += ha * x2[t]
-                        a3 += ha * x3[t]
-                part[q, k] += a0
-                part[q, k + 1] += a1
-                part[q, k + 2] += a2
-                part[q, k + 3] += a3
-    for q in prange(out.shape[0]):
-        for k in range(n_taps):
-            total = partial[0, q, k]
-            for chunk in range(1, n_chunks):
-                total += partial[chunk, q, k]
-            out[q, k] = total
-    return out
+                    _pair_tap_dots(flat, offsets, wide, runs, part, q, quad)
+    return partial
 
 
 @njit(nogil=True, cache=True, fastmath={"contract"}, inline="always")
@@ -496,6 +544,8 @@ class _DirectLayout:
         # offsets[g, (c, i, j)]: start of tap (i, j) of group g's input channel c in the flat image.
         self.offsets = _pad_taps((channel[:, :, None, None] * (sh * sw * plane) + tap).reshape(groups, -1),
                                  self.zeros_at)
+        # Group 0's taps read from one group's phases (_group_phases), their padding taps from the zeros after them.
+        self.group_offsets = _pad_taps(self.offsets[:1, :cin_g * kh * kw], cin_g * sh * sw * plane)[0]
 
     def split(self, x, stride, padding, serial=False):
         """x (N, C, H, W) as flat images of zero-padded stride phases, (N, zeros_at + span): a run of
@@ -544,10 +594,26 @@ def conv2d_forward_direct(x, w, b, stride, padding, dilation, groups):
                      w[0].size)
 
 
-def _weight_grad_chunks(n_img, cout):
-    """Batch chunks for the direct weight gradient: enough parallel iterations to keep the cores busy.
-    It depends only on shapes, so the summation order (and the result) never varies."""
-    return max(1, min(n_img, -(-32 // cout)))
+@functools.cache
+def _weight_grad_block():
+    """Output-channel rows per block of the direct weight gradient: 4 (16 vector sums, _quad_tap_dots) where the
+    kernels compile for AVX-512's 32 vector registers, 2 (_pair_tap_dots) for AVX2's 16, where 16 sums spilled.
+    1 thread, best of 9 interleaved against fb05ebb's kernel (pairs, the whole batch's phases and wide planes built
+    beforehand), in ms: compiled for znver5, 4 rows: 64x1x28x28 -> 32 k5 1.41 -> 0.98, 32x3x32x32 -> 64 k3 2.17 ->
+    1.34, 64x6x14x14 -> 16 k5 0.69 -> 0.57, 128x16x32x32 -> 16 k3 6.87 -> 5.63; compiled for AVX2 (znver3 without
+    AVX-512), 4 rows: 2.15 -> 2.19, 2.58 -> 2.79, 0.76 -> 0.85, 11.8 -> 13.0; 2 rows: 1.93 -> 1.51, 2.35 -> 2.22,
+    0.76 -> 0.65, 9.19 -> 8.67."""
+    features = numba.config.CPU_FEATURES or ",".join(
+        "+" + name for name, on in llvm.get_host_cpu_features().items() if on)
+    return 4 if "+avx512f" in features.split(",") else 2
+
+
+def _weight_grad_chunks(n_img, groups, partial_size):
+    """Batch chunks for the direct weight gradient: with the groups, enough parallel iterations to keep the cores
+    busy (_MIN_TASKS), but no more than keep the chunks' partial sums (partial_size elements each) under
+    _MAX_PARTIAL_ELEMENTS, unless that leaves fewer than two. It depends only on shapes, so the summation order (and
+    the result) never varies."""
+    return max(1, min(n_img, -(-_MIN_TASKS // groups), max(2, _MAX_PARTIAL_ELEMENTS // partial_size)))
 
 
 def _bias_grad(grad_out):
@@ -575,8 +641,8 @@ def _spread_layout(x_shape, w_shape, stride, padding, dilation, groups):
 
 
 def _spread_grad(grad_out, x_shape, w_shape, stride, padding, dilation, groups):
-    """(spread, front, length, offsets): grad_out spread onto zero-padded input grids as _spread_layout
-    describes, plus that layout."""
+    """(spread, offsets): grad_out spread onto zero-padded input grids as _spread_layout describes, and where
+    its taps start."""
     n_img, _, height, width = x_shape
     wp = width + 2 * padding[1]
     front, length, zeros_at, offsets = _spread_layout(tuple(x_shape), tuple(w_shape), tuple(stride),
@@ -584,7 +650,7 @@ def _spread_grad(grad_out, x_shape, w_shape, stride, padding, dilation, groups):
     spread = np.empty((n_img, zeros_at + (height - 1) * wp + width), grad_out.dtype)
     spread[:, zeros_at:] = 0
     _embed(grad_out, spread, 0, length, length, front, wp, *stride)
-    return spread, front, length, offsets
+    return spread, offsets
 
 
 def _direct_grad_input(spread, offsets, w, x_shape, padding, groups):
@@ -598,6 +664,77 @@ def _direct_grad_input(spread, offsets, w, x_shape, padding, groups):
                     np.empty(x_shape, spread.dtype))
 
 
+@njit(nogil=True, cache=True)
+def _repitched(planes, pitch):
+    """planes (C, H, W) as one flat run with the planes `pitch` apart (itself, flattened, for pitch H*W)."""
+    size = planes.shape[1] * planes.shape[2]
+    if pitch == size:
+        return planes.reshape(-1)
+    flat = np.empty(planes.shape[0] * pitch, planes.dtype)
+    for c in range(planes.shape[0]):
+        flat[c * pitch:c * pitch + size] = planes[c].reshape(-1)
+    return flat
+
+
+@njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
+def _tap_planes_grad_input(grad_out, pitch, offsets, packed, kh, kw, sh, sw, ph, pw, dh, dw, grad_x):
+    """grad_x (N, Cin, H, W) of a conv with few input channels per group: per image, the tap planes
+    T[(c, i, j), p] = sum over the group's output channels q of w[q, c, i, j] * grad_out[n, q, p] (a 1x1 conv over
+    the output plane, 4 taps x 16 pixels at a time in registers, _fma_block), then folded back onto the input
+    (_col2im_image). offsets (G, Q/G) uint64: where output channel q's plane starts in the image's flat gradient
+    with planes `pitch` apart (copied to that pitch where it differs from the plane's size);
+    packed (G, K4/4, Q/G*4): the group's weights, 4 taps per block, K = Cin/G*kh*kw taps padded to K4 (a multiple
+    of 4) with zero weights. One image per iteration."""
+    n_img, cin = grad_x.shape[0], grad_x.shape[1]
+    groups, blocks = packed.shape[0], packed.shape[1]
+    cin_g = cin // groups
+    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
+    size = out_h * out_w
+    taps = cin_g * kh * kw
+    zeros = np.zeros(4, grad_x.dtype)
+    for n in prange(n_img):
+        flat = _repitched(grad_out[n], pitch)
+        planes = np.empty((4 * blocks, 1, size), grad_x.dtype)
+        phases = _phase_planes(grad_x, sh, sw)
+        for g in range(groups):
+            for first in range(0, size, 16):
+                p0 = min(first, size - 16)  # the last run overlaps the one before it (the same sums again)
+                for b in range(blocks):
+                    _fma_block(flat, offsets[g], packed[g, b], p0, zeros, planes, 4 * b, 0, p0)
+            _col2im_image(planes[:taps].reshape(taps, size), grad_x[n, g * cin_g:(g + 1) * cin_g], phases,
+                          kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+    return grad_x
+
+
+# Input channels per group not in fours (first layers' 1 or 3) would not fill the register-blocked kernel's
+# blocks of 4 as rows of the flipped forward or of the spread gradient's tap sums; the tap planes
+# (_tap_planes_grad_input) sum over the output channels instead, which pays for their fold from this many. Input
+# gradient, 1 thread, best of 9 interleaved, flipped forward -> tap planes (ms): 64x1x28x28 -> 32 k5p2 1.97 ->
+# 1.26, 32x3x32x32 -> 64 k3p1 2.22 -> 2.07, 64x6x14x14 -> 16 k5 0.85 -> 0.77; but 64x1x28x28 -> 6 k5p2 0.35 -> 0.41.
+_TAP_PLANES_MIN_OUT_CHANNELS = 16
+
+
+def _grad_input_tap_planes(grad_out, w, x_shape, stride, padding, dilation, groups):
+    """The input gradient by _tap_planes_grad_input (on the calling thread for a conv as small as
+    _SERIAL_BELOW_MACS)."""
+    cout, cin_g, kh, kw = w.shape
+    cout_g = cout // groups
+    taps = cin_g * kh * kw
+    weights = np.zeros((groups, cout_g, taps + -taps % 4), grad_out.dtype)
+    weights[:, :, :taps] = w.reshape(groups, cout_g, taps)
+    # packed[g, b, 4*q + r] = weights[g, q, 4*b + r]: block b's 4 taps, output channel after output channel.
+    packed = np.ascontiguousarray(weights.reshape(groups, cout_g, -1, 4).transpose(0, 2, 1, 3)).reshape(
+        groups, -1, cout_g * 4)
+    size = grad_out.shape[2] * grad_out.shape[3]
+    # Planes a multiple of 2 KB apart put a run of 16 pixels of every plane in the same few L1 sets, which then
+    # miss on every tap block (32x3x32x32 -> 64 k3: 4 KB planes, 64 of them): such planes are re-pitched.
+    pitch = size + 16 if size * grad_out.itemsize % 2048 == 0 else size
+    offsets = ((np.arange(groups) * cout_g)[:, None] + np.arange(cout_g)).astype(np.uint64) * np.uint64(pitch)
+    serial = _runs_serially(x_shape, w.shape, grad_out.shape)
+    return with_slp(_on_threads(_tap_planes_grad_input, serial), grad_out, pitch, offsets, packed, kh, kw, *stride,
+                    *padding, *dilation, np.empty(x_shape, grad_out.dtype))
+
+
 def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
                            need_input, need_weight, need_bias):
     """Gradients of conv2d_forward_direct: (grad_x or None, grad_w or None, grad_b or None)."""
@@ -605,11 +742,13 @@ def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
     w = np.ascontiguousarray(w)
     n_img, cout = x.shape[0], w.shape[0]
     grad_x = grad_w = grad_b = None
-    spread = None
     # The flipped kernel's padding: the input gradient of a stride-1 conv is the stride-1 conv of grad_out with
     # the flipped, transposed weight and this padding, where it is not negative (at most "full" padding).
     flip_padding = tuple(dilation[i] * (w.shape[2 + i] - 1) - padding[i] for i in range(2))
-    if need_input and tuple(stride) == (1, 1) and min(flip_padding) >= 0 and n_img * groups >= _MIN_TASKS:
+    if (need_input and w.shape[1] % 4 and cout // groups >= _TAP_PLANES_MIN_OUT_CHANNELS
+            and grad_out.shape[2] * grad_out.shape[3] >= 16):
+        grad_x = _grad_input_tap_planes(grad_out, w, x.shape, stride, padding, dilation, groups)
+    elif need_input and tuple(stride) == (1, 1) and min(flip_padding) >= 0 and n_img * groups >= _MIN_TASKS:
         # As a forward, each task pads its own image's gradient (_tap_sum_blocked_phases) instead of spreading the
         # whole batch's first (64x16x32x32 -> 16 k3, 1 thread, load ~3.5: 4.8 vs 0.75 + 5.8 ms). Not for fewer
         # (image, group) pairs than _MIN_TASKS, which that forward would run on too few threads (or on one, as a
@@ -619,22 +758,24 @@ def conv2d_backward_direct(grad_out, x, w, stride, padding, dilation, groups,
                                        [..., ::-1, ::-1]).reshape(x.shape[1], cout // groups, kh, kw)
         grad_x = conv2d_forward_direct(grad_out, flipped, None, stride, flip_padding, dilation, groups)
     elif need_input:
-        spread, front, length, offsets = _spread_grad(grad_out, x.shape, w.shape, stride, padding, dilation, groups)
+        spread, offsets = _spread_grad(grad_out, x.shape, w.shape, stride, padding, dilation, groups)
         grad_x = _direct_grad_input(spread, offsets, w, x.shape, padding, groups)
     if need_weight:
         layout = _direct_layout(x.shape, w.shape, tuple(stride), tuple(padding), tuple(dilation), groups)
-        if spread is not None and tuple(stride) == (1, 1):
-            # With stride 1 the spread gradient already has the padded row pitch: it is the wide planes.
-            grads, start, pitch = spread, front, length
-        else:
-            start, pitch = 0, layout.out_h * layout.wq
-            grads = np.empty((n_img, cout * pitch), x.dtype)
-            _embed(grad_out, grads, 0, pitch, pitch, 0, layout.wq, 1, 1)
-        sums = _tap_dot(layout.split(np.ascontiguousarray(x), stride, padding), grads, start, pitch, layout.span,
-                        layout.offsets, _weight_grad_chunks(n_img, cout),
-                        np.empty((cout, layout.offsets.shape[1]), x.dtype))
+        n_chunks = _weight_grad_chunks(n_img, groups, cout * layout.group_offsets.shape[0])
+        partial = np.empty((n_chunks, cout, layout.group_offsets.shape[0]), x.dtype)
+        bias_partial = np.empty((n_chunks, cout if need_bias else 0), x.dtype)
+        _tap_dot(np.ascontiguousarray(x), grad_out, groups, layout.group_offsets, *stride, *padding, layout.hq,
+                 layout.wq, layout.span, _weight_grad_block(), partial, bias_partial)
+        sums = partial[0]
+        for chunk in range(1, n_chunks):
+            sums += partial[chunk]
         grad_w = np.ascontiguousarray(sums[:, :w[0].size]).reshape(w.shape)
-    if need_bias:
+        if need_bias:
+            grad_b = bias_partial[0]
+            for chunk in range(1, n_chunks):
+                grad_b += bias_partial[chunk]
+    elif need_bias:
         grad_b = _bias_grad(grad_out)
     return grad_x, grad_w, grad_b
 
