@@ -1,10 +1,10 @@
 """Winograd F(4x4, 3x3) convolution kernels (Numba + BLAS, CPU) for stride-1, undilated, ungrouped 3x3 convs.
 
 Each output is cut into 4x4 tiles; tile t of input channel c reads a 6x6 input patch d and becomes
-V[p, t, c] = (Bᵀ d B)[p], the weight of (output k, input c) becomes U[p, k, c] = (G w Gᵀ)[p], and the 36
-positions p = (a, b) of a tile are 36 independent GEMMs M[p] = U[p] @ V[p]ᵀ over the input channels, after
+V[p, t, c] = (Bᵀ d B)[p], the weight of (output k, input c) becomes U[p, c, k] = (G w Gᵀ)[p], and the 36
+positions p = (a, b) of a tile are 36 independent GEMMs M[p] = U[p]ᵀ @ V[p]ᵀ over the input channels, after
 which each tile's output is Aᵀ M A. That is 36 multiplies per 16 outputs instead of 9 per output (4x fewer),
-with the GEMMs in BLAS near its peak; the transforms are a few adds per element.
+with the GEMMs in register blocks or BLAS near their peak; the transforms are a few adds per element.
 
 Tiles are numbered across the whole batch (image, tile row, tile column) and cut into fixed chunks, one per
 parallel iteration: a chunk transforms its input patches, runs its 36 single-threaded GEMMs and writes its
@@ -75,6 +75,14 @@ _WEIGHT_SLOTS = 4
 # blocks (_tn_block6; 1 thread, CPU time, load ~3.7): 64x32 80/49, 64x64 60-73/50-52, 128x128 36-54/40-48 (as
 # noisy as the load), 256x256 43/51, so the bound stays.
 _BLOCKED_MAX_OUTPUT = 64 * 64
+# The forward's float32 products (K x T outputs over C, a chunk's T tiles) run in the same register blocks, after
+# a transpose of each position's transformed patches, up to this many weights per position (Cin x Cout), or
+# for chunks of at most _MIN_TILES_PER_CHUNK tiles, where BLAS packs a whole position's weights for a handful of
+# tiles. Measured on a Zen 5 (AVX-512) host, 1 thread, forward best of 7 interleaved with BLAS, load ~4:
+# 32 -> 64 channels (14x14, 128-tile chunks) 3.93 -> 3.58 ms, 64 -> 128 (16x16) 23.2 -> 23.6, 128 -> 256 (8x8)
+# 25.5 -> 24.0; 256 -> 256 (8x8, 64-tile chunks) 40.8 -> 45.1 and 42.0 -> 44.4 ms (BLAS keeps it); 256 -> 512
+# (4x4, 16-tile chunks) 34.6 -> 24.0 ms.
+_BLOCKED_FORWARD_MAX_WEIGHTS = 128 * 256
 
 
 def winograd_applies(w_shape, stride, padding, dilation, groups):
@@ -87,8 +95,9 @@ def winograd_applies(w_shape, stride, padding, dilation, groups):
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
 def _weight_transform(w, g, u):
     """u[a*6 + b, c, k] = (G w[k, c] Gᵀ)[a, b]; one input channel c per iteration, runs over the output
-    channels k (contiguous in u; the reads of w gather, as the scattered writes of the other order measured
-    6x slower, 128 x 128 channels)."""
+    channels k (contiguous in u; the reads of w gather: the other order's scattered writes measured 2.2 vs 0.55
+    ms, 128 x 128 channels, 1 thread; this order takes 1.5x the time of the former (K, C) layout's at 256 x
+    256, 1.9 vs 1.3 ms)."""
     cout, cin = w.shape[0], w.shape[1]
     for c in prange(cin):
         wc = w[:, c]
@@ -462,39 +471,36 @@ def _transpose(a, b):
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
-def _winograd_conv(xc, u, bias, in_offsets, out_offsets, tile_y, tile_x, chunk, out):
+def _winograd_conv(xc, u, bias, in_offsets, out_offsets, tile_y, tile_x, chunk, blocked, out):
     """out (N, K, Ho, Wo) = the 3x3 stride-1 conv of the padded channels-last input xc (N, Hp, Wp, C), from the
     transformed weight u (36, C, K); tile t reads its patch at flat offset in_offsets[t] of xc and writes its
     output at out_offsets[t] (origin tile_y[t], tile_x[t]); tiles in chunks of `chunk`, one per parallel
-    iteration. A chunk's transformed patches V[p] (C, T) lie tiles contiguous (T its tiles rounded up to 16
-    with zero tiles), so that its products M[p] (K, T) = U[p]ᵀ V[p] run in _blocked_product's register blocks
-    for float32 (K a multiple of 4), reading both operands as they lie (BLAS packs both first: 72 vs 130
-    GFLOP/s, 1 thread, 64 x 32 channels, 128 tiles, Zen 5), BLAS otherwise. Compiled with the SLP vectorizer
-    (_forward calls it through with_slp)."""
+    iteration. Its products M[p] (K, T) = U[p]ᵀ V[p]ᵀ run, if `blocked` (float32, K a multiple of 4), in
+    _blocked_product's register blocks on V[p] transposed (C, T), T the tiles rounded up to 16 with zero tiles: 1 thread, 64 x 32 channels, 128 tiles, Zen 5, 98-130 GFLOP/s vs BLAS's
+    67-72, which packs both operands first; the transpose takes ~30% of the gain there (0.37 of 2.02 -> 1.16-1.35
+    ms over 1024 tiles), ~60% for 64 -> 32 channels (0.72 of 2.3 -> 1.1-1.3 ms). BLAS otherwise. Compiled with the SLP vectorizer (_forward calls it through with_slp)."""
     n_tiles = in_offsets.shape[0]
     n_pos, cin, cout = u.shape
     pitch = xc.shape[2] * xc.shape[3]
     src = xc.reshape(-1)
     dtype = xc.dtype
-    blocked = xc.itemsize == 4 and cout % 4 == 0
     for ci in prange(-(-n_tiles // chunk)):
         t0 = ci * chunk
         t1 = min(t0 + chunk, n_tiles)
         count = t1 - t0
         width = -(-count // 16) * 16
-        v_cl = np.empty((n_pos, count, cin), dtype)
-        _input_transform(src, in_offsets[t0:t1], pitch, 0, np.empty((_PATCH, pitch), dtype), v_cl)
-        v = np.empty((n_pos, cin, width), dtype)
-        v[:, :, count:] = 0
-        for p in range(n_pos):
-            _transpose(v_cl[p], v[p])
+        v = np.empty((n_pos, count, cin), dtype)
+        _input_transform(src, in_offsets[t0:t1], pitch, 0, np.empty((_PATCH, pitch), dtype), v)
         m = np.empty((n_pos, cout, width), dtype)
+        # One position's V[p] transposed at a time, used while in the cache.
+        vt = np.zeros((cin, width), dtype)
         for p in range(n_pos):
             if blocked:
+                _transpose(v[p], vt)
                 m[p] = 0
-                _blocked_product(u[p], v[p], m[p])
+                _blocked_product(u[p], vt, m[p])
             else:
-                gemm(1.0, u[p].T, v[p], 0.0, m[p])
+                gemm(1.0, u[p].T, v[p].T, 0.0, m[p, :, :count])
         runs = _output_runs(tile_y[t0:t1], tile_x[t0:t1], out_offsets[t0:t1], out.shape[2], out.shape[3])
         _output_transform(m, count, bias, runs, np.empty((TILE, _PATCH, count), dtype),
                           np.empty((TILE, count * TILE), dtype), out)
@@ -754,8 +760,11 @@ def _forward(xc, w, b, out):
     # As many chunks as _chunk makes, evened out: one 28x28 image's 49 tiles as 13+13+13+10, not 16+16+16+1,
     # which left one of two threads half idle.
     chunk = -(-tile_n.size // -(-tile_n.size // _chunk(tile_n.size)))
+    cin = xc.shape[3]
+    blocked = (xc.dtype == np.float32 and cout % 4 == 0
+               and (cin * cout <= _BLOCKED_FORWARD_MAX_WEIGHTS or chunk <= _MIN_TILES_PER_CHUNK))
     return with_slp(_winograd_conv, xc, u, bias, _channels_last_offsets(tile_n, tile_y, tile_x, xc.shape),
-                    _offsets(tile_n, tile_y, tile_x, out.shape), tile_y, tile_x, chunk, out)
+                    _offsets(tile_n, tile_y, tile_x, out.shape), tile_y, tile_x, chunk, blocked, out)
 
 
 def conv2d_forward_winograd(x, w, b, padding):
