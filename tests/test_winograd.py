@@ -292,13 +292,14 @@ def test_backward_shares_the_output_gradient_copy_where_its_zeros_reach_whole_ti
     assert np.array_equal(both[1], alone[1])
 
 
-@pytest.mark.parametrize("cin, cout", [(16, 8), (32, 12), (5, 16), (16, 6), (24, 20), (3, 1)])
+@pytest.mark.parametrize("cin, cout", [(16, 8), (32, 12), (5, 16), (16, 6), (24, 20), (3, 1), (80, 8)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("chunk, max_weights", [(5, 0), (128, 128 * 256), (128, 0)])
 def test_forward_register_blocks_or_blas_match_the_reference(monkeypatch, cin, cout, dtype, chunk, max_weights):
     """float32 with Cout a multiple of 4 takes the register-blocked products (rows in 6x16 blocks, the rest in
     4x16 ones) within _BLOCKED_FORWARD_MAX_WEIGHTS or for chunks of at most _MIN_TILES_PER_CHUNK tiles, other
-    channel counts, float64 and larger weights BLAS. The 60 tiles in chunks of 5 (at most
+    channel counts, float64 and larger weights BLAS (80 input channels: the transpose in blocks of 8 tiles).
+    The 60 tiles in chunks of 5 (at most
     _MIN_TILES_PER_CHUNK) or 8 (_MIN_CHUNKS), padded with zero tiles to 16 columns."""
     monkeypatch.setattr(cpu_winograd, "_TILES_PER_CHUNK", chunk)
     monkeypatch.setattr(cpu_winograd, "_MIN_TILES_PER_CHUNK", 5)

@@ -464,10 +464,22 @@ def _output_transform(m, count, bias, runs, tmp, rows, out):
 
 @njit(nogil=True, cache=True)
 def _transpose(a, b):
-    """b[:, :a.shape[0]] = aᵀ."""
-    for t in range(a.shape[0]):
-        for c in range(a.shape[1]):
-            b[c, t] = a[t, c]
+    """b[:, :T] = aᵀ for a (T, C). Row by row of a, writing a column of b, up to 64 channels; above, b's rows
+    (a multiple of 4 KiB apart for 128 tiles) outnumber an L1 set's ways (see _pixel_by_pixel), and it goes 8
+    tiles (half a line of b's rows) at a time. Measured 1 thread, 128 tiles, cycles per value: 32 or 64
+    channels 0.7 row by row, 1.6 in blocks; 128 channels 3.7-4.5 row by row, 1.7 in blocks of 8 tiles (2.6 of
+    16); 64 -> 128 channels at 16x16 (the input gradient's forward) ran 40.3 ms row by row vs 26.8 in BLAS."""
+    tiles, chans = a.shape
+    if chans <= 64:
+        for t in range(tiles):
+            for c in range(chans):
+                b[c, t] = a[t, c]
+    else:
+        for t0 in range(0, tiles, 8):
+            for c in range(chans):
+                row = b[c]
+                for t in range(t0, min(t0 + 8, tiles)):
+                    row[t] = a[t, c]
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
