@@ -290,3 +290,23 @@ def test_backward_shares_the_output_gradient_copy_where_its_zeros_reach_whole_ti
         np.testing.assert_allclose(got[0], expected[0], rtol=1e-11, atol=1e-11)
         np.testing.assert_allclose(got[1], expected[1], rtol=1e-11, atol=1e-10)
     assert np.array_equal(both[1], alone[1])
+
+
+@pytest.mark.parametrize("cin, cout", [(16, 8), (32, 12), (5, 16), (16, 6), (24, 20), (3, 1), (80, 8)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("chunk, max_weights", [(5, 0), (128, 128 * 256), (128, 0)])
+def test_forward_register_blocks_or_blas_match_the_reference(monkeypatch, cin, cout, dtype, chunk, max_weights):
+    """float32 with Cout a multiple of 4 takes the register-blocked products (rows in 6x16 blocks, the rest in
+    4x16 ones) within _BLOCKED_FORWARD_MAX_WEIGHTS or for chunks of at most _MIN_TILES_PER_CHUNK tiles, other
+    channel counts, float64 and larger weights BLAS (80 input channels: the transpose in blocks of 8 tiles).
+    The 60 tiles in chunks of 5 (at most
+    _MIN_TILES_PER_CHUNK) or 8 (_MIN_CHUNKS), padded with zero tiles to 16 columns."""
+    monkeypatch.setattr(cpu_winograd, "_TILES_PER_CHUNK", chunk)
+    monkeypatch.setattr(cpu_winograd, "_MIN_TILES_PER_CHUNK", 5)
+    monkeypatch.setattr(cpu_winograd, "_BLOCKED_FORWARD_MAX_WEIGHTS", max_weights)
+    rng = np.random.default_rng(cin * 100 + cout)
+    x, w, b = rng.standard_normal((5, cin, 9, 14)), rng.standard_normal((cout, cin, 3, 3)), rng.standard_normal(cout)
+    got = cpu_winograd.conv2d_forward_winograd(x.astype(dtype), w.astype(dtype), b.astype(dtype), (1, 2))
+    expected = ref_winograd.conv2d_forward(x, w, b, (1, 2))
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE[dtype] * np.abs(expected).max())

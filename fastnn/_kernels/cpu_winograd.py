@@ -1,10 +1,10 @@
 """Winograd F(4x4, 3x3) convolution kernels (Numba + BLAS, CPU) for stride-1, undilated, ungrouped 3x3 convs.
 
 Each output is cut into 4x4 tiles; tile t of input channel c reads a 6x6 input patch d and becomes
-V[p, t, c] = (Bᵀ d B)[p], the weight of (output k, input c) becomes U[p, k, c] = (G w Gᵀ)[p], and the 36
-positions p = (a, b) of a tile are 36 independent GEMMs M[p] = U[p] @ V[p]ᵀ over the input channels, after
+V[p, t, c] = (Bᵀ d B)[p], the weight of (output k, input c) becomes U[p, c, k] = (G w Gᵀ)[p], and the 36
+positions p = (a, b) of a tile are 36 independent GEMMs M[p] = U[p]ᵀ @ V[p]ᵀ over the input channels, after
 which each tile's output is Aᵀ M A. That is 36 multiplies per 16 outputs instead of 9 per output (4x fewer),
-with the GEMMs in BLAS near its peak; the transforms are a few adds per element.
+with the GEMMs in register blocks or BLAS near their peak; the transforms are a few adds per element.
 
 Tiles are numbered across the whole batch (image, tile row, tile column) and cut into fixed chunks, one per
 parallel iteration: a chunk transforms its input patches, runs its 36 single-threaded GEMMs and writes its
@@ -75,6 +75,14 @@ _WEIGHT_SLOTS = 4
 # blocks (_tn_block6; 1 thread, CPU time, load ~3.7): 64x32 80/49, 64x64 60-73/50-52, 128x128 36-54/40-48 (as
 # noisy as the load), 256x256 43/51, so the bound stays.
 _BLOCKED_MAX_OUTPUT = 64 * 64
+# The forward's float32 products (K x T outputs over C, a chunk's T tiles) run in the same register blocks, after
+# a transpose of each position's transformed patches, up to this many weights per position (Cin x Cout), or
+# for chunks of at most _MIN_TILES_PER_CHUNK tiles, where BLAS packs a whole position's weights for a handful of
+# tiles. Measured on a Zen 5 (AVX-512) host, 1 thread, forward best of 7 interleaved with BLAS, load ~4:
+# 32 -> 64 channels (14x14, 128-tile chunks) 3.93 -> 3.58 ms, 64 -> 128 (16x16) 23.2 -> 23.6, 128 -> 256 (8x8)
+# 25.5 -> 24.0; 256 -> 256 (8x8, 64-tile chunks) 40.8 -> 45.1 and 42.0 -> 44.4 ms (BLAS keeps it); 256 -> 512
+# (4x4, 16-tile chunks) 34.6 -> 24.0 ms.
+_BLOCKED_FORWARD_MAX_WEIGHTS = 128 * 256
 
 
 def winograd_applies(w_shape, stride, padding, dilation, groups):
@@ -86,31 +94,34 @@ def winograd_applies(w_shape, stride, padding, dilation, groups):
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
 def _weight_transform(w, g, u):
-    """u[a*6 + b, k, c] = (G w[k, c] Gᵀ)[a, b]; one output channel k per iteration, runs over the input
-    channels c (contiguous in u)."""
+    """u[a*6 + b, c, k] = (G w[k, c] Gᵀ)[a, b]; one input channel c per iteration, runs over the output
+    channels k (contiguous in u; the reads of w gather: the other order's scattered writes measured 2.2 vs 0.55
+    ms, 128 x 128 channels, 1 thread; this order takes 1.5x the time of the former (K, C) layout's at 256 x
+    256, 1.9 vs 1.3 ms)."""
     cout, cin = w.shape[0], w.shape[1]
-    for k in prange(cout):
-        wk = w[k].reshape(cin, 9)
-        tmp = np.empty((_PATCH, 3, cin), w.dtype)
+    for c in prange(cin):
+        wc = w[:, c]
+        tmp = np.empty((_PATCH, 3, cout), w.dtype)
         for a in range(_PATCH):
             g0, g1, g2 = g[a, 0], g[a, 1], g[a, 2]
             for j in range(3):
                 row = tmp[a, j]
-                for c in range(cin):
-                    row[c] = g0 * wk[c, j] + g1 * wk[c, 3 + j] + g2 * wk[c, 6 + j]
+                for k in range(cout):
+                    row[k] = g0 * wc[k, 0, j] + g1 * wc[k, 1, j] + g2 * wc[k, 2, j]
         for a in range(_PATCH):
             for b in range(_PATCH):
                 g0, g1, g2 = g[b, 0], g[b, 1], g[b, 2]
-                dst = u[a * _PATCH + b, k]
-                for c in range(cin):
-                    dst[c] = tmp[a, 0, c] * g0 + tmp[a, 1, c] * g1 + tmp[a, 2, c] * g2
+                dst = u[a * _PATCH + b, c]
+                for k in range(cout):
+                    dst[k] = tmp[a, 0, k] * g0 + tmp[a, 1, k] * g1 + tmp[a, 2, k] * g2
     return u
 
 
 def weight_transform(w):
-    """U (36, Cout, Cin) = G w Gᵀ per (output, input) channel pair, position p = a*6 + b first."""
+    """U (36, Cin, Cout) = G w Gᵀ per (output, input) channel pair, position p = a*6 + b first, output channels
+    contiguous (the forward's products read rows of U[p] as they lie, see _winograd_conv)."""
     w = np.ascontiguousarray(w)
-    return _weight_transform(w, G.astype(w.dtype), np.empty((_PATCH * _PATCH,) + w.shape[:2], w.dtype))
+    return _weight_transform(w, G.astype(w.dtype), np.empty((_PATCH * _PATCH, w.shape[1], w.shape[0]), w.dtype))
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
@@ -406,22 +417,20 @@ def _output_runs(tile_y, tile_x, offsets, out_h, out_w):
 
 
 @njit(nogil=True, cache=True, fastmath=_FASTMATH)
-def _output_transform(m, bias, runs, tmp, rows, out):
+def _output_transform(m, count, bias, runs, tmp, rows, out):
     """The chunk's output tiles, Aᵀ M[k] A + bias[k] (Aᵀ written out), clipped to the planes of out (flat
-    (N, K, Ho, Wo) output, the runs of tiles as _output_runs gives them at channel 0). m (K, 36, count) holds a
-    channel's 36 positions together. Per channel: Aᵀ over the positions' rows into tmp (4, 6, count), one
-    store stream per loop; A over its columns into rows (4, count * TILE), row i of tile t at [i, t*TILE..],
-    so that each run's output row is one contiguous copy."""
+    (N, K, Ho, Wo) output, the runs of tiles as _output_runs gives them at channel 0). m (36, K, >= count)
+    holds the products of the chunk's `count` tiles. Per channel: Aᵀ over the positions' rows into tmp (4, 6,
+    count), one store stream per loop; A over its columns into rows (4, count * TILE), row i of tile t at
+    [i, t*TILE..], so that each run's output row is one contiguous copy."""
     out_h, out_w = out.shape[2], out.shape[3]
     flat = out.reshape(-1)
     plane = out_h * out_w
-    count = m.shape[2]
     c2, c4, c8 = m.dtype.type(2), m.dtype.type(4), m.dtype.type(8)
-    for k in range(m.shape[0]):
-        mk = m[k]
+    for k in range(m.shape[1]):
         for b in range(_PATCH):
-            m0, m1, m2 = mk[b], mk[_PATCH + b], mk[2 * _PATCH + b]
-            m3, m4, m5 = mk[3 * _PATCH + b], mk[4 * _PATCH + b], mk[5 * _PATCH + b]
+            m0, m1, m2 = m[b, k], m[_PATCH + b, k], m[2 * _PATCH + b, k]
+            m3, m4, m5 = m[3 * _PATCH + b, k], m[4 * _PATCH + b, k], m[5 * _PATCH + b, k]
             o = tmp[0, b]
             for t in range(count):
                 o[t] = m0[t] + (m1[t] + m2[t]) + (m3[t] + m4[t])
@@ -453,14 +462,37 @@ def _output_transform(m, bias, runs, tmp, rows, out):
                     dst[j] = src[j]
 
 
+@njit(nogil=True, cache=True)
+def _transpose(a, b):
+    """b[:, :T] = aᵀ for a (T, C). Row by row of a, writing a column of b, up to 64 channels; above, b's rows
+    (a multiple of 4 KiB apart for 128 tiles) outnumber an L1 set's ways (see _pixel_by_pixel), and it goes 8
+    tiles (half a line of b's rows) at a time. Measured 1 thread, 128 tiles, cycles per value: 32 or 64
+    channels 0.7 row by row, 1.6 in blocks; 128 channels 3.7-4.5 row by row, 1.7 in blocks of 8 tiles (2.6 of
+    16); 64 -> 128 channels at 16x16 (the input gradient's forward) ran 40.3 ms row by row vs 26.8 in BLAS."""
+    tiles, chans = a.shape
+    if chans <= 64:
+        for t in range(tiles):
+            for c in range(chans):
+                b[c, t] = a[t, c]
+    else:
+        for t0 in range(0, tiles, 8):
+            for c in range(chans):
+                row = b[c]
+                for t in range(t0, min(t0 + 8, tiles)):
+                    row[t] = a[t, c]
+
+
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
-def _winograd_conv(xc, u, bias, in_offsets, out_offsets, tile_y, tile_x, chunk, out):
+def _winograd_conv(xc, u, bias, in_offsets, out_offsets, tile_y, tile_x, chunk, blocked, out):
     """out (N, K, Ho, Wo) = the 3x3 stride-1 conv of the padded channels-last input xc (N, Hp, Wp, C), from the
-    transformed weight u (36, K, C); tile t reads its patch at flat offset in_offsets[t] of xc and writes its
+    transformed weight u (36, C, K); tile t reads its patch at flat offset in_offsets[t] of xc and writes its
     output at out_offsets[t] (origin tile_y[t], tile_x[t]); tiles in chunks of `chunk`, one per parallel
-    iteration."""
+    iteration. Its products M[p] (K, T) = U[p]ᵀ V[p]ᵀ run, if `blocked` (float32, K a multiple of 4), in
+    _blocked_product's register blocks on V[p] transposed (C, T), T the tiles rounded up to 16 with zero tiles: 1 thread, 64 x 32 channels, 128 tiles, Zen 5, 98-130 GFLOP/s vs BLAS's
+    67-72, which packs both operands first; the transpose takes ~30% of the gain there (0.37 of 2.02 -> 1.16-1.35
+    ms over 1024 tiles), ~60% for 64 -> 32 channels (0.72 of 2.3 -> 1.1-1.3 ms). BLAS otherwise. Compiled with the SLP vectorizer (_forward calls it through with_slp)."""
     n_tiles = in_offsets.shape[0]
-    n_pos, cout, cin = u.shape
+    n_pos, cin, cout = u.shape
     pitch = xc.shape[2] * xc.shape[3]
     src = xc.reshape(-1)
     dtype = xc.dtype
@@ -468,13 +500,21 @@ def _winograd_conv(xc, u, bias, in_offsets, out_offsets, tile_y, tile_x, chunk, 
         t0 = ci * chunk
         t1 = min(t0 + chunk, n_tiles)
         count = t1 - t0
+        width = -(-count // 16) * 16
         v = np.empty((n_pos, count, cin), dtype)
         _input_transform(src, in_offsets[t0:t1], pitch, 0, np.empty((_PATCH, pitch), dtype), v)
-        m = np.empty((cout, n_pos, count), dtype)
+        m = np.empty((n_pos, cout, width), dtype)
+        # One position's V[p] transposed at a time, used while in the cache.
+        vt = np.zeros((cin, width), dtype)
         for p in range(n_pos):
-            gemm(1.0, u[p], v[p].T, 0.0, m[:, p])
+            if blocked:
+                _transpose(v[p], vt)
+                m[p] = 0
+                _blocked_product(u[p], vt, m[p])
+            else:
+                gemm(1.0, u[p].T, v[p].T, 0.0, m[p, :, :count])
         runs = _output_runs(tile_y[t0:t1], tile_x[t0:t1], out_offsets[t0:t1], out.shape[2], out.shape[3])
-        _output_transform(m, bias, runs, np.empty((TILE, _PATCH, count), dtype),
+        _output_transform(m, count, bias, runs, np.empty((TILE, _PATCH, count), dtype),
                           np.empty((TILE, count * TILE), dtype), out)
     return out
 
@@ -633,18 +673,17 @@ def _tn_block6(g, v, k0, c0, acc):
 
 
 @njit(nogil=True, cache=True, fastmath={"contract"})
-def _blocked_products(gt, v, acc):
-    """acc[p] += gt[p]ᵀ v[p] for every position p, in 6x16 blocks and 4x16 ones for the rest (K a multiple of 4,
-    C of 16): an even number of 6-row blocks leaves a multiple of 4 rows. Not inlined into its caller, whose
+def _blocked_product(g, v, acc):
+    """acc (R, S) += gᵀ v for g (T, R), v (T, S), in 6x16 blocks and 4x16 ones for the rest (R a multiple of 4,
+    S of 16): an even number of 6-row blocks leaves a multiple of 4 rows. Not inlined into its callers, whose
     'reassoc' would let the loop vectorizer gather across the rows instead."""
-    cout = gt.shape[2]
-    rows6 = cout // 12 * 12
-    for p in range(gt.shape[0]):
-        for c0 in range(0, v.shape[2], 16):
-            for k0 in range(0, rows6, 6):
-                _tn_block6(gt[p], v[p], k0, c0, acc[p])
-            for k0 in range(rows6, cout, 4):
-                _tn_block(gt[p], v[p], k0, c0, acc[p])
+    rows = acc.shape[0]
+    rows6 = rows // 12 * 12
+    for c0 in range(0, acc.shape[1], 16):
+        for k0 in range(0, rows6, 6):
+            _tn_block6(g, v, k0, c0, acc)
+        for k0 in range(rows6, rows, 4):
+            _tn_block(g, v, k0, c0, acc)
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
@@ -677,7 +716,8 @@ def _slot_products(xc, gc, in_offsets, grad_offsets, chunk, partial):
             _input_transform(x_src, in_offsets[t0:t1], x_pitch, 0, tmp, v)
             _grad_transform(g_src, grad_offsets[t0:t1], g_pitch, 0, tmp, gt)
             if blocked:
-                _blocked_products(gt, v, acc)
+                for p in range(n_pos):
+                    _blocked_product(gt[p], v[p], acc[p])
             else:
                 # The slot's first chunk writes its sums (beta 0), the others add to them.
                 beta = 0.0 if ci == first else 1.0
@@ -732,8 +772,11 @@ def _forward(xc, w, b, out):
     # As many chunks as _chunk makes, evened out: one 28x28 image's 49 tiles as 13+13+13+10, not 16+16+16+1,
     # which left one of two threads half idle.
     chunk = -(-tile_n.size // -(-tile_n.size // _chunk(tile_n.size)))
-    return _winograd_conv(xc, u, bias, _channels_last_offsets(tile_n, tile_y, tile_x, xc.shape),
-                          _offsets(tile_n, tile_y, tile_x, out.shape), tile_y, tile_x, chunk, out)
+    cin = xc.shape[3]
+    blocked = (xc.dtype == np.float32 and cout % 4 == 0
+               and (cin * cout <= _BLOCKED_FORWARD_MAX_WEIGHTS or chunk <= _MIN_TILES_PER_CHUNK))
+    return with_slp(_winograd_conv, xc, u, bias, _channels_last_offsets(tile_n, tile_y, tile_x, xc.shape),
+                    _offsets(tile_n, tile_y, tile_x, out.shape), tile_y, tile_x, chunk, blocked, out)
 
 
 def conv2d_forward_winograd(x, w, b, padding):
