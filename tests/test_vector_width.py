@@ -66,3 +66,31 @@ def test_kernels_compile_to_zmm_unless_the_user_chose_features(tmp_path, users_f
         assert zmm == 0 and ymm > 0  # LLVM's default for this CPU: 8 float32 lanes
     else:
         assert zmm > 0  # 16 lanes per instruction
+
+
+SETTING_SURVIVES_A_COMPILE = """
+import numba  # imported before fastnn, as a user's script may
+import llvmlite.binding as llvm
+host = llvm.get_host_cpu_features()
+for name in %r:
+    host[name] = True
+llvm.get_host_cpu_features = lambda: host  # pretend to be an AVX-512 host: fastnn sets NUMBA_CPU_FEATURES
+import fastnn
+fastnn._dispatch.backend("cpu")
+numba.config.SLP_VECTORIZE = 1  # what variants.with_slp sets around a compile
+numba.njit(lambda a: a + 1).compile((numba.float32,))  # never run: compiled for the pretended host
+print(numba.config.SLP_VECTORIZE)
+""" % (sorted(AVX512),)
+
+
+def test_numba_settings_made_in_code_survive_the_next_compile(tmp_path):
+    # Numba re-reads its whole environment at a compile when a NUMBA_ variable changed since it last read it,
+    # resetting settings made in code: fastnn's NUMBA_CPU_FEATURES on AVX-512 hosts must not be such a change,
+    # or the first register-blocked kernel compiled by with_slp lost its SLP vectorizer (scalar FMAs, ~13x
+    # slower, then cached so).
+    env = {key: value for key, value in os.environ.items() if key not in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES")}
+    env["NUMBA_CACHE_DIR"] = str(tmp_path)
+    done = subprocess.run([sys.executable, "-c", SETTING_SURVIVES_A_COMPILE], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "1"
