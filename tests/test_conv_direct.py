@@ -87,10 +87,15 @@ def test_stride1_input_gradient_matches_reference(x_shape, w_shape, padding, dil
     ((3, 3, 16, 16), (16, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1, np.float64),   # float64, 2 KB planes
     ((2, 3, 17, 15), (20, 3, 3, 3), (2, 2), (1, 0), (1, 2), 1, np.float32),   # strided, dilated: a phased fold
     ((2, 6, 10, 10), (32, 3, 3, 3), (1, 1), (0, 1), (1, 1), 2, np.float32),   # two groups of 3 channels
+    ((3, 3, 6, 6), (16, 3, 3, 3), (1, 1), (0, 0), (1, 1), 1, np.float32),     # 16-pixel planes: runs of 16 only
 ])
-def test_input_gradient_by_tap_planes_matches_reference(x_shape, w_shape, stride, padding, dilation, groups, dtype):
+@pytest.mark.parametrize("vector_run", [16, 32])
+def test_input_gradient_by_tap_planes_matches_reference(monkeypatch, x_shape, w_shape, stride, padding, dilation,
+                                                        groups, dtype, vector_run):
     """Input channels per group not in fours, with at least cpu_conv._TAP_PLANES_MIN_OUT_CHANNELS output channels
-    per group: the input gradient sums tap planes over the output channels and folds them (col2im)."""
+    per group: the input gradient sums tap planes over the output channels and folds them (col2im), in runs of
+    16 or 32 pixels (cpu_conv._VECTOR_RUN: AVX2 or AVX-512 hosts)."""
+    monkeypatch.setattr(cpu_conv, "_VECTOR_RUN", vector_run)
     assert w_shape[1] % 4 and w_shape[0] // groups >= cpu_conv._TAP_PLANES_MIN_OUT_CHANNELS
     rng = np.random.default_rng(sum(x_shape))
     x = rng.standard_normal(x_shape).astype(dtype)

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from fastnn._kernels.vector_width import PREFER_256, full_width_features, use_full_width
+from fastnn._kernels.vector_width import PREFER_256, full_width_features, full_width_target, use_full_width
 
 AVX2_HOST = {"avx": True, "avx2": True, "fma": True, "avx512f": False, "sse4.2": True}
 AVX512 = {"avx512f": True, "avx512bw": True, "avx512dq": True, "avx512vl": True, "avx512cd": True}
@@ -40,6 +40,16 @@ def test_features_change_only_avx512_hosts():
     features = full_width_features({**AVX2_HOST, **AVX512}).split(",")
     assert features[-1] == PREFER_256 == "-prefer-256-bit"
     assert {"+avx512f", "+avx512bw", "+avx2", "+fma"} <= set(features)
+
+
+def test_full_width_target_reads_numbas_features(monkeypatch):
+    from numba.core import config
+    monkeypatch.setattr(config, "CPU_FEATURES", full_width_features({**AVX2_HOST, **AVX512}))
+    assert full_width_target()  # fastnn's choice: 32-pixel conv blocks
+    monkeypatch.setattr(config, "CPU_FEATURES", "+avx512f,+avx2,+fma")  # the user's, LLVM's tuning kept
+    assert not full_width_target()
+    monkeypatch.setattr(config, "CPU_FEATURES", None)  # the host's own (an AVX2 host, or a named CPU)
+    assert not full_width_target()
 
 
 def test_the_users_target_choice_is_kept(monkeypatch):

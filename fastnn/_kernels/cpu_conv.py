@@ -9,7 +9,8 @@ Three algorithms with the same results up to float rounding:
   Strided convolutions read a space-to-depth copy of the input (one plane per stride phase), where every
   tap is again a contiguous run (the blocked forward builds it, or for stride 1 the padded image, per (image,
   group) inside each task). Where output channels per group come in fours, a block of 4 channels x 16 pixels
-  is held in registers across the whole reduction, each tap 8 vector FMAs (_fma_block, the oneDNN way);
+  (32 where the target has 512-bit vectors) is held in registers across the whole reduction, each tap 8 vector
+  FMAs (_fma_block, _fma_block32, the oneDNN way);
   otherwise four taps and two output channels share each pass over accumulators in memory. The input gradient
   is the same kernel on the spread output gradient (for stride 1, the forward of the flipped kernel), or for input
   channels per group not in fours, tap planes summed over the output channels and folded back (col2im); the
@@ -47,7 +48,8 @@ import numpy as np
 from numba import njit, prange
 
 from fastnn._kernels import cpu_winograd
-from fastnn._kernels.variants import serial_twin, with_slp
+from fastnn._kernels.variants import rebound, serial_twin, with_slp
+from fastnn._kernels.vector_width import full_width_target
 
 __all__ = ["conv2d_forward", "conv2d_backward", "choose_algorithm", "ALGORITHMS"]
 
@@ -57,7 +59,7 @@ ALGORITHMS = ("direct", "im2col", "winograd")
 # Reassociation lets the tap sums and dot products vectorize; NaN/Inf semantics stay IEEE.
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 _TAPS_PER_PASS = 4  # the direct kernels' tap lists are zero-padded to a multiple of this
-_U = tuple(np.uint64(i) for i in range(16))  # unsigned offsets within a run of 16 (_fma_block)
+_U = tuple(np.uint64(i) for i in range(32))  # unsigned offsets within a run (_fma_block, _fma_block32)
 
 
 def _output_hw(h, w, kh, kw, stride, padding, dilation):
@@ -295,6 +297,93 @@ def _fma_block(x, offsets, weights, t0, init, dst, row, y, d0):
     d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a38, a39, a3a, a3b, a3c, a3d, a3e, a3f
 
 
+
+@njit(nogil=True, cache=True, fastmath={"contract"}, inline="always")
+def _fma_block32(x, offsets, weights, t0, init, dst, row, y, d0):
+    """_fma_block for j < 32: each row's 32 sums in two zmm registers where the target has 512-bit vectors (8
+    accumulators, as _fma_block has in ymm on AVX2). _fma_block's 4 zmm accumulators there wait on the FMA latency:
+    in isolation (4 x 1024 outputs over 144 taps, 1 thread, Zen 5) 4x16 131 GFLOP/s, 4x32 201, 8x16 185."""
+    i0, i1, i2, i3 = init[0], init[1], init[2], init[3]
+    a000 = a001 = a002 = a003 = a004 = a005 = a006 = a007 = a008 = a009 = a00a = a00b = a00c = a00d = a00e = a00f = i0
+    a010 = a011 = a012 = a013 = a014 = a015 = a016 = a017 = a018 = a019 = a01a = a01b = a01c = a01d = a01e = a01f = i0
+    a100 = a101 = a102 = a103 = a104 = a105 = a106 = a107 = a108 = a109 = a10a = a10b = a10c = a10d = a10e = a10f = i1
+    a110 = a111 = a112 = a113 = a114 = a115 = a116 = a117 = a118 = a119 = a11a = a11b = a11c = a11d = a11e = a11f = i1
+    a200 = a201 = a202 = a203 = a204 = a205 = a206 = a207 = a208 = a209 = a20a = a20b = a20c = a20d = a20e = a20f = i2
+    a210 = a211 = a212 = a213 = a214 = a215 = a216 = a217 = a218 = a219 = a21a = a21b = a21c = a21d = a21e = a21f = i2
+    a300 = a301 = a302 = a303 = a304 = a305 = a306 = a307 = a308 = a309 = a30a = a30b = a30c = a30d = a30e = a30f = i3
+    a310 = a311 = a312 = a313 = a314 = a315 = a316 = a317 = a318 = a319 = a31a = a31b = a31c = a31d = a31e = a31f = i3
+    t0 = np.uint64(t0)
+    for k in range(offsets.shape[0]):
+        o = offsets[k] + t0  # uint64 + uint64: no wraparound test on the reads
+        x00, x01, x02, x03 = x[o], x[o + _U[1]], x[o + _U[2]], x[o + _U[3]]
+        x04, x05, x06, x07 = x[o + _U[4]], x[o + _U[5]], x[o + _U[6]], x[o + _U[7]]
+        x08, x09, x0a, x0b = x[o + _U[8]], x[o + _U[9]], x[o + _U[10]], x[o + _U[11]]
+        x0c, x0d, x0e, x0f = x[o + _U[12]], x[o + _U[13]], x[o + _U[14]], x[o + _U[15]]
+        x10, x11, x12, x13 = x[o + _U[16]], x[o + _U[17]], x[o + _U[18]], x[o + _U[19]]
+        x14, x15, x16, x17 = x[o + _U[20]], x[o + _U[21]], x[o + _U[22]], x[o + _U[23]]
+        x18, x19, x1a, x1b = x[o + _U[24]], x[o + _U[25]], x[o + _U[26]], x[o + _U[27]]
+        x1c, x1d, x1e, x1f = x[o + _U[28]], x[o + _U[29]], x[o + _U[30]], x[o + _U[31]]
+        w0, w1, w2, w3 = weights[4 * k], weights[4 * k + 1], weights[4 * k + 2], weights[4 * k + 3]
+        a000, a001, a002, a003 = a000 + w0 * x00, a001 + w0 * x01, a002 + w0 * x02, a003 + w0 * x03
+        a004, a005, a006, a007 = a004 + w0 * x04, a005 + w0 * x05, a006 + w0 * x06, a007 + w0 * x07
+        a008, a009, a00a, a00b = a008 + w0 * x08, a009 + w0 * x09, a00a + w0 * x0a, a00b + w0 * x0b
+        a00c, a00d, a00e, a00f = a00c + w0 * x0c, a00d + w0 * x0d, a00e + w0 * x0e, a00f + w0 * x0f
+        a010, a011, a012, a013 = a010 + w0 * x10, a011 + w0 * x11, a012 + w0 * x12, a013 + w0 * x13
+        a014, a015, a016, a017 = a014 + w0 * x14, a015 + w0 * x15, a016 + w0 * x16, a017 + w0 * x17
+        a018, a019, a01a, a01b = a018 + w0 * x18, a019 + w0 * x19, a01a + w0 * x1a, a01b + w0 * x1b
+        a01c, a01d, a01e, a01f = a01c + w0 * x1c, a01d + w0 * x1d, a01e + w0 * x1e, a01f + w0 * x1f
+        a100, a101, a102, a103 = a100 + w1 * x00, a101 + w1 * x01, a102 + w1 * x02, a103 + w1 * x03
+        a104, a105, a106, a107 = a104 + w1 * x04, a105 + w1 * x05, a106 + w1 * x06, a107 + w1 * x07
+        a108, a109, a10a, a10b = a108 + w1 * x08, a109 + w1 * x09, a10a + w1 * x0a, a10b + w1 * x0b
+        a10c, a10d, a10e, a10f = a10c + w1 * x0c, a10d + w1 * x0d, a10e + w1 * x0e, a10f + w1 * x0f
+        a110, a111, a112, a113 = a110 + w1 * x10, a111 + w1 * x11, a112 + w1 * x12, a113 + w1 * x13
+        a114, a115, a116, a117 = a114 + w1 * x14, a115 + w1 * x15, a116 + w1 * x16, a117 + w1 * x17
+        a118, a119, a11a, a11b = a118 + w1 * x18, a119 + w1 * x19, a11a + w1 * x1a, a11b + w1 * x1b
+        a11c, a11d, a11e, a11f = a11c + w1 * x1c, a11d + w1 * x1d, a11e + w1 * x1e, a11f + w1 * x1f
+        a200, a201, a202, a203 = a200 + w2 * x00, a201 + w2 * x01, a202 + w2 * x02, a203 + w2 * x03
+        a204, a205, a206, a207 = a204 + w2 * x04, a205 + w2 * x05, a206 + w2 * x06, a207 + w2 * x07
+        a208, a209, a20a, a20b = a208 + w2 * x08, a209 + w2 * x09, a20a + w2 * x0a, a20b + w2 * x0b
+        a20c, a20d, a20e, a20f = a20c + w2 * x0c, a20d + w2 * x0d, a20e + w2 * x0e, a20f + w2 * x0f
+        a210, a211, a212, a213 = a210 + w2 * x10, a211 + w2 * x11, a212 + w2 * x12, a213 + w2 * x13
+        a214, a215, a216, a217 = a214 + w2 * x14, a215 + w2 * x15, a216 + w2 * x16, a217 + w2 * x17
+        a218, a219, a21a, a21b = a218 + w2 * x18, a219 + w2 * x19, a21a + w2 * x1a, a21b + w2 * x1b
+        a21c, a21d, a21e, a21f = a21c + w2 * x1c, a21d + w2 * x1d, a21e + w2 * x1e, a21f + w2 * x1f
+        a300, a301, a302, a303 = a300 + w3 * x00, a301 + w3 * x01, a302 + w3 * x02, a303 + w3 * x03
+        a304, a305, a306, a307 = a304 + w3 * x04, a305 + w3 * x05, a306 + w3 * x06, a307 + w3 * x07
+        a308, a309, a30a, a30b = a308 + w3 * x08, a309 + w3 * x09, a30a + w3 * x0a, a30b + w3 * x0b
+        a30c, a30d, a30e, a30f = a30c + w3 * x0c, a30d + w3 * x0d, a30e + w3 * x0e, a30f + w3 * x0f
+        a310, a311, a312, a313 = a310 + w3 * x10, a311 + w3 * x11, a312 + w3 * x12, a313 + w3 * x13
+        a314, a315, a316, a317 = a314 + w3 * x14, a315 + w3 * x15, a316 + w3 * x16, a317 + w3 * x17
+        a318, a319, a31a, a31b = a318 + w3 * x18, a319 + w3 * x19, a31a + w3 * x1a, a31b + w3 * x1b
+        a31c, a31d, a31e, a31f = a31c + w3 * x1c, a31d + w3 * x1d, a31e + w3 * x1e, a31f + w3 * x1f
+    d = dst[row + 0, y, d0:d0 + 32]
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a000, a001, a002, a003, a004, a005, a006, a007
+    d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a008, a009, a00a, a00b, a00c, a00d, a00e, a00f
+    d[16], d[17], d[18], d[19], d[20], d[21], d[22], d[23] = a010, a011, a012, a013, a014, a015, a016, a017
+    d[24], d[25], d[26], d[27], d[28], d[29], d[30], d[31] = a018, a019, a01a, a01b, a01c, a01d, a01e, a01f
+    d = dst[row + 1, y, d0:d0 + 32]
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a100, a101, a102, a103, a104, a105, a106, a107
+    d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a108, a109, a10a, a10b, a10c, a10d, a10e, a10f
+    d[16], d[17], d[18], d[19], d[20], d[21], d[22], d[23] = a110, a111, a112, a113, a114, a115, a116, a117
+    d[24], d[25], d[26], d[27], d[28], d[29], d[30], d[31] = a118, a119, a11a, a11b, a11c, a11d, a11e, a11f
+    d = dst[row + 2, y, d0:d0 + 32]
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a200, a201, a202, a203, a204, a205, a206, a207
+    d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a208, a209, a20a, a20b, a20c, a20d, a20e, a20f
+    d[16], d[17], d[18], d[19], d[20], d[21], d[22], d[23] = a210, a211, a212, a213, a214, a215, a216, a217
+    d[24], d[25], d[26], d[27], d[28], d[29], d[30], d[31] = a218, a219, a21a, a21b, a21c, a21d, a21e, a21f
+    d = dst[row + 3, y, d0:d0 + 32]
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = a300, a301, a302, a303, a304, a305, a306, a307
+    d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = a308, a309, a30a, a30b, a30c, a30d, a30e, a30f
+    d[16], d[17], d[18], d[19], d[20], d[21], d[22], d[23] = a310, a311, a312, a313, a314, a315, a316, a317
+    d[24], d[25], d[26], d[27], d[28], d[29], d[30], d[31] = a318, a319, a31a, a31b, a31c, a31d, a31e, a31f
+
+
+# The blocked kernels below compute runs of _RUN output pixels with _run_block; _blocked_kernels compiles them
+# again for runs of 32 (_fma_block32).
+_RUN = 16
+_run_block = _fma_block
+
+
 @njit(nogil=True, cache=True, fastmath={"contract"}, inline="always")
 def _blocked_sums(x, offs, packed, init, pitch, in_rows, blocks_outer, b0, b1, out, n):
     """Blocks b0..b1-1 of _tap_sum_blocked for image n, whose input (one group's, or the whole image's) is the
@@ -304,21 +393,21 @@ def _blocked_sums(x, offs, packed, init, pitch, in_rows, blocks_outer, b0, b1, o
     if in_rows and blocks_outer:
         for b in range(b0, b1):
             for y in range(out_h):
-                for first in range(0, out_w, 16):
-                    x0 = min(first, out_w - 16)
-                    _fma_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4], out[n], 4 * b, y, x0)
+                for first in range(0, out_w, _RUN):
+                    x0 = min(first, out_w - _RUN)
+                    _run_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4], out[n], 4 * b, y, x0)
     elif in_rows:
         for y in range(out_h):
-            for first in range(0, out_w, 16):
-                x0 = min(first, out_w - 16)
+            for first in range(0, out_w, _RUN):
+                x0 = min(first, out_w - _RUN)
                 for b in range(b0, b1):
-                    _fma_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4], out[n], 4 * b, y, x0)
+                    _run_block(x, offs, packed[b], y * pitch + x0, init[4 * b:4 * b + 4], out[n], 4 * b, y, x0)
     else:
         wide = np.empty((4 * (b1 - b0), 1, span), out.dtype)
-        for first in range(0, span, 16):
-            t0 = min(first, span - 16)
+        for first in range(0, span, _RUN):
+            t0 = min(first, span - _RUN)
             for b in range(b0, b1):
-                _fma_block(x, offs, packed[b], t0, init[4 * b:4 * b + 4], wide, 4 * (b - b0), 0, t0)
+                _run_block(x, offs, packed[b], t0, init[4 * b:4 * b + 4], wide, 4 * (b - b0), 0, t0)
         for r in range(4 * (b1 - b0)):
             for y in range(out_h):
                 out[n, 4 * b0 + r, y, :] = wide[r, 0, y * pitch:y * pitch + out_w]
@@ -326,16 +415,16 @@ def _blocked_sums(x, offs, packed, init, pitch, in_rows, blocks_outer, b0, b1, o
 
 @njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
 def _tap_sum_blocked(src, offsets, packed, init, pitch, in_rows, blocks_outer, chunk, out):
-    """_tap_sum's sums, 4 rows x 16 output pixels at a time held in registers (_fma_block), for Q/G a multiple of 4
-    and a wide plane of at least 16 pixels. packed (Q/4, T*4): weights rows 4b..4b+3, tap-major; offsets
+    """_tap_sum's sums, 4 rows x _RUN output pixels at a time held in registers (_run_block), for Q/G a multiple of
+    4 and a wide plane of at least _RUN pixels. packed (Q/4, T*4): weights rows 4b..4b+3, tap-major; offsets
     (G, T) uint64.
 
     One iteration computes `chunk` 4-row blocks of a group for one image. With in_rows, each output row (at
-    least 16 wide) is computed in place in runs of 16, the last one overlapping the one before it (it recomputes
+    least _RUN wide) is computed in place in runs of _RUN, the last one overlapping the one before it (it recomputes
     the same sums); with blocks_outer one block's whole planes after another, so that each block writes 4 output
     planes in order rather than 4 * chunk at once, otherwise every block at one run before the next, so that the
     input the run reads stays in L1 across the blocks (see _BLOCKS_OUTER_MAX_BYTES). Without in_rows the wide
-    plane is computed through a buffer, keeping the x < out_w columns, every block at one run of 16 pixels before
+    plane is computed through a buffer, keeping the x < out_w columns, every block at one run of pixels before
     the next (block after block measured 3-9% slower there).
     """
     n_groups = offsets.shape[0]
@@ -420,13 +509,13 @@ def _on_threads(kernel, serial):
 
 
 # The blocked tap sum's weights per iteration (chunk x T x 4 floats) are kept to about this many bytes, so that
-# in the wide-plane mode, where all of an iteration's blocks take each run of 16 pixels in turn, they and the input
+# in the wide-plane mode, where all of an iteration's blocks take each run of pixels in turn, they and the input
 # window of those pixels share L1; and there are at least _MIN_TASKS iterations to share out.
 _CHUNK_WEIGHT_BYTES = 16384
 _MIN_TASKS = 8
 # In-row blocked tap sums take one block's whole planes after another when an image's input (per group) is at
 # most this many bytes, so that it stays in L2 while every block re-reads it; larger inputs go row by row, every
-# block at each run of 16 pixels. Forward, 1 thread, block-outer / row-outer time (load ~2.5): 64x1x28x28 -> 32
+# block at each run of pixels. Forward, 1 thread, block-outer / row-outer time (load ~2.5): 64x1x28x28 -> 32
 # k5 0.88, 32x3x32x32 -> 64 k3 0.80, 16x3x96x96 -> 32 k3 0.52, 64x16x32x32 -> 16 k3 0.97, 32x32x16x16 -> 64 k5
 # 0.97, 4x3x224x224 -> 64 k7s2 0.86 (635 KB of stride phases: over the limit, a gain given up); but 8x16x112x112
 # -> 16 k3 (832 KB) 1.15.
@@ -441,25 +530,64 @@ def _blocks_per_task(n_img, packed_shape, n_groups):
     return min(per_group, fit, spread)
 
 
-def _blocking(offsets, weights, pitch, out, taps):
-    """(offsets as uint64, packed weights, in_rows) for the register-blocked tap sums, or None where the shape
-    does not allow them (Q/G not a multiple of 4, or a wide plane under 16 pixels). `taps`: how many of the tap
-    columns are real, not _pad_taps's padding."""
-    out_h, out_w = out.shape[2], out.shape[3]
-    span = (out_h - 1) * pitch + out_w
-    rows = weights.shape[0] // offsets.shape[0]
-    if rows % 4 or span < 16:
+# Pixels per row of a register block: two vectors of the compile target, 16 float32 on AVX2, 32 where it has
+# 512-bit vectors (vector_width.py; _fma_block32).
+_VECTOR_RUN = 32 if full_width_target() else 16
+_RUN_BLOCKS = {16: _fma_block, 32: _fma_block32}
+
+
+@functools.cache
+def _blocked_kernels(run):
+    """(_tap_sum_blocked, _tap_sum_blocked_phases, _tap_planes_grad_input) computing runs of `run` pixels."""
+    if run == _RUN:
+        return _tap_sum_blocked, _tap_sum_blocked_phases, _tap_planes_grad_input
+    suffix, names = f"_run{run}", {"_RUN": run, "_run_block": _RUN_BLOCKS[run]}
+    sums = rebound(_blocked_sums, suffix, **names)
+    return (rebound(_tap_sum_blocked, suffix, _blocked_sums=sums),
+            rebound(_tap_sum_blocked_phases, suffix, _blocked_sums=sums),
+            rebound(_tap_planes_grad_input, suffix, **names))
+
+
+# With 32-pixel runs, output rows of 16 to 31 pixels go through the wide plane's buffer (as 16-pixel runs do under
+# 16), whose copy pays only over long reductions; shorter ones keep 16-pixel runs in place. Forward, 1 thread, best
+# of 11 interleaved, 16 in rows | 32 through the buffer (ms, load ~4): 28x28 outputs 64x1 -> 32 k5 (25 taps)
+# 0.74 | 0.85, 64x3 -> 32 k3 (27) 0.89 | 0.98; 64x8 -> 16 k3 (72) 1.28 | 1.17, 64x16x24x24 -> 16 k3 (144) 2.26 |
+# 1.52; 64x32x16x16 -> 32 k3 (288) 3.01 | 2.38.
+_WIDE_RUN_MIN_TAPS = 48
+
+
+def _run_and_rows(out_h, out_w, span, taps):
+    """(run, in_rows) of the blocked tap sums of `taps` taps for an (out_h, out_w) output in a wide plane of `span`
+    pixels, or None where it is under 16 pixels. Rows are computed in place where that wastes no more lanes than the
+    wide plane (whose pitch - out_w columns are dropped); runs are _VECTOR_RUN pixels where the plane has as many,
+    but 16 where only they fit the rows in place and the reduction is short (_WIDE_RUN_MIN_TAPS)."""
+    def fit_rows(run):
+        return out_w >= run and out_h * -(-out_w // run) <= -(-span // run)
+    if span < 16:
         return None
-    if taps is not None and taps < offsets.shape[1]:
+    if span < _VECTOR_RUN or (not fit_rows(_VECTOR_RUN) and fit_rows(16) and taps < _WIDE_RUN_MIN_TAPS):
+        return 16, fit_rows(16)
+    return _VECTOR_RUN, fit_rows(_VECTOR_RUN)
+
+
+def _blocking(offsets, weights, pitch, out, taps):
+    """(offsets as uint64, packed weights, run, in_rows) for the register-blocked tap sums (_run_and_rows), or None
+    where the shape does not allow them (Q/G not a multiple of 4, or a wide plane under 16 pixels). `taps`: how
+    many of the tap columns are real, not _pad_taps's padding."""
+    out_h, out_w = out.shape[2], out.shape[3]
+    taps = offsets.shape[1] if taps is None else taps
+    run_and_rows = _run_and_rows(out_h, out_w, (out_h - 1) * pitch + out_w, taps)
+    rows = weights.shape[0] // offsets.shape[0]
+    if rows % 4 or run_and_rows is None:
+        return None
+    if taps < offsets.shape[1]:
         # The blocked kernel takes taps one at a time: padding taps would only cost (a 5x5 kernel on one channel
         # pads its 25 taps to 28).
         offsets, weights = offsets[:, :taps], weights[:, :taps]
     offsets = offsets.astype(np.uint64)  # (a copy, C-contiguous)
     packed = np.ascontiguousarray(weights.reshape(weights.shape[0] // 4, 4, -1).transpose(0, 2, 1)).reshape(
         weights.shape[0] // 4, -1)
-    # Compute in rows when that wastes fewer lanes than the wide plane (whose pitch - out_w columns are dropped).
-    in_rows = out_w >= 16 and out_h * -(-out_w // 16) <= -(-span // 16)
-    return offsets, packed, in_rows
+    return offsets, packed, *run_and_rows
 
 
 def _tap_sums(src, offsets, weights, init, pitch, out, serial=False, taps=None):
@@ -468,10 +596,10 @@ def _tap_sums(src, offsets, weights, init, pitch, out, serial=False, taps=None):
     blocking = _blocking(offsets, weights, pitch, out, taps)
     if blocking is None:
         return _on_threads(_tap_sum, serial)(src, offsets, weights, init, pitch, out)
-    offsets, packed, in_rows = blocking
+    offsets, packed, run, in_rows = blocking
     blocks_outer = src.shape[1] * src.itemsize // offsets.shape[0] <= _BLOCKS_OUTER_MAX_BYTES
-    return with_slp(_on_threads(_tap_sum_blocked, serial), src, offsets, packed, init, pitch, in_rows, blocks_outer,
-                     _blocks_per_task(src.shape[0], packed.shape, offsets.shape[0]), out)
+    return with_slp(_on_threads(_blocked_kernels(run)[0], serial), src, offsets, packed, init, pitch, in_rows,
+                    blocks_outer, _blocks_per_task(src.shape[0], packed.shape, offsets.shape[0]), out)
 
 
 def _pad_taps(taps, fill):
@@ -587,8 +715,8 @@ def conv2d_forward_direct(x, w, b, stride, padding, dilation, groups):
         # for the whole batch (forward, 1 thread, per-task / batch split, load ~4: 64x16x32x32 -> 16 k3 0.79,
         # 64x32x16x16 -> 32 0.80, 8x16x112x112 -> 16 0.57-0.75, 16x12x28x28 -> 12 0.95-1.10, 16x8x56x56 -> 8
         # 1.02-1.03).
-        offsets, packed, in_rows = blocking
-        return with_slp(_on_threads(_tap_sum_blocked_phases, serial), x, offsets, packed, init, *stride, *padding,
+        offsets, packed, run, in_rows = blocking
+        return with_slp(_on_threads(_blocked_kernels(run)[1], serial), x, offsets, packed, init, *stride, *padding,
                          layout.hq, layout.wq, in_rows, out)
     return _tap_sums(layout.split(x, stride, padding, serial), layout.offsets, weights, init, layout.wq, out, serial,
                      w[0].size)
@@ -680,7 +808,7 @@ def _repitched(planes, pitch):
 def _tap_planes_grad_input(grad_out, pitch, offsets, packed, kh, kw, sh, sw, ph, pw, dh, dw, grad_x):
     """grad_x (N, Cin, H, W) of a conv with few input channels per group: per image, the tap planes
     T[(c, i, j), p] = sum over the group's output channels q of w[q, c, i, j] * grad_out[n, q, p] (a 1x1 conv over
-    the output plane, 4 taps x 16 pixels at a time in registers, _fma_block), then folded back onto the input
+    the output plane, 4 taps x _RUN pixels at a time in registers, _run_block), then folded back onto the input
     (_col2im_image). offsets (G, Q/G) uint64: where output channel q's plane starts in the image's flat gradient
     with planes `pitch` apart (copied to that pitch where it differs from the plane's size);
     packed (G, K4/4, Q/G*4): the group's weights, 4 taps per block, K = Cin/G*kh*kw taps padded to K4 (a multiple
@@ -697,10 +825,10 @@ def _tap_planes_grad_input(grad_out, pitch, offsets, packed, kh, kw, sh, sw, ph,
         planes = np.empty((4 * blocks, 1, size), grad_x.dtype)
         phases = _phase_planes(grad_x, sh, sw)
         for g in range(groups):
-            for first in range(0, size, 16):
-                p0 = min(first, size - 16)  # the last run overlaps the one before it (the same sums again)
+            for first in range(0, size, _RUN):
+                p0 = min(first, size - _RUN)  # the last run overlaps the one before it (the same sums again)
                 for b in range(blocks):
-                    _fma_block(flat, offsets[g], packed[g, b], p0, zeros, planes, 4 * b, 0, p0)
+                    _run_block(flat, offsets[g], packed[g, b], p0, zeros, planes, 4 * b, 0, p0)
             _col2im_image(planes[:taps].reshape(taps, size), grad_x[n, g * cin_g:(g + 1) * cin_g], phases,
                           kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
     return grad_x
@@ -731,7 +859,10 @@ def _grad_input_tap_planes(grad_out, w, x_shape, stride, padding, dilation, grou
     pitch = size + 16 if size * grad_out.itemsize % 2048 == 0 else size
     offsets = ((np.arange(groups) * cout_g)[:, None] + np.arange(cout_g)).astype(np.uint64) * np.uint64(pitch)
     serial = _runs_serially(x_shape, w.shape, grad_out.shape)
-    return with_slp(_on_threads(_tap_planes_grad_input, serial), grad_out, pitch, offsets, packed, kh, kw, *stride,
+    # Runs of 32 pixels where the plane has as many (input gradient, 1 thread, best of 15 interleaved, 16 -> 32:
+    # 64x1x28x28 -> 32 k5p2 1.14 -> 0.99 ms, 32x3x32x32 -> 64 k3p1 1.91 -> 1.62, 64x6x14x14 -> 16 k5 0.74 -> 0.69).
+    kernel = _blocked_kernels(_VECTOR_RUN if size >= _VECTOR_RUN else 16)[2]
+    return with_slp(_on_threads(kernel, serial), grad_out, pitch, offsets, packed, kh, kw, *stride,
                     *padding, *dilation, np.empty(x_shape, grad_out.dtype))
 
 

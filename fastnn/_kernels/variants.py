@@ -1,6 +1,7 @@
 """Compiled variants of a Numba kernel: its serial twin, compiled again without `parallel`, for calls too small to
 pay for waking the thread pool (the CPU backend's size policy, cpu.py, and the small conv forwards, cpu_conv.py);
-and its build with LLVM's SLP vectorizer, which register-blocked kernels need (cpu_conv.py, cpu_winograd.py)."""
+its build with some globals bound to other values (the conv's register blocks two vectors wide, cpu_conv.py); and
+its build with LLVM's SLP vectorizer, which register-blocked kernels need (cpu_conv.py, cpu_winograd.py)."""
 import functools
 import types
 
@@ -26,6 +27,19 @@ def serial_twin(kernel):
     options = {k: v for k, v in kernel.targetoptions.items() if k not in ("parallel", "nopython")}
     options["error_model"] = "numpy"
     return njit(cache=True, **options)(twin)
+
+
+def rebound(kernel, suffix, **names):
+    """The Numba kernel compiled again with the globals `names` bound to other values (Numba freezes a kernel's
+    globals as constants: the same loops for another constant, or calling another inlined function). Its function
+    is named with `suffix`, so Numba's on-disk cache keeps the builds apart; the caller makes each one once."""
+    f = kernel.py_func
+    rebound_globals = {**f.__globals__, **names}
+    clone = types.FunctionType(f.__code__, rebound_globals, f.__name__ + suffix, f.__defaults__, f.__closure__)
+    clone.__qualname__ = f.__qualname__ + suffix
+    clone.__module__ = f.__module__
+    options = {k: v for k, v in kernel.targetoptions.items() if k != "nopython"}
+    return njit(cache=True, **options)(clone)
 
 
 _SLP_READY = set()  # (kernel, dtype) pairs with_slp has compiled

@@ -42,3 +42,11 @@ def use_full_width():
             # instead of 3.4).
             config.reload_config()
 
+
+
+def full_width_target():
+    """Whether Numba compiles for 512-bit vectors: its target has AVX-512 and LLVM's prefer-256-bit tuning off
+    (fastnn's features above, or the user's own that say so). The register-blocked conv sizes its blocks by it."""
+    from numba.core import config
+    features = (config.CPU_FEATURES or "").split(",")
+    return "+avx512f" in features and PREFER_256 in features
