@@ -43,10 +43,12 @@ def use_full_width():
             config.reload_config()
 
 
-
 def full_width_target():
     """Whether Numba compiles for 512-bit vectors: its target has AVX-512 and LLVM's prefer-256-bit tuning off
-    (fastnn's features above, or the user's own that say so). The register-blocked conv sizes its blocks by it."""
+    (fastnn's features above, or the user's own that say so). The register-blocked conv sizes its blocks by it
+    when imported, which may come before the CPU backend's import (a script importing fastnn._kernels.cpu_conv):
+    so the features are settled here first."""
+    use_full_width()
     from numba.core import config
     features = (config.CPU_FEATURES or "").split(",")
     return "+avx512f" in features and PREFER_256 in features
