@@ -42,14 +42,12 @@ bit-identical run to run.
 """
 import functools
 
-import llvmlite.binding as llvm
-import numba
 import numpy as np
 from numba import njit, prange
 
 from fastnn._kernels import cpu_winograd
 from fastnn._kernels.variants import rebound, serial_twin, with_slp
-from fastnn._kernels.vector_width import full_width_target
+from fastnn._kernels.vector_width import compile_features, full_width_target
 
 __all__ = ["conv2d_forward", "conv2d_backward", "choose_algorithm", "ALGORITHMS"]
 
@@ -731,9 +729,7 @@ def _weight_grad_block():
     1.34, 64x6x14x14 -> 16 k5 0.69 -> 0.57, 128x16x32x32 -> 16 k3 6.87 -> 5.63; compiled for AVX2 (znver3 without
     AVX-512), 4 rows: 2.15 -> 2.19, 2.58 -> 2.79, 0.76 -> 0.85, 11.8 -> 13.0; 2 rows: 1.93 -> 1.51, 2.35 -> 2.22,
     0.76 -> 0.65, 9.19 -> 8.67."""
-    features = numba.config.CPU_FEATURES or ",".join(
-        "+" + name for name, on in llvm.get_host_cpu_features().items() if on)
-    return 4 if "+avx512f" in features.split(",") else 2
+    return 4 if "+avx512f" in compile_features() else 2
 
 
 def _weight_grad_chunks(n_img, groups, partial_size):

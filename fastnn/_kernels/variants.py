@@ -17,28 +17,28 @@ def serial_twin(kernel):
     It takes NumPy's error model, as Numba compiles a prange body: under Python's, every float division checks
     for a zero divisor to raise ZeroDivisionError, which keeps LLVM from vectorizing the loop (sigmoid, tanh,
     GELU, SiLU, softplus and mish forwards on 16K float32 ran 10-15x slower serial than parallel on one thread,
-    e.g. sigmoid 60 us vs 4.9). Its function gets its own qualified name, naming the error model too: Numba's
-    on-disk cache keys hold no compile options, so a twin cached before under Python's model must not be reused."""
-    f = kernel.py_func
-    suffix = "_serial_numpy_errors"
-    twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + suffix, f.__defaults__, f.__closure__)
-    twin.__qualname__ = f.__qualname__ + suffix
-    twin.__module__ = f.__module__
-    options = {k: v for k, v in kernel.targetoptions.items() if k not in ("parallel", "nopython")}
-    options["error_model"] = "numpy"
-    return njit(cache=True, **options)(twin)
+    e.g. sigmoid 60 us vs 4.9). Its name names the error model too, so that a twin cached before under Python's
+    model is not reused."""
+    options = {**{k: v for k, v in kernel.targetoptions.items() if k != "parallel"}, "error_model": "numpy"}
+    return _recompiled(kernel, "_serial_numpy_errors", kernel.py_func.__globals__, **options)
 
 
 def rebound(kernel, suffix, **names):
     """The Numba kernel compiled again with the globals `names` bound to other values (Numba freezes a kernel's
-    globals as constants: the same loops for another constant, or calling another inlined function). Its function
-    is named with `suffix`, so Numba's on-disk cache keeps the builds apart; the caller makes each one once."""
+    globals as constants: the same loops for another constant, or calling another inlined function), named with
+    `suffix`; the caller makes each one once."""
+    return _recompiled(kernel, suffix, {**kernel.py_func.__globals__, **names}, **kernel.targetoptions)
+
+
+def _recompiled(kernel, suffix, global_names, **options):
+    """kernel's Python function compiled again by Numba with `options` (and caching), reading `global_names` as
+    its globals, under its name + `suffix`: Numba's on-disk cache keys hold neither options nor globals, only the
+    qualified name, so each variant needs its own."""
     f = kernel.py_func
-    rebound_globals = {**f.__globals__, **names}
-    clone = types.FunctionType(f.__code__, rebound_globals, f.__name__ + suffix, f.__defaults__, f.__closure__)
+    clone = types.FunctionType(f.__code__, global_names, f.__name__ + suffix, f.__defaults__, f.__closure__)
     clone.__qualname__ = f.__qualname__ + suffix
     clone.__module__ = f.__module__
-    options = {k: v for k, v in kernel.targetoptions.items() if k != "nopython"}
+    options = {k: v for k, v in options.items() if k not in ("nopython", "cache")}
     return njit(cache=True, **options)(clone)
 
 

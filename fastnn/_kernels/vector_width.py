@@ -34,21 +34,25 @@ def use_full_width():
         os.environ["NUMBA_CPU_FEATURES"] = features  # read when Numba is imported; worker processes inherit it
         config = sys.modules.get("numba.core.config")
         if config is not None:
-            # Numba was imported already and read its environment before this. Have it read it again now: Numba
-            # re-reads its whole environment at the next compile when a NUMBA_ variable changed, resetting every
-            # setting made in code since, and so dropped the SLP vectorizer that variants.with_slp turns on for
-            # the compile under way: on AVX-512 hosts the first register-blocked kernel of a process compiled to
-            # scalar FMAs, and was cached so (64x16x32x32 -> 16 direct forward, Zen 5, 1 thread: 43-59 ms
-            # instead of 3.4).
+            # Numba was imported already and read its environment before this: have it read it again now, not at
+            # the next compile, where the reload resets settings made in code for that compile (see with_slp).
             config.reload_config()
+
+
+def compile_features():
+    """The set of LLVM feature flags ('+avx512f', '-prefer-256-bit', ...) Numba compiles for: its CPU_FEATURES
+    (fastnn's, see use_full_width, or the user's), else the host's own. Settled first: the kernel modules ask
+    when imported, which may come before the CPU backend's import (a script importing fastnn._kernels.cpu_conv)."""
+    use_full_width()
+    from numba.core import config
+    if config.CPU_FEATURES:
+        return set(config.CPU_FEATURES.split(","))
+    import llvmlite.binding as llvm
+    return {"+" + name for name, on in llvm.get_host_cpu_features().items() if on}
 
 
 def full_width_target():
     """Whether Numba compiles for 512-bit vectors: its target has AVX-512 and LLVM's prefer-256-bit tuning off
-    (fastnn's features above, or the user's own that say so). The register-blocked conv sizes its blocks by it
-    when imported, which may come before the CPU backend's import (a script importing fastnn._kernels.cpu_conv):
-    so the features are settled here first."""
-    use_full_width()
-    from numba.core import config
-    features = (config.CPU_FEATURES or "").split(",")
+    (fastnn's features above, or the user's own that say so). The register-blocked conv sizes its blocks by it."""
+    features = compile_features()
     return "+avx512f" in features and PREFER_256 in features
