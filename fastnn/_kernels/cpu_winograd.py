@@ -488,9 +488,11 @@ def _winograd_conv(xc, u, bias, in_offsets, out_offsets, tile_y, tile_x, chunk, 
     transformed weight u (36, C, K); tile t reads its patch at flat offset in_offsets[t] of xc and writes its
     output at out_offsets[t] (origin tile_y[t], tile_x[t]); tiles in chunks of `chunk`, one per parallel
     iteration. Its products M[p] (K, T) = U[p]ᵀ V[p]ᵀ run, if `blocked` (float32, K a multiple of 4), in
-    _blocked_product's register blocks on V[p] transposed (C, T), T the tiles rounded up to 16 with zero tiles: 1 thread, 64 x 32 channels, 128 tiles, Zen 5, 98-130 GFLOP/s vs BLAS's
-    67-72, which packs both operands first; the transpose takes ~30% of the gain there (0.37 of 2.02 -> 1.16-1.35
-    ms over 1024 tiles), ~60% for 64 -> 32 channels (0.72 of 2.3 -> 1.1-1.3 ms). BLAS otherwise. Compiled with the SLP vectorizer (_forward calls it through with_slp)."""
+    _blocked_product's register blocks on V[p] transposed (C, T), T the tiles rounded up to 16 with zero tiles
+    (1 thread, 64 x 32 channels, 128 tiles, Zen 5: 98-130 GFLOP/s vs BLAS's 67-72, which packs both operands
+    first; the transpose takes ~30% of the gain there, 0.37 of 2.02 -> 1.16-1.35 ms over 1024 tiles, ~60% for
+    64 -> 32 channels, 0.72 of 2.3 -> 1.1-1.3 ms); BLAS otherwise. Compiled with the SLP vectorizer (_forward
+    calls it through with_slp)."""
     n_tiles = in_offsets.shape[0]
     n_pos, cin, cout = u.shape
     pitch = xc.shape[2] * xc.shape[3]
